@@ -1,0 +1,122 @@
+package agentapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Agent is the command interface of one host.
+//
+// Errors: an error wrapping ErrUnknownDomain means the domain is not defined
+// on the host; ErrUnknownTask means no task has that id; any other error
+// means the command did not complete and may be retried.
+type Agent interface {
+	HostReport(ctx context.Context) (HostReport, error)
+	Inventory(ctx context.Context) ([]Domain, error)
+	GuestExec(ctx context.Context, req GuestExecRequest) (GuestExecResult, error)
+
+	// StartTask starts a long command and returns at once. Starting a task
+	// whose ID is already known returns nil and starts nothing.
+	StartTask(ctx context.Context, req TaskRequest) error
+	// TaskStatus reports a task's state and progress.
+	TaskStatus(ctx context.Context, id string) (TaskStatus, error)
+	// CancelTask asks a running task to stop; it is a no-op for finished tasks.
+	CancelTask(ctx context.Context, id string) error
+}
+
+// Errors agents return.
+var (
+	ErrUnknownDomain = errors.New("unknown domain")
+	ErrUnknownTask   = errors.New("unknown task")
+	ErrUnknownKind   = errors.New("unknown task kind")
+)
+
+// HostReport describes a host.
+type HostReport struct {
+	Name              string            `json:"name"`
+	URI               string            `json:"uri"`
+	LibvirtVersion    string            `json:"libvirt_version"`
+	HypervisorVersion string            `json:"hypervisor_version"`
+	CPUs              int               `json:"cpus"`
+	MemoryBytes       uint64            `json:"memory_bytes"`
+	StoragePath       string            `json:"storage_path"`
+	StorageCapacity   uint64            `json:"storage_capacity"`
+	StorageFree       uint64            `json:"storage_free"`
+	Settings          map[string]string `json:"settings"` // from the agent configuration file
+}
+
+// Domain is a libvirt domain as the host sees it.
+type Domain struct {
+	UUID  string `json:"uuid"`
+	Name  string `json:"name"`
+	State string `json:"state"` // running, paused, shutoff, crashed, pmsuspended, other
+	Disks []Disk `json:"disks"`
+}
+
+// Disk is a domain disk with its backing chain.
+type Disk struct {
+	Target       string  `json:"target"`
+	Device       string  `json:"device"`
+	Bus          string  `json:"bus"`
+	SourceType   string  `json:"source_type"`
+	Source       string  `json:"source"`
+	Format       string  `json:"format"`
+	VirtualSize  int64   `json:"virtual_size"`
+	BackingChain []Layer `json:"backing_chain"`
+}
+
+// Layer is one backing file.
+type Layer struct {
+	Path   string `json:"path"`
+	Format string `json:"format"`
+}
+
+// GuestExecRequest runs a program in a guest through its guest agent.
+type GuestExecRequest struct {
+	DomainUUID string        `json:"domain_uuid"`
+	Path       string        `json:"path"`
+	Args       []string      `json:"args"`
+	Input      []byte        `json:"input,omitempty"`
+	Timeout    time.Duration `json:"timeout"`
+}
+
+// GuestExecResult is what the program did.
+type GuestExecResult struct {
+	ExitCode int    `json:"exit_code"`
+	Signal   int    `json:"signal,omitempty"`
+	Stdout   []byte `json:"stdout"`
+	Stderr   []byte `json:"stderr"`
+}
+
+// TaskRequest starts a long command of a given kind. Payload is the kind's
+// typed request, JSON-encoded.
+type TaskRequest struct {
+	ID      string          `json:"id"`
+	Kind    string          `json:"kind"`
+	Payload json.RawMessage `json:"payload"`
+	// Deadline bounds the whole task (setting knib.timeout).
+	Deadline time.Time `json:"deadline"`
+}
+
+// TaskState is a task's life cycle: running → succeeded | failed.
+type TaskState string
+
+// Task states.
+const (
+	TaskRunning   TaskState = "running"
+	TaskSucceeded TaskState = "succeeded"
+	TaskFailed    TaskState = "failed"
+)
+
+// TaskStatus is a task's state, progress and outcome.
+type TaskStatus struct {
+	ID       string          `json:"id"`
+	Kind     string          `json:"kind"`
+	State    TaskState       `json:"state"`
+	Progress float64         `json:"progress"` // 0..100
+	Message  string          `json:"message"`
+	Result   json.RawMessage `json:"result,omitempty"`
+	Error    string          `json:"error,omitempty"`
+}

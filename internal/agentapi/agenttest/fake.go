@@ -1,0 +1,77 @@
+// Package agenttest provides Fake, an in-memory agentapi.Agent for unit tests
+// of the server side. It is never proof that a capability works with a real
+// hypervisor: integration tests use the real agent.
+package agenttest
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/knib/knib/internal/agentapi"
+)
+
+// Fake answers commands from its fields.
+type Fake struct {
+	mu      sync.Mutex
+	Report  agentapi.HostReport
+	Domains []agentapi.Domain
+	// Exec, if set, answers GuestExec; by default it echoes the arguments.
+	Exec func(req agentapi.GuestExecRequest) (agentapi.GuestExecResult, error)
+}
+
+var _ agentapi.Agent = (*Fake)(nil)
+
+// SetDomains replaces the inventory.
+func (f *Fake) SetDomains(d []agentapi.Domain) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Domains = d
+}
+
+// HostReport returns Report.
+func (f *Fake) HostReport(ctx context.Context) (agentapi.HostReport, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.Report, nil
+}
+
+// Inventory returns Domains.
+func (f *Fake) Inventory(ctx context.Context) ([]agentapi.Domain, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]agentapi.Domain(nil), f.Domains...), nil
+}
+
+// GuestExec calls Exec or echoes the arguments like /bin/echo.
+func (f *Fake) GuestExec(ctx context.Context, req agentapi.GuestExecRequest) (agentapi.GuestExecResult, error) {
+	f.mu.Lock()
+	known := false
+	for _, d := range f.Domains {
+		known = known || d.UUID == req.DomainUUID
+	}
+	f.mu.Unlock()
+	if !known {
+		return agentapi.GuestExecResult{}, fmt.Errorf("domain %s: %w", req.DomainUUID, agentapi.ErrUnknownDomain)
+	}
+	if f.Exec != nil {
+		return f.Exec(req)
+	}
+	return agentapi.GuestExecResult{Stdout: []byte(strings.Join(req.Args, " ") + "\n")}, nil
+}
+
+// StartTask knows no task kinds.
+func (f *Fake) StartTask(ctx context.Context, req agentapi.TaskRequest) error {
+	return fmt.Errorf("task kind %q: %w", req.Kind, agentapi.ErrUnknownKind)
+}
+
+// TaskStatus knows no tasks.
+func (f *Fake) TaskStatus(ctx context.Context, id string) (agentapi.TaskStatus, error) {
+	return agentapi.TaskStatus{}, fmt.Errorf("task %s: %w", id, agentapi.ErrUnknownTask)
+}
+
+// CancelTask knows no tasks.
+func (f *Fake) CancelTask(ctx context.Context, id string) error {
+	return fmt.Errorf("task %s: %w", id, agentapi.ErrUnknownTask)
+}

@@ -1,0 +1,221 @@
+package api
+
+import "time"
+
+// Problem is an RFC 9457 problem document, the body of every error answer.
+type Problem struct {
+	Type   string `json:"type" doc:"URI reference naming the problem type"`
+	Title  string `json:"title" doc:"short summary of the problem type"`
+	Status int    `json:"status" doc:"HTTP status code"`
+	Detail string `json:"detail" doc:"human-readable explanation"`
+	Field  string `json:"field,omitempty" doc:"the request field that is wrong, when one is"`
+}
+
+// OfferingCreate is the body of POST /offerings.
+type OfferingCreate struct {
+	Name               string   `json:"name" doc:"unique among offerings not removed"`
+	Description        string   `json:"description,omitempty"`
+	Compress           bool     `json:"compress,omitempty"`
+	Validate           bool     `json:"validate,omitempty"`
+	ValidationSteps    []string `json:"validation_steps,omitempty" doc:"wait_for_boot, screenshot, execute_command; default screenshot when validate is set"`
+	AllowQuickRestore  bool     `json:"allow_quick_restore,omitempty"`
+	AllowExtractFile   bool     `json:"allow_extract_file,omitempty"`
+	BackupChainSize    *int     `json:"backup_chain_size,omitempty" doc:"overrides setting backup.chain.size; 0 means unlimited"`
+	CompressionLibrary string   `json:"compression_library,omitempty" doc:"zstd (default) or zlib"`
+}
+
+// Offering is a backup offering.
+type Offering struct {
+	ID                 string     `json:"id"`
+	Name               string     `json:"name"`
+	Description        string     `json:"description"`
+	Compress           bool       `json:"compress"`
+	Validate           bool       `json:"validate"`
+	ValidationSteps    []string   `json:"validation_steps"`
+	AllowQuickRestore  bool       `json:"allow_quick_restore"`
+	AllowExtractFile   bool       `json:"allow_extract_file"`
+	BackupChainSize    *int       `json:"backup_chain_size"`
+	CompressionLibrary string     `json:"compression_library"`
+	Created            time.Time  `json:"created"`
+	Removed            *time.Time `json:"removed"`
+}
+
+// OfferingQuery filters GET /offerings.
+type OfferingQuery struct {
+	ID                string `query:"id"`
+	Compress          bool   `query:"compress"`
+	Validate          bool   `query:"validate"`
+	AllowQuickRestore bool   `query:"allow_quick_restore"`
+	AllowExtractFile  bool   `query:"allow_extract_file"`
+	ShowRemoved       bool   `query:"show_removed"`
+}
+
+// Host is a KVM host with an agent.
+type Host struct {
+	ID                string            `json:"id"`
+	Name              string            `json:"name"`
+	Zone              string            `json:"zone"`
+	URI               string            `json:"uri"`
+	LibvirtVersion    string            `json:"libvirt_version"`
+	HypervisorVersion string            `json:"hypervisor_version"`
+	CPUs              int               `json:"cpus"`
+	MemoryBytes       uint64            `json:"memory_bytes"`
+	StorageCapacity   uint64            `json:"storage_capacity"`
+	StorageFree       uint64            `json:"storage_free"`
+	Enabled           bool              `json:"enabled"`
+	Local             bool              `json:"local" doc:"in-process agent of an all-in-one server"`
+	LastSeen          time.Time         `json:"last_seen"`
+	AgentSettings     map[string]string `json:"agent_settings" doc:"values from the host's agent configuration file"`
+}
+
+// VM is a libvirt domain known to knib.
+type VM struct {
+	ID         string    `json:"id" doc:"libvirt domain UUID"`
+	Name       string    `json:"name"`
+	Host       string    `json:"host"`
+	State      string    `json:"state" doc:"Running, Stopped, Paused, Missing, BackingUp, BackupError, Restoring, RestoreError"`
+	Account    string    `json:"account"`
+	OfferingID string    `json:"offering_id"`
+	Offering   string    `json:"offering" doc:"offering name"`
+	Disks      []Disk    `json:"disks"`
+	Seen       time.Time `json:"seen"`
+}
+
+// Disk is one disk of a VM.
+type Disk struct {
+	Target       string  `json:"target"`
+	Device       string  `json:"device"`
+	Bus          string  `json:"bus"`
+	SourceType   string  `json:"source_type"`
+	Source       string  `json:"source"`
+	Format       string  `json:"format"`
+	VirtualSize  int64   `json:"virtual_size"`
+	BackingChain []Layer `json:"backing_chain" doc:"files below source, top to bottom"`
+}
+
+// Layer is one file of a backing chain.
+type Layer struct {
+	Path   string `json:"path"`
+	Format string `json:"format"`
+}
+
+// VMQuery filters GET /vms.
+type VMQuery struct {
+	Host string `query:"host"`
+}
+
+// VMAssign is the body of POST /vms/{vm}/assign.
+type VMAssign struct {
+	OfferingID string `json:"offering_id"`
+}
+
+// VMOwner is the body of POST /vms/{vm}/owner.
+type VMOwner struct {
+	Account string `json:"account" doc:"account name or id"`
+}
+
+// Setting is one setting with its effective value at the asked scope.
+type Setting struct {
+	Key         string   `json:"key"`
+	Value       string   `json:"value"`
+	Source      string   `json:"source" doc:"where the value comes from: default, global, zone, host, account, agent"`
+	Default     string   `json:"default"`
+	Type        string   `json:"type"`
+	Unit        string   `json:"unit"`
+	Scopes      []string `json:"scopes" doc:"scopes the setting can be set at besides global"`
+	Description string   `json:"description"`
+}
+
+// SettingQuery selects the scope GET /settings resolves values for.
+type SettingQuery struct {
+	Scope   string `query:"scope" doc:"global (default), zone, host or account"`
+	Zone    string `query:"zone"`
+	Host    string `query:"host"`
+	Account string `query:"account"`
+}
+
+// SettingUpdate is the body of PUT /settings/{key}.
+type SettingUpdate struct {
+	Value   string `json:"value"`
+	Zone    string `json:"zone,omitempty"`
+	Host    string `json:"host,omitempty"`
+	Account string `json:"account,omitempty"`
+}
+
+// VMDetail is one VM detail (per-VM validation configuration).
+type VMDetail struct {
+	Key              string `json:"key"`
+	Value            string `json:"value"`
+	ReadOnlyForUsers bool   `json:"read_only_for_users"`
+	Description      string `json:"description"`
+}
+
+// VMDetailUpdate is the body of PUT /vms/{vm}/details/{key}.
+type VMDetailUpdate struct {
+	Value string `json:"value"`
+}
+
+// AccountCreate is the body of POST /accounts.
+type AccountCreate struct {
+	Name string `json:"name"`
+}
+
+// Account owns VMs and tokens.
+type Account struct {
+	ID      string    `json:"id"`
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
+}
+
+// TokenCreate is the body of POST /tokens.
+type TokenCreate struct {
+	Account string `json:"account" doc:"account name or id"`
+	Role    string `json:"role" doc:"admin or user"`
+	Name    string `json:"name,omitempty"`
+}
+
+// Token is a newly created API token; the secret is shown only once.
+type Token struct {
+	ID      string `json:"id"`
+	Account string `json:"account"`
+	Role    string `json:"role"`
+	Name    string `json:"name"`
+	Token   string `json:"token" doc:"the secret; it is stored hashed and cannot be shown again"`
+}
+
+// Operation is a long-running request.
+type Operation struct {
+	ID       string    `json:"id"`
+	Kind     string    `json:"kind"`
+	VMID     string    `json:"vm_id"`
+	State    string    `json:"state" doc:"Pending, Running, Succeeded or Failed"`
+	Progress float64   `json:"progress"`
+	Message  string    `json:"message"`
+	Result   any       `json:"result"`
+	Error    string    `json:"error"`
+	Created  time.Time `json:"created"`
+	Updated  time.Time `json:"updated"`
+}
+
+// OperationQuery filters GET /operations.
+type OperationQuery struct {
+	All bool `query:"all" doc:"include finished operations"`
+}
+
+// GuestExec is the body of POST /vms/{vm}/guest-exec (admin): runs a program
+// in the guest through the guest agent.
+type GuestExec struct {
+	Path       string   `json:"path"`
+	Args       []string `json:"args,omitempty"`
+	TimeoutSec int      `json:"timeout_sec,omitempty" doc:"default 30"`
+}
+
+// GuestExecResult is the outcome of a guest program.
+type GuestExecResult struct {
+	ExitCode int    `json:"exit_code"`
+	Stdout   string `json:"stdout"`
+	Stderr   string `json:"stderr"`
+}
+
+// Empty is the body of requests that carry none.
+type Empty struct{}

@@ -1,0 +1,112 @@
+package chain
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestNextFollowsChainSize(t *testing.T) {
+	// chain size 3: full, incr, incr(end), full, ...
+	var head *Backup
+	var got []string
+	for i := 0; i < 7; i++ {
+		d := Next(head, 3, false)
+		got = append(got, string(d.Type)[:1]+map[bool]string{true: "E", false: ""}[d.EndOfChain])
+		b := &Backup{ID: string(rune('a' + i)), ParentID: d.ParentID, Type: d.Type, Position: d.Position, EndOfChain: d.EndOfChain, Status: BackedUp}
+		if d.EndOfChain {
+			head = nil // the end of chain keeps no delta: no head
+		} else {
+			head = b
+		}
+	}
+	want := []string{"f", "i", "iE", "f", "i", "iE", "f"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v want %v", got, want)
+	}
+	if d := Next(&Backup{ID: "x", Position: 1, Status: BackedUp}, 1, false); d.Type != Full || !d.EndOfChain {
+		t.Fatalf("chain size 1: %+v", d)
+	}
+	if d := Next(&Backup{ID: "x", Position: 40, Status: BackedUp}, 0, false); d.Type != Incremental || d.EndOfChain || d.Position != 41 {
+		t.Fatalf("unlimited: %+v", d)
+	}
+	if d := Next(&Backup{ID: "x", Position: 1, Status: BackedUp}, -5, false); d.Type != Incremental || d.EndOfChain {
+		t.Fatalf("negative is unlimited: %+v", d)
+	}
+	if d := Next(&Backup{ID: "x", Position: 1, Status: Error}, 8, false); d.Type != Full {
+		t.Fatalf("a head that is not BackedUp starts a new chain: %+v", d)
+	}
+	if d := Next(&Backup{ID: "x", Position: 1, Status: BackedUp}, 8, true); d.Type != Full || !d.Isolated || d.ParentID != "" {
+		t.Fatalf("isolated: %+v", d)
+	}
+}
+
+func TestPlanDisks(t *testing.T) {
+	dec := Decision{Type: Incremental, ParentID: "p", Position: 2}
+	recorded := []Recorded{{Target: "vda", Delta: "/p/d1", Base: "/p/a"}, {Target: "vdb", Delta: "/p/d2", Base: "/p/b"}}
+	real := []RealDisk{
+		{Target: "vda", Top: "/p/d1", Backing: []string{"/p/a"}},
+		{Target: "vdb", Top: "/q/moved", Backing: nil},
+		{Target: "vdc", Top: "/p/new"},
+	}
+	plans := PlanDisks(dec, map[string]bool{"vda": true, "vdb": true}, recorded, real)
+	if p := plans[0]; p.Full || p.MergeInto != "/p/a" || p.Frozen != "/p/d1" {
+		t.Fatalf("vda: %+v", p)
+	}
+	if p := plans[1]; !p.Full || p.MergeInto != "" || !strings.Contains(p.Reason, "changed outside knib") {
+		t.Fatalf("vdb: %+v", p)
+	}
+	if p := plans[2]; !p.Full || p.Frozen != "/p/new" || !strings.Contains(p.Reason, "no backup delta") {
+		t.Fatalf("vdc: %+v", p)
+	}
+	// Parent without a file for the disk.
+	plans = PlanDisks(dec, map[string]bool{}, recorded, real[:1])
+	if !plans[0].Full || plans[0].MergeInto != "/p/a" {
+		t.Fatalf("no parent file: %+v", plans[0])
+	}
+	// Isolated: full, never merges.
+	plans = PlanDisks(Decision{Type: Full, Isolated: true}, nil, recorded, real[:1])
+	if !plans[0].Full || plans[0].MergeInto != "" || plans[0].Reason != "" {
+		t.Fatalf("isolated: %+v", plans[0])
+	}
+}
+
+func bk(id, parent string, st Status) Backup {
+	return Backup{ID: id, ParentID: parent, Status: st}
+}
+
+func TestPlanDeleteCascades(t *testing.T) {
+	// b3 full <- b4 <- b5 (head); b6 isolated
+	all := []Backup{bk("b3", "", BackedUp), bk("b4", "b3", BackedUp), bk("b5", "b4", BackedUp), bk("b6", "", BackedUp), bk("bf", "", Failed)}
+	p, err := PlanDelete(all, "b5", []string{"b4"})
+	if err != nil || !reflect.DeepEqual(p.MarkRemoved, []string{"b4"}) || len(p.Expunge) != 0 || p.MergeHead {
+		t.Fatalf("b4 with dependant: %+v %v", p, err)
+	}
+	all[1].Status = Removed
+	p, err = PlanDelete(all, "b5", []string{"b5"})
+	if err != nil || !reflect.DeepEqual(p.Expunge, []string{"b5", "b4"}) || !p.MergeHead {
+		t.Fatalf("b5 cascades into b4: %+v %v", p, err)
+	}
+	// Batch: b4 then b5 then b3 in one call.
+	all[1].Status = BackedUp
+	p, err = PlanDelete(all, "b5", []string{"b4", "b5", "b3", "bf"})
+	if err != nil || !reflect.DeepEqual(p.Expunge, []string{"b5", "b4", "b3"}) || len(p.MarkRemoved) != 0 ||
+		!reflect.DeepEqual(p.CatalogueOnly, []string{"bf"}) {
+		t.Fatalf("batch: %+v %v", p, err)
+	}
+	if _, err := PlanDelete(all, "", []string{"nope"}); err == nil {
+		t.Fatal("unknown id accepted")
+	}
+	busy := []Backup{bk("x", "", BackingUp)}
+	if _, err := PlanDelete(busy, "", []string{"x"}); err == nil {
+		t.Fatal("deleting a running backup accepted")
+	}
+}
+
+func TestAncestors(t *testing.T) {
+	all := []Backup{bk("a", "", BackedUp), bk("b", "a", Removed), bk("c", "b", BackedUp)}
+	got := Ancestors(all, "c")
+	if len(got) != 3 || got[0].ID != "c" || got[2].ID != "a" {
+		t.Fatalf("ancestors: %+v", got)
+	}
+}

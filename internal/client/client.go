@@ -1,0 +1,123 @@
+// Package client is the Go client of knib's HTTP API, used by the CLI and by
+// tests. Errors from the server come back as *APIError carrying the problem
+// document's message.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/knib/knib/internal/api"
+)
+
+// Client talks to one server.
+type Client struct {
+	Base  string // e.g. http://127.0.0.1:8181
+	Token string
+	HTTP  *http.Client
+}
+
+// New returns a client for base with token.
+func New(base, token string) *Client {
+	return &Client{Base: strings.TrimRight(base, "/"), Token: token, HTTP: &http.Client{Timeout: 5 * time.Minute}}
+}
+
+// APIError is an error answer of the server.
+type APIError struct {
+	Status int
+	Detail string
+	Field  string
+}
+
+func (e *APIError) Error() string { return e.Detail }
+
+// Do sends a request: body (if not nil) is JSON-encoded, the answer decoded
+// into out (if not nil). query may be nil.
+func (c *Client) Do(ctx context.Context, method, path string, query url.Values, body, out any) error {
+	u := c.Base + "/api/v1" + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the knib server at %s: %w", c.Base, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 400 {
+		var p api.Problem
+		if json.Unmarshal(raw, &p) != nil || p.Detail == "" {
+			p.Detail = fmt.Sprintf("%s %s: %s", method, path, resp.Status)
+		}
+		return &APIError{Status: resp.StatusCode, Detail: p.Detail, Field: p.Field}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("decode answer of %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// PathEscape escapes one path segment (names may contain spaces).
+func PathEscape(s string) string { return url.PathEscape(s) }
+
+// WaitOperation polls an operation until it is done, calling progress on every
+// change. It returns the final operation; a failed operation is an error.
+func (c *Client) WaitOperation(ctx context.Context, id string, progress func(api.Operation)) (api.Operation, error) {
+	var last api.Operation
+	delay := 100 * time.Millisecond
+	for {
+		var op api.Operation
+		if err := c.Do(ctx, "GET", "/operations/"+PathEscape(id), nil, nil, &op); err != nil {
+			return op, err
+		}
+		if progress != nil && (op.Progress != last.Progress || op.Message != last.Message || op.State != last.State) {
+			progress(op)
+		}
+		last = op
+		switch op.State {
+		case "Succeeded":
+			return op, nil
+		case "Failed":
+			return op, fmt.Errorf("operation %s (%s) failed: %s", op.ID, op.Kind, op.Error)
+		}
+		select {
+		case <-ctx.Done():
+			return op, ctx.Err()
+		case <-time.After(delay):
+		}
+		if delay < time.Second {
+			delay *= 2
+		}
+	}
+}

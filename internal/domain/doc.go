@@ -1,0 +1,25 @@
+// Package domain holds knib's vocabulary as plain Go types and the rules that
+// need no infrastructure. It imports only the standard library.
+//
+// Vocabulary:
+//   - Offering: a named set of backup features (compression, validation, quick
+//     restore, file extraction, chain size) that VMs are assigned to. Offerings
+//     are never deleted, only marked removed, so old backups keep their history.
+//   - VM: a libvirt domain on a managed host, known by its libvirt UUID. It has
+//     an owner account, at most one offering, and a state that combines the
+//     hypervisor's view (Running, Stopped, ...) with knib's own work on it
+//     (BackingUp, BackupError, Restoring, ...).
+//   - Disk: one disk of a VM as the hypervisor reports it: target device,
+//     active file, format, virtual size and backing chain (top to bottom).
+//   - Host: a machine with libvirt and a knib agent (in-process or remote),
+//     member of exactly one zone.
+//   - Zone: a group of hosts and backup storages; limits apply per zone.
+//   - Account and Principal: who owns VMs, and who is calling (role admin or
+//     user).
+//   - Operation: a long-running request (backup, restore, delete, ...) that the
+//     API answers at once with an id; it records state, progress and result.
+//
+// Errors: ErrNotFound, ErrConflict, ErrForbidden and ErrUnauthorized are
+// sentinels wrapped with context; *InvalidError names the bad field. The HTTP
+// layer maps them to status codes in one place.
+package domain

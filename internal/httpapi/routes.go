@@ -1,0 +1,282 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/knib/knib/internal/api"
+	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/service"
+	"github.com/knib/knib/internal/store"
+)
+
+// Who is the answer of GET /whoami.
+type Who struct {
+	Account string `json:"account"`
+	Role    string `json:"role"`
+}
+
+// Health is the answer of GET /health.
+type Health struct {
+	Status string `json:"status"`
+}
+
+type none = struct{}
+
+func (h *Handler) register() {
+	svc := h.svc
+	ok, created, accepted := http.StatusOK, http.StatusCreated, http.StatusAccepted
+
+	add(h, "GET", "/health", "meta", "Liveness of the server (no token needed)", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (Health, error) {
+			return Health{Status: "ok"}, nil
+		})
+	h.routes[len(h.routes)-1].public = true
+	h.routes = append(h.routes, route{method: "GET", path: "/openapi.json", tag: "meta", summary: "This API's OpenAPI 3.1 document", status: ok, public: true,
+		query: typeOf[none](), body: typeOf[api.Empty](), resp: typeOf[map[string]any](),
+		serve: func(w http.ResponseWriter, r *http.Request, _ domain.Principal) error {
+			w.Header().Set("Content-Type", "application/json")
+			_, err := w.Write(h.OpenAPI())
+			return err
+		}})
+	add(h, "GET", "/whoami", "meta", "The caller's account and role", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (Who, error) {
+			return Who{Account: p.AccountName, Role: string(p.Role)}, nil
+		})
+
+	// Offerings.
+	add(h, "POST", "/offerings", "offerings", "Create a backup offering (admin)", created,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.OfferingCreate) (api.Offering, error) {
+			o, err := svc.CreateOffering(ctx, p, domain.OfferingSpec{Name: b.Name, Description: b.Description, Compress: b.Compress,
+				Validate: b.Validate, ValidationSteps: b.ValidationSteps, AllowQuickRestore: b.AllowQuickRestore,
+				AllowExtractFile: b.AllowExtractFile, BackupChainSize: b.BackupChainSize, CompressionLibrary: b.CompressionLibrary})
+			return offeringToAPI(o), err
+		})
+	add(h, "GET", "/offerings", "offerings", "List backup offerings (admin); removed ones only with show_removed", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, q api.OfferingQuery, _ api.Empty) ([]api.Offering, error) {
+			list, err := svc.ListOfferings(ctx, p, store.OfferingFilter{ID: q.ID, Compress: q.Compress, Validate: q.Validate,
+				AllowQuickRestore: q.AllowQuickRestore, AllowExtractFile: q.AllowExtractFile, ShowRemoved: q.ShowRemoved})
+			return mapList(list, offeringToAPI), err
+		})
+	add(h, "GET", "/offerings/{id}", "offerings", "Show one offering (admin)", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Offering, error) {
+			o, err := svc.Offering(ctx, p, r.PathValue("id"))
+			return offeringToAPI(o), err
+		})
+	add(h, "DELETE", "/offerings/{id}", "offerings", "Remove an offering (admin); refused while VMs are assigned to it", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Offering, error) {
+			id := r.PathValue("id")
+			if err := svc.DeleteOffering(ctx, p, id); err != nil {
+				return api.Offering{}, err
+			}
+			o, err := svc.Offering(ctx, p, id)
+			return offeringToAPI(o), err
+		})
+
+	// Hosts and inventory.
+	add(h, "GET", "/hosts", "hosts", "List hosts (admin)", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) ([]api.Host, error) {
+			list, err := svc.ListHosts(ctx, p)
+			return mapList(list, func(x domain.Host) api.Host { return h.hostToAPI(ctx, x) }), err
+		})
+	add(h, "POST", "/inventory/refresh", "hosts", "Re-read every host's domains (admin); answers with an operation", accepted,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Operation, error) {
+			op, err := svc.RefreshInventory(ctx, p)
+			return operationToAPI(op), err
+		})
+
+	// VMs.
+	add(h, "GET", "/vms", "vms", "List the VMs the caller may see", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, q api.VMQuery, _ api.Empty) ([]api.VM, error) {
+			list, err := svc.ListVMs(ctx, p, q.Host)
+			return mapList(list, func(v domain.VM) api.VM { return h.vmToAPI(ctx, v) }), err
+		})
+	add(h, "GET", "/vms/{vm}", "vms", "Show a VM (by name or uuid) with its disks and backing chains", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.VM, error) {
+			v, err := svc.VM(ctx, p, r.PathValue("vm"))
+			return h.vmToAPI(ctx, v), err
+		})
+	add(h, "POST", "/vms/{vm}/assign", "vms", "Assign a VM to a backup offering", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.VMAssign) (api.VM, error) {
+			v, err := svc.AssignVM(ctx, p, r.PathValue("vm"), b.OfferingID)
+			return h.vmToAPI(ctx, v), err
+		})
+	add(h, "POST", "/vms/{vm}/unassign", "vms", "Remove a VM from its backup offering", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.VM, error) {
+			v, err := svc.UnassignVM(ctx, p, r.PathValue("vm"))
+			return h.vmToAPI(ctx, v), err
+		})
+	add(h, "PUT", "/vms/{vm}/owner", "vms", "Give a VM to an account (admin)", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.VMOwner) (api.VM, error) {
+			v, err := svc.SetVMOwner(ctx, p, r.PathValue("vm"), b.Account)
+			return h.vmToAPI(ctx, v), err
+		})
+	add(h, "POST", "/vms/{vm}/guest-exec", "vms", "Run a program in the guest through its guest agent (admin)", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.GuestExec) (api.GuestExecResult, error) {
+			timeout := 30 * time.Second
+			if b.TimeoutSec != 0 {
+				timeout = time.Duration(b.TimeoutSec) * time.Second
+			}
+			res, err := svc.GuestExec(ctx, p, r.PathValue("vm"), b.Path, b.Args, timeout)
+			return api.GuestExecResult{ExitCode: res.ExitCode, Stdout: string(res.Stdout), Stderr: string(res.Stderr)}, err
+		})
+	add(h, "GET", "/vms/{vm}/details", "vms", "List a VM's details (per-VM validation configuration)", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) ([]api.VMDetail, error) {
+			list, err := svc.VMDetails(ctx, p, r.PathValue("vm"))
+			return mapList(list, vmDetailToAPI), err
+		})
+	add(h, "PUT", "/vms/{vm}/details/{key}", "vms", "Set a VM detail; timeouts are read-only for users", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.VMDetailUpdate) ([]api.VMDetail, error) {
+			list, err := svc.SetVMDetail(ctx, p, r.PathValue("vm"), r.PathValue("key"), b.Value)
+			return mapList(list, vmDetailToAPI), err
+		})
+	add(h, "DELETE", "/vms/{vm}/details/{key}", "vms", "Remove a VM detail", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) ([]api.VMDetail, error) {
+			list, err := svc.DeleteVMDetail(ctx, p, r.PathValue("vm"), r.PathValue("key"))
+			return mapList(list, vmDetailToAPI), err
+		})
+
+	// Settings.
+	add(h, "GET", "/settings", "settings", "List every setting with its effective value at a scope (admin)", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, q api.SettingQuery, _ api.Empty) ([]api.Setting, error) {
+			ref, err := scopeRef(q)
+			if err != nil {
+				return nil, err
+			}
+			list, err := svc.ListSettings(ctx, p, ref)
+			return mapList(list, settingToAPI), err
+		})
+	add(h, "PUT", "/settings/{key}", "settings", "Set a setting globally or at a zone, host or account (admin)", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.SettingUpdate) (api.Setting, error) {
+			es, err := svc.SetSetting(ctx, p, r.PathValue("key"), b.Value, service.ScopeRef{Zone: b.Zone, Host: b.Host, Account: b.Account})
+			return settingToAPI(es), err
+		})
+	add(h, "DELETE", "/settings/{key}", "settings", "Remove a stored value so the next scope's value applies (admin)", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, q api.SettingQuery, _ api.Empty) (api.Setting, error) {
+			ref, err := scopeRef(q)
+			if err != nil {
+				return api.Setting{}, err
+			}
+			es, err := svc.ResetSetting(ctx, p, r.PathValue("key"), ref)
+			return settingToAPI(es), err
+		})
+
+	// Accounts and tokens.
+	add(h, "POST", "/accounts", "accounts", "Create an account (admin)", created,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.AccountCreate) (api.Account, error) {
+			a, err := svc.CreateAccount(ctx, p, b.Name)
+			return api.Account{ID: a.ID, Name: a.Name, Created: a.Created}, err
+		})
+	add(h, "GET", "/accounts", "accounts", "List accounts (admin)", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) ([]api.Account, error) {
+			list, err := svc.ListAccounts(ctx, p)
+			return mapList(list, func(a domain.Account) api.Account { return api.Account{ID: a.ID, Name: a.Name, Created: a.Created} }), err
+		})
+	add(h, "POST", "/tokens", "accounts", "Create an API token for an account (admin); the secret is shown once", created,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.TokenCreate) (api.Token, error) {
+			secret, t, err := svc.CreateToken(ctx, p, b.Account, b.Role, b.Name)
+			return api.Token{ID: t.ID, Account: b.Account, Role: string(t.Role), Name: t.Name, Token: secret}, err
+		})
+
+	// Operations.
+	add(h, "GET", "/operations", "operations", "List operations (unfinished unless all=true)", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, q api.OperationQuery, _ api.Empty) ([]api.Operation, error) {
+			list, err := svc.ListOperations(ctx, p, q.All)
+			return mapList(list, operationToAPI), err
+		})
+	add(h, "GET", "/operations/{id}", "operations", "Show an operation's state, progress and result", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Operation, error) {
+			op, err := svc.Operation(ctx, p, r.PathValue("id"))
+			return operationToAPI(op), err
+		})
+}
+
+func mapList[T, U any](in []T, f func(T) U) []U {
+	out := make([]U, 0, len(in))
+	for _, x := range in {
+		out = append(out, f(x))
+	}
+	return out
+}
+
+func offeringToAPI(o domain.Offering) api.Offering {
+	steps := make([]string, 0, len(o.ValidationSteps))
+	for _, s := range o.ValidationSteps {
+		steps = append(steps, string(s))
+	}
+	return api.Offering{ID: o.ID, Name: o.Name, Description: o.Description, Compress: o.Compress, Validate: o.Validate,
+		ValidationSteps: steps, AllowQuickRestore: o.AllowQuickRestore, AllowExtractFile: o.AllowExtractFile,
+		BackupChainSize: o.BackupChainSize, CompressionLibrary: string(o.CompressionLibrary), Created: o.Created, Removed: o.Removed}
+}
+
+func (h *Handler) hostToAPI(ctx context.Context, x domain.Host) api.Host {
+	settings := x.AgentSettings
+	if settings == nil {
+		settings = map[string]string{}
+	}
+	return api.Host{ID: x.ID, Name: x.Name, Zone: h.svc.ZoneName(ctx, x.ZoneID), URI: x.URI, LibvirtVersion: x.LibvirtVersion,
+		HypervisorVersion: x.HypervisorVersion, CPUs: x.CPUs, MemoryBytes: x.MemoryBytes, StorageCapacity: x.StorageCapacity,
+		StorageFree: x.StorageFree, Enabled: x.Enabled, Local: x.Local, LastSeen: x.LastSeen, AgentSettings: settings}
+}
+
+func (h *Handler) vmToAPI(ctx context.Context, v domain.VM) api.VM {
+	out := api.VM{ID: v.ID, Name: v.Name, State: string(v.EffectiveState()), OfferingID: v.OfferingID, Seen: v.Seen, Disks: []api.Disk{}}
+	if v.ID == "" {
+		return out
+	}
+	out.Host = h.svc.HostName(ctx, v.HostID)
+	out.Account = h.svc.AccountName(ctx, v.AccountID)
+	out.Offering = h.svc.OfferingName(ctx, v.OfferingID)
+	for _, d := range v.Disks {
+		ad := api.Disk{Target: d.Target, Device: d.Device, Bus: d.Bus, SourceType: d.SourceType, Source: d.Source, Format: d.Format,
+			VirtualSize: d.VirtualSize, BackingChain: []api.Layer{}}
+		for _, l := range d.BackingChain {
+			ad.BackingChain = append(ad.BackingChain, api.Layer{Path: l.Path, Format: l.Format})
+		}
+		out.Disks = append(out.Disks, ad)
+	}
+	return out
+}
+
+func operationToAPI(op domain.Operation) api.Operation {
+	out := api.Operation{ID: op.ID, Kind: op.Kind, VMID: op.VMID, State: string(op.State), Progress: op.Progress,
+		Message: op.Message, Error: op.Error, Created: op.Created, Updated: op.Updated}
+	if op.Result != "" {
+		out.Result = json.RawMessage(op.Result)
+	}
+	return out
+}
+
+// scopeRef checks that the scope named in a query matches the id given.
+func scopeRef(q api.SettingQuery) (service.ScopeRef, error) {
+	ref := service.ScopeRef{Zone: q.Zone, Host: q.Host, Account: q.Account}
+	given := map[string]string{"zone": q.Zone, "host": q.Host, "account": q.Account}
+	switch q.Scope {
+	case "", "global":
+		if q.Scope == "global" && (q.Zone != "" || q.Host != "" || q.Account != "") {
+			return ref, domain.Invalid("scope", "global scope takes no zone, host or account")
+		}
+	case "zone", "host", "account":
+		if given[q.Scope] == "" {
+			return ref, domain.Invalid(q.Scope, "scope %s needs %s=<name>", q.Scope, q.Scope)
+		}
+	default:
+		return ref, domain.Invalid("scope", "unknown scope %q, want global, zone, host or account", q.Scope)
+	}
+	return ref, nil
+}
+
+func settingToAPI(es service.EffectiveSetting) api.Setting {
+	scopes := []string{}
+	for _, sc := range es.Def.Scopes {
+		scopes = append(scopes, string(sc))
+	}
+	return api.Setting{Key: es.Def.Key, Value: es.Value.Value, Source: string(es.Value.Source), Default: es.Def.Default,
+		Type: string(es.Def.Type), Unit: string(es.Def.Unit), Scopes: scopes, Description: es.Def.Description}
+}
+
+func vmDetailToAPI(d service.VMDetail) api.VMDetail {
+	return api.VMDetail{Key: d.Def.Key, Value: d.Value, ReadOnlyForUsers: d.Def.ReadOnlyForUsers, Description: d.Def.Description}
+}

@@ -1,0 +1,250 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/knib/knib/internal/api"
+	"github.com/knib/knib/internal/auth"
+	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/service"
+)
+
+// Prefix is the path prefix of every API route.
+const Prefix = "/api/v1"
+
+// maxBody bounds request bodies.
+const maxBody = 1 << 20
+
+// Handler serves the API.
+type Handler struct {
+	svc    *service.Service
+	log    *slog.Logger
+	mux    *http.ServeMux
+	routes []route
+}
+
+type route struct {
+	method, path, summary, tag string
+	status                     int
+	public                     bool
+	query, body, resp          reflect.Type
+	serve                      func(w http.ResponseWriter, r *http.Request, p domain.Principal) error
+}
+
+// New builds the handler with every route.
+func New(svc *service.Service, log *slog.Logger) *Handler {
+	h := &Handler{svc: svc, log: log, mux: http.NewServeMux()}
+	h.register()
+	for _, rt := range h.routes {
+		rt := rt
+		h.mux.HandleFunc(rt.method+" "+Prefix+rt.path, func(w http.ResponseWriter, r *http.Request) { h.serve(rt, w, r) })
+	}
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path), "")
+	})
+	return h
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+func (h *Handler) serve(rt route, w http.ResponseWriter, r *http.Request) {
+	var p domain.Principal
+	if !rt.public {
+		tok, err := auth.ParseBearer(r.Header.Get("Authorization"))
+		if err != nil {
+			writeProblem(w, http.StatusUnauthorized, "missing or malformed API token: send \"Authorization: Bearer <token>\"", "")
+			return
+		}
+		p, err = h.svc.Authenticate(r.Context(), tok)
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+	}
+	if err := rt.serve(w, r, p); err != nil {
+		h.writeError(w, r, err)
+	}
+}
+
+// badRequest marks decoding errors of the request itself.
+type badRequest struct {
+	field string
+	msg   string
+}
+
+func (e *badRequest) Error() string { return e.msg }
+
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var br *badRequest
+	var inv *domain.InvalidError
+	switch {
+	case errors.As(err, &br):
+		writeProblem(w, http.StatusBadRequest, br.msg, br.field)
+	case errors.As(err, &inv):
+		writeProblem(w, http.StatusBadRequest, inv.Error(), inv.Field)
+	case errors.Is(err, domain.ErrUnauthorized):
+		writeProblem(w, http.StatusUnauthorized, err.Error(), "")
+	case errors.Is(err, domain.ErrForbidden):
+		writeProblem(w, http.StatusForbidden, err.Error(), "")
+	case errors.Is(err, domain.ErrNotFound):
+		writeProblem(w, http.StatusNotFound, err.Error(), "")
+	case errors.Is(err, domain.ErrConflict):
+		writeProblem(w, http.StatusConflict, err.Error(), "")
+	case errors.Is(err, domain.ErrUnavailable):
+		writeProblem(w, http.StatusServiceUnavailable, err.Error(), "")
+	case errors.Is(err, context.DeadlineExceeded):
+		writeProblem(w, http.StatusGatewayTimeout, err.Error(), "")
+	default:
+		h.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeProblem(w, http.StatusInternalServerError, err.Error(), "")
+	}
+}
+
+func writeProblem(w http.ResponseWriter, status int, detail, field string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(api.Problem{
+		Type:   "about:blank",
+		Title:  http.StatusText(status),
+		Status: status,
+		Detail: detail,
+		Field:  field,
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// add registers a typed route. Q is the query struct (fields tagged query),
+// B the JSON body (api.Empty for none), R the answer.
+func add[Q, B, R any](h *Handler, method, path, tag, summary string, status int, fn func(ctx context.Context, p domain.Principal, r *http.Request, q Q, b B) (R, error)) {
+	rt := route{method: method, path: path, tag: tag, summary: summary, status: status,
+		query: reflect.TypeFor[Q](), body: reflect.TypeFor[B](), resp: reflect.TypeFor[R]()}
+	rt.serve = func(w http.ResponseWriter, r *http.Request, p domain.Principal) error {
+		var q Q
+		if err := decodeQuery(r, &q); err != nil {
+			return err
+		}
+		var b B
+		if err := decodeBody(r, &b); err != nil {
+			return err
+		}
+		res, err := fn(r.Context(), p, r, q, b)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, status, res)
+	}
+	h.routes = append(h.routes, rt)
+}
+
+func decodeBody(r *http.Request, dst any) error {
+	raw, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return &badRequest{msg: "read body: " + err.Error()}
+	}
+	if len(raw) > maxBody {
+		return &badRequest{msg: "body is larger than 1 MiB"}
+	}
+	if _, empty := dst.(*api.Empty); empty {
+		s := strings.TrimSpace(string(raw))
+		if s != "" && s != "{}" {
+			return &badRequest{msg: "this request takes no body"}
+		}
+		return nil
+	}
+	if len(strings.TrimSpace(string(raw))) == 0 {
+		return &badRequest{msg: "request body is empty, want a JSON object"}
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return jsonError(err)
+	}
+	if dec.More() {
+		return &badRequest{msg: "body holds more than one JSON value"}
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		return &badRequest{field: te.Field, msg: fmt.Sprintf("%s: must be %s, got %s", te.Field, jsonKind(te.Type), te.Value)}
+	case errors.As(err, &se):
+		return &badRequest{msg: fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, err)}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return &badRequest{field: f, msg: fmt.Sprintf("%s: unknown field", f)}
+	}
+	return &badRequest{msg: "malformed JSON: " + err.Error()}
+}
+
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		return "an integer"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice:
+		return "an array"
+	}
+	return t.String()
+}
+
+func decodeQuery(r *http.Request, dst any) error {
+	v := reflect.ValueOf(dst).Elem()
+	t := v.Type()
+	known := map[string]int{}
+	if t.Kind() == reflect.Struct {
+		for i := 0; i < t.NumField(); i++ {
+			if name := t.Field(i).Tag.Get("query"); name != "" {
+				known[name] = i
+			}
+		}
+	}
+	for name, vals := range r.URL.Query() {
+		i, ok := known[name]
+		if !ok {
+			return &badRequest{field: name, msg: fmt.Sprintf("%s: unknown query parameter", name)}
+		}
+		raw := vals[len(vals)-1]
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString(raw)
+		case reflect.Bool:
+			b, err := strconv.ParseBool(raw)
+			if err != nil {
+				return &badRequest{field: name, msg: fmt.Sprintf("%s: must be true or false, got %q", name, raw)}
+			}
+			f.SetBool(b)
+		case reflect.Int, reflect.Int64:
+			n, err := strconv.ParseInt(raw, 10, 64)
+			if err != nil {
+				return &badRequest{field: name, msg: fmt.Sprintf("%s: must be an integer, got %q", name, raw)}
+			}
+			f.SetInt(n)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,70 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/store"
+)
+
+// CreateAccount inserts an account; ErrConflict when the name is taken.
+func (s *DB) CreateAccount(ctx context.Context, a domain.Account) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO accounts(id, name, created) VALUES ($1, $2, $3)`, a.ID, a.Name, fmtTime(a.Created))
+	if isUnique(err) {
+		return fmt.Errorf("account name %q is taken: %w", a.Name, domain.ErrConflict)
+	}
+	return err
+}
+
+// Account finds an account by id or name.
+func (s *DB) Account(ctx context.Context, ref string) (domain.Account, error) {
+	var a domain.Account
+	var created string
+	err := s.db.QueryRowContext(ctx, `SELECT id, name, created FROM accounts WHERE id = $1 OR name = $1 ORDER BY (id = $1) DESC LIMIT 1`, ref).Scan(&a.ID, &a.Name, &created)
+	if noRows(err) {
+		return a, notFound("account", ref)
+	}
+	a.Created = parseTime(created)
+	return a, err
+}
+
+// ListAccounts returns all accounts by name.
+func (s *DB) ListAccounts(ctx context.Context) ([]domain.Account, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, created FROM accounts ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []domain.Account
+	for rows.Next() {
+		var a domain.Account
+		var created string
+		if err := rows.Scan(&a.ID, &a.Name, &created); err != nil {
+			return nil, err
+		}
+		a.Created = parseTime(created)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// CreateToken stores a token hash.
+func (s *DB) CreateToken(ctx context.Context, t store.Token) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens(id, account_id, role, name, hash, created) VALUES ($1, $2, $3, $4, $5, $6)`,
+		t.ID, t.AccountID, string(t.Role), t.Name, t.Hash, fmtTime(t.Created))
+	return err
+}
+
+// TokenByHash finds a token by the hash of its secret.
+func (s *DB) TokenByHash(ctx context.Context, hash string) (store.Token, error) {
+	var t store.Token
+	var role, created string
+	err := s.db.QueryRowContext(ctx, `SELECT id, account_id, role, name, hash, created FROM tokens WHERE hash = $1`, hash).
+		Scan(&t.ID, &t.AccountID, &role, &t.Name, &t.Hash, &created)
+	if noRows(err) {
+		return t, fmt.Errorf("token: %w", domain.ErrNotFound)
+	}
+	t.Role, t.Created = domain.Role(role), parseTime(created)
+	return t, err
+}

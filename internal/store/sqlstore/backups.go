@@ -1,0 +1,215 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/store"
+)
+
+const backupCols = `id, vm_id, vm_name, account_id, offering_id, host_id, type, isolated, parent_id, position, end_of_chain, status, size, virtual_size, dir, plan, error, created, updated`
+
+func scanBackup(r scanner) (domain.Backup, error) {
+	var b domain.Backup
+	var typ, status, created, updated string
+	err := r.Scan(&b.ID, &b.VMID, &b.VMName, &b.AccountID, &b.OfferingID, &b.HostID, &typ, &b.Isolated, &b.ParentID, &b.Position,
+		&b.EndOfChain, &status, &b.Size, &b.VirtualSize, &b.Dir, &b.Plan, &b.Error, &created, &updated)
+	b.Type, b.Status = domain.BackupType(typ), domain.BackupStatus(status)
+	b.Created, b.Updated = parseTime(created), parseTime(updated)
+	return b, err
+}
+
+// CreateBackup inserts a backup row (files are saved with SaveBackup).
+func (s *DB) CreateBackup(ctx context.Context, b domain.Backup) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO backups(`+backupCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)`,
+		b.ID, b.VMID, b.VMName, b.AccountID, b.OfferingID, b.HostID, string(b.Type), b.Isolated, b.ParentID, b.Position,
+		b.EndOfChain, string(b.Status), b.Size, b.VirtualSize, b.Dir, b.Plan, b.Error, fmtTime(b.Created), fmtTime(b.Updated))
+	return err
+}
+
+// SaveBackup updates a backup, its files and optionally the VM's chain.
+func (s *DB) SaveBackup(ctx context.Context, b domain.Backup, c *store.Chain) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE backups SET type=$2, isolated=$3, parent_id=$4, position=$5, end_of_chain=$6, status=$7,
+ size=$8, virtual_size=$9, plan=$10, error=$11, updated=$12, host_id=$13 WHERE id=$1`,
+			b.ID, string(b.Type), b.Isolated, b.ParentID, b.Position, b.EndOfChain, string(b.Status), b.Size, b.VirtualSize,
+			b.Plan, b.Error, fmtTime(b.Updated), b.HostID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("backup", b.ID)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM backup_files WHERE backup_id = $1`, b.ID); err != nil {
+			return err
+		}
+		for _, f := range b.Files {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO backup_files(backup_id, disk, path, full_copy, size, virtual_size, hash) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
+				b.ID, f.Disk, f.Path, f.Full, f.Size, f.VirtualSize, f.Hash); err != nil {
+				return err
+			}
+		}
+		if c != nil {
+			return setChain(ctx, tx, b.VMID, *c)
+		}
+		return nil
+	})
+}
+
+func (s *DB) files(ctx context.Context, id string) ([]domain.BackupFile, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT disk, path, full_copy, size, virtual_size, hash FROM backup_files WHERE backup_id = $1 ORDER BY disk`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []domain.BackupFile
+	for rows.Next() {
+		var f domain.BackupFile
+		if err := rows.Scan(&f.Disk, &f.Path, &f.Full, &f.Size, &f.VirtualSize, &f.Hash); err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// Backup finds a backup by id.
+func (s *DB) Backup(ctx context.Context, id string) (domain.Backup, error) {
+	b, err := scanBackup(s.db.QueryRowContext(ctx, `SELECT `+backupCols+` FROM backups WHERE id = $1`, id))
+	if noRows(err) {
+		return b, notFound("backup", id)
+	}
+	if err != nil {
+		return b, err
+	}
+	b.Files, err = s.files(ctx, id)
+	return b, err
+}
+
+// ListBackups lists backups oldest first.
+func (s *DB) ListBackups(ctx context.Context, f store.BackupFilter) ([]domain.Backup, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+backupCols+` FROM backups WHERE ($1 = '' OR vm_id = $1) AND ($2 = '' OR account_id = $2)
+ AND ($3 = '' OR status = $3) ORDER BY created, id`, f.VMID, f.AccountID, string(f.Status))
+	if err != nil {
+		return nil, err
+	}
+	var out []domain.Backup
+	for rows.Next() {
+		b, err := scanBackup(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if out[i].Files, err = s.files(ctx, out[i].ID); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// ExpungeBackup removes a backup from the catalogue.
+func (s *DB) ExpungeBackup(ctx context.Context, id string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM backup_files WHERE backup_id = $1`, id); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM backups WHERE id = $1`, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("backup", id)
+		}
+		return nil
+	})
+}
+
+// Chain returns a VM's chain head and deltas.
+func (s *DB) Chain(ctx context.Context, vmID string) (store.Chain, error) {
+	var c store.Chain
+	err := s.db.QueryRowContext(ctx, `SELECT chain_head FROM vms WHERE id = $1`, vmID).Scan(&c.Head)
+	if noRows(err) {
+		return c, notFound("vm", vmID)
+	}
+	if err != nil {
+		return c, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT disk, backup_id, delta, base FROM vm_deltas WHERE vm_id = $1 ORDER BY disk`, vmID)
+	if err != nil {
+		return c, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		d := domain.Delta{VMID: vmID}
+		if err := rows.Scan(&d.Disk, &d.BackupID, &d.Delta, &d.Base); err != nil {
+			return c, err
+		}
+		c.Deltas = append(c.Deltas, d)
+	}
+	return c, rows.Err()
+}
+
+// SetChain replaces a VM's chain head and deltas.
+func (s *DB) SetChain(ctx context.Context, vmID string, c store.Chain) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return setChain(ctx, tx, vmID, c) })
+}
+
+func setChain(ctx context.Context, tx *sql.Tx, vmID string, c store.Chain) error {
+	res, err := tx.ExecContext(ctx, `UPDATE vms SET chain_head = $2 WHERE id = $1`, vmID, c.Head)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound("vm", vmID)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM vm_deltas WHERE vm_id = $1`, vmID); err != nil {
+		return err
+	}
+	for _, d := range c.Deltas {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO vm_deltas(vm_id, disk, backup_id, delta, base) VALUES ($1,$2,$3,$4,$5)`,
+			vmID, d.Disk, d.BackupID, d.Delta, d.Base); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AcquireVM marks a VM busy unless it is busy already.
+func (s *DB) AcquireVM(ctx context.Context, vmID, holder string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE vms SET busy = $2 WHERE id = $1 AND busy = ''`, vmID, holder)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil
+	}
+	var cur string
+	err = s.db.QueryRowContext(ctx, `SELECT busy FROM vms WHERE id = $1`, vmID).Scan(&cur)
+	if noRows(err) {
+		return notFound("vm", vmID)
+	}
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("the VM is busy with %s; try again when it ends: %w", cur, domain.ErrConflict)
+}
+
+// ReleaseVM clears the busy mark held by holder.
+func (s *DB) ReleaseVM(ctx context.Context, vmID, holder string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE vms SET busy = '' WHERE id = $1 AND busy = $2`, vmID, holder)
+	return err
+}
+
+// SetVMError records a VM's problem.
+func (s *DB) SetVMError(ctx context.Context, vmID, msg string) error {
+	return s.updateVM(ctx, vmID, "last_error", msg)
+}

@@ -1,0 +1,141 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/store"
+)
+
+const vmCols = `id, name, host_id, state, work_state, account_id, offering_id, disks, seen, busy, chain_head, last_error`
+
+func scanVM(r scanner) (domain.VM, error) {
+	var v domain.VM
+	var state, work, disks, seen string
+	var offering sql.NullString
+	if err := r.Scan(&v.ID, &v.Name, &v.HostID, &state, &work, &v.AccountID, &offering, &disks, &seen, &v.Busy, &v.ChainHead, &v.LastError); err != nil {
+		return v, err
+	}
+	v.State, v.WorkState, v.OfferingID = domain.VMState(state), domain.VMState(work), offering.String
+	v.Seen = parseTime(seen)
+	if err := json.Unmarshal([]byte(disks), &v.Disks); err != nil {
+		return v, fmt.Errorf("vm %s disks: %w", v.Name, err)
+	}
+	return v, nil
+}
+
+// SyncHostVMs records what a host reports (see store.Store).
+func (s *DB) SyncHostVMs(ctx context.Context, hostID string, vms []domain.VM, defaultAccountID string, at time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, v := range vms {
+			disks, err := json.Marshal(v.Disks)
+			if err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, `INSERT INTO vms(`+vmCols+`) VALUES ($1,$2,$3,$4,'',$5,NULL,$6,$7,'','','')
+ON CONFLICT (id) DO UPDATE SET name=excluded.name, host_id=excluded.host_id, state=excluded.state, disks=excluded.disks, seen=excluded.seen`,
+				v.ID, v.Name, hostID, string(v.State), defaultAccountID, string(disks), fmtTime(at))
+			if err != nil {
+				return fmt.Errorf("record vm %s: %w", v.Name, err)
+			}
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE vms SET state = $2 WHERE host_id = $1 AND seen < $3`, hostID, string(domain.VMMissing), fmtTime(at))
+		return err
+	})
+}
+
+// VM finds a VM by uuid or name. Names are unique per host only; when several
+// VMs share a name the reference is ambiguous and ErrConflict is returned.
+func (s *DB) VM(ctx context.Context, ref string) (domain.VM, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+vmCols+` FROM vms WHERE id = $1 OR name = $1 ORDER BY (id = $1) DESC`, ref)
+	if err != nil {
+		return domain.VM{}, err
+	}
+	defer rows.Close()
+	var found []domain.VM
+	for rows.Next() {
+		v, err := scanVM(rows)
+		if err != nil {
+			return v, err
+		}
+		found = append(found, v)
+	}
+	if err := rows.Err(); err != nil {
+		return domain.VM{}, err
+	}
+	switch {
+	case len(found) == 0:
+		return domain.VM{}, notFound("vm", ref)
+	case found[0].ID == ref || len(found) == 1:
+		return found[0], nil
+	}
+	return domain.VM{}, fmt.Errorf("%d VMs are named %q; use the uuid: %w", len(found), ref, domain.ErrConflict)
+}
+
+// ListVMs returns VMs matching f, by name.
+func (s *DB) ListVMs(ctx context.Context, f store.VMFilter) ([]domain.VM, error) {
+	q := `SELECT ` + vmCols + ` FROM vms WHERE ($1 = '' OR account_id = $1) AND ($2 = '' OR host_id = $2) ORDER BY name, id`
+	rows, err := s.db.QueryContext(ctx, q, f.AccountID, f.HostID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []domain.VM
+	for rows.Next() {
+		v, err := scanVM(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func (s *DB) updateVM(ctx context.Context, vmID, set string, arg any) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE vms SET `+set+` = $2 WHERE id = $1`, vmID, arg)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound("vm", vmID)
+	}
+	return nil
+}
+
+// SetVMOffering assigns or unassigns a VM.
+func (s *DB) SetVMOffering(ctx context.Context, vmID, offeringID string) error {
+	if offeringID == "" {
+		return s.updateVM(ctx, vmID, "offering_id", nil)
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM offerings WHERE id = $1 AND removed IS NULL`, offeringID).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return notFound("offering", offeringID)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE vms SET offering_id = $2 WHERE id = $1`, vmID, offeringID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("vm", vmID)
+		}
+		return nil
+	})
+}
+
+// SetVMOwner changes the owning account.
+func (s *DB) SetVMOwner(ctx context.Context, vmID, accountID string) error {
+	return s.updateVM(ctx, vmID, "account_id", accountID)
+}
+
+// SetVMWorkState sets knib's own state of the VM ("" when idle).
+func (s *DB) SetVMWorkState(ctx context.Context, vmID string, st domain.VMState) error {
+	return s.updateVM(ctx, vmID, "work_state", string(st))
+}

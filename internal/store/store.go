@@ -1,0 +1,140 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/knib/knib/internal/domain"
+)
+
+// OfferingFilter selects offerings; nil pointers and false flags do not filter.
+type OfferingFilter struct {
+	ID                string
+	Compress          bool
+	Validate          bool
+	AllowQuickRestore bool
+	AllowExtractFile  bool
+	ShowRemoved       bool
+}
+
+// VMFilter selects VMs.
+type VMFilter struct {
+	AccountID string // only this account's VMs
+	HostID    string
+}
+
+// Token is a stored API token (hash only).
+type Token struct {
+	ID        string
+	AccountID string
+	Role      domain.Role
+	Name      string
+	Hash      string
+	Created   time.Time
+}
+
+// Setting is a value stored at a scope. ScopeID is empty for global values and
+// holds the zone, host or account id otherwise.
+type Setting struct {
+	Scope   string
+	ScopeID string
+	Key     string
+	Value   string
+}
+
+// Store is everything the server persists.
+type Store interface {
+	// Accounts and tokens.
+	CreateAccount(ctx context.Context, a domain.Account) error
+	Account(ctx context.Context, idOrName string) (domain.Account, error)
+	ListAccounts(ctx context.Context) ([]domain.Account, error)
+	CreateToken(ctx context.Context, t Token) error
+	TokenByHash(ctx context.Context, hash string) (Token, error)
+
+	// Zones and hosts.
+	EnsureZone(ctx context.Context, name string) (domain.Zone, error)
+	Zone(ctx context.Context, idOrName string) (domain.Zone, error)
+	ListZones(ctx context.Context) ([]domain.Zone, error)
+	// UpsertHost inserts the host or updates everything but ID and Enabled
+	// of the host with the same name.
+	UpsertHost(ctx context.Context, h domain.Host) (domain.Host, error)
+	Host(ctx context.Context, idOrName string) (domain.Host, error)
+	ListHosts(ctx context.Context) ([]domain.Host, error)
+
+	// Offerings.
+	CreateOffering(ctx context.Context, o domain.Offering) error
+	Offering(ctx context.Context, id string) (domain.Offering, error)
+	ListOfferings(ctx context.Context, f OfferingFilter) ([]domain.Offering, error)
+	// RemoveOffering marks the offering removed at the given time; ErrConflict
+	// while VMs are assigned to it, ErrNotFound when absent or already removed.
+	RemoveOffering(ctx context.Context, id string, at time.Time) error
+
+	// VMs.
+	// SyncHostVMs records the VMs a host reports: new ones get accountID as
+	// owner; known ones keep owner, offering and work state; VMs of the host
+	// that are no longer reported become Missing.
+	SyncHostVMs(ctx context.Context, hostID string, vms []domain.VM, defaultAccountID string, at time.Time) error
+	VM(ctx context.Context, idOrName string) (domain.VM, error)
+	ListVMs(ctx context.Context, f VMFilter) ([]domain.VM, error)
+	// SetVMOffering assigns (offeringID non-empty) or unassigns the VM. The
+	// offering must exist and not be removed.
+	SetVMOffering(ctx context.Context, vmID, offeringID string) error
+	SetVMOwner(ctx context.Context, vmID, accountID string) error
+	SetVMWorkState(ctx context.Context, vmID string, s domain.VMState) error
+
+	// Settings and VM details.
+	SetSetting(ctx context.Context, s Setting) error
+	DeleteSetting(ctx context.Context, scope, scopeID, key string) error
+	ListSettings(ctx context.Context) ([]Setting, error)
+	SetVMDetail(ctx context.Context, vmID, key, value string) error
+	DeleteVMDetail(ctx context.Context, vmID, key string) error
+	VMDetails(ctx context.Context, vmID string) (map[string]string, error)
+
+	// Operations.
+	CreateOperation(ctx context.Context, op domain.Operation) error
+	UpdateOperation(ctx context.Context, op domain.Operation) error
+	Operation(ctx context.Context, id string) (domain.Operation, error)
+	// ListOperations returns operations not done, or all when all is true,
+	// newest first.
+	ListOperations(ctx context.Context, all bool) ([]domain.Operation, error)
+
+	// Backups.
+	CreateBackup(ctx context.Context, b domain.Backup) error
+	// SaveBackup updates a backup's row and replaces its files; when chain is
+	// not nil it also replaces the VM's chain head and deltas, in the same
+	// transaction.
+	SaveBackup(ctx context.Context, b domain.Backup, chain *Chain) error
+	Backup(ctx context.Context, id string) (domain.Backup, error)
+	// ListBackups returns backups (with files) oldest first.
+	ListBackups(ctx context.Context, f BackupFilter) ([]domain.Backup, error)
+	// ExpungeBackup removes a backup and its files from the catalogue.
+	ExpungeBackup(ctx context.Context, id string) error
+
+	// Chain state of a VM: the chain head and its deltas on primary storage.
+	Chain(ctx context.Context, vmID string) (Chain, error)
+	SetChain(ctx context.Context, vmID string, c Chain) error
+
+	// AcquireVM marks the VM busy with holder (an operation description);
+	// ErrConflict naming the current holder when it is busy already.
+	AcquireVM(ctx context.Context, vmID, holder string) error
+	// ReleaseVM clears the busy mark if holder still holds it.
+	ReleaseVM(ctx context.Context, vmID, holder string) error
+	// SetVMError records why a VM needs attention ("" clears it).
+	SetVMError(ctx context.Context, vmID, msg string) error
+
+	Close() error
+}
+
+// BackupFilter selects backups.
+type BackupFilter struct {
+	VMID      string
+	AccountID string
+	Status    domain.BackupStatus
+}
+
+// Chain is a VM's chain state: the head backup ("" when the chain ended) and
+// the deltas it keeps on primary storage, one per disk.
+type Chain struct {
+	Head   string
+	Deltas []domain.Delta
+}

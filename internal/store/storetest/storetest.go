@@ -1,0 +1,274 @@
+// Package storetest is the conformance suite every store.Store must pass:
+// the contract written in package store's documentation, as tests.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/store"
+)
+
+// Run runs the suite; open must return a fresh, empty store.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	t.Run("Offerings", func(t *testing.T) { testOfferings(t, open(t)) })
+	t.Run("VMs", func(t *testing.T) { testVMs(t, open(t)) })
+	t.Run("SettingsAndDetails", func(t *testing.T) { testSettings(t, open(t)) })
+	t.Run("TokensAndAccounts", func(t *testing.T) { testTokens(t, open(t)) })
+	t.Run("Operations", func(t *testing.T) { testOperations(t, open(t)) })
+	t.Run("BackupsAndChain", func(t *testing.T) { testBackups(t, open(t)) })
+}
+
+var t0 = time.Date(2026, 11, 27, 10, 0, 0, 123456789, time.UTC)
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantErr(t *testing.T, err, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("got error %v, want %v", err, target)
+	}
+}
+
+func seedHost(t *testing.T, s store.Store) (domain.Account, domain.Host) {
+	ctx := context.Background()
+	acc := domain.Account{ID: domain.NewID(), Name: "admin", Created: t0}
+	must(t, s.CreateAccount(ctx, acc))
+	z, err := s.EnsureZone(ctx, "default")
+	must(t, err)
+	h, err := s.UpsertHost(ctx, domain.Host{Name: "localhost", ZoneID: z.ID, URI: "qemu:///system", LastSeen: t0, Local: true,
+		AgentSettings: map[string]string{"backup.validation.max.concurrent.operations.per.host": "2"}})
+	must(t, err)
+	return acc, h
+}
+
+func testOfferings(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	acc, h := seedHost(t, s)
+	n := 3
+	o1, err := domain.NewOffering(domain.NewID(), domain.OfferingSpec{Name: "gold", Compress: true, Validate: true, BackupChainSize: &n}, t0)
+	must(t, err)
+	must(t, s.CreateOffering(ctx, o1))
+	got, err := s.Offering(ctx, o1.ID)
+	must(t, err)
+	if got.Name != "gold" || !got.Compress || !got.Validate || got.BackupChainSize == nil || *got.BackupChainSize != 3 ||
+		len(got.ValidationSteps) != 1 || got.ValidationSteps[0] != domain.StepScreenshot || !got.Created.Equal(t0) || got.Removed != nil {
+		t.Fatalf("offering round trip: %+v", got)
+	}
+	dup, _ := domain.NewOffering(domain.NewID(), domain.OfferingSpec{Name: "gold"}, t0)
+	wantErr(t, s.CreateOffering(ctx, dup), domain.ErrConflict)
+	_, err = s.Offering(ctx, "nope")
+	wantErr(t, err, domain.ErrNotFound)
+
+	list, err := s.ListOfferings(ctx, store.OfferingFilter{Compress: true})
+	must(t, err)
+	if len(list) != 1 {
+		t.Fatalf("compress filter: %d offerings", len(list))
+	}
+	list, err = s.ListOfferings(ctx, store.OfferingFilter{AllowQuickRestore: true})
+	must(t, err)
+	if len(list) != 0 {
+		t.Fatalf("quick restore filter: %d offerings", len(list))
+	}
+
+	// Assigned offerings cannot be removed.
+	vm := domain.VM{ID: domain.NewID(), Name: "vm1", State: domain.VMRunning}
+	must(t, s.SyncHostVMs(ctx, h.ID, []domain.VM{vm}, acc.ID, t0))
+	must(t, s.SetVMOffering(ctx, vm.ID, o1.ID))
+	wantErr(t, s.RemoveOffering(ctx, o1.ID, t0), domain.ErrConflict)
+	if o, _ := s.Offering(ctx, o1.ID); o.Removed != nil {
+		t.Fatal("refused removal changed the offering")
+	}
+	must(t, s.SetVMOffering(ctx, vm.ID, ""))
+	must(t, s.RemoveOffering(ctx, o1.ID, t0.Add(time.Hour)))
+	wantErr(t, s.RemoveOffering(ctx, o1.ID, t0), domain.ErrNotFound)
+	wantErr(t, s.SetVMOffering(ctx, vm.ID, o1.ID), domain.ErrNotFound)
+	list, _ = s.ListOfferings(ctx, store.OfferingFilter{})
+	if len(list) != 0 {
+		t.Fatalf("removed offering listed by default")
+	}
+	list, _ = s.ListOfferings(ctx, store.OfferingFilter{ShowRemoved: true})
+	if len(list) != 1 || list[0].Removed == nil {
+		t.Fatalf("show removed: %+v", list)
+	}
+	// The name is free again once removed.
+	again, _ := domain.NewOffering(domain.NewID(), domain.OfferingSpec{Name: "gold"}, t0)
+	must(t, s.CreateOffering(ctx, again))
+}
+
+func testVMs(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	acc, h := seedHost(t, s)
+	other := domain.Account{ID: domain.NewID(), Name: "alice", Created: t0}
+	must(t, s.CreateAccount(ctx, other))
+	disks := []domain.Disk{{Target: "vda", Device: "disk", SourceType: "file", Source: "/a.qcow2", Format: "qcow2", VirtualSize: 1 << 20,
+		BackingChain: []domain.Layer{{Path: "/base.qcow2", Format: "qcow2"}}}}
+	a := domain.VM{ID: domain.NewID(), Name: "a", State: domain.VMRunning, Disks: disks}
+	b := domain.VM{ID: domain.NewID(), Name: "b", State: domain.VMStopped}
+	must(t, s.SyncHostVMs(ctx, h.ID, []domain.VM{a, b}, acc.ID, t0))
+	must(t, s.SetVMOwner(ctx, b.ID, other.ID))
+	must(t, s.SetVMWorkState(ctx, a.ID, domain.VMBackingUp))
+
+	// A later sync keeps owner and work state, updates state, marks missing.
+	a.State = domain.VMStopped
+	must(t, s.SyncHostVMs(ctx, h.ID, []domain.VM{a}, acc.ID, t0.Add(time.Minute)))
+	got, err := s.VM(ctx, "a")
+	must(t, err)
+	if got.State != domain.VMStopped || got.WorkState != domain.VMBackingUp || got.EffectiveState() != domain.VMBackingUp ||
+		len(got.Disks) != 1 || got.Disks[0].BackingChain[0].Path != "/base.qcow2" {
+		t.Fatalf("vm a after sync: %+v", got)
+	}
+	gotB, err := s.VM(ctx, b.ID)
+	must(t, err)
+	if gotB.State != domain.VMMissing || gotB.AccountID != other.ID {
+		t.Fatalf("vm b after sync: %+v", gotB)
+	}
+	mine, err := s.ListVMs(ctx, store.VMFilter{AccountID: other.ID})
+	must(t, err)
+	if len(mine) != 1 || mine[0].ID != b.ID {
+		t.Fatalf("account filter: %+v", mine)
+	}
+	_, err = s.VM(ctx, "zzz")
+	wantErr(t, err, domain.ErrNotFound)
+	wantErr(t, s.SetVMOwner(ctx, "nope", acc.ID), domain.ErrNotFound)
+}
+
+func testSettings(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	acc, h := seedHost(t, s)
+	must(t, s.SetSetting(ctx, store.Setting{Scope: "global", Key: "backup.chain.size", Value: "3"}))
+	must(t, s.SetSetting(ctx, store.Setting{Scope: "global", Key: "backup.chain.size", Value: "4"}))
+	must(t, s.SetSetting(ctx, store.Setting{Scope: "host", ScopeID: h.ID, Key: "backup.compression.max.concurrent.operations.per.host", Value: "-1"}))
+	all, err := s.ListSettings(ctx)
+	must(t, err)
+	if len(all) != 2 || all[0].Key != "backup.chain.size" || all[0].Value != "4" {
+		t.Fatalf("settings: %+v", all)
+	}
+	must(t, s.DeleteSetting(ctx, "global", "", "backup.chain.size"))
+	wantErr(t, s.DeleteSetting(ctx, "global", "", "backup.chain.size"), domain.ErrNotFound)
+
+	vm := domain.VM{ID: domain.NewID(), Name: "v", State: domain.VMRunning}
+	must(t, s.SyncHostVMs(ctx, h.ID, []domain.VM{vm}, acc.ID, t0))
+	must(t, s.SetVMDetail(ctx, vm.ID, "backupValidationCommand", "echo"))
+	must(t, s.SetVMDetail(ctx, vm.ID, "backupValidationCommand", "cat"))
+	d, err := s.VMDetails(ctx, vm.ID)
+	must(t, err)
+	if len(d) != 1 || d["backupValidationCommand"] != "cat" {
+		t.Fatalf("details: %v", d)
+	}
+	wantErr(t, s.DeleteVMDetail(ctx, vm.ID, "other"), domain.ErrNotFound)
+
+	hh, err := s.Host(ctx, "localhost")
+	must(t, err)
+	if hh.AgentSettings["backup.validation.max.concurrent.operations.per.host"] != "2" || !hh.Enabled || !hh.Local {
+		t.Fatalf("host: %+v", hh)
+	}
+}
+
+func testTokens(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	acc, _ := seedHost(t, s)
+	wantErr(t, s.CreateAccount(ctx, domain.Account{ID: domain.NewID(), Name: "admin", Created: t0}), domain.ErrConflict)
+	must(t, s.CreateToken(ctx, store.Token{ID: domain.NewID(), AccountID: acc.ID, Role: domain.RoleAdmin, Name: "x", Hash: "h1", Created: t0}))
+	tok, err := s.TokenByHash(ctx, "h1")
+	must(t, err)
+	if tok.AccountID != acc.ID || tok.Role != domain.RoleAdmin {
+		t.Fatalf("token: %+v", tok)
+	}
+	_, err = s.TokenByHash(ctx, "h2")
+	wantErr(t, err, domain.ErrNotFound)
+	got, err := s.Account(ctx, "admin")
+	must(t, err)
+	if got.ID != acc.ID || !got.Created.Equal(t0) {
+		t.Fatalf("account: %+v", got)
+	}
+}
+
+func testOperations(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	op := domain.Operation{ID: domain.NewID(), Kind: "inventory.refresh", State: domain.OpPending, Created: t0, Updated: t0}
+	must(t, s.CreateOperation(ctx, op))
+	op.State, op.Progress, op.Result, op.Updated = domain.OpSucceeded, 100, `{"ok":true}`, t0.Add(time.Second)
+	must(t, s.UpdateOperation(ctx, op))
+	got, err := s.Operation(ctx, op.ID)
+	must(t, err)
+	if got.State != domain.OpSucceeded || got.Progress != 100 || got.Result != `{"ok":true}` || !got.Updated.Equal(op.Updated) {
+		t.Fatalf("operation: %+v", got)
+	}
+	open, err := s.ListOperations(ctx, false)
+	must(t, err)
+	if len(open) != 0 {
+		t.Fatalf("done operation listed as open")
+	}
+	all, _ := s.ListOperations(ctx, true)
+	if len(all) != 1 {
+		t.Fatalf("all operations: %d", len(all))
+	}
+	_, err = s.Operation(ctx, "nope")
+	wantErr(t, err, domain.ErrNotFound)
+}
+
+func testBackups(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	acc, h := seedHost(t, s)
+	vm := domain.VM{ID: domain.NewID(), Name: "v", State: domain.VMRunning}
+	must(t, s.SyncHostVMs(ctx, h.ID, []domain.VM{vm}, acc.ID, t0))
+
+	// One operation at a time per VM.
+	must(t, s.AcquireVM(ctx, vm.ID, "backup op1"))
+	err := s.AcquireVM(ctx, vm.ID, "delete op2")
+	wantErr(t, err, domain.ErrConflict)
+	if !strings.Contains(err.Error(), "backup op1") {
+		t.Fatalf("conflict must name the holder: %v", err)
+	}
+	must(t, s.ReleaseVM(ctx, vm.ID, "delete op2")) // not the holder: no effect
+	wantErr(t, s.AcquireVM(ctx, vm.ID, "x"), domain.ErrConflict)
+	must(t, s.ReleaseVM(ctx, vm.ID, "backup op1"))
+	must(t, s.AcquireVM(ctx, vm.ID, "x"))
+	wantErr(t, s.AcquireVM(ctx, "nope", "x"), domain.ErrNotFound)
+
+	b := domain.Backup{ID: domain.NewID(), VMID: vm.ID, VMName: "v", AccountID: acc.ID, Type: domain.BackupFull, Position: 1,
+		Status: domain.BackupBackingUp, Dir: "backups/v/b1", Plan: `{"disks":[]}`, Created: t0, Updated: t0}
+	must(t, s.CreateBackup(ctx, b))
+	b.Status, b.Size = domain.BackupBackedUp, 42
+	b.Files = []domain.BackupFile{{Disk: "vda", Path: "backups/v/b1/vda.qcow2", Full: true, Size: 42, VirtualSize: 100, Hash: "xxh3-128:00"}}
+	c := store.Chain{Head: b.ID, Deltas: []domain.Delta{{VMID: vm.ID, Disk: "vda", BackupID: b.ID, Delta: "/d", Base: "/b"}}}
+	must(t, s.SaveBackup(ctx, b, &c))
+	got, err := s.Backup(ctx, b.ID)
+	must(t, err)
+	if got.Status != domain.BackupBackedUp || got.Size != 42 || len(got.Files) != 1 || got.Files[0].Hash != "xxh3-128:00" || !got.Files[0].Full {
+		t.Fatalf("backup round trip: %+v", got)
+	}
+	gc, err := s.Chain(ctx, vm.ID)
+	must(t, err)
+	if gc.Head != b.ID || len(gc.Deltas) != 1 || gc.Deltas[0].Delta != "/d" {
+		t.Fatalf("chain: %+v", gc)
+	}
+	v, _ := s.VM(ctx, vm.ID)
+	if v.ChainHead != b.ID || v.Busy != "x" {
+		t.Fatalf("vm chain head/busy: %+v", v)
+	}
+	list, err := s.ListBackups(ctx, store.BackupFilter{VMID: vm.ID})
+	must(t, err)
+	if len(list) != 1 || len(list[0].Files) != 1 {
+		t.Fatalf("list: %+v", list)
+	}
+	must(t, s.SetChain(ctx, vm.ID, store.Chain{}))
+	gc, _ = s.Chain(ctx, vm.ID)
+	if gc.Head != "" || len(gc.Deltas) != 0 {
+		t.Fatalf("chain not cleared: %+v", gc)
+	}
+	must(t, s.ExpungeBackup(ctx, b.ID))
+	_, err = s.Backup(ctx, b.ID)
+	wantErr(t, err, domain.ErrNotFound)
+	wantErr(t, s.ExpungeBackup(ctx, b.ID), domain.ErrNotFound)
+}
