@@ -1,7 +1,7 @@
-# knib Makefile
-# more targets are added by others
+# knib Makefile: `make demo` and `make test` are the two commands.
+.PHONY: setup guest build demo test test-unit bench
 
-.PHONY: setup guest
+GO ?= go
 
 # Install packages, start virtlogd/libvirtd, build the test guest (root).
 setup:
@@ -10,3 +10,20 @@ setup:
 # Build (or confirm cached) the test guest kernel + initramfs.
 guest:
 	bash scripts/build-guest.sh
+
+build:
+	$(GO) build -o bin/knib ./cmd/knib
+
+# The main job on embedded defaults: all-in-one server, demo VM, offering,
+# a full and an incremental backup.
+demo: setup build
+	bash scripts/demo.sh
+
+# Every test, including the integration tests that boot real guests.
+test: setup
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 40m ./...
+
+# Unit tests only (no libvirt needed).
+test-unit:
+	$(GO) test -count=1 -short ./...

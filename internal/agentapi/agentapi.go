@@ -65,6 +65,7 @@ type Disk struct {
 	Format       string  `json:"format"`
 	VirtualSize  int64   `json:"virtual_size"`
 	BackingChain []Layer `json:"backing_chain"`
+	Problem      string  `json:"problem,omitempty"`
 }
 
 // Layer is one backing file.
@@ -119,4 +120,6 @@ type TaskStatus struct {
 	Message  string          `json:"message"`
 	Result   json.RawMessage `json:"result,omitempty"`
 	Error    string          `json:"error,omitempty"`
+	// Clean is set on failed tasks that changed nothing on any disk.
+	Clean bool `json:"clean,omitempty"`
 }

@@ -79,6 +79,9 @@ type VM struct {
 	Offering   string    `json:"offering" doc:"offering name"`
 	Disks      []Disk    `json:"disks"`
 	Seen       time.Time `json:"seen"`
+	Busy       string    `json:"busy" doc:"the operation holding the VM, empty when idle"`
+	ChainHead  string    `json:"chain_head" doc:"backup whose deltas are on primary storage"`
+	LastError  string    `json:"last_error" doc:"why the VM needs attention (for example what recovery found missing)"`
 }
 
 // Disk is one disk of a VM.
@@ -91,6 +94,7 @@ type Disk struct {
 	Format       string  `json:"format"`
 	VirtualSize  int64   `json:"virtual_size"`
 	BackingChain []Layer `json:"backing_chain" doc:"files below source, top to bottom"`
+	Problem      string  `json:"problem,omitempty" doc:"why the host could not inspect the disk fully"`
 }
 
 // Layer is one file of a backing chain.
@@ -219,3 +223,49 @@ type GuestExecResult struct {
 
 // Empty is the body of requests that carry none.
 type Empty struct{}
+
+// BackupCreate is the body of POST /vms/{vm}/backups.
+type BackupCreate struct {
+	Isolated bool `json:"isolated,omitempty" doc:"a full backup outside the chain; the chain is left untouched"`
+	Quiesce  bool `json:"quiesce,omitempty" doc:"freeze the guest's file systems through the guest agent during the snapshot"`
+}
+
+// Backup is one backup of a VM.
+type Backup struct {
+	ID          string       `json:"id"`
+	VMID        string       `json:"vm_id"`
+	VMName      string       `json:"vm_name"`
+	Type        string       `json:"type" doc:"full or incremental"`
+	Isolated    bool         `json:"isolated"`
+	ParentID    string       `json:"parent_id"`
+	Position    int          `json:"position" doc:"1 for a full backup, parent's + 1 for an incremental"`
+	EndOfChain  bool         `json:"end_of_chain" doc:"the next backup after this one is full"`
+	ChainHead   bool         `json:"chain_head" doc:"this backup's deltas are on primary storage: the next incremental builds on it"`
+	Status      string       `json:"status" doc:"BackingUp, BackedUp, Failed, Error, Removed, Restoring"`
+	Size        int64        `json:"size" doc:"physical bytes of the backup files"`
+	VirtualSize int64        `json:"virtual_size"`
+	Created     time.Time    `json:"created"`
+	Error       string       `json:"error"`
+	Files       []BackupFile `json:"files"`
+}
+
+// BackupFile is the file of one disk in a backup.
+type BackupFile struct {
+	Disk        string `json:"disk"`
+	Path        string `json:"path" doc:"relative to the backup storage root"`
+	Full        bool   `json:"full"`
+	Size        int64  `json:"size"`
+	VirtualSize int64  `json:"virtual_size"`
+	Hash        string `json:"hash" doc:"xxh3-128 of the file's bytes"`
+}
+
+// BackupQuery filters GET /backups.
+type BackupQuery struct {
+	VM string `query:"vm" doc:"VM name or uuid"`
+}
+
+// BackupDelete is the body of POST /backups/delete.
+type BackupDelete struct {
+	IDs    []string `json:"ids"`
+	Forced bool     `json:"forced,omitempty" doc:"forget backups whose files cannot be deleted"`
+}

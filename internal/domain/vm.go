@@ -75,6 +75,7 @@ type Disk struct {
 	Format       string // "qcow2", "raw", ...
 	VirtualSize  int64
 	BackingChain []Layer // below Source, top to bottom
+	Problem      string  // set when the host could not inspect the disk fully
 }
 
 // Layer is one file of a disk's backing chain.
@@ -89,6 +90,9 @@ type Layer struct {
 func (d Disk) BackupEligible() error {
 	if d.Device != "" && d.Device != "disk" {
 		return nil
+	}
+	if d.Problem != "" {
+		return fmt.Errorf("disk %s cannot be inspected: %s", d.Target, d.Problem)
 	}
 	if d.SourceType != "file" {
 		return fmt.Errorf("disk %s is not file-based (source type %q)", d.Target, d.SourceType)

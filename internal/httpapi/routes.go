@@ -180,6 +180,41 @@ func (h *Handler) register() {
 			return api.Token{ID: t.ID, Account: b.Account, Role: string(t.Role), Name: t.Name, Token: secret}, err
 		})
 
+	// Backups.
+	add(h, "POST", "/vms/{vm}/backups", "backups", "Take a backup of a VM; answers with an operation whose result holds the backup id", accepted,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.BackupCreate) (api.Operation, error) {
+			op, err := svc.CreateBackup(ctx, p, r.PathValue("vm"), b.Isolated, b.Quiesce)
+			return operationToAPI(op), err
+		})
+	add(h, "GET", "/backups", "backups", "List backups (of one VM with vm=), oldest first", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, q api.BackupQuery, _ api.Empty) ([]api.Backup, error) {
+			list, err := svc.Backups(ctx, p, q.VM)
+			if err != nil {
+				return nil, err
+			}
+			heads, err := svc.ChainHeads(ctx)
+			return mapList(list, func(b domain.Backup) api.Backup { return backupToAPI(b, heads) }), err
+		})
+	add(h, "GET", "/backups/{id}", "backups", "Show one backup", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Backup, error) {
+			b, err := svc.Backup(ctx, p, r.PathValue("id"))
+			if err != nil {
+				return api.Backup{}, err
+			}
+			heads, err := svc.ChainHeads(ctx)
+			return backupToAPI(b, heads), err
+		})
+	add(h, "POST", "/backups/delete", "backups", "Delete backups (batch); backups others depend on are only marked Removed", accepted,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.BackupDelete) (api.Operation, error) {
+			op, err := svc.DeleteBackups(ctx, p, b.IDs, b.Forced)
+			return operationToAPI(op), err
+		})
+	add(h, "POST", "/vms/{vm}/chain/finish", "backups", "End a VM's backup chain (merge its deltas); also recovers a VM in BackupError", accepted,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Operation, error) {
+			op, err := svc.FinishChain(ctx, p, r.PathValue("vm"))
+			return operationToAPI(op), err
+		})
+
 	// Operations.
 	add(h, "GET", "/operations", "operations", "List operations (unfinished unless all=true)", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, q api.OperationQuery, _ api.Empty) ([]api.Operation, error) {
@@ -222,7 +257,8 @@ func (h *Handler) hostToAPI(ctx context.Context, x domain.Host) api.Host {
 }
 
 func (h *Handler) vmToAPI(ctx context.Context, v domain.VM) api.VM {
-	out := api.VM{ID: v.ID, Name: v.Name, State: string(v.EffectiveState()), OfferingID: v.OfferingID, Seen: v.Seen, Disks: []api.Disk{}}
+	out := api.VM{ID: v.ID, Name: v.Name, State: string(v.EffectiveState()), OfferingID: v.OfferingID, Seen: v.Seen, Disks: []api.Disk{},
+		Busy: v.Busy, ChainHead: v.ChainHead, LastError: v.LastError}
 	if v.ID == "" {
 		return out
 	}
@@ -231,7 +267,7 @@ func (h *Handler) vmToAPI(ctx context.Context, v domain.VM) api.VM {
 	out.Offering = h.svc.OfferingName(ctx, v.OfferingID)
 	for _, d := range v.Disks {
 		ad := api.Disk{Target: d.Target, Device: d.Device, Bus: d.Bus, SourceType: d.SourceType, Source: d.Source, Format: d.Format,
-			VirtualSize: d.VirtualSize, BackingChain: []api.Layer{}}
+			VirtualSize: d.VirtualSize, BackingChain: []api.Layer{}, Problem: d.Problem}
 		for _, l := range d.BackingChain {
 			ad.BackingChain = append(ad.BackingChain, api.Layer{Path: l.Path, Format: l.Format})
 		}
@@ -279,4 +315,14 @@ func settingToAPI(es service.EffectiveSetting) api.Setting {
 
 func vmDetailToAPI(d service.VMDetail) api.VMDetail {
 	return api.VMDetail{Key: d.Def.Key, Value: d.Value, ReadOnlyForUsers: d.Def.ReadOnlyForUsers, Description: d.Def.Description}
+}
+
+func backupToAPI(b domain.Backup, heads map[string]bool) api.Backup {
+	out := api.Backup{ID: b.ID, VMID: b.VMID, VMName: b.VMName, Type: string(b.Type), Isolated: b.Isolated, ParentID: b.ParentID,
+		Position: b.Position, EndOfChain: b.EndOfChain, ChainHead: heads[b.ID], Status: string(b.Status), Size: b.Size,
+		VirtualSize: b.VirtualSize, Created: b.Created, Error: b.Error, Files: []api.BackupFile{}}
+	for _, f := range b.Files {
+		out.Files = append(out.Files, api.BackupFile{Disk: f.Disk, Path: f.Path, Full: f.Full, Size: f.Size, VirtualSize: f.VirtualSize, Hash: f.Hash})
+	}
+	return out
 }

@@ -45,7 +45,7 @@ func vmFromAgent(d agentapi.Domain) domain.VM {
 	vm := domain.VM{ID: d.UUID, Name: d.Name, State: stateFromHypervisor(d.State)}
 	for _, k := range d.Disks {
 		disk := domain.Disk{Target: k.Target, Device: k.Device, Bus: k.Bus, SourceType: k.SourceType, Source: k.Source,
-			Format: k.Format, VirtualSize: k.VirtualSize}
+			Format: k.Format, VirtualSize: k.VirtualSize, Problem: k.Problem}
 		for _, l := range k.BackingChain {
 			disk.BackingChain = append(disk.BackingChain, domain.Layer{Path: l.Path, Format: l.Format})
 		}

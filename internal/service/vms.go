@@ -8,6 +8,7 @@ import (
 
 	"github.com/knib/knib/internal/agentapi"
 	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/settings"
 	"github.com/knib/knib/internal/store"
 )
 
@@ -78,6 +79,11 @@ func (s *Service) AssignVM(ctx context.Context, p domain.Principal, ref, offerin
 	if err := vm.CheckAssignable(); err != nil {
 		return vm, err
 	}
+	release, err := s.lockVM(ctx, vm, "assigning an offering")
+	if err != nil {
+		return vm, err
+	}
+	defer release()
 	if err := s.store.SetVMOffering(ctx, vm.ID, offeringID); err != nil {
 		return vm, err
 	}
@@ -93,6 +99,25 @@ func (s *Service) UnassignVM(ctx context.Context, p domain.Principal, ref string
 	}
 	if vm.OfferingID == "" {
 		return vm, fmt.Errorf("vm %s is not assigned to an offering: %w", vm.Name, domain.ErrConflict)
+	}
+	release, err := s.lockVM(ctx, vm, "unassigning the offering")
+	if err != nil {
+		return vm, err
+	}
+	defer release()
+	// The chain ends: the VM's deltas on primary storage are merged back.
+	if vm.ChainHead != "" {
+		a, err := s.agent(vm.HostID)
+		if err != nil {
+			return vm, err
+		}
+		view, err := s.vmSettings(ctx, vm)
+		if err != nil {
+			return vm, err
+		}
+		if err := s.endChain(ctx, vm, a, view.Duration(settings.KeyKnibTimeout)); err != nil {
+			return vm, fmt.Errorf("merge the VM's backup deltas: %w", err)
+		}
 	}
 	if err := s.store.SetVMOffering(ctx, vm.ID, ""); err != nil {
 		return vm, err

@@ -99,25 +99,58 @@ func ValidateName(name string) error {
 // to the test.
 func NewDomain(t testing.TB, opts DomainOptions) *Domain {
 	t.Helper()
-	if err := ValidateName(opts.Name); err != nil {
+	l := Connect(t) // calls Require
+	// Registered after Connect's cleanup, so it runs before the connection
+	// is closed.
+	t.Cleanup(func() {
+		if err := RemoveDomain(l, opts.Name); err != nil {
+			t.Errorf("testbed: removing %s: %v", opts.Name, err)
+		}
+	})
+	start := time.Now()
+	d, err := CreateDomain(context.Background(), l, opts)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if opts.Start {
+		t.Logf("testbed: %s up, guest agent answered %.1fs after start", opts.Name, time.Since(start).Seconds())
+	}
+	return d
+}
+
+// RemoveDomain destroys and undefines the domain and deletes its directory;
+// absent ones are fine.
+func RemoveDomain(l *libvirt.Libvirt, name string) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	return removeDomain(l, name, filepath.Join(ImagesDir, name))
+}
+
+// CreateDomain is NewDomain without a test: it replaces any domain of the
+// same name, and the caller removes it (RemoveDomain) when done. knib's demo
+// uses it through `knib dev vm create`.
+func CreateDomain(ctx context.Context, l *libvirt.Libvirt, opts DomainOptions) (*Domain, error) {
+	if err := ValidateName(opts.Name); err != nil {
+		return nil, err
 	}
 	sizes := opts.DiskSizes
 	if len(sizes) == 0 {
 		sizes = []int64{DefaultDiskSize}
 	}
 	if len(sizes) > 26 {
-		t.Fatalf("testbed: %d disks requested, at most 26", len(sizes))
+		return nil, fmt.Errorf("testbed: %d disks requested, at most 26", len(sizes))
 	}
 	mem := opts.MemoryMiB
 	if mem == 0 {
 		mem = DefaultMemoryMiB
 	}
 	if mem < 64 {
-		t.Fatalf("testbed: MemoryMiB %d too small (the guest needs about 64 MiB)", mem)
+		return nil, fmt.Errorf("testbed: MemoryMiB %d too small (the guest needs about 64 MiB)", mem)
 	}
-
-	l := Connect(t) // calls Require
+	if err := EnsureGuest(); err != nil {
+		return nil, err
+	}
 	dir := filepath.Join(ImagesDir, opts.Name)
 	d := &Domain{
 		Name:       opts.Name,
@@ -127,25 +160,17 @@ func NewDomain(t testing.TB, opts DomainOptions) *Domain {
 		L:          l,
 	}
 	if err := removeDomain(l, opts.Name, dir); err != nil {
-		t.Fatalf("testbed: removing leftover %s: %v", opts.Name, err)
+		return nil, fmt.Errorf("testbed: removing leftover %s: %v", opts.Name, err)
 	}
-	// Registered after Connect's cleanup, so it runs before the connection
-	// is closed.
-	t.Cleanup(func() {
-		if err := removeDomain(l, opts.Name, dir); err != nil {
-			t.Errorf("testbed: removing %s: %v", opts.Name, err)
-		}
-	})
-
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	_ = os.Chmod(ImagesDir, 0o755)
 	for i, size := range sizes {
 		target := "vd" + string(rune('a'+i))
 		path := filepath.Join(dir, target+".qcow2")
 		if err := makeDisk(path, size, i == 0 && !opts.NoFormat); err != nil {
-			t.Fatalf("testbed: disk %s: %v", target, err)
+			return nil, fmt.Errorf("testbed: disk %s: %v", target, err)
 		}
 		d.Disks = append(d.Disks, path)
 		d.Targets = append(d.Targets, target)
@@ -153,25 +178,23 @@ func NewDomain(t testing.TB, opts DomainOptions) *Domain {
 
 	xml, err := DomainXML(opts.Name, mem, d.Disks, d.Targets, d.ConsoleLog)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	dom, err := l.DomainDefineXML(xml)
 	if err != nil {
-		t.Fatalf("testbed: define %s: %v", opts.Name, err)
+		return nil, fmt.Errorf("testbed: define %s: %v", opts.Name, err)
 	}
 	d.Dom = dom
 	d.UUID = formatUUID(dom.UUID)
 
 	if opts.Start {
-		ctx, cancel := context.WithTimeout(context.Background(), BootTimeout)
+		ctx, cancel := context.WithTimeout(ctx, BootTimeout)
 		defer cancel()
-		start := time.Now()
 		if err := d.Start(ctx); err != nil {
-			t.Fatalf("testbed: start %s: %v\nconsole:\n%s", opts.Name, err, d.Console())
+			return nil, fmt.Errorf("testbed: start %s: %v\nconsole:\n%s", opts.Name, err, d.Console())
 		}
-		t.Logf("testbed: %s up, guest agent answered %.1fs after start", opts.Name, time.Since(start).Seconds())
 	}
-	return d
+	return d, nil
 }
 
 // makeDisk creates a qcow2 image; with ext4 it holds a fresh file system

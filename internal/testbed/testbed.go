@@ -69,7 +69,7 @@ func Require(t testing.TB) {
 		unavailable(t, reason)
 		return
 	}
-	guestOnce.Do(func() { guestErr = ensureGuest() })
+	guestOnce.Do(func() { guestErr = buildGuest() })
 	if guestErr != nil {
 		unavailable(t, "test guest unavailable: "+guestErr.Error())
 	}
@@ -137,7 +137,13 @@ func ModuleRoot() (string, error) {
 
 // ensureGuest runs scripts/build-guest.sh (a no-op when the cache is up to
 // date) and checks that the kernel and initramfs exist.
-func ensureGuest() error {
+// EnsureGuest builds the test guest once per process (cached on disk).
+func EnsureGuest() error {
+	guestOnce.Do(func() { guestErr = buildGuest() })
+	return guestErr
+}
+
+func buildGuest() error {
 	root, rootErr := ModuleRoot()
 	if rootErr == nil {
 		script := filepath.Join(root, "scripts", "build-guest.sh")
@@ -170,7 +176,7 @@ func ensureGuest() error {
 func Connect(t testing.TB) *libvirt.Libvirt {
 	t.Helper()
 	Require(t)
-	l, err := dial()
+	l, err := Dial()
 	if err != nil {
 		unavailable(t, err.Error())
 		return nil
@@ -179,7 +185,8 @@ func Connect(t testing.TB) *libvirt.Libvirt {
 	return l
 }
 
-func dial() (*libvirt.Libvirt, error) {
+// Dial connects to qemu:///system over the local socket.
+func Dial() (*libvirt.Libvirt, error) {
 	d := dialers.NewLocal(dialers.WithSocket(SocketPath), dialers.WithLocalTimeout(5*time.Second))
 	l := libvirt.NewWithDialer(d)
 	if err := l.ConnectToURI(libvirt.QEMUSystem); err != nil {

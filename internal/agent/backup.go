@@ -1,0 +1,352 @@
+package agent
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/zeebo/xxh3"
+
+	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/crashpoint"
+	"github.com/knib/knib/internal/hypervisor"
+	"github.com/knib/knib/internal/qemuimg"
+)
+
+// cleanError marks a failure that changed nothing on any disk.
+type cleanError struct{ error }
+
+func (e cleanError) Unwrap() error { return e.error }
+
+// storagePath turns a path relative to the storage root into an absolute one,
+// refusing anything that would leave the storage.
+func (a *Local) storagePath(rel string) (string, error) {
+	if a.cfg.StoragePath == "" {
+		return "", errors.New("this agent has no backup storage configured")
+	}
+	if rel == "" || filepath.IsAbs(rel) || !filepath.IsLocal(rel) {
+		return "", fmt.Errorf("storage path %q is not a relative path inside the storage", rel)
+	}
+	return filepath.Join(a.cfg.StoragePath, rel), nil
+}
+
+func (a *Local) takeBackup(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
+	var req agentapi.TakeBackupRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return nil, cleanError{fmt.Errorf("decode request: %w", err)}
+	}
+	dir, err := a.storagePath(req.Dir)
+	if err != nil {
+		return nil, cleanError{err}
+	}
+	dom, err := a.hv.Domain(ctx, req.DomainUUID)
+	if err != nil {
+		return nil, cleanError{err}
+	}
+	running := dom.State == hypervisor.StateRunning
+	res := agentapi.TakeBackupResult{}
+
+	// 1. Snapshot: a new delta on top of every disk.
+	progress(2, "creating the new deltas")
+	freeze, err := a.snapshot(ctx, dom, req, running)
+	if err != nil {
+		return nil, err
+	}
+	res.Freeze = freeze
+	crashpoint.Hit("backup.after-snapshot")
+
+	// 2. Copy the frozen layers to backup storage.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("backup directory: %w", err)
+	}
+	for i, d := range req.Disks {
+		progress(5+80*float64(i)/float64(len(req.Disks)), "copying "+d.Target)
+		f, err := a.copyDisk(ctx, req, d, dir)
+		if err != nil {
+			return nil, fmt.Errorf("copy %s: %w", d.Target, err)
+		}
+		res.Files = append(res.Files, f)
+	}
+	progress(86, "saving the domain definition")
+	if err := a.saveDomainFiles(ctx, req, dir, res.Files); err != nil {
+		return nil, err
+	}
+
+	// 3. Merge the previous deltas, so one delta per disk remains.
+	crashpoint.Hit("backup.before-merge")
+	for _, d := range req.Disks {
+		if d.MergeInto == "" {
+			continue
+		}
+		progress(90, "merging the previous delta of "+d.Target)
+		if err := a.mergeLayer(ctx, req.DomainUUID, d.Target, d.Frozen, d.MergeInto, d.NewDelta, running); err != nil {
+			return nil, fmt.Errorf("merge previous delta of %s: %w", d.Target, err)
+		}
+	}
+	// 4. End of chain or isolated: merge the new delta back as well.
+	if req.MergeNewDelta {
+		for _, d := range req.Disks {
+			progress(95, "merging the new delta of "+d.Target)
+			base := d.Frozen
+			if d.MergeInto != "" {
+				base = d.MergeInto
+			}
+			if err := a.mergeTop(ctx, req.DomainUUID, d.Target, d.NewDelta, base, running); err != nil {
+				return nil, fmt.Errorf("merge new delta of %s: %w", d.Target, err)
+			}
+		}
+	}
+	chains, err := a.chains(ctx, req.DomainUUID)
+	if err != nil {
+		return nil, err
+	}
+	res.Chains = chains
+	return res, nil
+}
+
+// snapshot puts NewDelta on top of every disk, unless that happened already.
+func (a *Local) snapshot(ctx context.Context, dom hypervisor.Domain, req agentapi.TakeBackupRequest, running bool) (time.Duration, error) {
+	tops := map[string]string{}
+	formats := map[string]string{}
+	for _, d := range dom.Disks {
+		tops[d.Target], formats[d.Target] = d.Source, d.Format
+	}
+	done := 0
+	for _, d := range req.Disks {
+		switch tops[d.Target] {
+		case d.NewDelta:
+			done++
+		case d.Frozen:
+		default:
+			return 0, cleanError{fmt.Errorf("disk %s: top is %q, planned %q: the chain changed since the backup was planned", d.Target, tops[d.Target], d.Frozen)}
+		}
+	}
+	if done == len(req.Disks) {
+		return 0, nil
+	}
+	if done != 0 {
+		return 0, fmt.Errorf("only %d of %d disks have their new delta", done, len(req.Disks))
+	}
+	if running {
+		snaps := make([]hypervisor.DiskSnapshot, 0, len(req.Disks))
+		for _, d := range req.Disks {
+			snaps = append(snaps, hypervisor.DiskSnapshot{Target: d.Target, File: d.NewDelta})
+		}
+		start := time.Now()
+		if err := a.hv.SnapshotDisks(ctx, req.DomainUUID, snaps, req.Quiesce); err != nil {
+			return 0, cleanError{fmt.Errorf("disk-only snapshot: %w", err)}
+		}
+		return time.Since(start), nil
+	}
+	// Stopped VM: create the overlays with qemu-img and point the domain at them.
+	sources := map[string]hypervisor.Layer{}
+	for _, d := range req.Disks {
+		if err := a.img.Create(ctx, d.NewDelta, "qcow2", 0, &qemuimg.Backing{Path: d.Frozen, Format: formats[d.Target]}); err != nil {
+			for _, c := range req.Disks {
+				os.Remove(c.NewDelta)
+			}
+			return 0, cleanError{fmt.Errorf("create delta for %s: %w", d.Target, err)}
+		}
+		sources[d.Target] = hypervisor.Layer{Path: d.NewDelta, Format: "qcow2"}
+	}
+	if err := a.hv.SetDiskSources(ctx, req.DomainUUID, sources); err != nil {
+		for _, c := range req.Disks {
+			os.Remove(c.NewDelta)
+		}
+		return 0, cleanError{fmt.Errorf("point the domain at the new deltas: %w", err)}
+	}
+	return 0, nil
+}
+
+// copyDisk writes the backup file of one disk (idempotent: a finished file is
+// kept) and hashes it.
+func (a *Local) copyDisk(ctx context.Context, req agentapi.TakeBackupRequest, d agentapi.BackupDiskPlan, dir string) (agentapi.BackupFile, error) {
+	rel := filepath.Join(req.Dir, d.Target+".qcow2")
+	dst := filepath.Join(dir, d.Target+".qcow2")
+	f := agentapi.BackupFile{Disk: d.Target, Path: rel, Full: d.Full}
+	if _, err := os.Stat(dst); errors.Is(err, os.ErrNotExist) {
+		part := dst + ".part"
+		os.Remove(part)
+		opts := qemuimg.ConvertOptions{Src: d.Frozen, Dst: part, DstFormat: "qcow2", ForceShare: true}
+		if !d.Full {
+			parent, err := a.storagePath(d.ParentFile)
+			if err != nil {
+				return f, err
+			}
+			// A relative backing path resolves wherever the storage is mounted.
+			relParent, err := filepath.Rel(dir, parent)
+			if err != nil {
+				return f, err
+			}
+			opts.BackingFile, opts.BackingFormat = relParent, "qcow2"
+		}
+		if err := a.img.Convert(ctx, opts); err != nil {
+			os.Remove(part)
+			return f, err
+		}
+		crashpoint.Hit("backup.during-copy")
+		if err := syncFile(part); err != nil {
+			return f, err
+		}
+		if err := os.Rename(part, dst); err != nil {
+			return f, err
+		}
+	} else if err != nil {
+		return f, err
+	}
+	info, err := a.img.Info(ctx, dst, qemuimg.InfoOptions{})
+	if err != nil {
+		return f, err
+	}
+	if len(info) > 0 {
+		f.VirtualSize = info[0].VirtualSize
+	}
+	st, err := os.Stat(dst)
+	if err != nil {
+		return f, err
+	}
+	f.Size = st.Size()
+	if f.Hash, err = HashFile(dst); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+// HashFile returns "xxh3-128:<hex>" of a file's bytes.
+func HashFile(path string) (string, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer fh.Close()
+	h := xxh3.New()
+	if _, err := io.Copy(h, fh); err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	sum := h.Sum128().Bytes()
+	return "xxh3-128:" + hex.EncodeToString(sum[:]), nil
+}
+
+func syncFile(path string) error {
+	fh, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer fh.Close()
+	return fh.Sync()
+}
+
+// Manifest is the manifest.json stored with every backup, so that backup
+// storage can be read without the database.
+type Manifest struct {
+	BackupID string                `json:"backup_id"`
+	VMUUID   string                `json:"vm_uuid"`
+	Files    []agentapi.BackupFile `json:"files"`
+	// Parents maps each incremental file to its parent file (relative paths).
+	Parents   map[string]string `json:"parents"`
+	BootFiles []string          `json:"boot_files"`
+	Created   time.Time         `json:"created"`
+}
+
+// saveDomainFiles writes domain.xml, the boot files it names and the manifest.
+func (a *Local) saveDomainFiles(ctx context.Context, req agentapi.TakeBackupRequest, dir string, files []agentapi.BackupFile) error {
+	xml, err := a.hv.DomainXML(ctx, req.DomainUUID, true)
+	if err != nil {
+		return fmt.Errorf("domain XML: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "domain.xml"), []byte(xml)); err != nil {
+		return err
+	}
+	boot, err := a.hv.BootFiles(ctx, req.DomainUUID)
+	if err != nil {
+		return err
+	}
+	m := Manifest{BackupID: req.BackupID, VMUUID: req.DomainUUID, Files: files, Parents: map[string]string{}, Created: time.Now().UTC()}
+	if len(boot) > 0 {
+		if err := os.MkdirAll(filepath.Join(dir, "boot"), 0o755); err != nil {
+			return err
+		}
+	}
+	for _, b := range boot {
+		dst := filepath.Join(dir, "boot", filepath.Base(b))
+		if err := copyFile(b, dst); err != nil {
+			return fmt.Errorf("boot file %s: %w", b, err)
+		}
+		m.BootFiles = append(m.BootFiles, filepath.Join(req.Dir, "boot", filepath.Base(b)))
+	}
+	for _, d := range req.Disks {
+		if !d.Full {
+			m.Parents[filepath.Join(req.Dir, d.Target+".qcow2")] = d.ParentFile
+		}
+	}
+	raw, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, "manifest.json"), append(raw, '\n'))
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	if err := syncFile(tmp); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := dst + ".tmp"
+	out, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dst)
+}
+
+// chains reports each disk's top and the file below it.
+func (a *Local) chains(ctx context.Context, uuid string) ([]agentapi.DiskChain, error) {
+	dom, err := a.hv.Domain(ctx, uuid)
+	if err != nil {
+		return nil, err
+	}
+	var out []agentapi.DiskChain
+	for _, d := range dom.Disks {
+		c := agentapi.DiskChain{Target: d.Target, Top: d.Source}
+		if len(d.BackingChain) > 0 {
+			c.Base = d.BackingChain[0].Path
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// isDeltaOf reports whether path is a knib delta of the VM.
+func isDeltaOf(path, uuid string) bool {
+	return strings.HasPrefix(filepath.Base(path), agentapi.DeltaPrefix+uuid+".")
+}

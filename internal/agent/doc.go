@@ -1,0 +1,14 @@
+// Package agent is the host role of knib: it executes agentapi commands
+// against the local hypervisor, qemu-img and the backup storage mounted on
+// the host. The all-in-one server embeds one Local agent; `knib agent` runs
+// the same code on a KVM host.
+//
+// Vocabulary:
+//   - Local: the agentapi.Agent implementation that runs commands in this
+//     process.
+//   - task handler: the function that carries out one kind of long task;
+//     handlers report progress and return a JSON-encodable result.
+//   - agent configuration file: agent.properties in the agent's data
+//     directory, key=value lines that override settings for this host (the
+//     two max.concurrent.operations.per.host keys).
+package agent

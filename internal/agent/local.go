@@ -1,0 +1,175 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/guestagent"
+	"github.com/knib/knib/internal/hypervisor"
+	"github.com/knib/knib/internal/qemuimg"
+	"github.com/knib/knib/internal/settings"
+)
+
+// Config is what an agent needs to know about its host.
+type Config struct {
+	// Name is the host name the agent registers under.
+	Name string
+	// StoragePath is the backup storage directory as mounted on this host.
+	StoragePath string
+	// PropertiesFile is the agent configuration file; absent is fine.
+	PropertiesFile string
+}
+
+// Hypervisor is what the agent needs from the local hypervisor.
+type Hypervisor interface {
+	hypervisor.Hypervisor
+	hypervisor.ChainOps
+}
+
+// Local runs agent commands in this process.
+type Local struct {
+	cfg   Config
+	hv    Hypervisor
+	img   *qemuimg.Tool
+	ga    *guestagent.Client
+	log   *slog.Logger
+	tasks *taskTable
+}
+
+var _ agentapi.Agent = (*Local)(nil)
+
+// NewLocal returns an agent driving hv. It does not take ownership of hv.
+func NewLocal(cfg Config, hv Hypervisor, log *slog.Logger) *Local {
+	a := &Local{cfg: cfg, hv: hv, img: qemuimg.Default, ga: guestagent.New(hv), log: log, tasks: newTaskTable()}
+	a.Handle(agentapi.KindTakeBackup, a.takeBackup)
+	a.Handle(agentapi.KindReconcile, a.reconcile)
+	a.Handle(agentapi.KindDeleteFiles, a.deleteFiles)
+	return a
+}
+
+// Handle registers the handler for a task kind. Call before serving.
+func (a *Local) Handle(kind string, h TaskHandler) { a.tasks.handlers[kind] = h }
+
+// Close stops running tasks and waits for them.
+func (a *Local) Close() { a.tasks.closeAll() }
+
+// HostReport describes this host.
+func (a *Local) HostReport(ctx context.Context) (agentapi.HostReport, error) {
+	info, err := a.hv.HostInfo(ctx)
+	if err != nil {
+		return agentapi.HostReport{}, fmt.Errorf("host info: %w", err)
+	}
+	props, err := a.properties()
+	if err != nil {
+		return agentapi.HostReport{}, err
+	}
+	r := agentapi.HostReport{
+		Name:              a.cfg.Name,
+		URI:               info.URI,
+		LibvirtVersion:    info.LibvirtVersion,
+		HypervisorVersion: info.HypervisorVersion,
+		CPUs:              info.CPUs,
+		MemoryBytes:       info.MemoryBytes,
+		StoragePath:       a.cfg.StoragePath,
+		Settings:          props,
+	}
+	if r.Name == "" {
+		r.Name = info.Hostname
+	}
+	if a.cfg.StoragePath != "" {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(a.cfg.StoragePath, &st); err != nil {
+			return r, fmt.Errorf("backup storage %s: %w", a.cfg.StoragePath, err)
+		}
+		r.StorageCapacity = st.Blocks * uint64(st.Bsize)
+		r.StorageFree = st.Bavail * uint64(st.Bsize)
+	}
+	return r, nil
+}
+
+func (a *Local) properties() (map[string]string, error) {
+	if a.cfg.PropertiesFile == "" {
+		return map[string]string{}, nil
+	}
+	f, err := os.Open(a.cfg.PropertiesFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return map[string]string{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	props, err := settings.ParseProperties(f)
+	if err != nil {
+		return nil, fmt.Errorf("agent configuration %s: %w", a.cfg.PropertiesFile, err)
+	}
+	return props, nil
+}
+
+// Inventory lists the host's domains.
+func (a *Local) Inventory(ctx context.Context) ([]agentapi.Domain, error) {
+	doms, err := a.hv.ListDomains(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	out := make([]agentapi.Domain, 0, len(doms))
+	for _, d := range doms {
+		out = append(out, domainToAPI(d))
+	}
+	return out, nil
+}
+
+func domainToAPI(d hypervisor.Domain) agentapi.Domain {
+	ad := agentapi.Domain{UUID: d.UUID, Name: d.Name, State: string(d.State), Disks: []agentapi.Disk{}}
+	for _, k := range d.Disks {
+		disk := agentapi.Disk{Target: k.Target, Device: k.Device, Bus: k.Bus, SourceType: k.SourceType, Source: k.Source,
+			Format: k.Format, VirtualSize: k.VirtualSize, BackingChain: []agentapi.Layer{}, Problem: k.Problem}
+		for _, l := range k.BackingChain {
+			disk.BackingChain = append(disk.BackingChain, agentapi.Layer{Path: l.Path, Format: l.Format})
+		}
+		ad.Disks = append(ad.Disks, disk)
+	}
+	return ad
+}
+
+// GuestExec runs a program in the guest through its guest agent.
+func (a *Local) GuestExec(ctx context.Context, req agentapi.GuestExecRequest) (agentapi.GuestExecResult, error) {
+	if req.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, req.Timeout)
+		defer cancel()
+	}
+	if _, err := a.hv.Domain(ctx, req.DomainUUID); err != nil {
+		if errors.Is(err, hypervisor.ErrDomainNotFound) {
+			return agentapi.GuestExecResult{}, fmt.Errorf("domain %s: %w", req.DomainUUID, agentapi.ErrUnknownDomain)
+		}
+		return agentapi.GuestExecResult{}, err
+	}
+	res, err := a.ga.Exec(ctx, req.DomainUUID, guestagent.ExecRequest{Path: req.Path, Args: req.Args, Input: req.Input})
+	if err != nil {
+		return agentapi.GuestExecResult{}, fmt.Errorf("guest exec %s: %w", req.Path, err)
+	}
+	return agentapi.GuestExecResult{ExitCode: res.ExitCode, Signal: res.Signal, Stdout: res.Stdout, Stderr: res.Stderr}, nil
+}
+
+// StartTask starts a registered long task (idempotent by id).
+func (a *Local) StartTask(ctx context.Context, req agentapi.TaskRequest) error {
+	return a.tasks.start(req, a.log)
+}
+
+// TaskStatus reports a task.
+func (a *Local) TaskStatus(ctx context.Context, id string) (agentapi.TaskStatus, error) {
+	return a.tasks.status(id)
+}
+
+// CancelTask cancels a running task.
+func (a *Local) CancelTask(ctx context.Context, id string) error { return a.tasks.cancel(id) }
+
+// defaultTaskDeadline bounds tasks whose request carries no deadline.
+const defaultTaskDeadline = 12 * time.Hour

@@ -1,0 +1,173 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/hypervisor"
+)
+
+// reconcile brings a VM's disks back to a consistent chain: every knib delta
+// of the VM that is not kept is merged down, left-over delta files are
+// removed, and partial backup directories are deleted. It only trusts what it
+// sees: the chains libvirt reports and the files on disk.
+func (a *Local) reconcile(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
+	var req agentapi.ReconcileRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return nil, fmt.Errorf("decode request: %w", err)
+	}
+	res := agentapi.ReconcileResult{Merged: []string{}, Removed: []string{}}
+	keep := map[string]bool{}
+	for _, k := range req.Keep {
+		keep[k] = true
+	}
+	dom, err := a.hv.Domain(ctx, req.DomainUUID)
+	if err != nil {
+		return nil, err
+	}
+	running := dom.State == hypervisor.StateRunning
+	for _, d := range dom.Disks {
+		if d.SourceType != "file" || (d.Device != "" && d.Device != "disk") {
+			continue
+		}
+		progress(10, "checking "+d.Target)
+		if running {
+			if err := a.finishBlockJob(ctx, req.DomainUUID, d.Target); err != nil {
+				return nil, fmt.Errorf("disk %s: finish block job: %w", d.Target, err)
+			}
+		}
+		merged, err := a.reconcileDisk(ctx, req.DomainUUID, d.Target, keep, running)
+		res.Merged = append(res.Merged, merged...)
+		if err != nil {
+			return res, fmt.Errorf("disk %s: %w", d.Target, err)
+		}
+	}
+	// Left-over delta files of this VM that no chain uses.
+	dom, err = a.hv.Domain(ctx, req.DomainUUID)
+	if err != nil {
+		return res, err
+	}
+	inUse := map[string]bool{}
+	for _, d := range dom.Disks {
+		inUse[d.Source] = true
+		for _, p := range layerPaths(d) {
+			inUse[p] = true
+		}
+	}
+	for _, dir := range deltaDirs(dom) {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			p := filepath.Join(dir, e.Name())
+			if isDeltaOf(p, req.DomainUUID) && !inUse[p] {
+				if err := os.Remove(p); err == nil {
+					res.Removed = append(res.Removed, p)
+				}
+			}
+		}
+	}
+	for _, rel := range req.RemoveDirs {
+		p, err := a.storagePath(rel)
+		if err != nil {
+			return res, err
+		}
+		if !strings.HasPrefix(rel, "backups"+string(filepath.Separator)) {
+			return res, fmt.Errorf("refusing to remove %q: not a backup directory", rel)
+		}
+		if _, err := os.Stat(p); err == nil {
+			if err := os.RemoveAll(p); err != nil {
+				return res, err
+			}
+			res.Removed = append(res.Removed, p)
+		}
+	}
+	res.Chains, err = a.chains(ctx, req.DomainUUID)
+	return res, err
+}
+
+func (a *Local) reconcileDisk(ctx context.Context, uuid, target string, keep map[string]bool, running bool) ([]string, error) {
+	var merged []string
+	ls, err := a.layers(ctx, uuid, target)
+	if err != nil {
+		return nil, err
+	}
+	chain := paths(ls)
+	for _, p := range chain {
+		if _, err := os.Stat(p); err != nil {
+			return merged, fmt.Errorf("file %s of the chain is missing: %w", p, err)
+		}
+	}
+	drop := func(p string) bool { return isDeltaOf(p, uuid) && !keep[p] }
+	// Deltas on top: merge them all into the first file below that stays.
+	j := 0
+	for j < len(chain) && drop(chain[j]) {
+		j++
+	}
+	if j == len(chain) {
+		return merged, fmt.Errorf("every file of the chain is a knib delta; no base to merge into")
+	}
+	if j > 0 {
+		if err := a.mergeTop(ctx, uuid, target, chain[0], chain[j], running); err != nil {
+			return merged, err
+		}
+		for _, p := range chain[:j] {
+			removeIfExists(p)
+			merged = append(merged, p)
+		}
+	}
+	// Deltas deeper in the chain, below a file that stays.
+	for {
+		ls, err = a.layers(ctx, uuid, target)
+		if err != nil {
+			return merged, err
+		}
+		chain = paths(ls)
+		i := -1
+		for k := 1; k < len(chain)-1; k++ {
+			if drop(chain[k]) {
+				i = k
+				break
+			}
+		}
+		if i < 0 {
+			return merged, nil
+		}
+		if err := a.mergeLayer(ctx, uuid, target, chain[i], chain[i+1], chain[i-1], running); err != nil {
+			return merged, err
+		}
+		merged = append(merged, chain[i])
+	}
+}
+
+// deleteFiles removes backup directories from the storage.
+func (a *Local) deleteFiles(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
+	var req agentapi.DeleteFilesRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return nil, fmt.Errorf("decode request: %w", err)
+	}
+	removed := []string{}
+	for i, rel := range req.Dirs {
+		if !strings.HasPrefix(rel, "backups"+string(filepath.Separator)) {
+			return nil, fmt.Errorf("refusing to remove %q: not a backup directory", rel)
+		}
+		p, err := a.storagePath(rel)
+		if err != nil {
+			return nil, err
+		}
+		progress(100*float64(i)/float64(len(req.Dirs)), "removing "+rel)
+		if err := os.RemoveAll(p); err != nil {
+			return nil, err
+		}
+		removed = append(removed, rel)
+		// Remove the VM directory when it became empty.
+		os.Remove(filepath.Dir(p))
+	}
+	return removed, nil
+}

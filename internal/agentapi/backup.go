@@ -1,0 +1,95 @@
+package agentapi
+
+import "time"
+
+// Task kinds of the backup chain.
+const (
+	KindTakeBackup  = "backup.take"
+	KindReconcile   = "vm.reconcile"
+	KindDeleteFiles = "storage.delete"
+)
+
+// DeltaPrefix starts the file name of every backup delta knib creates on
+// primary storage: knib-delta.<vm uuid>.<disk>.<backup id>.qcow2. The name
+// alone tells recovery which VM and backup a left-over file belongs to.
+const DeltaPrefix = "knib-delta."
+
+// TakeBackupRequest is the payload of KindTakeBackup.
+type TakeBackupRequest struct {
+	BackupID   string `json:"backup_id"`
+	DomainUUID string `json:"domain_uuid"`
+	// Dir is the backup's directory relative to the storage root.
+	Dir     string `json:"dir"`
+	Quiesce bool   `json:"quiesce"`
+	// MergeNewDelta merges the new deltas back at the end (end of chain,
+	// isolated backup): the disks are left as they were before.
+	MergeNewDelta bool             `json:"merge_new_delta"`
+	Disks         []BackupDiskPlan `json:"disks"`
+}
+
+// BackupDiskPlan is what the backup does with one disk.
+type BackupDiskPlan struct {
+	Target string `json:"target"`
+	// Full copies the flattened image; else Frozen alone on top of ParentFile.
+	Full bool `json:"full"`
+	// Frozen is the disk's top file when planned; the snapshot freezes it.
+	Frozen string `json:"frozen"`
+	// NewDelta is the overlay the snapshot creates.
+	NewDelta string `json:"new_delta"`
+	// MergeInto, when set, is where Frozen (the previous delta) is merged
+	// after the copy.
+	MergeInto string `json:"merge_into,omitempty"`
+	// ParentFile is the parent backup's file for this disk, relative to the
+	// storage root (incrementals only).
+	ParentFile string `json:"parent_file,omitempty"`
+}
+
+// TakeBackupResult is what a backup wrote.
+type TakeBackupResult struct {
+	Files []BackupFile `json:"files"`
+	// Chains are the disks' chains after the backup: top and the file below.
+	Chains []DiskChain `json:"chains"`
+	// Freeze is how long the snapshot held the guest's I/O.
+	Freeze time.Duration `json:"freeze"`
+}
+
+// BackupFile is one written backup file.
+type BackupFile struct {
+	Disk        string `json:"disk"`
+	Path        string `json:"path"` // relative to the storage root
+	Full        bool   `json:"full"`
+	Size        int64  `json:"size"`
+	VirtualSize int64  `json:"virtual_size"`
+	Hash        string `json:"hash"`
+}
+
+// DiskChain is the top of a disk and the file right below it.
+type DiskChain struct {
+	Target string `json:"target"`
+	Top    string `json:"top"`
+	Base   string `json:"base"`
+}
+
+// ReconcileRequest is the payload of KindReconcile: bring a VM's disks back to
+// a consistent chain after an interruption. Every knib delta of the VM that is
+// not in Keep is merged into the file below it; left-over delta files of the
+// VM that no chain uses are removed; RemoveDirs (relative to the storage
+// root, partial backups) are removed.
+type ReconcileRequest struct {
+	DomainUUID string   `json:"domain_uuid"`
+	Keep       []string `json:"keep"`
+	RemoveDirs []string `json:"remove_dirs"`
+}
+
+// ReconcileResult says what reconciliation found and did.
+type ReconcileResult struct {
+	Chains  []DiskChain `json:"chains"`
+	Merged  []string    `json:"merged"`
+	Removed []string    `json:"removed"`
+}
+
+// DeleteFilesRequest is the payload of KindDeleteFiles: remove backup
+// directories (relative to the storage root). Missing ones are fine.
+type DeleteFilesRequest struct {
+	Dirs []string `json:"dirs"`
+}

@@ -1,0 +1,203 @@
+package cli
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/knib/knib/internal/api"
+)
+
+func settingsCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "settings", Short: "Settings (admin)"}
+	var q api.SettingQuery
+	list := &cobra.Command{
+		Use:   "list [--scope global|zone|host|account] [--zone Z|--host H|--account A]",
+		Short: "List every setting with its effective value at a scope",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var list []api.Setting
+			query := map[string]string{"scope": q.Scope, "zone": q.Zone, "host": q.Host, "account": q.Account}
+			if err := a.call(cmd, "GET", "/settings", query, nil, &list); err != nil {
+				return err
+			}
+			return a.print(list, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "KEY\tVALUE\tSOURCE\tDEFAULT\tUNIT")
+				for _, s := range list {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", s.Key, s.Value, s.Source, s.Default, s.Unit)
+				}
+			})
+		},
+	}
+	lf := list.Flags()
+	lf.StringVar(&q.Scope, "scope", "", "global, zone, host or account")
+	lf.StringVar(&q.Zone, "zone", "", "zone name")
+	lf.StringVar(&q.Host, "host", "", "host name")
+	lf.StringVar(&q.Account, "account", "", "account name")
+
+	var u api.SettingUpdate
+	set := &cobra.Command{
+		Use:   "set KEY VALUE [--zone Z|--host H|--account A]",
+		Short: "Set a setting globally or at one scope",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			u.Value = args[1]
+			var s api.Setting
+			if err := a.call(cmd, "PUT", "/settings/"+esc(args[0]), nil, u, &s); err != nil {
+				return err
+			}
+			return a.print(s, func(w *tabwriter.Writer) { fmt.Fprintf(w, "%s\t%s\t(%s)\n", s.Key, s.Value, s.Source) })
+		},
+	}
+	sf := set.Flags()
+	sf.StringVar(&u.Zone, "zone", "", "zone name")
+	sf.StringVar(&u.Host, "host", "", "host name")
+	sf.StringVar(&u.Account, "account", "", "account name")
+
+	var r api.SettingQuery
+	reset := &cobra.Command{
+		Use:   "reset KEY [--zone Z|--host H|--account A]",
+		Short: "Remove the value stored at a scope",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var s api.Setting
+			query := map[string]string{"zone": r.Zone, "host": r.Host, "account": r.Account}
+			if err := a.call(cmd, "DELETE", "/settings/"+esc(args[0]), query, nil, &s); err != nil {
+				return err
+			}
+			return a.print(s, func(w *tabwriter.Writer) { fmt.Fprintf(w, "%s\t%s\t(%s)\n", s.Key, s.Value, s.Source) })
+		},
+	}
+	rf := reset.Flags()
+	rf.StringVar(&r.Zone, "zone", "", "zone name")
+	rf.StringVar(&r.Host, "host", "", "host name")
+	rf.StringVar(&r.Account, "account", "", "account name")
+	cmd.AddCommand(list, set, reset)
+	return cmd
+}
+
+func accountCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "account", Short: "Accounts (admin)"}
+	table := func(list []api.Account) error {
+		return a.print(list, func(w *tabwriter.Writer) {
+			fmt.Fprintln(w, "ID\tNAME\tCREATED")
+			for _, x := range list {
+				fmt.Fprintf(w, "%s\t%s\t%s\n", x.ID, x.Name, x.Created.Format("2006-01-02 15:04:05"))
+			}
+		})
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "create NAME",
+		Short: "Create an account",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var acc api.Account
+			if err := a.call(cmd, "POST", "/accounts", nil, api.AccountCreate{Name: args[0]}, &acc); err != nil {
+				return err
+			}
+			if a.output == "json" {
+				return a.print(acc, nil)
+			}
+			return table([]api.Account{acc})
+		},
+	}, &cobra.Command{
+		Use:   "list",
+		Short: "List accounts",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var list []api.Account
+			if err := a.call(cmd, "GET", "/accounts", nil, nil, &list); err != nil {
+				return err
+			}
+			return table(list)
+		},
+	})
+	return cmd
+}
+
+func tokenCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "token", Short: "API tokens (admin)"}
+	var b api.TokenCreate
+	create := &cobra.Command{
+		Use:   "create --account A [--role user|admin] [--name N]",
+		Short: "Create an API token; the secret is printed once",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var t api.Token
+			if err := a.call(cmd, "POST", "/tokens", nil, b, &t); err != nil {
+				return err
+			}
+			return a.print(t, func(w *tabwriter.Writer) { fmt.Fprintln(w, t.Token) })
+		},
+	}
+	f := create.Flags()
+	f.StringVar(&b.Account, "account", "", "account name or id")
+	f.StringVar(&b.Role, "role", "user", "admin or user")
+	f.StringVar(&b.Name, "name", "", "label for the token")
+	create.MarkFlagRequired("account")
+	cmd.AddCommand(create)
+	return cmd
+}
+
+func operationCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "operation", Aliases: []string{"op"}, Short: "Long-running operations"}
+	table := func(list []api.Operation) error {
+		return a.print(list, func(w *tabwriter.Writer) {
+			fmt.Fprintln(w, "ID\tKIND\tVM\tSTATE\tPROGRESS\tMESSAGE\tERROR")
+			for _, o := range list {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%.0f%%\t%s\t%s\n", o.ID, o.Kind, o.VMID, o.State, o.Progress, o.Message, o.Error)
+			}
+		})
+	}
+	var all bool
+	list := &cobra.Command{
+		Use:   "list [--all]",
+		Short: "List unfinished operations",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var list []api.Operation
+			q := map[string]string{}
+			if all {
+				q["all"] = "true"
+			}
+			if err := a.call(cmd, "GET", "/operations", q, nil, &list); err != nil {
+				return err
+			}
+			return table(list)
+		},
+	}
+	list.Flags().BoolVar(&all, "all", false, "include finished operations")
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show an operation",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var op api.Operation
+			if err := a.call(cmd, "GET", "/operations/"+esc(args[0]), nil, nil, &op); err != nil {
+				return err
+			}
+			if a.output == "json" {
+				return a.print(op, nil)
+			}
+			return table([]api.Operation{op})
+		},
+	}
+	cmd.AddCommand(list, show)
+	return cmd
+}
+
+func whoamiCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "whoami",
+		Short: "Show the account and role of the token in use",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var who map[string]string
+			if err := a.call(cmd, "GET", "/whoami", nil, nil, &who); err != nil {
+				return err
+			}
+			return a.print(who, func(w *tabwriter.Writer) { fmt.Fprintf(w, "account\t%s\nrole\t%s\n", who["account"], who["role"]) })
+		},
+	}
+}

@@ -1,0 +1,132 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/knib/knib/internal/api"
+)
+
+func backupCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "backup", Short: "Take, list and delete backups"}
+	var b api.BackupCreate
+	create := &cobra.Command{
+		Use:   "create VM [--isolated] [--quiesce]",
+		Short: "Take a backup (full or incremental by the chain rules); prints the new backup's id",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var op api.Operation
+			if err := a.call(cmd, "POST", "/vms/"+esc(args[0])+"/backups", nil, b, &op); err != nil {
+				return err
+			}
+			return a.operation(cmd, op, func(res json.RawMessage) error {
+				var r struct {
+					ID string `json:"id"`
+				}
+				if err := json.Unmarshal(res, &r); err != nil {
+					return err
+				}
+				var bk api.Backup
+				if err := a.call(cmd, "GET", "/backups/"+esc(r.ID), nil, nil, &bk); err != nil {
+					return err
+				}
+				return a.print(bk, func(w *tabwriter.Writer) { fmt.Fprintln(w, bk.ID) })
+			})
+		},
+	}
+	create.Flags().BoolVar(&b.Isolated, "isolated", false, "full backup outside the chain (the chain is left untouched)")
+	create.Flags().BoolVar(&b.Quiesce, "quiesce", false, "freeze the guest's file systems during the snapshot (needs the guest agent)")
+
+	var vm string
+	list := &cobra.Command{
+		Use:   "list [--vm VM]",
+		Short: "List backups, oldest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var list []api.Backup
+			if err := a.call(cmd, "GET", "/backups", map[string]string{"vm": vm}, nil, &list); err != nil {
+				return err
+			}
+			return a.print(list, func(w *tabwriter.Writer) { backupTable(w, list) })
+		},
+	}
+	list.Flags().StringVar(&vm, "vm", "", "only this VM's backups")
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one backup with its files and hashes",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var bk api.Backup
+			if err := a.call(cmd, "GET", "/backups/"+esc(args[0]), nil, nil, &bk); err != nil {
+				return err
+			}
+			return a.print(bk, func(w *tabwriter.Writer) {
+				backupTable(w, []api.Backup{bk})
+				fmt.Fprintln(w, "\nDISK\tFULL\tSIZE\tPATH\tHASH")
+				for _, f := range bk.Files {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", f.Disk, yesNo(f.Full), humanBytes(uint64(f.Size)), f.Path, f.Hash)
+				}
+				if bk.Error != "" {
+					fmt.Fprintf(w, "\nerror\t%s\n", bk.Error)
+				}
+			})
+		},
+	}
+	var forced bool
+	del := &cobra.Command{
+		Use:   "delete ID... [--forced]",
+		Short: "Delete backups; one that others depend on is marked Removed until its last dependant goes",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var op api.Operation
+			if err := a.call(cmd, "POST", "/backups/delete", nil, api.BackupDelete{IDs: args, Forced: forced}, &op); err != nil {
+				return err
+			}
+			return a.operation(cmd, op, func(res json.RawMessage) error {
+				var r map[string][]string
+				json.Unmarshal(res, &r)
+				return a.print(r, func(w *tabwriter.Writer) { fmt.Fprintf(w, "deleted\t%s\n", strings.Join(r["deleted"], " ")) })
+			})
+		},
+	}
+	del.Flags().BoolVar(&forced, "forced", false, "forget backups even when their files cannot be deleted")
+	cmd.AddCommand(create, list, show, del)
+	return cmd
+}
+
+func chainCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "chain", Short: "Backup chains"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "finish VM",
+		Short: "End the VM's chain now (merge its deltas; the next backup is full); also recovers a VM in BackupError",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var op api.Operation
+			if err := a.call(cmd, "POST", "/vms/"+esc(args[0])+"/chain/finish", nil, nil, &op); err != nil {
+				return err
+			}
+			return a.operation(cmd, op, func(res json.RawMessage) error {
+				var r map[string]string
+				json.Unmarshal(res, &r)
+				return a.print(r, func(w *tabwriter.Writer) { fmt.Fprintf(w, "chain of %s ended\n", r["vm"]) })
+			})
+		},
+	})
+	return cmd
+}
+
+func backupTable(w *tabwriter.Writer, list []api.Backup) {
+	fmt.Fprintln(w, "ID\tVM\tTYPE\tISOLATED\tPARENT\tSTATUS\tSIZE\tVIRTUAL\tCREATED\tHEAD")
+	for _, b := range list {
+		parent := b.ParentID
+		if parent == "" {
+			parent = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.ID, b.VMName, b.Type, yesNo(b.Isolated), parent, b.Status,
+			humanBytes(uint64(b.Size)), humanBytes(uint64(b.VirtualSize)), b.Created.Format("2006-01-02 15:04:05"), yesNo(b.ChainHead))
+	}
+}

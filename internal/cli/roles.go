@@ -1,0 +1,87 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/knib/knib/internal/agent"
+	libvirtadapter "github.com/knib/knib/internal/hypervisor/libvirt"
+	"github.com/knib/knib/internal/server"
+)
+
+func serverCmd(a *app) *cobra.Command {
+	var cfg server.Config
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the management server (all-in-one by default: SQLite, local storage, in-process agent)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			cfg.Log = slog.New(slog.NewTextHandler(a.errw, nil))
+			return server.Run(ctx, cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", dataDir(), "data directory (env KNIB_DATA_DIR)")
+	f.StringVar(&cfg.Listen, "listen", DefaultListen, "API listen address")
+	f.StringVar(&cfg.LibvirtURI, "libvirt-uri", DefaultURI, "libvirt of the in-process agent (empty: none)")
+	return cmd
+}
+
+func agentCmd(a *app) *cobra.Command {
+	var dir, uri, name, serverURL string
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the host agent; without --server it checks the host and prints its report and inventory",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if serverURL != "" {
+				return errors.New("remote agents are not available yet: run the server all-in-one on this host")
+			}
+			ctx := cmd.Context()
+			hv, err := libvirtadapter.Open(ctx, uri)
+			if err != nil {
+				return fmt.Errorf("libvirt %s: %w", uri, err)
+			}
+			defer hv.Close()
+			storage := filepath.Join(dir, "storage")
+			if _, err := os.Stat(storage); err != nil {
+				storage = ""
+			}
+			ag := agent.NewLocal(agent.Config{Name: name, StoragePath: storage, PropertiesFile: filepath.Join(dir, "agent.properties")},
+				hv, slog.New(slog.NewTextHandler(a.errw, nil)))
+			defer ag.Close()
+			return printAgentReport(ctx, a, ag)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dir, "data-dir", dataDir(), "agent data directory (agent.properties lives here)")
+	f.StringVar(&uri, "libvirt-uri", DefaultURI, "libvirt to manage")
+	f.StringVar(&name, "name", "", "host name to register under (default: the machine's)")
+	f.StringVar(&serverURL, "server", "", "server to register with (remote agents: not available yet)")
+	return cmd
+}
+
+func printAgentReport(ctx context.Context, a *app, ag *agent.Local) error {
+	rep, err := ag.HostReport(ctx)
+	if err != nil {
+		return err
+	}
+	inv, err := ag.Inventory(ctx)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(a.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(map[string]any{"host": rep, "domains": inv})
+}

@@ -1,0 +1,187 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/knib/knib/internal/api"
+	"github.com/knib/knib/internal/client"
+)
+
+// Defaults shared by the roles and the client commands.
+const (
+	DefaultDataDir = "/var/lib/knib"
+	DefaultListen  = "127.0.0.1:8181"
+	DefaultURI     = "qemu:///system"
+)
+
+// usageError marks bad command-line usage (exit code 2).
+type usageError struct{ error }
+
+// Main runs the CLI with args and returns the process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ")
+	fmt.Fprintln(stderr, "knib: "+msg)
+	var ue usageError
+	if errors.As(err, &ue) || isCobraUsage(err) {
+		return 2
+	}
+	return 1
+}
+
+func isCobraUsage(err error) bool {
+	m := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "invalid argument", "flag needs an argument", "accepts ", "requires at least", "required flag"} {
+		if strings.Contains(m, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// app carries the global flags to the commands.
+type app struct {
+	server string
+	output string
+	async  bool
+	out    io.Writer
+	errw   io.Writer
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	a := &app{out: stdout, errw: stderr}
+	root := &cobra.Command{
+		Use:           "knib",
+		Short:         "Incremental, validated, quickly restorable backups for KVM/libvirt VMs",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if a.output != "table" && a.output != "json" {
+				return usageError{fmt.Errorf("--output: want table or json, got %q", a.output)}
+			}
+			return nil
+		},
+	}
+	root.CompletionOptions.DisableDefaultCmd = true
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.server, "server", envOr("KNIB_SERVER", "http://"+DefaultListen), "server URL (env KNIB_SERVER)")
+	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
+	pf.BoolVar(&a.async, "async", false, "do not wait for long operations; print the operation")
+	root.AddCommand(serverCmd(a), agentCmd(a), offeringCmd(a), hostCmd(a), vmCmd(a), settingsCmd(a),
+		accountCmd(a), tokenCmd(a), operationCmd(a), whoamiCmd(a), backupCmd(a), chainCmd(a), devCmd(a))
+	return root
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// dataDir is the server's data directory: KNIB_DATA_DIR or the default.
+func dataDir() string { return envOr("KNIB_DATA_DIR", DefaultDataDir) }
+
+// client builds an API client with the token from KNIB_TOKEN or the admin
+// token file of the local server.
+func (a *app) client() (*client.Client, error) {
+	tok := os.Getenv("KNIB_TOKEN")
+	if tok == "" {
+		raw, err := os.ReadFile(filepath.Join(dataDir(), "admin.token"))
+		if err != nil {
+			return nil, fmt.Errorf("no API token: set KNIB_TOKEN, or run on the server's machine where %s is readable (%v)", filepath.Join(dataDir(), "admin.token"), err)
+		}
+		tok = strings.TrimSpace(string(raw))
+	}
+	return client.New(a.server, tok), nil
+}
+
+// call is a shortcut for one API request.
+func (a *app) call(cmd *cobra.Command, method, path string, query map[string]string, body, out any) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	q := map[string][]string{}
+	for k, v := range query {
+		if v != "" {
+			q[k] = []string{v}
+		}
+	}
+	return c.Do(cmd.Context(), method, path, q, body, out)
+}
+
+// operation waits for an operation (unless --async) and prints it or its result.
+func (a *app) operation(cmd *cobra.Command, op api.Operation, printResult func(result json.RawMessage) error) error {
+	if a.async {
+		return a.print(op, func(w *tabwriter.Writer) {
+			fmt.Fprintf(w, "operation\t%s\nkind\t%s\nstate\t%s\n", op.ID, op.Kind, op.State)
+		})
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	final, err := c.WaitOperation(cmd.Context(), op.ID, func(o api.Operation) {
+		if a.output == "table" {
+			fmt.Fprintf(a.errw, "[%3.0f%%] %s\n", o.Progress, o.Message)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	raw, _ := json.Marshal(final.Result)
+	return printResult(raw)
+}
+
+// print writes v as JSON, or as a table through fn.
+func (a *app) print(v any, fn func(w *tabwriter.Writer)) error {
+	if a.output == "json" {
+		enc := json.NewEncoder(a.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	w := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+	fn(w)
+	return w.Flush()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func esc(s string) string { return client.PathEscape(s) }
+
+// humanBytes formats a byte count with binary units.
+func humanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

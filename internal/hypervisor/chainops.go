@@ -1,0 +1,38 @@
+package hypervisor
+
+import "context"
+
+// DiskSnapshot names the overlay file a disk-only snapshot puts on a disk.
+type DiskSnapshot struct {
+	Target string
+	File   string
+}
+
+// ChainOps are the operations on a domain's disk chains that backups,
+// deletions and restores need.
+//
+// Contract:
+//   - SnapshotDisks takes one atomic external disk-only snapshot of a
+//     running domain: every listed disk gets the named new qcow2 overlay as
+//     its active layer, or none does. Disks not listed are left alone. With
+//     quiesce the guest's file systems are frozen through the guest agent,
+//     and the call fails without a connected agent.
+//   - BlockCommit starts merging top into base (base must be below top) on a
+//     running domain; active is set when top is the active layer.
+//     WaitBlockJob then waits until no job runs on the disk, pivoting an
+//     active commit when it is ready. WaitBlockJob returns nil at once when
+//     no job runs, so it also finishes jobs a killed process left behind.
+//   - BlockPull starts copying all backing data into the active layer of a
+//     running domain's disk; WaitBlockJob waits for it.
+//   - SetDiskSources rewrites the stored definition so that the given disks
+//     use the given file and format (for stopped domains).
+//   - BootFiles lists the external boot files of the stored definition that
+//     exist (kernel, initrd, device tree, UEFI NVRAM).
+type ChainOps interface {
+	SnapshotDisks(ctx context.Context, uuid string, disks []DiskSnapshot, quiesce bool) error
+	BlockCommit(ctx context.Context, uuid, target, top, base string, active bool) error
+	BlockPull(ctx context.Context, uuid, target string) error
+	WaitBlockJob(ctx context.Context, uuid, target string, progress func(cur, end uint64)) error
+	SetDiskSources(ctx context.Context, uuid string, sources map[string]Layer) error
+	BootFiles(ctx context.Context, uuid string) ([]string, error)
+}

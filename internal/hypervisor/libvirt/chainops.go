@@ -1,0 +1,263 @@
+package lv
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/digitalocean/go-libvirt"
+	"libvirt.org/go/libvirtxml"
+
+	"github.com/knib/knib/internal/hypervisor"
+)
+
+// snapshotDisks takes one atomic external disk-only snapshot of the listed
+// disks (DISK_ONLY|ATOMIC|NO_METADATA, plus QUIESCE). Disks not listed are
+// excluded explicitly, so libvirt never invents overlays for them.
+func snapshotDisks(l *libvirt.Libvirt, dom libvirt.Domain, disks []hypervisor.DiskSnapshot, quiesce bool) error {
+	live, err := l.DomainGetXMLDesc(dom, 0)
+	if err != nil {
+		return fmt.Errorf("domain xml: %w", err)
+	}
+	var def libvirtxml.Domain
+	if err := def.Unmarshal(live); err != nil {
+		return fmt.Errorf("parse domain xml: %w", err)
+	}
+	want := map[string]string{}
+	for _, d := range disks {
+		want[d.Target] = d.File
+	}
+	snap := libvirtxml.DomainSnapshot{
+		Name:   fmt.Sprintf("knib-%d", time.Now().UnixNano()),
+		Memory: &libvirtxml.DomainSnapshotMemory{Snapshot: "no"},
+		Disks:  &libvirtxml.DomainSnapshotDisks{},
+	}
+	found := 0
+	if def.Devices != nil {
+		for _, d := range def.Devices.Disks {
+			if d.Target == nil {
+				continue
+			}
+			file, ok := want[d.Target.Dev]
+			if !ok {
+				snap.Disks.Disks = append(snap.Disks.Disks, libvirtxml.DomainSnapshotDisk{Name: d.Target.Dev, Snapshot: "no"})
+				continue
+			}
+			found++
+			snap.Disks.Disks = append(snap.Disks.Disks, libvirtxml.DomainSnapshotDisk{
+				Name:     d.Target.Dev,
+				Snapshot: "external",
+				Driver:   &libvirtxml.DomainDiskDriver{Type: "qcow2"},
+				Source:   &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: file}},
+			})
+		}
+	}
+	if found != len(disks) {
+		return fmt.Errorf("%d of the %d disks to snapshot are not attached", len(disks)-found, len(disks))
+	}
+	doc, err := snap.Marshal()
+	if err != nil {
+		return err
+	}
+	flags := libvirt.DomainSnapshotCreateDiskOnly | libvirt.DomainSnapshotCreateAtomic | libvirt.DomainSnapshotCreateNoMetadata
+	if quiesce {
+		flags |= libvirt.DomainSnapshotCreateQuiesce
+	}
+	if _, err := l.DomainSnapshotCreateXML(dom, doc, uint32(flags)); err != nil {
+		return fmt.Errorf("create disk-only snapshot: %w", err)
+	}
+	return nil
+}
+
+// blockCommit starts committing top into base on a disk; active commits the
+// active layer (and is pivoted by waitBlockJob).
+func blockCommit(l *libvirt.Libvirt, dom libvirt.Domain, target, top, base string, active bool) error {
+	var flags libvirt.DomainBlockCommitFlags
+	if active {
+		flags |= libvirt.DomainBlockCommitActive
+	}
+	if err := l.DomainBlockCommit(dom, target, libvirt.OptString{base}, libvirt.OptString{top}, 0, flags); err != nil {
+		return fmt.Errorf("block commit %s into %s on %s: %w", top, base, target, err)
+	}
+	return nil
+}
+
+// blockPull starts pulling every backing file into the active layer.
+func blockPull(l *libvirt.Libvirt, dom libvirt.Domain, target string) error {
+	if err := l.DomainBlockPull(dom, target, 0, 0); err != nil {
+		return fmt.Errorf("block pull on %s: %w", target, err)
+	}
+	return nil
+}
+
+// waitBlockJob waits until no block job runs on the disk, pivoting an active
+// commit once it is ready. progress, if not nil, gets (cur, end).
+func waitBlockJob(ctx context.Context, l *libvirt.Libvirt, dom libvirt.Domain, target string, progress func(cur, end uint64)) error {
+	pivoted := false
+	for {
+		found, typ, _, cur, end, err := l.DomainGetBlockJobInfo(dom, target, 0)
+		if err != nil {
+			return fmt.Errorf("block job info of %s: %w", target, err)
+		}
+		if found == 0 {
+			return nil
+		}
+		if progress != nil {
+			progress(cur, end)
+		}
+		if typ == int32(libvirt.DomainBlockJobTypeActiveCommit) && end > 0 && cur == end && !pivoted {
+			if err := l.DomainBlockJobAbort(dom, target, libvirt.DomainBlockJobAbortPivot); err == nil {
+				pivoted = true
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the block job on %s: %w", target, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// setDiskSources points disks of the stored definition at other files (for
+// stopped domains): each target gets the file and format, and the recorded
+// backing chain is dropped so libvirt probes it again.
+func setDiskSources(l *libvirt.Libvirt, dom libvirt.Domain, sources map[string]hypervisor.Layer) error {
+	inactive, err := l.DomainGetXMLDesc(dom, libvirt.DomainXMLInactive|libvirt.DomainXMLSecure)
+	if err != nil {
+		return fmt.Errorf("domain xml: %w", err)
+	}
+	var def libvirtxml.Domain
+	if err := def.Unmarshal(inactive); err != nil {
+		return fmt.Errorf("parse domain xml: %w", err)
+	}
+	done := 0
+	if def.Devices != nil {
+		for i := range def.Devices.Disks {
+			d := &def.Devices.Disks[i]
+			if d.Target == nil {
+				continue
+			}
+			src, ok := sources[d.Target.Dev]
+			if !ok {
+				continue
+			}
+			if d.Source == nil {
+				d.Source = &libvirtxml.DomainDiskSource{}
+			}
+			d.Source.File = &libvirtxml.DomainDiskSourceFile{File: src.Path}
+			d.Source.Block, d.Source.Volume, d.Source.Network = nil, nil, nil
+			if d.Driver == nil {
+				d.Driver = &libvirtxml.DomainDiskDriver{Name: "qemu"}
+			}
+			if src.Format != "" {
+				d.Driver.Type = src.Format
+			}
+			d.BackingStore = nil
+			done++
+		}
+	}
+	if done != len(sources) {
+		return fmt.Errorf("%d of the %d disks to update are not in the definition", len(sources)-done, len(sources))
+	}
+	doc, err := def.Marshal()
+	if err != nil {
+		return err
+	}
+	if _, err := l.DomainDefineXML(doc); err != nil {
+		return fmt.Errorf("redefine domain: %w", err)
+	}
+	return nil
+}
+
+// bootFiles lists the external boot files of the stored definition that
+// exist on this host: kernel, initrd, device tree and UEFI NVRAM.
+func bootFiles(l *libvirt.Libvirt, dom libvirt.Domain) ([]string, error) {
+	inactive, err := l.DomainGetXMLDesc(dom, libvirt.DomainXMLInactive|libvirt.DomainXMLSecure)
+	if err != nil {
+		return nil, fmt.Errorf("domain xml: %w", err)
+	}
+	var def libvirtxml.Domain
+	if err := def.Unmarshal(inactive); err != nil {
+		return nil, fmt.Errorf("parse domain xml: %w", err)
+	}
+	var out []string
+	if def.OS == nil {
+		return out, nil
+	}
+	cands := []string{def.OS.Kernel, def.OS.Initrd, def.OS.DTB}
+	if def.OS.NVRam != nil {
+		cands = append(cands, def.OS.NVRam.NVRam)
+	}
+	for _, c := range cands {
+		if c == "" {
+			continue
+		}
+		if st, err := os.Stat(c); err == nil && st.Mode().IsRegular() {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+var _ hypervisor.ChainOps = (*Hypervisor)(nil)
+
+// SnapshotDisks implements hypervisor.ChainOps.
+func (h *Hypervisor) SnapshotDisks(ctx context.Context, uuid string, disks []hypervisor.DiskSnapshot, quiesce bool) error {
+	l, d, err := h.lookup(ctx, uuid)
+	if err != nil {
+		return err
+	}
+	return do(ctx, func() error { return snapshotDisks(l, d, disks, quiesce) })
+}
+
+// BlockCommit implements hypervisor.ChainOps.
+func (h *Hypervisor) BlockCommit(ctx context.Context, uuid, target, top, base string, active bool) error {
+	l, d, err := h.lookup(ctx, uuid)
+	if err != nil {
+		return err
+	}
+	return do(ctx, func() error { return blockCommit(l, d, target, top, base, active) })
+}
+
+// BlockPull implements hypervisor.ChainOps.
+func (h *Hypervisor) BlockPull(ctx context.Context, uuid, target string) error {
+	l, d, err := h.lookup(ctx, uuid)
+	if err != nil {
+		return err
+	}
+	return do(ctx, func() error { return blockPull(l, d, target) })
+}
+
+// WaitBlockJob implements hypervisor.ChainOps.
+func (h *Hypervisor) WaitBlockJob(ctx context.Context, uuid, target string, progress func(cur, end uint64)) error {
+	l, d, err := h.lookup(ctx, uuid)
+	if err != nil {
+		return err
+	}
+	return waitBlockJob(ctx, l, d, target, progress)
+}
+
+// SetDiskSources implements hypervisor.ChainOps.
+func (h *Hypervisor) SetDiskSources(ctx context.Context, uuid string, sources map[string]hypervisor.Layer) error {
+	l, d, err := h.lookup(ctx, uuid)
+	if err != nil {
+		return err
+	}
+	return do(ctx, func() error { return setDiskSources(l, d, sources) })
+}
+
+// BootFiles implements hypervisor.ChainOps.
+func (h *Hypervisor) BootFiles(ctx context.Context, uuid string) ([]string, error) {
+	l, d, err := h.lookup(ctx, uuid)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	err = do(ctx, func() error {
+		var err error
+		out, err = bootFiles(l, d)
+		return err
+	})
+	return out, err
+}

@@ -1,0 +1,170 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/knib/knib/internal/agent"
+	"github.com/knib/knib/internal/auth"
+	"github.com/knib/knib/internal/clock"
+	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/httpapi"
+	libvirtadapter "github.com/knib/knib/internal/hypervisor/libvirt"
+	"github.com/knib/knib/internal/service"
+	"github.com/knib/knib/internal/store/sqlstore"
+)
+
+// Config is the server's configuration; zero values take the defaults.
+type Config struct {
+	DataDir    string
+	Listen     string
+	LibvirtURI string // "" disables the in-process agent
+	LocalHost  string // host name of the in-process agent, default "localhost"
+	Zone       string // zone of the in-process agent, default "default"
+	SyncEvery  time.Duration
+	Log        *slog.Logger
+	// Ready, if set, receives the bound address once the API listens.
+	Ready func(addr string)
+}
+
+// Run serves until ctx is cancelled.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.LocalHost == "" {
+		cfg.LocalHost = "localhost"
+	}
+	if cfg.Zone == "" {
+		cfg.Zone = "default"
+	}
+	if cfg.SyncEvery == 0 {
+		cfg.SyncEvery = 30 * time.Second
+	}
+	log := cfg.Log
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	storage := filepath.Join(cfg.DataDir, "storage")
+	if err := os.MkdirAll(storage, 0o755); err != nil {
+		return fmt.Errorf("backup storage: %w", err)
+	}
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "knib.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc := service.New(st, clock.Real{}, log)
+	if err := ensureAdminToken(ctx, svc, cfg.DataDir); err != nil {
+		return err
+	}
+	if err := svc.RecoverOperations(ctx); err != nil {
+		return fmt.Errorf("recover operations: %w", err)
+	}
+	if err := svc.ReleaseStaleLocks(ctx); err != nil {
+		return fmt.Errorf("release stale locks: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	srv := &http.Server{Handler: httpapi.New(svc, log), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("knib server listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir)
+	if cfg.Ready != nil {
+		cfg.Ready(ln.Addr().String())
+	}
+
+	loopCtx, stopLoops := context.WithCancel(ctx)
+	defer stopLoops()
+	if cfg.LibvirtURI != "" {
+		go localAgentLoop(loopCtx, svc, cfg, storage, log)
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	stopLoops()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv.Shutdown(shutdownCtx)
+	svc.Wait()
+	log.Info("knib server stopped")
+	return nil
+}
+
+// localAgentLoop connects the in-process agent (retrying until libvirt
+// answers), registers the local host and keeps the inventory in sync.
+func localAgentLoop(ctx context.Context, svc *service.Service, cfg Config, storage string, log *slog.Logger) {
+	var local *agent.Local
+	for local == nil {
+		hv, err := libvirtadapter.Open(ctx, cfg.LibvirtURI)
+		if err == nil {
+			a := agent.NewLocal(agent.Config{Name: cfg.LocalHost, StoragePath: storage,
+				PropertiesFile: filepath.Join(cfg.DataDir, "agent.properties")}, hv, log)
+			if _, err = svc.RegisterHost(ctx, cfg.Zone, a, true); err == nil {
+				local = a
+				defer func() { a.Close(); hv.Close() }()
+				break
+			}
+			hv.Close()
+		}
+		log.Warn("local agent not ready; retrying", "uri", cfg.LibvirtURI, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Second):
+		}
+	}
+	for {
+		if err := svc.SyncInventory(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("inventory sync", "err", err)
+		}
+		// Recovery runs by itself: at start and then periodically.
+		svc.Reconcile(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(cfg.SyncEvery):
+		}
+	}
+}
+
+// ensureAdminToken makes sure <data dir>/admin.token holds a valid admin
+// token: created on first start, re-issued when the file is missing or its
+// token unknown (for example after the database was replaced).
+func ensureAdminToken(ctx context.Context, svc *service.Service, dataDir string) error {
+	admin, err := svc.EnsureAdmin(ctx)
+	if err != nil {
+		return fmt.Errorf("admin account: %w", err)
+	}
+	file := filepath.Join(dataDir, "admin.token")
+	if raw, err := os.ReadFile(file); err == nil {
+		tok := strings.TrimSpace(string(raw))
+		if auth.CheckForm(tok) == nil {
+			if p, err := svc.Authenticate(ctx, tok); err == nil && p.IsAdmin() {
+				return nil
+			}
+		}
+	}
+	secret, _, err := svc.IssueToken(ctx, admin.ID, domain.RoleAdmin, "admin.token")
+	if err != nil {
+		return fmt.Errorf("issue admin token: %w", err)
+	}
+	tmp := file + ".tmp"
+	if err := os.WriteFile(tmp, []byte(secret+"\n"), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, file)
+}

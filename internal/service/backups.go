@@ -1,0 +1,617 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/chain"
+	"github.com/knib/knib/internal/crashpoint"
+	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/settings"
+	"github.com/knib/knib/internal/store"
+)
+
+// backupPlan is the intent recorded with a backup before any disk is touched.
+type backupPlan struct {
+	Decision chain.Decision             `json:"decision"`
+	Request  agentapi.TakeBackupRequest `json:"request"`
+}
+
+// vmSettings returns the settings view for a VM (its host, zone, account).
+func (s *Service) vmSettings(ctx context.Context, vm domain.VM) (settings.View, error) {
+	t := settings.Target{Host: vm.HostID, Account: vm.AccountID}
+	if h, err := s.store.Host(ctx, vm.HostID); err == nil {
+		t.Zone = h.ZoneID
+	}
+	return s.Settings(ctx, t)
+}
+
+// lockVM marks the VM busy for the operation or refuses with a clear message.
+func (s *Service) lockVM(ctx context.Context, vm domain.VM, what string) (release func(), err error) {
+	holder := what + " (started " + s.clock.Now().Format(time.RFC3339) + ")"
+	if err := s.store.AcquireVM(ctx, vm.ID, holder); err != nil {
+		return nil, fmt.Errorf("vm %s: %w", vm.Name, err)
+	}
+	return func() { s.store.ReleaseVM(context.WithoutCancel(ctx), vm.ID, holder) }, nil
+}
+
+// CreateBackup starts a backup of a VM and returns its operation.
+func (s *Service) CreateBackup(ctx context.Context, p domain.Principal, ref string, isolated, quiesce bool) (domain.Operation, error) {
+	vm, err := s.VM(ctx, p, ref)
+	if err != nil {
+		return domain.Operation{}, err
+	}
+	if vm.OfferingID == "" {
+		return domain.Operation{}, fmt.Errorf("vm %s is not assigned to a backup offering: %w", vm.Name, domain.ErrConflict)
+	}
+	switch vm.EffectiveState() {
+	case domain.VMRunning, domain.VMStopped:
+	case domain.VMBackupError:
+		return domain.Operation{}, fmt.Errorf("vm %s is in BackupError (%s); recovery runs by itself, or run `knib chain finish %s`: %w", vm.Name, vm.LastError, vm.Name, domain.ErrConflict)
+	default:
+		return domain.Operation{}, fmt.Errorf("vm %s is %s; backups need it Running or Stopped: %w", vm.Name, vm.EffectiveState(), domain.ErrConflict)
+	}
+	release, err := s.lockVM(ctx, vm, "a backup")
+	if err != nil {
+		return domain.Operation{}, err
+	}
+	op, err := s.start(ctx, p, "backup.create", vm.ID, func(ctx context.Context, progress Progress) (any, error) {
+		defer release()
+		return s.runBackup(ctx, vm, isolated, quiesce, progress)
+	})
+	if err != nil {
+		release()
+	}
+	return op, err
+}
+
+func (s *Service) runBackup(ctx context.Context, vm domain.VM, isolated, quiesce bool, progress Progress) (any, error) {
+	a, err := s.agent(vm.HostID)
+	if err != nil {
+		return nil, err
+	}
+	off, err := s.store.Offering(ctx, vm.OfferingID)
+	if err != nil {
+		return nil, err
+	}
+	view, err := s.vmSettings(ctx, vm)
+	if err != nil {
+		return nil, err
+	}
+	chainSize := off.EffectiveChainSize(int(view.Int(settings.KeyBackupChainSize)))
+	timeout := view.Duration(settings.KeyKnibTimeout)
+
+	// Look at the real disks, not only at what we recorded.
+	progress(1, "reading the VM's disks")
+	doms, err := a.Inventory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var real *agentapi.Domain
+	for i := range doms {
+		if doms[i].UUID == vm.ID {
+			real = &doms[i]
+		}
+	}
+	if real == nil {
+		return nil, fmt.Errorf("vm %s is no longer defined on its host: %w", vm.Name, domain.ErrConflict)
+	}
+	cur := vmFromAgent(*real)
+	if err := cur.CheckAssignable(); err != nil {
+		return nil, err
+	}
+
+	chainState, err := s.store.Chain(ctx, vm.ID)
+	if err != nil {
+		return nil, err
+	}
+	var head *chain.Backup
+	parentFiles := map[string]bool{}
+	parentPaths := map[string]string{}
+	if chainState.Head != "" {
+		hb, err := s.store.Backup(ctx, chainState.Head)
+		if err == nil {
+			head = &chain.Backup{ID: hb.ID, ParentID: hb.ParentID, Type: hb.Type, Isolated: hb.Isolated, EndOfChain: hb.EndOfChain, Position: hb.Position, Status: hb.Status}
+			for _, f := range hb.Files {
+				parentFiles[f.Disk], parentPaths[f.Disk] = true, f.Path
+			}
+		}
+	}
+	dec := chain.Next(head, chainSize, isolated)
+	var recorded []chain.Recorded
+	for _, d := range chainState.Deltas {
+		recorded = append(recorded, chain.Recorded{Target: d.Disk, Delta: d.Delta, Base: d.Base})
+	}
+	var realDisks []chain.RealDisk
+	for _, d := range cur.BackedUpDisks() {
+		rd := chain.RealDisk{Target: d.Target, Top: d.Source}
+		for _, l := range d.BackingChain {
+			rd.Backing = append(rd.Backing, l.Path)
+		}
+		realDisks = append(realDisks, rd)
+	}
+	plans := chain.PlanDisks(dec, parentFiles, recorded, realDisks)
+
+	now := s.clock.Now()
+	b := domain.Backup{ID: domain.NewID(), VMID: vm.ID, VMName: vm.Name, AccountID: vm.AccountID, OfferingID: vm.OfferingID,
+		HostID: vm.HostID, Type: dec.Type, Isolated: dec.Isolated, ParentID: dec.ParentID, Position: dec.Position,
+		EndOfChain: dec.EndOfChain, Status: domain.BackupBackingUp, Created: now, Updated: now}
+	b.Dir = path.Join("backups", vm.ID, b.ID)
+	req := agentapi.TakeBackupRequest{BackupID: b.ID, DomainUUID: vm.ID, Dir: b.Dir, Quiesce: quiesce,
+		MergeNewDelta: dec.EndOfChain || dec.Isolated}
+	allFull := true
+	for _, pl := range plans {
+		if pl.Reason != "" {
+			s.log.Info("disk copied full in an incremental backup", "vm", vm.Name, "disk", pl.Target, "why", pl.Reason)
+		}
+		d := agentapi.BackupDiskPlan{Target: pl.Target, Full: pl.Full, Frozen: pl.Frozen, MergeInto: pl.MergeInto,
+			NewDelta: filepath.Join(filepath.Dir(pl.Frozen), agentapi.DeltaPrefix+vm.ID+"."+pl.Target+"."+b.ID+".qcow2")}
+		if !pl.Full {
+			d.ParentFile = parentPaths[pl.Target]
+			allFull = false
+		}
+		req.Disks = append(req.Disks, d)
+	}
+	if dec.Type == chain.Incremental && allFull {
+		// Every disk changed outside knib: this is a new chain.
+		b.Type, b.ParentID, b.Position = domain.BackupFull, "", 1
+		b.EndOfChain = chainSize == 1
+		req.MergeNewDelta = b.EndOfChain
+	}
+	for _, d := range cur.BackedUpDisks() {
+		b.VirtualSize += d.VirtualSize
+	}
+	planJSON, err := json.Marshal(backupPlan{Decision: dec, Request: req})
+	if err != nil {
+		return nil, err
+	}
+	b.Plan = string(planJSON)
+	// Intent first: the backup row and the VM state, before any disk changes.
+	if err := s.store.CreateBackup(ctx, b); err != nil {
+		return nil, err
+	}
+	if err := s.store.SetVMWorkState(ctx, vm.ID, domain.VMBackingUp); err != nil {
+		return nil, err
+	}
+	s.log.Info("backup started", "vm", vm.Name, "backup", b.ID, "type", b.Type, "position", b.Position, "end_of_chain", b.EndOfChain, "isolated", b.Isolated)
+
+	raw, err := s.runTask(ctx, a, agentapi.KindTakeBackup, req, timeout, progress, 5, 95)
+	if err != nil {
+		return nil, s.backupFailed(ctx, vm, b, err)
+	}
+	var res agentapi.TakeBackupResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return nil, s.backupFailed(ctx, vm, b, err)
+	}
+	crashpoint.Hit("backup.before-commit")
+	b.Status, b.Updated, b.Size = domain.BackupBackedUp, s.clock.Now(), 0
+	for _, f := range res.Files {
+		b.Files = append(b.Files, domain.BackupFile{Disk: f.Disk, Path: f.Path, Full: f.Full, Size: f.Size, VirtualSize: f.VirtualSize, Hash: f.Hash})
+		b.Size += f.Size
+	}
+	var newChain *store.Chain
+	switch {
+	case b.Isolated:
+		// The chain is untouched.
+	case b.EndOfChain:
+		newChain = &store.Chain{}
+	default:
+		newChain = &store.Chain{Head: b.ID}
+		for _, d := range req.Disks {
+			base := d.Frozen
+			if d.MergeInto != "" {
+				base = d.MergeInto
+			}
+			newChain.Deltas = append(newChain.Deltas, domain.Delta{VMID: vm.ID, Disk: d.Target, BackupID: b.ID, Delta: d.NewDelta, Base: base})
+		}
+	}
+	if err := s.store.SaveBackup(ctx, b, newChain); err != nil {
+		return nil, err
+	}
+	if err := s.store.SetVMWorkState(ctx, vm.ID, ""); err != nil {
+		return nil, err
+	}
+	s.refreshHost(ctx, vm.HostID)
+	s.log.Info("backup done", "vm", vm.Name, "backup", b.ID, "size", b.Size, "freeze", res.Freeze)
+	return backupResult{ID: b.ID, Type: string(b.Type), Freeze: res.Freeze.Seconds()}, nil
+}
+
+type backupResult struct {
+	ID     string  `json:"id"`
+	Type   string  `json:"type"`
+	Freeze float64 `json:"freeze_seconds"`
+}
+
+// backupFailed records a failed backup. A failure that changed nothing makes
+// the backup Failed; anything else makes it Error and the VM BackupError, and
+// recovery runs at once.
+func (s *Service) backupFailed(ctx context.Context, vm domain.VM, b domain.Backup, cause error) error {
+	b.Updated, b.Error = s.clock.Now(), cause.Error()
+	if isClean(cause) {
+		b.Status = domain.BackupFailed
+		s.store.SaveBackup(ctx, b, nil)
+		s.store.SetVMWorkState(ctx, vm.ID, "")
+		return fmt.Errorf("backup failed, nothing was changed: %w", cause)
+	}
+	b.Status = domain.BackupError
+	s.store.SaveBackup(ctx, b, nil)
+	s.store.SetVMWorkState(ctx, vm.ID, domain.VMBackupError)
+	if err := s.recoverVM(ctx, vm.ID); err != nil {
+		return fmt.Errorf("backup failed (%v) and recovery did not finish: %v", cause, err)
+	}
+	return fmt.Errorf("backup failed; the VM was recovered and its chain ended: %w", cause)
+}
+
+// refreshHost re-reads a host's inventory after its disks changed.
+func (s *Service) refreshHost(ctx context.Context, hostID string) {
+	a, err := s.agent(hostID)
+	if err != nil {
+		return
+	}
+	admin, err := s.EnsureAdmin(ctx)
+	if err != nil {
+		return
+	}
+	if err := s.syncHost(ctx, hostID, a, admin.ID); err != nil {
+		s.log.Warn("inventory refresh", "host", hostID, "err", err)
+	}
+}
+
+// recoverVM brings a VM back to a consistent chain after an interruption:
+// backups left BackingUp become Error and their partial files go, every knib
+// delta on the VM's disks is merged (the chain ends), and the VM returns to
+// its hypervisor state. If it cannot, the VM stays BackupError and LastError
+// says what is missing.
+func (s *Service) recoverVM(ctx context.Context, vmID string) error {
+	vm, err := s.store.VM(ctx, vmID)
+	if err != nil {
+		return err
+	}
+	a, err := s.agent(vm.HostID)
+	if err != nil {
+		return err
+	}
+	backups, err := s.store.ListBackups(ctx, store.BackupFilter{VMID: vm.ID})
+	if err != nil {
+		return err
+	}
+	var dirs []string
+	for _, b := range backups {
+		if b.Status == domain.BackupBackingUp {
+			b.Status, b.Error, b.Updated = domain.BackupError, "interrupted: recovered by reconciliation", s.clock.Now()
+			if err := s.store.SaveBackup(ctx, b, nil); err != nil {
+				return err
+			}
+		}
+		if b.Status == domain.BackupError || b.Status == domain.BackupFailed {
+			dirs = append(dirs, b.Dir)
+		}
+	}
+	if vm.State == domain.VMMissing {
+		return fmt.Errorf("vm %s is not defined on its host", vm.Name)
+	}
+	view, err := s.vmSettings(ctx, vm)
+	if err != nil {
+		return err
+	}
+	_, err = s.runTask(ctx, a, agentapi.KindReconcile, agentapi.ReconcileRequest{DomainUUID: vm.ID, RemoveDirs: dirs},
+		view.Duration(settings.KeyKnibTimeout), nil, 0, 100)
+	if err != nil {
+		msg := "recovery failed: " + err.Error()
+		s.store.SetVMWorkState(ctx, vm.ID, domain.VMBackupError)
+		s.store.SetVMError(ctx, vm.ID, msg)
+		return errors.New(msg)
+	}
+	for _, b := range backups {
+		if (b.Status == domain.BackupError || b.Status == domain.BackupFailed) && len(b.Files) > 0 {
+			b.Files = nil
+			s.store.SaveBackup(ctx, b, nil)
+		}
+	}
+	if err := s.store.SetChain(ctx, vm.ID, store.Chain{}); err != nil {
+		return err
+	}
+	s.store.SetVMError(ctx, vm.ID, "")
+	if err := s.store.SetVMWorkState(ctx, vm.ID, ""); err != nil {
+		return err
+	}
+	s.refreshHost(ctx, vm.HostID)
+	s.log.Info("vm reconciled; chain ended", "vm", vm.Name)
+	return nil
+}
+
+// Reconcile recovers every VM that an interruption left inconsistent: a
+// backup still BackingUp, or the VM in BackupError. VMs busy with an
+// operation of this process are skipped. It runs at start and periodically.
+func (s *Service) Reconcile(ctx context.Context) {
+	vms, err := s.store.ListVMs(ctx, store.VMFilter{})
+	if err != nil {
+		s.log.Warn("reconcile: list vms", "err", err)
+		return
+	}
+	for _, vm := range vms {
+		if vm.Busy != "" {
+			continue
+		}
+		if _, err := s.agent(vm.HostID); err != nil {
+			continue
+		}
+		stale := vm.WorkState == domain.VMBackupError || vm.WorkState == domain.VMBackingUp
+		if !stale {
+			list, err := s.store.ListBackups(ctx, store.BackupFilter{VMID: vm.ID, Status: domain.BackupBackingUp})
+			stale = err == nil && len(list) > 0
+		}
+		if !stale {
+			continue
+		}
+		release, err := s.lockVM(ctx, vm, "recovery")
+		if err != nil {
+			continue
+		}
+		if err := s.recoverVM(ctx, vm.ID); err != nil {
+			s.log.Warn("reconcile", "vm", vm.Name, "err", err)
+		}
+		release()
+	}
+}
+
+// ReleaseStaleLocks clears busy marks left by operations of a previous run
+// of this server. Call once at start, before serving.
+func (s *Service) ReleaseStaleLocks(ctx context.Context) error {
+	vms, err := s.store.ListVMs(ctx, store.VMFilter{})
+	if err != nil {
+		return err
+	}
+	for _, vm := range vms {
+		if vm.Busy != "" {
+			s.log.Info("releasing the lock of an interrupted operation", "vm", vm.Name, "holder", vm.Busy)
+			if err := s.store.ReleaseVM(ctx, vm.ID, vm.Busy); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Backups lists the backups of the VMs the principal may see (one VM when
+// ref is set), oldest first.
+func (s *Service) Backups(ctx context.Context, p domain.Principal, ref string) ([]domain.Backup, error) {
+	f := store.BackupFilter{}
+	if ref != "" {
+		vm, err := s.VM(ctx, p, ref)
+		if err != nil {
+			return nil, err
+		}
+		f.VMID = vm.ID
+	} else if !p.IsAdmin() {
+		f.AccountID = p.AccountID
+	}
+	return s.store.ListBackups(ctx, f)
+}
+
+// Backup returns one backup the principal may see.
+func (s *Service) Backup(ctx context.Context, p domain.Principal, id string) (domain.Backup, error) {
+	if err := domain.ValidateRef("id", id); err != nil {
+		return domain.Backup{}, err
+	}
+	b, err := s.store.Backup(ctx, id)
+	if err != nil {
+		return b, err
+	}
+	if !p.IsAdmin() && b.AccountID != p.AccountID {
+		return domain.Backup{}, fmt.Errorf("backup %q: %w", id, domain.ErrNotFound)
+	}
+	return b, nil
+}
+
+// ChainHeads returns the ids of the VMs' chain heads.
+func (s *Service) ChainHeads(ctx context.Context) (map[string]bool, error) {
+	vms, err := s.store.ListVMs(ctx, store.VMFilter{})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, vm := range vms {
+		if vm.ChainHead != "" {
+			out[vm.ChainHead] = true
+		}
+	}
+	return out, nil
+}
+
+// DeleteBackups deletes backups (a batch may span VMs) with the chain rules:
+// a backup others depend on is only marked Removed, its files go with its
+// last dependant; deleting a chain head merges its deltas and ends the chain;
+// failed backups leave the catalogue only.
+func (s *Service) DeleteBackups(ctx context.Context, p domain.Principal, ids []string, forced bool) (domain.Operation, error) {
+	if len(ids) == 0 {
+		return domain.Operation{}, domain.Invalid("ids", "give at least one backup id")
+	}
+	byVM := map[string][]string{}
+	var order []string
+	for _, id := range ids {
+		b, err := s.Backup(ctx, p, id)
+		if err != nil {
+			return domain.Operation{}, err
+		}
+		if _, ok := byVM[b.VMID]; !ok {
+			order = append(order, b.VMID)
+		}
+		if !slices.Contains(byVM[b.VMID], id) {
+			byVM[b.VMID] = append(byVM[b.VMID], id)
+		}
+	}
+	// Plan everything first: bad input changes nothing.
+	var releases []func()
+	releaseAll := func() {
+		for _, r := range releases {
+			r()
+		}
+	}
+	plans := map[string]chain.DeletePlan{}
+	for _, vmID := range order {
+		vm, err := s.store.VM(ctx, vmID)
+		if err != nil {
+			releaseAll()
+			return domain.Operation{}, err
+		}
+		all, err := s.store.ListBackups(ctx, store.BackupFilter{VMID: vmID})
+		if err != nil {
+			releaseAll()
+			return domain.Operation{}, err
+		}
+		plan, err := chain.PlanDelete(toChain(all), vm.ChainHead, byVM[vmID])
+		if err != nil {
+			releaseAll()
+			if errors.Is(err, chain.ErrBusy) {
+				return domain.Operation{}, fmt.Errorf("%v: %w", err, domain.ErrConflict)
+			}
+			return domain.Operation{}, domain.Invalid("ids", "%v", err)
+		}
+		release, err := s.lockVM(ctx, vm, "a backup deletion")
+		if err != nil {
+			releaseAll()
+			return domain.Operation{}, err
+		}
+		releases = append(releases, release)
+		plans[vmID] = plan
+	}
+	return s.start(ctx, p, "backup.delete", "", func(ctx context.Context, progress Progress) (any, error) {
+		defer releaseAll()
+		var done []string
+		for i, vmID := range order {
+			progress(100*float64(i)/float64(len(order)), "deleting backups of "+vmID)
+			ids, err := s.applyDelete(ctx, vmID, plans[vmID], forced)
+			done = append(done, ids...)
+			if err != nil {
+				return nil, err
+			}
+		}
+		return map[string][]string{"deleted": done}, nil
+	})
+}
+
+func toChain(all []domain.Backup) []chain.Backup {
+	out := make([]chain.Backup, 0, len(all))
+	for _, b := range all {
+		out = append(out, chain.Backup{ID: b.ID, ParentID: b.ParentID, Type: b.Type, Isolated: b.Isolated, EndOfChain: b.EndOfChain,
+			Position: b.Position, Status: b.Status, Created: b.Created})
+	}
+	return out
+}
+
+func (s *Service) applyDelete(ctx context.Context, vmID string, plan chain.DeletePlan, forced bool) ([]string, error) {
+	vm, err := s.store.VM(ctx, vmID)
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.agent(vm.HostID)
+	if err != nil {
+		return nil, err
+	}
+	view, err := s.vmSettings(ctx, vm)
+	if err != nil {
+		return nil, err
+	}
+	timeout := view.Duration(settings.KeyKnibTimeout)
+	var done []string
+	if plan.MergeHead {
+		if err := s.endChain(ctx, vm, a, timeout); err != nil {
+			return done, fmt.Errorf("merge the chain head's deltas: %w", err)
+		}
+	}
+	for _, id := range plan.CatalogueOnly {
+		if err := s.store.ExpungeBackup(ctx, id); err != nil {
+			return done, err
+		}
+		done = append(done, id)
+	}
+	for _, id := range plan.MarkRemoved {
+		b, err := s.store.Backup(ctx, id)
+		if err != nil {
+			return done, err
+		}
+		b.Status, b.Updated = domain.BackupRemoved, s.clock.Now()
+		if err := s.store.SaveBackup(ctx, b, nil); err != nil {
+			return done, err
+		}
+		done = append(done, id)
+	}
+	if len(plan.Expunge) > 0 {
+		var dirs []string
+		for _, id := range plan.Expunge {
+			b, err := s.store.Backup(ctx, id)
+			if err != nil {
+				return done, err
+			}
+			dirs = append(dirs, b.Dir)
+		}
+		if _, err := s.runTask(ctx, a, agentapi.KindDeleteFiles, agentapi.DeleteFilesRequest{Dirs: dirs}, timeout, nil, 0, 100); err != nil && !forced {
+			return done, fmt.Errorf("delete backup files: %w", err)
+		}
+		for _, id := range plan.Expunge {
+			if err := s.store.ExpungeBackup(ctx, id); err != nil {
+				return done, err
+			}
+			done = append(done, id)
+		}
+	}
+	return done, nil
+}
+
+// endChain merges the VM's deltas on primary storage back into its disks and
+// records that the chain ended (the next backup is full).
+func (s *Service) endChain(ctx context.Context, vm domain.VM, a agentapi.Agent, timeout time.Duration) error {
+	c, err := s.store.Chain(ctx, vm.ID)
+	if err != nil {
+		return err
+	}
+	if vm.State != domain.VMMissing {
+		if _, err := s.runTask(ctx, a, agentapi.KindReconcile, agentapi.ReconcileRequest{DomainUUID: vm.ID}, timeout, nil, 0, 100); err != nil {
+			return err
+		}
+	}
+	if c.Head != "" {
+		if b, err := s.store.Backup(ctx, c.Head); err == nil && !b.EndOfChain {
+			b.EndOfChain, b.Updated = true, s.clock.Now()
+			s.store.SaveBackup(ctx, b, nil)
+		}
+	}
+	if err := s.store.SetChain(ctx, vm.ID, store.Chain{}); err != nil {
+		return err
+	}
+	s.refreshHost(ctx, vm.HostID)
+	return nil
+}
+
+// FinishChain ends a VM's backup chain on demand (seed: finishBackupChain):
+// it also recovers a VM in BackupError.
+func (s *Service) FinishChain(ctx context.Context, p domain.Principal, ref string) (domain.Operation, error) {
+	vm, err := s.VM(ctx, p, ref)
+	if err != nil {
+		return domain.Operation{}, err
+	}
+	release, err := s.lockVM(ctx, vm, "finishing the chain")
+	if err != nil {
+		return domain.Operation{}, err
+	}
+	op, err := s.start(ctx, p, "chain.finish", vm.ID, func(ctx context.Context, progress Progress) (any, error) {
+		defer release()
+		progress(10, "merging the deltas on primary storage")
+		if err := s.recoverVM(ctx, vm.ID); err != nil {
+			return nil, err
+		}
+		return map[string]string{"vm": vm.Name, "chain": "ended"}, nil
+	})
+	if err != nil {
+		release()
+	}
+	return op, err
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# demo.sh - the main job on embedded defaults: an all-in-one knib server
+# (SQLite and backup storage in /var/lib/knib, in-process agent for the local
+# libvirt), a demo VM, an offering, a full and an incremental backup.
+# Idempotent: reuses a running server, the demo VM and the offering.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+knib=./bin/knib
+export KNIB_DATA_DIR=${KNIB_DATA_DIR:-/var/lib/knib}
+server=${KNIB_SERVER:-http://127.0.0.1:8181}
+vm=knib-demo
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+say "server"
+if curl -fsS "$server/api/v1/health" >/dev/null 2>&1; then
+	echo "reusing the knib server at $server"
+else
+	mkdir -p "$KNIB_DATA_DIR"
+	nohup "$knib" server >>"$KNIB_DATA_DIR/server.log" 2>&1 &
+	echo "started knib server (pid $!, log $KNIB_DATA_DIR/server.log)"
+	for _ in $(seq 1 100); do
+		curl -fsS "$server/api/v1/health" >/dev/null 2>&1 && break
+		sleep 0.2
+	done
+	curl -fsS "$server/api/v1/health" >/dev/null || { echo "server did not start; see $KNIB_DATA_DIR/server.log" >&2; exit 1; }
+fi
+
+say "demo VM"
+if virsh -c qemu:///system dominfo "$vm" >/dev/null 2>&1; then
+	echo "reusing VM $vm"
+	[[ $(virsh -c qemu:///system domstate "$vm") == running ]] || virsh -c qemu:///system start "$vm" >/dev/null
+else
+	"$knib" dev vm-create "$vm" --disk 256M --disk 64M --start
+fi
+"$knib" host refresh >/dev/null 2>&1
+"$knib" host list
+"$knib" vm show "$vm"
+
+say "offering"
+offering=$("$knib" offering list -o json | jq -r '.[] | select(.name == "demo") | .id')
+if [[ -z $offering ]]; then
+	offering=$("$knib" offering create --name demo --description "demo offering" --backup-chain-size 4 --allow-quick-restore -o json | jq -r .id)
+fi
+"$knib" offering list
+current=$("$knib" vm show "$vm" -o json | jq -r .offering_id)
+[[ $current == "$offering" ]] || "$knib" vm assign "$vm" --offering "$offering"
+
+say "backups"
+"$knib" vm exec "$vm" -- sh -c 'date > /data/demo-$(date +%s).txt && sync && ls /data'
+"$knib" backup create "$vm"
+"$knib" vm exec "$vm" -- sh -c 'echo more >> /data/more.txt && sync'
+"$knib" backup create "$vm"
+"$knib" backup list --vm "$vm"
+"$knib" vm show "$vm"
+say "done: try ./bin/knib --help"
