@@ -61,9 +61,9 @@ type AgentError struct {
 
 func (e *AgentError) Error() string {
 	if e.Class == "" {
-		return fmt.Sprintf("guest agent command %s: %s", e.Command, e.Desc)
+		return "agent replied: " + e.Desc
 	}
-	return fmt.Sprintf("guest agent command %s: %s: %s", e.Command, e.Class, e.Desc)
+	return fmt.Sprintf("agent replied %s: %s", e.Class, e.Desc)
 }
 
 // Client sends typed guest agent commands over a Transport. It is safe for
@@ -107,38 +107,40 @@ func encode(v any) ([]byte, error) {
 // Call sends the command execute with args (nil for none; otherwise a value
 // that encoding/json encodes as an object) to the agent of domainUUID and
 // decodes the reply's "return" value into result (nil to ignore it).
-// Errors: *AgentError for an error reply, ErrProtocol for a malformed
-// reply, or the transport's error.
+// Errors wrap *AgentError for an error reply, ErrProtocol for a malformed
+// reply, or the transport's error; their text names the command and the
+// domain.
 func (c *Client) Call(ctx context.Context, domainUUID, execute string, args, result any) error {
+	op := "guest agent command " + execute + " on domain " + domainUUID
 	msg, err := encode(command{Execute: execute, Arguments: args})
 	if err != nil {
-		return fmt.Errorf("encode guest agent command %s: %w", execute, err)
+		return fmt.Errorf("%s: encode: %w", op, err)
 	}
 	raw, err := c.t.AgentCommand(ctx, domainUUID, msg)
 	if err != nil {
-		return fmt.Errorf("guest agent command %s: %w", execute, err)
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	if len(bytes.TrimSpace(raw)) == 0 {
 		if result == nil {
 			return nil
 		}
-		return fmt.Errorf("guest agent command %s: empty reply: %w", execute, ErrProtocol)
+		return fmt.Errorf("%s: empty reply: %w", op, ErrProtocol)
 	}
 	var r reply
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return fmt.Errorf("guest agent command %s: decode reply: %w: %w", execute, ErrProtocol, err)
+		return fmt.Errorf("%s: decode reply: %w: %w", op, ErrProtocol, err)
 	}
 	if r.Error != nil {
-		return &AgentError{Command: execute, Class: r.Error.Class, Desc: r.Error.Desc}
+		return fmt.Errorf("%s: %w", op, &AgentError{Command: execute, Class: r.Error.Class, Desc: r.Error.Desc})
 	}
 	if r.Return == nil {
-		return fmt.Errorf("guest agent command %s: reply has neither return nor error: %w", execute, ErrProtocol)
+		return fmt.Errorf("%s: reply has neither return nor error: %w", op, ErrProtocol)
 	}
 	if result == nil {
 		return nil
 	}
 	if err := json.Unmarshal(r.Return, result); err != nil {
-		return fmt.Errorf("guest agent command %s: decode return value: %w: %w", execute, ErrProtocol, err)
+		return fmt.Errorf("%s: decode return value: %w: %w", op, ErrProtocol, err)
 	}
 	return nil
 }
@@ -235,7 +237,7 @@ func (c *Client) Exec(ctx context.Context, domainUUID string, req ExecRequest) (
 	for {
 		var st execStatus
 		if err := c.Call(ctx, domainUUID, "guest-exec-status", map[string]int{"pid": res.PID}, &st); err != nil {
-			return res, fmt.Errorf("guest exec %s (pid %d): %w", req.Path, res.PID, err)
+			return res, fmt.Errorf("pid %d: %w", res.PID, err)
 		}
 		if st.Exited {
 			return decodeStatus(res, st)

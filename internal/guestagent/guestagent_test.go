@@ -100,7 +100,7 @@ func TestAgentErrorReply(t *testing.T) {
 	if ae.Command != "guest-foo" || ae.Class != "CommandNotFound" || !strings.Contains(ae.Desc, "not been found") {
 		t.Fatalf("got %+v", ae)
 	}
-	if err.Error() != "guest agent command guest-foo: CommandNotFound: The command guest-foo has not been found" {
+	if err.Error() != "guest agent command guest-foo on domain "+dom+": agent replied CommandNotFound: The command guest-foo has not been found" {
 		t.Fatalf("Error() = %q", err.Error())
 	}
 }

@@ -546,7 +546,7 @@ func (h *Hypervisor) AgentCommand(ctx context.Context, uuid string, command []by
 		return err
 	})
 	if err != nil {
-		return nil, agentError(ctx, uuid, err)
+		return nil, agentError(ctx, err)
 	}
 	if len(reply) == 0 {
 		return nil, nil
@@ -555,8 +555,8 @@ func (h *Hypervisor) AgentCommand(ctx context.Context, uuid string, command []by
 }
 
 // agentError classifies a failed agent command.
-func agentError(ctx context.Context, uuid string, err error) error {
-	op := "guest agent command on domain " + uuid
+func agentError(ctx context.Context, err error) error {
+	const op = "libvirt qemu-agent-command"
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s: %w: %w", op, guestagent.ErrAgentTimeout, err)
 	}
@@ -588,7 +588,7 @@ func agentError(ctx context.Context, uuid string, err error) error {
 		const marker = "unable to execute QEMU agent command '"
 		if _, rest, found := strings.Cut(le.Message, marker); found {
 			name, desc, _ := strings.Cut(rest, "': ")
-			return fmt.Errorf("%s: %w", op, &guestagent.AgentError{Command: name, Desc: desc})
+			return &guestagent.AgentError{Command: name, Desc: desc}
 		}
 	}
 	return lvError(op, err)

@@ -75,11 +75,11 @@ func TestAgentErrorMapping(t *testing.T) {
 		{libvirt.Error{Code: uint32(libvirt.ErrAgentUnresponsive), Message: "Guest agent is not responding: Guest agent not available for now"}, guestagent.ErrAgentTimeout},
 		{libvirt.Error{Code: uint32(libvirt.ErrNoSupport), Message: "this function is not supported by the connection driver: virDomainQemuAgentCommand"}, guestagent.ErrAgentUnavailable},
 	} {
-		if got := agentError(ctx, "u", c.err); !errors.Is(got, c.want) {
+		if got := agentError(ctx, c.err); !errors.Is(got, c.want) {
 			t.Errorf("%v: got %v, want %v", c.err, got, c.want)
 		}
 	}
-	err := agentError(ctx, "u", libvirt.Error{Code: uint32(libvirt.ErrInternalError),
+	err := agentError(ctx, libvirt.Error{Code: uint32(libvirt.ErrInternalError),
 		Message: "internal error: unable to execute QEMU agent command 'guest-exec': Failed to execute child process “/nope” (No such file or directory)"})
 	var ae *guestagent.AgentError
 	if !errors.As(err, &ae) || ae.Command != "guest-exec" || ae.Desc != "Failed to execute child process “/nope” (No such file or directory)" {

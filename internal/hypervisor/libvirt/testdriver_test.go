@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -38,7 +39,7 @@ func openT(t *testing.T, uri string) *Hypervisor {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	h, err := Open(ctx, uri)
+	h, err := Open(ctx, uri, WithLogger(slog.New(slog.NewTextHandler(t.Output(), nil))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func TestTestDriver(t *testing.T) {
 			{Target: "vda", Device: "disk", Bus: "virtio", SourceType: "file", Source: top, Format: "qcow2",
 				BackingChain: []hypervisor.Layer{{Path: mid, Format: "qcow2"}, {Path: base, Format: "qcow2"}}},
 			{Target: "vdb", Device: "disk", Bus: "virtio", SourceType: "file", Source: data, Format: "raw", BackingChain: nil},
-			{Target: "hdc", Device: "cdrom", Bus: "ide"},
+			{Target: "hdc", Device: "cdrom", Bus: "ide", Format: "raw"},
 		},
 	}
 	hvtest.Run(t, func(t *testing.T) hypervisor.Hypervisor { return openT(t, "test:///default") }, hvtest.Env{
