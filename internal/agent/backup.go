@@ -75,7 +75,7 @@ func (a *Local) takeBackup(ctx context.Context, raw json.RawMessage, progress fu
 		res.Files = append(res.Files, f)
 	}
 	progress(86, "saving the domain definition")
-	if err := a.saveDomainFiles(ctx, req, dir, res.Files); err != nil {
+	if err := a.saveDomainFiles(ctx, req, dir, res.Files, baseDisks(dom, req)); err != nil {
 		return nil, err
 	}
 
@@ -252,11 +252,43 @@ type Manifest struct {
 	// Parents maps each incremental file to its parent file (relative paths).
 	Parents   map[string]string `json:"parents"`
 	BootFiles []string          `json:"boot_files"`
-	Created   time.Time         `json:"created"`
+	// Disks are the VM's disk files below knib's deltas at backup time: where
+	// a restore writes by default.
+	Disks   []ManifestDisk `json:"disks"`
+	Created time.Time      `json:"created"`
+}
+
+// ManifestDisk is one disk's own file (below any knib delta) at backup time.
+type ManifestDisk struct {
+	Target string `json:"target"`
+	Bus    string `json:"bus"`
+	Path   string `json:"path"`
+	Format string `json:"format"`
+}
+
+// baseDisks returns each backed-up disk's first file that is not a knib delta.
+func baseDisks(dom hypervisor.Domain, req agentapi.TakeBackupRequest) []ManifestDisk {
+	want := map[string]bool{}
+	for _, d := range req.Disks {
+		want[d.Target] = true
+	}
+	var out []ManifestDisk
+	for _, d := range dom.Disks {
+		if !want[d.Target] {
+			continue
+		}
+		for _, l := range append([]hypervisor.Layer{{Path: d.Source, Format: d.Format}}, d.BackingChain...) {
+			if !isDeltaOf(l.Path, dom.UUID) {
+				out = append(out, ManifestDisk{Target: d.Target, Bus: d.Bus, Path: l.Path, Format: l.Format})
+				break
+			}
+		}
+	}
+	return out
 }
 
 // saveDomainFiles writes domain.xml, the boot files it names and the manifest.
-func (a *Local) saveDomainFiles(ctx context.Context, req agentapi.TakeBackupRequest, dir string, files []agentapi.BackupFile) error {
+func (a *Local) saveDomainFiles(ctx context.Context, req agentapi.TakeBackupRequest, dir string, files []agentapi.BackupFile, disks []ManifestDisk) error {
 	xml, err := a.hv.DomainXML(ctx, req.DomainUUID, true)
 	if err != nil {
 		return fmt.Errorf("domain XML: %w", err)
@@ -268,7 +300,7 @@ func (a *Local) saveDomainFiles(ctx context.Context, req agentapi.TakeBackupRequ
 	if err != nil {
 		return err
 	}
-	m := Manifest{BackupID: req.BackupID, VMUUID: req.DomainUUID, Files: files, Parents: map[string]string{}, Created: time.Now().UTC()}
+	m := Manifest{BackupID: req.BackupID, VMUUID: req.DomainUUID, Files: files, Parents: map[string]string{}, Disks: disks, Created: time.Now().UTC()}
 	if len(boot) > 0 {
 		if err := os.MkdirAll(filepath.Join(dir, "boot"), 0o755); err != nil {
 			return err

@@ -50,6 +50,10 @@ func NewLocal(cfg Config, hv Hypervisor, log *slog.Logger) *Local {
 	a.Handle(agentapi.KindTakeBackup, a.takeBackup)
 	a.Handle(agentapi.KindReconcile, a.reconcile)
 	a.Handle(agentapi.KindDeleteFiles, a.deleteFiles)
+	a.Handle(agentapi.KindRestore, a.restore)
+	a.Handle(agentapi.KindRestoreVolume, a.restoreVolume)
+	a.Handle(agentapi.KindCreateVM, a.createVM)
+	a.Handle(agentapi.KindConsolidate, a.consolidate)
 	return a
 }
 

@@ -269,3 +269,24 @@ type BackupDelete struct {
 	IDs    []string `json:"ids"`
 	Forced bool     `json:"forced,omitempty" doc:"forget backups whose files cannot be deleted"`
 }
+
+// Restore is the body of POST /backups/{id}/restore.
+type Restore struct {
+	QuickRestore bool   `json:"quick_restore,omitempty" doc:"boot from the backup at once and consolidate while running (offering must allow it)"`
+	Host         string `json:"host,omitempty" doc:"quick-restore host (admin only)"`
+}
+
+// RestoreVolume is the body of POST /backups/{id}/restore-volume.
+type RestoreVolume struct {
+	Disk         string `json:"disk" doc:"disk target in the backup, e.g. vdb"`
+	VM           string `json:"vm" doc:"VM (name or uuid) to attach the new disk to"`
+	QuickRestore bool   `json:"quick_restore,omitempty"`
+	Host         string `json:"host,omitempty" doc:"quick-restore host (admin only)"`
+}
+
+// CreateVM is the body of POST /backups/{id}/create-vm.
+type CreateVM struct {
+	Name         string `json:"name"`
+	QuickRestore bool   `json:"quick_restore,omitempty"`
+	Start        bool   `json:"start,omitempty"`
+}

@@ -95,6 +95,7 @@ func backupCmd(a *app) *cobra.Command {
 	}
 	del.Flags().BoolVar(&forced, "forced", false, "forget backups even when their files cannot be deleted")
 	cmd.AddCommand(create, list, show, del)
+	cmd.AddCommand(restoreCmds(a)...)
 	return cmd
 }
 

@@ -142,7 +142,7 @@ func vmCmd(a *app) *cobra.Command {
 		},
 	}
 	exec.Flags().IntVar(&timeout, "timeout", 30, "seconds to wait for the program")
-	cmd.AddCommand(list, show, assign, unassign, owner, exec, vmDetailCmd(a))
+	cmd.AddCommand(list, show, assign, unassign, owner, exec, vmDetailCmd(a), consolidateCmd(a))
 	return cmd
 }
 

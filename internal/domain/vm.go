@@ -157,6 +157,7 @@ type Host struct {
 	MemoryBytes       uint64
 	StorageCapacity   uint64 // bytes of the backup storage as the host sees it
 	StorageFree       uint64
+	StoragePath       string // where the host mounts the backup storage
 	Enabled           bool
 	Local             bool // in-process agent of an all-in-one server
 	LastSeen          time.Time
@@ -218,4 +219,21 @@ func (p Principal) RequireAdmin(action string) error {
 		return nil
 	}
 	return fmt.Errorf("%s needs the admin role: %w", action, ErrForbidden)
+}
+
+// DependsOn reports whether any disk's chain has a file under dir: a VM
+// quick-restored from backup files depends on them until consolidated.
+func (v VM) DependsOn(dir string) bool {
+	if dir == "" {
+		return false
+	}
+	prefix := strings.TrimRight(dir, "/") + "/"
+	for _, d := range v.Disks {
+		for _, l := range d.BackingChain {
+			if strings.HasPrefix(l.Path, prefix) {
+				return true
+			}
+		}
+	}
+	return false
 }

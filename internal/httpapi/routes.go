@@ -215,6 +215,27 @@ func (h *Handler) register() {
 			return operationToAPI(op), err
 		})
 
+	add(h, "POST", "/backups/{id}/restore", "restores", "Restore all disks of a backup onto its VM (stopped or deleted); ends the chain", accepted,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.Restore) (api.Operation, error) {
+			op, err := svc.RestoreBackup(ctx, p, r.PathValue("id"), service.RestoreOptions{Quick: b.QuickRestore, Host: b.Host})
+			return operationToAPI(op), err
+		})
+	add(h, "POST", "/backups/{id}/restore-volume", "restores", "Make a new disk from one disk of a backup and attach it to a VM", accepted,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.RestoreVolume) (api.Operation, error) {
+			op, err := svc.RestoreVolume(ctx, p, r.PathValue("id"), b.Disk, b.VM, service.RestoreOptions{Quick: b.QuickRestore, Host: b.Host})
+			return operationToAPI(op), err
+		})
+	add(h, "POST", "/backups/{id}/create-vm", "restores", "Define a new VM from a backup (new name, uuid, MACs and disk files)", accepted,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.CreateVM) (api.Operation, error) {
+			op, err := svc.CreateVMFromBackup(ctx, p, r.PathValue("id"), b.Name, service.RestoreOptions{Quick: b.QuickRestore}, b.Start)
+			return operationToAPI(op), err
+		})
+	add(h, "POST", "/vms/{vm}/consolidate", "restores", "Resume the consolidation of a quick-restored VM", accepted,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Operation, error) {
+			op, err := svc.Consolidate(ctx, p, r.PathValue("vm"))
+			return operationToAPI(op), err
+		})
+
 	// Operations.
 	add(h, "GET", "/operations", "operations", "List operations (unfinished unless all=true)", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, q api.OperationQuery, _ api.Empty) ([]api.Operation, error) {

@@ -28,11 +28,27 @@ type DiskSnapshot struct {
 //     use the given file and format (for stopped domains).
 //   - BootFiles lists the external boot files of the stored definition that
 //     exist (kernel, initrd, device tree, UEFI NVRAM).
+//   - DefineDomain defines (or redefines, same uuid) a persistent domain from
+//     XML and returns its uuid.
+//   - AttachDisk adds a file disk to the stored definition, and with live
+//     also to the running domain.
+//   - StartDomain starts a stopped domain; starting a running one is fine.
 type ChainOps interface {
+	DefineDomain(ctx context.Context, xml string) (uuid string, err error)
+	AttachDisk(ctx context.Context, uuid string, d NewDisk, live bool) error
+	StartDomain(ctx context.Context, uuid string) error
 	SnapshotDisks(ctx context.Context, uuid string, disks []DiskSnapshot, quiesce bool) error
 	BlockCommit(ctx context.Context, uuid, target, top, base string, active bool) error
 	BlockPull(ctx context.Context, uuid, target string) error
 	WaitBlockJob(ctx context.Context, uuid, target string, progress func(cur, end uint64)) error
 	SetDiskSources(ctx context.Context, uuid string, sources map[string]Layer) error
 	BootFiles(ctx context.Context, uuid string) ([]string, error)
+}
+
+// NewDisk is a file disk to attach.
+type NewDisk struct {
+	Target string // e.g. "vdc"
+	Bus    string // e.g. "virtio"
+	Path   string
+	Format string
 }

@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/knib/knib/internal/agentapi"
@@ -48,6 +49,10 @@ func (s *Service) CreateBackup(ctx context.Context, p domain.Principal, ref stri
 	if err != nil {
 		return domain.Operation{}, err
 	}
+	s.refreshHost(ctx, vm.HostID)
+	if vm, err = s.store.VM(ctx, vm.ID); err != nil {
+		return domain.Operation{}, err
+	}
 	if vm.OfferingID == "" {
 		return domain.Operation{}, fmt.Errorf("vm %s is not assigned to a backup offering: %w", vm.Name, domain.ErrConflict)
 	}
@@ -57,6 +62,9 @@ func (s *Service) CreateBackup(ctx context.Context, p domain.Principal, ref stri
 		return domain.Operation{}, fmt.Errorf("vm %s is in BackupError (%s); recovery runs by itself, or run `knib chain finish %s`: %w", vm.Name, vm.LastError, vm.Name, domain.ErrConflict)
 	default:
 		return domain.Operation{}, fmt.Errorf("vm %s is %s; backups need it Running or Stopped: %w", vm.Name, vm.EffectiveState(), domain.ErrConflict)
+	}
+	if h, err := s.store.Host(ctx, vm.HostID); err == nil && vm.DependsOn(h.StoragePath) {
+		return domain.Operation{}, fmt.Errorf("vm %s still runs on backup files (quick restore): finish `knib vm consolidate %s` first: %w", vm.Name, vm.Name, domain.ErrConflict)
 	}
 	release, err := s.lockVM(ctx, vm, "a backup")
 	if err != nil {
@@ -474,6 +482,20 @@ func (s *Service) DeleteBackups(ctx context.Context, p domain.Principal, ids []s
 				return domain.Operation{}, fmt.Errorf("%v: %w", err, domain.ErrConflict)
 			}
 			return domain.Operation{}, domain.Invalid("ids", "%v", err)
+		}
+		for _, id := range plan.Expunge {
+			b, err := s.store.Backup(ctx, id)
+			if err != nil {
+				releaseAll()
+				return domain.Operation{}, err
+			}
+			if users, err := s.dependants(ctx, b); err != nil || len(users) > 0 {
+				releaseAll()
+				if err != nil {
+					return domain.Operation{}, err
+				}
+				return domain.Operation{}, fmt.Errorf("backup %s: VM %s still runs on its files (quick restore not consolidated): %w", id, strings.Join(users, ", "), domain.ErrConflict)
+			}
 		}
 		release, err := s.lockVM(ctx, vm, "a backup deletion")
 		if err != nil {

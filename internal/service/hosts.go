@@ -36,7 +36,7 @@ func hostFromReport(rep agentapi.HostReport, zoneID string, local bool, now time
 	return domain.Host{
 		Name: rep.Name, ZoneID: zoneID, URI: rep.URI, LibvirtVersion: rep.LibvirtVersion,
 		HypervisorVersion: rep.HypervisorVersion, CPUs: rep.CPUs, MemoryBytes: rep.MemoryBytes,
-		StorageCapacity: rep.StorageCapacity, StorageFree: rep.StorageFree, Local: local,
+		StorageCapacity: rep.StorageCapacity, StorageFree: rep.StorageFree, StoragePath: rep.StoragePath, Local: local,
 		LastSeen: now, AgentSettings: rep.Settings,
 	}
 }

@@ -53,6 +53,9 @@ type DomainOptions struct {
 	// at mkfs time, so the guest writes only what tests make it write),
 	// which the guest mounts at /data.
 	NoFormat bool
+	// Journal gives the first disk's ext4 a journal, for tests that take
+	// crash-consistent snapshots while the guest writes.
+	Journal bool
 	// MemoryMiB of guest memory; 0 means DefaultMemoryMiB.
 	MemoryMiB int
 }
@@ -169,7 +172,7 @@ func CreateDomain(ctx context.Context, l *libvirt.Libvirt, opts DomainOptions) (
 	for i, size := range sizes {
 		target := "vd" + string(rune('a'+i))
 		path := filepath.Join(dir, target+".qcow2")
-		if err := makeDisk(path, size, i == 0 && !opts.NoFormat); err != nil {
+		if err := makeDisk(path, size, i == 0 && !opts.NoFormat, opts.Journal); err != nil {
 			return nil, fmt.Errorf("testbed: disk %s: %v", target, err)
 		}
 		d.Disks = append(d.Disks, path)
@@ -199,7 +202,7 @@ func CreateDomain(ctx context.Context, l *libvirt.Libvirt, opts DomainOptions) (
 
 // makeDisk creates a qcow2 image; with ext4 it holds a fresh file system
 // filling the whole disk.
-func makeDisk(path string, size int64, ext4 bool) error {
+func makeDisk(path string, size int64, ext4, journal bool) error {
 	if size <= 0 {
 		return fmt.Errorf("size %d must be positive", size)
 	}
@@ -230,8 +233,11 @@ func makeDisk(path string, size int64, ext4 bool) error {
 	// No journal and no lazy init: after boot the guest writes nothing on
 	// its own (no ext4lazyinit thread, no journal commits), and a host-side
 	// reader such as debugfs sees synced metadata in place.
-	if err := run(mkfs, "-F", "-q", "-O", "^has_journal",
-		"-E", "root_owner=0:0,lazy_itable_init=0", raw); err != nil {
+	features, extended := "^has_journal", "root_owner=0:0,lazy_itable_init=0"
+	if journal {
+		features, extended = "has_journal", extended+",lazy_journal_init=0"
+	}
+	if err := run(mkfs, "-F", "-q", "-O", features, "-E", extended, raw); err != nil {
 		return err
 	}
 	return run(qemuImg, "convert", "-q", "-f", "raw", "-O", "qcow2", raw, path)

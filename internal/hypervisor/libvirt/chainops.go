@@ -261,3 +261,74 @@ func (h *Hypervisor) BootFiles(ctx context.Context, uuid string) ([]string, erro
 	})
 	return out, err
 }
+
+// DefineDomain implements hypervisor.ChainOps.
+func (h *Hypervisor) DefineDomain(ctx context.Context, doc string) (string, error) {
+	l, err := h.conn()
+	if err != nil {
+		return "", err
+	}
+	var d libvirt.Domain
+	err = do(ctx, func() error {
+		var err error
+		d, err = l.DomainDefineXML(doc)
+		return err
+	})
+	if err != nil {
+		return "", lvError("define domain", err)
+	}
+	return hypervisor.FormatUUID(d.UUID), nil
+}
+
+// AttachDisk implements hypervisor.ChainOps.
+func (h *Hypervisor) AttachDisk(ctx context.Context, uuid string, nd hypervisor.NewDisk, live bool) error {
+	l, d, err := h.lookup(ctx, uuid)
+	if err != nil {
+		return err
+	}
+	bus := nd.Bus
+	if bus == "" {
+		bus = "virtio"
+	}
+	disk := libvirtxml.DomainDisk{
+		Device: "disk",
+		Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: nd.Format},
+		Source: &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: nd.Path}},
+		Target: &libvirtxml.DomainDiskTarget{Dev: nd.Target, Bus: bus},
+	}
+	doc, err := disk.Marshal()
+	if err != nil {
+		return err
+	}
+	flags := libvirt.DomainDeviceModifyConfig
+	if live {
+		flags |= libvirt.DomainDeviceModifyLive
+	}
+	return do(ctx, func() error {
+		if err := l.DomainAttachDeviceFlags(d, doc, uint32(flags)); err != nil {
+			return lvError("attach disk "+nd.Target, err)
+		}
+		return nil
+	})
+}
+
+// StartDomain implements hypervisor.ChainOps.
+func (h *Hypervisor) StartDomain(ctx context.Context, uuid string) error {
+	l, d, err := h.lookup(ctx, uuid)
+	if err != nil {
+		return err
+	}
+	return do(ctx, func() error {
+		state, _, err := l.DomainGetState(d, 0)
+		if err != nil {
+			return lvError("domain state", err)
+		}
+		if libvirt.DomainState(state) == libvirt.DomainRunning {
+			return nil
+		}
+		if err := l.DomainCreate(d); err != nil {
+			return lvError("start domain", err)
+		}
+		return nil
+	})
+}

@@ -108,6 +108,35 @@ func TestRealGuest(t *testing.T) {
 			t.Errorf("got %v, want *guestagent.AgentError for guest-exec", err)
 		}
 	})
+
+	// Last: it leaves the guest agent stopped.
+	t.Run("AgentTimeout", func(t *testing.T) { testAgentTimeout(t, h, d.UUID) })
+}
+
+// testAgentTimeout stops the guest's qemu-ga (SIGSTOP, from a child it
+// runs) and checks that a command then fails within its context's deadline
+// as a timeout. It leaves the agent unusable: run it last on a domain.
+func testAgentTimeout(t *testing.T, h *Hypervisor, uuid string) {
+	c := guestagent.New(h)
+	var started struct{ PID int }
+	if err := c.Call(guestCtx(t), uuid, "guest-exec", map[string]any{
+		"path": "/bin/sh", "arg": []string{"-c", "sleep 0.2; kill -STOP $PPID"},
+	}, &started); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := c.Ping(ctx, uuid)
+	took := time.Since(start)
+	if !errors.Is(err, guestagent.ErrAgentTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("ping of a stopped agent: %v, want a timeout", err)
+	}
+	if took > 5*time.Second {
+		t.Errorf("ping of a stopped agent took %v, want about 2 s", took)
+	}
+	t.Logf("ping of a stopped agent after %v: %v", took.Round(10*time.Millisecond), err)
 }
 
 // TestRealGuestBackingChain gives a stopped test domain a chain of two

@@ -49,7 +49,7 @@ func (s *DB) ListZones(ctx context.Context) ([]domain.Zone, error) {
 	return out, rows.Err()
 }
 
-const hostCols = `id, name, zone_id, uri, libvirt_version, hypervisor_version, cpus, memory_bytes, storage_capacity, storage_free, enabled, local, agent_settings, last_seen`
+const hostCols = `id, name, zone_id, uri, libvirt_version, hypervisor_version, cpus, memory_bytes, storage_capacity, storage_free, enabled, local, agent_settings, last_seen, storage_path`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -57,7 +57,7 @@ func scanHost(r scanner) (domain.Host, error) {
 	var h domain.Host
 	var settings, seen string
 	var mem, capa, free int64
-	err := r.Scan(&h.ID, &h.Name, &h.ZoneID, &h.URI, &h.LibvirtVersion, &h.HypervisorVersion, &h.CPUs, &mem, &capa, &free, &h.Enabled, &h.Local, &settings, &seen)
+	err := r.Scan(&h.ID, &h.Name, &h.ZoneID, &h.URI, &h.LibvirtVersion, &h.HypervisorVersion, &h.CPUs, &mem, &capa, &free, &h.Enabled, &h.Local, &settings, &seen, &h.StoragePath)
 	if err != nil {
 		return h, err
 	}
@@ -81,13 +81,13 @@ func (s *DB) UpsertHost(ctx context.Context, h domain.Host) (domain.Host, error)
 	if h.ID == "" {
 		h.ID = domain.NewID()
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO hosts(`+hostCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,TRUE,$11,$12,$13)
+	_, err = s.db.ExecContext(ctx, `INSERT INTO hosts(`+hostCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,TRUE,$11,$12,$13,$14)
 ON CONFLICT (name) DO UPDATE SET zone_id=excluded.zone_id, uri=excluded.uri, libvirt_version=excluded.libvirt_version,
  hypervisor_version=excluded.hypervisor_version, cpus=excluded.cpus, memory_bytes=excluded.memory_bytes,
  storage_capacity=excluded.storage_capacity, storage_free=excluded.storage_free, local=excluded.local,
- agent_settings=excluded.agent_settings, last_seen=excluded.last_seen`,
+ agent_settings=excluded.agent_settings, last_seen=excluded.last_seen, storage_path=excluded.storage_path`,
 		h.ID, h.Name, h.ZoneID, h.URI, h.LibvirtVersion, h.HypervisorVersion, h.CPUs, int64(h.MemoryBytes),
-		int64(h.StorageCapacity), int64(h.StorageFree), h.Local, string(settings), fmtTime(h.LastSeen))
+		int64(h.StorageCapacity), int64(h.StorageFree), h.Local, string(settings), fmtTime(h.LastSeen), h.StoragePath)
 	if err != nil {
 		return h, fmt.Errorf("upsert host %s: %w", h.Name, err)
 	}

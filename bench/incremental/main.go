@@ -1,0 +1,484 @@
+// Command incremental measures knib's incremental backup of a running VM
+// against virtnbdbackup (dirty bitmaps and checkpoints) and against the
+// floor of copying the changed bytes with cp, for N MiB changed since the
+// last backup, and checks that knib's time does not grow with the disk size.
+//
+//	go run ./bench/incremental [-sizes 10,100,500] [-disk 2G] [-bigdisk 8G] [-keep] [-json]
+//
+// It needs root, a running libvirtd (bash scripts/setup.sh) and the test
+// guest. It creates three test VMs with a small blank first disk and an
+// unformatted second disk (-disk, -disk, -bigdisk), starts its own
+// all-in-one knib server on a temporary data directory and a free port, and
+// removes everything at the end unless -keep. See bench/README.md.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/knib/knib/internal/testbed"
+)
+
+// VM names: test domains live under testbed.ImagesDir/<name>.
+const (
+	vmKnib = "knib-bench-incr-knib"
+	vmVnb  = "knib-bench-incr-vnb"
+	vmBig  = "knib-bench-incr-big"
+
+	firstDisk = 32 << 20 // vda: small, blank
+	dataDisk  = 1        // vdb: where the changes are written
+)
+
+type options struct {
+	sizesMiB []int64
+	disk     int64
+	bigDisk  int64 // 0: skip the big-disk VM
+	chunk    int64
+	keep     bool
+	json     bool
+}
+
+// Report is the benchmark's result; -json prints it as is.
+type Report struct {
+	Machine        string  `json:"machine"`
+	When           string  `json:"when"`
+	FirstDiskBytes int64   `json:"first_disk_bytes"`
+	DiskBytes      int64   `json:"disk_bytes"`
+	BigDiskBytes   int64   `json:"big_disk_bytes,omitempty"`
+	ChunkBytes     int64   `json:"chunk_bytes"`
+	KnibFull       float64 `json:"knib_full_seconds"`
+	KnibBigFull    float64 `json:"knib_big_full_seconds,omitempty"`
+	VnbFull        float64 `json:"virtnbdbackup_full_seconds,omitempty"`
+	// VnbError says why virtnbdbackup numbers are missing, when they are.
+	VnbError string `json:"virtnbdbackup_error,omitempty"`
+	// BigError says why the big-disk numbers are missing, when they are.
+	BigError string `json:"big_disk_error,omitempty"`
+	// KnibError is knib's own failure on the main VM, if any.
+	KnibError string `json:"knib_error,omitempty"`
+	Rows      []Row  `json:"rows"`
+}
+
+// Row is one N: the times for N MiB changed since the last backup.
+type Row struct {
+	ChangedMiB int64 `json:"changed_mib"`
+	// Knib: wall time of `knib backup create VM -o json` on the -disk VM.
+	Knib *KnibResult `json:"knib,omitempty"`
+	// Vnb: `virtnbdbackup -l inc` on the twin VM.
+	Vnb *VnbResult `json:"virtnbdbackup,omitempty"`
+	// FloorSeconds: cp of N MiB plus sync of the copy.
+	FloorSeconds float64 `json:"floor_seconds"`
+	// KnibBig: knib on the -bigdisk VM.
+	KnibBig *KnibResult `json:"knib_big_disk,omitempty"`
+	Ratios  Ratios      `json:"ratios"`
+}
+
+// KnibResult is one knib incremental backup.
+type KnibResult struct {
+	Seconds       float64 `json:"seconds"`
+	FreezeSeconds float64 `json:"freeze_seconds"`
+	BackupBytes   int64   `json:"backup_bytes"`
+	BackupID      string  `json:"backup_id"`
+}
+
+// VnbResult is one virtnbdbackup incremental backup.
+type VnbResult struct {
+	Seconds     float64 `json:"seconds"`
+	SyncSeconds float64 `json:"fsync_seconds"`
+	DataBytes   int64   `json:"data_bytes"`
+}
+
+// Ratios compare knib with the baselines measured in the same run (0 when a
+// side is missing).
+type Ratios struct {
+	KnibOverVnb      float64 `json:"knib_over_virtnbdbackup,omitempty"`
+	KnibOverVnbFsync float64 `json:"knib_over_virtnbdbackup_with_fsync,omitempty"`
+	KnibOverFloor    float64 `json:"knib_over_floor,omitempty"`
+	BigOverSmall     float64 `json:"knib_big_over_small,omitempty"`
+}
+
+func main() {
+	var opts options
+	sizes := flag.String("sizes", "10,100,500", "MiB changed before each incremental backup, in order")
+	disk := flag.String("disk", "2G", "size of the second disk of the knib and virtnbdbackup VMs")
+	big := flag.String("bigdisk", "8G", "size of the second disk of the big-disk knib VM (0 to skip)")
+	chunk := flag.String("chunk", "4M", "size of each write")
+	flag.BoolVar(&opts.keep, "keep", false, "keep the VMs, the knib data directory and the backups")
+	flag.BoolVar(&opts.json, "json", false, "print the results as JSON instead of a table")
+	flag.Parse()
+	if flag.NArg() != 0 {
+		fmt.Fprintln(os.Stderr, "incremental: no arguments expected")
+		os.Exit(2)
+	}
+	var err error
+	for _, f := range strings.Split(*sizes, ",") {
+		n, perr := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+		if perr != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "incremental: -sizes: bad MiB count %q\n", f)
+			os.Exit(2)
+		}
+		opts.sizesMiB = append(opts.sizesMiB, n)
+	}
+	if opts.disk, err = parseSize(*disk); err != nil {
+		fmt.Fprintln(os.Stderr, "incremental: -disk:", err)
+		os.Exit(2)
+	}
+	if strings.TrimSpace(*big) != "0" && *big != "" {
+		if opts.bigDisk, err = parseSize(*big); err != nil {
+			fmt.Fprintln(os.Stderr, "incremental: -bigdisk:", err)
+			os.Exit(2)
+		}
+	}
+	if opts.chunk, err = parseSize(*chunk); err != nil || opts.chunk%512 != 0 {
+		fmt.Fprintln(os.Stderr, "incremental: -chunk: want a multiple of 512 bytes such as 4M")
+		os.Exit(2)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+	rep, err := run(ctx, opts)
+	cancel()
+	stop()
+	if rep != nil && len(rep.Rows) > 0 {
+		if opts.json {
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			if jerr := enc.Encode(rep); jerr != nil {
+				fmt.Fprintln(os.Stderr, "incremental:", jerr)
+			}
+		} else {
+			printTable(os.Stdout, rep)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "incremental: FAILED:", err)
+		os.Exit(1)
+	}
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// run does the whole benchmark; the report holds whatever was measured even
+// when it returns an error.
+func run(ctx context.Context, opts options) (rep *Report, err error) {
+	rep = &Report{
+		Machine:        fmt.Sprintf("%s/%s, %d CPUs, TCG guests (type='qemu')", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()),
+		When:           time.Now().UTC().Format(time.RFC3339),
+		FirstDiskBytes: firstDisk,
+		DiskBytes:      opts.disk,
+		BigDiskBytes:   opts.bigDisk,
+		ChunkBytes:     opts.chunk,
+	}
+	if os.Geteuid() != 0 {
+		return rep, errors.New("must run as root (test VMs live under " + testbed.ImagesDir + ")")
+	}
+	root, err := testbed.ModuleRoot()
+	if err != nil {
+		return rep, err
+	}
+	if err := testbed.EnsureGuest(); err != nil {
+		return rep, fmt.Errorf("test guest: %v (run bash scripts/setup.sh)", err)
+	}
+	tmp, err := os.MkdirTemp("", "knib-bench-incremental-")
+	if err != nil {
+		return rep, err
+	}
+	var cleanups []func()
+	defer func() {
+		if opts.keep {
+			logf("-keep: leaving the VMs and %s", tmp)
+			return
+		}
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+		os.RemoveAll(tmp)
+		logf("cleaned up the VMs and %s", tmp)
+	}()
+
+	logf("building knib into %s", tmp)
+	bin, err := buildKnib(ctx, root, tmp)
+	if err != nil {
+		return rep, err
+	}
+	dataDir := filepath.Join(tmp, "data")
+	srv, err := startServer(ctx, bin, dataDir)
+	if err != nil {
+		return rep, err
+	}
+	defer srv.stop() // before the VMs go (deferred after the cleanups)
+	logf("knib server on %s, data %s", srv.url, dataDir)
+
+	l, err := testbed.Dial()
+	if err != nil {
+		return rep, err
+	}
+	// The first cleanup registered, so the last to run: the VMs are removed
+	// through this connection.
+	cleanups = append(cleanups, func() { l.Disconnect() })
+
+	newVM := func(name string, size int64) (*testbed.Domain, error) {
+		cleanups = append(cleanups, func() {
+			if err := testbed.RemoveDomain(l, name); err != nil {
+				logf("removing %s: %v", name, err)
+			}
+		})
+		start := time.Now()
+		d, err := testbed.CreateDomain(ctx, l, testbed.DomainOptions{
+			Name: name, DiskSizes: []int64{firstDisk, size}, Start: true, NoFormat: true,
+		})
+		if err != nil {
+			return nil, err
+		}
+		logf("VM %s up (vda %s blank, vdb %s) in %.1f s", name, humanSize(firstDisk), humanSize(size), time.Since(start).Seconds())
+		return d, nil
+	}
+
+	// The three VMs: knib on -disk, virtnbdbackup on an identical twin,
+	// knib on -bigdisk.
+	knibVM, err := newVM(vmKnib, opts.disk)
+	if err != nil {
+		return rep, err
+	}
+	var vnbVM, bigVM *testbed.Domain
+	vnb, verr := newVirtnbdbackup(filepath.Join(tmp, "virtnbdbackup"), tmp)
+	if verr == nil {
+		vnbVM, verr = newVM(vmVnb, opts.disk)
+	}
+	if verr != nil {
+		rep.VnbError = verr.Error()
+		logf("virtnbdbackup cannot run: %v", verr)
+	}
+	if opts.bigDisk > 0 {
+		if bigVM, err = newVM(vmBig, opts.bigDisk); err != nil {
+			rep.BigError = err.Error()
+			logf("big-disk VM: %v", err)
+			bigVM = nil
+		}
+	}
+
+	// knib: an offering with unlimited chains, the VMs assigned, a full
+	// backup each.
+	var off struct {
+		ID string `json:"id"`
+	}
+	if err := srv.cliJSON(ctx, &off, "offering", "create", "--name", "bench-incremental", "--backup-chain-size", "0"); err != nil {
+		return rep, err
+	}
+	if _, err := srv.cli(ctx, "host", "refresh"); err != nil {
+		return rep, err
+	}
+	for _, d := range []*testbed.Domain{knibVM, bigVM} {
+		if d == nil {
+			continue
+		}
+		if _, err := srv.cli(ctx, "vm", "assign", d.Name, "--offering", off.ID); err != nil {
+			return rep, err
+		}
+	}
+	full, err := srv.timedBackup(ctx, vmKnib, "full")
+	if err != nil {
+		return rep, fmt.Errorf("knib full backup: %w", err)
+	}
+	rep.KnibFull = full.Seconds
+	logf("knib full backup of %s: %.2f s", vmKnib, full.Seconds)
+	if bigVM != nil {
+		full, err := srv.timedBackup(ctx, vmBig, "full")
+		if err != nil {
+			rep.BigError = "knib full backup: " + err.Error()
+			logf("big-disk VM: %s", rep.BigError)
+			bigVM = nil
+		} else {
+			rep.KnibBigFull = full.Seconds
+			logf("knib full backup of %s: %.2f s", vmBig, full.Seconds)
+		}
+	}
+	if vnbVM != nil {
+		r, err := vnb.run(ctx, vmVnb, "full")
+		if err != nil {
+			rep.VnbError = "full backup: " + err.Error()
+			logf("virtnbdbackup: %s", rep.VnbError)
+			vnbVM = nil
+		} else {
+			rep.VnbFull = r.Seconds
+			logf("virtnbdbackup full backup of %s: %.2f s", vmVnb, r.Seconds)
+		}
+	}
+
+	storage := filepath.Join(dataDir, "storage")
+	for round, n := range opts.sizesMiB {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		p := byte(0xa1 + round)
+		row := Row{ChangedMiB: n}
+		plan, err := writePlan(n*mib, opts.disk, opts.chunk, round)
+		if err != nil {
+			return rep, err
+		}
+		// The same writes, in the same order, on the knib VM and its twin.
+		start := time.Now()
+		if err := writeDisk(ctx, knibVM, dataDisk, p, plan); err != nil {
+			return rep, err
+		}
+		logf("N=%d MiB: wrote %d chunks (pattern 0x%02x) into %s in %.1f s", n, len(plan), p, vmKnib, time.Since(start).Seconds())
+		if vnbVM != nil {
+			if err := writeDisk(ctx, vnbVM, dataDisk, p, plan); err != nil {
+				return rep, err
+			}
+		}
+		if bigVM != nil {
+			bigPlan, err := writePlan(n*mib, opts.bigDisk, opts.chunk, round)
+			if err != nil {
+				return rep, err
+			}
+			if err := writeDisk(ctx, bigVM, dataDisk, p, bigPlan); err != nil {
+				return rep, err
+			}
+		}
+
+		k, err := srv.timedBackup(ctx, vmKnib, "incremental")
+		if err != nil {
+			rep.KnibError = err.Error()
+			rep.Rows = append(rep.Rows, row)
+			return rep, fmt.Errorf("knib incremental backup after %d MiB: %w", n, err)
+		}
+		row.Knib = &KnibResult{Seconds: k.Seconds, FreezeSeconds: k.Freeze, BackupBytes: k.Backup.Size, BackupID: k.Backup.ID}
+		logf("N=%d MiB: knib incremental %.2f s (freeze %.3f s, %s stored)", n, k.Seconds, k.Freeze, mibString(k.Backup.Size))
+
+		if vnbVM != nil {
+			r, err := vnb.run(ctx, vmVnb, "inc")
+			if err != nil {
+				rep.VnbError = fmt.Sprintf("incremental after %d MiB: %v", n, err)
+				logf("virtnbdbackup: %s", rep.VnbError)
+				vnbVM = nil
+			} else {
+				row.Vnb = &VnbResult{Seconds: r.Seconds, SyncSeconds: r.SyncSeconds, DataBytes: r.Bytes}
+				logf("N=%d MiB: virtnbdbackup incremental %.2f s (+%.2f s fsync, %s data)", n, r.Seconds, r.SyncSeconds, mibString(r.Bytes))
+			}
+		}
+
+		if row.FloorSeconds, err = floorCopy(ctx, tmp, storage, n*mib, p, round); err != nil {
+			return rep, err
+		}
+		logf("N=%d MiB: floor cp+sync %.2f s", n, row.FloorSeconds)
+
+		if bigVM != nil {
+			b, err := srv.timedBackup(ctx, vmBig, "incremental")
+			if err != nil {
+				rep.BigError = fmt.Sprintf("incremental after %d MiB: %v", n, err)
+				logf("big-disk VM: %s", rep.BigError)
+				bigVM = nil
+			} else {
+				row.KnibBig = &KnibResult{Seconds: b.Seconds, FreezeSeconds: b.Freeze, BackupBytes: b.Backup.Size, BackupID: b.Backup.ID}
+				logf("N=%d MiB: knib incremental on the %s disk %.2f s (freeze %.3f s)", n, humanSize(opts.bigDisk), b.Seconds, b.Freeze)
+			}
+		}
+
+		row.Ratios.KnibOverFloor = ratio(row.Knib.Seconds, row.FloorSeconds)
+		if row.Vnb != nil {
+			row.Ratios.KnibOverVnb = ratio(row.Knib.Seconds, row.Vnb.Seconds)
+			row.Ratios.KnibOverVnbFsync = ratio(row.Knib.Seconds, row.Vnb.Seconds+row.Vnb.SyncSeconds)
+		}
+		if row.KnibBig != nil {
+			row.Ratios.BigOverSmall = ratio(row.KnibBig.Seconds, row.Knib.Seconds)
+		}
+		rep.Rows = append(rep.Rows, row)
+	}
+	return rep, nil
+}
+
+func ratio(a, b float64) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return a / b
+}
+
+func mibString(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/float64(mib)) }
+
+func printTable(w io.Writer, rep *Report) {
+	fmt.Fprintf(w, "knib incremental backup of a running VM, N MiB changed since the last backup\n")
+	fmt.Fprintf(w, "machine: %s; disks: vda %s blank + vdb %s", rep.Machine, humanSize(rep.FirstDiskBytes), humanSize(rep.DiskBytes))
+	if rep.BigDiskBytes > 0 {
+		fmt.Fprintf(w, " (big-disk VM: vdb %s)", humanSize(rep.BigDiskBytes))
+	}
+	fmt.Fprintf(w, "; writes of %s through HMP qemu-io\n", humanSize(rep.ChunkBytes))
+	fmt.Fprintf(w, "full backups first: knib %.2f s", rep.KnibFull)
+	if rep.VnbFull > 0 {
+		fmt.Fprintf(w, ", virtnbdbackup %.2f s", rep.VnbFull)
+	}
+	if rep.KnibBigFull > 0 {
+		fmt.Fprintf(w, ", knib on %s %.2f s", humanSize(rep.BigDiskBytes), rep.KnibBigFull)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w)
+
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	big := "knib " + humanSize(rep.BigDiskBytes)
+	fmt.Fprintf(tw, "N MiB\tknib s\tfreeze s\tknib stored\tvnb s\tvnb fsync s\tfloor s\tknib/vnb\tknib/(vnb+fsync)\tknib/floor\t%s s\t%s/%s\t\n",
+		big, compact(rep.BigDiskBytes), compact(rep.DiskBytes))
+	dash := "-"
+	for _, r := range rep.Rows {
+		cols := []string{strconv.FormatInt(r.ChangedMiB, 10), dash, dash, dash, dash, dash, f2(r.FloorSeconds), dash, dash, dash, dash, dash}
+		if r.Knib != nil {
+			cols[1], cols[2], cols[3] = f2(r.Knib.Seconds), f3(r.Knib.FreezeSeconds), mibString(r.Knib.BackupBytes)
+			cols[9] = f2(r.Ratios.KnibOverFloor)
+		}
+		if r.Vnb != nil {
+			cols[4], cols[5] = f2(r.Vnb.Seconds), f2(r.Vnb.SyncSeconds)
+			cols[7], cols[8] = f2(r.Ratios.KnibOverVnb), f2(r.Ratios.KnibOverVnbFsync)
+		}
+		if r.KnibBig != nil {
+			cols[10], cols[11] = f2(r.KnibBig.Seconds), f2(r.Ratios.BigOverSmall)
+		}
+		fmt.Fprintln(tw, strings.Join(cols, "\t")+"\t")
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	for _, r := range rep.Rows {
+		if r.Knib == nil {
+			continue
+		}
+		vnb := "n/a"
+		if r.Vnb != nil {
+			vnb = f2(r.Ratios.KnibOverVnb)
+		}
+		bigRatio := "n/a"
+		if r.KnibBig != nil {
+			bigRatio = f2(r.Ratios.BigOverSmall)
+		}
+		fmt.Fprintf(w, "RATIO N=%dMiB knib/virtnbdbackup=%s knib/floor=%s knib_%s/knib_%s=%s\n", r.ChangedMiB, vnb,
+			f2(r.Ratios.KnibOverFloor), compact(rep.BigDiskBytes), compact(rep.DiskBytes), bigRatio)
+	}
+	for _, e := range []struct{ what, msg string }{
+		{"virtnbdbackup did not run", rep.VnbError},
+		{"big-disk VM", rep.BigError},
+		{"knib failed", rep.KnibError},
+	} {
+		if e.msg != "" {
+			fmt.Fprintf(w, "NOTE %s: %s\n", e.what, e.msg)
+		}
+	}
+}
+
+func compact(n int64) string {
+	return strings.ReplaceAll(strings.ReplaceAll(humanSize(n), " GiB", "G"), " MiB", "M")
+}
+
+func f2(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
+func f3(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }

@@ -1,0 +1,486 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"libvirt.org/go/libvirtxml"
+
+	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/hypervisor"
+	"github.com/knib/knib/internal/qemuimg"
+)
+
+// verifiedBy names the check every restore makes before it reports success:
+// qemu-img compare reads both images through their backing chains and
+// compares what a guest would see, whatever the formats and allocation, so
+// it proves the restored disk holds exactly the backup's data (a file hash
+// cannot: the restored file's layout differs from the backup's).
+const verifiedBy = "qemu-img compare"
+
+func (a *Local) readManifest(dir string) (Manifest, string, error) {
+	var m Manifest
+	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		return m, "", fmt.Errorf("backup manifest: %w", err)
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return m, "", fmt.Errorf("backup manifest: %w", err)
+	}
+	xml, err := os.ReadFile(filepath.Join(dir, "domain.xml"))
+	if err != nil {
+		return m, "", fmt.Errorf("backup domain definition: %w", err)
+	}
+	return m, string(xml), nil
+}
+
+// writeDisk writes a backup file's flattened content (or, quick, a thin
+// overlay on it) to dest atomically, then checks the result against the
+// backup.
+func (a *Local) writeDisk(ctx context.Context, src, dest, format string, quick bool) error {
+	part := dest + ".knib-restore.part"
+	os.Remove(part)
+	var err error
+	if quick {
+		err = a.img.Create(ctx, part, "qcow2", 0, &qemuimg.Backing{Path: src, Format: "qcow2"})
+	} else {
+		err = a.img.Convert(ctx, qemuimg.ConvertOptions{Src: src, SrcFormat: "qcow2", Dst: part, DstFormat: format, ForceShare: true})
+	}
+	if err != nil {
+		os.Remove(part)
+		return err
+	}
+	if err := syncFile(part); err != nil {
+		return err
+	}
+	same, err := a.img.Compare(ctx, src, part, true)
+	if err != nil {
+		os.Remove(part)
+		return fmt.Errorf("verify %s: %w", dest, err)
+	}
+	if !same {
+		os.Remove(part)
+		return fmt.Errorf("verify %s: the written image differs from the backup", dest)
+	}
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return err
+	}
+	return os.Rename(part, dest)
+}
+
+func (a *Local) restore(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
+	var req agentapi.RestoreRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return nil, cleanError{fmt.Errorf("decode request: %w", err)}
+	}
+	dir, err := a.storagePath(req.Dir)
+	if err != nil {
+		return nil, cleanError{err}
+	}
+	man, storedXML, err := a.readManifest(dir)
+	if err != nil {
+		return nil, cleanError{err}
+	}
+	bases := map[string]ManifestDisk{}
+	for _, d := range man.Disks {
+		bases[d.Target] = d
+	}
+	res := agentapi.RestoreResult{UUID: req.DomainUUID}
+	dom, err := a.hv.Domain(ctx, req.DomainUUID)
+	switch {
+	case errors.Is(err, hypervisor.ErrDomainNotFound):
+		// The VM was deleted: define it again from the stored definition,
+		// with its disks pointing at their own files, not at old deltas.
+		progress(5, "defining the VM from the backup")
+		doc, err := a.rewriteDefinition(storedXML, func(def *libvirtxml.Domain) error {
+			if def.UUID != req.DomainUUID {
+				return fmt.Errorf("the backup belongs to domain %s, not %s", def.UUID, req.DomainUUID)
+			}
+			return pointDisks(def, func(target string) (string, string, bool) {
+				b, ok := bases[target]
+				return b.Path, b.Format, ok
+			})
+		})
+		if err != nil {
+			return nil, cleanError{err}
+		}
+		if err := a.restoreBootFiles(dir, storedXML); err != nil {
+			return nil, cleanError{err}
+		}
+		if _, err := a.hv.DefineDomain(ctx, doc); err != nil {
+			return nil, cleanError{err}
+		}
+		res.Defined = true
+		if dom, err = a.hv.Domain(ctx, req.DomainUUID); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, cleanError{err}
+	case dom.State != hypervisor.StateShutoff && dom.State != hypervisor.StateCrashed:
+		return nil, cleanError{fmt.Errorf("the VM is %s; stop it before restoring", dom.State)}
+	}
+	res.Name = dom.Name
+	attached := map[string]hypervisor.Disk{}
+	for _, d := range dom.Disks {
+		attached[d.Target] = d
+	}
+	for i, f := range req.Files {
+		progress(10+80*float64(i)/float64(len(req.Files)), "restoring "+f.Disk)
+		src, err := a.storagePath(f.Path)
+		if err != nil {
+			return res, err
+		}
+		rd := agentapi.RestoredDisk{Target: f.Disk, Verified: verifiedBy}
+		cur, isAttached := attached[f.Disk]
+		format := "qcow2"
+		switch {
+		case isAttached && cur.SourceType == "file":
+			if isDeltaOf(cur.Source, dom.UUID) {
+				return res, fmt.Errorf("disk %s still runs on a backup delta; end the chain first", f.Disk)
+			}
+			rd.Path, format = cur.Source, cur.Format
+		case isAttached:
+			return res, fmt.Errorf("disk %s is not a file (%s)", f.Disk, cur.SourceType)
+		default:
+			b, ok := bases[f.Disk]
+			if !ok {
+				return res, fmt.Errorf("the backup's manifest has no file path for disk %s", f.Disk)
+			}
+			rd.Path, format = b.Path, b.Format
+			if _, err := os.Stat(rd.Path); err == nil {
+				rd.Path = freeName(strings.TrimSuffix(rd.Path, filepath.Ext(rd.Path)) + "-restored.qcow2")
+			}
+		}
+		if req.Quick || format == "" {
+			format = "qcow2"
+		}
+		if err := a.writeDisk(ctx, src, rd.Path, format, req.Quick); err != nil {
+			return res, fmt.Errorf("restore disk %s: %w", f.Disk, err)
+		}
+		if isAttached && req.Quick && cur.Format != "qcow2" {
+			if err := a.hv.SetDiskSources(ctx, dom.UUID, map[string]hypervisor.Layer{f.Disk: {Path: rd.Path, Format: "qcow2"}}); err != nil {
+				return res, err
+			}
+		}
+		if !isAttached {
+			if err := a.hv.AttachDisk(ctx, dom.UUID, hypervisor.NewDisk{Target: f.Disk, Bus: bases[f.Disk].Bus, Path: rd.Path, Format: format}, false); err != nil {
+				return res, err
+			}
+			rd.Attached = true
+		}
+		res.Disks = append(res.Disks, rd)
+	}
+	if req.Quick {
+		progress(95, "starting the VM")
+		if err := a.hv.StartDomain(ctx, dom.UUID); err != nil {
+			return res, err
+		}
+		res.Started = true
+	}
+	return res, nil
+}
+
+// rewriteDefinition parses a stored domain XML, lets edit change it, and
+// returns the new XML.
+func (a *Local) rewriteDefinition(doc string, edit func(*libvirtxml.Domain) error) (string, error) {
+	var def libvirtxml.Domain
+	if err := def.Unmarshal(doc); err != nil {
+		return "", fmt.Errorf("stored domain definition: %w", err)
+	}
+	if err := edit(&def); err != nil {
+		return "", err
+	}
+	return def.Marshal()
+}
+
+// pointDisks sets each disk's source to the file newSource gives for its
+// target and drops the recorded backing chain.
+func pointDisks(def *libvirtxml.Domain, newSource func(target string) (path, format string, ok bool)) error {
+	if def.Devices == nil {
+		return nil
+	}
+	for i := range def.Devices.Disks {
+		d := &def.Devices.Disks[i]
+		if d.Target == nil || (d.Device != "" && d.Device != "disk") {
+			continue
+		}
+		path, format, ok := newSource(d.Target.Dev)
+		if !ok {
+			continue
+		}
+		d.Source = &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: path}}
+		if d.Driver == nil {
+			d.Driver = &libvirtxml.DomainDiskDriver{Name: "qemu"}
+		}
+		if format != "" {
+			d.Driver.Type = format
+		}
+		d.BackingStore = nil
+	}
+	return nil
+}
+
+// restoreBootFiles puts back boot files the stored definition names that are
+// missing on this host, from the backup's boot/ directory.
+func (a *Local) restoreBootFiles(dir, storedXML string) error {
+	var def libvirtxml.Domain
+	if err := def.Unmarshal(storedXML); err != nil {
+		return err
+	}
+	if def.OS == nil {
+		return nil
+	}
+	cands := []string{def.OS.Kernel, def.OS.Initrd, def.OS.DTB}
+	if def.OS.NVRam != nil {
+		cands = append(cands, def.OS.NVRam.NVRam)
+	}
+	for _, c := range cands {
+		if c == "" {
+			continue
+		}
+		if _, err := os.Stat(c); err == nil {
+			continue
+		}
+		saved := filepath.Join(dir, "boot", filepath.Base(c))
+		if _, err := os.Stat(saved); err != nil {
+			return fmt.Errorf("boot file %s is missing and not in the backup", c)
+		}
+		if err := os.MkdirAll(filepath.Dir(c), 0o755); err != nil {
+			return err
+		}
+		if err := copyFile(saved, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// freeName returns path, or path with a -N suffix, that does not exist yet.
+func freeName(path string) string {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return path
+	}
+	ext := filepath.Ext(path)
+	stem := strings.TrimSuffix(path, ext)
+	for i := 2; ; i++ {
+		p := fmt.Sprintf("%s-%d%s", stem, i, ext)
+		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+			return p
+		}
+	}
+}
+
+// nextTarget returns the first free vdX device name.
+func nextTarget(dom hypervisor.Domain) string {
+	used := map[string]bool{}
+	for _, d := range dom.Disks {
+		used[d.Target] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t := "vd" + string(c)
+		if !used[t] {
+			return t
+		}
+	}
+	return ""
+}
+
+func (a *Local) restoreVolume(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
+	var req agentapi.RestoreVolumeRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return nil, cleanError{fmt.Errorf("decode request: %w", err)}
+	}
+	src, err := a.storagePath(req.File)
+	if err != nil {
+		return nil, cleanError{err}
+	}
+	dom, err := a.hv.Domain(ctx, req.DomainUUID)
+	if err != nil {
+		return nil, cleanError{err}
+	}
+	target := nextTarget(dom)
+	if target == "" {
+		return nil, cleanError{errors.New("the VM has no free vd* device name left")}
+	}
+	dir := ""
+	for _, d := range dom.Disks {
+		if d.SourceType == "file" && d.Source != "" {
+			dir = filepath.Dir(d.Source)
+			break
+		}
+	}
+	if dir == "" {
+		return nil, cleanError{errors.New("the VM has no file disk to place the new disk next to")}
+	}
+	running := dom.State == hypervisor.StateRunning
+	quick := req.Quick && running
+	dest := freeName(filepath.Join(dir, req.Name+".qcow2"))
+	progress(10, "writing "+dest)
+	if err := a.writeDisk(ctx, src, dest, "qcow2", quick); err != nil {
+		return nil, err
+	}
+	progress(90, "attaching "+target)
+	if err := a.hv.AttachDisk(ctx, dom.UUID, hypervisor.NewDisk{Target: target, Bus: "virtio", Path: dest, Format: "qcow2"}, running); err != nil {
+		os.Remove(dest)
+		return nil, err
+	}
+	return agentapi.RestoreResult{UUID: dom.UUID, Name: dom.Name, Started: running,
+		Disks: []agentapi.RestoredDisk{{Target: target, Path: dest, Verified: verifiedBy, Attached: true}}}, nil
+}
+
+func (a *Local) createVM(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
+	var req agentapi.CreateVMRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return nil, cleanError{fmt.Errorf("decode request: %w", err)}
+	}
+	dir, err := a.storagePath(req.Dir)
+	if err != nil {
+		return nil, cleanError{err}
+	}
+	man, storedXML, err := a.readManifest(dir)
+	if err != nil {
+		return nil, cleanError{err}
+	}
+	bases := map[string]ManifestDisk{}
+	for _, d := range man.Disks {
+		bases[d.Target] = d
+	}
+	res := agentapi.RestoreResult{Name: req.Name}
+	dests := map[string]string{}
+	var written []string
+	cleanup := func() {
+		for _, p := range written {
+			os.Remove(p)
+		}
+	}
+	for i, f := range req.Files {
+		progress(10+70*float64(i)/float64(len(req.Files)), "writing "+f.Disk)
+		src, err := a.storagePath(f.Path)
+		if err != nil {
+			cleanup()
+			return nil, err
+		}
+		b, ok := bases[f.Disk]
+		if !ok {
+			cleanup()
+			return nil, fmt.Errorf("the backup's manifest has no file path for disk %s", f.Disk)
+		}
+		dest := freeName(filepath.Join(filepath.Dir(b.Path), req.Name+"-"+f.Disk+".qcow2"))
+		if err := a.writeDisk(ctx, src, dest, "qcow2", req.Quick); err != nil {
+			cleanup()
+			return nil, fmt.Errorf("disk %s: %w", f.Disk, err)
+		}
+		written = append(written, dest)
+		dests[f.Disk] = dest
+		res.Disks = append(res.Disks, agentapi.RestoredDisk{Target: f.Disk, Path: dest, Verified: verifiedBy})
+	}
+	doc, err := a.rewriteDefinition(storedXML, func(def *libvirtxml.Domain) error {
+		def.Name, def.UUID = req.Name, ""
+		if def.Devices != nil {
+			for i := range def.Devices.Interfaces {
+				def.Devices.Interfaces[i].MAC = nil // libvirt assigns new addresses
+			}
+			// Disks not in the backup are dropped: the new VM gets only
+			// what the backup holds.
+			kept := def.Devices.Disks[:0]
+			for _, d := range def.Devices.Disks {
+				if d.Target != nil && (d.Device == "" || d.Device == "disk") && dests[d.Target.Dev] == "" {
+					continue
+				}
+				kept = append(kept, d)
+			}
+			def.Devices.Disks = kept
+		}
+		return pointDisks(def, func(target string) (string, string, bool) {
+			p, ok := dests[target]
+			return p, "qcow2", ok
+		})
+	})
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	progress(85, "defining "+req.Name)
+	uuid, err := a.hv.DefineDomain(ctx, doc)
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	res.UUID, res.Defined = uuid, true
+	if req.Start || req.Quick {
+		progress(95, "starting "+req.Name)
+		if err := a.hv.StartDomain(ctx, uuid); err != nil {
+			return res, err
+		}
+		res.Started = true
+	}
+	return res, nil
+}
+
+// consolidate pulls backing files that live on backup storage into the VM's
+// disks (block pull), so the VM no longer depends on the backup storage.
+func (a *Local) consolidate(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
+	var req agentapi.ConsolidateRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return nil, fmt.Errorf("decode request: %w", err)
+	}
+	dom, err := a.hv.Domain(ctx, req.DomainUUID)
+	if err != nil {
+		return nil, err
+	}
+	if dom.State != hypervisor.StateRunning {
+		return nil, fmt.Errorf("the VM is %s; consolidation runs while it runs", dom.State)
+	}
+	var todo []string
+	for _, d := range dom.Disks {
+		if a.dependsOnStorage(d) {
+			todo = append(todo, d.Target)
+		}
+	}
+	res := agentapi.ConsolidateResult{Disks: []string{}}
+	for i, target := range todo {
+		base := 100 * float64(i) / float64(len(todo))
+		span := 100 / float64(len(todo))
+		progress(base, "consolidating "+target)
+		if err := a.hv.WaitBlockJob(ctx, dom.UUID, target, nil); err != nil {
+			return res, err
+		}
+		if err := a.hv.BlockPull(ctx, dom.UUID, target); err != nil {
+			return res, err
+		}
+		err := a.hv.WaitBlockJob(ctx, dom.UUID, target, func(cur, end uint64) {
+			if end > 0 {
+				progress(base+span*float64(cur)/float64(end), fmt.Sprintf("consolidating %s: %d/%d MiB", target, cur>>20, end>>20))
+			}
+		})
+		if err != nil {
+			return res, err
+		}
+		after, err := a.hv.Domain(ctx, dom.UUID)
+		if err != nil {
+			return res, err
+		}
+		for _, d := range after.Disks {
+			if d.Target == target && a.dependsOnStorage(d) {
+				return res, fmt.Errorf("disk %s still depends on backup storage after the block pull", target)
+			}
+		}
+		res.Disks = append(res.Disks, target)
+	}
+	return res, nil
+}
+
+// dependsOnStorage reports whether a disk's chain reaches into the backup storage.
+func (a *Local) dependsOnStorage(d hypervisor.Disk) bool {
+	if a.cfg.StoragePath == "" {
+		return false
+	}
+	root := filepath.Clean(a.cfg.StoragePath) + string(filepath.Separator)
+	return slices.ContainsFunc(d.BackingChain, func(l hypervisor.Layer) bool { return strings.HasPrefix(l.Path, root) })
+}

@@ -1,0 +1,78 @@
+package agentapi
+
+// Task kinds of restores.
+const (
+	KindRestore       = "backup.restore"
+	KindRestoreVolume = "backup.restore-volume"
+	KindCreateVM      = "backup.create-vm"
+	KindConsolidate   = "vm.consolidate"
+)
+
+// RestoreRequest restores backup files onto a VM's disks. The VM is stopped,
+// or not defined any more: then it is defined again from the backup's
+// domain.xml. Disks of the backup the VM no longer has are re-created and
+// attached; disks the VM has that are not in the backup are left alone.
+type RestoreRequest struct {
+	DomainUUID string `json:"domain_uuid"`
+	// Dir is the backup's directory relative to the storage root.
+	Dir   string        `json:"dir"`
+	Files []RestoreFile `json:"files"`
+	// Quick: the disks become thin overlays on the backup files and the VM
+	// starts at once; consolidation (KindConsolidate) makes it independent.
+	Quick bool `json:"quick"`
+}
+
+// RestoreFile is one disk's backup file (relative to the storage root).
+type RestoreFile struct {
+	Disk string `json:"disk"`
+	Path string `json:"path"`
+}
+
+// RestoredDisk is a disk a restore wrote and verified.
+type RestoredDisk struct {
+	Target string `json:"target"`
+	Path   string `json:"path"`
+	// Verified says how the content was checked against the backup.
+	Verified string `json:"verified"`
+	Attached bool   `json:"attached,omitempty"`
+}
+
+// RestoreResult is what a restore did.
+type RestoreResult struct {
+	UUID    string         `json:"uuid"`
+	Name    string         `json:"name"`
+	Defined bool           `json:"defined"`
+	Started bool           `json:"started"`
+	Disks   []RestoredDisk `json:"disks"`
+}
+
+// RestoreVolumeRequest makes a new disk from one backup file and attaches it
+// to a VM, running or stopped.
+type RestoreVolumeRequest struct {
+	DomainUUID string `json:"domain_uuid"`
+	File       string `json:"file"` // backup file, relative to the storage root
+	// Name is used in the new file's name.
+	Name  string `json:"name"`
+	Quick bool   `json:"quick"`
+}
+
+// CreateVMRequest defines a new VM from a backup: new name, new uuid, new MAC
+// addresses, new disk files.
+type CreateVMRequest struct {
+	Dir   string        `json:"dir"`
+	Files []RestoreFile `json:"files"`
+	Name  string        `json:"name"`
+	Quick bool          `json:"quick"`
+	Start bool          `json:"start"`
+}
+
+// ConsolidateRequest pulls every backing file that lives on backup storage
+// into the VM's disks, so the VM no longer depends on backup storage.
+type ConsolidateRequest struct {
+	DomainUUID string `json:"domain_uuid"`
+}
+
+// ConsolidateResult lists the disks consolidated.
+type ConsolidateResult struct {
+	Disks []string `json:"disks"`
+}

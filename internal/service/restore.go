@@ -1,0 +1,367 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path"
+	"regexp"
+	"time"
+
+	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/settings"
+	"github.com/knib/knib/internal/store"
+)
+
+// consolidateAttempts bounds the retries of a failing consolidation.
+const consolidateAttempts = 3
+
+// RestoreOptions are the choices of a restore.
+type RestoreOptions struct {
+	Quick bool
+	Host  string // quick-restore host (admin only)
+}
+
+// restorable loads a backup the principal may restore and checks the
+// options against it and its offering.
+func (s *Service) restorable(ctx context.Context, p domain.Principal, id string, o RestoreOptions) (domain.Backup, error) {
+	b, err := s.Backup(ctx, p, id)
+	if err != nil {
+		return b, err
+	}
+	if b.Status != domain.BackupBackedUp {
+		return b, fmt.Errorf("backup %s is %s; only BackedUp backups can be restored: %w", b.ID, b.Status, domain.ErrConflict)
+	}
+	if o.Host != "" {
+		if err := p.RequireAdmin("choosing the quick-restore host"); err != nil {
+			return b, err
+		}
+		if !o.Quick {
+			return b, domain.Invalid("host", "only with quick restore")
+		}
+		if err := domain.ValidateRef("host", o.Host); err != nil {
+			return b, err
+		}
+		h, err := s.store.Host(ctx, o.Host)
+		if err != nil {
+			return b, err
+		}
+		if h.ID != b.HostID {
+			return b, fmt.Errorf("host %s: restoring onto another host needs remote agents, which this server does not have yet: %w", h.Name, domain.ErrConflict)
+		}
+	}
+	if o.Quick {
+		off, err := s.store.Offering(ctx, b.OfferingID)
+		if err != nil {
+			return b, err
+		}
+		if !off.AllowQuickRestore {
+			return b, fmt.Errorf("offering %s does not allow quick restore: %w", off.Name, domain.ErrConflict)
+		}
+	}
+	return b, nil
+}
+
+func restoreFiles(b domain.Backup) []agentapi.RestoreFile {
+	out := make([]agentapi.RestoreFile, 0, len(b.Files))
+	for _, f := range b.Files {
+		out = append(out, agentapi.RestoreFile{Disk: f.Disk, Path: f.Path})
+	}
+	return out
+}
+
+// setBackupStatus changes a backup's status (Restoring and back).
+func (s *Service) setBackupStatus(ctx context.Context, id string, st domain.BackupStatus) {
+	b, err := s.store.Backup(ctx, id)
+	if err != nil {
+		return
+	}
+	b.Status, b.Updated = st, s.clock.Now()
+	if err := s.store.SaveBackup(ctx, b, nil); err != nil {
+		s.log.Warn("backup status", "backup", id, "err", err)
+	}
+}
+
+// RestoreBackup restores all disks of a backup onto its VM (seed:
+// restoreBackup). The VM must be stopped, or deleted from libvirt (it is
+// then defined again from the stored definition). The chain ends.
+func (s *Service) RestoreBackup(ctx context.Context, p domain.Principal, id string, o RestoreOptions) (domain.Operation, error) {
+	b, err := s.restorable(ctx, p, id, o)
+	if err != nil {
+		return domain.Operation{}, err
+	}
+	// Decide on the VM's real state, not on the last inventory.
+	if old, err := s.store.VM(ctx, b.VMID); err == nil {
+		s.refreshHost(ctx, old.HostID)
+	}
+	vm, err := s.store.VM(ctx, b.VMID)
+	if err != nil {
+		return domain.Operation{}, err
+	}
+	switch vm.EffectiveState() {
+	case domain.VMStopped, domain.VMMissing, domain.VMRestoreError:
+	default:
+		return domain.Operation{}, fmt.Errorf("vm %s is %s; stop it before restoring: %w", vm.Name, vm.EffectiveState(), domain.ErrConflict)
+	}
+	release, err := s.lockVM(ctx, vm, "a restore")
+	if err != nil {
+		return domain.Operation{}, err
+	}
+	op, err := s.start(ctx, p, "backup.restore", vm.ID, func(ctx context.Context, progress Progress) (any, error) {
+		defer release()
+		return s.runRestore(ctx, vm, b, o, progress)
+	})
+	if err != nil {
+		release()
+	}
+	return op, err
+}
+
+func (s *Service) runRestore(ctx context.Context, vm domain.VM, b domain.Backup, o RestoreOptions, progress Progress) (any, error) {
+	a, err := s.agent(vm.HostID)
+	if err != nil {
+		return nil, err
+	}
+	view, err := s.vmSettings(ctx, vm)
+	if err != nil {
+		return nil, err
+	}
+	timeout := view.Duration(settings.KeyKnibTimeout)
+	s.setBackupStatus(ctx, b.ID, domain.BackupRestoring)
+	defer s.setBackupStatus(context.WithoutCancel(ctx), b.ID, domain.BackupBackedUp)
+	s.store.SetVMWorkState(ctx, vm.ID, domain.VMRestoring)
+	fail := func(err error) error {
+		s.store.SetVMWorkState(ctx, vm.ID, domain.VMRestoreError)
+		s.store.SetVMError(ctx, vm.ID, "restore of backup "+b.ID+" failed: "+err.Error())
+		return err
+	}
+	// The chain ends: merge the VM's deltas first so the disks are its own files.
+	if vm.State != domain.VMMissing {
+		progress(2, "ending the backup chain")
+		if err := s.endChain(ctx, vm, a, timeout); err != nil {
+			return nil, fail(err)
+		}
+	} else if err := s.store.SetChain(ctx, vm.ID, store.Chain{}); err != nil {
+		return nil, err
+	}
+	raw, err := s.runTask(ctx, a, agentapi.KindRestore, agentapi.RestoreRequest{DomainUUID: vm.ID, Dir: b.Dir, Files: restoreFiles(b), Quick: o.Quick},
+		timeout, progress, 5, 60)
+	if err != nil {
+		if isClean(err) {
+			s.store.SetVMWorkState(ctx, vm.ID, "")
+			return nil, err
+		}
+		return nil, fail(err)
+	}
+	var res agentapi.RestoreResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return nil, err
+	}
+	s.store.SetVMWorkState(ctx, vm.ID, "")
+	s.store.SetVMError(ctx, vm.ID, "")
+	s.refreshHost(ctx, vm.HostID)
+	out := map[string]any{"vm": res.Name, "backup": b.ID, "disks": res.Disks, "defined": res.Defined, "quick": o.Quick}
+	if o.Quick {
+		out["consolidated"] = s.consolidateWithRetries(ctx, a, vm.ID, timeout, progress, 60, 100)
+	}
+	s.log.Info("restore done", "vm", res.Name, "backup", b.ID, "quick", o.Quick)
+	return out, nil
+}
+
+// consolidateWithRetries block-pulls the VM's disks off backup storage,
+// retrying; when it cannot finish, the VM keeps running on its overlays and
+// is marked so that `knib vm consolidate` can resume.
+func (s *Service) consolidateWithRetries(ctx context.Context, a agentapi.Agent, vmID string, timeout time.Duration, progress Progress, from, to float64) bool {
+	var lastErr error
+	for attempt := 1; attempt <= consolidateAttempts; attempt++ {
+		progress(from, fmt.Sprintf("consolidating (attempt %d)", attempt))
+		_, err := s.runTask(ctx, a, agentapi.KindConsolidate, agentapi.ConsolidateRequest{DomainUUID: vmID}, timeout, progress, from, to)
+		if err == nil {
+			s.store.SetVMError(ctx, vmID, "")
+			if vm, err := s.store.VM(ctx, vmID); err == nil {
+				s.refreshHost(ctx, vm.HostID)
+			}
+			return true
+		}
+		lastErr = err
+		s.log.Warn("consolidation failed", "vm", vmID, "attempt", attempt, "err", err)
+	}
+	s.store.SetVMError(ctx, vmID, "consolidation incomplete: the VM runs on overlays backed by backup files ("+lastErr.Error()+"); run `knib vm consolidate` to resume")
+	return false
+}
+
+// Consolidate resumes the consolidation of a quick-restored VM.
+func (s *Service) Consolidate(ctx context.Context, p domain.Principal, ref string) (domain.Operation, error) {
+	vm, err := s.VM(ctx, p, ref)
+	if err != nil {
+		return domain.Operation{}, err
+	}
+	release, err := s.lockVM(ctx, vm, "consolidation")
+	if err != nil {
+		return domain.Operation{}, err
+	}
+	op, err := s.start(ctx, p, "vm.consolidate", vm.ID, func(ctx context.Context, progress Progress) (any, error) {
+		defer release()
+		a, err := s.agent(vm.HostID)
+		if err != nil {
+			return nil, err
+		}
+		view, err := s.vmSettings(ctx, vm)
+		if err != nil {
+			return nil, err
+		}
+		if !s.consolidateWithRetries(ctx, a, vm.ID, view.Duration(settings.KeyKnibTimeout), progress, 0, 100) {
+			return nil, fmt.Errorf("consolidation of %s did not finish; the VM keeps running on its overlays", vm.Name)
+		}
+		return map[string]any{"vm": vm.Name, "consolidated": true}, nil
+	})
+	if err != nil {
+		release()
+	}
+	return op, err
+}
+
+// RestoreVolume makes a new disk from one disk of a backup and attaches it
+// to a VM, running or stopped, the same or another (seed:
+// restoreVolumeFromBackupAndAttachToVM).
+func (s *Service) RestoreVolume(ctx context.Context, p domain.Principal, id, disk, vmRef string, o RestoreOptions) (domain.Operation, error) {
+	b, err := s.restorable(ctx, p, id, o)
+	if err != nil {
+		return domain.Operation{}, err
+	}
+	var file *domain.BackupFile
+	for i := range b.Files {
+		if b.Files[i].Disk == disk {
+			file = &b.Files[i]
+		}
+	}
+	if file == nil {
+		return domain.Operation{}, domain.Invalid("disk", "backup %s has no disk %q", b.ID, disk)
+	}
+	vm, err := s.VM(ctx, p, vmRef)
+	if err != nil {
+		return domain.Operation{}, err
+	}
+	if vm.State == domain.VMMissing {
+		return domain.Operation{}, fmt.Errorf("vm %s is not defined on its host: %w", vm.Name, domain.ErrConflict)
+	}
+	if vm.HostID != b.HostID {
+		return domain.Operation{}, fmt.Errorf("vm %s is on another host than the backup's storage: %w", vm.Name, domain.ErrConflict)
+	}
+	release, err := s.lockVM(ctx, vm, "a volume restore")
+	if err != nil {
+		return domain.Operation{}, err
+	}
+	op, err := s.start(ctx, p, "backup.restore-volume", vm.ID, func(ctx context.Context, progress Progress) (any, error) {
+		defer release()
+		a, err := s.agent(vm.HostID)
+		if err != nil {
+			return nil, err
+		}
+		view, err := s.vmSettings(ctx, vm)
+		if err != nil {
+			return nil, err
+		}
+		timeout := view.Duration(settings.KeyKnibTimeout)
+		s.setBackupStatus(ctx, b.ID, domain.BackupRestoring)
+		defer s.setBackupStatus(context.WithoutCancel(ctx), b.ID, domain.BackupBackedUp)
+		name := fmt.Sprintf("%s-%s-restore-%s", vm.Name, disk, b.ID[:8])
+		raw, err := s.runTask(ctx, a, agentapi.KindRestoreVolume, agentapi.RestoreVolumeRequest{DomainUUID: vm.ID, File: file.Path, Name: name, Quick: o.Quick},
+			timeout, progress, 0, 60)
+		if err != nil {
+			return nil, err
+		}
+		var res agentapi.RestoreResult
+		if err := json.Unmarshal(raw, &res); err != nil {
+			return nil, err
+		}
+		out := map[string]any{"vm": vm.Name, "backup": b.ID, "disks": res.Disks}
+		if o.Quick && res.Started {
+			out["consolidated"] = s.consolidateWithRetries(ctx, a, vm.ID, timeout, progress, 60, 100)
+		}
+		s.refreshHost(ctx, vm.HostID)
+		return out, nil
+	})
+	if err != nil {
+		release()
+	}
+	return op, err
+}
+
+var vmNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// CreateVMFromBackup defines a new VM from a backup with a new name, uuid,
+// MAC addresses and disk files; the original VM is untouched (seed:
+// createVMFromBackup).
+func (s *Service) CreateVMFromBackup(ctx context.Context, p domain.Principal, id, name string, o RestoreOptions, start bool) (domain.Operation, error) {
+	b, err := s.restorable(ctx, p, id, o)
+	if err != nil {
+		return domain.Operation{}, err
+	}
+	if !vmNameRE.MatchString(name) {
+		return domain.Operation{}, domain.Invalid("name", "want 1 to 64 letters, digits, dots, dashes or underscores, got %q", name)
+	}
+	if _, err := s.store.VM(ctx, name); err == nil {
+		return domain.Operation{}, fmt.Errorf("a VM named %s exists already: %w", name, domain.ErrConflict)
+	}
+	return s.start(ctx, p, "backup.create-vm", "", func(ctx context.Context, progress Progress) (any, error) {
+		a, err := s.agent(b.HostID)
+		if err != nil {
+			return nil, err
+		}
+		h, err := s.store.Host(ctx, b.HostID)
+		if err != nil {
+			return nil, err
+		}
+		view, err := s.Settings(ctx, settings.Target{Host: h.ID, Zone: h.ZoneID, Account: b.AccountID})
+		if err != nil {
+			return nil, err
+		}
+		timeout := view.Duration(settings.KeyKnibTimeout)
+		s.setBackupStatus(ctx, b.ID, domain.BackupRestoring)
+		defer s.setBackupStatus(context.WithoutCancel(ctx), b.ID, domain.BackupBackedUp)
+		raw, err := s.runTask(ctx, a, agentapi.KindCreateVM, agentapi.CreateVMRequest{Dir: b.Dir, Files: restoreFiles(b), Name: name, Quick: o.Quick, Start: start},
+			timeout, progress, 0, 60)
+		if err != nil {
+			return nil, err
+		}
+		var res agentapi.RestoreResult
+		if err := json.Unmarshal(raw, &res); err != nil {
+			return nil, err
+		}
+		s.refreshHost(ctx, b.HostID)
+		owner := b.AccountID
+		if !p.IsAdmin() {
+			owner = p.AccountID
+		}
+		if err := s.store.SetVMOwner(ctx, res.UUID, owner); err != nil {
+			s.log.Warn("owner of the new VM", "vm", name, "err", err)
+		}
+		out := map[string]any{"vm": name, "id": res.UUID, "backup": b.ID, "disks": res.Disks, "started": res.Started}
+		if o.Quick {
+			out["consolidated"] = s.consolidateWithRetries(ctx, a, res.UUID, timeout, progress, 60, 100)
+		}
+		return out, nil
+	})
+}
+
+// dependants returns the VMs whose disks still read files under a backup's
+// directory (quick restores not consolidated yet).
+func (s *Service) dependants(ctx context.Context, b domain.Backup) ([]string, error) {
+	h, err := s.store.Host(ctx, b.HostID)
+	if err != nil || h.StoragePath == "" {
+		return nil, nil
+	}
+	vms, err := s.store.ListVMs(ctx, store.VMFilter{})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, vm := range vms {
+		if vm.DependsOn(path.Join(h.StoragePath, b.Dir)) {
+			out = append(out, vm.Name)
+		}
+	}
+	return out, nil
+}
