@@ -171,17 +171,20 @@ type backup struct {
 // operation is the part of `knib operation list --all -o json` the
 // benchmark reads.
 type operation struct {
-	ID     string          `json:"id"`
-	Kind   string          `json:"kind"`
-	State  string          `json:"state"`
-	Result json.RawMessage `json:"result"`
+	ID      string          `json:"id"`
+	Kind    string          `json:"kind"`
+	State   string          `json:"state"`
+	Result  json.RawMessage `json:"result"`
+	Created time.Time       `json:"created"`
+	Updated time.Time       `json:"updated"`
 }
 
 // backupRun is one timed `knib backup create`.
 type backupRun struct {
-	Backup  backup
-	Seconds float64 // wall time of the CLI call, which waits for the operation
-	Freeze  float64 // the operation result's freeze_seconds
+	Backup    backup
+	Seconds   float64 // wall time of the CLI call, which waits for the operation
+	OpSeconds float64 // the operation's own duration: updated - created
+	Freeze    float64 // the operation result's freeze_seconds
 }
 
 // timedBackup times `knib backup create VM -o json` (the CLI waits for the
@@ -204,16 +207,20 @@ func (s *knibServer) timedBackup(ctx context.Context, vm, wantType string) (back
 	if r.Backup.Type != wantType {
 		return r, fmt.Errorf("knib backup create %s: backup %s is %s, want %s", vm, r.Backup.ID, r.Backup.Type, wantType)
 	}
-	r.Freeze, err = s.freezeOf(ctx, r.Backup.ID)
-	return r, err
+	op, freeze, err := s.operationOf(ctx, r.Backup.ID)
+	if err != nil {
+		return r, err
+	}
+	r.Freeze, r.OpSeconds = freeze, op.Updated.Sub(op.Created).Seconds()
+	return r, nil
 }
 
-// freezeOf finds the finished backup operation whose result names backupID
-// and returns its freeze_seconds.
-func (s *knibServer) freezeOf(ctx context.Context, backupID string) (float64, error) {
+// operationOf finds the finished backup operation whose result names
+// backupID and returns it with its result's freeze_seconds.
+func (s *knibServer) operationOf(ctx context.Context, backupID string) (operation, float64, error) {
 	var ops []operation
 	if err := s.cliJSON(ctx, &ops, "operation", "list", "--all"); err != nil {
-		return 0, err
+		return operation{}, 0, err
 	}
 	for _, op := range ops {
 		if op.State != "Succeeded" || len(op.Result) == 0 {
@@ -227,9 +234,9 @@ func (s *knibServer) freezeOf(ctx context.Context, backupID string) (float64, er
 			continue
 		}
 		if res.Freeze == nil {
-			return 0, fmt.Errorf("operation %s (backup %s) has no freeze_seconds in its result: %s", op.ID, backupID, op.Result)
+			return op, 0, fmt.Errorf("operation %s (backup %s) has no freeze_seconds in its result: %s", op.ID, backupID, op.Result)
 		}
-		return *res.Freeze, nil
+		return op, *res.Freeze, nil
 	}
-	return 0, errors.New("no succeeded operation names backup " + backupID)
+	return operation{}, 0, errors.New("no succeeded operation names backup " + backupID)
 }

@@ -383,6 +383,10 @@ func (a *Local) createVM(ctx context.Context, raw json.RawMessage, progress func
 	doc, err := a.rewriteDefinition(storedXML, func(def *libvirtxml.Domain) error {
 		def.Name, def.UUID = req.Name, ""
 		if def.Devices != nil {
+			// Log files of serial ports and consoles get the new VM's own.
+			for _, p := range serialFiles(def) {
+				*p = filepath.Join(filepath.Dir(*p), req.Name+"-"+filepath.Base(*p))
+			}
 			for i := range def.Devices.Interfaces {
 				def.Devices.Interfaces[i].MAC = nil // libvirt assigns new addresses
 			}
@@ -416,11 +420,36 @@ func (a *Local) createVM(ctx context.Context, raw json.RawMessage, progress func
 	if req.Start || req.Quick {
 		progress(95, "starting "+req.Name)
 		if err := a.hv.StartDomain(ctx, uuid); err != nil {
-			return res, err
+			// Leave nothing half-made: no new domain, no new files.
+			if uerr := a.hv.UndefineDomain(ctx, uuid); uerr == nil {
+				cleanup()
+			}
+			return nil, err
 		}
 		res.Started = true
 	}
 	return res, nil
+}
+
+// serialFiles returns the file paths serial ports and consoles write to
+// (file sources and log files).
+func serialFiles(def *libvirtxml.Domain) []*string {
+	var out []*string
+	add := func(src *libvirtxml.DomainChardevSource, log *libvirtxml.DomainChardevLog) {
+		if src != nil && src.File != nil && src.File.Path != "" {
+			out = append(out, &src.File.Path)
+		}
+		if log != nil && log.File != "" {
+			out = append(out, &log.File)
+		}
+	}
+	for i := range def.Devices.Serials {
+		add(def.Devices.Serials[i].Source, def.Devices.Serials[i].Log)
+	}
+	for i := range def.Devices.Consoles {
+		add(def.Devices.Consoles[i].Source, def.Devices.Consoles[i].Log)
+	}
+	return out
 }
 
 // consolidate pulls backing files that live on backup storage into the VM's

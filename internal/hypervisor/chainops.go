@@ -30,11 +30,13 @@ type DiskSnapshot struct {
 //     exist (kernel, initrd, device tree, UEFI NVRAM).
 //   - DefineDomain defines (or redefines, same uuid) a persistent domain from
 //     XML and returns its uuid.
+//   - UndefineDomain removes a stopped domain's definition (not its files).
 //   - AttachDisk adds a file disk to the stored definition, and with live
 //     also to the running domain.
 //   - StartDomain starts a stopped domain; starting a running one is fine.
 type ChainOps interface {
 	DefineDomain(ctx context.Context, xml string) (uuid string, err error)
+	UndefineDomain(ctx context.Context, uuid string) error
 	AttachDisk(ctx context.Context, uuid string, d NewDisk, live bool) error
 	StartDomain(ctx context.Context, uuid string) error
 	SnapshotDisks(ctx context.Context, uuid string, disks []DiskSnapshot, quiesce bool) error

@@ -47,12 +47,20 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.SyncEvery = 30 * time.Second
 	}
 	log := cfg.Log
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	// QEMU (user libvirt-qemu) must reach the backup storage for quick
+	// restores and validation: the data directory is traversable, the
+	// storage readable; secrets (admin.token, the database) are 0600.
+	if err := os.MkdirAll(cfg.DataDir, 0o711); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	storage := filepath.Join(cfg.DataDir, "storage")
 	if err := os.MkdirAll(storage, 0o755); err != nil {
 		return fmt.Errorf("backup storage: %w", err)
+	}
+	for _, d := range []string{cfg.DataDir, storage} {
+		if err := os.Chmod(d, map[bool]os.FileMode{true: 0o711, false: 0o755}[d == cfg.DataDir]); err != nil {
+			return err
+		}
 	}
 	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "knib.db"))
 	if err != nil {

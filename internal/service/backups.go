@@ -398,10 +398,28 @@ func (s *Service) Backups(ctx context.Context, p domain.Principal, ref string) (
 			return nil, err
 		}
 		f.VMID = vm.ID
-	} else if !p.IsAdmin() {
-		f.AccountID = p.AccountID
 	}
-	return s.store.ListBackups(ctx, f)
+	list, err := s.store.ListBackups(ctx, f)
+	if err != nil || p.IsAdmin() {
+		return list, err
+	}
+	out := list[:0]
+	for _, b := range list {
+		if s.canSeeBackup(ctx, p, b) {
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+// canSeeBackup: admins see every backup; users those of their account and
+// those of the VMs they own now (backups follow the VM to its new owner).
+func (s *Service) canSeeBackup(ctx context.Context, p domain.Principal, b domain.Backup) bool {
+	if p.IsAdmin() || b.AccountID == p.AccountID {
+		return true
+	}
+	vm, err := s.store.VM(ctx, b.VMID)
+	return err == nil && p.CanSeeVM(vm)
 }
 
 // Backup returns one backup the principal may see.
@@ -413,7 +431,7 @@ func (s *Service) Backup(ctx context.Context, p domain.Principal, id string) (do
 	if err != nil {
 		return b, err
 	}
-	if !p.IsAdmin() && b.AccountID != p.AccountID {
+	if !s.canSeeBackup(ctx, p, b) {
 		return domain.Backup{}, fmt.Errorf("backup %q: %w", id, domain.ErrNotFound)
 	}
 	return b, nil

@@ -80,7 +80,7 @@ func StartServer(t *testing.T, dataDir string, env ...string) *Server {
 	t.Helper()
 	testbed.Require(t)
 	if dataDir == "" {
-		dataDir = t.TempDir()
+		dataDir = dataDirFor(t)
 	}
 	s := &Server{t: t, DataDir: dataDir, Listen: freePort(t), Env: env}
 	s.URL = "http://" + s.Listen
@@ -250,4 +250,22 @@ func (s *Server) Fail(env []string, wantCode int, args ...string) string {
 		s.t.Fatalf("knib %s: want a one-line message, got %q", strings.Join(args, " "), msg)
 	}
 	return msg
+}
+
+// dataDirFor makes a data directory QEMU can traverse (t.TempDir's parents
+// are 0700, which keeps libvirt-qemu out of the backup storage).
+func dataDirFor(t *testing.T) string {
+	t.Helper()
+	root := "/var/tmp/knib-it"
+	if err := os.MkdirAll(root, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(root, 0o711)
+	dir, err := os.MkdirTemp(root, strings.ReplaceAll(t.Name(), "/", "_")+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o711)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }

@@ -332,3 +332,17 @@ func (h *Hypervisor) StartDomain(ctx context.Context, uuid string) error {
 		return nil
 	})
 }
+
+// UndefineDomain implements hypervisor.ChainOps.
+func (h *Hypervisor) UndefineDomain(ctx context.Context, uuid string) error {
+	l, d, err := h.lookup(ctx, uuid)
+	if err != nil {
+		return err
+	}
+	return do(ctx, func() error {
+		if err := l.DomainUndefineFlags(d, libvirt.DomainUndefineNvram|libvirt.DomainUndefineSnapshotsMetadata|libvirt.DomainUndefineCheckpointsMetadata); err != nil {
+			return lvError("undefine domain", err)
+		}
+		return nil
+	})
+}

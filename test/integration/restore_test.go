@@ -1,0 +1,219 @@
+package integration
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/knib/knib/internal/testbed"
+)
+
+// TestRestoreForms: restore of a deleted VM (defined again from the stored
+// definition), of a detached disk (re-created and attached), a volume onto a
+// running VM, and a new VM from a backup; every one checks the guest's data.
+func TestRestoreForms(t *testing.T) {
+	dom := testbed.NewDomain(t, testbed.DomainOptions{Name: "knib-t-rforms", DiskSizes: []int64{64 << 20, 32 << 20}, Start: true})
+	other := testbed.NewDomain(t, testbed.DomainOptions{Name: "knib-t-rother", Start: true})
+	s := StartServer(t, "")
+	var off struct{ ID string }
+	s.MustJSON(&off, "offering", "create", "--name", "forms")
+	s.CLI("host", "refresh")
+	s.CLI("vm", "assign", dom.Name, "--offering", off.ID)
+	guest(t, dom, "echo keep > /data/keep && sync")
+	if err := dom.WriteDisk(ctxT(t), 1, 0x6b, 2<<20, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	b := s.backup(dom.Name)
+	guest(t, dom, "echo later > /data/later && sync")
+
+	// A volume from the backup, attached to another running VM.
+	var res struct {
+		Disks []struct{ Target, Path, Verified string }
+	}
+	s.MustJSON(&res, "backup", "restore-volume", b.ID, "--disk", "vdb", "--vm", other.Name)
+	if len(res.Disks) != 1 || res.Disks[0].Verified != "qemu-img compare" {
+		t.Fatalf("restore-volume: %+v", res)
+	}
+	target := res.Disks[0].Target
+	// The guest sees the new disk (hot-plugged: it shows up after a moment)
+	// with the backed-up data.
+	guest(t, other, "i=0; while [ ! -b /dev/"+target+" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; test -b /dev/"+target)
+	got := guest(t, other, "dd if=/dev/"+target+" bs=1M skip=2 count=1 2>/dev/null | md5sum")
+	want := guest(t, other, "dd if=/dev/zero bs=1M count=1 2>/dev/null | tr '\\000' 'k' | md5sum")
+	if got != want {
+		t.Fatalf("attached volume content: %s vs %s", got, want)
+	}
+
+	// A new VM from the backup, started: it has the data, the original is untouched.
+	var created struct {
+		ID      string
+		VM      string
+		Started bool
+	}
+	removeVM(t, "knib-t-rclone")
+	t.Cleanup(func() { removeVM(t, "knib-t-rclone") })
+	s.MustJSON(&created, "backup", "create-vm", b.ID, "--name", "knib-t-rclone", "--start")
+	if created.ID == "" || created.ID == dom.UUID || !created.Started {
+		t.Fatalf("create-vm: %+v", created)
+	}
+	clone := attach(t, dom, "knib-t-rclone", created.ID)
+	if err := clone.WaitAgent(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := guest(t, clone, "cat /data/keep; ls /data"); !strings.HasPrefix(got, "keep\n") || strings.Contains(got, "later") {
+		t.Fatalf("new VM's data: %q", got)
+	}
+	if got := guest(t, dom, "cat /data/later"); got != "later\n" {
+		t.Fatalf("the original VM changed: %q", got)
+	}
+	var cloneVM struct{ Disks []struct{ Source string } }
+	s.MustJSON(&cloneVM, "vm", "show", "knib-t-rclone")
+	for _, d := range cloneVM.Disks {
+		for _, orig := range dom.Disks {
+			if d.Source == orig {
+				t.Fatalf("the new VM uses the original's disk %s", orig)
+			}
+		}
+	}
+
+	// The VM deleted from libvirt: restore defines it again.
+	if err := dom.Destroy(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := dom.L.DomainUndefine(dom.Dom); err != nil {
+		t.Fatal(err)
+	}
+	s.CLI("host", "refresh")
+	var restored map[string]any
+	s.MustJSON(&restored, "backup", "restore", b.ID)
+	if restored["defined"] != true {
+		t.Fatalf("restore of a deleted VM: %v", restored)
+	}
+	if err := dom.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := guest(t, dom, "cat /data/keep; ls /data"); !strings.HasPrefix(got, "keep\n") || strings.Contains(got, "later") {
+		t.Fatalf("restored VM's data: %q", got)
+	}
+	if !pattern(t, flatten(t, dom.Disks[1]), 0x6b, 2<<20, 1<<20) {
+		t.Fatal("restored vdb misses the pattern")
+	}
+}
+
+// TestQuickRestore: the VM runs at once on overlays backed by the backup
+// files, then consolidation makes it independent of the backup storage.
+func TestQuickRestore(t *testing.T) {
+	dom := testbed.NewDomain(t, testbed.DomainOptions{Name: "knib-t-quick", DiskSizes: []int64{64 << 20, 32 << 20}, Start: true})
+	s := StartServer(t, "")
+	var plain, quick struct{ ID string }
+	s.MustJSON(&plain, "offering", "create", "--name", "plain")
+	s.MustJSON(&quick, "offering", "create", "--name", "quick", "--allow-quick-restore")
+	s.CLI("host", "refresh")
+	s.CLI("vm", "assign", dom.Name, "--offering", plain.ID)
+	guest(t, dom, "echo v1 > /data/v && sync")
+	bPlain := s.backup(dom.Name)
+	if err := dom.Destroy(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if msg := s.Fail(nil, 1, "backup", "restore", bPlain.ID, "--quick-restore"); !strings.Contains(msg, "quick restore") {
+		t.Fatalf("quick restore refused by the offering: %s", msg)
+	}
+	// Users may not choose the host.
+	s.CLI("account", "create", "bob")
+	var tok struct{ Token string }
+	s.MustJSON(&tok, "token", "create", "--account", "bob")
+	s.CLI("vm", "set-owner", dom.Name, "--account", "bob")
+	if msg := s.Fail([]string{"KNIB_TOKEN=" + tok.Token}, 1, "backup", "restore", bPlain.ID, "--quick-restore", "--host", "localhost"); !strings.Contains(msg, "admin") {
+		t.Fatalf("--host for users: %s", msg)
+	}
+
+	s.CLI("vm", "unassign", dom.Name)
+	s.CLI("vm", "assign", dom.Name, "--offering", quick.ID)
+	if err := dom.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	guest(t, dom, "echo v2 > /data/v && sync")
+	if err := dom.WriteDisk(ctxT(t), 1, 0x71, 4<<20, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	b := s.backup(dom.Name)
+	guest(t, dom, "echo v3 > /data/v && sync")
+	if err := dom.Destroy(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	var res map[string]any
+	s.MustJSON(&res, "backup", "restore", b.ID, "--quick-restore", "--host", "localhost")
+	if res["consolidated"] != true {
+		t.Fatalf("quick restore: %v", res)
+	}
+	// The VM is running and no disk depends on backup storage any more.
+	v := s.vmDisks(dom.Name)
+	if v.State != "Running" {
+		t.Fatalf("quick restore must start the VM: %+v", v)
+	}
+	for _, d := range v.Disks {
+		if len(d.Backing) != 0 {
+			t.Fatalf("disk %s still has a backing chain after consolidation: %+v", d.Target, d.Backing)
+		}
+	}
+	if err := dom.WaitAgent(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := guest(t, dom, "cat /data/v"); got != "v2\n" {
+		t.Fatalf("quick-restored data: %q", got)
+	}
+	// What the guest reads from vdb is the backed-up pattern ('q' = 0x71).
+	got := guest(t, dom, "dd if=/dev/vdb bs=1M skip=4 count=1 2>/dev/null | md5sum")
+	want := guest(t, dom, "dd if=/dev/zero bs=1M count=1 2>/dev/null | tr '\\000' 'q' | md5sum")
+	if got != want {
+		t.Fatalf("quick-restored vdb: %s, want %s", got, want)
+	}
+	// And the backup files are still intact: they were never written.
+	s.checkRestorable(s.backups(dom.Name))
+	// The VM can be backed up again.
+	s.backup(dom.Name)
+}
+
+// attach wraps an existing domain as a testbed.Domain.
+func attach(t *testing.T, like *testbed.Domain, name, uuid string) *testbed.Domain {
+	t.Helper()
+	d, err := like.L.DomainLookupByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testbed.Domain{Name: name, UUID: uuid, L: like.L, Dom: d}
+}
+
+// removeVM destroys and undefines a VM created by a test, with its disks.
+func removeVM(t *testing.T, name string) {
+	l, err := testbed.Dial()
+	if err != nil {
+		return
+	}
+	defer l.Disconnect()
+	d, err := l.DomainLookupByName(name)
+	if err != nil {
+		return
+	}
+	l.DomainDestroy(d)
+	xml, _ := l.DomainGetXMLDesc(d, 0)
+	l.DomainUndefine(d)
+	var def struct {
+		Devices struct {
+			Disks []struct {
+				Source struct {
+					File string `xml:"file,attr"`
+				} `xml:"source"`
+			} `xml:"disk"`
+		} `xml:"devices"`
+	}
+	if err := xmlUnmarshal(xml, &def); err == nil {
+		for _, d := range def.Devices.Disks {
+			if strings.Contains(d.Source.File, name) {
+				removeFile(d.Source.File)
+			}
+		}
+	}
+}
+
+var _ = json.Marshal
