@@ -103,6 +103,15 @@ func (a *Local) takeBackup(ctx context.Context, raw json.RawMessage, progress fu
 			}
 		}
 	}
+	// Deltas of earlier backups that left the chain outside knib (disk moved,
+	// replaced or reverted) are left-overs now.
+	var dirs []string
+	for _, d := range req.Disks {
+		dirs = append(dirs, filepath.Dir(d.Frozen))
+	}
+	if removed, err := a.removeOrphanDeltas(ctx, req.DomainUUID, dirs); err == nil && len(removed) > 0 {
+		a.log.Info("removed left-over deltas", "vm", req.DomainUUID, "files", removed)
+	}
 	chains, err := a.chains(ctx, req.DomainUUID)
 	if err != nil {
 		return nil, err

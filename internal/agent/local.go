@@ -54,6 +54,8 @@ func NewLocal(cfg Config, hv Hypervisor, log *slog.Logger) *Local {
 	a.Handle(agentapi.KindRestoreVolume, a.restoreVolume)
 	a.Handle(agentapi.KindCreateVM, a.createVM)
 	a.Handle(agentapi.KindConsolidate, a.consolidate)
+	a.Handle(agentapi.KindAttachDisk, a.attachDisk)
+	a.Handle(agentapi.KindDetachDisk, a.detachDisk)
 	return a
 }
 

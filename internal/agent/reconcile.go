@@ -47,31 +47,10 @@ func (a *Local) reconcile(ctx context.Context, raw json.RawMessage, progress fun
 			return res, fmt.Errorf("disk %s: %w", d.Target, err)
 		}
 	}
-	// Left-over delta files of this VM that no chain uses.
-	dom, err = a.hv.Domain(ctx, req.DomainUUID)
+	removed, err := a.removeOrphanDeltas(ctx, req.DomainUUID, nil)
+	res.Removed = append(res.Removed, removed...)
 	if err != nil {
 		return res, err
-	}
-	inUse := map[string]bool{}
-	for _, d := range dom.Disks {
-		inUse[d.Source] = true
-		for _, p := range layerPaths(d) {
-			inUse[p] = true
-		}
-	}
-	for _, dir := range deltaDirs(dom) {
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			continue
-		}
-		for _, e := range entries {
-			p := filepath.Join(dir, e.Name())
-			if isDeltaOf(p, req.DomainUUID) && !inUse[p] {
-				if err := os.Remove(p); err == nil {
-					res.Removed = append(res.Removed, p)
-				}
-			}
-		}
 	}
 	for _, rel := range req.RemoveDirs {
 		p, err := a.storagePath(rel)
@@ -168,6 +147,39 @@ func (a *Local) deleteFiles(ctx context.Context, raw json.RawMessage, progress f
 		removed = append(removed, rel)
 		// Remove the VM directory when it became empty.
 		os.Remove(filepath.Dir(p))
+	}
+	return removed, nil
+}
+
+// removeOrphanDeltas removes the VM's knib delta files that no chain of the
+// VM uses, in the directories of its disks and in extraDirs. The file name
+// proves the file is knib's and the VM's.
+func (a *Local) removeOrphanDeltas(ctx context.Context, uuid string, extraDirs []string) ([]string, error) {
+	dom, err := a.hv.Domain(ctx, uuid)
+	if err != nil {
+		return nil, err
+	}
+	inUse := map[string]bool{}
+	for _, d := range dom.Disks {
+		inUse[d.Source] = true
+		for _, p := range layerPaths(d) {
+			inUse[p] = true
+		}
+	}
+	var removed []string
+	for _, dir := range append(deltaDirs(dom), extraDirs...) {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			p := filepath.Join(dir, e.Name())
+			if isDeltaOf(p, uuid) && !inUse[p] {
+				if err := os.Remove(p); err == nil {
+					removed = append(removed, p)
+				}
+			}
+		}
 	}
 	return removed, nil
 }

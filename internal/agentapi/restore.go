@@ -76,3 +76,23 @@ type ConsolidateRequest struct {
 type ConsolidateResult struct {
 	Disks []string `json:"disks"`
 }
+
+// Task kinds of disk changes.
+const (
+	KindAttachDisk = "vm.attach-disk"
+	KindDetachDisk = "vm.detach-disk"
+)
+
+// AttachDiskRequest creates an empty qcow2 disk next to the VM's disks and
+// attaches it (live too when the VM runs).
+type AttachDiskRequest struct {
+	DomainUUID string `json:"domain_uuid"`
+	Size       int64  `json:"size"`
+	Target     string `json:"target,omitempty"` // default: the first free vdX
+}
+
+// DetachDiskRequest detaches a disk (live too when the VM runs); its files stay.
+type DetachDiskRequest struct {
+	DomainUUID string `json:"domain_uuid"`
+	Target     string `json:"target"`
+}

@@ -290,3 +290,9 @@ type CreateVM struct {
 	QuickRestore bool   `json:"quick_restore,omitempty"`
 	Start        bool   `json:"start,omitempty"`
 }
+
+// AttachDisk is the body of POST /vms/{vm}/disks.
+type AttachDisk struct {
+	Size   int64  `json:"size" doc:"bytes"`
+	Target string `json:"target,omitempty" doc:"device name, default the first free vdX"`
+}

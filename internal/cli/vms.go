@@ -142,7 +142,39 @@ func vmCmd(a *app) *cobra.Command {
 		},
 	}
 	exec.Flags().IntVar(&timeout, "timeout", 30, "seconds to wait for the program")
-	cmd.AddCommand(list, show, assign, unassign, owner, exec, vmDetailCmd(a), consolidateCmd(a))
+	var size, target string
+	attachDisk := &cobra.Command{
+		Use:   "attach-disk VM --size S [--target vdX]",
+		Short: "Create an empty qcow2 disk and attach it (the next backup copies it full)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := parseSize(size)
+			if err != nil {
+				return usageError{fmt.Errorf("--size %q: %v", size, err)}
+			}
+			var vm api.VM
+			if err := a.call(cmd, "POST", "/vms/"+esc(args[0])+"/disks", nil, api.AttachDisk{Size: n, Target: target}, &vm); err != nil {
+				return err
+			}
+			return a.print(vm, func(w *tabwriter.Writer) { vmDetailTable(w, vm) })
+		},
+	}
+	attachDisk.Flags().StringVar(&size, "size", "", "disk size, e.g. 1G")
+	attachDisk.Flags().StringVar(&target, "target", "", "device name (default: the first free vdX)")
+	attachDisk.MarkFlagRequired("size")
+	detachDisk := &cobra.Command{
+		Use:   "detach-disk VM TARGET",
+		Short: "Detach a disk; its backup delta is merged first and its file stays",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var vm api.VM
+			if err := a.call(cmd, "DELETE", "/vms/"+esc(args[0])+"/disks/"+esc(args[1]), nil, nil, &vm); err != nil {
+				return err
+			}
+			return a.print(vm, func(w *tabwriter.Writer) { vmDetailTable(w, vm) })
+		},
+	}
+	cmd.AddCommand(list, show, assign, unassign, owner, exec, vmDetailCmd(a), consolidateCmd(a), attachDisk, detachDisk)
 	return cmd
 }
 

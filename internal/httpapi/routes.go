@@ -122,6 +122,16 @@ func (h *Handler) register() {
 			res, err := svc.GuestExec(ctx, p, r.PathValue("vm"), b.Path, b.Args, timeout)
 			return api.GuestExecResult{ExitCode: res.ExitCode, Stdout: string(res.Stdout), Stderr: string(res.Stderr)}, err
 		})
+	add(h, "POST", "/vms/{vm}/disks", "vms", "Create an empty disk and attach it (the next backup copies it full)", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.AttachDisk) (api.VM, error) {
+			v, err := svc.AttachDisk(ctx, p, r.PathValue("vm"), b.Size, b.Target)
+			return h.vmToAPI(ctx, v), err
+		})
+	add(h, "DELETE", "/vms/{vm}/disks/{target}", "vms", "Detach a disk; its backup delta is merged first and its file stays", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.VM, error) {
+			v, err := svc.DetachDisk(ctx, p, r.PathValue("vm"), r.PathValue("target"))
+			return h.vmToAPI(ctx, v), err
+		})
 	add(h, "GET", "/vms/{vm}/details", "vms", "List a VM's details (per-VM validation configuration)", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) ([]api.VMDetail, error) {
 			list, err := svc.VMDetails(ctx, p, r.PathValue("vm"))

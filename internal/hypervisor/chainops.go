@@ -33,11 +33,14 @@ type DiskSnapshot struct {
 //   - UndefineDomain removes a stopped domain's definition (not its files).
 //   - AttachDisk adds a file disk to the stored definition, and with live
 //     also to the running domain.
+//   - DetachDisk removes a disk from the stored definition, and with live
+//     also from the running domain; the disk's files stay.
 //   - StartDomain starts a stopped domain; starting a running one is fine.
 type ChainOps interface {
 	DefineDomain(ctx context.Context, xml string) (uuid string, err error)
 	UndefineDomain(ctx context.Context, uuid string) error
 	AttachDisk(ctx context.Context, uuid string, d NewDisk, live bool) error
+	DetachDisk(ctx context.Context, uuid, target string, live bool) error
 	StartDomain(ctx context.Context, uuid string) error
 	SnapshotDisks(ctx context.Context, uuid string, disks []DiskSnapshot, quiesce bool) error
 	BlockCommit(ctx context.Context, uuid, target, top, base string, active bool) error

@@ -165,3 +165,20 @@ func (s *Server) checkRestorable(backups map[string]Backup) {
 		}
 	}
 }
+
+// fullDisks returns the disks a backup copied full.
+func (s *Server) fullDisks(id string) map[string]bool {
+	s.t.Helper()
+	var b struct {
+		Files []struct {
+			Disk string `json:"disk"`
+			Full bool   `json:"full"`
+		} `json:"files"`
+	}
+	s.MustJSON(&b, "backup", "show", id)
+	out := map[string]bool{}
+	for _, f := range b.Files {
+		out[f.Disk] = f.Full
+	}
+	return out
+}

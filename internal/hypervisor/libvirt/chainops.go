@@ -346,3 +346,40 @@ func (h *Hypervisor) UndefineDomain(ctx context.Context, uuid string) error {
 		return nil
 	})
 }
+
+// DetachDisk implements hypervisor.ChainOps.
+func (h *Hypervisor) DetachDisk(ctx context.Context, uuid, target string, live bool) error {
+	l, d, err := h.lookup(ctx, uuid)
+	if err != nil {
+		return err
+	}
+	flags := libvirt.DomainDeviceModifyConfig
+	if live {
+		flags |= libvirt.DomainDeviceModifyLive
+	}
+	return do(ctx, func() error {
+		doc, err := l.DomainGetXMLDesc(d, 0)
+		if err != nil {
+			return lvError("domain xml", err)
+		}
+		var def libvirtxml.Domain
+		if err := def.Unmarshal(doc); err != nil {
+			return err
+		}
+		if def.Devices != nil {
+			for _, disk := range def.Devices.Disks {
+				if disk.Target != nil && disk.Target.Dev == target {
+					x, err := disk.Marshal()
+					if err != nil {
+						return err
+					}
+					if err := l.DomainDetachDeviceFlags(d, x, uint32(flags)); err != nil {
+						return lvError("detach disk "+target, err)
+					}
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("disk %s is not attached", target)
+	})
+}
