@@ -36,6 +36,9 @@ func (a *Local) reconcile(ctx context.Context, raw json.RawMessage, progress fun
 			continue
 		}
 		progress(10, "checking "+d.Target)
+		if d.Problem != "" {
+			return res, fmt.Errorf("disk %s cannot be read: %s", d.Target, d.Problem)
+		}
 		if running {
 			if err := a.finishBlockJob(ctx, req.DomainUUID, d.Target); err != nil {
 				return nil, fmt.Errorf("disk %s: finish block job: %w", d.Target, err)

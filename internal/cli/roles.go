@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -35,6 +36,7 @@ func serverCmd(a *app) *cobra.Command {
 	f.StringVar(&cfg.DataDir, "data-dir", dataDir(), "data directory (env KNIB_DATA_DIR)")
 	f.StringVar(&cfg.Listen, "listen", DefaultListen, "API listen address")
 	f.StringVar(&cfg.LibvirtURI, "libvirt-uri", DefaultURI, "libvirt of the in-process agent (empty: none)")
+	f.DurationVar(&cfg.SyncEvery, "reconcile-interval", 30*time.Second, "how often the inventory is read and interrupted work recovered")
 	return cmd
 }
 

@@ -105,3 +105,51 @@ func waitRecovered(t *testing.T, s *Server, vm string) VMDisks {
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+// TestStorageGoneLeavesVMInBackupError: when a file of the VM's chain is
+// really missing, recovery cannot finish; the VM stays BackupError and `vm
+// show` names the missing file; once the file is back, recovery finishes by
+// itself.
+func TestStorageGoneLeavesVMInBackupError(t *testing.T) {
+	dom := testbed.NewDomain(t, testbed.DomainOptions{Name: "knib-t-gone"})
+	s := StartServer(t, "")
+	var off struct{ ID string }
+	s.MustJSON(&off, "offering", "create", "--name", "gone")
+	s.CLI("host", "refresh")
+	s.CLI("vm", "assign", dom.Name, "--offering", off.ID)
+	s.Restart("KNIB_CRASH_AT=backup.after-snapshot")
+	s.Run(nil, "backup", "create", dom.Name, "--async")
+	if err := s.Wait(2 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	hidden := dom.Disks[0] + ".away"
+	if err := os.Rename(dom.Disks[0], hidden); err != nil {
+		t.Fatal(err)
+	}
+	s.Env = []string{}
+	s.ReconcileEvery = "2s"
+	s.Restart()
+	deadline := time.Now().Add(time.Minute)
+	var v VMDisks
+	for {
+		v = s.vmDisks(dom.Name)
+		if v.State == "BackupError" && v.LastError != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("VM not in BackupError: %+v", v)
+		}
+		time.Sleep(time.Second)
+	}
+	if !strings.Contains(v.LastError, dom.Disks[0]) {
+		t.Fatalf("vm show must name the missing file %s: %q", dom.Disks[0], v.LastError)
+	}
+	if err := os.Rename(hidden, dom.Disks[0]); err != nil {
+		t.Fatal(err)
+	}
+	v = waitRecovered(t, s, dom.Name)
+	if v.State != "Stopped" || len(v.deltas()) != 0 || v.LastError != "" {
+		t.Fatalf("after the file came back: %+v", v)
+	}
+	s.backup(dom.Name)
+}

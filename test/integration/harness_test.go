@@ -59,10 +59,12 @@ type Server struct {
 	DataDir string
 	Listen  string
 	Env     []string
-	cmd     *exec.Cmd
-	log     *bytes.Buffer
-	mu      sync.Mutex
-	done    chan struct{}
+	// ReconcileEvery, when set, is passed as --reconcile-interval.
+	ReconcileEvery string
+	cmd            *exec.Cmd
+	log            *bytes.Buffer
+	mu             sync.Mutex
+	done           chan struct{}
 }
 
 func freePort(t *testing.T) string {
@@ -91,7 +93,11 @@ func StartServer(t *testing.T, dataDir string, env ...string) *Server {
 
 func (s *Server) start() {
 	t := s.t
-	cmd := exec.Command(binary(t), "server", "--data-dir", s.DataDir, "--listen", s.Listen)
+	args := []string{"server", "--data-dir", s.DataDir, "--listen", s.Listen}
+	if s.ReconcileEvery != "" {
+		args = append(args, "--reconcile-interval", s.ReconcileEvery)
+	}
+	cmd := exec.Command(binary(t), args...)
 	cmd.Env = append(os.Environ(), s.Env...)
 	s.log = &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = s.log, s.log
