@@ -81,24 +81,28 @@ func (a *Local) takeBackup(ctx context.Context, raw json.RawMessage, progress fu
 
 	// 3. Merge the previous deltas, so one delta per disk remains.
 	crashpoint.Hit("backup.before-merge")
+	others := req.Others
+	branches, err := a.otherBranches(ctx, dom, others)
+	if err != nil {
+		return nil, err
+	}
 	for _, d := range req.Disks {
 		if d.MergeInto == "" {
 			continue
 		}
 		progress(90, "merging the previous delta of "+d.Target)
-		if err := a.mergeLayer(ctx, req.DomainUUID, d.Target, d.Frozen, d.MergeInto, d.NewDelta, running); err != nil {
+		if err := a.mergeLayer(ctx, req.DomainUUID, d.Target, d.Delta, d.MergeInto, running); err != nil {
 			return nil, fmt.Errorf("merge previous delta of %s: %w", d.Target, err)
+		}
+		if err := a.rebaseBranches(ctx, branches, d.Delta, d.MergeInto); err != nil {
+			return nil, err
 		}
 	}
 	// 4. End of chain or isolated: merge the new delta back as well.
 	if req.MergeNewDelta {
 		for _, d := range req.Disks {
 			progress(95, "merging the new delta of "+d.Target)
-			base := d.Frozen
-			if d.MergeInto != "" {
-				base = d.MergeInto
-			}
-			if err := a.mergeTop(ctx, req.DomainUUID, d.Target, d.NewDelta, base, running); err != nil {
+			if err := a.mergeTop(ctx, req.DomainUUID, d.Target, d.NewDelta, d.NewDeltaBase(), running); err != nil {
 				return nil, fmt.Errorf("merge new delta of %s: %w", d.Target, err)
 			}
 		}
@@ -109,7 +113,7 @@ func (a *Local) takeBackup(ctx context.Context, raw json.RawMessage, progress fu
 	for _, d := range req.Disks {
 		dirs = append(dirs, filepath.Dir(d.Frozen))
 	}
-	if removed, err := a.removeOrphanDeltas(ctx, req.DomainUUID, dirs); err == nil && len(removed) > 0 {
+	if removed, err := a.removeUnreferenced(ctx, req.DomainUUID, others, dirs); err == nil && len(removed) > 0 {
 		a.log.Info("removed left-over deltas", "vm", req.DomainUUID, "files", removed)
 	}
 	chains, err := a.chains(ctx, req.DomainUUID)
@@ -183,8 +187,13 @@ func (a *Local) copyDisk(ctx context.Context, req agentapi.TakeBackupRequest, d 
 	if _, err := os.Stat(dst); errors.Is(err, os.ErrNotExist) {
 		part := dst + ".part"
 		os.Remove(part)
-		opts := qemuimg.ConvertOptions{Src: d.Frozen, Dst: part, DstFormat: "qcow2", ForceShare: true}
-		if !d.Full {
+		if d.Full {
+			err := a.img.Convert(ctx, qemuimg.ConvertOptions{Src: d.Frozen, Dst: part, DstFormat: "qcow2", ForceShare: true})
+			if err != nil {
+				os.Remove(part)
+				return f, err
+			}
+		} else {
 			parent, err := a.storagePath(d.ParentFile)
 			if err != nil {
 				return f, err
@@ -194,11 +203,14 @@ func (a *Local) copyDisk(ctx context.Context, req agentapi.TakeBackupRequest, d 
 			if err != nil {
 				return f, err
 			}
-			opts.BackingFile, opts.BackingFormat = relParent, "qcow2"
-		}
-		if err := a.img.Convert(ctx, opts); err != nil {
-			os.Remove(part)
-			return f, err
+			layers := d.Layers
+			if len(layers) == 0 {
+				layers = []string{d.Frozen}
+			}
+			if err := a.copyLayers(ctx, layers, relParent, part); err != nil {
+				os.Remove(part)
+				return f, err
+			}
 		}
 		crashpoint.Hit("backup.during-copy")
 		if err := syncFile(part); err != nil {
@@ -390,4 +402,84 @@ func (a *Local) chains(ctx context.Context, uuid string) ([]agentapi.DiskChain, 
 // isDeltaOf reports whether path is a knib delta of the VM.
 func isDeltaOf(path, uuid string) bool {
 	return strings.HasPrefix(filepath.Base(path), agentapi.DeltaPrefix+uuid+".")
+}
+
+// copyLayers writes the writes held by layers (top to bottom) as one qcow2
+// file whose backing file is parent. With one layer it is one convert; with
+// VM snapshot overlays above the delta, each layer is converted on top of the
+// previous one and the pieces are committed into the bottom one.
+func (a *Local) copyLayers(ctx context.Context, layers []string, parent, dst string) error {
+	var pieces []string
+	defer func() {
+		for _, p := range pieces[min(1, len(pieces)):] {
+			os.Remove(p)
+		}
+	}()
+	backing := parent
+	for i := len(layers) - 1; i >= 0; i-- {
+		piece := dst
+		if i < len(layers)-1 {
+			piece = fmt.Sprintf("%s.%d", dst, i)
+		}
+		err := a.img.Convert(ctx, qemuimg.ConvertOptions{Src: layers[i], Dst: piece, DstFormat: "qcow2", ForceShare: true,
+			BackingFile: backing, BackingFormat: "qcow2"})
+		if err != nil {
+			return err
+		}
+		pieces = append(pieces, piece)
+		backing = filepath.Base(piece)
+	}
+	if len(pieces) > 1 {
+		if err := a.img.Commit(ctx, pieces[len(pieces)-1], pieces[0], false); err != nil {
+			return fmt.Errorf("collapse the snapshot layers: %w", err)
+		}
+	}
+	return nil
+}
+
+// otherBranches maps each file to the files of other branches (VM snapshot
+// chains off the current chains) backed by it. It is computed before any
+// merge, while every backing file still exists.
+func (a *Local) otherBranches(ctx context.Context, dom hypervisor.Domain, others []string) (map[string][]string, error) {
+	if len(others) == 0 {
+		return nil, nil
+	}
+	parent, err := a.graph(ctx, dom, others)
+	if err != nil {
+		return nil, err
+	}
+	onCurrent := map[string]bool{}
+	for _, d := range dom.Disks {
+		for _, p := range append([]string{d.Source}, layerPaths(d)...) {
+			onCurrent[p] = true
+		}
+	}
+	out := map[string][]string{}
+	for f, p := range parent {
+		if p != "" && !onCurrent[f] {
+			out[p] = append(out[p], f)
+		}
+	}
+	return out, nil
+}
+
+// rebaseBranches points the other-branch files that were backed by from at
+// to (their content is unchanged: from was merged into to).
+func (a *Local) rebaseBranches(ctx context.Context, branches map[string][]string, from, to string) error {
+	kids := branches[from]
+	if len(kids) == 0 {
+		return nil
+	}
+	infos, err := a.img.Info(ctx, to, qemuimg.InfoOptions{ForceShare: true})
+	if err != nil || len(infos) == 0 {
+		return fmt.Errorf("inspect %s: %w", to, err)
+	}
+	for _, k := range kids {
+		if err := a.img.Rebase(ctx, k, to, infos[0].Format, true); err != nil {
+			return fmt.Errorf("rebase %s onto %s: %w", k, to, err)
+		}
+	}
+	branches[to] = append(branches[to], kids...)
+	delete(branches, from)
+	return nil
 }

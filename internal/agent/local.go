@@ -56,6 +56,9 @@ func NewLocal(cfg Config, hv Hypervisor, log *slog.Logger) *Local {
 	a.Handle(agentapi.KindConsolidate, a.consolidate)
 	a.Handle(agentapi.KindAttachDisk, a.attachDisk)
 	a.Handle(agentapi.KindDetachDisk, a.detachDisk)
+	a.Handle(agentapi.KindSnapshotCreate, a.snapshotCreate)
+	a.Handle(agentapi.KindSnapshotRevert, a.snapshotRevert)
+	a.Handle(agentapi.KindSnapshotDelete, a.snapshotDelete)
 	return a
 }
 

@@ -40,10 +40,10 @@ func (a *Local) finishBlockJob(ctx context.Context, uuid, target string) error {
 	return a.hv.WaitBlockJob(ctx, uuid, target, nil)
 }
 
-// mergeLayer merges layer (not the top) into base, the file below it; above
-// is the file right above layer. Idempotent: a layer no longer in the chain
-// is only removed from disk.
-func (a *Local) mergeLayer(ctx context.Context, uuid, target, layer, base, above string, running bool) error {
+// mergeLayer merges layer (not the top) into base, the file below it, and
+// points the file above it at base. Idempotent: a layer no longer in the
+// chain is only removed from disk.
+func (a *Local) mergeLayer(ctx context.Context, uuid, target, layer, base string, running bool) error {
 	if running {
 		if err := a.finishBlockJob(ctx, uuid, target); err != nil {
 			return err

@@ -21,16 +21,26 @@ func (a *Local) reconcile(ctx context.Context, raw json.RawMessage, progress fun
 	if err := json.Unmarshal(raw, &req); err != nil {
 		return nil, fmt.Errorf("decode request: %w", err)
 	}
-	res := agentapi.ReconcileResult{Merged: []string{}, Removed: []string{}}
+	res := agentapi.ReconcileResult{Merged: []string{}, Removed: []string{}, Repoint: map[string]string{}}
 	keep := map[string]bool{}
 	for _, k := range req.Keep {
 		keep[k] = true
+	}
+	// Snapshots' frozen files are never merged away nor merged into: their
+	// content is a snapshot's state.
+	frozen := map[string]bool{}
+	for _, o := range req.Others {
+		frozen[o] = true
 	}
 	dom, err := a.hv.Domain(ctx, req.DomainUUID)
 	if err != nil {
 		return nil, err
 	}
 	running := dom.State == hypervisor.StateRunning
+	branches, err := a.otherBranches(ctx, dom, req.Others)
+	if err != nil {
+		return nil, err
+	}
 	for _, d := range dom.Disks {
 		if d.SourceType != "file" || (d.Device != "" && d.Device != "disk") {
 			continue
@@ -44,13 +54,16 @@ func (a *Local) reconcile(ctx context.Context, raw json.RawMessage, progress fun
 				return nil, fmt.Errorf("disk %s: finish block job: %w", d.Target, err)
 			}
 		}
-		merged, err := a.reconcileDisk(ctx, req.DomainUUID, d.Target, keep, running)
+		merged, err := a.reconcileDisk(ctx, req.DomainUUID, d.Target, keep, frozen, running, func(from, to string) error {
+			res.Repoint[from] = to
+			return a.rebaseBranches(ctx, branches, from, to)
+		})
 		res.Merged = append(res.Merged, merged...)
 		if err != nil {
 			return res, fmt.Errorf("disk %s: %w", d.Target, err)
 		}
 	}
-	removed, err := a.removeOrphanDeltas(ctx, req.DomainUUID, nil)
+	removed, err := a.removeUnreferenced(ctx, req.DomainUUID, req.Others, nil)
 	res.Removed = append(res.Removed, removed...)
 	if err != nil {
 		return res, err
@@ -74,7 +87,7 @@ func (a *Local) reconcile(ctx context.Context, raw json.RawMessage, progress fun
 	return res, err
 }
 
-func (a *Local) reconcileDisk(ctx context.Context, uuid, target string, keep map[string]bool, running bool) ([]string, error) {
+func (a *Local) reconcileDisk(ctx context.Context, uuid, target string, keep, frozen map[string]bool, running bool, moved func(from, to string) error) ([]string, error) {
 	var merged []string
 	ls, err := a.layers(ctx, uuid, target)
 	if err != nil {
@@ -86,7 +99,7 @@ func (a *Local) reconcileDisk(ctx context.Context, uuid, target string, keep map
 			return merged, fmt.Errorf("file %s of the chain is missing: %w", p, err)
 		}
 	}
-	drop := func(p string) bool { return isDeltaOf(p, uuid) && !keep[p] }
+	drop := func(p string) bool { return isDeltaOf(p, uuid) && !keep[p] && !frozen[p] }
 	// Deltas on top: merge them all into the first file below that stays.
 	j := 0
 	for j < len(chain) && drop(chain[j]) {
@@ -95,16 +108,20 @@ func (a *Local) reconcileDisk(ctx context.Context, uuid, target string, keep map
 	if j == len(chain) {
 		return merged, fmt.Errorf("every file of the chain is a knib delta; no base to merge into")
 	}
-	if j > 0 {
+	if j > 0 && !frozen[chain[j]] {
 		if err := a.mergeTop(ctx, uuid, target, chain[0], chain[j], running); err != nil {
 			return merged, err
 		}
 		for _, p := range chain[:j] {
 			removeIfExists(p)
 			merged = append(merged, p)
+			if err := moved(p, chain[j]); err != nil {
+				return merged, err
+			}
 		}
 	}
 	// Deltas deeper in the chain, below a file that stays.
+	merged2 := map[string]bool{}
 	for {
 		ls, err = a.layers(ctx, uuid, target)
 		if err != nil {
@@ -113,7 +130,7 @@ func (a *Local) reconcileDisk(ctx context.Context, uuid, target string, keep map
 		chain = paths(ls)
 		i := -1
 		for k := 1; k < len(chain)-1; k++ {
-			if drop(chain[k]) {
+			if drop(chain[k]) && !frozen[chain[k+1]] && !merged2[chain[k]] {
 				i = k
 				break
 			}
@@ -121,10 +138,14 @@ func (a *Local) reconcileDisk(ctx context.Context, uuid, target string, keep map
 		if i < 0 {
 			return merged, nil
 		}
-		if err := a.mergeLayer(ctx, uuid, target, chain[i], chain[i+1], chain[i-1], running); err != nil {
+		if err := a.mergeLayer(ctx, uuid, target, chain[i], chain[i+1], running); err != nil {
 			return merged, err
 		}
 		merged = append(merged, chain[i])
+		merged2[chain[i]] = true
+		if err := moved(chain[i], chain[i+1]); err != nil {
+			return merged, err
+		}
 	}
 }
 
@@ -154,35 +175,3 @@ func (a *Local) deleteFiles(ctx context.Context, raw json.RawMessage, progress f
 	return removed, nil
 }
 
-// removeOrphanDeltas removes the VM's knib delta files that no chain of the
-// VM uses, in the directories of its disks and in extraDirs. The file name
-// proves the file is knib's and the VM's.
-func (a *Local) removeOrphanDeltas(ctx context.Context, uuid string, extraDirs []string) ([]string, error) {
-	dom, err := a.hv.Domain(ctx, uuid)
-	if err != nil {
-		return nil, err
-	}
-	inUse := map[string]bool{}
-	for _, d := range dom.Disks {
-		inUse[d.Source] = true
-		for _, p := range layerPaths(d) {
-			inUse[p] = true
-		}
-	}
-	var removed []string
-	for _, dir := range append(deltaDirs(dom), extraDirs...) {
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			continue
-		}
-		for _, e := range entries {
-			p := filepath.Join(dir, e.Name())
-			if isDeltaOf(p, uuid) && !inUse[p] {
-				if err := os.Remove(p); err == nil {
-					removed = append(removed, p)
-				}
-			}
-		}
-	}
-	return removed, nil
-}

@@ -25,6 +25,10 @@ type TakeBackupRequest struct {
 	// isolated backup): the disks are left as they were before.
 	MergeNewDelta bool             `json:"merge_new_delta"`
 	Disks         []BackupDiskPlan `json:"disks"`
+	// Others are the VM snapshots' frozen files: files of their chains off
+	// the current chain that are backed by a merged delta follow the merge,
+	// and none of their files is removed as a left-over.
+	Others []string `json:"others,omitempty"`
 }
 
 // BackupDiskPlan is what the backup does with one disk.
@@ -36,9 +40,15 @@ type BackupDiskPlan struct {
 	Frozen string `json:"frozen"`
 	// NewDelta is the overlay the snapshot creates.
 	NewDelta string `json:"new_delta"`
-	// MergeInto, when set, is where Frozen (the previous delta) is merged
-	// after the copy.
+	// MergeInto, when set, is where Delta (the previous backup's delta) is
+	// merged after the copy.
 	MergeInto string `json:"merge_into,omitempty"`
+	// Delta is the previous backup's delta; Layers the files an incremental
+	// copies, Frozen down to Delta (VM snapshot overlays in between are
+	// collapsed into the one backup file).
+	Delta  string   `json:"delta,omitempty"`
+	Layers []string `json:"layers,omitempty"`
+
 	// ParentFile is the parent backup's file for this disk, relative to the
 	// storage root (incrementals only).
 	ParentFile string `json:"parent_file,omitempty"`
@@ -63,6 +73,15 @@ type BackupFile struct {
 	Hash        string `json:"hash"`
 }
 
+// NewDeltaBase is the file the new delta sits on once the previous delta was
+// merged.
+func (d BackupDiskPlan) NewDeltaBase() string {
+	if d.MergeInto != "" && d.Delta == d.Frozen {
+		return d.MergeInto
+	}
+	return d.Frozen
+}
+
 // DiskChain is the top of a disk and the file right below it.
 type DiskChain struct {
 	Target string `json:"target"`
@@ -79,6 +98,9 @@ type ReconcileRequest struct {
 	DomainUUID string   `json:"domain_uuid"`
 	Keep       []string `json:"keep"`
 	RemoveDirs []string `json:"remove_dirs"`
+	// Others are VM snapshot frozen files; files of their chains backed by a
+	// merged delta are rebased onto the merge target.
+	Others []string `json:"others,omitempty"`
 }
 
 // ReconcileResult says what reconciliation found and did.
@@ -86,6 +108,8 @@ type ReconcileResult struct {
 	Chains  []DiskChain `json:"chains"`
 	Merged  []string    `json:"merged"`
 	Removed []string    `json:"removed"`
+	// Repoint maps each merged file to the file that now holds its state.
+	Repoint map[string]string `json:"repoint"`
 }
 
 // DeleteFilesRequest is the payload of KindDeleteFiles: remove backup

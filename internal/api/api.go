@@ -296,3 +296,24 @@ type AttachDisk struct {
 	Size   int64  `json:"size" doc:"bytes"`
 	Target string `json:"target,omitempty" doc:"device name, default the first free vdX"`
 }
+
+// SnapshotCreate is the body of POST /vms/{vm}/snapshots.
+type SnapshotCreate struct {
+	Name string `json:"name,omitempty"`
+}
+
+// Snapshot is a disk-only VM snapshot.
+type Snapshot struct {
+	ID      string         `json:"id"`
+	VMID    string         `json:"vm_id"`
+	Name    string         `json:"name"`
+	Status  string         `json:"status" doc:"Ready; Removed (deleted, files kept while needed); Deleted (merged and gone)"`
+	Created time.Time      `json:"created"`
+	Files   []SnapshotFile `json:"files"`
+}
+
+// SnapshotFile is one disk's frozen file of a snapshot.
+type SnapshotFile struct {
+	Disk   string `json:"disk"`
+	Frozen string `json:"frozen" doc:"the file holding the disk's state at the snapshot (with its backing chain)"`
+}

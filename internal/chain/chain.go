@@ -89,16 +89,25 @@ type DiskPlan struct {
 	Reason string
 	// Frozen is the current top; the snapshot freezes it and the backup copies it.
 	Frozen string
-	// MergeInto, when set, is the base the previous delta (Frozen) is merged
-	// into after the copy, so that one delta per disk remains.
+	// MergeInto, when set, is the base the previous delta is merged into
+	// after the copy, so that one delta per disk remains.
 	MergeInto string
+	// Delta is the previous backup's delta (the file merged into MergeInto).
+	// It is Frozen, unless VM snapshots were taken since: then the snapshot
+	// overlays sit between Frozen and Delta.
+	Delta string
+	// Layers are the files an incremental copies, top (Frozen) to bottom
+	// (Delta): more than one when VM snapshots were taken since the parent
+	// backup. They are collapsed into one backup file.
+	Layers []string
 }
 
 // PlanDisks decides per disk. It trusts the hypervisor: a disk whose real
 // chain is not what knib recorded (new disk, replaced or moved file, chain
 // changed outside knib) is copied full, and its previous delta is not merged.
+// Only VM snapshot overlays (isSnapshot) may sit above the recorded delta.
 // parentFiles lists the disk targets the parent backup has a file for.
-func PlanDisks(d Decision, parentFiles map[string]bool, recorded []Recorded, real []RealDisk) []DiskPlan {
+func PlanDisks(d Decision, parentFiles map[string]bool, recorded []Recorded, real []RealDisk, isSnapshot func(path string) bool) []DiskPlan {
 	rec := map[string]Recorded{}
 	for _, r := range recorded {
 		rec[r.Target] = r
@@ -107,9 +116,25 @@ func PlanDisks(d Decision, parentFiles map[string]bool, recorded []Recorded, rea
 	for _, disk := range real {
 		p := DiskPlan{Target: disk.Target, Frozen: disk.Top, Full: d.Type == Full}
 		r, known := rec[disk.Target]
-		consistent := known && r.Delta == disk.Top && len(disk.Backing) > 0 && disk.Backing[0] == r.Base
-		if consistent && !d.Isolated {
-			p.MergeInto = r.Base
+		files := append([]string{disk.Top}, disk.Backing...)
+		k := -1
+		if known {
+			for i, f := range files {
+				if f == r.Delta {
+					k = i
+					break
+				}
+				if isSnapshot == nil || !isSnapshot(f) {
+					break
+				}
+			}
+		}
+		consistent := k >= 0 && k+1 < len(files) && files[k+1] == r.Base
+		if consistent {
+			p.Delta, p.Layers = r.Delta, files[:k+1]
+			if !d.Isolated {
+				p.MergeInto = r.Base
+			}
 		}
 		if !p.Full {
 			switch {

@@ -49,8 +49,8 @@ func TestPlanDisks(t *testing.T) {
 		{Target: "vdb", Top: "/q/moved", Backing: nil},
 		{Target: "vdc", Top: "/p/new"},
 	}
-	plans := PlanDisks(dec, map[string]bool{"vda": true, "vdb": true}, recorded, real)
-	if p := plans[0]; p.Full || p.MergeInto != "/p/a" || p.Frozen != "/p/d1" {
+	plans := PlanDisks(dec, map[string]bool{"vda": true, "vdb": true}, recorded, real, nil)
+	if p := plans[0]; p.Full || p.MergeInto != "/p/a" || p.Frozen != "/p/d1" || p.Delta != "/p/d1" || len(p.Layers) != 1 {
 		t.Fatalf("vda: %+v", p)
 	}
 	if p := plans[1]; !p.Full || p.MergeInto != "" || !strings.Contains(p.Reason, "changed outside knib") {
@@ -60,12 +60,12 @@ func TestPlanDisks(t *testing.T) {
 		t.Fatalf("vdc: %+v", p)
 	}
 	// Parent without a file for the disk.
-	plans = PlanDisks(dec, map[string]bool{}, recorded, real[:1])
+	plans = PlanDisks(dec, map[string]bool{}, recorded, real[:1], nil)
 	if !plans[0].Full || plans[0].MergeInto != "/p/a" {
 		t.Fatalf("no parent file: %+v", plans[0])
 	}
 	// Isolated: full, never merges.
-	plans = PlanDisks(Decision{Type: Full, Isolated: true}, nil, recorded, real[:1])
+	plans = PlanDisks(Decision{Type: Full, Isolated: true}, nil, recorded, real[:1], nil)
 	if !plans[0].Full || plans[0].MergeInto != "" || plans[0].Reason != "" {
 		t.Fatalf("isolated: %+v", plans[0])
 	}
@@ -108,5 +108,22 @@ func TestAncestors(t *testing.T) {
 	got := Ancestors(all, "c")
 	if len(got) != 3 || got[0].ID != "c" || got[2].ID != "a" {
 		t.Fatalf("ancestors: %+v", got)
+	}
+}
+
+func TestPlanDisksWithSnapshotsAboveTheDelta(t *testing.T) {
+	dec := Decision{Type: Incremental, ParentID: "p", Position: 2}
+	recorded := []Recorded{{Target: "vda", Delta: "/p/d1", Base: "/p/a"}}
+	snap := func(p string) bool { return strings.HasPrefix(p, "/p/snap") }
+	real := []RealDisk{{Target: "vda", Top: "/p/snap2", Backing: []string{"/p/snap1", "/p/d1", "/p/a"}}}
+	p := PlanDisks(dec, map[string]bool{"vda": true}, recorded, real, snap)[0]
+	if p.Full || p.Delta != "/p/d1" || p.MergeInto != "/p/a" || strings.Join(p.Layers, ",") != "/p/snap2,/p/snap1,/p/d1" {
+		t.Fatalf("snapshots above the delta: %+v", p)
+	}
+	// Anything else above the delta is a change outside knib: full.
+	real[0].Top = "/q/other"
+	p = PlanDisks(dec, map[string]bool{"vda": true}, recorded, real, snap)[0]
+	if !p.Full || p.MergeInto != "" {
+		t.Fatalf("foreign layer above the delta: %+v", p)
 	}
 }

@@ -72,3 +72,31 @@ type Delta struct {
 	Delta    string
 	Base     string
 }
+
+// SnapshotStatus is a VM snapshot's status.
+type SnapshotStatus string
+
+// Snapshot statuses: a Removed snapshot was deleted by the user but its files
+// stay until nothing depends on them.
+const (
+	SnapshotReady   SnapshotStatus = "Ready"
+	SnapshotRemoved SnapshotStatus = "Removed"
+)
+
+// Snapshot is a disk-only VM snapshot: for every disk, the file that was on
+// top when it was taken (its frozen file) holds the disk's state at that time
+// through its backing chain.
+type Snapshot struct {
+	ID      string
+	VMID    string
+	Name    string
+	Status  SnapshotStatus
+	Files   []SnapshotFile
+	Created time.Time
+}
+
+// SnapshotFile is one disk's frozen file.
+type SnapshotFile struct {
+	Disk   string `json:"disk"`
+	Frozen string `json:"frozen"`
+}

@@ -246,6 +246,32 @@ func (h *Handler) register() {
 			return operationToAPI(op), err
 		})
 
+	// VM snapshots.
+	add(h, "POST", "/vms/{vm}/snapshots", "snapshots", "Take a disk-only VM snapshot (external qcow2 overlays)", created,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.SnapshotCreate) (api.Snapshot, error) {
+			sn, err := svc.CreateSnapshot(ctx, p, r.PathValue("vm"), b.Name)
+			return snapshotToAPI(sn), err
+		})
+	add(h, "GET", "/vms/{vm}/snapshots", "snapshots", "List a VM's snapshots, oldest first", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) ([]api.Snapshot, error) {
+			list, err := svc.Snapshots(ctx, p, r.PathValue("vm"))
+			return mapList(list, snapshotToAPI), err
+		})
+	add(h, "POST", "/snapshots/{id}/revert", "snapshots", "Revert a stopped VM to a snapshot (newer overlays of the current branch are discarded)", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.VM, error) {
+			v, err := svc.RevertSnapshot(ctx, p, r.PathValue("id"))
+			return h.vmToAPI(ctx, v), err
+		})
+	add(h, "DELETE", "/snapshots/{id}", "snapshots", "Delete a snapshot: merged when nothing else needs its files, else marked Removed", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Snapshot, error) {
+			sn, gone, err := svc.DeleteSnapshot(ctx, p, r.PathValue("id"))
+			out := snapshotToAPI(sn)
+			if gone {
+				out.Status = "Deleted"
+			}
+			return out, err
+		})
+
 	// Operations.
 	add(h, "GET", "/operations", "operations", "List operations (unfinished unless all=true)", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, q api.OperationQuery, _ api.Empty) ([]api.Operation, error) {
@@ -354,6 +380,14 @@ func backupToAPI(b domain.Backup, heads map[string]bool) api.Backup {
 		VirtualSize: b.VirtualSize, Created: b.Created, Error: b.Error, Files: []api.BackupFile{}}
 	for _, f := range b.Files {
 		out.Files = append(out.Files, api.BackupFile{Disk: f.Disk, Path: f.Path, Full: f.Full, Size: f.Size, VirtualSize: f.VirtualSize, Hash: f.Hash})
+	}
+	return out
+}
+
+func snapshotToAPI(sn domain.Snapshot) api.Snapshot {
+	out := api.Snapshot{ID: sn.ID, VMID: sn.VMID, Name: sn.Name, Status: string(sn.Status), Created: sn.Created, Files: []api.SnapshotFile{}}
+	for _, f := range sn.Files {
+		out.Files = append(out.Files, api.SnapshotFile{Disk: f.Disk, Frozen: f.Frozen})
 	}
 	return out
 }

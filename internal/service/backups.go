@@ -145,7 +145,11 @@ func (s *Service) runBackup(ctx context.Context, vm domain.VM, isolated, quiesce
 		}
 		realDisks = append(realDisks, rd)
 	}
-	plans := chain.PlanDisks(dec, parentFiles, recorded, realDisks)
+	plans := chain.PlanDisks(dec, parentFiles, recorded, realDisks, isSnapshotOverlay(vm.ID))
+	others, err := s.snapshotFiles(ctx, vm.ID, "")
+	if err != nil {
+		return nil, err
+	}
 
 	now := s.clock.Now()
 	b := domain.Backup{ID: domain.NewID(), VMID: vm.ID, VMName: vm.Name, AccountID: vm.AccountID, OfferingID: vm.OfferingID,
@@ -153,13 +157,14 @@ func (s *Service) runBackup(ctx context.Context, vm domain.VM, isolated, quiesce
 		EndOfChain: dec.EndOfChain, Status: domain.BackupBackingUp, Created: now, Updated: now}
 	b.Dir = path.Join("backups", vm.ID, b.ID)
 	req := agentapi.TakeBackupRequest{BackupID: b.ID, DomainUUID: vm.ID, Dir: b.Dir, Quiesce: quiesce,
-		MergeNewDelta: dec.EndOfChain || dec.Isolated}
+		MergeNewDelta: dec.EndOfChain || dec.Isolated, Others: others}
 	allFull := true
 	for _, pl := range plans {
 		if pl.Reason != "" {
 			s.log.Info("disk copied full in an incremental backup", "vm", vm.Name, "disk", pl.Target, "why", pl.Reason)
 		}
 		d := agentapi.BackupDiskPlan{Target: pl.Target, Full: pl.Full, Frozen: pl.Frozen, MergeInto: pl.MergeInto,
+			Delta: pl.Delta, Layers: pl.Layers,
 			NewDelta: filepath.Join(filepath.Dir(pl.Frozen), agentapi.DeltaPrefix+vm.ID+"."+pl.Target+"."+b.ID+".qcow2")}
 		if !pl.Full {
 			d.ParentFile = parentPaths[pl.Target]
@@ -213,15 +218,17 @@ func (s *Service) runBackup(ctx context.Context, vm domain.VM, isolated, quiesce
 	default:
 		newChain = &store.Chain{Head: b.ID}
 		for _, d := range req.Disks {
-			base := d.Frozen
-			if d.MergeInto != "" {
-				base = d.MergeInto
-			}
-			newChain.Deltas = append(newChain.Deltas, domain.Delta{VMID: vm.ID, Disk: d.Target, BackupID: b.ID, Delta: d.NewDelta, Base: base})
+			newChain.Deltas = append(newChain.Deltas, domain.Delta{VMID: vm.ID, Disk: d.Target, BackupID: b.ID, Delta: d.NewDelta, Base: d.NewDeltaBase()})
 		}
 	}
 	if err := s.store.SaveBackup(ctx, b, newChain); err != nil {
 		return nil, err
+	}
+	// Snapshots frozen on a merged delta now find their state in its base.
+	for _, d := range req.Disks {
+		if d.MergeInto != "" {
+			s.repointSnapshots(ctx, vm.ID, d.Target, d.Delta, d.MergeInto)
+		}
 	}
 	if err := s.store.SetVMWorkState(ctx, vm.ID, ""); err != nil {
 		return nil, err
@@ -309,8 +316,7 @@ func (s *Service) recoverVM(ctx context.Context, vmID string) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.runTask(ctx, a, agentapi.KindReconcile, agentapi.ReconcileRequest{DomainUUID: vm.ID, RemoveDirs: dirs},
-		view.Duration(settings.KeyKnibTimeout), nil, 0, 100)
+	err = s.reconcileVM(ctx, vm, a, dirs, view.Duration(settings.KeyKnibTimeout))
 	if err != nil {
 		msg := "recovery failed: " + err.Error()
 		s.store.SetVMWorkState(ctx, vm.ID, domain.VMBackupError)
@@ -614,7 +620,7 @@ func (s *Service) endChain(ctx context.Context, vm domain.VM, a agentapi.Agent, 
 		return err
 	}
 	if vm.State != domain.VMMissing {
-		if _, err := s.runTask(ctx, a, agentapi.KindReconcile, agentapi.ReconcileRequest{DomainUUID: vm.ID}, timeout, nil, 0, 100); err != nil {
+		if err := s.reconcileVM(ctx, vm, a, nil, timeout); err != nil {
 			return err
 		}
 	}
@@ -654,4 +660,25 @@ func (s *Service) FinishChain(ctx context.Context, p domain.Principal, ref strin
 		release()
 	}
 	return op, err
+}
+
+// reconcileVM merges every knib delta of the VM (the chain ends), keeps its
+// VM snapshots valid, and removes the given partial backup directories.
+func (s *Service) reconcileVM(ctx context.Context, vm domain.VM, a agentapi.Agent, removeDirs []string, timeout time.Duration) error {
+	others, err := s.snapshotFiles(ctx, vm.ID, "")
+	if err != nil {
+		return err
+	}
+	raw, err := s.runTask(ctx, a, agentapi.KindReconcile, agentapi.ReconcileRequest{DomainUUID: vm.ID, RemoveDirs: removeDirs, Others: others}, timeout, nil, 0, 100)
+	if err != nil {
+		return err
+	}
+	var res agentapi.ReconcileResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return err
+	}
+	for from, to := range res.Repoint {
+		s.repointSnapshots(ctx, vm.ID, "", from, to)
+	}
+	return nil
 }

@@ -99,6 +99,11 @@ func (s *Service) RestoreBackup(ctx context.Context, p domain.Principal, id stri
 	if err != nil {
 		return domain.Operation{}, err
 	}
+	if snaps, err := s.store.Snapshots(ctx, vm.ID); err != nil {
+		return domain.Operation{}, err
+	} else if len(snaps) > 0 {
+		return domain.Operation{}, fmt.Errorf("vm %s has %d VM snapshot(s); delete them before restoring a backup: %w", vm.Name, len(snaps), domain.ErrConflict)
+	}
 	switch vm.EffectiveState() {
 	case domain.VMStopped, domain.VMMissing, domain.VMRestoreError:
 	default:

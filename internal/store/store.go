@@ -122,6 +122,13 @@ type Store interface {
 	// SetVMError records why a VM needs attention ("" clears it).
 	SetVMError(ctx context.Context, vmID, msg string) error
 
+	// Snapshots.
+	SaveSnapshot(ctx context.Context, sn domain.Snapshot) error // insert or update
+	Snapshot(ctx context.Context, id string) (domain.Snapshot, error)
+	// Snapshots lists a VM's snapshots (not deleted), oldest first.
+	Snapshots(ctx context.Context, vmID string) ([]domain.Snapshot, error)
+	DeleteSnapshot(ctx context.Context, id string) error
+
 	Close() error
 }
 

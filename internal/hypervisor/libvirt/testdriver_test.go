@@ -109,7 +109,9 @@ func TestTestDriver(t *testing.T) {
 		func() error {
 			return qemuimg.Default.Create(ctx, mid, "qcow2", 0, &qemuimg.Backing{Path: "base.qcow2", Format: "qcow2"})
 		},
-		func() error { return qemuimg.Default.Create(ctx, top, "qcow2", 0, &qemuimg.Backing{Path: mid, Format: "qcow2"}) },
+		func() error {
+			return qemuimg.Default.Create(ctx, top, "qcow2", 0, &qemuimg.Backing{Path: mid, Format: "qcow2"})
+		},
 		func() error { return qemuimg.Default.Create(ctx, data, "raw", 1<<20, nil) },
 	} {
 		if err := step(); err != nil {
