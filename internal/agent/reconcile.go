@@ -174,4 +174,3 @@ func (a *Local) deleteFiles(ctx context.Context, raw json.RawMessage, progress f
 	}
 	return removed, nil
 }
-
