@@ -357,6 +357,23 @@ func (s *Service) Reconcile(ctx context.Context) {
 		if _, err := s.agent(vm.HostID); err != nil {
 			continue
 		}
+		// A quick restore interrupted before its consolidation ended: resume it.
+		if h, err := s.store.Host(ctx, vm.HostID); err == nil && vm.State == domain.VMRunning && vm.DependsOn(h.StoragePath) {
+			if release, err := s.lockVM(ctx, vm, "consolidation"); err == nil {
+				a, _ := s.agent(vm.HostID)
+				s.log.Info("resuming the consolidation of a quick-restored VM", "vm", vm.Name)
+				s.consolidateWithRetries(ctx, a, vm.ID, s.knibTimeout(ctx, vm), func(float64, string) {}, 0, 100)
+				release()
+			}
+			continue
+		}
+		if vm.WorkState == domain.VMRestoring {
+			// A restore was interrupted: some disks may be restored, others
+			// not. Say so; running the restore again finishes it.
+			s.store.SetVMWorkState(ctx, vm.ID, domain.VMRestoreError)
+			s.store.SetVMError(ctx, vm.ID, "a restore was interrupted; run `knib backup restore` again")
+			continue
+		}
 		stale := vm.WorkState == domain.VMBackupError || vm.WorkState == domain.VMBackingUp
 		if !stale {
 			list, err := s.store.ListBackups(ctx, store.BackupFilter{VMID: vm.ID, Status: domain.BackupBackingUp})
@@ -379,6 +396,13 @@ func (s *Service) Reconcile(ctx context.Context) {
 // ReleaseStaleLocks clears busy marks left by operations of a previous run
 // of this server. Call once at start, before serving.
 func (s *Service) ReleaseStaleLocks(ctx context.Context) error {
+	restoring, err := s.store.ListBackups(ctx, store.BackupFilter{Status: domain.BackupRestoring})
+	if err != nil {
+		return err
+	}
+	for _, b := range restoring {
+		s.setBackupStatus(ctx, b.ID, domain.BackupBackedUp)
+	}
 	vms, err := s.store.ListVMs(ctx, store.VMFilter{})
 	if err != nil {
 		return err

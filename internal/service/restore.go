@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/crashpoint"
 	"github.com/knib/knib/internal/domain"
 	"github.com/knib/knib/internal/settings"
 	"github.com/knib/knib/internal/store"
@@ -168,6 +169,7 @@ func (s *Service) runRestore(ctx context.Context, vm domain.VM, b domain.Backup,
 	s.refreshHost(ctx, vm.HostID)
 	out := map[string]any{"vm": res.Name, "backup": b.ID, "disks": res.Disks, "defined": res.Defined, "quick": o.Quick}
 	if o.Quick {
+		crashpoint.Hit("restore.before-consolidate")
 		out["consolidated"] = s.consolidateWithRetries(ctx, a, vm.ID, timeout, progress, 60, 100)
 	}
 	s.log.Info("restore done", "vm", res.Name, "backup", b.ID, "quick", o.Quick)

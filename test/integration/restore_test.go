@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/knib/knib/internal/testbed"
 )
@@ -217,3 +218,50 @@ func removeVM(t *testing.T, name string) {
 }
 
 var _ = json.Marshal
+
+// TestQuickRestoreResumesAfterCrash: the server dies after the quick-restored
+// VM started on its overlays, before consolidation; at restart knib resumes
+// the consolidation by itself.
+func TestQuickRestoreResumesAfterCrash(t *testing.T) {
+	dom := testbed.NewDomain(t, testbed.DomainOptions{Name: "knib-t-qcrash", Start: true})
+	s := StartServer(t, "")
+	var off struct{ ID string }
+	s.MustJSON(&off, "offering", "create", "--name", "qc", "--allow-quick-restore")
+	s.CLI("host", "refresh")
+	s.CLI("vm", "assign", dom.Name, "--offering", off.ID)
+	guest(t, dom, "echo q > /data/q && sync")
+	b := s.backup(dom.Name)
+	guest(t, dom, "rm /data/q && sync")
+	restart(t, dom)
+	s.Restart("KNIB_CRASH_AT=restore.before-consolidate")
+	s.Run(nil, "backup", "restore", b.ID, "--quick-restore", "--async")
+	if err := s.Wait(2 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	// The VM runs on overlays backed by the backup files now.
+	if st, err := dom.State(); err != nil || st != 1 {
+		t.Fatalf("after the crash the VM should run: %v %v", st, err)
+	}
+	s.Restart()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		v := s.vmDisks(dom.Name)
+		if len(v.Disks[0].Backing) == 0 && v.LastError == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not consolidated: %+v\n%s", v, s.Log())
+		}
+		time.Sleep(time.Second)
+	}
+	if err := dom.WaitAgent(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := guest(t, dom, "cat /data/q"); got != "q\n" {
+		t.Fatalf("data: %q", got)
+	}
+	if !strings.Contains(s.Log(), "resuming the consolidation") {
+		t.Fatalf("consolidation was not resumed by recovery:\n%s", s.Log())
+	}
+	s.backup(dom.Name)
+}
