@@ -19,6 +19,12 @@ type Fake struct {
 	Domains []agentapi.Domain
 	// Exec, if set, answers GuestExec; by default it echoes the arguments.
 	Exec func(req agentapi.GuestExecRequest) (agentapi.GuestExecResult, error)
+	// Task, if set, accepts every task and gives its status at each poll;
+	// without it no task kind is known.
+	Task  func(req agentapi.TaskRequest) agentapi.TaskStatus
+	tasks map[string]agentapi.TaskRequest
+	// Started records the kinds of the tasks started, in order.
+	Started []string
 }
 
 var _ agentapi.Agent = (*Fake)(nil)
@@ -61,14 +67,32 @@ func (f *Fake) GuestExec(ctx context.Context, req agentapi.GuestExecRequest) (ag
 	return agentapi.GuestExecResult{Stdout: []byte(strings.Join(req.Args, " ") + "\n")}, nil
 }
 
-// StartTask knows no task kinds.
+// StartTask records the task when Task is set; else the kind is unknown.
 func (f *Fake) StartTask(ctx context.Context, req agentapi.TaskRequest) error {
-	return fmt.Errorf("task kind %q: %w", req.Kind, agentapi.ErrUnknownKind)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Task == nil {
+		return fmt.Errorf("task kind %q: %w", req.Kind, agentapi.ErrUnknownKind)
+	}
+	if f.tasks == nil {
+		f.tasks = map[string]agentapi.TaskRequest{}
+	}
+	f.tasks[req.ID] = req
+	f.Started = append(f.Started, req.Kind)
+	return nil
 }
 
-// TaskStatus knows no tasks.
+// TaskStatus asks Task for the status of a started task.
 func (f *Fake) TaskStatus(ctx context.Context, id string) (agentapi.TaskStatus, error) {
-	return agentapi.TaskStatus{}, fmt.Errorf("task %s: %w", id, agentapi.ErrUnknownTask)
+	f.mu.Lock()
+	req, ok := f.tasks[id]
+	f.mu.Unlock()
+	if !ok {
+		return agentapi.TaskStatus{}, fmt.Errorf("task %s: %w", id, agentapi.ErrUnknownTask)
+	}
+	st := f.Task(req)
+	st.ID, st.Kind = id, req.Kind
+	return st, nil
 }
 
 // CancelTask knows no tasks.
