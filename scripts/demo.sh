@@ -13,11 +13,19 @@ vm=knib-demo
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "server"
+pidfile=$KNIB_DATA_DIR/demo-server.pid
+if [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+	# A server this demo started earlier: restart it on the freshly built binary.
+	kill "$(cat "$pidfile")"
+	for _ in $(seq 1 100); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.1; done
+	echo "stopped the earlier demo server"
+fi
 if curl -fsS "$server/api/v1/health" >/dev/null 2>&1; then
 	echo "reusing the knib server at $server"
 else
 	mkdir -p "$KNIB_DATA_DIR"
 	nohup "$knib" server >>"$KNIB_DATA_DIR/server.log" 2>&1 &
+	echo $! >"$pidfile"
 	echo "started knib server (pid $!, log $KNIB_DATA_DIR/server.log)"
 	for _ in $(seq 1 100); do
 		curl -fsS "$server/api/v1/health" >/dev/null 2>&1 && break
@@ -46,11 +54,19 @@ fi
 current=$("$knib" vm show "$vm" -o json | jq -r .offering_id)
 [[ $current == "$offering" ]] || "$knib" vm assign "$vm" --offering "$offering"
 
-say "backups"
-"$knib" vm exec "$vm" -- sh -c 'date > /data/demo-$(date +%s).txt && sync && ls /data'
-"$knib" backup create "$vm"
-"$knib" vm exec "$vm" -- sh -c 'echo more >> /data/more.txt && sync'
+say "backups (a new chain starts with a full, then incrementals)"
+"$knib" vm exec "$vm" -- sh -c 'echo "first $(date)" > /data/first.txt && sync && ls /data'
+first=$("$knib" backup create "$vm" -o json | jq -r .id)
+"$knib" vm exec "$vm" -- sh -c 'echo "second $(date)" > /data/second.txt && sync && ls /data'
 "$knib" backup create "$vm"
 "$knib" backup list --vm "$vm"
 "$knib" vm show "$vm"
+
+say "restore the first backup (the VM must be stopped)"
+virsh -c qemu:///system destroy "$vm" >/dev/null
+"$knib" backup restore "$first"
+virsh -c qemu:///system start "$vm" >/dev/null
+for _ in $(seq 1 60); do "$knib" vm exec "$vm" -- true >/dev/null 2>&1 && break; sleep 1; done
+echo "files in the guest after the restore (second.txt is gone):"
+"$knib" vm exec "$vm" -- ls /data
 say "done: try ./bin/knib --help"
