@@ -66,18 +66,9 @@ func (s *Service) CreateBackup(ctx context.Context, p domain.Principal, ref stri
 	if h, err := s.store.Host(ctx, vm.HostID); err == nil && vm.DependsOn(h.StoragePath) {
 		return domain.Operation{}, fmt.Errorf("vm %s still runs on backup files (quick restore): finish `knib vm consolidate %s` first: %w", vm.Name, vm.Name, domain.ErrConflict)
 	}
-	release, err := s.lockVM(ctx, vm, "a backup")
-	if err != nil {
-		return domain.Operation{}, err
-	}
-	op, err := s.start(ctx, p, "backup.create", vm.ID, func(ctx context.Context, progress Progress) (any, error) {
-		defer release()
+	return s.vmOperation(ctx, p, vm, "a backup", "backup.create", func(ctx context.Context, progress Progress) (any, error) {
 		return s.runBackup(ctx, vm, isolated, quiesce, progress)
 	})
-	if err != nil {
-		release()
-	}
-	return op, err
 }
 
 func (s *Service) runBackup(ctx context.Context, vm domain.VM, isolated, quiesce bool, progress Progress) (any, error) {
@@ -586,11 +577,7 @@ func (s *Service) applyDelete(ctx context.Context, vmID string, plan chain.Delet
 	if err != nil {
 		return nil, err
 	}
-	view, err := s.vmSettings(ctx, vm)
-	if err != nil {
-		return nil, err
-	}
-	timeout := view.Duration(settings.KeyKnibTimeout)
+	timeout := s.knibTimeout(ctx, vm)
 	var done []string
 	if plan.MergeHead {
 		if err := s.endChain(ctx, vm, a, timeout); err != nil {
@@ -668,22 +655,13 @@ func (s *Service) FinishChain(ctx context.Context, p domain.Principal, ref strin
 	if err != nil {
 		return domain.Operation{}, err
 	}
-	release, err := s.lockVM(ctx, vm, "finishing the chain")
-	if err != nil {
-		return domain.Operation{}, err
-	}
-	op, err := s.start(ctx, p, "chain.finish", vm.ID, func(ctx context.Context, progress Progress) (any, error) {
-		defer release()
+	return s.vmOperation(ctx, p, vm, "finishing the chain", "chain.finish", func(ctx context.Context, progress Progress) (any, error) {
 		progress(10, "merging the deltas on primary storage")
 		if err := s.recoverVM(ctx, vm.ID); err != nil {
 			return nil, err
 		}
 		return map[string]string{"vm": vm.Name, "chain": "ended"}, nil
 	})
-	if err != nil {
-		release()
-	}
-	return op, err
 }
 
 // reconcileVM merges every knib delta of the VM (the chain ends), keeps its

@@ -110,18 +110,9 @@ func (s *Service) RestoreBackup(ctx context.Context, p domain.Principal, id stri
 	default:
 		return domain.Operation{}, fmt.Errorf("vm %s is %s; stop it before restoring: %w", vm.Name, vm.EffectiveState(), domain.ErrConflict)
 	}
-	release, err := s.lockVM(ctx, vm, "a restore")
-	if err != nil {
-		return domain.Operation{}, err
-	}
-	op, err := s.start(ctx, p, "backup.restore", vm.ID, func(ctx context.Context, progress Progress) (any, error) {
-		defer release()
+	return s.vmOperation(ctx, p, vm, "a restore", "backup.restore", func(ctx context.Context, progress Progress) (any, error) {
 		return s.runRestore(ctx, vm, b, o, progress)
 	})
-	if err != nil {
-		release()
-	}
-	return op, err
 }
 
 func (s *Service) runRestore(ctx context.Context, vm domain.VM, b domain.Backup, o RestoreOptions, progress Progress) (any, error) {
@@ -129,11 +120,7 @@ func (s *Service) runRestore(ctx context.Context, vm domain.VM, b domain.Backup,
 	if err != nil {
 		return nil, err
 	}
-	view, err := s.vmSettings(ctx, vm)
-	if err != nil {
-		return nil, err
-	}
-	timeout := view.Duration(settings.KeyKnibTimeout)
+	timeout := s.knibTimeout(ctx, vm)
 	s.setBackupStatus(ctx, b.ID, domain.BackupRestoring)
 	defer s.setBackupStatus(context.WithoutCancel(ctx), b.ID, domain.BackupBackedUp)
 	s.store.SetVMWorkState(ctx, vm.ID, domain.VMRestoring)
@@ -204,29 +191,16 @@ func (s *Service) Consolidate(ctx context.Context, p domain.Principal, ref strin
 	if err != nil {
 		return domain.Operation{}, err
 	}
-	release, err := s.lockVM(ctx, vm, "consolidation")
-	if err != nil {
-		return domain.Operation{}, err
-	}
-	op, err := s.start(ctx, p, "vm.consolidate", vm.ID, func(ctx context.Context, progress Progress) (any, error) {
-		defer release()
+	return s.vmOperation(ctx, p, vm, "consolidation", "vm.consolidate", func(ctx context.Context, progress Progress) (any, error) {
 		a, err := s.agent(vm.HostID)
 		if err != nil {
 			return nil, err
 		}
-		view, err := s.vmSettings(ctx, vm)
-		if err != nil {
-			return nil, err
-		}
-		if !s.consolidateWithRetries(ctx, a, vm.ID, view.Duration(settings.KeyKnibTimeout), progress, 0, 100) {
+		if !s.consolidateWithRetries(ctx, a, vm.ID, s.knibTimeout(ctx, vm), progress, 0, 100) {
 			return nil, fmt.Errorf("consolidation of %s did not finish; the VM keeps running on its overlays", vm.Name)
 		}
 		return map[string]any{"vm": vm.Name, "consolidated": true}, nil
 	})
-	if err != nil {
-		release()
-	}
-	return op, err
 }
 
 // RestoreVolume makes a new disk from one disk of a backup and attaches it
@@ -256,21 +230,12 @@ func (s *Service) RestoreVolume(ctx context.Context, p domain.Principal, id, dis
 	if vm.HostID != b.HostID {
 		return domain.Operation{}, fmt.Errorf("vm %s is on another host than the backup's storage: %w", vm.Name, domain.ErrConflict)
 	}
-	release, err := s.lockVM(ctx, vm, "a volume restore")
-	if err != nil {
-		return domain.Operation{}, err
-	}
-	op, err := s.start(ctx, p, "backup.restore-volume", vm.ID, func(ctx context.Context, progress Progress) (any, error) {
-		defer release()
+	return s.vmOperation(ctx, p, vm, "a volume restore", "backup.restore-volume", func(ctx context.Context, progress Progress) (any, error) {
 		a, err := s.agent(vm.HostID)
 		if err != nil {
 			return nil, err
 		}
-		view, err := s.vmSettings(ctx, vm)
-		if err != nil {
-			return nil, err
-		}
-		timeout := view.Duration(settings.KeyKnibTimeout)
+		timeout := s.knibTimeout(ctx, vm)
 		s.setBackupStatus(ctx, b.ID, domain.BackupRestoring)
 		defer s.setBackupStatus(context.WithoutCancel(ctx), b.ID, domain.BackupBackedUp)
 		name := fmt.Sprintf("%s-%s-restore-%s", vm.Name, disk, b.ID[:8])
@@ -290,10 +255,6 @@ func (s *Service) RestoreVolume(ctx context.Context, p domain.Principal, id, dis
 		s.refreshHost(ctx, vm.HostID)
 		return out, nil
 	})
-	if err != nil {
-		release()
-	}
-	return op, err
 }
 
 var vmNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)

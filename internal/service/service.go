@@ -131,8 +131,12 @@ type Progress func(pct float64, msg string)
 // start records an operation and runs fn in the background. The operation is
 // stored as Pending before fn runs, so it is visible at once.
 func (s *Service) start(ctx context.Context, p domain.Principal, kind, vmID string, fn func(ctx context.Context, progress Progress) (any, error)) (domain.Operation, error) {
+	return s.startID(ctx, p, domain.NewID(), kind, vmID, fn)
+}
+
+func (s *Service) startID(ctx context.Context, p domain.Principal, id, kind, vmID string, fn func(ctx context.Context, progress Progress) (any, error)) (domain.Operation, error) {
 	now := s.clock.Now()
-	op := domain.Operation{ID: domain.NewID(), Kind: kind, VMID: vmID, AccountID: p.AccountID, State: domain.OpPending, Created: now, Updated: now}
+	op := domain.Operation{ID: id, Kind: kind, VMID: vmID, AccountID: p.AccountID, State: domain.OpPending, Created: now, Updated: now}
 	if err := s.store.CreateOperation(ctx, op); err != nil {
 		return op, fmt.Errorf("record operation: %w", err)
 	}
@@ -174,6 +178,24 @@ func (s *Service) start(ctx context.Context, p domain.Principal, kind, vmID stri
 		save()
 	}()
 	return op, nil
+}
+
+// vmOperation runs fn as an operation that holds the VM's lock from the
+// request on: a second request for a busy VM is refused at once.
+func (s *Service) vmOperation(ctx context.Context, p domain.Principal, vm domain.VM, what, kind string, fn func(ctx context.Context, progress Progress) (any, error)) (domain.Operation, error) {
+	id := domain.NewID()
+	release, err := s.lockVM(ctx, vm, what+", operation "+id)
+	if err != nil {
+		return domain.Operation{}, err
+	}
+	op, err := s.startID(ctx, p, id, kind, vm.ID, func(ctx context.Context, progress Progress) (any, error) {
+		defer release()
+		return fn(ctx, progress)
+	})
+	if err != nil {
+		release()
+	}
+	return op, err
 }
 
 // Operation returns an operation the principal may see.

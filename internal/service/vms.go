@@ -8,7 +8,6 @@ import (
 
 	"github.com/knib/knib/internal/agentapi"
 	"github.com/knib/knib/internal/domain"
-	"github.com/knib/knib/internal/settings"
 	"github.com/knib/knib/internal/store"
 )
 
@@ -111,11 +110,7 @@ func (s *Service) UnassignVM(ctx context.Context, p domain.Principal, ref string
 		if err != nil {
 			return vm, err
 		}
-		view, err := s.vmSettings(ctx, vm)
-		if err != nil {
-			return vm, err
-		}
-		if err := s.endChain(ctx, vm, a, view.Duration(settings.KeyKnibTimeout)); err != nil {
+		if err := s.endChain(ctx, vm, a, s.knibTimeout(ctx, vm)); err != nil {
 			return vm, fmt.Errorf("merge the VM's backup deltas: %w", err)
 		}
 	}
