@@ -173,8 +173,17 @@ func TestBlankDisk(t *testing.T) {
 	// to decode the MIME type ("xdr:DecodeUint: EOF"), because it decodes
 	// the stream's closing message instead of the first reply. The image
 	// is what counts.
+	// The stream sometimes arrives empty (a go-libvirt stream race): retry.
 	var png bytes.Buffer
-	mime, err := d.L.DomainScreenshot(d.Dom, &png, 0, 0)
+	var mime libvirt.OptString
+	for attempt := 0; attempt < 5; attempt++ {
+		png.Reset()
+		mime, err = d.L.DomainScreenshot(d.Dom, &png, 0, 0)
+		if bytes.HasPrefix(png.Bytes(), []byte("\x89PNG")) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
 	if !bytes.HasPrefix(png.Bytes(), []byte("\x89PNG")) {
 		t.Errorf("screenshot: mime %v, %d bytes, %v", mime, png.Len(), err)
 	}

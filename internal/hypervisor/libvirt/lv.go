@@ -610,9 +610,18 @@ func (h *Hypervisor) Screenshot(ctx context.Context, uuid string, w io.Writer) (
 		if s := libvirt.DomainState(state); s != libvirt.DomainRunning && s != libvirt.DomainPaused {
 			return fmt.Errorf("domain is %s: %w", stateName(s), hypervisor.ErrUnsupported)
 		}
-		mime, err = l.DomainScreenshot(d, &buf, 0, 0)
-		if err != nil && streamReplyBug(err, buf.Bytes()) {
-			mime, err = libvirt.OptString{sniffImage(buf.Bytes())}, nil
+		// The image stream sometimes arrives empty (a go-libvirt stream
+		// race); a second try gets it.
+		for attempt := 0; attempt < 3; attempt++ {
+			buf.Reset()
+			mime, err = l.DomainScreenshot(d, &buf, 0, 0)
+			if err != nil && streamReplyBug(err, buf.Bytes()) {
+				mime, err = libvirt.OptString{sniffImage(buf.Bytes())}, nil
+			}
+			if err == nil || buf.Len() > 0 {
+				return err
+			}
+			time.Sleep(500 * time.Millisecond)
 		}
 		return err
 	})
