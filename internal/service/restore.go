@@ -270,7 +270,8 @@ func (s *Service) CreateVMFromBackup(ctx context.Context, p domain.Principal, id
 	if !vmNameRE.MatchString(name) {
 		return domain.Operation{}, domain.Invalid("name", "want 1 to 64 letters, digits, dots, dashes or underscores, got %q", name)
 	}
-	if _, err := s.store.VM(ctx, name); err == nil {
+	s.refreshHost(ctx, b.HostID)
+	if old, err := s.store.VM(ctx, name); err == nil && old.State != domain.VMMissing {
 		return domain.Operation{}, fmt.Errorf("a VM named %s exists already: %w", name, domain.ErrConflict)
 	}
 	return s.start(ctx, p, "backup.create-vm", "", func(ctx context.Context, progress Progress) (any, error) {

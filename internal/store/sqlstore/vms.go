@@ -73,6 +73,16 @@ func (s *DB) VM(ctx context.Context, ref string) (domain.VM, error) {
 	case found[0].ID == ref || len(found) == 1:
 		return found[0], nil
 	}
+	// A name reused after a VM was deleted: the defined one wins.
+	var live []domain.VM
+	for _, v := range found {
+		if v.State != domain.VMMissing {
+			live = append(live, v)
+		}
+	}
+	if len(live) == 1 {
+		return live[0], nil
+	}
 	return domain.VM{}, fmt.Errorf("%d VMs are named %q; use the uuid: %w", len(found), ref, domain.ErrConflict)
 }
 
