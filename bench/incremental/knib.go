@@ -184,7 +184,11 @@ type backupRun struct {
 	Backup    backup
 	Seconds   float64 // wall time of the CLI call, which waits for the operation
 	OpSeconds float64 // the operation's own duration: updated - created
-	Freeze    float64 // the operation result's freeze_seconds
+	// PreSeconds is from the CLI's start to the operation's creation (the
+	// CLI starting, the POST handler's synchronous work); PostSeconds from
+	// the operation's end to the CLI's exit (polling lag, the final GET).
+	PreSeconds, PostSeconds float64
+	Freeze                  float64 // the operation result's freeze_seconds
 }
 
 // timedBackup times `knib backup create VM -o json` (the CLI waits for the
@@ -212,6 +216,8 @@ func (s *knibServer) timedBackup(ctx context.Context, vm, wantType string) (back
 		return r, err
 	}
 	r.Freeze, r.OpSeconds = freeze, op.Updated.Sub(op.Created).Seconds()
+	r.PreSeconds = op.Created.Sub(start).Seconds()
+	r.PostSeconds = r.Seconds - r.PreSeconds - r.OpSeconds
 	return r, nil
 }
 

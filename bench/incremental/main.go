@@ -3,7 +3,7 @@
 // floor of copying the changed bytes with cp, for N MiB changed since the
 // last backup, and checks that knib's time does not grow with the disk size.
 //
-//	go run ./bench/incremental [-sizes 10,100,500] [-disk 2G] [-bigdisk 8G] [-keep] [-json]
+//	go run ./bench/incremental [-sizes 10,100,500] [-disk 2G] [-bigdisk 8G] [-reps 3] [-chunk 4M] [-keep] [-json]
 //
 // It needs root, a running libvirtd (bash scripts/setup.sh) and the test
 // guest. It creates three test VMs with a small blank first disk and an
@@ -23,6 +23,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -47,6 +48,7 @@ type options struct {
 	disk     int64
 	bigDisk  int64 // 0: skip the big-disk VM
 	chunk    int64
+	reps     int
 	keep     bool
 	json     bool
 }
@@ -68,13 +70,17 @@ type Report struct {
 	BigError string `json:"big_disk_error,omitempty"`
 	// KnibError is knib's own failure on the main VM, if any.
 	KnibError string `json:"knib_error,omitempty"`
-	Rows      []Row  `json:"rows"`
+	// LoadAvg is /proc/loadavg at the start and at the end: other guests
+	// or tests running on the machine show here.
+	LoadAvg []string `json:"loadavg"`
+	Rows    []Row    `json:"rows"`
 }
 
-// Row is one N: the times for N MiB changed since the last backup.
+// Row is one N: the medians of Reps rounds of "write N MiB, back up".
 type Row struct {
 	ChangedMiB int64 `json:"changed_mib"`
-	// Knib: wall time of `knib backup create VM -o json` on the -disk VM.
+	Reps       int   `json:"reps"`
+	// Knib: `knib backup create VM -o json` on the -disk VM.
 	Knib *KnibResult `json:"knib,omitempty"`
 	// Vnb: `virtnbdbackup -l inc` on the twin VM.
 	Vnb *VnbResult `json:"virtnbdbackup,omitempty"`
@@ -83,6 +89,18 @@ type Row struct {
 	// KnibBig: knib on the -bigdisk VM.
 	KnibBig *KnibResult `json:"knib_big_disk,omitempty"`
 	Ratios  Ratios      `json:"ratios"`
+	// Runs are the rounds the medians come from.
+	Runs []Run `json:"runs"`
+}
+
+// Run is one round: N MiB written into each VM, then each backed up.
+type Run struct {
+	Knib         *KnibResult `json:"knib,omitempty"`
+	Vnb          *VnbResult  `json:"virtnbdbackup,omitempty"`
+	FloorSeconds float64     `json:"floor_seconds"`
+	KnibBig      *KnibResult `json:"knib_big_disk,omitempty"`
+	// BigFirst: the big-disk VM was backed up before the -disk one.
+	BigFirst bool `json:"big_disk_first,omitempty"`
 }
 
 // KnibResult is one knib incremental backup.
@@ -93,9 +111,18 @@ type KnibResult struct {
 	Seconds float64 `json:"seconds"`
 	// OperationSeconds is the server-side duration of the operation.
 	OperationSeconds float64 `json:"operation_seconds"`
-	FreezeSeconds    float64 `json:"freeze_seconds"`
-	BackupBytes      int64   `json:"backup_bytes"`
-	BackupID         string  `json:"backup_id"`
+	// BeforeOperationSeconds: from the CLI's start to the operation's
+	// creation; AfterOperationSeconds: from its end to the CLI's exit.
+	BeforeOperationSeconds float64 `json:"before_operation_seconds"`
+	AfterOperationSeconds  float64 `json:"after_operation_seconds"`
+	FreezeSeconds          float64 `json:"freeze_seconds"`
+	BackupBytes            int64   `json:"backup_bytes"`
+	BackupID               string  `json:"backup_id,omitempty"`
+}
+
+func knibResult(r backupRun) *KnibResult {
+	return &KnibResult{Seconds: r.Seconds, OperationSeconds: r.OpSeconds, BeforeOperationSeconds: r.PreSeconds,
+		AfterOperationSeconds: r.PostSeconds, FreezeSeconds: r.Freeze, BackupBytes: r.Backup.Size, BackupID: r.Backup.ID}
 }
 
 // VnbResult is one virtnbdbackup incremental backup.
@@ -111,10 +138,88 @@ type Ratios struct {
 	KnibOverVnb      float64 `json:"knib_over_virtnbdbackup,omitempty"`
 	KnibOverVnbFsync float64 `json:"knib_over_virtnbdbackup_with_fsync,omitempty"`
 	KnibOverFloor    float64 `json:"knib_over_floor,omitempty"`
-	BigOverSmall     float64 `json:"knib_big_over_small,omitempty"`
+	// KnibOpOverVnb and KnibOpOverFloor use knib's operation time, free of
+	// the CLI's polling steps.
+	KnibOpOverVnb   float64 `json:"knib_operation_over_virtnbdbackup,omitempty"`
+	KnibOpOverFloor float64 `json:"knib_operation_over_floor,omitempty"`
+	BigOverSmall    float64 `json:"knib_big_over_small,omitempty"`
 	// BigOverSmallOp is the same on the operations' own durations, free of
 	// the CLI's polling steps.
 	BigOverSmallOp float64 `json:"knib_big_over_small_operation,omitempty"`
+}
+
+// summarize sets the row's medians and ratios from its runs.
+func (row *Row) summarize() {
+	var knib, big []KnibResult
+	var vnb []VnbResult
+	var floor []float64
+	for _, r := range row.Runs {
+		if r.Knib != nil {
+			knib = append(knib, *r.Knib)
+		}
+		if r.KnibBig != nil {
+			big = append(big, *r.KnibBig)
+		}
+		if r.Vnb != nil {
+			vnb = append(vnb, *r.Vnb)
+		}
+		floor = append(floor, r.FloorSeconds)
+	}
+	row.Knib, row.KnibBig = medianKnib(knib), medianKnib(big)
+	if len(vnb) > 0 {
+		row.Vnb = &VnbResult{
+			Seconds:     median(vnb, func(v VnbResult) float64 { return v.Seconds }),
+			SyncSeconds: median(vnb, func(v VnbResult) float64 { return v.SyncSeconds }),
+			DataBytes:   int64(median(vnb, func(v VnbResult) float64 { return float64(v.DataBytes) })),
+		}
+	}
+	row.FloorSeconds = median(floor, func(f float64) float64 { return f })
+	row.Ratios = Ratios{}
+	if row.Knib == nil {
+		return
+	}
+	row.Ratios.KnibOverFloor = ratio(row.Knib.Seconds, row.FloorSeconds)
+	row.Ratios.KnibOpOverFloor = ratio(row.Knib.OperationSeconds, row.FloorSeconds)
+	if row.Vnb != nil {
+		row.Ratios.KnibOverVnb = ratio(row.Knib.Seconds, row.Vnb.Seconds)
+		row.Ratios.KnibOpOverVnb = ratio(row.Knib.OperationSeconds, row.Vnb.Seconds)
+		row.Ratios.KnibOverVnbFsync = ratio(row.Knib.Seconds, row.Vnb.Seconds+row.Vnb.SyncSeconds)
+	}
+	if row.KnibBig != nil {
+		row.Ratios.BigOverSmall = ratio(row.KnibBig.Seconds, row.Knib.Seconds)
+		row.Ratios.BigOverSmallOp = ratio(row.KnibBig.OperationSeconds, row.Knib.OperationSeconds)
+	}
+}
+
+func medianKnib(rs []KnibResult) *KnibResult {
+	if len(rs) == 0 {
+		return nil
+	}
+	return &KnibResult{
+		Seconds:                median(rs, func(r KnibResult) float64 { return r.Seconds }),
+		OperationSeconds:       median(rs, func(r KnibResult) float64 { return r.OperationSeconds }),
+		BeforeOperationSeconds: median(rs, func(r KnibResult) float64 { return r.BeforeOperationSeconds }),
+		AfterOperationSeconds:  median(rs, func(r KnibResult) float64 { return r.AfterOperationSeconds }),
+		FreezeSeconds:          median(rs, func(r KnibResult) float64 { return r.FreezeSeconds }),
+		BackupBytes:            int64(median(rs, func(r KnibResult) float64 { return float64(r.BackupBytes) })),
+	}
+}
+
+// median of f over xs (the mean of the middle two for an even count).
+func median[T any](xs []T, f func(T) float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	v := make([]float64, len(xs))
+	for i, x := range xs {
+		v[i] = f(x)
+	}
+	sort.Float64s(v)
+	m := len(v) / 2
+	if len(v)%2 == 1 {
+		return v[m]
+	}
+	return (v[m-1] + v[m]) / 2
 }
 
 func main() {
@@ -123,11 +228,16 @@ func main() {
 	disk := flag.String("disk", "2G", "size of the second disk of the knib and virtnbdbackup VMs")
 	big := flag.String("bigdisk", "8G", "size of the second disk of the big-disk knib VM (0 to skip)")
 	chunk := flag.String("chunk", "4M", "size of each write")
+	flag.IntVar(&opts.reps, "reps", 3, "rounds per size (write N MiB, back up); the table shows medians")
 	flag.BoolVar(&opts.keep, "keep", false, "keep the VMs, the knib data directory and the backups")
 	flag.BoolVar(&opts.json, "json", false, "print the results as JSON instead of a table")
 	flag.Parse()
 	if flag.NArg() != 0 {
 		fmt.Fprintln(os.Stderr, "incremental: no arguments expected")
+		os.Exit(2)
+	}
+	if opts.reps < 1 {
+		fmt.Fprintln(os.Stderr, "incremental: -reps: want at least 1")
 		os.Exit(2)
 	}
 	var err error
@@ -159,7 +269,7 @@ func main() {
 	rep, err := run(ctx, opts)
 	cancel()
 	stop()
-	if rep != nil && len(rep.Rows) > 0 {
+	if rep != nil {
 		if opts.json {
 			enc := json.NewEncoder(os.Stdout)
 			enc.SetIndent("", "  ")
@@ -191,6 +301,8 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 		BigDiskBytes:   opts.bigDisk,
 		ChunkBytes:     opts.chunk,
 	}
+	rep.LoadAvg = append(rep.LoadAvg, loadAvg())
+	defer func() { rep.LoadAvg = append(rep.LoadAvg, loadAvg()) }()
 	if os.Geteuid() != 0 {
 		return rep, errors.New("must run as root (test VMs live under " + testbed.ImagesDir + ")")
 	}
@@ -328,89 +440,104 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 	}
 
 	storage := filepath.Join(dataDir, "storage")
-	for round, n := range opts.sizesMiB {
-		if err := ctx.Err(); err != nil {
-			return rep, err
-		}
-		p := byte(0xa1 + round)
-		row := Row{ChangedMiB: n}
-		plan, err := writePlan(n*mib, opts.disk, opts.chunk, round)
-		if err != nil {
-			return rep, err
-		}
-		// The same writes, in the same order, on the knib VM and its twin.
-		start := time.Now()
-		if err := writeDisk(ctx, knibVM, dataDisk, p, plan); err != nil {
-			return rep, err
-		}
-		logf("N=%d MiB: wrote %d chunks (pattern 0x%02x) into %s in %.1f s", n, len(plan), p, vmKnib, time.Since(start).Seconds())
-		if vnbVM != nil {
-			if err := writeDisk(ctx, vnbVM, dataDisk, p, plan); err != nil {
-				return rep, err
-			}
-		}
-		if bigVM != nil {
-			bigPlan, err := writePlan(n*mib, opts.bigDisk, opts.chunk, round)
-			if err != nil {
-				return rep, err
-			}
-			if err := writeDisk(ctx, bigVM, dataDisk, p, bigPlan); err != nil {
-				return rep, err
-			}
-		}
+	idx := 0 // rounds so far: pattern byte, write shift, order
+	for _, n := range opts.sizesMiB {
+		row := Row{ChangedMiB: n, Reps: opts.reps}
+		err := func() error {
+			for i := 0; i < opts.reps; i++ {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				r := Run{BigFirst: bigVM != nil && idx%2 == 1}
+				p := byte(0xa1 + idx%64)
+				plan, err := writePlan(n*mib, opts.disk, opts.chunk, idx)
+				if err != nil {
+					return err
+				}
+				// The same writes, in the same order, on the knib VM and its
+				// twin; the big-disk VM gets as many writes spread over its disk.
+				start := time.Now()
+				if err := writeDisk(ctx, knibVM, dataDisk, p, plan); err != nil {
+					return err
+				}
+				logf("N=%d MiB (%d/%d): wrote %d chunks (pattern 0x%02x) into %s in %.1f s", n, i+1, opts.reps, len(plan), p, vmKnib, time.Since(start).Seconds())
+				if vnbVM != nil {
+					if err := writeDisk(ctx, vnbVM, dataDisk, p, plan); err != nil {
+						return err
+					}
+				}
+				if bigVM != nil {
+					bigPlan, err := writePlan(n*mib, opts.bigDisk, opts.chunk, idx)
+					if err != nil {
+						return err
+					}
+					if err := writeDisk(ctx, bigVM, dataDisk, p, bigPlan); err != nil {
+						return err
+					}
+				}
+				idx++
 
-		settle(ctx)
-		k, err := srv.timedBackup(ctx, vmKnib, "incremental")
-		if err != nil {
-			rep.KnibError = err.Error()
+				// knib on the big disk runs first in every other round, so
+				// that neither knib VM always pays for coming first.
+				big := func() {
+					if bigVM == nil {
+						return
+					}
+					settle(ctx)
+					b, err := srv.timedBackup(ctx, vmBig, "incremental")
+					if err != nil {
+						rep.BigError = fmt.Sprintf("incremental after %d MiB: %v", n, err)
+						logf("big-disk VM: %s", rep.BigError)
+						bigVM = nil
+						return
+					}
+					r.KnibBig = knibResult(b)
+					logf("N=%d MiB: knib incremental on the %s disk %.2f s (%.2f s before the operation, operation %.2f s, %.2f s after; freeze %.3f s)", n, humanSize(opts.bigDisk), b.Seconds, b.PreSeconds, b.OpSeconds, b.PostSeconds, b.Freeze)
+				}
+				if r.BigFirst {
+					big()
+				}
+				settle(ctx)
+				k, err := srv.timedBackup(ctx, vmKnib, "incremental")
+				if err != nil {
+					rep.KnibError = err.Error()
+					return fmt.Errorf("knib incremental backup after %d MiB: %w", n, err)
+				}
+				r.Knib = knibResult(k)
+				logf("N=%d MiB: knib incremental %.2f s (%.2f s before the operation, operation %.2f s, %.2f s after; freeze %.3f s, %s stored)", n, k.Seconds, k.PreSeconds, k.OpSeconds, k.PostSeconds, k.Freeze, mibString(k.Backup.Size))
+				if !r.BigFirst {
+					big()
+				}
+
+				if vnbVM != nil {
+					settle(ctx)
+					v, err := vnb.run(ctx, vmVnb, "inc")
+					if err != nil {
+						rep.VnbError = fmt.Sprintf("incremental after %d MiB: %v", n, err)
+						logf("virtnbdbackup: %s", rep.VnbError)
+						vnbVM = nil
+					} else {
+						r.Vnb = &VnbResult{Seconds: v.Seconds, SyncSeconds: v.SyncSeconds, DataBytes: v.Bytes}
+						logf("N=%d MiB: virtnbdbackup incremental %.2f s (+%.2f s fsync, %s data)", n, v.Seconds, v.SyncSeconds, mibString(v.Bytes))
+					}
+				}
+
+				settle(ctx)
+				if r.FloorSeconds, err = floorCopy(ctx, tmp, storage, n*mib, p, idx); err != nil {
+					return err
+				}
+				logf("N=%d MiB: floor cp+sync %.2f s", n, r.FloorSeconds)
+				row.Runs = append(row.Runs, r)
+			}
+			return nil
+		}()
+		if len(row.Runs) > 0 {
+			row.summarize()
 			rep.Rows = append(rep.Rows, row)
-			return rep, fmt.Errorf("knib incremental backup after %d MiB: %w", n, err)
 		}
-		row.Knib = &KnibResult{Seconds: k.Seconds, OperationSeconds: k.OpSeconds, FreezeSeconds: k.Freeze, BackupBytes: k.Backup.Size, BackupID: k.Backup.ID}
-		logf("N=%d MiB: knib incremental %.2f s (operation %.2f s, freeze %.3f s, %s stored)", n, k.Seconds, k.OpSeconds, k.Freeze, mibString(k.Backup.Size))
-
-		if vnbVM != nil {
-			settle(ctx)
-			r, err := vnb.run(ctx, vmVnb, "inc")
-			if err != nil {
-				rep.VnbError = fmt.Sprintf("incremental after %d MiB: %v", n, err)
-				logf("virtnbdbackup: %s", rep.VnbError)
-				vnbVM = nil
-			} else {
-				row.Vnb = &VnbResult{Seconds: r.Seconds, SyncSeconds: r.SyncSeconds, DataBytes: r.Bytes}
-				logf("N=%d MiB: virtnbdbackup incremental %.2f s (+%.2f s fsync, %s data)", n, r.Seconds, r.SyncSeconds, mibString(r.Bytes))
-			}
-		}
-
-		settle(ctx)
-		if row.FloorSeconds, err = floorCopy(ctx, tmp, storage, n*mib, p, round); err != nil {
+		if err != nil {
 			return rep, err
 		}
-		logf("N=%d MiB: floor cp+sync %.2f s", n, row.FloorSeconds)
-
-		if bigVM != nil {
-			settle(ctx)
-			b, err := srv.timedBackup(ctx, vmBig, "incremental")
-			if err != nil {
-				rep.BigError = fmt.Sprintf("incremental after %d MiB: %v", n, err)
-				logf("big-disk VM: %s", rep.BigError)
-				bigVM = nil
-			} else {
-				row.KnibBig = &KnibResult{Seconds: b.Seconds, OperationSeconds: b.OpSeconds, FreezeSeconds: b.Freeze, BackupBytes: b.Backup.Size, BackupID: b.Backup.ID}
-				logf("N=%d MiB: knib incremental on the %s disk %.2f s (operation %.2f s, freeze %.3f s)", n, humanSize(opts.bigDisk), b.Seconds, b.OpSeconds, b.Freeze)
-			}
-		}
-
-		row.Ratios.KnibOverFloor = ratio(row.Knib.Seconds, row.FloorSeconds)
-		if row.Vnb != nil {
-			row.Ratios.KnibOverVnb = ratio(row.Knib.Seconds, row.Vnb.Seconds)
-			row.Ratios.KnibOverVnbFsync = ratio(row.Knib.Seconds, row.Vnb.Seconds+row.Vnb.SyncSeconds)
-		}
-		if row.KnibBig != nil {
-			row.Ratios.BigOverSmall = ratio(row.KnibBig.Seconds, row.Knib.Seconds)
-			row.Ratios.BigOverSmallOp = ratio(row.KnibBig.OperationSeconds, row.Knib.OperationSeconds)
-		}
-		rep.Rows = append(rep.Rows, row)
 	}
 	return rep, nil
 }
@@ -423,6 +550,19 @@ func settle(ctx context.Context) {
 		logf("sync: %v", err)
 	}
 	time.Sleep(500 * time.Millisecond)
+}
+
+// loadAvg returns the first three fields of /proc/loadavg.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) > 3 {
+		f = f[:3]
+	}
+	return strings.Join(f, " ")
 }
 
 func ratio(a, b float64) float64 {
@@ -441,6 +581,9 @@ func printTable(w io.Writer, rep *Report) {
 		fmt.Fprintf(w, " (big-disk VM: vdb %s)", humanSize(rep.BigDiskBytes))
 	}
 	fmt.Fprintf(w, "; writes of %s through HMP qemu-io\n", humanSize(rep.ChunkBytes))
+	if len(rep.Rows) > 0 {
+		fmt.Fprintf(w, "medians of %d rounds per N; load average at start and end: %s\n", rep.Rows[0].Reps, strings.Join(rep.LoadAvg, " / "))
+	}
 	fmt.Fprintf(w, "full backups first: knib %.2f s", rep.KnibFull)
 	if rep.VnbFull > 0 {
 		fmt.Fprintf(w, ", virtnbdbackup %.2f s", rep.VnbFull)
@@ -452,9 +595,13 @@ func printTable(w io.Writer, rep *Report) {
 	fmt.Fprintln(w)
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	big := "knib " + humanSize(rep.BigDiskBytes)
-	fmt.Fprintf(tw, "N MiB\tknib s\t(op s)\tfreeze s\tknib stored\tvnb s\tvnb fsync s\tfloor s\tknib/vnb\tknib/(vnb+fsync)\tknib/floor\t%s s\t(op s)\t%s/%s\t\n",
-		big, compact(rep.BigDiskBytes), compact(rep.DiskBytes))
+	big, bigRatio := "knib big s", "big/small"
+	if rep.BigDiskBytes > 0 {
+		big = "knib " + compact(rep.BigDiskBytes) + " s"
+		bigRatio = compact(rep.BigDiskBytes) + "/" + compact(rep.DiskBytes)
+	}
+	fmt.Fprintf(tw, "N MiB\tknib s\t(op s)\tfreeze s\tknib stored\tvnb s\tvnb fsync s\tfloor s\tknib/vnb\tknib/(vnb+fsync)\tknib/floor\t%s\t(op s)\t%s\t\n",
+		big, bigRatio)
 	dash := "-"
 	for _, r := range rep.Rows {
 		cols := []string{strconv.FormatInt(r.ChangedMiB, 10), dash, dash, dash, dash, dash, dash, f2(r.FloorSeconds), dash, dash, dash, dash, dash, dash}
@@ -473,20 +620,24 @@ func printTable(w io.Writer, rep *Report) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
+	fmt.Fprintln(w, "knib s: wall time of `knib backup create VM -o json` (waits for the operation); (op s): the operation's own")
+	fmt.Fprintln(w, "duration; freeze s: its result.freeze_seconds; vnb s: `virtnbdbackup -l inc`; vnb fsync s: fsync of the files")
+	fmt.Fprintln(w, "virtnbdbackup wrote, which it does not do itself (knib does); floor s: cp of N MiB then sync of the copy.")
+	fmt.Fprintln(w)
 	for _, r := range rep.Rows {
 		if r.Knib == nil {
 			continue
 		}
 		vnb := "n/a"
 		if r.Vnb != nil {
-			vnb = f2(r.Ratios.KnibOverVnb)
+			vnb = f2(r.Ratios.KnibOverVnb) + " (operation: " + f2(r.Ratios.KnibOpOverVnb) + ")"
 		}
 		bigRatio := "n/a"
 		if r.KnibBig != nil {
 			bigRatio = f2(r.Ratios.BigOverSmall) + " (operations: " + f2(r.Ratios.BigOverSmallOp) + ")"
 		}
-		fmt.Fprintf(w, "RATIO N=%dMiB knib/virtnbdbackup=%s knib/floor=%s knib_%s/knib_%s=%s\n", r.ChangedMiB, vnb,
-			f2(r.Ratios.KnibOverFloor), compact(rep.BigDiskBytes), compact(rep.DiskBytes), bigRatio)
+		fmt.Fprintf(w, "RATIO N=%dMiB knib/virtnbdbackup=%s knib/floor=%s (operation: %s) knib_%s/knib_%s=%s\n", r.ChangedMiB, vnb,
+			f2(r.Ratios.KnibOverFloor), f2(r.Ratios.KnibOpOverFloor), compact(rep.BigDiskBytes), compact(rep.DiskBytes), bigRatio)
 	}
 	for _, e := range []struct{ what, msg string }{
 		{"virtnbdbackup did not run", rep.VnbError},

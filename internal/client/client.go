@@ -95,7 +95,7 @@ func PathEscape(s string) string { return url.PathEscape(s) }
 // change. It returns the final operation; a failed operation is an error.
 func (c *Client) WaitOperation(ctx context.Context, id string, progress func(api.Operation)) (api.Operation, error) {
 	var last api.Operation
-	delay := 100 * time.Millisecond
+	delay := 50 * time.Millisecond
 	for {
 		var op api.Operation
 		if err := c.Do(ctx, "GET", "/operations/"+PathEscape(id), nil, nil, &op); err != nil {
@@ -116,7 +116,7 @@ func (c *Client) WaitOperation(ctx context.Context, id string, progress func(api
 			return op, ctx.Err()
 		case <-time.After(delay):
 		}
-		if delay < time.Second {
+		if delay < 200*time.Millisecond {
 			delay *= 2
 		}
 	}
