@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/jobs"
 )
 
 // OfferingFilter selects offerings; nil pointers and false flags do not filter.
@@ -129,7 +130,33 @@ type Store interface {
 	Snapshots(ctx context.Context, vmID string) ([]domain.Snapshot, error)
 	DeleteSnapshot(ctx context.Context, id string) error
 
+	// Service jobs.
+	EnqueueJob(ctx context.Context, j jobs.Job) error
+	Job(ctx context.Context, id string) (jobs.Job, error)
+	// Jobs lists jobs matching f, oldest scheduled first.
+	Jobs(ctx context.Context, f JobFilter) ([]jobs.Job, error)
+	// ClaimJob starts a queued, due job on a host for owner until
+	// leaseUntil. It reports false (and changes nothing) when the job is not
+	// queued or not due any more, for example because another server
+	// claimed it first.
+	ClaimJob(ctx context.Context, id, owner, hostID string, now, leaseUntil time.Time) (bool, error)
+	// RenewLease extends owner's lease; false when owner lost the job.
+	RenewLease(ctx context.Context, id, owner string, until time.Time) (bool, error)
+	// FinishJob records an attempt's outcome if owner still holds the job;
+	// a Queued state schedules a retry.
+	FinishJob(ctx context.Context, id, owner string, o jobs.Outcome, lastError string, ended time.Time) (bool, error)
+
 	Close() error
+}
+
+// JobFilter selects jobs (seed: listBackupServiceJobs).
+type JobFilter struct {
+	ID, BackupID, HostID, ZoneID string
+	Type                         jobs.Type
+	Executing                    bool // only running jobs
+	Scheduled                    bool // only jobs queued for later than Now
+	All                          bool // finished jobs too
+	Now                          time.Time
 }
 
 // BackupFilter selects backups.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/jobs"
 	"github.com/knib/knib/internal/store"
 )
 
@@ -21,6 +22,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("TokensAndAccounts", func(t *testing.T) { testTokens(t, open(t)) })
 	t.Run("Operations", func(t *testing.T) { testOperations(t, open(t)) })
 	t.Run("BackupsAndChain", func(t *testing.T) { testBackups(t, open(t)) })
+	t.Run("JobClaims", func(t *testing.T) { testJobs(t, open(t)) })
 }
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 123456789, time.UTC)
@@ -271,4 +273,63 @@ func testBackups(t *testing.T, s store.Store) {
 	_, err = s.Backup(ctx, b.ID)
 	wantErr(t, err, domain.ErrNotFound)
 	wantErr(t, s.ExpungeBackup(ctx, b.ID), domain.ErrNotFound)
+}
+
+func testJobs(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	j := jobs.Job{ID: domain.NewID(), Type: jobs.StartCompression, BackupID: "b", VMID: "v", ZoneID: "z", State: jobs.Queued, Scheduled: t0}
+	must(t, s.EnqueueJob(ctx, j))
+	later := jobs.Job{ID: domain.NewID(), Type: jobs.BackupValidation, BackupID: "b2", VMID: "v2", ZoneID: "z", State: jobs.Queued, Scheduled: t0.Add(time.Hour)}
+	must(t, s.EnqueueJob(ctx, later))
+
+	// Not due yet: no claim.
+	ok, err := s.ClaimJob(ctx, later.ID, "srv1", "h1", t0, t0.Add(time.Minute))
+	must(t, err)
+	if ok {
+		t.Fatal("claimed a job before its time")
+	}
+	// Two servers claim the same job: exactly one wins.
+	ok1, err := s.ClaimJob(ctx, j.ID, "srv1", "h1", t0, t0.Add(time.Minute))
+	must(t, err)
+	ok2, err := s.ClaimJob(ctx, j.ID, "srv2", "h2", t0, t0.Add(time.Minute))
+	must(t, err)
+	if !ok1 || ok2 {
+		t.Fatalf("claims: %v %v", ok1, ok2)
+	}
+	got, err := s.Job(ctx, j.ID)
+	must(t, err)
+	if got.State != jobs.Running || got.LeaseOwner != "srv1" || got.HostID != "h1" || got.Attempts != 1 {
+		t.Fatalf("claimed job: %+v", got)
+	}
+	if ok, _ := s.RenewLease(ctx, j.ID, "srv2", t0.Add(time.Hour)); ok {
+		t.Fatal("a non-owner renewed the lease")
+	}
+	if ok, _ := s.RenewLease(ctx, j.ID, "srv1", t0.Add(2*time.Minute)); !ok {
+		t.Fatal("the owner could not renew")
+	}
+	running, err := s.Jobs(ctx, store.JobFilter{Executing: true})
+	must(t, err)
+	if len(running) != 1 || running[0].ID != j.ID {
+		t.Fatalf("executing: %+v", running)
+	}
+	scheduled, err := s.Jobs(ctx, store.JobFilter{Scheduled: true, Now: t0})
+	must(t, err)
+	if len(scheduled) != 1 || scheduled[0].ID != later.ID {
+		t.Fatalf("scheduled: %+v", scheduled)
+	}
+	// A failed attempt is queued again for later; only the owner can finish it.
+	retry := jobs.Outcome{State: jobs.Queued, Scheduled: t0.Add(time.Hour), Attempts: 1}
+	if ok, _ := s.FinishJob(ctx, j.ID, "srv2", retry, "x", t0); ok {
+		t.Fatal("a non-owner finished the job")
+	}
+	ok, err = s.FinishJob(ctx, j.ID, "srv1", retry, "disk full", t0.Add(time.Second))
+	must(t, err)
+	got, _ = s.Job(ctx, j.ID)
+	if !ok || got.State != jobs.Queued || !got.Scheduled.Equal(t0.Add(time.Hour)) || got.LastError != "disk full" || got.LeaseOwner != "" {
+		t.Fatalf("retry: %+v", got)
+	}
+	all, _ := s.Jobs(ctx, store.JobFilter{All: true, Type: jobs.BackupValidation})
+	if len(all) != 1 {
+		t.Fatalf("type filter: %+v", all)
+	}
 }

@@ -1,0 +1,111 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/knib/knib/internal/jobs"
+	"github.com/knib/knib/internal/store"
+)
+
+const jobCols = `id, type, backup_id, vm_id, host_id, zone_id, attempts, scheduled, started, ended, state, last_error, lease_owner, lease_until`
+
+func optTime(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	return parseTime(s)
+}
+
+func fmtOpt(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return fmtTime(t)
+}
+
+func scanJob(r scanner) (jobs.Job, error) {
+	var j jobs.Job
+	var typ, state, sched, started, ended, until string
+	err := r.Scan(&j.ID, &typ, &j.BackupID, &j.VMID, &j.HostID, &j.ZoneID, &j.Attempts, &sched, &started, &ended, &state, &j.LastError, &j.LeaseOwner, &until)
+	j.Type, j.State = jobs.Type(typ), jobs.State(state)
+	j.Scheduled, j.Started, j.Ended, j.LeaseUntil = optTime(sched), optTime(started), optTime(ended), optTime(until)
+	return j, err
+}
+
+// EnqueueJob inserts a job.
+func (s *DB) EnqueueJob(ctx context.Context, j jobs.Job) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO jobs(`+jobCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)`,
+		j.ID, string(j.Type), j.BackupID, j.VMID, j.HostID, j.ZoneID, j.Attempts, fmtTime(j.Scheduled), fmtOpt(j.Started), fmtOpt(j.Ended),
+		string(j.State), j.LastError, j.LeaseOwner, fmtOpt(j.LeaseUntil))
+	return err
+}
+
+// Job finds a job.
+func (s *DB) Job(ctx context.Context, id string) (jobs.Job, error) {
+	j, err := scanJob(s.db.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = $1`, id))
+	if noRows(err) {
+		return j, notFound("job", id)
+	}
+	return j, err
+}
+
+// Jobs lists jobs.
+func (s *DB) Jobs(ctx context.Context, f store.JobFilter) ([]jobs.Job, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+jobCols+` FROM jobs
+WHERE ($1 = '' OR id = $1) AND ($2 = '' OR backup_id = $2) AND ($3 = '' OR host_id = $3) AND ($4 = '' OR zone_id = $4)
+ AND ($5 = '' OR type = $5) AND ($6 OR state IN ('Queued', 'Running'))
+ AND (NOT $7 OR state = 'Running') AND (NOT $8 OR (state = 'Queued' AND scheduled > $9))
+ORDER BY scheduled, id`, f.ID, f.BackupID, f.HostID, f.ZoneID, string(f.Type), f.All, f.Executing || f.HostID != "", f.Scheduled, fmtTime(f.Now))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []jobs.Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// ClaimJob is one conditional UPDATE: only one claimer can move a job from
+// Queued to Running.
+func (s *DB) ClaimJob(ctx context.Context, id, owner, hostID string, now, leaseUntil time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET state = 'Running', host_id = $3, lease_owner = $2, lease_until = $5, started = $4,
+ attempts = attempts + 1, last_error = '' WHERE id = $1 AND state = 'Queued' AND scheduled <= $4`, id, owner, hostID, fmtTime(now), fmtTime(leaseUntil))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// RenewLease extends a held lease.
+func (s *DB) RenewLease(ctx context.Context, id, owner string, until time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET lease_until = $3 WHERE id = $1 AND state = 'Running' AND lease_owner = $2`, id, owner, fmtTime(until))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// FinishJob records an attempt's outcome while owner holds the job.
+func (s *DB) FinishJob(ctx context.Context, id, owner string, o jobs.Outcome, lastError string, ended time.Time) (bool, error) {
+	sched := ""
+	if o.State == jobs.Queued {
+		sched = fmtTime(o.Scheduled)
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET state = $3, last_error = $4, ended = $5, lease_owner = '', lease_until = '',
+ scheduled = CASE WHEN $6 = '' THEN scheduled ELSE $6 END, host_id = CASE WHEN $3 = 'Queued' THEN '' ELSE host_id END
+ WHERE id = $1 AND state = 'Running' AND lease_owner = $2`, id, owner, string(o.State), lastError, fmtTime(ended), sched)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
