@@ -85,6 +85,11 @@ func TestRestoreForms(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.CLI("host", "refresh")
+	// A volume of the deleted VM's backup still restores onto another VM.
+	s.MustJSON(&res, "backup", "restore-volume", b.ID, "--disk", "vda", "--vm", other.Name)
+	if len(res.Disks) != 1 || res.Disks[0].Verified != "qemu-img compare" {
+		t.Fatalf("restore-volume of a deleted VM's backup: %+v", res)
+	}
 	var restored map[string]any
 	s.MustJSON(&restored, "backup", "restore", b.ID)
 	if restored["defined"] != true {
