@@ -59,6 +59,8 @@ func NewLocal(cfg Config, hv Hypervisor, log *slog.Logger) *Local {
 	a.Handle(agentapi.KindSnapshotCreate, a.snapshotCreate)
 	a.Handle(agentapi.KindSnapshotRevert, a.snapshotRevert)
 	a.Handle(agentapi.KindSnapshotDelete, a.snapshotDelete)
+	a.Handle(agentapi.KindCompress, a.compress)
+	a.Handle(agentapi.KindFinalizeCompressed, a.finalizeCompression)
 	return a
 }
 

@@ -247,6 +247,12 @@ type Backup struct {
 	Created     time.Time    `json:"created"`
 	Error       string       `json:"error"`
 	Files       []BackupFile `json:"files"`
+
+	CompressionStatus string `json:"compression_status" doc:"Uncompressed, Compressing, FinalizingCompression, Compressed, CompressionError"`
+	UncompressedSize  int64  `json:"uncompressed_size"`
+	ValidationStatus  string `json:"validation_status" doc:"NotValidated, Validating, Valid, NotValid, UnableToValidate"`
+	ValidationReason  string `json:"validation_reason"`
+	HasScreenshot     bool   `json:"has_screenshot"`
 }
 
 // BackupFile is the file of one disk in a backup.
@@ -316,4 +322,32 @@ type Snapshot struct {
 type SnapshotFile struct {
 	Disk   string `json:"disk"`
 	Frozen string `json:"frozen" doc:"the file holding the disk's state at the snapshot (with its backing chain)"`
+}
+
+// Job is a background service job (seed: listBackupServiceJobs).
+type Job struct {
+	ID        string     `json:"id"`
+	Type      string     `json:"type" doc:"StartCompression, FinalizeCompression or BackupValidation"`
+	BackupID  string     `json:"backup_id"`
+	VMID      string     `json:"vm_id"`
+	Host      string     `json:"host"`
+	Zone      string     `json:"zone"`
+	Attempts  int        `json:"attempts"`
+	Scheduled time.Time  `json:"scheduled"`
+	Started   *time.Time `json:"started"`
+	Ended     *time.Time `json:"ended"`
+	State     string     `json:"state" doc:"Queued, Running, Succeeded or Failed"`
+	LastError string     `json:"last_error"`
+}
+
+// JobQuery filters GET /jobs.
+type JobQuery struct {
+	ID        string `query:"id"`
+	Backup    string `query:"backup"`
+	Host      string `query:"host" doc:"implies executing"`
+	Zone      string `query:"zone"`
+	Type      string `query:"type"`
+	Executing bool   `query:"executing"`
+	Scheduled bool   `query:"scheduled" doc:"queued for later"`
+	All       bool   `query:"all" doc:"finished jobs too"`
 }

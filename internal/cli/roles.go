@@ -21,6 +21,7 @@ import (
 
 func serverCmd(a *app) *cobra.Command {
 	var cfg server.Config
+	var logLevel string
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the management server (all-in-one by default: SQLite, local storage, in-process agent)",
@@ -28,7 +29,12 @@ func serverCmd(a *app) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			cfg.Log = slog.New(slog.NewTextHandler(a.errw, nil))
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return usageError{fmt.Errorf("--log-level: %v", err)}
+			}
+			cfg.Log = slog.New(slog.NewTextHandler(a.errw, &slog.HandlerOptions{Level: level}))
+			slog.SetDefault(cfg.Log)
 			return server.Run(ctx, cfg)
 		},
 	}
@@ -37,6 +43,8 @@ func serverCmd(a *app) *cobra.Command {
 	f.StringVar(&cfg.Listen, "listen", DefaultListen, "API listen address")
 	f.StringVar(&cfg.LibvirtURI, "libvirt-uri", DefaultURI, "libvirt of the in-process agent (empty: none)")
 	f.DurationVar(&cfg.SyncEvery, "reconcile-interval", 30*time.Second, "how often the inventory is read and interrupted work recovered")
+	f.DurationVar(&cfg.JobsEvery, "jobs-interval", 10*time.Second, "how often the background job scheduler runs")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
 

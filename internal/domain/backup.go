@@ -49,7 +49,13 @@ type Backup struct {
 	// interrupted backup can be reconciled.
 	Plan    string
 	Error   string
-	Files   []BackupFile
+	// Compression and validation by background jobs.
+	CompressionStatus CompressionStatus
+	UncompressedSize  int64
+	ValidationStatus  ValidationStatus
+	ValidationReason  string
+	HasScreenshot     bool
+	Files             []BackupFile
 	Created time.Time
 	Updated time.Time
 }
@@ -100,3 +106,27 @@ type SnapshotFile struct {
 	Disk   string `json:"disk"`
 	Frozen string `json:"frozen"`
 }
+
+// CompressionStatus is where a backup is in background compression.
+type CompressionStatus string
+
+// Compression statuses (the seed's names).
+const (
+	Uncompressed          CompressionStatus = "Uncompressed"
+	Compressing           CompressionStatus = "Compressing"
+	FinalizingCompression CompressionStatus = "FinalizingCompression"
+	Compressed            CompressionStatus = "Compressed"
+	CompressionError      CompressionStatus = "CompressionError"
+)
+
+// ValidationStatus is the outcome of a backup's validation.
+type ValidationStatus string
+
+// Validation statuses (the seed's names).
+const (
+	NotValidated     ValidationStatus = "NotValidated"
+	Validating       ValidationStatus = "Validating"
+	Valid            ValidationStatus = "Valid"
+	NotValid         ValidationStatus = "NotValid"
+	UnableToValidate ValidationStatus = "UnableToValidate"
+)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/knib/knib/internal/api"
 	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/jobs"
 	"github.com/knib/knib/internal/service"
 	"github.com/knib/knib/internal/store"
 )
@@ -272,6 +273,14 @@ func (h *Handler) register() {
 			return out, err
 		})
 
+	// Background jobs.
+	add(h, "GET", "/jobs", "jobs", "List background service jobs (admin); unfinished unless all=true", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, q api.JobQuery, _ api.Empty) ([]api.Job, error) {
+			list, err := svc.Jobs(ctx, p, store.JobFilter{ID: q.ID, BackupID: q.Backup, HostID: q.Host, ZoneID: q.Zone,
+				Type: jobs.Type(q.Type), Executing: q.Executing, Scheduled: q.Scheduled, All: q.All})
+			return mapList(list, func(j jobs.Job) api.Job { return h.jobToAPI(ctx, j) }), err
+		})
+
 	// Operations.
 	add(h, "GET", "/operations", "operations", "List operations (unfinished unless all=true)", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, q api.OperationQuery, _ api.Empty) ([]api.Operation, error) {
@@ -377,7 +386,9 @@ func vmDetailToAPI(d service.VMDetail) api.VMDetail {
 func backupToAPI(b domain.Backup, heads map[string]bool) api.Backup {
 	out := api.Backup{ID: b.ID, VMID: b.VMID, VMName: b.VMName, Type: string(b.Type), Isolated: b.Isolated, ParentID: b.ParentID,
 		Position: b.Position, EndOfChain: b.EndOfChain, ChainHead: heads[b.ID], Status: string(b.Status), Size: b.Size,
-		VirtualSize: b.VirtualSize, Created: b.Created, Error: b.Error, Files: []api.BackupFile{}}
+		VirtualSize: b.VirtualSize, Created: b.Created, Error: b.Error, Files: []api.BackupFile{},
+		CompressionStatus: string(b.CompressionStatus), UncompressedSize: b.UncompressedSize, ValidationStatus: string(b.ValidationStatus),
+		ValidationReason: b.ValidationReason, HasScreenshot: b.HasScreenshot}
 	for _, f := range b.Files {
 		out.Files = append(out.Files, api.BackupFile{Disk: f.Disk, Path: f.Path, Full: f.Full, Size: f.Size, VirtualSize: f.VirtualSize, Hash: f.Hash})
 	}
@@ -388,6 +399,22 @@ func snapshotToAPI(sn domain.Snapshot) api.Snapshot {
 	out := api.Snapshot{ID: sn.ID, VMID: sn.VMID, Name: sn.Name, Status: string(sn.Status), Created: sn.Created, Files: []api.SnapshotFile{}}
 	for _, f := range sn.Files {
 		out.Files = append(out.Files, api.SnapshotFile{Disk: f.Disk, Frozen: f.Frozen})
+	}
+	return out
+}
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func (h *Handler) jobToAPI(ctx context.Context, j jobs.Job) api.Job {
+	out := api.Job{ID: j.ID, Type: string(j.Type), BackupID: j.BackupID, VMID: j.VMID, Zone: h.svc.ZoneName(ctx, j.ZoneID),
+		Attempts: j.Attempts, Scheduled: j.Scheduled, Started: optTime(j.Started), Ended: optTime(j.Ended), State: string(j.State), LastError: j.LastError}
+	if j.HostID != "" {
+		out.Host = h.svc.HostName(ctx, j.HostID)
 	}
 	return out
 }

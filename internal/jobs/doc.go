@@ -13,7 +13,10 @@
 //
 // Rules (seed: listBackupServiceJobs and the backup.compression.* /
 // backup.validation.* settings): a family that is not enabled starts no
-// job; a VM runs one service job at a time; per-host and per-zone limits
+// job; a backup has one service job running at a time, and a VM one
+// validation (a validation boots a copy of the VM), while the backups of one
+// VM are compressed in parallel (the seed's compression tests); per-host and
+// per-zone limits
 // (< 1 = unlimited) count running jobs of the family, except finalize jobs,
 // which are not counted and not limited; a job goes to the least-loaded
 // eligible host; a failed or timed-out job is retried after the retry

@@ -101,11 +101,14 @@ type Assignment struct {
 // Plan returns the queued jobs to start at now and their hosts. running are
 // the jobs running now (any family).
 func Plan(now time.Time, queued, running []Job, hosts []Host, limits func(Family) Limits) []Assignment {
-	busyVM := map[string]bool{}
+	busyBackup, validatingVM := map[string]bool{}, map[string]bool{}
 	perHost := map[Family]map[string]int64{Compression: {}, Validation: {}}
 	perZone := map[Family]map[string]int64{Compression: {}, Validation: {}}
 	for _, j := range running {
-		busyVM[j.VMID] = true
+		busyBackup[j.BackupID] = true
+		if j.Type == BackupValidation {
+			validatingVM[j.VMID] = true
+		}
 		if j.Type.Limited() {
 			perHost[j.Type.Family()][j.HostID]++
 			perZone[j.Type.Family()][j.ZoneID]++
@@ -120,7 +123,7 @@ func Plan(now time.Time, queued, running []Job, hosts []Host, limits func(Family
 	})
 	var out []Assignment
 	for _, j := range sorted {
-		if j.State != Queued || j.Scheduled.After(now) || busyVM[j.VMID] {
+		if j.State != Queued || j.Scheduled.After(now) || busyBackup[j.BackupID] || (j.Type == BackupValidation && validatingVM[j.VMID]) {
 			continue
 		}
 		fam := j.Type.Family()
@@ -137,7 +140,10 @@ func Plan(now time.Time, queued, running []Job, hosts []Host, limits func(Family
 		if !ok {
 			continue
 		}
-		busyVM[j.VMID] = true
+		busyBackup[j.BackupID] = true
+		if j.Type == BackupValidation {
+			validatingVM[j.VMID] = true
+		}
 		if j.Type.Limited() {
 			perHost[fam][host]++
 			perZone[fam][j.ZoneID]++

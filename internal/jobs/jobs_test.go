@@ -9,7 +9,7 @@ import (
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 func q(id, vm string, typ Type, at time.Time) Job {
-	return Job{ID: id, VMID: vm, Type: typ, ZoneID: "z", State: Queued, Scheduled: at}
+	return Job{ID: id, BackupID: "b-" + id, VMID: vm, Type: typ, ZoneID: "z", State: Queued, Scheduled: at}
 }
 
 func limits(enabled bool, perHost, perZone int64) func(Family) Limits {
@@ -54,13 +54,14 @@ func TestPlanHonoursLimitsAndSpreadsLoad(t *testing.T) {
 	}
 }
 
-func TestPlanOneJobPerVMAndFinalizeIsNotLimited(t *testing.T) {
+func TestPlanOneJobPerBackupAndFinalizeIsNotLimited(t *testing.T) {
 	queued := []Job{
 		q("a", "vm1", StartCompression, t0),
 		q("b", "vm1", BackupValidation, t0),
 		q("f", "vm2", FinalizeCompression, t0),
 		q("later", "vm3", StartCompression, t0.Add(time.Minute)),
 	}
+	queued[1].BackupID = queued[0].BackupID // the same backup
 	running := []Job{{ID: "r", VMID: "vm9", Type: StartCompression, HostID: "h1", ZoneID: "z", State: Running},
 		{ID: "r2", VMID: "vm8", Type: StartCompression, HostID: "h2", ZoneID: "z", State: Running}}
 	// Per host 1 is used up on both hosts by compressions: the compression
@@ -68,14 +69,20 @@ func TestPlanOneJobPerVMAndFinalizeIsNotLimited(t *testing.T) {
 	if got := ids(Plan(t0, queued, running, hosts, limits(true, 1, 0))); got != "b@h1 f@h1 " {
 		t.Fatalf("plan: %s", got)
 	}
-	// With room, vm1 runs one job only, and the future job waits.
+	// With room, the backup runs one job only, and the future job waits.
 	if got := ids(Plan(t0, queued, nil, hosts, limits(true, 5, 0))); got != "a@h1 f@h2 " {
 		t.Fatalf("plan: %s", got)
 	}
-	// A VM with a running job starts nothing.
-	running = []Job{{ID: "r", VMID: "vm1", Type: BackupValidation, HostID: "h2", ZoneID: "z", State: Running}}
+	// Several backups of one VM compress in parallel; a VM validates one at a time.
+	same := []Job{q("c1", "vm1", StartCompression, t0), q("c2", "vm1", StartCompression, t0),
+		q("v1", "vm1", BackupValidation, t0), q("v2", "vm1", BackupValidation, t0)}
+	if got := ids(Plan(t0, same, nil, hosts, limits(true, 5, 0))); got != "c1@h1 c2@h2 v1@h1 " {
+		t.Fatalf("one VM: %s", got)
+	}
+	// A backup with a running job starts nothing else.
+	running = []Job{{ID: "r", BackupID: "b-a", VMID: "vm1", Type: BackupValidation, HostID: "h2", ZoneID: "z", State: Running}}
 	if got := ids(Plan(t0, queued[:2], running, hosts, limits(true, 5, 0))); got != "" {
-		t.Fatalf("busy VM: %s", got)
+		t.Fatalf("busy backup: %s", got)
 	}
 }
 

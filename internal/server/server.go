@@ -30,6 +30,7 @@ type Config struct {
 	LocalHost  string // host name of the in-process agent, default "localhost"
 	Zone       string // zone of the in-process agent, default "default"
 	SyncEvery  time.Duration
+	JobsEvery  time.Duration // job scheduler round; default 10 s
 	Log        *slog.Logger
 	// Ready, if set, receives the bound address once the API listens.
 	Ready func(addr string)
@@ -45,6 +46,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if cfg.SyncEvery == 0 {
 		cfg.SyncEvery = 30 * time.Second
+	}
+	if cfg.JobsEvery == 0 {
+		cfg.JobsEvery = 10 * time.Second
 	}
 	log := cfg.Log
 	// QEMU (user libvirt-qemu) must reach the backup storage for quick
@@ -95,6 +99,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.LibvirtURI != "" {
 		go localAgentLoop(loopCtx, svc, cfg, storage, log)
 	}
+	go jobLoop(loopCtx, svc, cfg.JobsEvery, log)
 
 	select {
 	case <-ctx.Done():
@@ -108,6 +113,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer cancel()
 	srv.Shutdown(shutdownCtx)
 	svc.Wait()
+	svc.WaitJobs()
 	log.Info("knib server stopped")
 	return nil
 }
@@ -145,6 +151,24 @@ func localAgentLoop(ctx context.Context, svc *service.Service, cfg Config, stora
 		case <-ctx.Done():
 			return
 		case <-time.After(cfg.SyncEvery):
+		}
+	}
+}
+
+// jobLoop runs the service-job scheduler. The owner name in the job leases
+// is unique to this process, so a restarted server never mistakes an old
+// lease for its own.
+func jobLoop(ctx context.Context, svc *service.Service, every time.Duration, log *slog.Logger) {
+	host, _ := os.Hostname()
+	owner := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), domain.NewID()[:8])
+	for {
+		if err := svc.RunJobs(ctx, owner); err != nil && ctx.Err() == nil {
+			log.Warn("job scheduler", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
 		}
 	}
 }

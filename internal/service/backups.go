@@ -15,6 +15,7 @@ import (
 	"github.com/knib/knib/internal/chain"
 	"github.com/knib/knib/internal/crashpoint"
 	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/jobs"
 	"github.com/knib/knib/internal/settings"
 	"github.com/knib/knib/internal/store"
 )
@@ -214,6 +215,11 @@ func (s *Service) runBackup(ctx context.Context, vm domain.VM, isolated, quiesce
 	}
 	if err := s.store.SaveBackup(ctx, b, newChain); err != nil {
 		return nil, err
+	}
+	if off.Compress {
+		if err := s.enqueue(ctx, jobs.StartCompression, b); err != nil {
+			s.log.Warn("queue the compression", "backup", b.ID, "err", err)
+		}
 	}
 	// Snapshots frozen on a merged delta now find their state in its base.
 	for _, d := range req.Disks {
@@ -522,11 +528,15 @@ func (s *Service) DeleteBackups(ctx context.Context, p domain.Principal, ids []s
 			}
 			return domain.Operation{}, domain.Invalid("ids", "%v", err)
 		}
-		for _, id := range plan.Expunge {
+		for _, id := range append(append([]string{}, plan.MarkRemoved...), plan.Expunge...) {
 			b, err := s.store.Backup(ctx, id)
 			if err != nil {
 				releaseAll()
 				return domain.Operation{}, err
+			}
+			if b.CompressionStatus == domain.Compressing || b.CompressionStatus == domain.FinalizingCompression {
+				releaseAll()
+				return domain.Operation{}, fmt.Errorf("backup %s is being compressed (%s); delete it when that ends: %w", id, b.CompressionStatus, domain.ErrConflict)
 			}
 			if users, err := s.dependants(ctx, b); err != nil || len(users) > 0 {
 				releaseAll()
@@ -636,9 +646,8 @@ func (s *Service) endChain(ctx context.Context, vm domain.VM, a agentapi.Agent, 
 		}
 	}
 	if c.Head != "" {
-		if b, err := s.store.Backup(ctx, c.Head); err == nil && !b.EndOfChain {
-			b.EndOfChain, b.Updated = true, s.clock.Now()
-			s.store.SaveBackup(ctx, b, nil)
+		if err := s.store.MarkEndOfChain(ctx, c.Head); err != nil {
+			return err
 		}
 	}
 	if err := s.store.SetChain(ctx, vm.ID, store.Chain{}); err != nil {

@@ -34,6 +34,19 @@ func (s *Service) restorable(ctx context.Context, p domain.Principal, id string,
 	if b.Status != domain.BackupBackedUp {
 		return b, fmt.Errorf("backup %s is %s; only BackedUp backups can be restored: %w", b.ID, b.Status, domain.ErrConflict)
 	}
+	all, err := s.store.ListBackups(ctx, store.BackupFilter{VMID: b.VMID})
+	if err != nil {
+		return b, err
+	}
+	byID := map[string]domain.Backup{}
+	for _, x := range all {
+		byID[x.ID] = x
+	}
+	for _, id := range chainAncestors(all, b.ID) {
+		if byID[id].CompressionStatus == domain.FinalizingCompression {
+			return b, fmt.Errorf("the compression of backup %s in this chain is being finalized; restore when it ends: %w", id, domain.ErrConflict)
+		}
+	}
 	if o.Host != "" {
 		if err := p.RequireAdmin("choosing the quick-restore host"); err != nil {
 			return b, err
@@ -74,12 +87,7 @@ func restoreFiles(b domain.Backup) []agentapi.RestoreFile {
 
 // setBackupStatus changes a backup's status (Restoring and back).
 func (s *Service) setBackupStatus(ctx context.Context, id string, st domain.BackupStatus) {
-	b, err := s.store.Backup(ctx, id)
-	if err != nil {
-		return
-	}
-	b.Status, b.Updated = st, s.clock.Now()
-	if err := s.store.SaveBackup(ctx, b, nil); err != nil {
+	if err := s.store.SetBackupStatus(ctx, id, st, s.clock.Now()); err != nil {
 		s.log.Warn("backup status", "backup", id, "err", err)
 	}
 }

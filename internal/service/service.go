@@ -27,6 +27,7 @@ type Service struct {
 	mu     sync.Mutex
 	agents map[string]agentapi.Agent // by host id
 	ops    sync.WaitGroup
+	jobs   runningJobs
 }
 
 // New returns a service over st.

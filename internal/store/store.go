@@ -106,6 +106,13 @@ type Store interface {
 	// transaction.
 	SaveBackup(ctx context.Context, b domain.Backup, chain *Chain) error
 	Backup(ctx context.Context, id string) (domain.Backup, error)
+	// MarkEndOfChain flags a backup as the end of its chain (only that field).
+	MarkEndOfChain(ctx context.Context, id string) error
+	// SetBackupStatus changes only a backup's status (and updated time).
+	SetBackupStatus(ctx context.Context, id string, st domain.BackupStatus, at time.Time) error
+	// SetCompression changes only the compression fields; files, when not
+	// nil, replace the per-disk sizes and hashes.
+	SetCompression(ctx context.Context, id string, st domain.CompressionStatus, size, uncompressed int64, files []domain.BackupFile) error
 	// ListBackups returns backups (with files) oldest first.
 	ListBackups(ctx context.Context, f BackupFilter) ([]domain.Backup, error)
 	// ExpungeBackup removes a backup and its files from the catalogue.
@@ -140,6 +147,9 @@ type Store interface {
 	// queued or not due any more, for example because another server
 	// claimed it first.
 	ClaimJob(ctx context.Context, id, owner, hostID string, now, leaseUntil time.Time) (bool, error)
+	// ReapJob records the outcome of a running job whose lease ran out
+	// before now (its runner died); false when it is not such a job.
+	ReapJob(ctx context.Context, id string, now time.Time, o jobs.Outcome, lastError string) (bool, error)
 	// RenewLease extends owner's lease; false when owner lost the job.
 	RenewLease(ctx context.Context, id, owner string, until time.Time) (bool, error)
 	// FinishJob records an attempt's outcome if owner still holds the job;

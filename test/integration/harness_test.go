@@ -59,12 +59,13 @@ type Server struct {
 	DataDir string
 	Listen  string
 	Env     []string
-	// ReconcileEvery, when set, is passed as --reconcile-interval.
-	ReconcileEvery string
-	cmd            *exec.Cmd
-	log            *bytes.Buffer
-	mu             sync.Mutex
-	done           chan struct{}
+	// ReconcileEvery, JobsEvery and LogLevel, when set, are passed as
+	// --reconcile-interval, --jobs-interval and --log-level.
+	ReconcileEvery, JobsEvery, LogLevel string
+	cmd                                 *exec.Cmd
+	log                                 *bytes.Buffer
+	mu                                  sync.Mutex
+	done                                chan struct{}
 }
 
 func freePort(t *testing.T) string {
@@ -96,6 +97,12 @@ func (s *Server) start() {
 	args := []string{"server", "--data-dir", s.DataDir, "--listen", s.Listen}
 	if s.ReconcileEvery != "" {
 		args = append(args, "--reconcile-interval", s.ReconcileEvery)
+	}
+	if s.JobsEvery != "" {
+		args = append(args, "--jobs-interval", s.JobsEvery)
+	}
+	if s.LogLevel != "" {
+		args = append(args, "--log-level", s.LogLevel)
 	}
 	cmd := exec.Command(binary(t), args...)
 	cmd.Env = append(os.Environ(), s.Env...)

@@ -4,34 +4,46 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/knib/knib/internal/domain"
 	"github.com/knib/knib/internal/store"
 )
 
-const backupCols = `id, vm_id, vm_name, account_id, offering_id, host_id, type, isolated, parent_id, position, end_of_chain, status, size, virtual_size, dir, plan, error, created, updated`
+const backupCols = `id, vm_id, vm_name, account_id, offering_id, host_id, type, isolated, parent_id, position, end_of_chain, status, size, virtual_size, dir, plan, error, created, updated, compression_status, uncompressed_size, validation_status, validation_reason, has_screenshot`
 
 func scanBackup(r scanner) (domain.Backup, error) {
 	var b domain.Backup
-	var typ, status, created, updated string
+	var typ, status, created, updated, comp, valid string
 	err := r.Scan(&b.ID, &b.VMID, &b.VMName, &b.AccountID, &b.OfferingID, &b.HostID, &typ, &b.Isolated, &b.ParentID, &b.Position,
-		&b.EndOfChain, &status, &b.Size, &b.VirtualSize, &b.Dir, &b.Plan, &b.Error, &created, &updated)
+		&b.EndOfChain, &status, &b.Size, &b.VirtualSize, &b.Dir, &b.Plan, &b.Error, &created, &updated,
+		&comp, &b.UncompressedSize, &valid, &b.ValidationReason, &b.HasScreenshot)
 	b.Type, b.Status = domain.BackupType(typ), domain.BackupStatus(status)
+	b.CompressionStatus, b.ValidationStatus = domain.CompressionStatus(comp), domain.ValidationStatus(valid)
 	b.Created, b.Updated = parseTime(created), parseTime(updated)
 	return b, err
 }
 
 // CreateBackup inserts a backup row (files are saved with SaveBackup).
 func (s *DB) CreateBackup(ctx context.Context, b domain.Backup) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO backups(`+backupCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)`,
+	if b.CompressionStatus == "" {
+		b.CompressionStatus = domain.Uncompressed
+	}
+	if b.ValidationStatus == "" {
+		b.ValidationStatus = domain.NotValidated
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO backups(`+backupCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)`,
 		b.ID, b.VMID, b.VMName, b.AccountID, b.OfferingID, b.HostID, string(b.Type), b.Isolated, b.ParentID, b.Position,
-		b.EndOfChain, string(b.Status), b.Size, b.VirtualSize, b.Dir, b.Plan, b.Error, fmtTime(b.Created), fmtTime(b.Updated))
+		b.EndOfChain, string(b.Status), b.Size, b.VirtualSize, b.Dir, b.Plan, b.Error, fmtTime(b.Created), fmtTime(b.Updated),
+		string(b.CompressionStatus), b.UncompressedSize, string(b.ValidationStatus), b.ValidationReason, b.HasScreenshot)
 	return err
 }
 
 // SaveBackup updates a backup, its files and optionally the VM's chain.
 func (s *DB) SaveBackup(ctx context.Context, b domain.Backup, c *store.Chain) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		// Compression and validation fields belong to the background jobs
+		// (SetCompression): not written here, so no update is lost.
 		res, err := tx.ExecContext(ctx, `UPDATE backups SET type=$2, isolated=$3, parent_id=$4, position=$5, end_of_chain=$6, status=$7,
  size=$8, virtual_size=$9, plan=$10, error=$11, updated=$12, host_id=$13 WHERE id=$1`,
 			b.ID, string(b.Type), b.Isolated, b.ParentID, b.Position, b.EndOfChain, string(b.Status), b.Size, b.VirtualSize,
@@ -212,4 +224,47 @@ func (s *DB) ReleaseVM(ctx context.Context, vmID, holder string) error {
 // SetVMError records a VM's problem.
 func (s *DB) SetVMError(ctx context.Context, vmID, msg string) error {
 	return s.updateVM(ctx, vmID, "last_error", msg)
+}
+
+// SetBackupStatus changes a backup's status only.
+func (s *DB) SetBackupStatus(ctx context.Context, id string, st domain.BackupStatus, at time.Time) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE backups SET status = $2, updated = $3 WHERE id = $1`, id, string(st), fmtTime(at))
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound("backup", id)
+	}
+	return nil
+}
+
+// SetCompression changes a backup's compression fields only.
+func (s *DB) SetCompression(ctx context.Context, id string, st domain.CompressionStatus, size, uncompressed int64, files []domain.BackupFile) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		q := `UPDATE backups SET compression_status = $2 WHERE id = $1`
+		args := []any{id, string(st)}
+		if files != nil {
+			q = `UPDATE backups SET compression_status = $2, size = $3, uncompressed_size = $4 WHERE id = $1`
+			args = append(args, size, uncompressed)
+		}
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("backup", id)
+		}
+		for _, f := range files {
+			if _, err := tx.ExecContext(ctx, `UPDATE backup_files SET size = $3, hash = $4 WHERE backup_id = $1 AND disk = $2`, id, f.Disk, f.Size, f.Hash); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// MarkEndOfChain flags a backup as the end of its chain.
+func (s *DB) MarkEndOfChain(ctx context.Context, id string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE backups SET end_of_chain = TRUE WHERE id = $1`, id)
+	return err
 }

@@ -101,8 +101,24 @@ func (s *DB) FinishJob(ctx context.Context, id, owner string, o jobs.Outcome, la
 		sched = fmtTime(o.Scheduled)
 	}
 	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET state = $3, last_error = $4, ended = $5, lease_owner = '', lease_until = '',
- scheduled = CASE WHEN $6 = '' THEN scheduled ELSE $6 END, host_id = CASE WHEN $3 = 'Queued' THEN '' ELSE host_id END
- WHERE id = $1 AND state = 'Running' AND lease_owner = $2`, id, owner, string(o.State), lastError, fmtTime(ended), sched)
+ scheduled = CASE WHEN $6 = '' THEN scheduled ELSE $6 END, host_id = CASE WHEN $3 = 'Queued' THEN '' ELSE host_id END, attempts = $7
+ WHERE id = $1 AND state = 'Running' AND lease_owner = $2`, id, owner, string(o.State), lastError, fmtTime(ended), sched, o.Attempts)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// ReapJob finishes a running job whose lease ran out.
+func (s *DB) ReapJob(ctx context.Context, id string, now time.Time, o jobs.Outcome, lastError string) (bool, error) {
+	sched := ""
+	if o.State == jobs.Queued {
+		sched = fmtTime(o.Scheduled)
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET state = $3, last_error = $4, ended = $2, lease_owner = '', lease_until = '',
+ scheduled = CASE WHEN $5 = '' THEN scheduled ELSE $5 END, host_id = CASE WHEN $3 = 'Queued' THEN '' ELSE host_id END
+ WHERE id = $1 AND state = 'Running' AND lease_until <> '' AND lease_until < $2`, id, fmtTime(now), string(o.State), lastError, sched)
 	if err != nil {
 		return false, err
 	}

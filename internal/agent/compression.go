@@ -1,0 +1,146 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/crashpoint"
+	"github.com/knib/knib/internal/qemuimg"
+)
+
+const compressedSuffix = ".compressed"
+
+func (a *Local) compress(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
+	var req agentapi.CompressRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return nil, fmt.Errorf("decode request: %w", err)
+	}
+	var total int64
+	paths := make([]string, len(req.Files))
+	for i, f := range req.Files {
+		p, err := a.storagePath(f.Path)
+		if err != nil {
+			return nil, err
+		}
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		paths[i], total = p, total+st.Size()
+	}
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(a.cfg.StoragePath, &fs); err != nil {
+		return nil, err
+	}
+	free := int64(fs.Bavail) * int64(fs.Bsize)
+	if need := int64(float64(total) * req.MinFreeFactor); free < need {
+		return nil, fmt.Errorf("not enough free space on the backup storage to compress: %d bytes free, %d needed (backup size %d x backup.compression.minimum.free.storage %g)",
+			free, need, total, req.MinFreeFactor)
+	}
+	res := agentapi.CompressResult{}
+	for i, f := range req.Files {
+		progress(100*float64(i)/float64(len(req.Files)), "compressing "+f.Disk)
+		src := paths[i]
+		dst := src + compressedSuffix
+		infos, err := a.img.Info(ctx, src, qemuimg.InfoOptions{ForceShare: true})
+		if err != nil || len(infos) == 0 {
+			return res, fmt.Errorf("inspect %s: %w", src, err)
+		}
+		lib := req.Library
+		if lib == "" || infos[0].Compat() == "0.10" {
+			lib = "zlib" // qcow2 v2 images know no other compression
+		}
+		if _, err := os.Stat(dst); errors.Is(err, os.ErrNotExist) {
+			part := dst + ".part"
+			os.Remove(part)
+			opts := qemuimg.ConvertOptions{Src: src, SrcFormat: "qcow2", Dst: part, DstFormat: "qcow2", ForceShare: true,
+				Compress: true, CompressionType: lib, Coroutines: req.Coroutines, OutOfOrder: true}
+			if req.RateLimitMBps >= 1 {
+				opts.RateLimit = req.RateLimitMBps << 20
+			}
+			if bf := infos[0].BackingFilename; bf != "" {
+				// Keep the same (relative) backing file: the chain stays as it is.
+				opts.BackingFile, opts.BackingFormat = bf, "qcow2"
+			}
+			a.log.Info("compressing a backup file", "file", src, "library", lib, "coroutines", req.Coroutines, "rate_limit_mbps", req.RateLimitMBps)
+			err := a.img.Convert(ctx, opts)
+			if err != nil {
+				os.Remove(part)
+				return res, err
+			}
+			crashpoint.Hit("compression.before-rename")
+			if err := syncFile(part); err != nil {
+				return res, err
+			}
+			if err := os.Rename(part, dst); err != nil {
+				return res, err
+			}
+		}
+		st, err := os.Stat(dst)
+		if err != nil {
+			return res, err
+		}
+		orig, _ := os.Stat(src)
+		res.Files = append(res.Files, agentapi.CompressedFile{Disk: f.Disk, Path: f.Path, Size: st.Size(), UncompressedSize: orig.Size(), Library: lib})
+	}
+	return res, nil
+}
+
+func (a *Local) finalizeCompression(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
+	var req agentapi.FinalizeCompressionRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return nil, fmt.Errorf("decode request: %w", err)
+	}
+	res := agentapi.CompressResult{}
+	for _, f := range req.Files {
+		p, err := a.storagePath(f.Path)
+		if err != nil {
+			return nil, err
+		}
+		c := agentapi.CompressedFile{Disk: f.Disk, Path: f.Path}
+		if st, err := os.Stat(p + compressedSuffix); err == nil {
+			orig, err := os.Stat(p)
+			if err != nil {
+				return nil, err
+			}
+			c.UncompressedSize = orig.Size()
+			_ = st
+			// The swap is one rename: readers see the old or the new file,
+			// both complete and with the same content.
+			if err := os.Rename(p+compressedSuffix, p); err != nil {
+				return nil, err
+			}
+			if err := syncDir(filepath.Dir(p)); err != nil {
+				return nil, err
+			}
+		}
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		c.Size = st.Size()
+		if c.UncompressedSize == 0 {
+			c.UncompressedSize = c.Size
+		}
+		if c.Hash, err = HashFile(p); err != nil {
+			return nil, err
+		}
+		res.Files = append(res.Files, c)
+	}
+	return res, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
