@@ -47,8 +47,8 @@ type Backup struct {
 	Dir string
 	// Plan is the recorded intent (JSON) of a backup being taken, so an
 	// interrupted backup can be reconciled.
-	Plan    string
-	Error   string
+	Plan  string
+	Error string
 	// Compression and validation by background jobs.
 	CompressionStatus CompressionStatus
 	UncompressedSize  int64
@@ -56,8 +56,8 @@ type Backup struct {
 	ValidationReason  string
 	HasScreenshot     bool
 	Files             []BackupFile
-	Created time.Time
-	Updated time.Time
+	Created           time.Time
+	Updated           time.Time
 }
 
 // BackupFile is the file of one disk in a backup.
