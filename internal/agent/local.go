@@ -30,6 +30,7 @@ type Config struct {
 type Hypervisor interface {
 	hypervisor.Hypervisor
 	hypervisor.ChainOps
+	hypervisor.Transient
 }
 
 // Local runs agent commands in this process.
@@ -61,6 +62,9 @@ func NewLocal(cfg Config, hv Hypervisor, log *slog.Logger) *Local {
 	a.Handle(agentapi.KindSnapshotDelete, a.snapshotDelete)
 	a.Handle(agentapi.KindCompress, a.compress)
 	a.Handle(agentapi.KindFinalizeCompressed, a.finalizeCompression)
+	a.Handle(agentapi.KindValidate, a.validate)
+	a.Handle(agentapi.KindHash, a.hashFiles)
+	a.Handle(agentapi.KindCleanupValidation, a.cleanupValidation)
 	return a
 }
 

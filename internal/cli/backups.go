@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -94,7 +95,40 @@ func backupCmd(a *app) *cobra.Command {
 		},
 	}
 	del.Flags().BoolVar(&forced, "forced", false, "forget backups even when their files cannot be deleted")
-	cmd.AddCommand(create, list, show, del)
+	var file string
+	shot := &cobra.Command{
+		Use:   "screenshot BACKUP -o FILE.png",
+		Short: "Download the backup's validation screenshot",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if file == "" {
+				return usageError{fmt.Errorf("-o FILE.png is required")}
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			png, err := c.Download(cmd.Context(), "/backups/"+esc(args[0])+"/screenshot")
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(file, png, 0o644)
+		},
+	}
+	shot.Flags().StringVarP(&file, "output", "o", "", "PNG file to write")
+	validate := &cobra.Command{
+		Use:   "validate BACKUP",
+		Short: "Queue a validation of the backup now (a validated backup is re-hashed)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var j api.Job
+			if err := a.call(cmd, "POST", "/backups/"+esc(args[0])+"/validate", nil, nil, &j); err != nil {
+				return err
+			}
+			return a.print(j, func(w *tabwriter.Writer) { fmt.Fprintf(w, "queued job %s\n", j.ID) })
+		},
+	}
+	cmd.AddCommand(create, list, show, del, shot, validate)
 	cmd.AddCommand(restoreCmds(a)...)
 	return cmd
 }

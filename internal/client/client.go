@@ -88,6 +88,34 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 	return nil
 }
 
+// Download GETs a non-JSON answer (a screenshot) and returns its bytes.
+func (c *Client) Download(ctx context.Context, path string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", c.Base+"/api/v1"+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the knib server at %s: %w", c.Base, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 400 {
+		var p api.Problem
+		if json.Unmarshal(raw, &p) != nil || p.Detail == "" {
+			p.Detail = fmt.Sprintf("GET %s: %s", path, resp.Status)
+		}
+		return nil, &APIError{Status: resp.StatusCode, Detail: p.Detail, Field: p.Field}
+	}
+	return raw, nil
+}
+
 // PathEscape escapes one path segment (names may contain spaces).
 func PathEscape(s string) string { return url.PathEscape(s) }
 

@@ -57,10 +57,13 @@ func (h *Handler) OpenAPI() []byte {
 		}
 		problem := map[string]any{"description": "error", "content": map[string]any{
 			"application/problem+json": map[string]any{"schema": g.schema(typeOf[api.Problem](), false)}}}
+		content := map[string]any{"application/json": map[string]any{"schema": g.schema(rt.resp, false)}}
+		if rt.produces != "" {
+			content = map[string]any{rt.produces: map[string]any{"schema": map[string]any{"type": "string", "contentMediaType": rt.produces}}}
+		}
 		op["responses"] = map[string]any{
-			itoa(rt.status): map[string]any{"description": http.StatusText(rt.status), "content": map[string]any{
-				"application/json": map[string]any{"schema": g.schema(rt.resp, false)}}},
-			"default": problem,
+			itoa(rt.status): map[string]any{"description": http.StatusText(rt.status), "content": content},
+			"default":       problem,
 		}
 		if rt.public {
 			op["security"] = []any{}

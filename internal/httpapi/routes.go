@@ -273,6 +273,28 @@ func (h *Handler) register() {
 			return out, err
 		})
 
+	h.routes = append(h.routes, route{method: "GET", path: "/backups/{id}/screenshot", tag: "backups", status: ok, produces: "image/png",
+		summary: "Download a backup's validation screenshot (PNG)",
+		query:   typeOf[none](), body: typeOf[api.Empty](), resp: typeOf[[]byte](),
+		serve: func(w http.ResponseWriter, r *http.Request, p domain.Principal) error {
+			if len(r.URL.Query()) > 0 {
+				return &badRequest{msg: "this request takes no query parameters"}
+			}
+			png, err := svc.Screenshot(r.Context(), p, r.PathValue("id"))
+			if err != nil {
+				return err
+			}
+			w.Header().Set("Content-Type", "image/png")
+			_, err = w.Write(png)
+			return err
+		}})
+
+	add(h, "POST", "/backups/{id}/validate", "backups", "Queue a validation of the backup now (a validated backup is re-hashed)", accepted,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Job, error) {
+			j, err := svc.ValidateNow(ctx, p, r.PathValue("id"))
+			return h.jobToAPI(ctx, j), err
+		})
+
 	// Background jobs.
 	add(h, "GET", "/jobs", "jobs", "List background service jobs (admin); unfinished unless all=true", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, q api.JobQuery, _ api.Empty) ([]api.Job, error) {

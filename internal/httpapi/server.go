@@ -36,6 +36,7 @@ type route struct {
 	method, path, summary, tag string
 	status                     int
 	public                     bool
+	produces                   string // media type of a non-JSON answer
 	query, body, resp          reflect.Type
 	serve                      func(w http.ResponseWriter, r *http.Request, p domain.Principal) error
 }

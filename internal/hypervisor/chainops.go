@@ -57,3 +57,14 @@ type NewDisk struct {
 	Path   string
 	Format string
 }
+
+// Transient domains (validation VMs) live only while they run.
+type Transient interface {
+	// CreateTransient starts a transient domain from XML; it disappears when
+	// destroyed.
+	CreateTransient(ctx context.Context, xml string) (uuid string, err error)
+	// DestroyDomain powers a domain off at once; an absent domain is fine.
+	DestroyDomain(ctx context.Context, uuid string) error
+	// DomainsNamed lists the uuids of the domains whose name starts with prefix.
+	DomainsNamed(ctx context.Context, prefix string) ([]string, error)
+}

@@ -127,6 +127,9 @@ func localAgentLoop(ctx context.Context, svc *service.Service, cfg Config, stora
 		if err == nil {
 			a := agent.NewLocal(agent.Config{Name: cfg.LocalHost, StoragePath: storage,
 				PropertiesFile: filepath.Join(cfg.DataDir, "agent.properties")}, hv, log)
+			// Validation VMs a dead process left behind go first, before
+			// the host takes new jobs.
+			svc.CleanupValidations(ctx, a)
 			if _, err = svc.RegisterHost(ctx, cfg.Zone, a, true); err == nil {
 				local = a
 				defer func() { a.Close(); hv.Close() }()

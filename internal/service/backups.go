@@ -216,9 +216,14 @@ func (s *Service) runBackup(ctx context.Context, vm domain.VM, isolated, quiesce
 	if err := s.store.SaveBackup(ctx, b, newChain); err != nil {
 		return nil, err
 	}
+	// Compression first; validation follows it, or comes at once.
 	if off.Compress {
 		if err := s.enqueue(ctx, jobs.StartCompression, b); err != nil {
 			s.log.Warn("queue the compression", "backup", b.ID, "err", err)
+		}
+	} else if off.Validate {
+		if err := s.enqueue(ctx, jobs.BackupValidation, b); err != nil {
+			s.log.Warn("queue the validation", "backup", b.ID, "err", err)
 		}
 	}
 	// Snapshots frozen on a merged delta now find their state in its base.

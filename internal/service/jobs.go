@@ -198,7 +198,10 @@ var errNotNow = fmt.Errorf("not now")
 
 // jobFailed records what a failed attempt means for the backup.
 func (s *Service) jobFailed(ctx context.Context, j jobs.Job, o jobs.Outcome) {
-	if j.Type.Family() != jobs.Compression {
+	if j.Type == jobs.BackupValidation {
+		if o.State == jobs.Failed {
+			s.store.SetValidation(ctx, j.BackupID, domain.UnableToValidate, "the validation job failed: "+j.LastError, false, nil)
+		}
 		return
 	}
 	st := domain.Uncompressed
@@ -225,6 +228,8 @@ func (s *Service) execJob(ctx context.Context, j jobs.Job, l jobs.Limits) error 
 		return s.startCompression(ctx, a, b, l)
 	case jobs.FinalizeCompression:
 		return s.finalizeCompression(ctx, a, b, l)
+	case jobs.BackupValidation:
+		return s.validateBackup(ctx, a, b, l)
 	}
 	return fmt.Errorf("job type %s cannot run yet", j.Type)
 }
@@ -309,7 +314,14 @@ func (s *Service) finalizeCompression(ctx context.Context, a agentapi.Agent, b d
 	if uncompressed == 0 {
 		uncompressed = b.Size
 	}
-	return s.store.SetCompression(ctx, b.ID, domain.Compressed, size, uncompressed, files)
+	if err := s.store.SetCompression(ctx, b.ID, domain.Compressed, size, uncompressed, files); err != nil {
+		return err
+	}
+	// Validation follows compression.
+	if off, err := s.store.Offering(ctx, b.OfferingID); err == nil && off.Validate {
+		return s.enqueue(ctx, jobs.BackupValidation, b)
+	}
+	return nil
 }
 
 // chainAncestors returns id and its ancestors' ids.

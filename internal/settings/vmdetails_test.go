@@ -106,9 +106,10 @@ func TestValidateVMDetail(t *testing.T) {
 		{"backupValidationCommandExpectedResult", "YWN0aXZlCg==", "YWN0aXZlCg==", ""}, // "active\n"
 		{"backupValidationCommandExpectedResult", "YWN0aXZlCg", "YWN0aXZlCg==", ""},   // padding optional
 		{"backupValidationCommandExpectedResult", " MA== ", "MA==", ""},
-		{"backupValidationCommandExpectedResult", "", "", ""}, // not provided: check exit code 0
-		{"backupValidationCommandExpectedResult", "active", "", `backupValidationCommandExpectedResult: must be valid Base64, got "active"`},
-		{"backupValidationCommandExpectedResult", "0", "", `backupValidationCommandExpectedResult: must be valid Base64, got "0"`},
+		{"backupValidationCommandExpectedResult", "", "", ""},             // not provided: check exit code 0
+		{"backupValidationCommandExpectedResult", "active", "active", ""}, // Base64 alphabet, not decodable: kept, never matches
+		{"backupValidationCommandExpectedResult", "absdui", "absdui", ""}, // the seed's wrong expectation
+		{"backupValidationCommandExpectedResult", "a b", "", `backupValidationCommandExpectedResult: must be valid Base64, got "a b"`},
 		{"backupValidationCommandExpectedResult", "YWN0aXZl\nCg==", "", `backupValidationCommandExpectedResult: must be valid Base64, got "YWN0aXZl\nCg=="`},
 		{"backupValidationCommandExpectedResult", "YW=0", "", `backupValidationCommandExpectedResult: must be valid Base64, got "YW=0"`},
 		{"backupValidationCommandExpectedResult", "-_8=", "", `backupValidationCommandExpectedResult: must be valid Base64, got "-_8="`},

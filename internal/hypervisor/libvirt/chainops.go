@@ -2,6 +2,8 @@ package lv
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"fmt"
 	"os"
 	"time"
@@ -382,4 +384,66 @@ func (h *Hypervisor) DetachDisk(ctx context.Context, uuid, target string, live b
 		}
 		return fmt.Errorf("disk %s is not attached", target)
 	})
+}
+
+var _ hypervisor.Transient = (*Hypervisor)(nil)
+
+// CreateTransient implements hypervisor.Transient.
+func (h *Hypervisor) CreateTransient(ctx context.Context, doc string) (string, error) {
+	l, err := h.conn()
+	if err != nil {
+		return "", err
+	}
+	var d libvirt.Domain
+	err = do(ctx, func() error {
+		var err error
+		d, err = l.DomainCreateXML(doc, 0)
+		return err
+	})
+	if err != nil {
+		return "", lvError("create transient domain", err)
+	}
+	return hypervisor.FormatUUID(d.UUID), nil
+}
+
+// DestroyDomain implements hypervisor.Transient.
+func (h *Hypervisor) DestroyDomain(ctx context.Context, uuid string) error {
+	l, d, err := h.lookup(ctx, uuid)
+	if errors.Is(err, hypervisor.ErrDomainNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return do(ctx, func() error {
+		if err := l.DomainDestroy(d); err != nil {
+			if code, ok := errCode(err); ok && (code == libvirt.ErrOperationInvalid || code == libvirt.ErrNoDomain) {
+				return nil
+			}
+			return lvError("destroy domain", err)
+		}
+		return nil
+	})
+}
+
+// DomainsNamed implements hypervisor.Transient.
+func (h *Hypervisor) DomainsNamed(ctx context.Context, prefix string) ([]string, error) {
+	l, err := h.conn()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	err = do(ctx, func() error {
+		doms, _, err := l.ConnectListAllDomains(1, 0)
+		if err != nil {
+			return err
+		}
+		for _, d := range doms {
+			if strings.HasPrefix(d.Name, prefix) {
+				out = append(out, hypervisor.FormatUUID(d.UUID))
+			}
+		}
+		return nil
+	})
+	return out, err
 }

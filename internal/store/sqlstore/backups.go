@@ -268,3 +268,23 @@ func (s *DB) MarkEndOfChain(ctx context.Context, id string) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE backups SET end_of_chain = TRUE WHERE id = $1`, id)
 	return err
 }
+
+// SetValidation changes a backup's validation fields only.
+func (s *DB) SetValidation(ctx context.Context, id string, st domain.ValidationStatus, reason string, hasScreenshot bool, hashes map[string]string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE backups SET validation_status = $2, validation_reason = $3, has_screenshot = (has_screenshot OR $4) WHERE id = $1`,
+			id, string(st), reason, hasScreenshot)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("backup", id)
+		}
+		for disk, h := range hashes {
+			if _, err := tx.ExecContext(ctx, `UPDATE backup_files SET hash = $3 WHERE backup_id = $1 AND disk = $2`, id, disk, h); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

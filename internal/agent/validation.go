@@ -1,0 +1,223 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"libvirt.org/go/libvirtxml"
+
+	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/guestagent"
+	"github.com/knib/knib/internal/qemuimg"
+)
+
+// validationDir is where a validation VM's overlays live (on the backup
+// storage, readable by QEMU; never the backup's own directory).
+func validationDir(backupID string) string { return filepath.Join("validation", backupID) }
+
+func (a *Local) validate(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
+	var req agentapi.ValidateRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return nil, fmt.Errorf("decode request: %w", err)
+	}
+	if req.Lifetime > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, req.Lifetime)
+		defer cancel()
+	}
+	dir, err := a.storagePath(req.Dir)
+	if err != nil {
+		return nil, err
+	}
+	work, err := a.storagePath(validationDir(req.BackupID))
+	if err != nil {
+		return nil, err
+	}
+	os.RemoveAll(work)
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return nil, err
+	}
+	_, storedXML, err := a.readManifest(dir)
+	if err != nil {
+		return nil, err
+	}
+	name := agentapi.ValidationPrefix + req.BackupID[:8]
+	overlays := map[string]string{}
+	for _, f := range req.Files {
+		src, err := a.storagePath(f.Path)
+		if err != nil {
+			return nil, err
+		}
+		ov := filepath.Join(work, f.Disk+".qcow2")
+		if err := a.img.Create(ctx, ov, "qcow2", 0, &qemuimg.Backing{Path: src, Format: "qcow2"}); err != nil {
+			return nil, err
+		}
+		overlays[f.Disk] = ov
+	}
+	doc, err := a.rewriteDefinition(storedXML, func(def *libvirtxml.Domain) error {
+		def.Name, def.UUID = name, ""
+		if def.Devices != nil {
+			def.Devices.Interfaces = nil // no network interface: the clone must not clash with the original
+			kept := def.Devices.Disks[:0]
+			for _, d := range def.Devices.Disks {
+				if d.Target != nil && (d.Device == "" || d.Device == "disk") && overlays[d.Target.Dev] == "" {
+					continue
+				}
+				kept = append(kept, d)
+			}
+			def.Devices.Disks = kept
+			for _, p := range serialFiles(def) {
+				*p = filepath.Join(work, filepath.Base(*p))
+			}
+		}
+		if def.OS != nil {
+			for _, p := range []*string{&def.OS.Kernel, &def.OS.Initrd} {
+				if *p == "" {
+					continue
+				}
+				if _, err := os.Stat(*p); err != nil {
+					*p = filepath.Join(dir, "boot", filepath.Base(*p))
+				}
+			}
+		}
+		return pointDisks(def, func(target string) (string, string, bool) {
+			p, ok := overlays[target]
+			return p, "qcow2", ok
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	progress(10, "booting "+name)
+	uuid, err := a.hv.CreateTransient(ctx, doc)
+	if err != nil {
+		os.RemoveAll(work)
+		return nil, err
+	}
+	// Always: destroy the VM and its overlays, even when the task is cancelled.
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		a.hv.DestroyDomain(cctx, uuid)
+		os.RemoveAll(work)
+	}()
+	res := agentapi.ValidateResult{Reasons: []string{}}
+	wantBoot := slices.Contains(req.Steps, "wait_for_boot") || (slices.Contains(req.Steps, "execute_command") && req.Command != "")
+	if wantBoot {
+		progress(20, "waiting for the guest agent")
+		res.Booted = a.waitBoot(ctx, uuid, req.BootTimeout)
+		if !res.Booted {
+			res.Reasons = append(res.Reasons, fmt.Sprintf("the guest agent did not answer guest-sync within %s", req.BootTimeout))
+		}
+	}
+	if slices.Contains(req.Steps, "screenshot") {
+		progress(50, "taking the screenshot")
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(req.ScreenshotWait):
+		}
+		var png bytes.Buffer
+		if _, err := a.hv.Screenshot(ctx, uuid, &png); err != nil || png.Len() == 0 {
+			res.Reasons = append(res.Reasons, fmt.Sprintf("no screenshot: %v", err))
+		} else {
+			rel := filepath.Join(req.Dir, "screenshot.png")
+			if err := writeFileAtomic(filepath.Join(dir, "screenshot.png"), png.Bytes()); err != nil {
+				return nil, err
+			}
+			res.Screenshot = rel
+		}
+	}
+	if slices.Contains(req.Steps, "execute_command") && req.Command != "" && res.Booted {
+		progress(70, "running "+req.Command)
+		if reason := a.runCheck(ctx, uuid, req); reason != "" {
+			res.Reasons = append(res.Reasons, reason)
+		}
+	}
+	return res, nil
+}
+
+// waitBoot sends guest-sync with a random id until the echo comes back.
+func (a *Local) waitBoot(ctx context.Context, uuid string, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := a.ga.Sync(sctx, uuid)
+		cancel()
+		if err == nil {
+			return true
+		}
+		time.Sleep(time.Second)
+	}
+	return false
+}
+
+// runCheck runs the validation command; "" means it passed.
+func (a *Local) runCheck(ctx context.Context, uuid string, req agentapi.ValidateRequest) string {
+	cctx, cancel := context.WithTimeout(ctx, req.CommandTimeout)
+	defer cancel()
+	out, err := a.ga.Exec(cctx, uuid, guestagent.ExecRequest{Path: req.Command, Args: req.Args})
+	if errors.Is(cctx.Err(), context.DeadlineExceeded) {
+		return fmt.Sprintf("command %s timed out after %s", req.Command, req.CommandTimeout)
+	}
+	if err != nil {
+		return fmt.Sprintf("command %s: %v", req.Command, err)
+	}
+	got := base64.StdEncoding.EncodeToString(out.Stdout)
+	if req.Expected != "" {
+		if got != req.Expected {
+			return fmt.Sprintf("expected output %s, got %s (%q)", req.Expected, got, out.Stdout)
+		}
+		return ""
+	}
+	if out.ExitCode != 0 {
+		return fmt.Sprintf("command %s exited with code %d", req.Command, out.ExitCode)
+	}
+	return ""
+}
+
+func (a *Local) hashFiles(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
+	var req agentapi.HashRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return nil, fmt.Errorf("decode request: %w", err)
+	}
+	res := agentapi.HashResult{Hashes: map[string]string{}}
+	for _, f := range req.Files {
+		p, err := a.storagePath(f.Path)
+		if err != nil {
+			return nil, err
+		}
+		h, err := HashFile(p)
+		if err != nil {
+			return nil, err
+		}
+		res.Hashes[f.Disk] = h
+	}
+	return res, nil
+}
+
+// cleanupValidation destroys left-over validation VMs and their overlays
+// (found by name), after a crash of the process that ran them.
+func (a *Local) cleanupValidation(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
+	uuids, err := a.hv.DomainsNamed(ctx, agentapi.ValidationPrefix)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range uuids {
+		if err := a.hv.DestroyDomain(ctx, u); err != nil {
+			return nil, err
+		}
+	}
+	if a.cfg.StoragePath != "" {
+		os.RemoveAll(filepath.Join(a.cfg.StoragePath, "validation"))
+	}
+	return map[string]int{"destroyed": len(uuids)}, nil
+}

@@ -1,0 +1,48 @@
+package agentapi
+
+import "time"
+
+// Task kinds of backup validation.
+const (
+	KindValidate          = "backup.validate"
+	KindHash              = "backup.hash"
+	KindCleanupValidation = "validation.cleanup"
+)
+
+// ValidationPrefix starts the name of every validation VM.
+const ValidationPrefix = "knib-validate-"
+
+// ValidateRequest boots a throw-away VM from thin overlays on a backup's
+// files (the backup is never written), with no network interface, runs the
+// steps, and always destroys the VM and its overlays.
+type ValidateRequest struct {
+	BackupID string        `json:"backup_id"`
+	Dir      string        `json:"dir"`
+	Files    []RestoreFile `json:"files"`
+	Steps    []string      `json:"steps"` // wait_for_boot, screenshot, execute_command
+	// Lifetime is the hard cap on the validation VM's life.
+	Lifetime       time.Duration `json:"lifetime"`
+	BootTimeout    time.Duration `json:"boot_timeout"`
+	ScreenshotWait time.Duration `json:"screenshot_wait"`
+	Command        string        `json:"command,omitempty"`
+	Args           []string      `json:"args,omitempty"`
+	Expected       string        `json:"expected,omitempty"` // Base64 of the expected stdout; empty: exit code 0
+	CommandTimeout time.Duration `json:"command_timeout"`
+}
+
+// ValidateResult is the verdict. Reasons is empty when the backup is valid.
+type ValidateResult struct {
+	Booted     bool     `json:"booted"`
+	Screenshot string   `json:"screenshot,omitempty"` // relative to the storage root
+	Reasons    []string `json:"reasons"`
+}
+
+// HashRequest re-hashes backup files.
+type HashRequest struct {
+	Files []RestoreFile `json:"files"`
+}
+
+// HashResult maps each disk to its file's hash.
+type HashResult struct {
+	Hashes map[string]string `json:"hashes"`
+}

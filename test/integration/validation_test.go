@@ -1,0 +1,164 @@
+package integration
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/knib/knib/internal/testbed"
+)
+
+type validation struct {
+	ID               string `json:"id"`
+	ValidationStatus string `json:"validation_status"`
+	ValidationReason string `json:"validation_reason"`
+	HasScreenshot    bool   `json:"has_screenshot"`
+	Files            []struct {
+		Path string `json:"path"`
+	} `json:"files"`
+}
+
+func (s *Server) waitValidation(id string) validation {
+	s.t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		var v validation
+		s.MustJSON(&v, "backup", "show", id)
+		switch v.ValidationStatus {
+		case "Valid", "NotValid", "UnableToValidate":
+			return v
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("backup %s not validated after 3 minutes: %+v\n%s", id, v, s.Log())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// TestValidation is the seed's "Validation tests" table, on the test guest
+// and its real guest agent, plus the periodic re-validation that detects a
+// corrupted byte.
+func TestValidation(t *testing.T) {
+	dom := testbed.NewDomain(t, testbed.DomainOptions{Name: "knib-t-valid", Start: true})
+	s := StartServer(t, "")
+	s.Stop()
+	s.JobsEvery = "1s"
+	s.Restart()
+	s.CLI("settings", "set", "backup.validation.screenshot.default.wait", "2")
+	s.CLI("settings", "set", "backup.validation.boot.default.timeout", "90")
+	s.CLI("settings", "set", "backup.validation.max.job.retries", "0")
+	s.CLI("host", "refresh")
+
+	cases := []struct {
+		name, steps, command, args, expected string
+		want, reason                         string
+		screenshot                           bool
+	}{
+		{name: "screenshot", steps: "screenshot", want: "Valid", screenshot: true},
+		{name: "boot", steps: "wait_for_boot", want: "Valid"},
+		{name: "boot-no-command", steps: "wait_for_boot,execute_command", want: "Valid"},
+		{name: "echo", steps: "wait_for_boot,execute_command", command: "echo", want: "Valid"},
+		{name: "echo-ababa", steps: "wait_for_boot,execute_command", command: "echo", args: "ababa", want: "Valid"},
+		{name: "echo-wrong", steps: "wait_for_boot,execute_command", command: "echo", args: "ababa", expected: "absdui", want: "NotValid", reason: "YWJhYmEK"},
+		{name: "echo-right", steps: "wait_for_boot,execute_command", command: "echo", args: "ababa", expected: "YWJhYmEK", want: "Valid"},
+		{name: "all", steps: "screenshot,wait_for_boot,execute_command", command: "echo", args: "ababa", expected: "YWJhYmEK", want: "Valid", screenshot: true},
+	}
+	var withShot, withoutShot string
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for key, val := range map[string]string{"backupValidationCommand": c.command, "backupValidationCommandArguments": c.args,
+				"backupValidationCommandExpectedResult": c.expected} {
+				if val == "" {
+					s.Run(nil, "vm", "detail", "delete", dom.Name, key)
+				} else {
+					s.CLI("vm", "detail", "set", dom.Name, key, val)
+				}
+			}
+			var off struct{ ID string }
+			s.MustJSON(&off, "offering", "create", "--name", "val-"+c.name, "--validate", "--validation-steps", c.steps)
+			s.Run(nil, "vm", "unassign", dom.Name)
+			s.CLI("vm", "assign", dom.Name, "--offering", off.ID)
+			b := s.backup(dom.Name)
+			v := s.waitValidation(b.ID)
+			if v.ValidationStatus != c.want || !strings.Contains(v.ValidationReason, c.reason) || v.HasScreenshot != c.screenshot {
+				t.Fatalf("validation: %+v", v)
+			}
+			if c.want == "NotValid" && !strings.Contains(v.ValidationReason, "absdui") {
+				t.Fatalf("the reason must show what was expected and what came: %q", v.ValidationReason)
+			}
+			// backup.validation.end.chain.on.fail (default true): a failed validation ends the chain.
+			if head := s.vmDisks(dom.Name).ChainHead; (c.want == "NotValid") != (head == "") {
+				t.Fatalf("chain head after a %s validation: %q", c.want, head)
+			}
+			if c.screenshot {
+				withShot = b.ID
+			} else if withoutShot == "" {
+				withoutShot = b.ID
+			}
+			// The validation VM is gone, and so are its overlays.
+			if out := run(t, "virsh", "-c", "qemu:///system", "list", "--all", "--name"); strings.Contains(out, "knib-validate-") {
+				t.Fatalf("validation VM left: %s", out)
+			}
+		})
+	}
+
+	// Download a screenshot; a backup without one gets a clear error.
+	png := filepath.Join(t.TempDir(), "shot.png")
+	s.CLI("backup", "screenshot", withShot, "-o", png)
+	raw, err := os.ReadFile(png)
+	if err != nil || !bytes.HasPrefix(raw, []byte("\x89PNG")) {
+		t.Fatalf("screenshot: %v, %d bytes", err, len(raw))
+	}
+	if msg := s.Fail(nil, 1, "backup", "screenshot", withoutShot, "-o", png); !strings.Contains(msg, "no validation screenshot") {
+		t.Fatalf("backup without screenshot: %s", msg)
+	}
+
+	// A valid backup is re-hashed by the next validation; one corrupted byte is detected.
+	v := s.waitValidation(withShot)
+	file := s.storage(v.Files[0].Path)
+	s.CLI("backup", "validate", withShot)
+	if got := s.waitValidationAfter(withShot); got.ValidationStatus != "Valid" {
+		t.Fatalf("re-validation of an intact backup: %+v", got)
+	}
+	f, err := os.OpenFile(file, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := f.Stat()
+	one := make([]byte, 1)
+	f.ReadAt(one, st.Size()/2)
+	one[0] ^= 0xff
+	f.WriteAt(one, st.Size()/2)
+	f.Close()
+	s.CLI("backup", "validate", withShot)
+	if got := s.waitValidationAfter(withShot); got.ValidationStatus != "NotValid" || !strings.Contains(got.ValidationReason, "changed") {
+		t.Fatalf("re-validation of a corrupted backup: %+v", got)
+	}
+}
+
+// waitValidationAfter waits for a queued validation of an already validated
+// backup to finish.
+func (s *Server) waitValidationAfter(id string) validation {
+	s.t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var jobs []job
+		s.MustJSON(&jobs, "job", "list", "--backup", id)
+		due := 0
+		for _, j := range jobs {
+			if !j.Scheduled.After(time.Now()) {
+				due++
+			}
+		}
+		if due == 0 {
+			return s.waitValidation(id)
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("validation of %s still queued: %+v", id, jobs)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
