@@ -3,9 +3,9 @@ package lv
 import (
 	"context"
 	"errors"
-	"strings"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/digitalocean/go-libvirt"
