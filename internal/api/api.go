@@ -351,3 +351,25 @@ type JobQuery struct {
 	Scheduled bool   `query:"scheduled" doc:"queued for later"`
 	All       bool   `query:"all" doc:"finished jobs too"`
 }
+
+// ScheduleSpec is the body of POST /vms/{vm}/schedules and PUT /schedules/{id}.
+type ScheduleSpec struct {
+	Interval   string `json:"interval" doc:"hourly, daily, weekly or monthly"`
+	At         string `json:"at" doc:"MM (hourly), HH:MM (daily), DAY HH:MM (weekly), D HH:MM (monthly)"`
+	Timezone   string `json:"timezone,omitempty" doc:"IANA time zone, default UTC"`
+	MaxBackups int    `json:"max_backups,omitempty" doc:"keep at most this many backups of the schedule (0: all)"`
+	Isolated   bool   `json:"isolated,omitempty" doc:"take isolated (full, outside the chain) backups"`
+}
+
+// Schedule is a backup schedule.
+type Schedule struct {
+	ID         string    `json:"id"`
+	VMID       string    `json:"vm_id"`
+	Interval   string    `json:"interval"`
+	At         string    `json:"at"`
+	Timezone   string    `json:"timezone"`
+	MaxBackups int       `json:"max_backups"`
+	Isolated   bool      `json:"isolated"`
+	NextRun    time.Time `json:"next_run"`
+	Created    time.Time `json:"created"`
+}

@@ -85,7 +85,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	pf.BoolVar(&a.async, "async", false, "do not wait for long operations; print the operation")
 	root.AddCommand(serverCmd(a), agentCmd(a), offeringCmd(a), hostCmd(a), vmCmd(a), settingsCmd(a),
-		accountCmd(a), tokenCmd(a), operationCmd(a), whoamiCmd(a), backupCmd(a), chainCmd(a), snapshotCmd(a), jobCmd(a), devCmd(a))
+		accountCmd(a), tokenCmd(a), operationCmd(a), whoamiCmd(a), backupCmd(a), chainCmd(a), snapshotCmd(a), jobCmd(a), scheduleCmd(a), devCmd(a))
 	return root
 }
 

@@ -55,6 +55,7 @@ type Backup struct {
 	ValidationStatus  ValidationStatus
 	ValidationReason  string
 	HasScreenshot     bool
+	ScheduleID        string // the schedule that took it, "" for manual backups
 	Files             []BackupFile
 	Created           time.Time
 	Updated           time.Time
@@ -130,3 +131,17 @@ const (
 	NotValid         ValidationStatus = "NotValid"
 	UnableToValidate ValidationStatus = "UnableToValidate"
 )
+
+// Schedule takes backups of a VM at regular times and keeps at most
+// MaxBackups of them (0: no limit).
+type Schedule struct {
+	ID         string
+	VMID       string
+	Interval   string // hourly, daily, weekly, monthly
+	At         string
+	Timezone   string
+	MaxBackups int
+	Isolated   bool
+	NextRun    time.Time
+	Created    time.Time
+}

@@ -295,6 +295,27 @@ func (h *Handler) register() {
 			return h.jobToAPI(ctx, j), err
 		})
 
+	// Backup schedules.
+	add(h, "POST", "/vms/{vm}/schedules", "schedules", "Add a backup schedule to a VM", created,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.ScheduleSpec) (api.Schedule, error) {
+			sc, err := svc.CreateSchedule(ctx, p, r.PathValue("vm"), scheduleSpec(b))
+			return scheduleToAPI(sc), err
+		})
+	add(h, "GET", "/vms/{vm}/schedules", "schedules", "List a VM's backup schedules", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) ([]api.Schedule, error) {
+			list, err := svc.Schedules(ctx, p, r.PathValue("vm"))
+			return mapList(list, scheduleToAPI), err
+		})
+	add(h, "PUT", "/schedules/{id}", "schedules", "Change a backup schedule", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.ScheduleSpec) (api.Schedule, error) {
+			sc, err := svc.UpdateSchedule(ctx, p, r.PathValue("id"), scheduleSpec(b))
+			return scheduleToAPI(sc), err
+		})
+	add(h, "DELETE", "/schedules/{id}", "schedules", "Remove a backup schedule (its backups stay)", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (Health, error) {
+			return Health{Status: "deleted"}, svc.DeleteSchedule(ctx, p, r.PathValue("id"))
+		})
+
 	// Background jobs.
 	add(h, "GET", "/jobs", "jobs", "List background service jobs (admin); unfinished unless all=true", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, q api.JobQuery, _ api.Empty) ([]api.Job, error) {
@@ -439,4 +460,13 @@ func (h *Handler) jobToAPI(ctx context.Context, j jobs.Job) api.Job {
 		out.Host = h.svc.HostName(ctx, j.HostID)
 	}
 	return out
+}
+
+func scheduleSpec(b api.ScheduleSpec) service.ScheduleSpec {
+	return service.ScheduleSpec{Interval: b.Interval, At: b.At, Timezone: b.Timezone, MaxBackups: b.MaxBackups, Isolated: b.Isolated}
+}
+
+func scheduleToAPI(sc domain.Schedule) api.Schedule {
+	return api.Schedule{ID: sc.ID, VMID: sc.VMID, Interval: sc.Interval, At: sc.At, Timezone: sc.Timezone, MaxBackups: sc.MaxBackups,
+		Isolated: sc.Isolated, NextRun: sc.NextRun, Created: sc.Created}
 }

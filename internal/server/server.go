@@ -168,6 +168,9 @@ func jobLoop(ctx context.Context, svc *service.Service, every time.Duration, log
 		if err := svc.RunJobs(ctx, owner); err != nil && ctx.Err() == nil {
 			log.Warn("job scheduler", "err", err)
 		}
+		if _, err := svc.RunSchedules(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("backup schedules", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return

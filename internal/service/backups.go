@@ -46,6 +46,10 @@ func (s *Service) lockVM(ctx context.Context, vm domain.VM, what string) (releas
 
 // CreateBackup starts a backup of a VM and returns its operation.
 func (s *Service) CreateBackup(ctx context.Context, p domain.Principal, ref string, isolated, quiesce bool) (domain.Operation, error) {
+	return s.createBackup(ctx, p, ref, isolated, quiesce, nil)
+}
+
+func (s *Service) createBackup(ctx context.Context, p domain.Principal, ref string, isolated, quiesce bool, sched *domain.Schedule) (domain.Operation, error) {
 	vm, err := s.VM(ctx, p, ref)
 	if err != nil {
 		return domain.Operation{}, err
@@ -68,11 +72,17 @@ func (s *Service) CreateBackup(ctx context.Context, p domain.Principal, ref stri
 		return domain.Operation{}, fmt.Errorf("vm %s still runs on backup files (quick restore): finish `knib vm consolidate %s` first: %w", vm.Name, vm.Name, domain.ErrConflict)
 	}
 	return s.vmOperation(ctx, p, vm, "a backup", "backup.create", func(ctx context.Context, progress Progress) (any, error) {
-		return s.runBackup(ctx, vm, isolated, quiesce, progress)
+		res, err := s.runBackup(ctx, vm, isolated, quiesce, sched, progress)
+		if err == nil && sched != nil && sched.MaxBackups > 0 {
+			if rerr := s.retain(ctx, vm, *sched); rerr != nil {
+				s.log.Warn("retention", "vm", vm.Name, "schedule", sched.ID, "err", rerr)
+			}
+		}
+		return res, err
 	})
 }
 
-func (s *Service) runBackup(ctx context.Context, vm domain.VM, isolated, quiesce bool, progress Progress) (any, error) {
+func (s *Service) runBackup(ctx context.Context, vm domain.VM, isolated, quiesce bool, sched *domain.Schedule, progress Progress) (any, error) {
 	a, err := s.agent(vm.HostID)
 	if err != nil {
 		return nil, err
@@ -148,6 +158,9 @@ func (s *Service) runBackup(ctx context.Context, vm domain.VM, isolated, quiesce
 		HostID: vm.HostID, Type: dec.Type, Isolated: dec.Isolated, ParentID: dec.ParentID, Position: dec.Position,
 		EndOfChain: dec.EndOfChain, Status: domain.BackupBackingUp, Created: now, Updated: now}
 	b.Dir = path.Join("backups", vm.ID, b.ID)
+	if sched != nil {
+		b.ScheduleID = sched.ID
+	}
 	req := agentapi.TakeBackupRequest{BackupID: b.ID, DomainUUID: vm.ID, Dir: b.Dir, Quiesce: quiesce,
 		MergeNewDelta: dec.EndOfChain || dec.Isolated, Others: others}
 	allFull := true

@@ -155,7 +155,7 @@ func (s *Service) runJob(ctx, stop context.Context, owner string, j jobs.Job, l 
 			case <-stop.Done():
 				cancel()
 				return
-			case <-s.clock.After(jobLease / 3):
+			case <-time.After(jobLease / 3):
 				if ok, _ := s.store.RenewLease(ctx, j.ID, owner, s.clock.Now().Add(jobLease)); !ok {
 					cancel() // the job was taken from us
 					return

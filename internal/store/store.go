@@ -140,6 +140,16 @@ type Store interface {
 	Snapshots(ctx context.Context, vmID string) ([]domain.Snapshot, error)
 	DeleteSnapshot(ctx context.Context, id string) error
 
+	// Schedules.
+	SaveSchedule(ctx context.Context, sc domain.Schedule) error // insert or update
+	Schedule(ctx context.Context, id string) (domain.Schedule, error)
+	// Schedules lists the schedules of a VM, or all with vmID "".
+	Schedules(ctx context.Context, vmID string) ([]domain.Schedule, error)
+	DeleteSchedule(ctx context.Context, id string) error
+	// AdvanceSchedule moves next_run from prev to next if nobody did: the
+	// caller that gets true runs the due backup, exactly once.
+	AdvanceSchedule(ctx context.Context, id string, prev, next time.Time) (bool, error)
+
 	// Service jobs.
 	EnqueueJob(ctx context.Context, j jobs.Job) error
 	Job(ctx context.Context, id string) (jobs.Job, error)
