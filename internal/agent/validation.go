@@ -15,6 +15,7 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/crashpoint"
 	"github.com/knib/knib/internal/guestagent"
 	"github.com/knib/knib/internal/qemuimg"
 )
@@ -102,6 +103,7 @@ func (a *Local) validate(ctx context.Context, raw json.RawMessage, progress func
 		os.RemoveAll(work)
 		return nil, err
 	}
+	crashpoint.Hit("validation.after-boot")
 	// Always: destroy the VM and its overlays, even when the task is cancelled.
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -44,6 +44,7 @@ func serverCmd(a *app) *cobra.Command {
 	f.StringVar(&cfg.LibvirtURI, "libvirt-uri", DefaultURI, "libvirt of the in-process agent (empty: none)")
 	f.DurationVar(&cfg.SyncEvery, "reconcile-interval", 30*time.Second, "how often the inventory is read and interrupted work recovered")
 	f.DurationVar(&cfg.JobsEvery, "jobs-interval", 10*time.Second, "how often the background job scheduler runs")
+	f.DurationVar(&cfg.JobLease, "job-lease", 60*time.Second, "how long a running job's claim lasts without renewal (a dead runner's jobs are retried after it)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

@@ -31,6 +31,7 @@ type Config struct {
 	Zone       string // zone of the in-process agent, default "default"
 	SyncEvery  time.Duration
 	JobsEvery  time.Duration // job scheduler round; default 10 s
+	JobLease   time.Duration // lease of a running job; default 60 s
 	Log        *slog.Logger
 	// Ready, if set, receives the bound address once the API listens.
 	Ready func(addr string)
@@ -72,6 +73,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer st.Close()
 	svc := service.New(st, clock.Real{}, log)
+	svc.SetJobLease(cfg.JobLease)
 	if err := ensureAdminToken(ctx, svc, cfg.DataDir); err != nil {
 		return err
 	}

@@ -14,9 +14,19 @@ import (
 	"github.com/knib/knib/internal/store"
 )
 
-// jobLease is how long a claim on a running job lasts without renewal; a
-// runner renews it every third of that while the job runs.
-const jobLease = 60 * time.Second
+// DefaultJobLease is how long a claim on a running job lasts without
+// renewal; a runner renews it every third of that while the job runs.
+const DefaultJobLease = 60 * time.Second
+
+// SetJobLease changes the job lease (tests use short ones).
+func (s *Service) SetJobLease(d time.Duration) { s.jobLease = d }
+
+func (s *Service) lease() time.Duration {
+	if s.jobLease > 0 {
+		return s.jobLease
+	}
+	return DefaultJobLease
+}
 
 // runningJobs tracks the jobs this process runs.
 type runningJobs struct {
@@ -86,7 +96,9 @@ func (s *Service) RunJobs(ctx context.Context, owner string) error {
 	var live []jobs.Job
 	for _, j := range running {
 		if jobs.Lost(now, j) {
+			// The runner died, not the job: retry at once while attempts remain.
 			o := jobs.AfterFailure(now, j.Attempts, s.limits(ctx, j.Type.Family()))
+			o.Scheduled = now
 			if ok, err := s.store.ReapJob(ctx, j.ID, now, o, "lost: its runner stopped renewing the lease"); err == nil && ok {
 				s.log.Warn("lost job reaped", "job", j.ID, "type", j.Type, "next", o.State)
 				s.jobFailed(ctx, j, o)
@@ -118,7 +130,7 @@ func (s *Service) RunJobs(ctx context.Context, owner string) error {
 		return cache[f]
 	}
 	for _, a := range jobs.Plan(now, queued, live, eligible, limits) {
-		ok, err := s.store.ClaimJob(ctx, a.Job.ID, owner, a.HostID, now, now.Add(jobLease))
+		ok, err := s.store.ClaimJob(ctx, a.Job.ID, owner, a.HostID, now, now.Add(s.lease()))
 		if err != nil || !ok {
 			continue // another server took it
 		}
@@ -155,8 +167,8 @@ func (s *Service) runJob(ctx, stop context.Context, owner string, j jobs.Job, l 
 			case <-stop.Done():
 				cancel()
 				return
-			case <-time.After(jobLease / 3):
-				if ok, _ := s.store.RenewLease(ctx, j.ID, owner, s.clock.Now().Add(jobLease)); !ok {
+			case <-time.After(s.lease() / 3):
+				if ok, _ := s.store.RenewLease(ctx, j.ID, owner, s.clock.Now().Add(s.lease())); !ok {
 					cancel() // the job was taken from us
 					return
 				}

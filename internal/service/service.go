@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/knib/knib/internal/agentapi"
 	"github.com/knib/knib/internal/auth"
@@ -26,8 +27,9 @@ type Service struct {
 
 	mu     sync.Mutex
 	agents map[string]agentapi.Agent // by host id
-	ops    sync.WaitGroup
-	jobs   runningJobs
+	ops      sync.WaitGroup
+	jobs     runningJobs
+	jobLease time.Duration
 }
 
 // New returns a service over st.

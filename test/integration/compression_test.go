@@ -82,8 +82,8 @@ func TestCompression(t *testing.T) {
 
 	want := map[string]string{}
 	var ids []string
-	for i := 0; i < 6; i++ {
-		guest(t, dom, "yes knib-compression-"+strings.Repeat("x", i)+" | head -c 6000000 > /data/f"+string(rune('0'+i))+" && sync")
+	for i := 0; i < 10; i++ {
+		guest(t, dom, "yes knib-compression-"+strings.Repeat("x", i)+" | head -c 4000000 > /data/f"+string(rune('0'+i))+" && sync")
 		b := s.backup(dom.Name)
 		want[b.ID] = contentHash(t, s.storage(b.Files[0].Path))
 		ids = append(ids, b.ID)

@@ -61,7 +61,7 @@ type Server struct {
 	Env     []string
 	// ReconcileEvery, JobsEvery and LogLevel, when set, are passed as
 	// --reconcile-interval, --jobs-interval and --log-level.
-	ReconcileEvery, JobsEvery, LogLevel string
+	ReconcileEvery, JobsEvery, LogLevel, JobLease string
 	cmd                                 *exec.Cmd
 	log                                 *bytes.Buffer
 	mu                                  sync.Mutex
@@ -104,6 +104,9 @@ func (s *Server) start() {
 	if s.LogLevel != "" {
 		args = append(args, "--log-level", s.LogLevel)
 	}
+	if s.JobLease != "" {
+		args = append(args, "--job-lease", s.JobLease)
+	}
 	cmd := exec.Command(binary(t), args...)
 	cmd.Env = append(os.Environ(), s.Env...)
 	s.log = &bytes.Buffer{}
@@ -134,10 +137,15 @@ func (s *Server) start() {
 
 // waitHost waits until the local host is registered (its agent is ready).
 func (s *Server) waitHost() {
+	// The host row survives restarts: wait for this process's agent to
+	// register it (last_seen after the start).
+	started := time.Now().Add(-time.Second)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		var hosts []map[string]any
-		if s.CLIJSON(&hosts, "host", "list") == nil && len(hosts) > 0 {
+		var hosts []struct {
+			LastSeen time.Time `json:"last_seen"`
+		}
+		if s.CLIJSON(&hosts, "host", "list") == nil && len(hosts) > 0 && hosts[0].LastSeen.After(started) {
 			return
 		}
 		time.Sleep(200 * time.Millisecond)

@@ -162,3 +162,36 @@ func (s *Server) waitValidationAfter(id string) validation {
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+// TestValidationVMNeverOutlivesItsServer: the server dies while the
+// validation VM runs; at restart the VM and its overlays are removed by name
+// and the job, whose runner is gone, is retried to a verdict.
+func TestValidationVMNeverOutlivesItsServer(t *testing.T) {
+	dom := testbed.NewDomain(t, testbed.DomainOptions{Name: "knib-t-valcrash", Start: true})
+	s := StartServer(t, "")
+	s.Stop()
+	s.JobsEvery, s.JobLease = "1s", "6s"
+	s.Restart("KNIB_CRASH_AT=validation.after-boot")
+	s.CLI("host", "refresh")
+	var off struct{ ID string }
+	s.MustJSON(&off, "offering", "create", "--name", "valcrash", "--validate", "--validation-steps", "wait_for_boot")
+	s.CLI("vm", "assign", dom.Name, "--offering", off.ID)
+	b := s.backup(dom.Name)
+	if err := s.Wait(2 * time.Minute); err != nil {
+		t.Fatalf("the crash point was not reached: %v", err)
+	}
+	if out := run(t, "virsh", "-c", "qemu:///system", "list", "--name"); !strings.Contains(out, "knib-validate-") {
+		t.Fatalf("the validation VM should be running at the crash: %s", out)
+	}
+	s.Restart()
+	if out := run(t, "virsh", "-c", "qemu:///system", "list", "--all", "--name"); strings.Contains(out, "knib-validate-") {
+		t.Fatalf("validation VM left after restart: %s", out)
+	}
+	if entries, _ := os.ReadDir(s.storage("validation")); len(entries) != 0 {
+		t.Fatalf("validation overlays left: %v", entries)
+	}
+	// The lost job's lease runs out (6 s here); then it is retried at once.
+	if v := s.waitValidation(b.ID); v.ValidationStatus != "Valid" {
+		t.Fatalf("after the retry: %+v", v)
+	}
+}
