@@ -25,8 +25,8 @@ type Service struct {
 	clock clock.Clock
 	log   *slog.Logger
 
-	mu     sync.Mutex
-	agents map[string]agentapi.Agent // by host id
+	mu       sync.Mutex
+	agents   map[string]agentapi.Agent // by host id
 	ops      sync.WaitGroup
 	jobs     runningJobs
 	jobLease time.Duration

@@ -62,10 +62,10 @@ type Server struct {
 	// ReconcileEvery, JobsEvery and LogLevel, when set, are passed as
 	// --reconcile-interval, --jobs-interval and --log-level.
 	ReconcileEvery, JobsEvery, LogLevel, JobLease string
-	cmd                                 *exec.Cmd
-	log                                 *bytes.Buffer
-	mu                                  sync.Mutex
-	done                                chan struct{}
+	cmd                                           *exec.Cmd
+	log                                           *bytes.Buffer
+	mu                                            sync.Mutex
+	done                                          chan struct{}
 }
 
 func freePort(t *testing.T) string {
