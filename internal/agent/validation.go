@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"libvirt.org/go/libvirtxml"
@@ -144,6 +145,10 @@ func (a *Local) validate(ctx context.Context, raw json.RawMessage, progress func
 			res.Reasons = append(res.Reasons, reason)
 		}
 	}
+	// A VM that vanished under us proves nothing about the backup: no verdict.
+	if _, err := a.hv.Domain(ctx, uuid); err != nil {
+		return nil, fmt.Errorf("the validation VM disappeared during the validation: %w", err)
+	}
 	return res, nil
 }
 
@@ -206,20 +211,38 @@ func (a *Local) hashFiles(ctx context.Context, raw json.RawMessage, progress fun
 	return res, nil
 }
 
-// cleanupValidation destroys left-over validation VMs and their overlays
-// (found by name), after a crash of the process that ran them.
+// cleanupValidation destroys left-over validation VMs and their overlays,
+// after a crash of the process that ran them. A validation VM is recognised
+// by its name and is this agent's when its disks are in this agent's
+// validation directory: validation VMs of other knib servers on the same
+// host are left alone.
 func (a *Local) cleanupValidation(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
+	if a.cfg.StoragePath == "" {
+		return map[string]int{"destroyed": 0}, nil
+	}
+	mine := filepath.Join(a.cfg.StoragePath, "validation") + string(filepath.Separator)
 	uuids, err := a.hv.DomainsNamed(ctx, agentapi.ValidationPrefix)
 	if err != nil {
 		return nil, err
 	}
+	destroyed := 0
 	for _, u := range uuids {
+		dom, err := a.hv.Domain(ctx, u)
+		if err != nil {
+			continue
+		}
+		ours := false
+		for _, d := range dom.Disks {
+			ours = ours || strings.HasPrefix(d.Source, mine)
+		}
+		if !ours {
+			continue
+		}
 		if err := a.hv.DestroyDomain(ctx, u); err != nil {
 			return nil, err
 		}
+		destroyed++
 	}
-	if a.cfg.StoragePath != "" {
-		os.RemoveAll(filepath.Join(a.cfg.StoragePath, "validation"))
-	}
-	return map[string]int{"destroyed": len(uuids)}, nil
+	os.RemoveAll(filepath.Join(a.cfg.StoragePath, "validation"))
+	return map[string]int{"destroyed": destroyed}, nil
 }

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/knib/knib/internal/agentapi"
@@ -121,6 +122,9 @@ func (s *Service) syncHost(ctx context.Context, hostID string, a agentapi.Agent,
 	}
 	vms := make([]domain.VM, 0, len(doms))
 	for _, d := range doms {
+		if strings.HasPrefix(d.Name, agentapi.ValidationPrefix) {
+			continue // throw-away validation VMs are not VMs knib manages
+		}
 		vms = append(vms, vmFromAgent(d))
 	}
 	return s.store.SyncHostVMs(ctx, hostID, vms, ownerID, now)
