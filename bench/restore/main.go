@@ -107,6 +107,10 @@ type Run struct {
 	ConsolidationSeconds float64 `json:"consolidation_seconds"`
 	// QuickOpSeconds: the quick restore operation's own duration.
 	QuickOpSeconds float64 `json:"quick_operation_seconds"`
+	// OverlayCompareSeconds: qemu-img create of an empty overlay on vdb's
+	// backup file plus `qemu-img compare` of the two, which knib's quick
+	// restore does before it starts the VM.
+	OverlayCompareSeconds float64 `json:"overlay_compare_seconds"`
 }
 
 // Ratios of one size.
@@ -338,6 +342,9 @@ func (b *bench) measure(ctx context.Context, row *Row) error {
 					return err
 				}
 			}
+			if err := b.overlayCompare(ctx, d, src, &r); err != nil {
+				return err
+			}
 			return b.quick(ctx, d, bk.ID, &r)
 		}()
 		if err != nil {
@@ -378,6 +385,7 @@ func (row *Row) summarize() {
 		RestoreSeconds:        med(func(r Run) float64 { return r.RestoreSeconds }),
 		RestoreOpSeconds:      med(func(r Run) float64 { return r.RestoreOpSeconds }),
 		QuickOpSeconds:        med(func(r Run) float64 { return r.QuickOpSeconds }),
+		OverlayCompareSeconds: med(func(r Run) float64 { return r.OverlayCompareSeconds }),
 		QuickRunningSeconds:   med(func(r Run) float64 { return r.QuickRunningSeconds }),
 		QuickAgentSeconds:     med(func(r Run) float64 { return r.QuickAgentSeconds }),
 		QuickTotalSeconds:     med(func(r Run) float64 { return r.QuickTotalSeconds }),
@@ -429,19 +437,21 @@ func printTable(w io.Writer, rep *Report) {
 	}
 	cache := "warm page cache"
 	if rep.ColdCache {
-		cache = "page cache dropped before each timed restore"
+		cache = "page cache dropped before each timed step"
 	}
 	fmt.Fprintf(w, "machine: %s; VM: vda %s blank + vdb = data size, filled with %s writes (%s); %s\n",
 		rep.Machine, humanSize(rep.FirstDiskBytes), humanSize(rep.ChunkBytes), how, cache)
 	fmt.Fprintf(w, "load average at start / end: %s\n\n", strings.Join(rep.LoadAvg, " / "))
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "data\tknib backup s\tconvert s\t+sync s\t+compare s\tknib restore s\t(op s)\tknib/convert\tknib/(conv+sync+cmp)\tvnrestore s\t+sync s\tknib/vnr\tknib/(vnr+sync)\tquick running s\tquick agent s\tconsolidation s\t(quick op s)\t")
-	dash := "-"
+	fmt.Fprintln(tw, strings.Join([]string{"data", "knib backup s", "convert s", "+sync s", "+compare s",
+		"knib restore s", "(op s)", "knib/convert", "knib/(conv+sync+cmp)",
+		"vnrestore s", "+sync s", "knib/vnr", "knib/(vnr+sync)",
+		"quick running s", "quick agent s", "consolidation s", "(quick op s)", "ovl+cmp s"}, "\t")+"\t")
 	for _, r := range rep.Rows {
-		c := make([]string, 17)
+		c := make([]string, 18)
 		for i := range c {
-			c[i] = dash
+			c[i] = "-"
 		}
 		c[0] = compact(r.DataBytes)
 		if r.BackupSeconds > 0 {
@@ -452,6 +462,7 @@ func printTable(w io.Writer, rep *Report) {
 			c[5], c[6] = f2(m.RestoreSeconds), f2(m.RestoreOpSeconds)
 			c[7], c[8] = f2(r.Ratios.KnibOverConvert), f2(r.Ratios.KnibOverConvertFull)
 			c[13], c[14], c[15], c[16] = f2(m.QuickRunningSeconds), f2(m.QuickAgentSeconds), f2(m.ConsolidationSeconds), f2(m.QuickOpSeconds)
+			c[17] = f2(m.OverlayCompareSeconds)
 		}
 		if r.VnrSeconds > 0 {
 			c[9], c[10] = f2(r.VnrSeconds), f2(r.VnrSyncSeconds)
@@ -463,13 +474,22 @@ func printTable(w io.Writer, rep *Report) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "convert s: `qemu-img convert -O qcow2` of vdb's backup file to a new file next to the VM's disks; +sync, +compare:")
-	fmt.Fprintln(w, "fsync of the copy and `qemu-img compare` with the backup, which knib's restore also does. knib restore s: `knib")
-	fmt.Fprintln(w, "backup restore ID`, VM stopped (both disks); (op s): the operation's own duration, without the CLI's start and polling. vnrestore s: `virtnbdrestore -i DIR -o OUTDIR` of a `virtnbdbackup -l full`")
-	fmt.Fprintln(w, "of the same VM and data (both disks); +sync: fsync of its files. quick running / agent s: from the start of `knib")
-	fmt.Fprintln(w, "backup restore ID --quick-restore` until libvirt reports the VM running / its guest agent answers guest-ping;")
-	fmt.Fprintln(w, "consolidation s: from running until the command returns (block pull done, no backing file on backup storage);")
-	fmt.Fprintln(w, "(quick op s): the whole quick-restore operation's own duration. Medians of the rounds; one virtnbdrestore per size.")
+	for _, line := range []string{
+		"convert s: `qemu-img convert -O qcow2` of vdb's backup file into a new file next to the VM's disks; +sync, +compare:",
+		"  fsync of that copy, then `qemu-img compare` of it with the backup (knib's restore does both).",
+		"knib restore s: `knib backup restore ID -o json`, VM stopped (both disks); (op s): the operation's own duration,",
+		"  without the CLI's start and polling.",
+		"vnrestore s: `virtnbdrestore -i DIR -o OUTDIR` of a `virtnbdbackup -l full` of the same VM and data (both disks),",
+		"  taken after knib's runs; +sync: fsync of the files it wrote (it does not fsync them itself).",
+		"quick running / agent s: from the start of `knib backup restore ID --quick-restore` until libvirt reports the VM",
+		"  running / until its guest agent answers guest-ping; consolidation s: from running until the command returns (block",
+		"  pull done; checked: no backing file on backup storage); (quick op s): the operation's own duration.",
+		"ovl+cmp s: `qemu-img create -b BACKUP` of an empty overlay, fsync, `qemu-img compare -U BACKUP OVERLAY`: the",
+		"  verification knib's quick restore runs per disk before it starts the VM.",
+		"Medians of the rounds (-reps); one virtnbdbackup/virtnbdrestore per size.",
+	} {
+		fmt.Fprintln(w, line)
+	}
 	fmt.Fprintln(w)
 	for _, r := range rep.Rows {
 		if r.Median == nil {
