@@ -3,6 +3,8 @@ package lv
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -594,14 +596,27 @@ func agentError(ctx context.Context, err error) error {
 	return lvError(op, err)
 }
 
-// Screenshot implements hypervisor.Hypervisor via virDomainScreenshot.
+// screenshotDir is where QEMU (running as the libvirt-qemu user) may write:
+// libvirt's own per-user state directory.
+const screenshotDir = "/var/lib/libvirt/qemu"
+
+// Screenshot implements hypervisor.Hypervisor. It asks QEMU for a PNG with
+// the QMP screendump command (QEMU >= 7.1) instead of virDomainScreenshot:
+// go-libvirt's stream download can lose the race with the stream's data
+// and then deadlock the whole connection.
 func (h *Hypervisor) Screenshot(ctx context.Context, uuid string, w io.Writer) (string, error) {
 	l, d, err := h.lookup(ctx, uuid)
 	if err != nil {
 		return "", err
 	}
-	var buf bytes.Buffer // written by the call, which may outlive ctx
-	var mime libvirt.OptString
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	file := filepath.Join(screenshotDir, fmt.Sprintf("knib-screenshot-%x.png", rnd))
+	defer os.Remove(file)
+	cmd, err := json.Marshal(map[string]any{"execute": "screendump", "arguments": map[string]any{"filename": file, "format": "png"}})
+	if err != nil {
+		return "", err
+	}
 	err = do(ctx, func() error {
 		state, _, err := l.DomainGetState(d, 0)
 		if err != nil {
@@ -610,49 +625,35 @@ func (h *Hypervisor) Screenshot(ctx context.Context, uuid string, w io.Writer) (
 		if s := libvirt.DomainState(state); s != libvirt.DomainRunning && s != libvirt.DomainPaused {
 			return fmt.Errorf("domain is %s: %w", stateName(s), hypervisor.ErrUnsupported)
 		}
-		// The image stream sometimes arrives empty (a go-libvirt stream
-		// race); a second try gets it.
-		for attempt := 0; attempt < 3; attempt++ {
-			buf.Reset()
-			mime, err = l.DomainScreenshot(d, &buf, 0, 0)
-			if err != nil && streamReplyBug(err, buf.Bytes()) {
-				mime, err = libvirt.OptString{sniffImage(buf.Bytes())}, nil
-			}
-			if err == nil || buf.Len() > 0 {
-				return err
-			}
-			time.Sleep(500 * time.Millisecond)
+		reply, err := l.QEMUDomainMonitorCommand(d, string(cmd), 0)
+		if err != nil {
+			return err
 		}
-		return err
+		var r struct {
+			Error *struct {
+				Desc string `json:"desc"`
+			} `json:"error"`
+		}
+		if json.Unmarshal([]byte(reply), &r) == nil && r.Error != nil {
+			return fmt.Errorf("screendump: %s: %w", r.Error.Desc, hypervisor.ErrUnsupported)
+		}
+		return nil
 	})
 	if err != nil {
-		if code, ok := errCode(err); ok {
-			switch code {
-			case libvirt.ErrNoSupport, libvirt.ErrOperationUnsupported, libvirt.ErrOperationInvalid, libvirt.ErrArgumentUnsupported:
-				return "", fmt.Errorf("screenshot of domain %s: %w: %w", uuid, hypervisor.ErrUnsupported, err)
-			}
-		}
 		return "", lvError("screenshot of domain "+uuid, err)
 	}
-	if _, err := w.Write(buf.Bytes()); err != nil {
+	img, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("screenshot of domain %s: %w", uuid, err)
+	}
+	mime := sniffImage(img)
+	if mime == "" {
+		return "", fmt.Errorf("screenshot of domain %s: not a complete image (%d bytes)", uuid, len(img))
+	}
+	if _, err := w.Write(img); err != nil {
 		return "", fmt.Errorf("screenshot of domain %s: write: %w", uuid, err)
 	}
-	if len(mime) == 0 || mime[0] == "" {
-		return "application/octet-stream", nil
-	}
-	return mime[0], nil
-}
-
-// streamReplyBug recognises go-libvirt's failure to decode the return value
-// of a call that downloads a stream: it decodes the empty end-of-stream
-// message instead of the call's reply, so DomainScreenshot fails with an XDR
-// EOF error after receiving the complete image. It holds when err is not
-// an error from libvirt nor a lost connection and data is a whole image.
-func streamReplyBug(err error, data []byte) bool {
-	if _, ok := errCode(err); ok || errors.Is(err, libvirt.ErrInterrupted) {
-		return false
-	}
-	return sniffImage(data) != ""
+	return mime, nil
 }
 
 // sniffImage returns the MIME type of a complete PNG or PPM image, or "".

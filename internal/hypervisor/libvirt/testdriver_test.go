@@ -151,10 +151,13 @@ func TestTestDriver(t *testing.T) {
 		},
 	}
 	hvtest.Run(t, func(t *testing.T) hypervisor.Hypervisor { return openT(t, "test:///default") }, hvtest.Env{
-		Domain:           want,
-		StoppedDomain:    want.UUID,
-		ScreenshotDomain: hypervisor.FormatUUID(rd.UUID),
+		Domain:        want,
+		StoppedDomain: want.UUID,
+		// No ScreenshotDomain: screenshots go through QEMU's monitor
+		// (screendump), which the test driver does not have; the real-guest
+		// suite covers them.
 	})
+	_ = rd
 
 	t.Run("HostInfoURI", func(t *testing.T) {
 		hi, err := h.HostInfo(ctx)
