@@ -107,10 +107,6 @@ type Run struct {
 	ConsolidationSeconds float64 `json:"consolidation_seconds"`
 	// QuickOpSeconds: the quick restore operation's own duration.
 	QuickOpSeconds float64 `json:"quick_operation_seconds"`
-	// OverlayCompareSeconds: qemu-img create of an empty overlay on vdb's
-	// backup file plus `qemu-img compare` of the two, which knib's quick
-	// restore does before it starts the VM.
-	OverlayCompareSeconds float64 `json:"overlay_compare_seconds"`
 }
 
 // Ratios of one size.
@@ -342,9 +338,6 @@ func (b *bench) measure(ctx context.Context, row *Row) error {
 					return err
 				}
 			}
-			if err := b.overlayCompare(ctx, d, src, &r); err != nil {
-				return err
-			}
 			return b.quick(ctx, d, bk.ID, &r)
 		}()
 		if err != nil {
@@ -385,7 +378,6 @@ func (row *Row) summarize() {
 		RestoreSeconds:        med(func(r Run) float64 { return r.RestoreSeconds }),
 		RestoreOpSeconds:      med(func(r Run) float64 { return r.RestoreOpSeconds }),
 		QuickOpSeconds:        med(func(r Run) float64 { return r.QuickOpSeconds }),
-		OverlayCompareSeconds: med(func(r Run) float64 { return r.OverlayCompareSeconds }),
 		QuickRunningSeconds:   med(func(r Run) float64 { return r.QuickRunningSeconds }),
 		QuickAgentSeconds:     med(func(r Run) float64 { return r.QuickAgentSeconds }),
 		QuickTotalSeconds:     med(func(r Run) float64 { return r.QuickTotalSeconds }),
@@ -447,9 +439,9 @@ func printTable(w io.Writer, rep *Report) {
 	fmt.Fprintln(tw, strings.Join([]string{"data", "knib backup s", "convert s", "+sync s", "+compare s",
 		"knib restore s", "(op s)", "knib/convert", "knib/(conv+sync+cmp)",
 		"vnrestore s", "+sync s", "knib/vnr", "knib/(vnr+sync)",
-		"quick running s", "quick agent s", "consolidation s", "(quick op s)", "ovl+cmp s"}, "\t")+"\t")
+		"quick running s", "quick agent s", "consolidation s", "(quick op s)"}, "\t")+"\t")
 	for _, r := range rep.Rows {
-		c := make([]string, 18)
+		c := make([]string, 17)
 		for i := range c {
 			c[i] = "-"
 		}
@@ -462,7 +454,6 @@ func printTable(w io.Writer, rep *Report) {
 			c[5], c[6] = f2(m.RestoreSeconds), f2(m.RestoreOpSeconds)
 			c[7], c[8] = f2(r.Ratios.KnibOverConvert), f2(r.Ratios.KnibOverConvertFull)
 			c[13], c[14], c[15], c[16] = f2(m.QuickRunningSeconds), f2(m.QuickAgentSeconds), f2(m.ConsolidationSeconds), f2(m.QuickOpSeconds)
-			c[17] = f2(m.OverlayCompareSeconds)
 		}
 		if r.VnrSeconds > 0 {
 			c[9], c[10] = f2(r.VnrSeconds), f2(r.VnrSyncSeconds)
@@ -484,8 +475,6 @@ func printTable(w io.Writer, rep *Report) {
 		"quick running / agent s: from the start of `knib backup restore ID --quick-restore` until libvirt reports the VM",
 		"  running / until its guest agent answers guest-ping; consolidation s: from running until the command returns (block",
 		"  pull done; checked: no backing file on backup storage); (quick op s): the operation's own duration.",
-		"ovl+cmp s: `qemu-img create -b BACKUP` of an empty overlay, fsync, `qemu-img compare -U BACKUP OVERLAY`: the",
-		"  verification knib's quick restore runs per disk before it starts the VM.",
 		"Medians of the rounds (-reps); one virtnbdbackup/virtnbdrestore per size.",
 	} {
 		fmt.Fprintln(w, line)

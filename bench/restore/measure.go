@@ -145,30 +145,6 @@ func (b *bench) convert(ctx context.Context, d *testbed.Domain, src string, r *R
 	return nil
 }
 
-// overlayCompare times, for the report's explanation of quick restores, what
-// knib's agent does per disk before it starts a quick-restored VM: create an
-// empty qcow2 overlay backed by the backup file, fsync it and `qemu-img
-// compare -U` it with the backup file (internal/agent/restore.go writeDisk).
-func (b *bench) overlayCompare(ctx context.Context, d *testbed.Domain, src string, r *Run) error {
-	ov := filepath.Join(d.Dir, "baseline-overlay.qcow2")
-	os.Remove(ov)
-	defer os.Remove(ov)
-	settle(ctx, b.opts.cold)
-	start := time.Now()
-	if err := runQuiet(ctx, "qemu-img", "create", "-q", "-f", "qcow2", "-b", src, "-F", "qcow2", ov); err != nil {
-		return err
-	}
-	if err := runQuiet(ctx, "sync", ov); err != nil {
-		return err
-	}
-	if err := runQuiet(ctx, "qemu-img", "compare", "-q", "-U", src, ov); err != nil {
-		return err
-	}
-	r.OverlayCompareSeconds = time.Since(start).Seconds()
-	logf("%s: empty overlay on the backup file + qemu-img compare with it: %.2f s", d.Name, r.OverlayCompareSeconds)
-	return nil
-}
-
 // restore times `knib backup restore ID` with the VM stopped.
 func (b *bench) restore(ctx context.Context, d *testbed.Domain, id string, r *Run) error {
 	if err := d.Destroy(ctx); err != nil {
