@@ -77,6 +77,12 @@ func (a *Local) writeDisk(ctx context.Context, src, dest, format string, quick b
 			os.Remove(part)
 			return fmt.Errorf("verify %s: %w", dest, err)
 		}
+		// Freeing a large old disk file can take seconds: move it aside and
+		// delete it in the background, so the VM starts at once.
+		old := dest + ".knib-old"
+		if err := os.Rename(dest, old); err == nil {
+			go os.Remove(old)
+		}
 		return os.Rename(part, dest)
 	}
 	same, err := a.img.Compare(ctx, src, part, true)
