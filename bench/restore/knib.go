@@ -168,8 +168,6 @@ type restoreResult struct {
 		Path     string `json:"path"`
 		Verified string `json:"verified"`
 	} `json:"disks"`
-	Quick        bool  `json:"quick"`
-	Consolidated *bool `json:"consolidated"`
 }
 
 // vmInfo is what the benchmark reads of `knib vm show -o json`.

@@ -98,6 +98,11 @@ type Run struct {
 	RestoreSeconds float64 `json:"knib_restore_seconds"`
 	// RestoreOpSeconds: the restore operation's own duration.
 	RestoreOpSeconds float64 `json:"knib_restore_operation_seconds"`
+	// Plain start (the quick restore's baseline): libvirt starts the same
+	// VM on its restored disks; until running and until the guest agent
+	// answers.
+	StartRunningSeconds float64 `json:"start_running_seconds"`
+	StartAgentSeconds   float64 `json:"start_agent_seconds"`
 	// Quick restore, from the command's start: the VM running, its guest
 	// agent answering, the command returning (consolidated);
 	// ConsolidationSeconds = QuickTotal - QuickRunning.
@@ -107,6 +112,16 @@ type Run struct {
 	ConsolidationSeconds float64 `json:"consolidation_seconds"`
 	// QuickOpSeconds: the quick restore operation's own duration.
 	QuickOpSeconds float64 `json:"quick_operation_seconds"`
+	// QuickPhases: when the CLI saw each progress message of the quick
+	// restore, in seconds from the command's start.
+	QuickPhases []Phase `json:"quick_phases,omitempty"`
+}
+
+// Phase is one progress message of an operation.
+type Phase struct {
+	Seconds float64 `json:"seconds"`
+	Message string  `json:"message"`
+	key     string
 }
 
 // Ratios of one size.
@@ -115,6 +130,9 @@ type Ratios struct {
 	KnibOverConvertFull float64 `json:"knib_over_convert_sync_compare"`
 	KnibOverVnr         float64 `json:"knib_over_virtnbdrestore,omitempty"`
 	KnibOverVnrSync     float64 `json:"knib_over_virtnbdrestore_sync,omitempty"`
+	// Quick restore over a plain start of the same VM.
+	QuickOverStartRunning float64 `json:"quick_over_start_running"`
+	QuickOverStartAgent   float64 `json:"quick_over_start_agent"`
 }
 
 // Flatness: quick-restore times of the largest size over the smallest.
@@ -338,6 +356,9 @@ func (b *bench) measure(ctx context.Context, row *Row) error {
 					return err
 				}
 			}
+			if err := b.plainStart(ctx, d, &r); err != nil {
+				return err
+			}
 			return b.quick(ctx, d, bk.ID, &r)
 		}()
 		if err != nil {
@@ -378,6 +399,8 @@ func (row *Row) summarize() {
 		RestoreSeconds:        med(func(r Run) float64 { return r.RestoreSeconds }),
 		RestoreOpSeconds:      med(func(r Run) float64 { return r.RestoreOpSeconds }),
 		QuickOpSeconds:        med(func(r Run) float64 { return r.QuickOpSeconds }),
+		StartRunningSeconds:   med(func(r Run) float64 { return r.StartRunningSeconds }),
+		StartAgentSeconds:     med(func(r Run) float64 { return r.StartAgentSeconds }),
 		QuickRunningSeconds:   med(func(r Run) float64 { return r.QuickRunningSeconds }),
 		QuickAgentSeconds:     med(func(r Run) float64 { return r.QuickAgentSeconds }),
 		QuickTotalSeconds:     med(func(r Run) float64 { return r.QuickTotalSeconds }),
@@ -385,8 +408,10 @@ func (row *Row) summarize() {
 	}
 	m := row.Median
 	row.Ratios = Ratios{
-		KnibOverConvert:     ratio(m.RestoreSeconds, m.ConvertSeconds),
-		KnibOverConvertFull: ratio(m.RestoreSeconds, m.ConvertSeconds+m.ConvertSyncSeconds+m.ConvertCompareSeconds),
+		KnibOverConvert:       ratio(m.RestoreSeconds, m.ConvertSeconds),
+		KnibOverConvertFull:   ratio(m.RestoreSeconds, m.ConvertSeconds+m.ConvertSyncSeconds+m.ConvertCompareSeconds),
+		QuickOverStartRunning: ratio(m.QuickRunningSeconds, m.StartRunningSeconds),
+		QuickOverStartAgent:   ratio(m.QuickAgentSeconds, m.StartAgentSeconds),
 	}
 	if row.VnrSeconds > 0 {
 		row.Ratios.KnibOverVnr = ratio(m.RestoreSeconds, row.VnrSeconds)
@@ -439,9 +464,9 @@ func printTable(w io.Writer, rep *Report) {
 	fmt.Fprintln(tw, strings.Join([]string{"data", "knib backup s", "convert s", "+sync s", "+compare s",
 		"knib restore s", "(op s)", "knib/convert", "knib/(conv+sync+cmp)",
 		"vnrestore s", "+sync s", "knib/vnr", "knib/(vnr+sync)",
-		"quick running s", "quick agent s", "consolidation s", "(quick op s)"}, "\t")+"\t")
+		"start running s", "start agent s", "quick running s", "quick agent s", "consolidation s", "(quick op s)"}, "\t")+"\t")
 	for _, r := range rep.Rows {
-		c := make([]string, 17)
+		c := make([]string, 19)
 		for i := range c {
 			c[i] = "-"
 		}
@@ -453,7 +478,8 @@ func printTable(w io.Writer, rep *Report) {
 			c[2], c[3], c[4] = f2(m.ConvertSeconds), f2(m.ConvertSyncSeconds), f2(m.ConvertCompareSeconds)
 			c[5], c[6] = f2(m.RestoreSeconds), f2(m.RestoreOpSeconds)
 			c[7], c[8] = f2(r.Ratios.KnibOverConvert), f2(r.Ratios.KnibOverConvertFull)
-			c[13], c[14], c[15], c[16] = f2(m.QuickRunningSeconds), f2(m.QuickAgentSeconds), f2(m.ConsolidationSeconds), f2(m.QuickOpSeconds)
+			c[13], c[14] = f2(m.StartRunningSeconds), f2(m.StartAgentSeconds)
+			c[15], c[16], c[17], c[18] = f2(m.QuickRunningSeconds), f2(m.QuickAgentSeconds), f2(m.ConsolidationSeconds), f2(m.QuickOpSeconds)
 		}
 		if r.VnrSeconds > 0 {
 			c[9], c[10] = f2(r.VnrSeconds), f2(r.VnrSyncSeconds)
@@ -472,6 +498,8 @@ func printTable(w io.Writer, rep *Report) {
 		"  without the CLI's start and polling.",
 		"vnrestore s: `virtnbdrestore -i DIR -o OUTDIR` of a `virtnbdbackup -l full` of the same VM and data (both disks),",
 		"  taken after knib's runs; +sync: fsync of the files it wrote (it does not fsync them itself).",
+		"start running / agent s: the same VM on its restored disks started by libvirt (DomainCreate), until running /",
+		"  until its guest agent answers: the floor for a quick restore.",
 		"quick running / agent s: from the start of `knib backup restore ID --quick-restore` until libvirt reports the VM",
 		"  running / until its guest agent answers guest-ping; consolidation s: from running until the command returns (block",
 		"  pull done; checked: no backing file on backup storage); (quick op s): the operation's own duration.",
@@ -490,6 +518,8 @@ func printTable(w io.Writer, rep *Report) {
 		}
 		fmt.Fprintf(w, "RATIO data=%s knib_restore/qemu-img_convert=%s knib_restore/(convert+sync+compare)=%s knib_restore/virtnbdrestore=%s\n",
 			compact(r.DataBytes), f2(r.Ratios.KnibOverConvert), f2(r.Ratios.KnibOverConvertFull), vnr)
+		fmt.Fprintf(w, "RATIO data=%s quick_restore/plain_start time_to_running=%s time_to_guest_agent=%s\n",
+			compact(r.DataBytes), f2(r.Ratios.QuickOverStartRunning), f2(r.Ratios.QuickOverStartAgent))
 	}
 	if f := rep.Flat; f != nil {
 		fmt.Fprintf(w, "RATIO quick_restore %s/%s time_to_running=%s time_to_guest_agent=%s (consolidation %s, normal restore %s)\n",
@@ -557,7 +587,5 @@ func ratio(a, b float64) float64 {
 	}
 	return a / b
 }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 func f2(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }

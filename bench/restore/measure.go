@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -168,6 +170,44 @@ func (b *bench) restore(ctx context.Context, d *testbed.Domain, id string, r *Ru
 	return nil
 }
 
+// plainStart is the quick restore's baseline: the same VM, its disks
+// already restored, started by libvirt (DomainCreate) from the same state
+// (stopped, page cache dropped): until it is running and until its guest
+// agent answers.
+func (b *bench) plainStart(ctx context.Context, d *testbed.Domain, r *Run) error {
+	if err := d.Destroy(ctx); err != nil {
+		return err
+	}
+	settle(ctx, b.opts.cold)
+	start := time.Now()
+	if err := d.L.DomainCreate(d.Dom); err != nil {
+		return fmt.Errorf("start %s: %w", d.Name, err)
+	}
+	for {
+		st, err := d.State()
+		if err != nil {
+			return err
+		}
+		if st == libvirt.DomainRunning {
+			break
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	r.StartRunningSeconds = time.Since(start).Seconds()
+	actx, cancel := context.WithTimeout(ctx, testbed.BootTimeout)
+	defer cancel()
+	if err := d.WaitAgent(actx); err != nil {
+		return err
+	}
+	r.StartAgentSeconds = time.Since(start).Seconds()
+	logf("%s: plain start (libvirt, restored disks): running after %.2f s, guest agent after %.2f s", d.Name, r.StartRunningSeconds, r.StartAgentSeconds)
+	return nil
+}
+
 // quick times `knib backup restore ID --quick-restore` with the VM stopped:
 // until libvirt reports the VM running (polled every 20 ms), until its guest
 // agent answers guest-ping, and until the command returns (the block pull
@@ -179,18 +219,42 @@ func (b *bench) quick(ctx context.Context, d *testbed.Domain, id string, r *Run)
 	settle(ctx, b.opts.cold)
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Minute)
 	defer cancel()
-	cmd := b.srv.command(cctx, "backup", "restore", id, "--quick-restore", "-o", "json")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
+	// Table output: the CLI prints the operation's progress ("[ 60%]
+	// consolidating (attempt 1)") on stderr as it changes, which gives the
+	// phases' times; stdout gets the result as a table.
+	cmd := b.srv.command(cctx, "backup", "restore", id, "--quick-restore")
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	// The goroutine notes when the command returned: the CLI may return
-	// (consolidation done) before the guest agent answers.
+	// The goroutine reads the progress lines, then notes when the command
+	// returned: the CLI may return (consolidation done) before the guest
+	// agent answers. What it writes is read after done.
 	var exitedAt time.Time
+	var errLines []string
 	done := make(chan error, 1)
 	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := strings.TrimSpace(sc.Text())
+			at := time.Since(start).Seconds()
+			errLines = append(errLines, line)
+			m := progressRE.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			// One phase per message, whatever its counters.
+			key, _, _ := strings.Cut(m[1], ":")
+			if n := len(r.QuickPhases); n == 0 || r.QuickPhases[n-1].key != key {
+				r.QuickPhases = append(r.QuickPhases, Phase{Seconds: at, Message: m[1], key: key})
+			}
+		}
 		err := cmd.Wait()
 		exitedAt = time.Now()
 		done <- err
@@ -205,7 +269,7 @@ func (b *bench) quick(ctx context.Context, d *testbed.Domain, id string, r *Run)
 		}
 		if exited {
 			return fmt.Errorf("knib backup restore %s --quick-restore returned (%v: %s) and the VM is not running (state %d, %v)",
-				id, cmdErr, strings.TrimSpace(errb.String()), st, err)
+				id, cmdErr, lastLines(strings.Join(errLines, "\n"), 3), st, err)
 		}
 		select {
 		case cmdErr = <-done:
@@ -216,7 +280,7 @@ func (b *bench) quick(ctx context.Context, d *testbed.Domain, id string, r *Run)
 		}
 	}
 	actx, acancel := context.WithTimeout(ctx, testbed.BootTimeout)
-	err := d.WaitAgent(actx)
+	err = d.WaitAgent(actx)
 	acancel()
 	if err != nil {
 		return err
@@ -228,16 +292,19 @@ func (b *bench) quick(ctx context.Context, d *testbed.Domain, id string, r *Run)
 	r.QuickTotalSeconds = exitedAt.Sub(start).Seconds()
 	r.ConsolidationSeconds = r.QuickTotalSeconds - r.QuickRunningSeconds
 	if cmdErr != nil {
-		return fmt.Errorf("knib backup restore %s --quick-restore: %v: %s", id, cmdErr, strings.TrimSpace(errb.String()))
+		return fmt.Errorf("knib backup restore %s --quick-restore: %v: %s", id, cmdErr, lastLines(strings.Join(errLines, "\n"), 3))
 	}
 	if r.QuickOpSeconds, err = b.lastOperation(ctx, "backup.restore"); err != nil {
 		return err
 	}
-	var res restoreResult
-	if err := jsonUnmarshal(out.Bytes(), &res); err != nil {
-		return fmt.Errorf("knib backup restore %s --quick-restore -o json: %v: %q", id, err, out.String())
+	// The result table has a line "consolidated  true".
+	consolidated := false
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "consolidated" {
+			consolidated = f[1] == "true"
+		}
 	}
-	if res.Consolidated == nil || !*res.Consolidated {
+	if !consolidated {
 		return fmt.Errorf("knib backup restore %s --quick-restore did not consolidate: %s", id, strings.TrimSpace(out.String()))
 	}
 	// The disks must not depend on the backup storage any more.
@@ -255,6 +322,11 @@ func (b *bench) quick(ctx context.Context, d *testbed.Domain, id string, r *Run)
 			}
 		}
 	}
+	var phases []string
+	for _, p := range r.QuickPhases {
+		phases = append(phases, fmt.Sprintf("%.2f %s", p.Seconds, p.Message))
+	}
+	logf("%s: quick restore phases (seconds from the start, as the CLI saw them): %s", d.Name, strings.Join(phases, "; "))
 	logf("%s: quick restore: running after %.2f s, guest agent after %.2f s, consolidated after %.2f s (consolidation %.2f s; operation %.2f s)",
 		d.Name, r.QuickRunningSeconds, r.QuickAgentSeconds, r.QuickTotalSeconds, r.ConsolidationSeconds, r.QuickOpSeconds)
 	return nil
@@ -351,6 +423,9 @@ func (b *bench) lastOperation(ctx context.Context, kind string) (float64, error)
 	}
 	return secs, nil
 }
+
+// progressRE matches the CLI's progress lines: "[ 60%] consolidating vdb".
+var progressRE = regexp.MustCompile(`^\[\s*\d+%\]\s*(.*)$`)
 
 // settle flushes dirty pages (untimed) and, with cold, drops the page cache,
 // so that each timed step reads the backup from disk and does not pay for
