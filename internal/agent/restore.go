@@ -51,8 +51,9 @@ func (a *Local) readManifest(dir string) (Manifest, string, error) {
 
 // writeDisk writes a backup file's flattened content (or, quick, a thin
 // overlay on it) to dest atomically, then checks the result against the
-// backup.
-func (a *Local) writeDisk(ctx context.Context, src, dest, format string, quick bool) error {
+// backup. A quick write moves the file it replaces aside and adds that
+// file to trash, for the caller to free once the VM runs.
+func (a *Local) writeDisk(ctx context.Context, src, dest, format string, quick bool, trash *[]string) error {
 	part := dest + ".knib-restore.part"
 	os.Remove(part)
 	var err error
@@ -77,11 +78,12 @@ func (a *Local) writeDisk(ctx context.Context, src, dest, format string, quick b
 			os.Remove(part)
 			return fmt.Errorf("verify %s: %w", dest, err)
 		}
-		// Freeing a large old disk file can take seconds: move it aside and
-		// delete it in the background, so the VM starts at once.
+		// Freeing a large old disk file takes seconds and slows everything
+		// else on that file system, QEMU's start included: move it aside
+		// and let the caller free it after the start.
 		old := dest + ".knib-old"
-		if err := os.Rename(dest, old); err == nil {
-			go os.Remove(old)
+		if err := os.Rename(dest, old); err == nil && trash != nil {
+			*trash = append(*trash, old)
 		}
 		return os.Rename(part, dest)
 	}
@@ -165,6 +167,14 @@ func (a *Local) restore(ctx context.Context, raw json.RawMessage, progress func(
 		return nil, cleanError{fmt.Errorf("the VM is %s; stop it before restoring", dom.State)}
 	}
 	res.Name = dom.Name
+	// The disk files a quick restore replaced are freed once it returns,
+	// after the VM started.
+	var trash []string
+	defer func() {
+		if len(trash) > 0 {
+			go removeFiles(trash)
+		}
+	}()
 	attached := map[string]hypervisor.Disk{}
 	for _, d := range dom.Disks {
 		attached[d.Target] = d
@@ -199,7 +209,7 @@ func (a *Local) restore(ctx context.Context, raw json.RawMessage, progress func(
 		if req.Quick || format == "" {
 			format = "qcow2"
 		}
-		if err := a.writeDisk(ctx, src, rd.Path, format, req.Quick); err != nil {
+		if err := a.writeDisk(ctx, src, rd.Path, format, req.Quick, &trash); err != nil {
 			return res, fmt.Errorf("restore disk %s: %w", f.Disk, err)
 		}
 		if isAttached && req.Quick && cur.Format != "qcow2" {
@@ -361,7 +371,7 @@ func (a *Local) restoreVolume(ctx context.Context, raw json.RawMessage, progress
 	quick := req.Quick && running
 	dest := freeName(filepath.Join(dir, req.Name+".qcow2"))
 	progress(10, "writing "+dest)
-	if err := a.writeDisk(ctx, src, dest, "qcow2", quick); err != nil {
+	if err := a.writeDisk(ctx, src, dest, "qcow2", quick, nil); err != nil {
 		return nil, err
 	}
 	progress(90, "attaching "+target)
@@ -411,7 +421,7 @@ func (a *Local) createVM(ctx context.Context, raw json.RawMessage, progress func
 			return nil, fmt.Errorf("the backup's manifest has no file path for disk %s", f.Disk)
 		}
 		dest := freeName(filepath.Join(filepath.Dir(b.Path), req.Name+"-"+f.Disk+".qcow2"))
-		if err := a.writeDisk(ctx, src, dest, "qcow2", req.Quick); err != nil {
+		if err := a.writeDisk(ctx, src, dest, "qcow2", req.Quick, nil); err != nil {
 			cleanup()
 			return nil, fmt.Errorf("disk %s: %w", f.Disk, err)
 		}
@@ -551,4 +561,12 @@ func (a *Local) dependsOnStorage(d hypervisor.Disk) bool {
 	}
 	root := filepath.Clean(a.cfg.StoragePath) + string(filepath.Separator)
 	return slices.ContainsFunc(d.BackingChain, func(l hypervisor.Layer) bool { return strings.HasPrefix(l.Path, root) })
+}
+
+// removeFiles deletes files, ignoring errors: what it frees is no longer
+// referenced by anything.
+func removeFiles(paths []string) {
+	for _, p := range paths {
+		os.Remove(p)
+	}
 }
