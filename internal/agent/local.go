@@ -141,7 +141,7 @@ func (a *Local) Inventory(ctx context.Context) ([]agentapi.Domain, error) {
 }
 
 func domainToAPI(d hypervisor.Domain) agentapi.Domain {
-	ad := agentapi.Domain{UUID: d.UUID, Name: d.Name, State: string(d.State), Disks: []agentapi.Disk{}}
+	ad := agentapi.Domain{UUID: d.UUID, Name: d.Name, State: string(d.State), VCPUs: d.VCPUs, MemoryBytes: d.MemoryBytes, Disks: []agentapi.Disk{}}
 	for _, k := range d.Disks {
 		disk := agentapi.Disk{Target: k.Target, Device: k.Device, Bus: k.Bus, SourceType: k.SourceType, Source: k.Source,
 			Format: k.Format, VirtualSize: k.VirtualSize, BackingChain: []agentapi.Layer{}, Problem: k.Problem}

@@ -52,7 +52,10 @@ type Domain struct {
 	UUID  string `json:"uuid"`
 	Name  string `json:"name"`
 	State string `json:"state"` // running, paused, shutoff, crashed, pmsuspended, other
-	Disks []Disk `json:"disks"`
+	// VCPUs and MemoryBytes: the domain's configured size.
+	VCPUs       int    `json:"vcpus"`
+	MemoryBytes uint64 `json:"memory_bytes"`
+	Disks       []Disk `json:"disks"`
 }
 
 // Disk is a domain disk with its backing chain.

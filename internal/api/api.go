@@ -70,18 +70,20 @@ type Host struct {
 
 // VM is a libvirt domain known to knib.
 type VM struct {
-	ID         string    `json:"id" doc:"libvirt domain UUID"`
-	Name       string    `json:"name"`
-	Host       string    `json:"host"`
-	State      string    `json:"state" doc:"Running, Stopped, Paused, Missing, BackingUp, BackupError, Restoring, RestoreError"`
-	Account    string    `json:"account"`
-	OfferingID string    `json:"offering_id"`
-	Offering   string    `json:"offering" doc:"offering name"`
-	Disks      []Disk    `json:"disks"`
-	Seen       time.Time `json:"seen"`
-	Busy       string    `json:"busy" doc:"the operation holding the VM, empty when idle"`
-	ChainHead  string    `json:"chain_head" doc:"backup whose deltas are on primary storage"`
-	LastError  string    `json:"last_error" doc:"why the VM needs attention (for example what recovery found missing)"`
+	ID          string    `json:"id" doc:"libvirt domain UUID"`
+	Name        string    `json:"name"`
+	Host        string    `json:"host"`
+	State       string    `json:"state" doc:"Running, Stopped, Paused, Missing, BackingUp, BackupError, Restoring, RestoreError"`
+	Account     string    `json:"account"`
+	OfferingID  string    `json:"offering_id"`
+	Offering    string    `json:"offering" doc:"offering name"`
+	VCPUs       int       `json:"vcpus"`
+	MemoryBytes uint64    `json:"memory_bytes"`
+	Disks       []Disk    `json:"disks"`
+	Seen        time.Time `json:"seen"`
+	Busy        string    `json:"busy" doc:"the operation holding the VM, empty when idle"`
+	ChainHead   string    `json:"chain_head" doc:"backup whose deltas are on primary storage"`
+	LastError   string    `json:"last_error" doc:"why the VM needs attention (for example what recovery found missing)"`
 }
 
 // Disk is one disk of a VM.
@@ -169,6 +171,31 @@ type Account struct {
 	ID      string    `json:"id"`
 	Name    string    `json:"name"`
 	Created time.Time `json:"created"`
+	Limits  Limits    `json:"limits"`
+	// Usage: what the account's VMs take (shown by GET /accounts/{account}).
+	Usage *Usage `json:"usage,omitempty"`
+}
+
+// Limits are an account's resource limits; -1 is unlimited.
+type Limits struct {
+	VMs         int64 `json:"vms" doc:"number of VMs; -1: unlimited"`
+	VCPUs       int64 `json:"vcpus" doc:"vCPUs of all VMs; -1: unlimited"`
+	MemoryBytes int64 `json:"memory_bytes" doc:"memory of all VMs in bytes; -1: unlimited"`
+}
+
+// Usage is what an account's VMs (and its running validation VMs) take.
+type Usage struct {
+	VMs         int64 `json:"vms"`
+	VCPUs       int64 `json:"vcpus"`
+	MemoryBytes int64 `json:"memory_bytes"`
+}
+
+// LimitsUpdate is the body of PUT /accounts/{account}/limits: the limits
+// given are replaced, the others kept.
+type LimitsUpdate struct {
+	VMs         *int64 `json:"vms,omitempty" doc:"number of VMs; -1: unlimited"`
+	VCPUs       *int64 `json:"vcpus,omitempty" doc:"vCPUs of all VMs; -1: unlimited"`
+	MemoryBytes *int64 `json:"memory_bytes,omitempty" doc:"memory of all VMs in bytes; -1: unlimited"`
 }
 
 // TokenCreate is the body of POST /tokens.

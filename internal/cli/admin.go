@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"strconv"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -81,9 +83,10 @@ func accountCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "account", Short: "Accounts (admin)"}
 	table := func(list []api.Account) error {
 		return a.print(list, func(w *tabwriter.Writer) {
-			fmt.Fprintln(w, "ID\tNAME\tCREATED")
+			fmt.Fprintln(w, "ID\tNAME\tCREATED\tMAX VMS\tMAX VCPUS\tMAX MEMORY")
 			for _, x := range list {
-				fmt.Fprintf(w, "%s\t%s\t%s\n", x.ID, x.Name, x.Created.Format("2006-01-02 15:04:05"))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", x.ID, x.Name, x.Created.Format("2006-01-02 15:04:05"),
+					limitText(x.Limits.VMs, false), limitText(x.Limits.VCPUs, false), limitText(x.Limits.MemoryBytes, true))
 			}
 		})
 	}
@@ -101,7 +104,7 @@ func accountCmd(a *app) *cobra.Command {
 			}
 			return table([]api.Account{acc})
 		},
-	}, &cobra.Command{
+	}, accountShowCmd(a), accountLimitsCmd(a), &cobra.Command{
 		Use:   "list",
 		Short: "List accounts",
 		Args:  cobra.NoArgs,
@@ -200,4 +203,95 @@ func whoamiCmd(a *app) *cobra.Command {
 			return a.print(who, func(w *tabwriter.Writer) { fmt.Fprintf(w, "account\t%s\nrole\t%s\n", who["account"], who["role"]) })
 		},
 	}
+}
+
+func limitText(v int64, bytes bool) string {
+	switch {
+	case v < 0:
+		return "unlimited"
+	case bytes:
+		return humanBytes(uint64(v))
+	}
+	return strconv.FormatInt(v, 10)
+}
+
+func accountShowCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show ACCOUNT",
+		Short: "Show an account: its resource limits and what its VMs use",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var acc api.Account
+			if err := a.call(cmd, "GET", "/accounts/"+esc(args[0]), nil, nil, &acc); err != nil {
+				return err
+			}
+			return printAccount(a, acc)
+		},
+	}
+}
+
+func printAccount(a *app, acc api.Account) error {
+	return a.print(acc, func(w *tabwriter.Writer) {
+		fmt.Fprintf(w, "id\t%s\nname\t%s\ncreated\t%s\n", acc.ID, acc.Name, acc.Created.Format("2006-01-02 15:04:05"))
+		fmt.Fprintln(w, "\tLIMIT\tIN USE")
+		used := func(v int64, bytes bool) string {
+			if acc.Usage == nil {
+				return "-"
+			}
+			if bytes {
+				return humanBytes(uint64(v))
+			}
+			return strconv.FormatInt(v, 10)
+		}
+		var u api.Usage
+		if acc.Usage != nil {
+			u = *acc.Usage
+		}
+		fmt.Fprintf(w, "vms\t%s\t%s\n", limitText(acc.Limits.VMs, false), used(u.VMs, false))
+		fmt.Fprintf(w, "vcpus\t%s\t%s\n", limitText(acc.Limits.VCPUs, false), used(u.VCPUs, false))
+		fmt.Fprintf(w, "memory\t%s\t%s\n", limitText(acc.Limits.MemoryBytes, true), used(u.MemoryBytes, true))
+	})
+}
+
+func accountLimitsCmd(a *app) *cobra.Command {
+	var vms, vcpus int64
+	var memory string
+	cmd := &cobra.Command{
+		Use:   "limits ACCOUNT [--vms N] [--vcpus N] [--memory SIZE]",
+		Short: "Set an account's resource limits (-1: unlimited); validation VMs count against them when enforce.resource.limit.on.backup.validation.vm is true",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var body api.LimitsUpdate
+			f := cmd.Flags()
+			if f.Changed("vms") {
+				body.VMs = &vms
+			}
+			if f.Changed("vcpus") {
+				body.VCPUs = &vcpus
+			}
+			if f.Changed("memory") {
+				n := int64(-1)
+				if memory != "-1" {
+					var err error
+					if n, err = parseSize(memory); err != nil {
+						return usageError{fmt.Errorf("--memory: %v, or -1", err)}
+					}
+				}
+				body.MemoryBytes = &n
+			}
+			if body == (api.LimitsUpdate{}) {
+				return usageError{errors.New("give at least one of --vms, --vcpus, --memory")}
+			}
+			var acc api.Account
+			if err := a.call(cmd, "PUT", "/accounts/"+esc(args[0])+"/limits", nil, body, &acc); err != nil {
+				return err
+			}
+			return printAccount(a, acc)
+		},
+	}
+	f := cmd.Flags()
+	f.Int64Var(&vms, "vms", -1, "number of VMs (-1: unlimited)")
+	f.Int64Var(&vcpus, "vcpus", -1, "vCPUs of all VMs (-1: unlimited)")
+	f.StringVar(&memory, "memory", "-1", "memory of all VMs, e.g. 8G (-1: unlimited)")
+	return cmd
 }

@@ -20,6 +20,8 @@ var (
 	// ErrUnavailable means a dependency (agent, hypervisor, storage) cannot be
 	// reached right now; retrying later may succeed.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrLimitExceeded means an account's resource limit forbids the action.
+	ErrLimitExceeded = errors.New("account resource limit exceeded")
 )
 
 // InvalidError reports bad input: Field names the offending field as the

@@ -50,10 +50,14 @@ type VM struct {
 	AccountID  string
 	OfferingID string // empty: not assigned
 	Disks      []Disk
-	Seen       time.Time // last time the hypervisor reported it
-	Busy       string    // the operation holding the VM, "" when idle
-	ChainHead  string    // backup whose deltas are on primary, "" when none
-	LastError  string    // why the VM needs attention, "" when fine
+	// VCPUs and MemoryBytes: the domain's configured size, as its host
+	// reports it.
+	VCPUs       int
+	MemoryBytes uint64
+	Seen        time.Time // last time the hypervisor reported it
+	Busy        string    // the operation holding the VM, "" when idle
+	ChainHead   string    // backup whose deltas are on primary, "" when none
+	LastError   string    // why the VM needs attention, "" when fine
 }
 
 // EffectiveState is what users see: knib's work state when set, else the
@@ -194,6 +198,7 @@ type Account struct {
 	ID      string
 	Name    string
 	Created time.Time
+	Limits  Limits
 }
 
 // Principal is the authenticated caller of a request.

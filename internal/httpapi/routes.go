@@ -178,12 +178,35 @@ func (h *Handler) register() {
 	add(h, "POST", "/accounts", "accounts", "Create an account (admin)", created,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.AccountCreate) (api.Account, error) {
 			a, err := svc.CreateAccount(ctx, p, b.Name)
-			return api.Account{ID: a.ID, Name: a.Name, Created: a.Created}, err
+			return accountToAPI(a, nil), err
+		})
+	add(h, "GET", "/accounts/{account}", "accounts", "Show an account (admin): its resource limits and what its VMs use", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Account, error) {
+			a, u, err := svc.Account(ctx, p, r.PathValue("account"))
+			return accountToAPI(a, &u), err
+		})
+	add(h, "PUT", "/accounts/{account}/limits", "accounts", "Set an account's resource limits (admin); limits not given are kept", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.LimitsUpdate) (api.Account, error) {
+			a, _, err := svc.Account(ctx, p, r.PathValue("account"))
+			if err != nil {
+				return api.Account{}, err
+			}
+			l := a.Limits
+			for _, f := range []struct {
+				from *int64
+				to   *int64
+			}{{b.VMs, &l.VMs}, {b.VCPUs, &l.VCPUs}, {b.MemoryBytes, &l.MemoryBytes}} {
+				if f.from != nil {
+					*f.to = *f.from
+				}
+			}
+			a, err = svc.SetAccountLimits(ctx, p, a.ID, l)
+			return accountToAPI(a, nil), err
 		})
 	add(h, "GET", "/accounts", "accounts", "List accounts (admin)", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) ([]api.Account, error) {
 			list, err := svc.ListAccounts(ctx, p)
-			return mapList(list, func(a domain.Account) api.Account { return api.Account{ID: a.ID, Name: a.Name, Created: a.Created} }), err
+			return mapList(list, func(a domain.Account) api.Account { return accountToAPI(a, nil) }), err
 		})
 	add(h, "POST", "/tokens", "accounts", "Create an API token for an account (admin); the secret is shown once", created,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.TokenCreate) (api.Token, error) {
@@ -337,6 +360,15 @@ func (h *Handler) register() {
 		})
 }
 
+func accountToAPI(a domain.Account, u *domain.Usage) api.Account {
+	out := api.Account{ID: a.ID, Name: a.Name, Created: a.Created,
+		Limits: api.Limits{VMs: a.Limits.VMs, VCPUs: a.Limits.VCPUs, MemoryBytes: a.Limits.MemoryBytes}}
+	if u != nil {
+		out.Usage = &api.Usage{VMs: u.VMs, VCPUs: u.VCPUs, MemoryBytes: u.MemoryBytes}
+	}
+	return out
+}
+
 func mapList[T, U any](in []T, f func(T) U) []U {
 	out := make([]U, 0, len(in))
 	for _, x := range in {
@@ -367,7 +399,7 @@ func (h *Handler) hostToAPI(ctx context.Context, x domain.Host) api.Host {
 
 func (h *Handler) vmToAPI(ctx context.Context, v domain.VM) api.VM {
 	out := api.VM{ID: v.ID, Name: v.Name, State: string(v.EffectiveState()), OfferingID: v.OfferingID, Seen: v.Seen, Disks: []api.Disk{},
-		Busy: v.Busy, ChainHead: v.ChainHead, LastError: v.LastError}
+		Busy: v.Busy, ChainHead: v.ChainHead, LastError: v.LastError, VCPUs: v.VCPUs, MemoryBytes: v.MemoryBytes}
 	if v.ID == "" {
 		return out
 	}

@@ -99,7 +99,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		writeProblem(w, http.StatusForbidden, err.Error(), "")
 	case errors.Is(err, domain.ErrNotFound):
 		writeProblem(w, http.StatusNotFound, err.Error(), "")
-	case errors.Is(err, domain.ErrConflict):
+	case errors.Is(err, domain.ErrConflict), errors.Is(err, domain.ErrLimitExceeded):
 		writeProblem(w, http.StatusConflict, err.Error(), "")
 	case errors.Is(err, domain.ErrUnavailable):
 		writeProblem(w, http.StatusServiceUnavailable, err.Error(), "")

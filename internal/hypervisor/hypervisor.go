@@ -58,6 +58,10 @@ type Domain struct {
 	State DomainState
 	// Persistent is true for a defined domain, false for a transient one.
 	Persistent bool
+	// VCPUs and MemoryBytes are the domain's configured size (its maximum
+	// vCPUs and its memory), what account limits count.
+	VCPUs       int
+	MemoryBytes uint64
 	// Disks in the order of the domain definition.
 	Disks []Disk
 }

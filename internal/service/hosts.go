@@ -43,7 +43,7 @@ func hostFromReport(rep agentapi.HostReport, zoneID string, local bool, now time
 }
 
 func vmFromAgent(d agentapi.Domain) domain.VM {
-	vm := domain.VM{ID: d.UUID, Name: d.Name, State: stateFromHypervisor(d.State)}
+	vm := domain.VM{ID: d.UUID, Name: d.Name, State: stateFromHypervisor(d.State), VCPUs: d.VCPUs, MemoryBytes: d.MemoryBytes}
 	for _, k := range d.Disks {
 		disk := domain.Disk{Target: k.Target, Device: k.Device, Bus: k.Bus, SourceType: k.SourceType, Source: k.Source,
 			Format: k.Format, VirtualSize: k.VirtualSize, Problem: k.Problem}

@@ -99,9 +99,10 @@ func (s *Service) RunJobs(ctx context.Context, owner string) error {
 			// The runner died, not the job: retry at once while attempts remain.
 			o := jobs.AfterFailure(now, j.Attempts, s.limits(ctx, j.Type.Family()))
 			o.Scheduled = now
-			if ok, err := s.store.ReapJob(ctx, j.ID, now, o, "lost: its runner stopped renewing the lease"); err == nil && ok {
+			const lost = "lost: its runner stopped renewing the lease"
+			if ok, err := s.store.ReapJob(ctx, j.ID, now, o, lost); err == nil && ok {
 				s.log.Warn("lost job reaped", "job", j.ID, "type", j.Type, "next", o.State)
-				s.jobFailed(ctx, j, o)
+				s.jobFailed(ctx, j, o, lost)
 			}
 			continue
 		}
@@ -201,18 +202,19 @@ func (s *Service) runJob(ctx, stop context.Context, owner string, j jobs.Job, l 
 		return
 	}
 	if err != nil && err != errNotNow {
-		s.jobFailed(ctx, j, o)
+		s.jobFailed(ctx, j, o, msg)
 	}
 }
 
 // errNotNow asks for the job to run again soon without counting an attempt.
 var errNotNow = fmt.Errorf("not now")
 
-// jobFailed records what a failed attempt means for the backup.
-func (s *Service) jobFailed(ctx context.Context, j jobs.Job, o jobs.Outcome) {
+// jobFailed records what a failed attempt (why: its error) means for the
+// backup.
+func (s *Service) jobFailed(ctx context.Context, j jobs.Job, o jobs.Outcome, why string) {
 	if j.Type == jobs.BackupValidation {
 		if o.State == jobs.Failed {
-			s.store.SetValidation(ctx, j.BackupID, domain.UnableToValidate, "the validation job failed: "+j.LastError, false, nil)
+			s.store.SetValidation(ctx, j.BackupID, domain.UnableToValidate, "the validation job failed: "+why, false, nil)
 		}
 		return
 	}
@@ -241,7 +243,7 @@ func (s *Service) execJob(ctx context.Context, j jobs.Job, l jobs.Limits) error 
 	case jobs.FinalizeCompression:
 		return s.finalizeCompression(ctx, a, b, l)
 	case jobs.BackupValidation:
-		return s.validateBackup(ctx, a, b, l)
+		return s.validateBackup(ctx, j.ID, a, b, l)
 	}
 	return fmt.Errorf("job type %s cannot run yet", j.Type)
 }

@@ -20,7 +20,7 @@ import (
 // throw-away VM from the backup; after a valid boot the files' hashes are
 // recorded, and every later validation (scheduled every
 // backup.validation.interval) re-hashes the files: any change is NotValid.
-func (s *Service) validateBackup(ctx context.Context, a agentapi.Agent, b domain.Backup, l jobs.Limits) error {
+func (s *Service) validateBackup(ctx context.Context, jobID string, a agentapi.Agent, b domain.Backup, l jobs.Limits) error {
 	if b.Status != domain.BackupBackedUp && b.Status != domain.BackupRestoring {
 		return nil
 	}
@@ -33,6 +33,15 @@ func (s *Service) validateBackup(ctx context.Context, a agentapi.Agent, b domain
 		return err
 	}
 	previous := b.ValidationStatus
+	// A boot check creates a VM: with the account's setting, it must fit
+	// in the account's limits, else the job fails (and is retried as
+	// configured) without touching anything.
+	if previous != domain.Valid && view.Bool(settings.KeyEnforceLimitOnValidationVM) {
+		if err := s.admitValidationVM(ctx, jobID, b); err != nil {
+			s.log.Warn("validation VM refused by the account's limits", "backup", b.ID, "err", err)
+			return err
+		}
+	}
 	if err := s.store.SetValidation(ctx, b.ID, domain.Validating, "", false, nil); err != nil {
 		return err
 	}

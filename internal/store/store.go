@@ -49,6 +49,9 @@ type Store interface {
 	CreateAccount(ctx context.Context, a domain.Account) error
 	Account(ctx context.Context, idOrName string) (domain.Account, error)
 	ListAccounts(ctx context.Context) ([]domain.Account, error)
+	// SetAccountLimits replaces an account's resource limits; ErrNotFound
+	// when no account has that id. A new account has domain.NoLimits.
+	SetAccountLimits(ctx context.Context, id string, l domain.Limits) error
 	CreateToken(ctx context.Context, t Token) error
 	TokenByHash(ctx context.Context, hash string) (Token, error)
 

@@ -195,3 +195,78 @@ func TestValidationVMNeverOutlivesItsServer(t *testing.T) {
 		t.Fatalf("after the retry: %+v", v)
 	}
 }
+
+// TestValidationAccountLimits: with enforce.resource.limit.on.backup.validation.vm
+// set for the VM's account, a validation VM that would pass the account's
+// limits is never created (the job fails and says which limit); without
+// the setting, or with room, the same backup validates.
+func TestValidationAccountLimits(t *testing.T) {
+	dom := testbed.NewDomain(t, testbed.DomainOptions{Name: "knib-t-vallim", Start: true})
+	s := StartServer(t, "")
+	s.Stop()
+	s.JobsEvery = "1s"
+	s.Restart()
+	s.CLI("settings", "set", "backup.validation.max.job.retries", "0")
+	s.CLI("settings", "set", "backup.validation.boot.default.timeout", "90")
+	s.CLI("account", "create", "tenant")
+	s.CLI("vm", "set-owner", dom.Name, "--account", "tenant")
+	s.CLI("settings", "set", "enforce.resource.limit.on.backup.validation.vm", "true", "--account", "tenant")
+
+	// The tenant's one VM (1 vCPU, 256 MiB) is all it may have.
+	var acc struct {
+		Limits struct{ VMs, VCPUs int64 } `json:"limits"`
+		Usage  *struct {
+			VMs         int64 `json:"vms"`
+			VCPUs       int64 `json:"vcpus"`
+			MemoryBytes int64 `json:"memory_bytes"`
+		} `json:"usage"`
+	}
+	s.MustJSON(&acc, "account", "limits", "tenant", "--vms", "1")
+	s.MustJSON(&acc, "account", "show", "tenant")
+	if acc.Limits.VMs != 1 || acc.Limits.VCPUs != -1 || acc.Usage == nil || acc.Usage.VMs != 1 || acc.Usage.VCPUs != 1 ||
+		acc.Usage.MemoryBytes != testbed.DefaultMemoryMiB<<20 {
+		t.Fatalf("account: %+v usage %+v", acc, acc.Usage)
+	}
+	// Bad limits change nothing.
+	if msg := s.Fail(nil, 1, "account", "limits", "tenant", "--vms", "-5"); !strings.Contains(msg, "vms") {
+		t.Fatalf("negative limit: %s", msg)
+	}
+
+	var off struct{ ID string }
+	s.MustJSON(&off, "offering", "create", "--name", "val-limits", "--validate", "--validation-steps", "wait_for_boot")
+	s.CLI("vm", "assign", dom.Name, "--offering", off.ID)
+	b := s.backup(dom.Name)
+	var failed job
+	deadline := time.Now().Add(2 * time.Minute)
+	for failed.State != "Failed" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the validation job did not fail on the account's limit: %+v\n%s", failed, s.Log())
+		}
+		time.Sleep(500 * time.Millisecond)
+		var list []job
+		s.MustJSON(&list, "job", "list", "--backup", b.ID, "--all")
+		for _, j := range list {
+			if j.Type == "BackupValidation" {
+				failed = j
+			}
+		}
+	}
+	if !strings.Contains(failed.LastError, "vms 1 in use + 1 > limit 1") || !strings.Contains(failed.LastError, "tenant") {
+		t.Fatalf("the failed job must name the limit: %+v", failed)
+	}
+	// No verdict on the backup itself: it could not be validated, and the
+	// reason names the limit.
+	if v := s.waitValidation(b.ID); v.ValidationStatus != "UnableToValidate" || !strings.Contains(v.ValidationReason, "limit 1") {
+		t.Fatalf("a validation refused by the limits: %+v", v)
+	}
+	if out := run(t, "virsh", "-c", "qemu:///system", "list", "--all", "--name"); strings.Contains(out, "knib-validate-") {
+		t.Fatalf("validation VM left: %s", out)
+	}
+
+	// Room for one more VM: the same backup validates.
+	s.CLI("account", "limits", "tenant", "--vms", "2")
+	s.CLI("backup", "validate", b.ID)
+	if got := s.waitValidationAfter(b.ID); got.ValidationStatus != "Valid" {
+		t.Fatalf("validation with room in the limits: %+v\n%s", got, s.Log())
+	}
+}

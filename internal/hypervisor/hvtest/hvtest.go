@@ -22,7 +22,7 @@ type Env struct {
 	// UUID, Name, Persistent and the set of disk targets exactly; State
 	// when non-empty; per disk Device, SourceType, Source, Format and
 	// BackingChain exactly, Bus and VirtualSize when non-zero. A reported
-	// disk must have no Problem.
+	// disk must have no Problem. VCPUs and MemoryBytes when non-zero.
 	Domain hypervisor.Domain
 	// AgentDomain is the UUID of a running domain whose guest agent
 	// answers; empty skips the agent checks.
@@ -302,6 +302,9 @@ func compareDomain(t *testing.T, got, want hypervisor.Domain) {
 	}
 	if want.State != "" && got.State != want.State {
 		t.Errorf("domain %s: state %q, want %q", want.Name, got.State, want.State)
+	}
+	if (want.VCPUs != 0 && got.VCPUs != want.VCPUs) || (want.MemoryBytes != 0 && got.MemoryBytes != want.MemoryBytes) {
+		t.Errorf("domain %s: %d vCPUs and %d bytes of memory, want %d and %d", want.Name, got.VCPUs, got.MemoryBytes, want.VCPUs, want.MemoryBytes)
 	}
 	targets := func(d hypervisor.Domain) []string {
 		var s []string

@@ -382,6 +382,12 @@ func (h *Hypervisor) describe(ctx context.Context, l *libvirt.Libvirt, d libvirt
 	if err := x.Unmarshal(xmlDesc); err != nil {
 		return hypervisor.Domain{}, fmt.Errorf("parse xml of domain %s: %w", uuid, err)
 	}
+	if x.VCPU != nil {
+		dom.VCPUs = int(x.VCPU.Value)
+	}
+	if x.Memory != nil {
+		dom.MemoryBytes = memoryBytes(x.Memory.Value, x.Memory.Unit)
+	}
 	if x.Devices == nil {
 		return dom, nil
 	}
@@ -666,4 +672,31 @@ func sniffImage(b []byte) string {
 		return "image/x-portable-pixmap"
 	}
 	return ""
+}
+
+// memoryBytes converts a libvirt memory amount to bytes; libvirt's default
+// unit is KiB.
+func memoryBytes(v uint, unit string) uint64 {
+	n := uint64(v)
+	switch unit {
+	case "b", "bytes":
+		return n
+	case "KB":
+		return n * 1000
+	case "", "k", "KiB":
+		return n << 10
+	case "MB":
+		return n * 1000 * 1000
+	case "M", "MiB":
+		return n << 20
+	case "GB":
+		return n * 1000 * 1000 * 1000
+	case "G", "GiB":
+		return n << 30
+	case "TB":
+		return n * 1000 * 1000 * 1000 * 1000
+	case "T", "TiB":
+		return n << 40
+	}
+	return n << 10
 }

@@ -34,6 +34,7 @@ func TestRealGuest(t *testing.T) {
 	}
 	want := hypervisor.Domain{
 		UUID: d.UUID, Name: d.Name, State: hypervisor.StateRunning, Persistent: true,
+		VCPUs: 1, MemoryBytes: testbed.DefaultMemoryMiB << 20,
 		Disks: []hypervisor.Disk{
 			{Target: d.Targets[0], Device: "disk", Bus: "virtio", SourceType: "file", Source: d.Disks[0], Format: "qcow2", VirtualSize: 64 << 20},
 			{Target: d.Targets[1], Device: "disk", Bus: "virtio", SourceType: "file", Source: d.Disks[1], Format: "qcow2", VirtualSize: 32 << 20},

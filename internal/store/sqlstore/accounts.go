@@ -10,7 +10,12 @@ import (
 
 // CreateAccount inserts an account; ErrConflict when the name is taken.
 func (s *DB) CreateAccount(ctx context.Context, a domain.Account) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO accounts(id, name, created) VALUES ($1, $2, $3)`, a.ID, a.Name, fmtTime(a.Created))
+	l := a.Limits
+	if l == (domain.Limits{}) {
+		l = domain.NoLimits
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO accounts(id, name, created, max_vms, max_vcpus, max_memory_bytes) VALUES ($1, $2, $3, $4, $5, $6)`,
+		a.ID, a.Name, fmtTime(a.Created), l.VMs, l.VCPUs, l.MemoryBytes)
 	if isUnique(err) {
 		return fmt.Errorf("account name %q is taken: %w", a.Name, domain.ErrConflict)
 	}
@@ -21,7 +26,8 @@ func (s *DB) CreateAccount(ctx context.Context, a domain.Account) error {
 func (s *DB) Account(ctx context.Context, ref string) (domain.Account, error) {
 	var a domain.Account
 	var created string
-	err := s.db.QueryRowContext(ctx, `SELECT id, name, created FROM accounts WHERE id = $1 OR name = $1 ORDER BY (id = $1) DESC LIMIT 1`, ref).Scan(&a.ID, &a.Name, &created)
+	err := s.db.QueryRowContext(ctx, `SELECT id, name, created, max_vms, max_vcpus, max_memory_bytes FROM accounts WHERE id = $1 OR name = $1 ORDER BY (id = $1) DESC LIMIT 1`, ref).
+		Scan(&a.ID, &a.Name, &created, &a.Limits.VMs, &a.Limits.VCPUs, &a.Limits.MemoryBytes)
 	if noRows(err) {
 		return a, notFound("account", ref)
 	}
@@ -31,7 +37,7 @@ func (s *DB) Account(ctx context.Context, ref string) (domain.Account, error) {
 
 // ListAccounts returns all accounts by name.
 func (s *DB) ListAccounts(ctx context.Context) ([]domain.Account, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, name, created FROM accounts ORDER BY name`)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, created, max_vms, max_vcpus, max_memory_bytes FROM accounts ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
@@ -40,13 +46,26 @@ func (s *DB) ListAccounts(ctx context.Context) ([]domain.Account, error) {
 	for rows.Next() {
 		var a domain.Account
 		var created string
-		if err := rows.Scan(&a.ID, &a.Name, &created); err != nil {
+		if err := rows.Scan(&a.ID, &a.Name, &created, &a.Limits.VMs, &a.Limits.VCPUs, &a.Limits.MemoryBytes); err != nil {
 			return nil, err
 		}
 		a.Created = parseTime(created)
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// SetAccountLimits replaces an account's resource limits.
+func (s *DB) SetAccountLimits(ctx context.Context, id string, l domain.Limits) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE accounts SET max_vms = $2, max_vcpus = $3, max_memory_bytes = $4 WHERE id = $1`,
+		id, l.VMs, l.VCPUs, l.MemoryBytes)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound("account", id)
+	}
+	return nil
 }
 
 // CreateToken stores a token hash.

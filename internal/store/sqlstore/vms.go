@@ -11,17 +11,18 @@ import (
 	"github.com/knib/knib/internal/store"
 )
 
-const vmCols = `id, name, host_id, state, work_state, account_id, offering_id, disks, seen, busy, chain_head, last_error`
+const vmCols = `id, name, host_id, state, work_state, account_id, offering_id, disks, seen, busy, chain_head, last_error, vcpus, memory_bytes`
 
 func scanVM(r scanner) (domain.VM, error) {
 	var v domain.VM
 	var state, work, disks, seen string
 	var offering sql.NullString
-	if err := r.Scan(&v.ID, &v.Name, &v.HostID, &state, &work, &v.AccountID, &offering, &disks, &seen, &v.Busy, &v.ChainHead, &v.LastError); err != nil {
+	var mem int64
+	if err := r.Scan(&v.ID, &v.Name, &v.HostID, &state, &work, &v.AccountID, &offering, &disks, &seen, &v.Busy, &v.ChainHead, &v.LastError, &v.VCPUs, &mem); err != nil {
 		return v, err
 	}
 	v.State, v.WorkState, v.OfferingID = domain.VMState(state), domain.VMState(work), offering.String
-	v.Seen = parseTime(seen)
+	v.Seen, v.MemoryBytes = parseTime(seen), uint64(mem)
 	if err := json.Unmarshal([]byte(disks), &v.Disks); err != nil {
 		return v, fmt.Errorf("vm %s disks: %w", v.Name, err)
 	}
@@ -36,9 +37,10 @@ func (s *DB) SyncHostVMs(ctx context.Context, hostID string, vms []domain.VM, de
 			if err != nil {
 				return err
 			}
-			_, err = tx.ExecContext(ctx, `INSERT INTO vms(`+vmCols+`) VALUES ($1,$2,$3,$4,'',$5,NULL,$6,$7,'','','')
-ON CONFLICT (id) DO UPDATE SET name=excluded.name, host_id=excluded.host_id, state=excluded.state, disks=excluded.disks, seen=excluded.seen`,
-				v.ID, v.Name, hostID, string(v.State), defaultAccountID, string(disks), fmtTime(at))
+			_, err = tx.ExecContext(ctx, `INSERT INTO vms(`+vmCols+`) VALUES ($1,$2,$3,$4,'',$5,NULL,$6,$7,'','','',$8,$9)
+ON CONFLICT (id) DO UPDATE SET name=excluded.name, host_id=excluded.host_id, state=excluded.state, disks=excluded.disks, seen=excluded.seen,
+  vcpus=excluded.vcpus, memory_bytes=excluded.memory_bytes`,
+				v.ID, v.Name, hostID, string(v.State), defaultAccountID, string(disks), fmtTime(at), v.VCPUs, int64(v.MemoryBytes))
 			if err != nil {
 				return fmt.Errorf("record vm %s: %w", v.Name, err)
 			}

@@ -114,7 +114,7 @@ func testVMs(t *testing.T, s store.Store) {
 	must(t, s.CreateAccount(ctx, other))
 	disks := []domain.Disk{{Target: "vda", Device: "disk", SourceType: "file", Source: "/a.qcow2", Format: "qcow2", VirtualSize: 1 << 20,
 		BackingChain: []domain.Layer{{Path: "/base.qcow2", Format: "qcow2"}}}}
-	a := domain.VM{ID: domain.NewID(), Name: "a", State: domain.VMRunning, Disks: disks}
+	a := domain.VM{ID: domain.NewID(), Name: "a", State: domain.VMRunning, Disks: disks, VCPUs: 2, MemoryBytes: 3 << 30}
 	b := domain.VM{ID: domain.NewID(), Name: "b", State: domain.VMStopped}
 	must(t, s.SyncHostVMs(ctx, h.ID, []domain.VM{a, b}, acc.ID, t0))
 	must(t, s.SetVMOwner(ctx, b.ID, other.ID))
@@ -126,7 +126,7 @@ func testVMs(t *testing.T, s store.Store) {
 	got, err := s.VM(ctx, "a")
 	must(t, err)
 	if got.State != domain.VMStopped || got.WorkState != domain.VMBackingUp || got.EffectiveState() != domain.VMBackingUp ||
-		len(got.Disks) != 1 || got.Disks[0].BackingChain[0].Path != "/base.qcow2" {
+		len(got.Disks) != 1 || got.Disks[0].BackingChain[0].Path != "/base.qcow2" || got.VCPUs != 2 || got.MemoryBytes != 3<<30 {
 		t.Fatalf("vm a after sync: %+v", got)
 	}
 	gotB, err := s.VM(ctx, b.ID)
@@ -190,9 +190,18 @@ func testTokens(t *testing.T, s store.Store) {
 	wantErr(t, err, domain.ErrNotFound)
 	got, err := s.Account(ctx, "admin")
 	must(t, err)
-	if got.ID != acc.ID || !got.Created.Equal(t0) {
+	if got.ID != acc.ID || !got.Created.Equal(t0) || got.Limits != domain.NoLimits {
 		t.Fatalf("account: %+v", got)
 	}
+	// Limits: a new account has none; they are replaced whole.
+	lim := domain.Limits{VMs: 3, VCPUs: 0, MemoryBytes: domain.Unlimited}
+	must(t, s.SetAccountLimits(ctx, acc.ID, lim))
+	list, err := s.ListAccounts(ctx)
+	must(t, err)
+	if len(list) != 1 || list[0].Limits != lim {
+		t.Fatalf("accounts after setting limits: %+v", list)
+	}
+	wantErr(t, s.SetAccountLimits(ctx, "nope", lim), domain.ErrNotFound)
 }
 
 func testOperations(t *testing.T, s store.Store) {
