@@ -46,6 +46,13 @@ func (a *Local) reconcile(ctx context.Context, raw json.RawMessage, progress fun
 			continue
 		}
 		progress(10, "checking "+d.Target)
+		// A quick restore moved the disk's previous file aside to free it
+		// after the start; a crash in between leaves it: free it now.
+		if old := d.Source + ".knib-old"; d.Source != "" {
+			if err := os.Remove(old); err == nil {
+				res.Removed = append(res.Removed, old)
+			}
+		}
 		if d.Problem != "" {
 			return res, fmt.Errorf("disk %s cannot be read: %s", d.Target, d.Problem)
 		}
