@@ -31,6 +31,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/knib/knib/bench/internal/knibproc"
 	"github.com/knib/knib/internal/testbed"
 )
 
@@ -260,7 +261,7 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 	var srv *knibServer
 	var cleanups []func()
 	defer func() {
-		srv.stop()
+		srv.Stop()
 		if opts.keep {
 			logf("-keep: leaving the VM %s and %s (server stopped)", vmName, tmp)
 			return
@@ -283,7 +284,7 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 	}
 
 	logf("building knib into %s", tmp)
-	bin, err := buildKnib(ctx, root, tmp)
+	bin, err := knibproc.Build(ctx, root, tmp)
 	if err != nil {
 		return rep, err
 	}
@@ -291,7 +292,7 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 		return rep, err
 	}
 	storage := filepath.Join(dataDir, "storage")
-	logf("knib server on %s, data %s", srv.url, dataDir)
+	logf("knib server on %s, data %s", srv.URL, dataDir)
 
 	// The VM: the test guest's small ext4 data disk as vda and, as vdb, an
 	// ext4 file system holding a copy of -src.
@@ -338,19 +339,19 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 	} else if rep.Coroutines, err = strconv.Atoi(c); err != nil || rep.Coroutines < 1 {
 		return rep, fmt.Errorf("%s = %q: want a positive number", keyCoroutines, c)
 	}
-	if _, err := srv.cli(ctx, "settings", "set", keyScreenshotWait, "2"); err != nil {
+	if _, err := srv.CLI(ctx, "settings", "set", keyScreenshotWait, "2"); err != nil {
 		return rep, err
 	}
 	var off struct {
 		ID string `json:"id"`
 	}
-	if err := srv.cliJSON(ctx, &off, "offering", "create", "--name", "bench-compress", "--compress", "--backup-chain-size", "1"); err != nil {
+	if err := srv.CLIJSON(ctx, &off, "offering", "create", "--name", "bench-compress", "--compress", "--backup-chain-size", "1"); err != nil {
 		return rep, err
 	}
-	if _, err := srv.cli(ctx, "host", "refresh"); err != nil {
+	if _, err := srv.CLI(ctx, "host", "refresh"); err != nil {
 		return rep, err
 	}
-	if _, err := srv.cli(ctx, "vm", "assign", vmName, "--offering", off.ID); err != nil {
+	if _, err := srv.CLI(ctx, "vm", "assign", vmName, "--offering", off.ID); err != nil {
 		return rep, err
 	}
 	for i := 0; i < opts.reps; i++ {
@@ -370,13 +371,13 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 	if opts.validations == 0 {
 		return rep, nil
 	}
-	if err := srv.cliJSON(ctx, &off, "offering", "create", "--name", "bench-validate", "--validate", "--validation-steps", validationSteps); err != nil {
+	if err := srv.CLIJSON(ctx, &off, "offering", "create", "--name", "bench-validate", "--validate", "--validation-steps", validationSteps); err != nil {
 		return rep, err
 	}
-	if _, err := srv.cli(ctx, "vm", "unassign", vmName); err != nil {
+	if _, err := srv.CLI(ctx, "vm", "unassign", vmName); err != nil {
 		return rep, err
 	}
-	if _, err := srv.cli(ctx, "vm", "assign", vmName, "--offering", off.ID); err != nil {
+	if _, err := srv.CLI(ctx, "vm", "assign", vmName, "--offering", off.ID); err != nil {
 		return rep, err
 	}
 	// A validation whose VM someone else destroyed does not count; a few
@@ -412,7 +413,7 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 // with qemu-img and with zstd.
 func compressRound(ctx context.Context, srv *knibServer, storage, work string, coroutines, i int) (*Round, error) {
 	// The compression waits until the uncompressed files are copied aside.
-	if _, err := srv.cli(ctx, "settings", "set", keyTaskEnabled, "false"); err != nil {
+	if _, err := srv.CLI(ctx, "settings", "set", keyTaskEnabled, "false"); err != nil {
 		return nil, err
 	}
 	settle(ctx)
@@ -447,7 +448,7 @@ func compressRound(ctx context.Context, srv *knibServer, storage, work string, c
 
 	// knib compresses.
 	settle(ctx)
-	if _, err := srv.cli(ctx, "settings", "set", keyTaskEnabled, "true"); err != nil {
+	if _, err := srv.CLI(ctx, "settings", "set", keyTaskEnabled, "true"); err != nil {
 		return r, err
 	}
 	b, err := srv.waitBackup(ctx, vmName, full.ID, 15*time.Minute, func(b backup) (bool, error) {
@@ -601,7 +602,7 @@ func validate(ctx context.Context, srv *knibServer) (*Validation, error) {
 		enc, _ := json.Marshal(jobs)
 		return v, fmt.Errorf("backup %s: no finished BackupValidation job: %s", b.ID, enc)
 	}
-	v.Consolidated = srv.logHas(`msg="resuming the consolidation of a quick-restored VM"`, "vm="+validationVM(b.ID))
+	v.Consolidated = srv.LogHas(`msg="resuming the consolidation of a quick-restored VM"`, "vm="+validationVM(b.ID))
 	if v.Status != "Valid" && strings.Contains(strings.ToLower(v.Reason), "domain not found") {
 		v.Disturbed = true
 	}

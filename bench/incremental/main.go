@@ -30,6 +30,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/knib/knib/bench/internal/knibproc"
 	"github.com/knib/knib/internal/testbed"
 )
 
@@ -331,7 +332,7 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 	}()
 
 	logf("building knib into %s", tmp)
-	bin, err := buildKnib(ctx, root, tmp)
+	bin, err := knibproc.Build(ctx, root, tmp)
 	if err != nil {
 		return rep, err
 	}
@@ -340,8 +341,8 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 	if err != nil {
 		return rep, err
 	}
-	defer srv.stop() // before the VMs go (deferred after the cleanups)
-	logf("knib server on %s, data %s", srv.url, dataDir)
+	defer srv.Stop() // before the VMs go (deferred after the cleanups)
+	logf("knib server on %s, data %s", srv.URL, dataDir)
 
 	l, err := testbed.Dial()
 	if err != nil {
@@ -396,17 +397,17 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 	var off struct {
 		ID string `json:"id"`
 	}
-	if err := srv.cliJSON(ctx, &off, "offering", "create", "--name", "bench-incremental", "--backup-chain-size", "0"); err != nil {
+	if err := srv.CLIJSON(ctx, &off, "offering", "create", "--name", "bench-incremental", "--backup-chain-size", "0"); err != nil {
 		return rep, err
 	}
-	if _, err := srv.cli(ctx, "host", "refresh"); err != nil {
+	if _, err := srv.CLI(ctx, "host", "refresh"); err != nil {
 		return rep, err
 	}
 	for _, d := range []*testbed.Domain{knibVM, bigVM} {
 		if d == nil {
 			continue
 		}
-		if _, err := srv.cli(ctx, "vm", "assign", d.Name, "--offering", off.ID); err != nil {
+		if _, err := srv.CLI(ctx, "vm", "assign", d.Name, "--offering", off.ID); err != nil {
 			return rep, err
 		}
 	}

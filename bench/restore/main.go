@@ -32,6 +32,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/knib/knib/bench/internal/knibproc"
 	"github.com/knib/knib/internal/testbed"
 )
 
@@ -239,7 +240,7 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 	b := &bench{opts: opts, tmp: tmp}
 	var vms []string
 	defer func() {
-		b.srv.stop()
+		b.srv.Stop()
 		if opts.keep {
 			logf("-keep: leaving the VMs %s and %s", strings.Join(vms, ", "), tmp)
 			if b.l != nil {
@@ -260,7 +261,7 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 	}()
 
 	logf("building knib into %s", tmp)
-	bin, err := build(ctx, root, tmp)
+	bin, err := knibproc.Build(ctx, root, tmp)
 	if err != nil {
 		return rep, err
 	}
@@ -268,18 +269,18 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 	if err := os.Mkdir(dataDir, 0o711); err != nil {
 		return rep, err
 	}
-	if b.srv, err = start(ctx, bin, dataDir); err != nil {
+	if b.srv, err = knibproc.Start(ctx, bin, dataDir, filepath.Join(filepath.Dir(dataDir), "server.log")); err != nil {
 		return rep, err
 	}
 	b.storage = filepath.Join(dataDir, "storage")
-	logf("knib server on %s, data %s", b.srv.url, dataDir)
+	logf("knib server on %s, data %s", b.srv.URL, dataDir)
 	if b.l, err = testbed.Dial(); err != nil {
 		return rep, err
 	}
 	var off struct {
 		ID string `json:"id"`
 	}
-	if err := b.srv.json(ctx, &off, "offering", "create", "--name", "bench-restore", "--allow-quick-restore"); err != nil {
+	if err := b.srv.CLIJSON(ctx, &off, "offering", "create", "--name", "bench-restore", "--allow-quick-restore"); err != nil {
 		return rep, err
 	}
 	b.offering = off.ID

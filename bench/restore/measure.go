@@ -15,6 +15,7 @@ import (
 
 	"github.com/digitalocean/go-libvirt"
 
+	"github.com/knib/knib/bench/internal/knibproc"
 	"github.com/knib/knib/internal/testbed"
 )
 
@@ -23,7 +24,7 @@ import (
 type bench struct {
 	opts     options
 	tmp      string
-	srv      *server
+	srv      *knibproc.Server
 	l        *libvirt.Libvirt
 	offering string
 	storage  string // the knib server's backup storage
@@ -96,22 +97,22 @@ func (b *bench) newVM(ctx context.Context, size int64, row *Row) (*testbed.Domai
 // backup; it returns the backup with its files.
 func (b *bench) fullBackup(ctx context.Context, d *testbed.Domain, row *Row) (backupInfo, error) {
 	var bk backupInfo
-	if _, err := b.srv.run(ctx, "host", "refresh"); err != nil {
+	if _, err := b.srv.CLI(ctx, "host", "refresh"); err != nil {
 		return bk, err
 	}
-	if _, err := b.srv.run(ctx, "vm", "assign", d.Name, "--offering", b.offering); err != nil {
+	if _, err := b.srv.CLI(ctx, "vm", "assign", d.Name, "--offering", b.offering); err != nil {
 		return bk, err
 	}
 	settle(ctx, false)
 	start := time.Now()
-	if err := b.srv.json(ctx, &bk, "backup", "create", d.Name); err != nil {
+	if err := b.srv.CLIJSON(ctx, &bk, "backup", "create", d.Name); err != nil {
 		return bk, err
 	}
 	row.BackupSeconds = time.Since(start).Seconds()
 	if bk.Status != "BackedUp" || bk.Type != "full" {
 		return bk, fmt.Errorf("backup %s of %s is %s %s: %s", bk.ID, d.Name, bk.Type, bk.Status, bk.Error)
 	}
-	if err := b.srv.json(ctx, &bk, "backup", "show", bk.ID); err != nil {
+	if err := b.srv.CLIJSON(ctx, &bk, "backup", "show", bk.ID); err != nil {
 		return bk, err
 	}
 	row.BackupID, row.BackupBytes = bk.ID, bk.Size
@@ -155,7 +156,7 @@ func (b *bench) restore(ctx context.Context, d *testbed.Domain, id string, r *Ru
 	settle(ctx, b.opts.cold)
 	var res restoreResult
 	start := time.Now()
-	if err := b.srv.json(ctx, &res, "backup", "restore", id); err != nil {
+	if err := b.srv.CLIJSON(ctx, &res, "backup", "restore", id); err != nil {
 		return err
 	}
 	r.RestoreSeconds = time.Since(start).Seconds()
@@ -222,7 +223,7 @@ func (b *bench) quick(ctx context.Context, d *testbed.Domain, id string, r *Run)
 	// Table output: the CLI prints the operation's progress ("[ 60%]
 	// consolidating (attempt 1)") on stderr as it changes, which gives the
 	// phases' times; stdout gets the result as a table.
-	cmd := b.srv.command(cctx, "backup", "restore", id, "--quick-restore")
+	cmd := b.srv.Command(cctx, "backup", "restore", id, "--quick-restore")
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	stderr, err := cmd.StderrPipe()
@@ -308,11 +309,11 @@ func (b *bench) quick(ctx context.Context, d *testbed.Domain, id string, r *Run)
 		return fmt.Errorf("knib backup restore %s --quick-restore did not consolidate: %s", id, strings.TrimSpace(out.String()))
 	}
 	// The disks must not depend on the backup storage any more.
-	if _, err := b.srv.run(ctx, "host", "refresh"); err != nil {
+	if _, err := b.srv.CLI(ctx, "host", "refresh"); err != nil {
 		return err
 	}
 	var vm vmInfo
-	if err := b.srv.json(ctx, &vm, "vm", "show", d.Name); err != nil {
+	if err := b.srv.CLIJSON(ctx, &vm, "vm", "show", d.Name); err != nil {
 		return err
 	}
 	for _, disk := range vm.Disks {
@@ -408,7 +409,7 @@ func (b *bench) lastOperation(ctx context.Context, kind string) (float64, error)
 		Created time.Time `json:"created"`
 		Updated time.Time `json:"updated"`
 	}
-	if err := b.srv.json(ctx, &ops, "operation", "list", "--all"); err != nil {
+	if err := b.srv.CLIJSON(ctx, &ops, "operation", "list", "--all"); err != nil {
 		return 0, err
 	}
 	var last time.Time

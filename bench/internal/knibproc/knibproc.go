@@ -1,0 +1,188 @@
+package knibproc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Build compiles ./cmd/knib of the module at root into dir and returns the
+// binary's path.
+func Build(ctx context.Context, root, dir string) (string, error) {
+	bin := filepath.Join(dir, "knib")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/knib")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/knib: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return bin, nil
+}
+
+// Server is a `knib server` process with its own data directory and port.
+type Server struct {
+	Bin, DataDir, URL string
+	// LogPath is the file the server's output goes to.
+	LogPath string
+
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// Start runs `knib server --data-dir dataDir --listen 127.0.0.1:<free>
+// [extra...]`, its output in logPath, and waits until it answers and has
+// registered the local host.
+func Start(ctx context.Context, bin, dataDir, logPath string, extra ...string) (*Server, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return nil, err
+	}
+	s := &Server{Bin: bin, DataDir: dataDir, URL: "http://" + addr, LogPath: logPath}
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	s.cmd = exec.Command(bin, append([]string{"server", "--data-dir", dataDir, "--listen", addr}, extra...)...)
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	if err := s.cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	s.done = make(chan struct{})
+	go func() { s.cmd.Wait(); logf.Close(); close(s.done) }()
+
+	deadline := time.Now().Add(30 * time.Second)
+	up := false
+	for {
+		if !up {
+			if resp, err := http.Get(s.URL + "/api/v1/health"); err == nil {
+				resp.Body.Close()
+				up = resp.StatusCode == http.StatusOK
+			}
+		}
+		if up {
+			var hosts []json.RawMessage
+			if s.CLIJSON(ctx, &hosts, "host", "list") == nil && len(hosts) > 0 {
+				return s, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			s.Stop()
+			return nil, fmt.Errorf("knib server not ready within 30 s: %s", s.LogTail())
+		}
+		select {
+		case <-s.done:
+			return nil, fmt.Errorf("knib server exited at start: %s", s.LogTail())
+		case <-ctx.Done():
+			s.Stop()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// LogTail returns the end of the server's log.
+func (s *Server) LogTail() string {
+	b, _ := os.ReadFile(s.LogPath)
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// LogLines returns the server's log, a line each.
+func (s *Server) LogLines() []string {
+	b, err := os.ReadFile(s.LogPath)
+	if err != nil {
+		return nil
+	}
+	return strings.Split(string(b), "\n")
+}
+
+// LogHas reports whether one line of the server's log contains every one
+// of subs.
+func (s *Server) LogHas(subs ...string) bool {
+	for _, line := range s.LogLines() {
+		if ContainsAll(line, subs...) {
+			return true
+		}
+	}
+	return false
+}
+
+// ContainsAll reports whether s contains every one of subs.
+func ContainsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
+
+// Stop sends SIGTERM and waits (SIGKILL after 20 s). A nil or stopped
+// server is fine.
+func (s *Server) Stop() {
+	if s == nil || s.cmd == nil {
+		return
+	}
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(20 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// Command returns the knib CLI command for args, talking to this server as
+// admin (the token is read from the data directory).
+func (s *Server) Command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, s.Bin, args...)
+	cmd.Env = append(os.Environ(), "KNIB_SERVER="+s.URL, "KNIB_DATA_DIR="+s.DataDir, "KNIB_TOKEN=")
+	return cmd
+}
+
+// CLI runs the CLI (at most 20 minutes) and returns its standard output;
+// the error carries its standard error.
+func (s *Server) CLI(ctx context.Context, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Minute)
+	defer cancel()
+	cmd := s.Command(ctx, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("knib %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
+	}
+	return out.String(), nil
+}
+
+// CLIJSON runs the CLI with -o json and decodes its output into v.
+func (s *Server) CLIJSON(ctx context.Context, v any, args ...string) error {
+	out, err := s.CLI(ctx, append(args, "-o", "json")...)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		return fmt.Errorf("knib %s: decode output: %v: %q", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
