@@ -112,7 +112,8 @@ if [[ $(psql_admin -c "SELECT 1 FROM pg_database WHERE datname = 'knib'") == 1 ]
 	log "database knib exists"
 else
 	log "creating database knib"
-	psql_admin -c "CREATE DATABASE knib OWNER knib" >/dev/null
+	# C collation: byte order, like SQLite, for names and the TEXT times.
+	psql_admin -c "CREATE DATABASE knib OWNER knib TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'" >/dev/null
 fi
 
 # --- 5. URL ------------------------------------------------------------------

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/knib/knib/internal/domain"
 	"github.com/knib/knib/internal/store"
 
@@ -74,6 +76,13 @@ func OpenSQLite(ctx context.Context, file string) (*DB, error) {
 func (s *DB) Close() error { return s.db.Close() }
 
 func (s *DB) migrate(ctx context.Context) error {
+	// Several servers may start at once on one PostgreSQL: one migrates,
+	// the others wait and then find nothing to do.
+	unlock, err := s.migrationLock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied TEXT NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
@@ -130,6 +139,10 @@ func (s *DB) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 func isUnique(err error) bool {
 	if err == nil {
 		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505" // unique_violation
 	}
 	m := strings.ToLower(err.Error())
 	return strings.Contains(m, "unique constraint") || strings.Contains(m, "duplicate key")
