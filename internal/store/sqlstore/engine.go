@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -131,4 +132,38 @@ func latestVersion(engine string) (int, error) {
 		}
 	}
 	return latest, nil
+}
+
+// OpenExisting opens a knib database without creating or migrating
+// anything (for export): a SQLite file must exist, and either engine must
+// hold knib's schema_migrations table.
+func OpenExisting(ctx context.Context, database string) (*DB, error) {
+	if database == "" {
+		return nil, fmt.Errorf("no database given")
+	}
+	var s *DB
+	if EngineOf(database) == EnginePostgres {
+		db, err := sql.Open("pgx", database)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres %s: %w", Redact(database), err)
+		}
+		if err := db.PingContext(ctx); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("connect to postgres %s: %w", Redact(database), err)
+		}
+		s = &DB{db: db, engine: EnginePostgres}
+	} else {
+		if _, err := os.Stat(database); err != nil {
+			return nil, fmt.Errorf("no SQLite database at %s: %w", database, err)
+		}
+		var err error
+		if s, err = openSQLiteFile(database); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := s.SchemaVersion(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("%s is not a knib database: %w", Redact(database), err)
+	}
+	return s, nil
 }

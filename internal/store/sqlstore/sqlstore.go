@@ -49,15 +49,11 @@ var _ store.Store = (*DB)(nil)
 // OpenSQLite opens (creating if needed) the SQLite database at file and
 // applies pending migrations.
 func OpenSQLite(ctx context.Context, file string) (*DB, error) {
-	dsn := "file:" + file + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
+	s, err := openSQLiteFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("open sqlite %s: %w", file, err)
+		return nil, err
 	}
-	// One writer at a time is SQLite's model; a single connection also makes
-	// every transaction serializable, which the job claims rely on.
-	db.SetMaxOpenConns(1)
-	s := &DB{db: db, engine: "sqlite"}
+	db := s.db
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -70,6 +66,18 @@ func OpenSQLite(ctx context.Context, file string) (*DB, error) {
 		}
 	}
 	return s, nil
+}
+
+func openSQLiteFile(file string) (*DB, error) {
+	dsn := "file:" + file + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", file, err)
+	}
+	// One writer at a time is SQLite's model; a single connection also makes
+	// every transaction serializable, which the job claims rely on.
+	db.SetMaxOpenConns(1)
+	return &DB{db: db, engine: EngineSQLite}, nil
 }
 
 // Close closes the database.
