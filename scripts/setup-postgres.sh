@@ -8,7 +8,8 @@
 #   3. starts it with pg_ctlcluster and waits until it answers,
 #   4. creates the role knib (LOGIN CREATEDB, password kept in
 #      /etc/knib/postgres.password) and the database knib,
-#   5. writes the URL to /etc/knib/postgres.url (mode 0600) and prints it.
+#   5. writes the URL to /etc/knib/postgres.url (mode 0600) and prints it
+#      with the password elided.
 # Every step logs one line prefixed with "setup-postgres:".
 set -euo pipefail
 
@@ -123,5 +124,5 @@ chmod 0600 "$url_file.new"
 mv "$url_file.new" "$url_file"
 PGPASSWORD=$password psql -h 127.0.0.1 -p "$port" -U knib -d knib -Atqc 'SELECT 1' >/dev/null ||
 	die "role knib cannot log in over loopback"
-log "URL written to $url_file"
-printf '%s\n' "$url"
+# The password stays in the files (mode 0600), not in logs.
+log "URL written to $url_file: postgres://knib:...@127.0.0.1:$port/knib?sslmode=disable"
