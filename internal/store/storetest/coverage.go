@@ -94,6 +94,26 @@ func testEveryMethod(t *testing.T, s store.Store) {
 	if d, err := s.VMDetails(ctx, v2.ID); err != nil || len(d) != 0 {
 		t.Fatalf("no details: %v %v", d, err)
 	}
+	must(t, s.SetVMDetail(ctx, v2.ID, "k", "v"))
+	must(t, s.DeleteVMDetail(ctx, v2.ID, "k"))
+	if d, _ := s.VMDetails(ctx, v2.ID); len(d) != 0 {
+		t.Fatalf("deleted detail still there: %v", d)
+	}
+	// A name on two hosts: the VM still defined wins over a Missing one;
+	// two defined ones make the name ambiguous.
+	twinA := domain.VM{ID: domain.NewID(), Name: "twin", State: domain.VMRunning}
+	twinB := domain.VM{ID: domain.NewID(), Name: "twin", State: domain.VMRunning}
+	must(t, s.SyncHostVMs(ctx, h.ID, []domain.VM{v1, twinA}, acc.ID, t0))
+	must(t, s.SyncHostVMs(ctx, h2.ID, []domain.VM{v2, twinB}, acc.ID, t0))
+	_, err = s.VM(ctx, "twin")
+	wantErr(t, err, domain.ErrConflict)
+	must(t, s.SyncHostVMs(ctx, h.ID, []domain.VM{v1}, acc.ID, t0.Add(time.Minute))) // twinA goes Missing
+	if got, err := s.VM(ctx, "twin"); err != nil || got.ID != twinB.ID {
+		t.Fatalf("the defined twin: %+v %v", got, err)
+	}
+	if got, err := s.VM(ctx, twinA.ID); err != nil || got.State != domain.VMMissing {
+		t.Fatalf("the missing twin by id: %+v %v", got, err)
+	}
 
 	// Backups: status, compression, validation, end of chain, filters.
 	b := domain.Backup{ID: domain.NewID(), VMID: v1.ID, VMName: "v1", AccountID: acc.ID, OfferingID: o.ID, HostID: h.ID,
