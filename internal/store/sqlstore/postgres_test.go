@@ -1,6 +1,7 @@
 package sqlstore_test
 
 import (
+	"bytes"
 	"context"
 	"testing"
 
@@ -42,5 +43,39 @@ func TestPostgresMigrationsAreIdempotent(t *testing.T) {
 		if err != nil || v != sqlstore.LatestVersion() {
 			t.Fatalf("open %d: schema version %d (%v), want %d", i, v, err, sqlstore.LatestVersion())
 		}
+	}
+}
+
+// Servers starting together on a new PostgreSQL database migrate it once.
+func TestPostgresConcurrentMigrations(t *testing.T) {
+	u := testbed.PostgresDB(t)
+	const n = 6
+	errs := make(chan error, n)
+	start := make(chan struct{})
+	for i := 0; i < n; i++ {
+		go func() {
+			<-start
+			s, err := sqlstore.Open(context.Background(), u)
+			if err == nil {
+				s.Close()
+			}
+			errs <- err
+		}()
+	}
+	close(start)
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Errorf("open %d: %v", i, err)
+		}
+	}
+	s, err := sqlstore.OpenExisting(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var buf bytes.Buffer
+	d, err := s.Export(context.Background(), &buf)
+	if err != nil || d.SchemaVersion != sqlstore.LatestVersion() {
+		t.Fatalf("schema version %d (%v)", d.SchemaVersion, err)
 	}
 }
