@@ -40,6 +40,7 @@ func serverCmd(a *app) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.DataDir, "data-dir", dataDir(), "data directory (env KNIB_DATA_DIR)")
+	f.StringVar(&cfg.Database, "database", os.Getenv("KNIB_DATABASE"), "catalogue: a postgres:// URL, or a SQLite file (default: knib.db in the data directory; env KNIB_DATABASE)")
 	f.StringVar(&cfg.Listen, "listen", DefaultListen, "API listen address")
 	f.StringVar(&cfg.LibvirtURI, "libvirt-uri", DefaultURI, "libvirt of the in-process agent (empty: none)")
 	f.DurationVar(&cfg.SyncEvery, "reconcile-interval", 30*time.Second, "how often the inventory is read and interrupted work recovered")

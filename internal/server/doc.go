@@ -6,6 +6,10 @@
 //   - data directory: where the server keeps its state: knib.db (SQLite),
 //     admin.token (mode 0600), storage/ (the local backup storage) and
 //     agent.properties (the local agent's configuration file).
+//   - catalogue database (Config.Database, --database): where the store
+//     lives; a postgres:// URL selects PostgreSQL, anything else is a SQLite
+//     file; default knib.db in the data directory. Logged at start with the
+//     password redacted.
 //   - all-in-one: the embedded default, a server with an in-process agent for
 //     the local libvirt, registered as host "localhost" in zone "default".
 package server

@@ -24,7 +24,10 @@ import (
 
 // Config is the server's configuration; zero values take the defaults.
 type Config struct {
-	DataDir    string
+	DataDir string
+	// Database is the catalogue: a postgres:// (or postgresql://) URL, or a
+	// SQLite file; default the SQLite file knib.db in DataDir.
+	Database   string
 	Listen     string
 	LibvirtURI string // "" disables the in-process agent
 	LocalHost  string // host name of the in-process agent, default "localhost"
@@ -67,11 +70,15 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "knib.db"))
+	if cfg.Database == "" {
+		cfg.Database = filepath.Join(cfg.DataDir, "knib.db")
+	}
+	st, err := sqlstore.Open(ctx, cfg.Database)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	log.Info("catalogue open", "engine", st.Engine(), "database", sqlstore.Redact(cfg.Database))
 	svc := service.New(st, clock.Real{}, log)
 	svc.SetJobLease(cfg.JobLease)
 	if err := ensureAdminToken(ctx, svc, cfg.DataDir); err != nil {

@@ -9,5 +9,7 @@
 //   - Each method is atomic: it either fully applies or changes nothing.
 //   - Times are stored and returned in UTC with nanosecond precision.
 //
-// Implementations: sqlstore (SQLite now, PostgreSQL later; one SQL text).
+// Implementations: sqlstore (SQLite and PostgreSQL; one SQL text). The
+// conformance suite runs on both engines and includes concurrent claims:
+// many goroutines racing for one job, VM or schedule run get one winner.
 package store

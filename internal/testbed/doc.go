@@ -37,6 +37,13 @@
 //     the same condition fails the test instead, so CI cannot pass by
 //     skipping everything.
 //
+//   - Test PostgreSQL: PostgresURL finds the server (KNIB_TEST_POSTGRES_URL,
+//     else /etc/knib/postgres.url from scripts/setup-postgres.sh) and
+//     PostgresDB creates a fresh database (C collation) through the knib
+//     role for one test and drops it at its end. An unreachable PostgreSQL
+//     is an infra skip like libvirt's, a failure under
+//     KNIB_TEST_REQUIRE_INFRA=1.
+//
 // Typical use in another package's test:
 //
 //	func TestBackup(t *testing.T) {

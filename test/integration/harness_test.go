@@ -66,6 +66,9 @@ type Server struct {
 	log                                           *bytes.Buffer
 	mu                                            sync.Mutex
 	done                                          chan struct{}
+
+	// Database, when set, is passed as --database (a postgres:// URL).
+	Database string
 }
 
 func freePort(t *testing.T) string {
@@ -106,6 +109,9 @@ func (s *Server) start() {
 	}
 	if s.JobLease != "" {
 		args = append(args, "--job-lease", s.JobLease)
+	}
+	if s.Database != "" {
+		args = append(args, "--database", s.Database)
 	}
 	cmd := exec.Command(binary(t), args...)
 	cmd.Env = append(os.Environ(), s.Env...)

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/knib/knib/internal/domain"
 	"github.com/knib/knib/internal/store"
 
@@ -47,15 +49,11 @@ var _ store.Store = (*DB)(nil)
 // OpenSQLite opens (creating if needed) the SQLite database at file and
 // applies pending migrations.
 func OpenSQLite(ctx context.Context, file string) (*DB, error) {
-	dsn := "file:" + file + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
+	s, err := openSQLiteFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("open sqlite %s: %w", file, err)
+		return nil, err
 	}
-	// One writer at a time is SQLite's model; a single connection also makes
-	// every transaction serializable, which the job claims rely on.
-	db.SetMaxOpenConns(1)
-	s := &DB{db: db, engine: "sqlite"}
+	db := s.db
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -70,10 +68,29 @@ func OpenSQLite(ctx context.Context, file string) (*DB, error) {
 	return s, nil
 }
 
+func openSQLiteFile(file string) (*DB, error) {
+	dsn := "file:" + file + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", file, err)
+	}
+	// One writer at a time is SQLite's model; a single connection also makes
+	// every transaction serializable, which the job claims rely on.
+	db.SetMaxOpenConns(1)
+	return &DB{db: db, engine: EngineSQLite}, nil
+}
+
 // Close closes the database.
 func (s *DB) Close() error { return s.db.Close() }
 
 func (s *DB) migrate(ctx context.Context) error {
+	// Several servers may start at once on one PostgreSQL: one migrates,
+	// the others wait and then find nothing to do.
+	unlock, err := s.migrationLock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied TEXT NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
@@ -130,6 +147,10 @@ func (s *DB) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 func isUnique(err error) bool {
 	if err == nil {
 		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505" // unique_violation
 	}
 	m := strings.ToLower(err.Error())
 	return strings.Contains(m, "unique constraint") || strings.Contains(m, "duplicate key")
