@@ -71,3 +71,6 @@ log "libvirt answers on qemu:///system ($(virsh -c qemu:///system version 2>/dev
 log "test guest: running build-guest.sh"
 bash "$script_dir/build-guest.sh"
 log "done"
+
+# --- 4. second libvirt daemon (host B of the cross-host tests) ---------------
+bash "$script_dir/second-libvirtd.sh"
