@@ -62,6 +62,8 @@ type Server struct {
 	// ReconcileEvery, JobsEvery and LogLevel, when set, are passed as
 	// --reconcile-interval, --jobs-interval and --log-level.
 	ReconcileEvery, JobsEvery, LogLevel, JobLease string
+	// ExtraArgs are appended to the server's command line.
+	ExtraArgs []string
 	cmd                                           *exec.Cmd
 	log                                           *bytes.Buffer
 	mu                                            sync.Mutex
@@ -107,6 +109,7 @@ func (s *Server) start() {
 	if s.JobLease != "" {
 		args = append(args, "--job-lease", s.JobLease)
 	}
+	args = append(args, s.ExtraArgs...)
 	cmd := exec.Command(binary(t), args...)
 	cmd.Env = append(os.Environ(), s.Env...)
 	s.log = &bytes.Buffer{}
