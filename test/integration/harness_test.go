@@ -64,10 +64,10 @@ type Server struct {
 	ReconcileEvery, JobsEvery, LogLevel, JobLease string
 	// ExtraArgs are appended to the server's command line.
 	ExtraArgs []string
-	cmd                                           *exec.Cmd
-	log                                           *bytes.Buffer
-	mu                                            sync.Mutex
-	done                                          chan struct{}
+	cmd       *exec.Cmd
+	log       *bytes.Buffer
+	mu        sync.Mutex
+	done      chan struct{}
 }
 
 func freePort(t *testing.T) string {
