@@ -62,12 +62,13 @@ type Server struct {
 	// ReconcileEvery, JobsEvery and LogLevel, when set, are passed as
 	// --reconcile-interval, --jobs-interval and --log-level.
 	ReconcileEvery, JobsEvery, LogLevel, JobLease string
+	cmd                                           *exec.Cmd
+	log                                           *bytes.Buffer
+	mu                                            sync.Mutex
+	done                                          chan struct{}
+
 	// ExtraArgs are appended to the server's command line.
 	ExtraArgs []string
-	cmd       *exec.Cmd
-	log       *bytes.Buffer
-	mu        sync.Mutex
-	done      chan struct{}
 }
 
 func freePort(t *testing.T) string {
