@@ -150,6 +150,121 @@ func TestCrossHost(t *testing.T) {
 		t.Fatalf("validation of the backup taken on host B: %+v", v)
 	}
 	validatedOn(t, s, b.ID, "localhost")
+
+	// A full (not quick) restore with --host moves it back to A: defined
+	// there with full copies in A's disk directory, not started; gone from B.
+	t.Cleanup(func() { os.RemoveAll(filepath.Join("/var/lib/libvirt/images/knib", dom.UUID)) })
+	if err := onB.Destroy(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	s.MustJSON(&res, "backup", "restore", inc.ID, "--host", "localhost")
+	if res["host"] != "localhost" || res["started"] == true {
+		t.Fatalf("restore onto localhost: %v", res)
+	}
+	s.MustJSON(&vm, "vm", "show", dom.Name)
+	if vm.Host != "localhost" || vm.State != "Stopped" {
+		t.Fatalf("after the restore back onto localhost the VM is %+v", vm)
+	}
+	if _, err := lB.DomainLookupByName(dom.Name); err == nil {
+		t.Fatalf("the VM is still defined on host B")
+	}
+	back := attach(t, dom, dom.Name, dom.UUID)
+	for _, disk := range s.vmDisks(dom.Name).Disks {
+		if !strings.HasPrefix(disk.Source, filepath.Join("/var/lib/libvirt/images/knib", dom.UUID)+"/") {
+			t.Fatalf("disk %s on host A: %s", disk.Target, disk.Source)
+		}
+	}
+	if err := back.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := guest(t, back, "cat /data/v; md5sum < /data/blob"); got != "v2\n"+wantBlob {
+		t.Fatalf("data after the restore back onto A: %q", got)
+	}
+
+	// create-vm --host: a new VM from the backup on host B.
+	t.Cleanup(func() { testbed.RemoveDomain(lB, "knib-t-cross2") })
+	s.MustJSON(&res, "backup", "create-vm", inc.ID, "--name", "knib-t-cross2", "--host", "hostb", "--start")
+	d2, err := lB.DomainLookupByName("knib-t-cross2")
+	if err != nil {
+		t.Fatalf("create-vm --host hostb: not on host B: %v (%v)", err, res)
+	}
+	if _, err := dom.L.DomainLookupByName("knib-t-cross2"); err == nil {
+		t.Fatalf("create-vm --host hostb defined the VM on host A")
+	}
+	second := &testbed.Domain{Name: "knib-t-cross2", L: lB, Dom: d2}
+	if err := second.WaitAgent(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := guest(t, second, "cat /data/v"); got != "v2\n" {
+		t.Fatalf("data of the VM created on host B: %q", got)
+	}
+	// Bad input changes nothing: unknown host, users may not choose hosts.
+	if msg := s.Fail(nil, 1, "backup", "restore", inc.ID, "--host", "nosuchhost"); !strings.Contains(msg, "nosuchhost") {
+		t.Fatalf("unknown host: %s", msg)
+	}
+}
+
+// TestCrossHostMoveRecoversAfterCrash kills the server after the VM runs on
+// host B but before the catalogue and host A were updated: the next start
+// rolls the move forward (VM on hostb, old definition on A gone,
+// consolidated).
+func TestCrossHostMoveRecoversAfterCrash(t *testing.T) {
+	s, hostB := crossHost(t)
+	dom := testbed.NewDomain(t, testbed.DomainOptions{Name: "knib-t-xcrash", Start: true})
+	lB := testbed.ConnectHost(t, hostB)
+	t.Cleanup(func() { testbed.RemoveDomain(lB, dom.Name) })
+	var off struct{ ID string }
+	s.MustJSON(&off, "offering", "create", "--name", "xc", "--allow-quick-restore")
+	s.CLI("host", "refresh")
+	s.CLI("vm", "assign", dom.Name, "--offering", off.ID)
+	guest(t, dom, "echo x1 > /data/x && sync")
+	b := s.backup(dom.Name)
+	if err := dom.Destroy(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	s.ReconcileEvery = "2s"
+	s.Restart("KNIB_CRASH_AT=move.after-target")
+	s.Run(nil, "backup", "restore", b.ID, "--quick-restore", "--host", "hostb", "--async")
+	if err := s.Wait(2 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	// The crash left the VM running on B and still defined on A.
+	if _, err := dom.L.DomainLookupByName(dom.Name); err != nil {
+		t.Fatalf("before recovery the VM should still be defined on A: %v", err)
+	}
+	s.Restart()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var vm struct {
+			Host      string `json:"host"`
+			State     string `json:"state"`
+			LastError string `json:"last_error"`
+		}
+		s.MustJSON(&vm, "vm", "show", dom.Name)
+		v := s.vmDisks(dom.Name)
+		_, errA := dom.L.DomainLookupByName(dom.Name)
+		if vm.Host == "hostb" && vm.State == "Running" && vm.LastError == "" && errA != nil && len(v.Disks) > 0 && len(v.Disks[0].Backing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("move not recovered: %+v, defined on A: %v\n%s", vm, errA == nil, s.Log())
+		}
+		time.Sleep(time.Second)
+	}
+	if !strings.Contains(s.Log(), "finishing an interrupted restore onto another host") {
+		t.Fatalf("recovery did not finish the move:\n%s", s.Log())
+	}
+	d, err := lB.DomainLookupByName(dom.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onB := &testbed.Domain{Name: dom.Name, UUID: dom.UUID, L: lB, Dom: d}
+	if err := onB.WaitAgent(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := guest(t, onB, "cat /data/x"); got != "x1\n" {
+		t.Fatalf("data on host B: %q", got)
+	}
 }
 
 // validatedOn checks that the successful validation job of a backup ran on
