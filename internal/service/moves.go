@@ -191,8 +191,8 @@ func (s *Service) recoverMoves(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		onTarget := slices.ContainsFunc(doms, func(d agentapi.Domain) bool { return d.UUID == m.VMID })
-		if !onTarget {
+		i := slices.IndexFunc(doms, func(d agentapi.Domain) bool { return d.UUID == m.VMID })
+		if i < 0 {
 			// Not defined on the target: the VM stays where it was.
 			s.log.Warn("restore onto another host was interrupted before the VM was defined there; it stays on its host", "vm", vm.Name)
 			s.store.FinishVMMove(ctx, m.VMID)
@@ -202,9 +202,12 @@ func (s *Service) recoverMoves(ctx context.Context) {
 			continue
 		}
 		s.log.Info("finishing an interrupted restore onto another host", "vm", vm.Name, "host", s.HostName(ctx, m.ToHost))
-		if b, err := s.store.Backup(ctx, m.BackupID); err == nil && vm.HostID != m.ToHost {
-			// The same command again: idempotent, it starts a quick-restored
-			// VM that was defined but not started yet.
+		// The target defines the VM only once every disk is written; a
+		// quick restore is complete once it runs there.
+		started := doms[i].State == "running" || doms[i].State == "paused"
+		if b, err := s.store.Backup(ctx, m.BackupID); err == nil && m.Quick && !started {
+			// The same command again: idempotent, it writes the overlays
+			// again and starts the VM.
 			req := agentapi.RestoreHereRequest{DomainUUID: m.VMID, Dir: b.Dir, Files: restoreFiles(b), Quick: m.Quick}
 			if _, err := s.runTask(ctx, target, agentapi.KindRestoreHere, req, s.knibTimeoutHost(ctx, m.ToHost), nil, 0, 100); err != nil {
 				s.log.Warn("recover a restore onto another host", "vm", vm.Name, "err", err)
