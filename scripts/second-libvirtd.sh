@@ -77,7 +77,10 @@ unshare --mount --propagation private -- /bin/sh -euc '
 	mount --bind "$base/log" /var/log/libvirt
 	mkdir -p /run/libvirt
 	mount --bind "$run" /run/libvirt
-	"$base/bin/knib-virtlogd-b" -d -p /run/libvirt/virtlogd.pid </dev/null >>"$base/log/virtlogd.stderr" 2>&1
+	# A virtlogd left from an earlier start serves the same socket: keep it.
+	if ! pgrep -x knib-virtlogd-b >/dev/null 2>&1; then
+		"$base/bin/knib-virtlogd-b" -d -p /run/libvirt/virtlogd.pid </dev/null >>"$base/log/virtlogd.stderr" 2>&1
+	fi
 	"$base/bin/knib-libvirtd-b" -d -p /run/libvirt/libvirtd.pid </dev/null >>"$base/log/libvirtd.stderr" 2>&1
 ' knib-hostb "$base" "$run" || die "second libvirtd failed to start, see $base/log/"
 
