@@ -74,3 +74,6 @@ log "done"
 
 # --- 4. PostgreSQL (issue 6): the store tests run on both engines -------------
 bash "$script_dir/setup-postgres.sh"
+
+# --- 5. second libvirt daemon (host B of the cross-host tests) ---------------
+bash "$script_dir/second-libvirtd.sh"

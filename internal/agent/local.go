@@ -24,6 +24,9 @@ type Config struct {
 	StoragePath string
 	// PropertiesFile is the agent configuration file; absent is fine.
 	PropertiesFile string
+	// DiskDir is where this host puts the disks of VMs restored here from
+	// another host (DefaultDiskDir when empty): <DiskDir>/<vm uuid>/.
+	DiskDir string
 }
 
 // Hypervisor is what the agent needs from the local hypervisor.
@@ -65,6 +68,8 @@ func NewLocal(cfg Config, hv Hypervisor, log *slog.Logger) *Local {
 	a.Handle(agentapi.KindValidate, a.validate)
 	a.Handle(agentapi.KindHash, a.hashFiles)
 	a.Handle(agentapi.KindCleanupValidation, a.cleanupValidation)
+	a.Handle(agentapi.KindRestoreHere, a.restoreHere)
+	a.Handle(agentapi.KindUndefine, a.undefine)
 	return a
 }
 

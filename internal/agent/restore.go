@@ -420,7 +420,15 @@ func (a *Local) createVM(ctx context.Context, raw json.RawMessage, progress func
 			cleanup()
 			return nil, fmt.Errorf("the backup's manifest has no file path for disk %s", f.Disk)
 		}
-		dest := freeName(filepath.Join(filepath.Dir(b.Path), req.Name+"-"+f.Disk+".qcow2"))
+		destDir := filepath.Dir(b.Path)
+		if req.OwnDiskDir {
+			destDir = filepath.Join(a.diskDir(), req.Name)
+			if err := os.MkdirAll(destDir, 0o755); err != nil {
+				cleanup()
+				return nil, err
+			}
+		}
+		dest := freeName(filepath.Join(destDir, req.Name+"-"+f.Disk+".qcow2"))
 		if err := a.writeDisk(ctx, src, dest, "qcow2", req.Quick, nil); err != nil {
 			cleanup()
 			return nil, fmt.Errorf("disk %s: %w", f.Disk, err)
@@ -434,7 +442,11 @@ func (a *Local) createVM(ctx context.Context, raw json.RawMessage, progress func
 		if def.Devices != nil {
 			// Log files of serial ports and consoles get the new VM's own.
 			for _, p := range serialFiles(def) {
-				*p = filepath.Join(filepath.Dir(*p), req.Name+"-"+filepath.Base(*p))
+				if req.OwnDiskDir {
+					*p = filepath.Join(a.diskDir(), req.Name, filepath.Base(*p))
+				} else {
+					*p = filepath.Join(filepath.Dir(*p), req.Name+"-"+filepath.Base(*p))
+				}
 			}
 			for i := range def.Devices.Interfaces {
 				def.Devices.Interfaces[i].MAC = nil // libvirt assigns new addresses

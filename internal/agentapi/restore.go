@@ -64,6 +64,10 @@ type CreateVMRequest struct {
 	Name  string        `json:"name"`
 	Quick bool          `json:"quick"`
 	Start bool          `json:"start"`
+	// OwnDiskDir puts the new disks in this host's disk directory
+	// (<disk dir>/<name>/) instead of next to the original VM's disks: the
+	// backup comes from another host.
+	OwnDiskDir bool `json:"own_disk_dir,omitempty"`
 }
 
 // ConsolidateRequest pulls every backing file that lives on backup storage

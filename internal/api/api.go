@@ -306,7 +306,7 @@ type BackupDelete struct {
 // Restore is the body of POST /backups/{id}/restore.
 type Restore struct {
 	QuickRestore bool   `json:"quick_restore,omitempty" doc:"boot from the backup at once and consolidate while running (offering must allow it)"`
-	Host         string `json:"host,omitempty" doc:"quick-restore host (admin only)"`
+	Host         string `json:"host,omitempty" doc:"host to restore onto (admin only): any enabled host of the backup's zone; the VM moves there"`
 }
 
 // RestoreVolume is the body of POST /backups/{id}/restore-volume.
@@ -314,7 +314,7 @@ type RestoreVolume struct {
 	Disk         string `json:"disk" doc:"disk target in the backup, e.g. vdb"`
 	VM           string `json:"vm" doc:"VM (name or uuid) to attach the new disk to"`
 	QuickRestore bool   `json:"quick_restore,omitempty"`
-	Host         string `json:"host,omitempty" doc:"quick-restore host (admin only)"`
+	Host         string `json:"host,omitempty" doc:"must be the VM's own host (admin only)"`
 }
 
 // CreateVM is the body of POST /backups/{id}/create-vm.
@@ -322,6 +322,7 @@ type CreateVM struct {
 	Name         string `json:"name"`
 	QuickRestore bool   `json:"quick_restore,omitempty"`
 	Start        bool   `json:"start,omitempty"`
+	Host         string `json:"host,omitempty" doc:"host to define the new VM on (admin only): any enabled host of the backup's zone"`
 }
 
 // AttachDisk is the body of POST /vms/{vm}/disks.

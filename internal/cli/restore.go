@@ -17,7 +17,7 @@ func (a *app) printRestore(res json.RawMessage) error {
 		return err
 	}
 	return a.print(r, func(w *tabwriter.Writer) {
-		for _, k := range []string{"vm", "id", "backup", "defined", "started", "quick", "consolidated"} {
+		for _, k := range []string{"vm", "id", "backup", "host", "defined", "started", "quick", "consolidated"} {
 			if v, ok := r[k]; ok {
 				fmt.Fprintf(w, "%s\t%v\n", k, v)
 			}
@@ -47,7 +47,7 @@ func restoreCmds(a *app) []*cobra.Command {
 		},
 	}
 	restore.Flags().BoolVar(&r.QuickRestore, "quick-restore", false, "start the VM from the backup at once, consolidate while it runs")
-	restore.Flags().StringVar(&r.Host, "host", "", "quick-restore host (admin)")
+	restore.Flags().StringVar(&r.Host, "host", "", "host to restore onto, in the backup's zone: the VM moves there (admin)")
 
 	var v api.RestoreVolume
 	volume := &cobra.Command{
@@ -65,13 +65,13 @@ func restoreCmds(a *app) []*cobra.Command {
 	volume.Flags().StringVar(&v.Disk, "disk", "", "disk of the backup (e.g. vdb)")
 	volume.Flags().StringVar(&v.VM, "vm", "", "VM to attach the new disk to")
 	volume.Flags().BoolVar(&v.QuickRestore, "quick-restore", false, "attach an overlay on the backup file at once, consolidate while the VM runs")
-	volume.Flags().StringVar(&v.Host, "host", "", "quick-restore host (admin)")
+	volume.Flags().StringVar(&v.Host, "host", "", "the VM's host (admin)")
 	volume.MarkFlagRequired("disk")
 	volume.MarkFlagRequired("vm")
 
 	var c api.CreateVM
 	createVM := &cobra.Command{
-		Use:   "create-vm BACKUP --name NAME [--quick-restore] [--start]",
+		Use:   "create-vm BACKUP --name NAME [--quick-restore] [--start] [--host H]",
 		Short: "Define a new VM from a backup; the original VM is untouched",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -85,6 +85,7 @@ func restoreCmds(a *app) []*cobra.Command {
 	createVM.Flags().StringVar(&c.Name, "name", "", "name of the new VM")
 	createVM.Flags().BoolVar(&c.QuickRestore, "quick-restore", false, "boot from the backup at once, consolidate while running")
 	createVM.Flags().BoolVar(&c.Start, "start", false, "start the new VM")
+	createVM.Flags().StringVar(&c.Host, "host", "", "host to define the new VM on, in the backup's zone (admin)")
 	createVM.MarkFlagRequired("name")
 	return []*cobra.Command{restore, volume, createVM}
 }

@@ -261,7 +261,7 @@ func (h *Handler) register() {
 		})
 	add(h, "POST", "/backups/{id}/create-vm", "restores", "Define a new VM from a backup (new name, uuid, MACs and disk files)", accepted,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.CreateVM) (api.Operation, error) {
-			op, err := svc.CreateVMFromBackup(ctx, p, r.PathValue("id"), b.Name, service.RestoreOptions{Quick: b.QuickRestore}, b.Start)
+			op, err := svc.CreateVMFromBackup(ctx, p, r.PathValue("id"), b.Name, service.RestoreOptions{Quick: b.QuickRestore, Host: b.Host}, b.Start)
 			return operationToAPI(op), err
 		})
 	add(h, "POST", "/vms/{vm}/consolidate", "restores", "Resume the consolidation of a quick-restored VM", accepted,

@@ -73,6 +73,10 @@ type Job struct {
 	LastError  string
 	LeaseOwner string
 	LeaseUntil time.Time
+	// Avoid, when set, is a host that gets the job only when no other host
+	// is as little loaded (not stored: the scheduler sets it per round; a
+	// validation avoids the VM's own host, which carries the production VM).
+	Avoid string
 }
 
 // Limits are a family's settings as seen from one host or zone.
@@ -154,8 +158,9 @@ func Plan(now time.Time, queued, running []Job, hosts []Host, limits func(Family
 }
 
 // pickHost returns the least-loaded enabled host of the job's zone with room
-// under its per-host limit (finalize jobs ignore the limit). A job bound to
-// a host (HostID set) only runs there.
+// under its per-host limit (finalize jobs ignore the limit); between equally
+// loaded hosts, one other than j.Avoid. A job bound to a host (HostID set)
+// only runs there.
 func pickHost(j Job, hosts []Host, l Limits, load map[string]int64) (string, bool) {
 	best, bestLoad := "", int64(-1)
 	for _, h := range hosts {
@@ -167,11 +172,20 @@ func pickHost(j Job, hosts []Host, l Limits, load map[string]int64) (string, boo
 				continue
 			}
 		}
-		if bestLoad < 0 || load[h.ID] < bestLoad || (load[h.ID] == bestLoad && h.ID < best) {
+		if bestLoad < 0 || load[h.ID] < bestLoad || (load[h.ID] == bestLoad && better(j.Avoid, h.ID, best)) {
 			best, bestLoad = h.ID, load[h.ID]
 		}
 	}
 	return best, best != ""
+}
+
+// better breaks a tie between equally loaded hosts: not the avoided one,
+// then the smaller id.
+func better(avoid, cand, best string) bool {
+	if (cand == avoid) != (best == avoid) {
+		return best == avoid
+	}
+	return cand < best
 }
 
 // Outcome is what a finished attempt makes of a job.

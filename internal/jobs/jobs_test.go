@@ -105,3 +105,30 @@ func TestRetriesTimeoutsAndLostJobs(t *testing.T) {
 		t.Fatal("lost job")
 	}
 }
+
+func TestPlanValidationAvoidsTheVMsHostOnlyOnTies(t *testing.T) {
+	v := func(id, vm, avoid string) Job {
+		j := q(id, vm, BackupValidation, t0)
+		j.Avoid = avoid
+		return j
+	}
+	// Equal load: the other host (h2, although h1 sorts first).
+	if got := ids(Plan(t0, []Job{v("a", "vm1", "h1")}, nil, hosts, limits(true, 1, 0))); got != "a@h2 " {
+		t.Fatalf("tie: %s", got)
+	}
+	// The other host is full (per-host limit 1, one validation runs there):
+	// the VM's own host takes it.
+	running := []Job{{ID: "r", VMID: "other", Type: BackupValidation, HostID: "h2", ZoneID: "z", State: Running}}
+	if got := ids(Plan(t0, []Job{v("a", "vm1", "h1")}, running, hosts, limits(true, 1, 0))); got != "a@h1 " {
+		t.Fatalf("other host full: %s", got)
+	}
+	// Unlimited but the other host more loaded: least loaded wins.
+	if got := ids(Plan(t0, []Job{v("a", "vm1", "h1")}, running, hosts, limits(true, -1, 0))); got != "a@h1 " {
+		t.Fatalf("least loaded first: %s", got)
+	}
+	// Only the avoided host is enabled in the zone: it runs there.
+	one := []Host{{ID: "h1", ZoneID: "z", Enabled: true}, {ID: "h2", ZoneID: "z"}}
+	if got := ids(Plan(t0, []Job{v("a", "vm1", "h1")}, nil, one, limits(true, 1, 0))); got != "a@h1 " {
+		t.Fatalf("only the VM's host: %s", got)
+	}
+}

@@ -38,6 +38,8 @@ type Config struct {
 	Log        *slog.Logger
 	// Ready, if set, receives the bound address once the API listens.
 	Ready func(addr string)
+	// ExtraHosts are more in-process agents (hidden option, for tests).
+	ExtraHosts []ExtraHost
 }
 
 // Run serves until ctx is cancelled.
@@ -109,6 +111,9 @@ func Run(ctx context.Context, cfg Config) error {
 		go localAgentLoop(loopCtx, svc, cfg, storage, log)
 	}
 	go jobLoop(loopCtx, svc, cfg.JobsEvery, log)
+	for _, eh := range cfg.ExtraHosts {
+		go extraAgentLoop(loopCtx, svc, cfg, eh, storage, log)
+	}
 
 	select {
 	case <-ctx.Done():

@@ -360,6 +360,7 @@ func (s *Service) recoverVM(ctx context.Context, vmID string) error {
 // backup still BackingUp, or the VM in BackupError. VMs busy with an
 // operation of this process are skipped. It runs at start and periodically.
 func (s *Service) Reconcile(ctx context.Context) {
+	s.recoverMoves(ctx)
 	vms, err := s.store.ListVMs(ctx, store.VMFilter{})
 	if err != nil {
 		s.log.Warn("reconcile: list vms", "err", err)

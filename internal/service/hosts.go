@@ -121,9 +121,10 @@ func (s *Service) syncHost(ctx context.Context, hostID string, a agentapi.Agent,
 		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
 	vms := make([]domain.VM, 0, len(doms))
+	away := s.movedAway(ctx, hostID)
 	for _, d := range doms {
-		if strings.HasPrefix(d.Name, agentapi.ValidationPrefix) {
-			continue // throw-away validation VMs are not VMs knib manages
+		if strings.HasPrefix(d.Name, agentapi.ValidationPrefix) || away[d.UUID] {
+			continue // throw-away validation VMs are not VMs knib manages; moved VMs live elsewhere
 		}
 		vms = append(vms, vmFromAgent(d))
 	}

@@ -130,6 +130,14 @@ func (s *Service) RunJobs(ctx context.Context, owner string) error {
 		cache[f] = s.limits(ctx, f)
 		return cache[f]
 	}
+	// A validation prefers a host other than the VM's own.
+	for i := range queued {
+		if queued[i].Type == jobs.BackupValidation {
+			if vm, err := s.store.VM(ctx, queued[i].VMID); err == nil {
+				queued[i].Avoid = vm.HostID
+			}
+		}
+	}
 	for _, a := range jobs.Plan(now, queued, live, eligible, limits) {
 		ok, err := s.store.ClaimJob(ctx, a.Job.ID, owner, a.HostID, now, now.Add(s.lease()))
 		if err != nil || !ok {

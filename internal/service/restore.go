@@ -21,7 +21,7 @@ const consolidateAttempts = 3
 // RestoreOptions are the choices of a restore.
 type RestoreOptions struct {
 	Quick bool
-	Host  string // quick-restore host (admin only)
+	Host  string // host to restore onto (admin only): any enabled host of the backup's zone
 }
 
 // restorable loads a backup the principal may restore and checks the
@@ -48,21 +48,12 @@ func (s *Service) restorable(ctx context.Context, p domain.Principal, id string,
 		}
 	}
 	if o.Host != "" {
-		if err := p.RequireAdmin("choosing the quick-restore host"); err != nil {
+		if err := p.RequireAdmin("choosing the restore host"); err != nil {
 			return b, err
 		}
-		if !o.Quick {
-			return b, domain.Invalid("host", "only with quick restore")
-		}
-		if err := domain.ValidateRef("host", o.Host); err != nil {
+		// Any enabled host of the backup's zone with a connected agent.
+		if _, err := s.targetHost(ctx, o.Host, s.zoneOf(ctx, b.HostID)); err != nil {
 			return b, err
-		}
-		h, err := s.store.Host(ctx, o.Host)
-		if err != nil {
-			return b, err
-		}
-		if h.ID != b.HostID {
-			return b, fmt.Errorf("host %s: restoring onto another host needs remote agents, which this server does not have yet: %w", h.Name, domain.ErrConflict)
 		}
 	}
 	if o.Quick {
@@ -117,6 +108,17 @@ func (s *Service) RestoreBackup(ctx context.Context, p domain.Principal, id stri
 	case domain.VMStopped, domain.VMMissing, domain.VMRestoreError:
 	default:
 		return domain.Operation{}, fmt.Errorf("vm %s is %s; stop it before restoring: %w", vm.Name, vm.EffectiveState(), domain.ErrConflict)
+	}
+	if o.Host != "" {
+		to, err := s.targetHost(ctx, o.Host, s.zoneOf(ctx, b.HostID))
+		if err != nil {
+			return domain.Operation{}, err
+		}
+		if to.ID != vm.HostID {
+			return s.vmOperation(ctx, p, vm, "a restore onto host "+to.Name, "backup.restore", func(ctx context.Context, progress Progress) (any, error) {
+				return s.runMove(ctx, vm, b, to, o.Quick, progress)
+			})
+		}
 	}
 	return s.vmOperation(ctx, p, vm, "a restore", "backup.restore", func(ctx context.Context, progress Progress) (any, error) {
 		return s.runRestore(ctx, vm, b, o, progress)
@@ -235,8 +237,13 @@ func (s *Service) RestoreVolume(ctx context.Context, p domain.Principal, id, dis
 	if vm.State == domain.VMMissing {
 		return domain.Operation{}, fmt.Errorf("vm %s is not defined on its host: %w", vm.Name, domain.ErrConflict)
 	}
-	if vm.HostID != b.HostID {
-		return domain.Operation{}, fmt.Errorf("vm %s is on another host than the backup's storage: %w", vm.Name, domain.ErrConflict)
+	if o.Host != "" {
+		if h, err := s.store.Host(ctx, o.Host); err != nil || h.ID != vm.HostID {
+			return domain.Operation{}, domain.Invalid("host", "a volume restore writes the new disk on the VM's own host")
+		}
+	}
+	if vm.HostID != b.HostID && s.zoneOf(ctx, vm.HostID) != s.zoneOf(ctx, b.HostID) {
+		return domain.Operation{}, fmt.Errorf("vm %s is in another zone than the backup's storage: %w", vm.Name, domain.ErrConflict)
 	}
 	return s.vmOperation(ctx, p, vm, "a volume restore", "backup.restore-volume", func(ctx context.Context, progress Progress) (any, error) {
 		a, err := s.agent(vm.HostID)
@@ -282,12 +289,20 @@ func (s *Service) CreateVMFromBackup(ctx context.Context, p domain.Principal, id
 	if old, err := s.store.VM(ctx, name); err == nil && old.State != domain.VMMissing {
 		return domain.Operation{}, fmt.Errorf("a VM named %s exists already: %w", name, domain.ErrConflict)
 	}
+	hostID := b.HostID
+	if o.Host != "" {
+		to, err := s.targetHost(ctx, o.Host, s.zoneOf(ctx, b.HostID))
+		if err != nil {
+			return domain.Operation{}, err
+		}
+		hostID = to.ID
+	}
 	return s.start(ctx, p, "backup.create-vm", "", func(ctx context.Context, progress Progress) (any, error) {
-		a, err := s.agent(b.HostID)
+		a, err := s.agent(hostID)
 		if err != nil {
 			return nil, err
 		}
-		h, err := s.store.Host(ctx, b.HostID)
+		h, err := s.store.Host(ctx, hostID)
 		if err != nil {
 			return nil, err
 		}
@@ -298,7 +313,7 @@ func (s *Service) CreateVMFromBackup(ctx context.Context, p domain.Principal, id
 		timeout := view.Duration(settings.KeyKnibTimeout)
 		s.setBackupStatus(ctx, b.ID, domain.BackupRestoring)
 		defer s.setBackupStatus(context.WithoutCancel(ctx), b.ID, domain.BackupBackedUp)
-		raw, err := s.runTask(ctx, a, agentapi.KindCreateVM, agentapi.CreateVMRequest{Dir: b.Dir, Files: restoreFiles(b), Name: name, Quick: o.Quick, Start: start},
+		raw, err := s.runTask(ctx, a, agentapi.KindCreateVM, agentapi.CreateVMRequest{Dir: b.Dir, Files: restoreFiles(b), Name: name, Quick: o.Quick, Start: start, OwnDiskDir: hostID != b.HostID},
 			timeout, progress, 0, 60)
 		if err != nil {
 			return nil, err
@@ -307,7 +322,7 @@ func (s *Service) CreateVMFromBackup(ctx context.Context, p domain.Principal, id
 		if err := json.Unmarshal(raw, &res); err != nil {
 			return nil, err
 		}
-		s.refreshHost(ctx, b.HostID)
+		s.refreshHost(ctx, hostID)
 		owner := b.AccountID
 		if !p.IsAdmin() {
 			owner = p.AccountID

@@ -173,6 +173,9 @@ type Store interface {
 	FinishJob(ctx context.Context, id, owner string, o jobs.Outcome, lastError string, ended time.Time) (bool, error)
 
 	Close() error
+
+	// VM moves between hosts (see moves.go).
+	VMMoveStore
 }
 
 // JobFilter selects jobs (seed: listBackupServiceJobs).

@@ -30,6 +30,14 @@
 //     readiness check used here is the guest agent answering guest-ping
 //     (Domain.WaitAgent); the marker helps when reading a console log.
 //
+//   - Second host: an independent system libvirt daemon on the same machine
+//     (SecondHost), started by scripts/second-libvirtd.sh (setup.sh runs
+//     it) in a private mount namespace with its own configuration, domains,
+//     state, logs, sockets and virtlogd under SecondHostDir, reached at
+//     SecondHostSocket. Disks and backup storage are the same file system
+//     as the first daemon's, so a backup storage is shared at one path.
+//     NewDomainOn creates test domains there.
+//
 //   - Infra skip: when libvirt's socket cannot be connected, QEMU or the
 //     tools are missing, the process is not root, or the test guest cannot
 //     be built, Require skips the test with the reason. When the

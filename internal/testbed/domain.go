@@ -134,6 +134,11 @@ func RemoveDomain(l *libvirt.Libvirt, name string) error {
 // same name, and the caller removes it (RemoveDomain) when done. knib's demo
 // uses it through `knib dev vm create`.
 func CreateDomain(ctx context.Context, l *libvirt.Libvirt, opts DomainOptions) (*Domain, error) {
+	return createDomain(ctx, l, opts, QEMULogDir)
+}
+
+// createDomain is CreateDomain on a daemon logging QEMU into qemuLogDir.
+func createDomain(ctx context.Context, l *libvirt.Libvirt, opts DomainOptions, qemuLogDir string) (*Domain, error) {
 	if err := ValidateName(opts.Name); err != nil {
 		return nil, err
 	}
@@ -159,7 +164,7 @@ func CreateDomain(ctx context.Context, l *libvirt.Libvirt, opts DomainOptions) (
 		Name:       opts.Name,
 		Dir:        dir,
 		ConsoleLog: filepath.Join(dir, "console.log"),
-		QEMULog:    filepath.Join(QEMULogDir, opts.Name+".log"),
+		QEMULog:    filepath.Join(qemuLogDir, opts.Name+".log"),
 		L:          l,
 	}
 	if err := removeDomain(l, opts.Name, dir); err != nil {

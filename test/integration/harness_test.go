@@ -69,6 +69,8 @@ type Server struct {
 
 	// Database, when set, is passed as --database (a postgres:// URL).
 	Database string
+	// ExtraArgs are appended to the server's command line.
+	ExtraArgs []string
 }
 
 func freePort(t *testing.T) string {
@@ -113,6 +115,7 @@ func (s *Server) start() {
 	if s.Database != "" {
 		args = append(args, "--database", s.Database)
 	}
+	args = append(args, s.ExtraArgs...)
 	cmd := exec.Command(binary(t), args...)
 	cmd.Env = append(os.Environ(), s.Env...)
 	s.log = &bytes.Buffer{}

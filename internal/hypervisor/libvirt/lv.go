@@ -39,6 +39,7 @@ const DefaultAgentTimeout = 30 * time.Second
 type Hypervisor struct {
 	l       *libvirt.Libvirt
 	uri     string
+	shots   string // directory QEMU writes screenshots to, as seen here
 	qemuImg *qemuimg.Tool
 	log     *slog.Logger
 
@@ -94,7 +95,15 @@ func Open(ctx context.Context, uri string, opts ...Option) (*Hypervisor, error) 
 		}
 		return nil, fmt.Errorf("connect to %s via %s: %w", uri, sock, err)
 	}
-	return &Hypervisor{l: l, uri: uri, qemuImg: cfg.qemuImg, log: cfg.log}, nil
+	shots := screenshotDir
+	if u, perr := url.Parse(uri); perr == nil && u.Query().Get("screenshot_dir") != "" {
+		shots = u.Query().Get("screenshot_dir")
+		if !filepath.IsAbs(shots) || filepath.Clean(shots) != shots {
+			_ = l.Disconnect()
+			return nil, fmt.Errorf("open %s: screenshot_dir must be a clean absolute path", uri)
+		}
+	}
+	return &Hypervisor{l: l, uri: uri, shots: shots, qemuImg: cfg.qemuImg, log: cfg.log}, nil
 }
 
 func newDialer(sock string, timeout time.Duration) socket.Dialer {
@@ -111,6 +120,10 @@ func newDialer(sock string, timeout time.Duration) socket.Dialer {
 //     $XDG_RUNTIME_DIR/libvirt/libvirt-sock (or ~/.cache/libvirt/...). The
 //     session daemon is not auto-started: it must already run.
 //   - a "?socket=PATH" query overrides the socket.
+//   - a "screenshot_dir=DIR" query names the directory (as seen by this
+//     process) that is the daemon's /var/lib/libvirt/qemu, for a daemon
+//     living in another mount namespace (see scripts/second-libvirtd.sh);
+//     Open reads it, socketFor ignores it.
 //
 // Remote URIs (with a host, or a transport such as qemu+ssh) are refused.
 func socketFor(uri string) (sock string, remote libvirt.ConnectURI, err error) {
@@ -617,9 +630,12 @@ func (h *Hypervisor) Screenshot(ctx context.Context, uuid string, w io.Writer) (
 	}
 	var rnd [8]byte
 	rand.Read(rnd[:])
-	file := filepath.Join(screenshotDir, fmt.Sprintf("knib-screenshot-%x.png", rnd))
+	name := fmt.Sprintf("knib-screenshot-%x.png", rnd)
+	file := filepath.Join(h.shots, name)
 	defer os.Remove(file)
-	cmd, err := json.Marshal(map[string]any{"execute": "screendump", "arguments": map[string]any{"filename": file, "format": "png"}})
+	// QEMU writes in its own mount namespace, where the directory is
+	// always screenshotDir.
+	cmd, err := json.Marshal(map[string]any{"execute": "screendump", "arguments": map[string]any{"filename": filepath.Join(screenshotDir, name), "format": "png"}})
 	if err != nil {
 		return "", err
 	}

@@ -25,6 +25,7 @@ func TestSocketFor(t *testing.T) {
 		{"test:///default", SystemSocket, "test:///default"},
 		{"qemu:///session", "/run/user/1000/libvirt/libvirt-sock", "qemu:///session"},
 		{"qemu:///system?socket=/tmp/s", "/tmp/s", "qemu:///system"},
+		{"qemu:///system?socket=/tmp/s&screenshot_dir=/var/lib/x", "/tmp/s", "qemu:///system"},
 	} {
 		sock, remote, err := socketFor(c.uri)
 		if err != nil || sock != c.sock || string(remote) != c.remote {

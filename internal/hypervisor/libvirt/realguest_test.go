@@ -227,3 +227,39 @@ func TestRealGuestBackingChain(t *testing.T) {
 		}
 	})
 }
+
+// TestSecondHost runs the conformance suite against the second,
+// independent libvirt daemon (testbed.SecondHost) with a booted test guest
+// defined there, and checks the domain is not visible on the first daemon.
+func TestSecondHost(t *testing.T) {
+	host := testbed.SecondHost(t)
+	d := testbed.NewDomainOn(t, host, testbed.DomainOptions{Name: "knib-t-lv-hostb", DiskSizes: []int64{64 << 20}, Start: true})
+	want := hypervisor.Domain{
+		UUID: d.UUID, Name: d.Name, State: hypervisor.StateRunning, Persistent: true,
+		Disks: []hypervisor.Disk{
+			{Target: d.Targets[0], Device: "disk", Bus: "virtio", SourceType: "file", Source: d.Disks[0], Format: "qcow2", VirtualSize: 64 << 20},
+		},
+	}
+	hvtest.Run(t, func(t *testing.T) hypervisor.Hypervisor { return openT(t, host.URI) }, hvtest.Env{
+		Domain:           want,
+		AgentDomain:      d.UUID,
+		EchoPath:         "/bin/echo",
+		ScreenshotDomain: d.UUID,
+	})
+	t.Run("ScreenshotPNG", func(t *testing.T) {
+		var buf bytes.Buffer
+		mime, err := openT(t, host.URI).Screenshot(guestCtx(t), d.UUID, &buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mime != "image/png" || !bytes.HasPrefix(buf.Bytes(), []byte("\x89PNG\r\n\x1a\n")) {
+			t.Errorf("mime %q, first bytes % x", mime, buf.Bytes()[:min(8, buf.Len())])
+		}
+	})
+	t.Run("IndependentOfFirstDaemon", func(t *testing.T) {
+		first := openT(t, "qemu:///system")
+		if _, err := first.Domain(guestCtx(t), d.UUID); !errors.Is(err, hypervisor.ErrDomainNotFound) {
+			t.Errorf("first daemon looking up host B's domain: %v, want ErrDomainNotFound", err)
+		}
+	})
+}

@@ -25,6 +25,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("JobClaims", func(t *testing.T) { testJobs(t, open(t)) })
 	t.Run("ConcurrentClaims", func(t *testing.T) { testConcurrentClaims(t, open(t)) })
 	t.Run("EveryMethod", func(t *testing.T) { testEveryMethod(t, open(t)) })
+	t.Run("VMMoves", func(t *testing.T) { RunMoves(t, open(t)) })
 }
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 123456789, time.UTC)
@@ -342,5 +343,46 @@ func testJobs(t *testing.T, s store.Store) {
 	all, _ := s.Jobs(ctx, store.JobFilter{All: true, Type: jobs.BackupValidation})
 	if len(all) != 1 {
 		t.Fatalf("type filter: %+v", all)
+	}
+}
+
+// RunMoves checks the VM move records (restore onto another host).
+func RunMoves(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	z, err := s.EnsureZone(ctx, "zm")
+	must(t, err)
+	a, err := s.UpsertHost(ctx, domain.Host{Name: "ma", ZoneID: z.ID, Enabled: true, LastSeen: t0})
+	must(t, err)
+	b, err := s.UpsertHost(ctx, domain.Host{Name: "mb", ZoneID: z.ID, Enabled: true, LastSeen: t0})
+	must(t, err)
+	acc := domain.Account{ID: domain.NewID(), Name: "movers", Created: t0}
+	must(t, s.CreateAccount(ctx, acc))
+	vm := domain.VM{ID: "11111111-2222-4333-8444-555555555555", Name: "mover", State: domain.VMStopped}
+	must(t, s.SyncHostVMs(ctx, a.ID, []domain.VM{vm}, acc.ID, t0))
+
+	m := store.VMMove{VMID: vm.ID, FromHost: a.ID, ToHost: b.ID, BackupID: "b1", Quick: true, Created: t0}
+	must(t, s.RecordVMMove(ctx, m))
+	if err := s.RecordVMMove(ctx, m); !errors.Is(err, domain.ErrConflict) {
+		t.Fatalf("second move of the same VM: %v, want ErrConflict", err)
+	}
+	got, err := s.VMMoves(ctx)
+	must(t, err)
+	if len(got) != 1 || got[0] != m {
+		t.Fatalf("moves %+v, want [%+v]", got, m)
+	}
+	must(t, s.SetVMHost(ctx, vm.ID, b.ID))
+	v, err := s.VM(ctx, vm.ID)
+	must(t, err)
+	if v.HostID != b.ID {
+		t.Errorf("vm host %s, want %s", v.HostID, b.ID)
+	}
+	if err := s.SetVMHost(ctx, "no-such-vm", b.ID); !errors.Is(err, domain.ErrNotFound) {
+		t.Errorf("SetVMHost of an unknown VM: %v, want ErrNotFound", err)
+	}
+	must(t, s.FinishVMMove(ctx, vm.ID))
+	must(t, s.FinishVMMove(ctx, vm.ID))
+	if got, err := s.VMMoves(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("moves after finish: %v %v", got, err)
 	}
 }
