@@ -70,10 +70,11 @@ log "libvirt answers on qemu:///system ($(virsh -c qemu:///system version 2>/dev
 # --- 3. test guest -----------------------------------------------------------
 log "test guest: running build-guest.sh"
 bash "$script_dir/build-guest.sh"
-log "done"
 
 # --- 4. PostgreSQL (issue 6): the store tests run on both engines -------------
 bash "$script_dir/setup-postgres.sh"
 
 # --- 5. second libvirt daemon (host B of the cross-host tests) ---------------
 bash "$script_dir/second-libvirtd.sh"
+
+log "done"
