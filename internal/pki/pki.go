@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
@@ -272,4 +273,31 @@ func validHex(s string, n int) bool {
 		return false
 	}
 	return strings.Trim(s, "0123456789abcdef") == ""
+}
+
+// TLSCert assembles a TLS certificate from a leaf, its key and the CA
+// certificate (sent along so that peers can check their pin).
+func TLSCert(leafPEM, keyPEM []byte, caCert *x509.Certificate) (tls.Certificate, error) {
+	c, err := tls.X509KeyPair(leafPEM, keyPEM)
+	if err != nil {
+		return c, err
+	}
+	if caCert != nil {
+		c.Certificate = append(c.Certificate, caCert.Raw)
+	}
+	return c, nil
+}
+
+// ServerIdentity issues a fresh key and certificate with the server role for
+// this process (kept in memory only).
+func (ca *CA) ServerIdentity(name string, now time.Time) (tls.Certificate, error) {
+	key, keyPEM, err := NewKey()
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	iss, err := ca.Sign(&key.PublicKey, RoleServer, name, LocalIPs(), []string{"localhost"}, now, 365*24*time.Hour)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return TLSCert(iss.CertPEM, keyPEM, ca.Cert)
 }
