@@ -182,3 +182,7 @@ func (c *Client) once(ctx context.Context, method, path string, body []byte, out
 }
 
 var _ agentapi.Agent = (*Client)(nil)
+
+// SetRetries sets how often idempotent calls are retried on transport
+// errors (heartbeats use none).
+func (c *Client) SetRetries(n int) { c.retries = n }

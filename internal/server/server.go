@@ -35,6 +35,12 @@ type Config struct {
 	Log        *slog.Logger
 	// Ready, if set, receives the bound address once the API listens.
 	Ready func(addr string)
+
+	// Remote agents (agents.go).
+	AgentListen    string        // address of the agent-facing HTTPS listener; "" = off
+	AgentHeartbeat time.Duration // heartbeat interval; default 5 s
+	AgentFailures  int           // failed heartbeats in a row before a host is Disconnected; default 3
+	AgentReady     func(addr string)
 }
 
 // Run serves until ctx is cancelled.
@@ -84,6 +90,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("release stale locks: %w", err)
 	}
 
+	rem, err := newRemote(ctx, svc, cfg, log)
+	if err != nil {
+		return err
+	}
+
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -102,6 +113,14 @@ func Run(ctx context.Context, cfg Config) error {
 		go localAgentLoop(loopCtx, svc, cfg, storage, log)
 	}
 	go jobLoop(loopCtx, svc, cfg.JobsEvery, log)
+	go rem.manage(loopCtx)
+	if cfg.AgentListen != "" {
+		go func() {
+			if err := rem.listen(loopCtx, cfg.AgentListen, cfg.AgentReady); err != nil {
+				errc <- err
+			}
+		}()
+	}
 
 	select {
 	case <-ctx.Done():
