@@ -172,6 +172,14 @@ func (r *remote) hello(w http.ResponseWriter, req *http.Request) {
 		r.fail(w, err)
 		return
 	}
+	// A hello comes from a freshly started agent process: whatever ran there
+	// before is gone, so the host goes through recovery before new work.
+	r.mu.Lock()
+	if c := r.conns[h.ID]; c != nil {
+		c.up = false
+	}
+	r.mu.Unlock()
+	r.svc.DropAgent(req.Context(), h.ID, store.AgentRecovering, "agent restarted")
 	writeOK(w, agentrpc.HelloResponse{HostID: h.ID, Host: h.Name})
 	r.poke()
 }

@@ -62,10 +62,15 @@ type Server struct {
 	// ReconcileEvery, JobsEvery and LogLevel, when set, are passed as
 	// --reconcile-interval, --jobs-interval and --log-level.
 	ReconcileEvery, JobsEvery, LogLevel, JobLease string
-	cmd                                           *exec.Cmd
-	log                                           *bytes.Buffer
-	mu                                            sync.Mutex
-	done                                          chan struct{}
+	// Args are extra server flags; NoLocalAgent skips waiting for the
+	// in-process agent's host (a server started with --libvirt-uri '').
+	Args         []string
+	NoLocalAgent bool
+	AgentListen  string // the agent listener of a server started by StartRemoteServer
+	cmd          *exec.Cmd
+	log          *bytes.Buffer
+	mu           sync.Mutex
+	done         chan struct{}
 }
 
 func freePort(t *testing.T) string {
@@ -107,6 +112,7 @@ func (s *Server) start() {
 	if s.JobLease != "" {
 		args = append(args, "--job-lease", s.JobLease)
 	}
+	args = append(args, s.Args...)
 	cmd := exec.Command(binary(t), args...)
 	cmd.Env = append(os.Environ(), s.Env...)
 	s.log = &bytes.Buffer{}
@@ -122,7 +128,9 @@ func (s *Server) start() {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				s.waitHost()
+				if !s.NoLocalAgent {
+					s.waitHost()
+				}
 				return
 			}
 		}
