@@ -485,7 +485,8 @@ func (s *Service) RevokeHost(ctx context.Context, p domain.Principal, ref string
 	return h, nil
 }
 
-// requireEnabled refuses new work on a disabled host.
+// requireEnabled refuses new work on a disabled host, or on one whose agent
+// is not in service now.
 func (s *Service) requireEnabled(ctx context.Context, hostID string) error {
 	h, err := s.store.Host(ctx, hostID)
 	if err != nil {
@@ -493,6 +494,13 @@ func (s *Service) requireEnabled(ctx context.Context, hostID string) error {
 	}
 	if !h.Enabled {
 		return fmt.Errorf("host %s is disabled for maintenance; enable it with `knib host enable %s`: %w", h.Name, h.Name, domain.ErrConflict)
+	}
+	if _, err := s.agent(hostID); err != nil {
+		state, _ := s.HostAgentState(ctx, h)
+		if state == "" || state == "local" {
+			state = "not connected"
+		}
+		return fmt.Errorf("host %s has no connected agent (%s): %w", h.Name, state, domain.ErrUnavailable)
 	}
 	return nil
 }

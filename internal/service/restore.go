@@ -118,8 +118,10 @@ func (s *Service) RestoreBackup(ctx context.Context, p domain.Principal, id stri
 	default:
 		return domain.Operation{}, fmt.Errorf("vm %s is %s; stop it before restoring: %w", vm.Name, vm.EffectiveState(), domain.ErrConflict)
 	}
-	if err := s.requireEnabled(ctx, vm.HostID); err != nil {
-		return domain.Operation{}, err
+	if o.Host == "" { // a restore onto another host checks that host
+		if err := s.requireEnabled(ctx, vm.HostID); err != nil {
+			return domain.Operation{}, err
+		}
 	}
 	return s.vmOperation(ctx, p, vm, "a restore", "backup.restore", func(ctx context.Context, progress Progress) (any, error) {
 		return s.runRestore(ctx, vm, b, o, progress)

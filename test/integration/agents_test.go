@@ -166,6 +166,16 @@ func TestRemoteAgent(t *testing.T) {
 		t.Fatalf("the agent did not die at the crash point: %v\n%s", err, ag.Log())
 	}
 	s.WaitAgentState(ag.Name, "Disconnected", time.Minute, nil)
+	// The interrupted backup fails; recovery cannot run while the agent is
+	// away, so the VM waits in BackupError and takes no new backup.
+	for deadline := time.Now().Add(2 * time.Minute); s.vmDisks(dom.Name).State == "BackingUp"; time.Sleep(300 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the interrupted backup did not fail:\n%s", s.Log())
+		}
+	}
+	if v := s.vmDisks(dom.Name); v.State != "BackupError" {
+		t.Fatalf("VM after its agent was lost during a backup: %+v", v)
+	}
 	if msg := s.Fail(nil, 1, "backup", "create", dom.Name); !strings.Contains(msg, "no connected agent") && !strings.Contains(msg, "BackupError") {
 		t.Fatalf("backup while the agent is lost: %s", msg)
 	}
