@@ -63,7 +63,7 @@ func NewClient(peer Peer, cert tls.Certificate, caCert *x509.Certificate) (*Clie
 		},
 	}
 	tr := &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 4,
-		TLSHandshakeTimeout: 10 * time.Second, ResponseHeaderTimeout: 2 * time.Minute, IdleConnTimeout: time.Minute}
+		TLSHandshakeTimeout: 10 * time.Second, IdleConnTimeout: time.Minute} // calls are bounded by their contexts (GuestExec may be long)
 	return &Client{peer: peer, http: &http.Client{Transport: tr}, retries: 3, backoff: 300 * time.Millisecond}, nil
 }
 
