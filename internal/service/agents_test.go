@@ -164,3 +164,68 @@ func TestJoinTokensAndIdentities(t *testing.T) {
 		t.Fatal("agent still in service after DropAgent")
 	}
 }
+
+// TestReconnectedAgentRecoversBeforeNewWork: while a reconnected agent's
+// host is recovering (left-over validation VMs, inventory, reconciliation),
+// its agent is not handed out for new work; afterwards it is.
+func TestReconnectedAgentRecoversBeforeNewWork(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "knib.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	svc := service.New(st, clock.Real{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if _, err := svc.InitCA(ctx); err != nil {
+		t.Fatal(err)
+	}
+	acc, _ := svc.EnsureAdmin(ctx)
+	admin := domain.Principal{AccountID: acc.ID, Role: domain.RoleAdmin}
+	text, _, err := svc.CreateJoinToken(ctx, admin, "zone-a", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _, _ := pki.NewKey()
+	csr, _ := pki.NewCSR(key, "h1")
+	res, err := svc.JoinAgent(ctx, service.JoinRequest{Token: text, CSR: csr, Name: "h1", URL: "https://h1:8282"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	started := make(chan string, 10)
+	fake := &agenttest.Fake{Report: agentapi.HostReport{Name: "h1"},
+		Task: func(req agentapi.TaskRequest) agentapi.TaskStatus {
+			select {
+			case started <- req.Kind:
+			default:
+			}
+			select {
+			case <-release:
+				return agentapi.TaskStatus{State: agentapi.TaskSucceeded, Progress: 100}
+			default:
+				return agentapi.TaskStatus{State: agentapi.TaskRunning}
+			}
+		}}
+	done := make(chan error, 1)
+	go func() { done <- svc.AgentUp(ctx, res.HostID, fake) }()
+	if kind := <-started; kind != agentapi.KindCleanupValidation {
+		t.Fatalf("first task of a reconnected agent: %s", kind)
+	}
+	h, _ := st.Host(ctx, res.HostID)
+	if svc.HasAgent(res.HostID) {
+		t.Fatal("a recovering host's agent is handed out for new work")
+	}
+	if state, _ := svc.HostAgentState(ctx, h); state != "Recovering" {
+		t.Fatalf("state while recovering: %q", state)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !svc.HasAgent(res.HostID) {
+		t.Fatal("the agent is not in service after recovery")
+	}
+	if state, _ := svc.HostAgentState(ctx, h); state != "Connected" {
+		t.Fatalf("state after recovery: %q", state)
+	}
+}
