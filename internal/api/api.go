@@ -66,6 +66,8 @@ type Host struct {
 	Local             bool              `json:"local" doc:"in-process agent of an all-in-one server"`
 	LastSeen          time.Time         `json:"last_seen"`
 	AgentSettings     map[string]string `json:"agent_settings" doc:"values from the host's agent configuration file"`
+	Agent             string            `json:"agent" doc:"agent connection: local, Connected, Recovering, Disconnected, Revoked, or empty before the first contact"`
+	AgentURL          string            `json:"agent_url,omitempty" doc:"where a remote agent serves"`
 }
 
 // VM is a libvirt domain known to knib.

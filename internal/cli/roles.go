@@ -57,18 +57,28 @@ func serverCmd(a *app) *cobra.Command {
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringArrayVar(&extraHosts, "extra-host", nil, "NAME=URI: one more in-process agent for another libvirt daemon of this machine, in the same zone (tests)")
 	f.MarkHidden("extra-host")
+	f.StringVar(&cfg.AgentListen, "agent-listen", "", "address of the HTTPS listener remote agents join and say hello on (empty: off)")
+	f.DurationVar(&cfg.AgentHeartbeat, "agent-heartbeat", 5*time.Second, "how often remote agents are called")
+	f.IntVar(&cfg.AgentFailures, "agent-failures", 3, "failed heartbeats in a row before a remote host is Disconnected")
 	return cmd
 }
 
 func agentCmd(a *app) *cobra.Command {
 	var dir, uri, name, serverURL string
+	var ro remoteAgentOpts
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run the host agent; without --server it checks the host and prints its report and inventory",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if serverURL != "" {
-				return errors.New("remote agents are not available yet: run the server all-in-one on this host")
+				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+				defer stop()
+				ro.server, ro.dir, ro.uri, ro.name = serverURL, dir, uri, name
+				return runRemoteAgent(ctx, a, ro)
+			}
+			if ro.token != "" {
+				return usageError{errors.New("--join-token needs --server")}
 			}
 			ctx := cmd.Context()
 			hv, err := libvirtadapter.Open(ctx, uri)
@@ -90,7 +100,11 @@ func agentCmd(a *app) *cobra.Command {
 	f.StringVar(&dir, "data-dir", dataDir(), "agent data directory (agent.properties lives here)")
 	f.StringVar(&uri, "libvirt-uri", DefaultURI, "libvirt to manage")
 	f.StringVar(&name, "name", "", "host name to register under (default: the machine's)")
-	f.StringVar(&serverURL, "server", "", "server to register with (remote agents: not available yet)")
+	f.StringVar(&serverURL, "server", "", "server's agent listener to join (https://host:port, its --agent-listen); without it the agent checks the host and prints its report")
+	f.StringVar(&ro.token, "join-token", "", "one-time join token (`knib host join-token create`); later starts need none")
+	f.StringVar(&ro.listen, "listen", "0.0.0.0:8282", "address the agent serves the server on")
+	f.StringVar(&ro.advertise, "advertise", "", "URL the server reaches the agent at (default https://<name>:<port>)")
+	f.StringVar(&ro.storage, "storage-path", "", "backup storage directory as mounted on this host")
 	return cmd
 }
 

@@ -23,10 +23,10 @@ func hostCmd(a *app) *cobra.Command {
 				return err
 			}
 			return a.print(list, func(w *tabwriter.Writer) {
-				fmt.Fprintln(w, "ID\tNAME\tZONE\tURI\tLIBVIRT\tQEMU\tSTORAGE FREE/SIZE\tENABLED\tLAST SEEN")
+				fmt.Fprintln(w, "ID\tNAME\tZONE\tURI\tLIBVIRT\tQEMU\tSTORAGE FREE/SIZE\tENABLED\tAGENT\tLAST SEEN")
 				for _, h := range list {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s / %s\t%s\t%s\n", h.ID, h.Name, h.Zone, h.URI, h.LibvirtVersion, h.HypervisorVersion,
-						humanBytes(h.StorageFree), humanBytes(h.StorageCapacity), yesNo(h.Enabled), h.LastSeen.Format("2006-01-02 15:04:05"))
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s / %s\t%s\t%s\t%s\n", h.ID, h.Name, h.Zone, h.URI, h.LibvirtVersion, h.HypervisorVersion,
+						humanBytes(h.StorageFree), humanBytes(h.StorageCapacity), yesNo(h.Enabled), h.Agent, h.LastSeen.Format("2006-01-02 15:04:05"))
 				}
 			})
 		},
@@ -46,6 +46,7 @@ func hostCmd(a *app) *cobra.Command {
 			})
 		},
 	})
+	cmd.AddCommand(hostAgentCmds(a)...) // remote agents (hostagents.go)
 	return cmd
 }
 

@@ -358,6 +358,8 @@ func (h *Handler) register() {
 			op, err := svc.Operation(ctx, p, r.PathValue("id"))
 			return operationToAPI(op), err
 		})
+
+	h.registerAgents() // remote agents: join tokens, host maintenance (agents.go)
 }
 
 func accountToAPI(a domain.Account, u *domain.Usage) api.Account {
@@ -388,13 +390,15 @@ func offeringToAPI(o domain.Offering) api.Offering {
 }
 
 func (h *Handler) hostToAPI(ctx context.Context, x domain.Host) api.Host {
+	state, agentURL := h.svc.HostAgentState(ctx, x)
 	settings := x.AgentSettings
 	if settings == nil {
 		settings = map[string]string{}
 	}
 	return api.Host{ID: x.ID, Name: x.Name, Zone: h.svc.ZoneName(ctx, x.ZoneID), URI: x.URI, LibvirtVersion: x.LibvirtVersion,
 		HypervisorVersion: x.HypervisorVersion, CPUs: x.CPUs, MemoryBytes: x.MemoryBytes, StorageCapacity: x.StorageCapacity,
-		StorageFree: x.StorageFree, Enabled: x.Enabled, Local: x.Local, LastSeen: x.LastSeen, AgentSettings: settings}
+		StorageFree: x.StorageFree, Enabled: x.Enabled, Local: x.Local, LastSeen: x.LastSeen, AgentSettings: settings,
+		Agent: state, AgentURL: agentURL}
 }
 
 func (h *Handler) vmToAPI(ctx context.Context, v domain.VM) api.VM {

@@ -40,6 +40,12 @@ type Config struct {
 	Ready func(addr string)
 	// ExtraHosts are more in-process agents (hidden option, for tests).
 	ExtraHosts []ExtraHost
+
+	// Remote agents (agents.go).
+	AgentListen    string        // address of the agent-facing HTTPS listener; "" = off
+	AgentHeartbeat time.Duration // heartbeat interval; default 5 s
+	AgentFailures  int           // failed heartbeats in a row before a host is Disconnected; default 3
+	AgentReady     func(addr string)
 }
 
 // Run serves until ctx is cancelled.
@@ -93,6 +99,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("release stale locks: %w", err)
 	}
 
+	rem, err := newRemote(ctx, svc, cfg, log)
+	if err != nil {
+		return err
+	}
+
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -113,6 +124,14 @@ func Run(ctx context.Context, cfg Config) error {
 	go jobLoop(loopCtx, svc, cfg.JobsEvery, log)
 	for _, eh := range cfg.ExtraHosts {
 		go extraAgentLoop(loopCtx, svc, cfg, eh, storage, log)
+	}
+	go rem.manage(loopCtx)
+	if cfg.AgentListen != "" {
+		go func() {
+			if err := rem.listen(loopCtx, cfg.AgentListen, cfg.AgentReady); err != nil {
+				errc <- err
+			}
+		}()
 	}
 
 	select {

@@ -68,6 +68,9 @@ func (s *Service) createBackup(ctx context.Context, p domain.Principal, ref stri
 	default:
 		return domain.Operation{}, fmt.Errorf("vm %s is %s; backups need it Running or Stopped: %w", vm.Name, vm.EffectiveState(), domain.ErrConflict)
 	}
+	if err := s.requireEnabled(ctx, vm.HostID); err != nil {
+		return domain.Operation{}, err
+	}
 	if h, err := s.store.Host(ctx, vm.HostID); err == nil && vm.DependsOn(h.StoragePath) {
 		return domain.Operation{}, fmt.Errorf("vm %s still runs on backup files (quick restore): finish `knib vm consolidate %s` first: %w", vm.Name, vm.Name, domain.ErrConflict)
 	}
@@ -304,7 +307,7 @@ func (s *Service) recoverVM(ctx context.Context, vmID string) error {
 	if err != nil {
 		return err
 	}
-	a, err := s.agent(vm.HostID)
+	a, err := s.recoveryAgent(vm.HostID)
 	if err != nil {
 		return err
 	}
@@ -370,13 +373,13 @@ func (s *Service) Reconcile(ctx context.Context) {
 		if vm.Busy != "" {
 			continue
 		}
-		if _, err := s.agent(vm.HostID); err != nil {
+		if _, err := s.recoveryAgent(vm.HostID); err != nil {
 			continue
 		}
 		// A quick restore interrupted before its consolidation ended: resume it.
 		if h, err := s.store.Host(ctx, vm.HostID); err == nil && vm.State == domain.VMRunning && vm.DependsOn(h.StoragePath) {
 			if release, err := s.lockVM(ctx, vm, "consolidation"); err == nil {
-				a, _ := s.agent(vm.HostID)
+				a, _ := s.recoveryAgent(vm.HostID)
 				s.log.Info("resuming the consolidation of a quick-restored VM", "vm", vm.Name)
 				s.consolidateWithRetries(ctx, a, vm.ID, s.knibTimeout(ctx, vm), func(float64, string) {}, 0, 100)
 				release()

@@ -75,6 +75,21 @@ func (s *Service) agent(hostID string) (agentapi.Agent, error) {
 	if !ok {
 		return nil, fmt.Errorf("host %s has no connected agent: %w", hostID, domain.ErrUnavailable)
 	}
+	if err := s.gatedErr(hostID); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// recoveryAgent is agent for recovery: it also returns the agent of a host
+// that is still recovering after its agent reconnected.
+func (s *Service) recoveryAgent(hostID string) (agentapi.Agent, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.agents[hostID]
+	if !ok {
+		return nil, fmt.Errorf("host %s has no connected agent: %w", hostID, domain.ErrUnavailable)
+	}
 	return a, nil
 }
 

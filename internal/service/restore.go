@@ -120,6 +120,9 @@ func (s *Service) RestoreBackup(ctx context.Context, p domain.Principal, id stri
 			})
 		}
 	}
+	if err := s.requireEnabled(ctx, vm.HostID); err != nil {
+		return domain.Operation{}, err
+	}
 	return s.vmOperation(ctx, p, vm, "a restore", "backup.restore", func(ctx context.Context, progress Progress) (any, error) {
 		return s.runRestore(ctx, vm, b, o, progress)
 	})

@@ -30,6 +30,7 @@ type Service struct {
 	ops      sync.WaitGroup
 	jobs     runningJobs
 	jobLease time.Duration
+	remote   remoteAgents // remote agents (agents.go)
 }
 
 // New returns a service over st.

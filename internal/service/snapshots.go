@@ -96,6 +96,9 @@ func (s *Service) CreateSnapshot(ctx context.Context, p domain.Principal, ref, n
 	if err := domain.ValidateName("name", name); err != nil {
 		return domain.Snapshot{}, err
 	}
+	if err := s.requireEnabled(ctx, vm.HostID); err != nil {
+		return domain.Snapshot{}, err
+	}
 	release, err := s.lockVM(ctx, vm, "a snapshot")
 	if err != nil {
 		return domain.Snapshot{}, err

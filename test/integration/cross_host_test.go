@@ -19,7 +19,7 @@ func crossHost(t *testing.T) (*Server, testbed.Host) {
 	s := StartServer(t, "")
 	s.Stop()
 	s.JobsEvery = "1s"
-	s.ExtraArgs = []string{"--extra-host", "hostb=" + hostB.URI}
+	s.Args = []string{"--extra-host", "hostb=" + hostB.URI}
 	s.Restart()
 	deadline := time.Now().Add(60 * time.Second)
 	for {

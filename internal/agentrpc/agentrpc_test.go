@@ -1,0 +1,168 @@
+package agentrpc
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/agentapi/agenttest"
+	"github.com/knib/knib/internal/pki"
+)
+
+type identity struct {
+	cert   tls.Certificate
+	serial string
+}
+
+func issue(t *testing.T, ca *pki.CA, role pki.Role, cn string) identity {
+	t.Helper()
+	key, keyPEM, err := pki.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, err := ca.Sign(&key.PublicKey, role, cn, nil, nil, time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := pki.TLSCert(iss.CertPEM, keyPEM, ca.Cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return identity{c, iss.Serial}
+}
+
+// serve runs a Handler for a on a loopback TLS listener.
+func serve(t *testing.T, a agentapi.Agent, cert tls.Certificate, ca *pki.CA) string {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", ServerTLS(cert, ca.Cert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: NewHandler(a, nil)}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "https://" + ln.Addr().String()
+}
+
+func TestCallsCrossTheWire(t *testing.T) {
+	ca, err := pki.NewCA(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := &agenttest.Fake{Report: agentapi.HostReport{Name: "host-a", CPUs: 3, Settings: map[string]string{"k": "v"}},
+		Domains: []agentapi.Domain{{UUID: "u1", Name: "web", State: "running"}},
+		Task: func(req agentapi.TaskRequest) agentapi.TaskStatus {
+			return agentapi.TaskStatus{State: agentapi.TaskSucceeded, Progress: 100, Result: req.Payload}
+		}}
+	ag := issue(t, ca, pki.RoleAgent, "host-a")
+	url := serve(t, fake, ag.cert, ca)
+	srv := issue(t, ca, pki.RoleServer, "server")
+	c, err := NewClient(Peer{URL: url, Host: "host-a", Serial: ag.serial}, srv.cert, ca.Cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rep, err := c.HostReport(ctx)
+	if err != nil || rep.Name != "host-a" || rep.CPUs != 3 || rep.Settings["k"] != "v" {
+		t.Fatalf("report %+v %v", rep, err)
+	}
+	doms, err := c.Inventory(ctx)
+	if err != nil || len(doms) != 1 || doms[0].Name != "web" {
+		t.Fatalf("inventory %+v %v", doms, err)
+	}
+	res, err := c.GuestExec(ctx, agentapi.GuestExecRequest{DomainUUID: "u1", Path: "/bin/echo", Args: []string{"a", "b"}, Timeout: time.Second})
+	if err != nil || string(res.Stdout) != "a b\n" {
+		t.Fatalf("exec %+v %v", res, err)
+	}
+	_, err = c.GuestExec(ctx, agentapi.GuestExecRequest{DomainUUID: "nope"})
+	if !errors.Is(err, agentapi.ErrUnknownDomain) || !strings.Contains(err.Error(), "nope") {
+		t.Fatalf("unknown domain: %v", err)
+	}
+	// Unknown fields of a task request pass through as JSON.
+	payload := []byte(`{"x":1,"future_field":"kept"}`)
+	if err := c.StartTask(ctx, agentapi.TaskRequest{ID: "t1", Kind: "k", Payload: payload}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.TaskStatus(ctx, "t1")
+	if err != nil || st.State != agentapi.TaskSucceeded || string(st.Result) != string(payload) {
+		t.Fatalf("status %+v %v", st, err)
+	}
+	if _, err := c.TaskStatus(ctx, "t2"); !errors.Is(err, agentapi.ErrUnknownTask) {
+		t.Fatalf("unknown task: %v", err)
+	}
+	if err := c.CancelTask(ctx, "t2"); !errors.Is(err, agentapi.ErrUnknownTask) {
+		t.Fatalf("cancel unknown task: %v", err)
+	}
+	fake.Task = nil
+	if err := c.StartTask(ctx, agentapi.TaskRequest{ID: "t3", Kind: "k"}); !errors.Is(err, agentapi.ErrUnknownKind) {
+		t.Fatalf("unknown kind: %v", err)
+	}
+}
+
+func TestWrongCertificatesAreRefused(t *testing.T) {
+	ca, _ := pki.NewCA(time.Now())
+	other, _ := pki.NewCA(time.Now())
+	fake := &agenttest.Fake{Report: agentapi.HostReport{Name: "host-a"}}
+	ag := issue(t, ca, pki.RoleAgent, "host-a")
+	url := serve(t, fake, ag.cert, ca)
+	ctx := context.Background()
+	call := func(p Peer, cert tls.Certificate) error {
+		c, err := NewClient(p, cert, ca.Cert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.retries = 0
+		_, err = c.HostReport(ctx)
+		return err
+	}
+	good := Peer{URL: url, Host: "host-a", Serial: ag.serial}
+	if err := call(good, issue(t, ca, pki.RoleServer, "s").cert); err != nil {
+		t.Fatalf("good call: %v", err)
+	}
+	// The agent refuses a server certificate from another CA, and an agent
+	// certificate used as a server's.
+	if err := call(good, issue(t, other, pki.RoleServer, "s").cert); err == nil {
+		t.Fatal("other CA's server certificate accepted by the agent")
+	}
+	if err := call(good, issue(t, ca, pki.RoleAgent, "host-b").cert); err == nil {
+		t.Fatal("agent certificate accepted as a server's")
+	}
+	// The server refuses an agent with another host's name or an old serial.
+	srv := issue(t, ca, pki.RoleServer, "s").cert
+	if err := call(Peer{URL: url, Host: "host-b"}, srv); err == nil || !strings.Contains(err.Error(), `want "host-b"`) {
+		t.Fatalf("wrong host name: %v", err)
+	}
+	if err := call(Peer{URL: url, Host: "host-a", Serial: "1234"}, srv); err == nil || !strings.Contains(err.Error(), "serial") {
+		t.Fatalf("old serial: %v", err)
+	}
+	// And an agent whose certificate another CA issued.
+	forged := issue(t, other, pki.RoleAgent, "host-a")
+	furl := serve(t, fake, forged.cert, other)
+	if err := call(Peer{URL: furl, Host: "host-a"}, srv); err == nil || !errors.Is(err, pki.ErrUntrusted) && !strings.Contains(err.Error(), "not issued") {
+		t.Fatalf("forged agent: %v", err)
+	}
+	// Plain TCP without a client certificate gets nothing.
+	conn, err := tls.Dial("tcp", strings.TrimPrefix(url, "https://"), &tls.Config{InsecureSkipVerify: true})
+	if err == nil {
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		_, err = conn.Write([]byte("GET " + prefix + "/tasks/x HTTP/1.1\r\nHost: x\r\n\r\n"))
+		if err == nil {
+			buf := make([]byte, 100)
+			_, err = conn.Read(buf)
+		}
+		conn.Close()
+	}
+	var ne net.Error
+	if err == nil || errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("client without certificate: %v", err)
+	}
+	if _, err := NewClient(Peer{URL: "http://x:1", Host: "h"}, srv, ca.Cert); err == nil {
+		t.Fatal("plain http URL accepted")
+	}
+}
