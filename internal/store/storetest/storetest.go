@@ -23,6 +23,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Operations", func(t *testing.T) { testOperations(t, open(t)) })
 	t.Run("BackupsAndChain", func(t *testing.T) { testBackups(t, open(t)) })
 	t.Run("JobClaims", func(t *testing.T) { testJobs(t, open(t)) })
+	t.Run("Storages", func(t *testing.T) { testStorages(t, open(t)) })
 }
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 123456789, time.UTC)
