@@ -65,6 +65,8 @@ func NewLocal(cfg Config, hv Hypervisor, log *slog.Logger) *Local {
 	a.Handle(agentapi.KindValidate, a.validate)
 	a.Handle(agentapi.KindHash, a.hashFiles)
 	a.Handle(agentapi.KindCleanupValidation, a.cleanupValidation)
+	a.Handle(agentapi.KindStorageStat, a.statStorage)
+	a.Handle(agentapi.KindStorageCopy, a.copyStorage)
 	return a
 }
 

@@ -35,11 +35,11 @@ func (a *Local) validate(ctx context.Context, raw json.RawMessage, progress func
 		ctx, cancel = context.WithTimeout(ctx, req.Lifetime)
 		defer cancel()
 	}
-	dir, err := a.storagePath(req.Dir)
+	dir, err := a.storagePath(ctx, req.Dir)
 	if err != nil {
 		return nil, err
 	}
-	work, err := a.storagePath(validationDir(req.BackupID))
+	work, err := a.storagePath(ctx, validationDir(req.BackupID))
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +54,7 @@ func (a *Local) validate(ctx context.Context, raw json.RawMessage, progress func
 	name := agentapi.ValidationPrefix + req.BackupID[:8]
 	overlays := map[string]string{}
 	for _, f := range req.Files {
-		src, err := a.storagePath(f.Path)
+		src, err := a.storagePath(ctx, f.Path)
 		if err != nil {
 			return nil, err
 		}
@@ -198,7 +198,7 @@ func (a *Local) hashFiles(ctx context.Context, raw json.RawMessage, progress fun
 	}
 	res := agentapi.HashResult{Hashes: map[string]string{}}
 	for _, f := range req.Files {
-		p, err := a.storagePath(f.Path)
+		p, err := a.storagePath(ctx, f.Path)
 		if err != nil {
 			return nil, err
 		}
@@ -217,10 +217,11 @@ func (a *Local) hashFiles(ctx context.Context, raw json.RawMessage, progress fun
 // validation directory: validation VMs of other knib servers on the same
 // host are left alone.
 func (a *Local) cleanupValidation(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
-	if a.cfg.StoragePath == "" {
+	root := a.storageRoot(ctx)
+	if root == "" {
 		return map[string]int{"destroyed": 0}, nil
 	}
-	mine := filepath.Join(a.cfg.StoragePath, "validation") + string(filepath.Separator)
+	mine := filepath.Join(root, "validation") + string(filepath.Separator)
 	uuids, err := a.hv.DomainsNamed(ctx, agentapi.ValidationPrefix)
 	if err != nil {
 		return nil, err
@@ -243,6 +244,6 @@ func (a *Local) cleanupValidation(ctx context.Context, raw json.RawMessage, prog
 		}
 		destroyed++
 	}
-	os.RemoveAll(filepath.Join(a.cfg.StoragePath, "validation"))
+	os.RemoveAll(filepath.Join(root, "validation"))
 	return map[string]int{"destroyed": destroyed}, nil
 }
