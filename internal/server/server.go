@@ -83,6 +83,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := svc.ReleaseStaleLocks(ctx); err != nil {
 		return fmt.Errorf("release stale locks: %w", err)
 	}
+	// Backup storages: the data directory's own is storage "default" of the
+	// local zone; backups recorded before storages existed belong to it.
+	if _, err := svc.EnsureDefaultStorage(ctx, cfg.Zone, storage); err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -179,11 +179,15 @@ func (s *Service) Screenshot(ctx context.Context, p domain.Principal, id string)
 	if !b.HasScreenshot {
 		return nil, fmt.Errorf("backup %s has no validation screenshot: %w", b.ID, domain.ErrNotFound)
 	}
-	h, err := s.store.Host(ctx, b.HostID)
-	if err != nil || h.StoragePath == "" {
-		return nil, fmt.Errorf("the backup storage of backup %s is not reachable: %w", b.ID, domain.ErrUnavailable)
+	root := storageFrom(s.onStorage(ctx, b))
+	if root == "" {
+		h, err := s.store.Host(ctx, b.HostID)
+		if err != nil || h.StoragePath == "" {
+			return nil, fmt.Errorf("the backup storage of backup %s is not reachable: %w", b.ID, domain.ErrUnavailable)
+		}
+		root = h.StoragePath
 	}
-	png, err := os.ReadFile(filepath.Join(h.StoragePath, b.Dir, "screenshot.png"))
+	png, err := os.ReadFile(filepath.Join(root, b.Dir, "screenshot.png"))
 	if err != nil {
 		return nil, fmt.Errorf("read the screenshot of backup %s: %v: %w", b.ID, err, domain.ErrUnavailable)
 	}
