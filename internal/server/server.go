@@ -85,7 +85,11 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// Backup storages: the data directory's own is storage "default" of the
 	// local zone; backups recorded before storages existed belong to it.
-	if _, err := svc.EnsureDefaultStorage(ctx, cfg.Zone, storage); err != nil {
+	absStorage, err := filepath.Abs(storage)
+	if err != nil {
+		return err
+	}
+	if _, err := svc.EnsureDefaultStorage(ctx, cfg.Zone, absStorage); err != nil {
 		return err
 	}
 

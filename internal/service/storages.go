@@ -11,7 +11,6 @@ import (
 
 	"github.com/knib/knib/internal/agentapi"
 	"github.com/knib/knib/internal/domain"
-	"github.com/knib/knib/internal/store"
 )
 
 // storageKey carries the backup storage root agent tasks work in.
@@ -373,4 +372,7 @@ func (s *Service) CreateZone(ctx context.Context, p domain.Principal, name strin
 	return s.store.EnsureZone(ctx, name)
 }
 
-var _ = store.MoveCopying
+// StorageCatalogue lists every storage as recorded (no measurement).
+func (s *Service) StorageCatalogue(ctx context.Context) ([]domain.Storage, error) {
+	return s.store.ListStorages(ctx, "")
+}
