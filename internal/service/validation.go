@@ -200,6 +200,13 @@ func (s *Service) CleanupValidations(ctx context.Context, a agentapi.Agent) {
 	if _, err := s.runTask(ctx, a, agentapi.KindCleanupValidation, struct{}{}, time.Minute, nil, 0, 100); err != nil {
 		s.log.Warn("cleanup of validation VMs", "err", err)
 	}
+	// Validation overlays live in the storage of the backup they boot.
+	list, _ := s.store.ListStorages(ctx, "")
+	for _, st := range list {
+		if _, err := s.runTask(withStorage(ctx, st.Path), a, agentapi.KindCleanupValidation, struct{}{}, time.Minute, nil, 0, 100); err != nil {
+			s.log.Debug("cleanup of validation VMs", "storage", st.Name, "err", err)
+		}
+	}
 }
 
 // ValidateNow queues a validation of a backup to run at once (a backup that
