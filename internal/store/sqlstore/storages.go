@@ -14,7 +14,7 @@ import (
 const liveOnStorage = `storage_id = $1 AND status NOT IN ('Failed', 'Error', 'Expunged')`
 
 const storageCols = `id, name, zone_id, path, tag, enabled, capacity, free, measured, created,
- (SELECT COALESCE(SUM(size), 0) FROM backups WHERE backups.storage_id = storages.id AND backups.status NOT IN ('Failed', 'Error', 'Expunged'))`
+ (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM backups WHERE backups.storage_id = storages.id AND backups.status NOT IN ('Failed', 'Error', 'Expunged'))`
 
 func scanStorage(r scanner) (domain.Storage, error) {
 	var st domain.Storage
