@@ -86,3 +86,40 @@ func TestAddStorageValidates(t *testing.T) {
 func serviceStorageSpec(zone, path, tag string) service.StorageSpec {
 	return service.StorageSpec{Zone: zone, Path: path, Tag: tag}
 }
+
+// A migration is refused, and records nothing, while a VM runs on the files
+// (quick restore not consolidated) or a job works on them.
+func TestMigrateRefusedWhileFilesAreInUse(t *testing.T) {
+	bid := domain.NewID()
+	e := newEnv(t, "/st/backups/"+vmID+"/"+bid+"/vda.qcow2")
+	ctx := context.Background()
+	def, err := e.st.Storage(ctx, domain.DefaultStorageName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := domain.Storage{ID: domain.NewID(), Name: "other", ZoneID: def.ZoneID, Path: "/other", Enabled: true}
+	if err := e.st.CreateStorage(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	b := domain.Backup{ID: bid, VMID: vmID, VMName: "web", Type: domain.BackupFull, Position: 1, Status: domain.BackupBackedUp,
+		StorageID: def.ID, Dir: "backups/" + vmID + "/" + bid}
+	if err := e.st.CreateBackup(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.svc.MigrateStorage(ctx, e.admin, "default", "other", "")
+	if !errors.Is(err, domain.ErrConflict) || !strings.Contains(err.Error(), "still runs on its files") {
+		t.Fatalf("migrate while a VM runs on the files: %v", err)
+	}
+	if moves, _ := e.st.StorageMoves(ctx); len(moves) != 0 {
+		t.Fatalf("a refused migration recorded moves: %+v", moves)
+	}
+	if vm, _ := e.st.VM(ctx, vmID); vm.Busy != "" {
+		t.Fatalf("a refused migration left the VM locked: %q", vm.Busy)
+	}
+	if _, err := e.svc.MigrateStorage(ctx, e.admin, "default", "default", ""); !domain.IsInvalid(err) {
+		t.Fatalf("migrate to itself: %v", err)
+	}
+	if _, err := e.svc.MigrateStorage(ctx, e.admin, "default", "nope", ""); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("migrate to an unknown storage: %v", err)
+	}
+}
