@@ -217,11 +217,29 @@ func (a *Local) hashFiles(ctx context.Context, raw json.RawMessage, progress fun
 // validation directory: validation VMs of other knib servers on the same
 // host are left alone.
 func (a *Local) cleanupValidation(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
-	root := a.storageRoot(ctx)
-	if root == "" {
+	var req agentapi.CleanupValidationRequest
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &req); err != nil {
+			return nil, fmt.Errorf("decode request: %w", err)
+		}
+	}
+	// The task's storage, and the other storages named that exist here.
+	var roots []string
+	if r := a.storageRoot(ctx); r != "" {
+		roots = append(roots, r)
+	}
+	for _, r := range req.Storages {
+		if CheckStorageRoot(r) == nil && !slices.Contains(roots, r) {
+			roots = append(roots, r)
+		}
+	}
+	if len(roots) == 0 {
 		return map[string]int{"destroyed": 0}, nil
 	}
-	mine := filepath.Join(root, "validation") + string(filepath.Separator)
+	var mine []string
+	for _, r := range roots {
+		mine = append(mine, filepath.Join(r, "validation")+string(filepath.Separator))
+	}
 	uuids, err := a.hv.DomainsNamed(ctx, agentapi.ValidationPrefix)
 	if err != nil {
 		return nil, err
@@ -234,7 +252,9 @@ func (a *Local) cleanupValidation(ctx context.Context, raw json.RawMessage, prog
 		}
 		ours := false
 		for _, d := range dom.Disks {
-			ours = ours || strings.HasPrefix(d.Source, mine)
+			for _, m := range mine {
+				ours = ours || strings.HasPrefix(d.Source, m)
+			}
 		}
 		if !ours {
 			continue
@@ -244,6 +264,8 @@ func (a *Local) cleanupValidation(ctx context.Context, raw json.RawMessage, prog
 		}
 		destroyed++
 	}
-	os.RemoveAll(filepath.Join(root, "validation"))
+	for _, r := range roots {
+		os.RemoveAll(filepath.Join(r, "validation"))
+	}
 	return map[string]int{"destroyed": destroyed}, nil
 }

@@ -197,15 +197,14 @@ func (s *Service) Screenshot(ctx context.Context, p domain.Principal, id string)
 // CleanupValidations removes validation VMs and overlays left by a previous
 // run (the process died mid-validation).
 func (s *Service) CleanupValidations(ctx context.Context, a agentapi.Agent) {
-	if _, err := s.runTask(ctx, a, agentapi.KindCleanupValidation, struct{}{}, time.Minute, nil, 0, 100); err != nil {
-		s.log.Warn("cleanup of validation VMs", "err", err)
-	}
 	// Validation overlays live in the storage of the backup they boot.
+	var req agentapi.CleanupValidationRequest
 	list, _ := s.store.ListStorages(ctx, "")
 	for _, st := range list {
-		if _, err := s.runTask(withStorage(ctx, st.Path), a, agentapi.KindCleanupValidation, struct{}{}, time.Minute, nil, 0, 100); err != nil {
-			s.log.Debug("cleanup of validation VMs", "storage", st.Name, "err", err)
-		}
+		req.Storages = append(req.Storages, st.Path)
+	}
+	if _, err := s.runTask(ctx, a, agentapi.KindCleanupValidation, req, time.Minute, nil, 0, 100); err != nil {
+		s.log.Warn("cleanup of validation VMs", "err", err)
 	}
 }
 
