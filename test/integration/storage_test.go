@@ -245,7 +245,7 @@ func TestBackupStorages(t *testing.T) {
 	// disabled the backup is refused and nothing is recorded; enabling one
 	// sends the chain there, not to the still disabled default.
 	var plain struct{ ID string }
-	s.MustJSON(&plain, "offering", "create", "--name", "plain")
+	s.MustJSON(&plain, "offering", "create", "--name", "plain", "--allow-quick-restore")
 	s.CLI("vm", "unassign", dom.Name)
 	s.CLI("vm", "assign", dom.Name, "--offering", plain.ID)
 	s.CLI("storage", "disable", "nfs-b")
@@ -263,6 +263,34 @@ func TestBackupStorages(t *testing.T) {
 		t.Fatalf("b5: %s on %s, want a full backup on nfs-b", b5.Type, s.storageOf(b5.ID))
 	}
 	s.CLI("storage", "enable", "default")
+
+	// A quick restore runs the VM on the files of nfs-b and consolidates it
+	// off them; meanwhile nothing could move or remove those files.
+	if err := dom.Destroy(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	var res map[string]any
+	s.MustJSON(&res, "backup", "restore", b5.ID, "--quick-restore")
+	if res["consolidated"] != true {
+		t.Fatalf("quick restore from nfs-b: %v", res)
+	}
+	v := s.vmDisks(dom.Name)
+	if v.State != "Running" {
+		t.Fatalf("quick restore must start the VM: %+v", v)
+	}
+	for _, d := range v.Disks {
+		for _, l := range d.Backing {
+			if strings.HasPrefix(l.Path, dirB+"/") {
+				t.Fatalf("disk %s still reads nfs-b after consolidation: %+v", d.Target, d.Backing)
+			}
+		}
+	}
+	if err := dom.WaitAgent(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := guest(t, dom, "cat /data/one /data/two /data/three"); got != "one\ntwo\nthree\n" {
+		t.Fatalf("after the quick restore of b5: %q", got)
+	}
 }
 
 // TestStorageMigrateCrash kills the server during `knib storage migrate`
