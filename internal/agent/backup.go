@@ -25,24 +25,12 @@ type cleanError struct{ error }
 
 func (e cleanError) Unwrap() error { return e.error }
 
-// storagePath turns a path relative to the storage root into an absolute one,
-// refusing anything that would leave the storage.
-func (a *Local) storagePath(rel string) (string, error) {
-	if a.cfg.StoragePath == "" {
-		return "", errors.New("this agent has no backup storage configured")
-	}
-	if rel == "" || filepath.IsAbs(rel) || !filepath.IsLocal(rel) {
-		return "", fmt.Errorf("storage path %q is not a relative path inside the storage", rel)
-	}
-	return filepath.Join(a.cfg.StoragePath, rel), nil
-}
-
 func (a *Local) takeBackup(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
 	var req agentapi.TakeBackupRequest
 	if err := json.Unmarshal(raw, &req); err != nil {
 		return nil, cleanError{fmt.Errorf("decode request: %w", err)}
 	}
-	dir, err := a.storagePath(req.Dir)
+	dir, err := a.storagePath(ctx, req.Dir)
 	if err != nil {
 		return nil, cleanError{err}
 	}
@@ -194,7 +182,7 @@ func (a *Local) copyDisk(ctx context.Context, req agentapi.TakeBackupRequest, d 
 				return f, err
 			}
 		} else {
-			parent, err := a.storagePath(d.ParentFile)
+			parent, err := a.storagePath(ctx, d.ParentFile)
 			if err != nil {
 				return f, err
 			}

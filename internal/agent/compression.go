@@ -24,7 +24,7 @@ func (a *Local) compress(ctx context.Context, raw json.RawMessage, progress func
 	var total int64
 	paths := make([]string, len(req.Files))
 	for i, f := range req.Files {
-		p, err := a.storagePath(f.Path)
+		p, err := a.storagePath(ctx, f.Path)
 		if err != nil {
 			return nil, err
 		}
@@ -35,7 +35,7 @@ func (a *Local) compress(ctx context.Context, raw json.RawMessage, progress func
 		paths[i], total = p, total+st.Size()
 	}
 	var fs syscall.Statfs_t
-	if err := syscall.Statfs(a.cfg.StoragePath, &fs); err != nil {
+	if err := syscall.Statfs(a.storageRoot(ctx), &fs); err != nil {
 		return nil, err
 	}
 	free := int64(fs.Bavail) * int64(fs.Bsize)
@@ -99,7 +99,7 @@ func (a *Local) finalizeCompression(ctx context.Context, raw json.RawMessage, pr
 	}
 	res := agentapi.CompressResult{}
 	for _, f := range req.Files {
-		p, err := a.storagePath(f.Path)
+		p, err := a.storagePath(ctx, f.Path)
 		if err != nil {
 			return nil, err
 		}

@@ -8,6 +8,10 @@
 //     process.
 //   - task handler: the function that carries out one kind of long task;
 //     handlers report progress and return a JSON-encodable result.
+//   - storage root: the backup storage a task works in, the request's
+//     TaskRequest.Storage (checked: an absolute, clean path to an existing
+//     directory) or else Config.StoragePath; payload paths are relative to
+//     it and may not leave it.
 //   - agent configuration file: agent.properties in the agent's data
 //     directory, key=value lines that override settings for this host (the
 //     two max.concurrent.operations.per.host keys).

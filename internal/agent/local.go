@@ -70,6 +70,8 @@ func NewLocal(cfg Config, hv Hypervisor, log *slog.Logger) *Local {
 	a.Handle(agentapi.KindCleanupValidation, a.cleanupValidation)
 	a.Handle(agentapi.KindRestoreHere, a.restoreHere)
 	a.Handle(agentapi.KindUndefine, a.undefine)
+	a.Handle(agentapi.KindStorageStat, a.statStorage)
+	a.Handle(agentapi.KindStorageCopy, a.copyStorage)
 	return a
 }
 

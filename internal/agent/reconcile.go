@@ -76,7 +76,7 @@ func (a *Local) reconcile(ctx context.Context, raw json.RawMessage, progress fun
 		return res, err
 	}
 	for _, rel := range req.RemoveDirs {
-		p, err := a.storagePath(rel)
+		p, err := a.storagePath(ctx, rel)
 		if err != nil {
 			return res, err
 		}
@@ -167,7 +167,7 @@ func (a *Local) deleteFiles(ctx context.Context, raw json.RawMessage, progress f
 		if !strings.HasPrefix(rel, "backups"+string(filepath.Separator)) {
 			return nil, fmt.Errorf("refusing to remove %q: not a backup directory", rel)
 		}
-		p, err := a.storagePath(rel)
+		p, err := a.storagePath(ctx, rel)
 		if err != nil {
 			return nil, err
 		}

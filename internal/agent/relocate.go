@@ -35,7 +35,7 @@ func (a *Local) restoreHere(ctx context.Context, raw json.RawMessage, progress f
 	if req.DomainUUID == "" || !filepath.IsLocal(req.DomainUUID) || strings.ContainsAny(req.DomainUUID, `/\`) {
 		return nil, cleanError{fmt.Errorf("invalid domain uuid %q", req.DomainUUID)}
 	}
-	dir, err := a.storagePath(req.Dir)
+	dir, err := a.storagePath(ctx, req.Dir)
 	if err != nil {
 		return nil, cleanError{err}
 	}
@@ -92,7 +92,7 @@ func (a *Local) restoreHere(ctx context.Context, raw json.RawMessage, progress f
 		if !validTarget(f.Disk) {
 			return res, cleanError{fmt.Errorf("invalid disk target %q", f.Disk)}
 		}
-		src, err := a.storagePath(f.Path)
+		src, err := a.storagePath(ctx, f.Path)
 		if err != nil {
 			return res, cleanError{err}
 		}

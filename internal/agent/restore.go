@@ -120,7 +120,7 @@ func (a *Local) restore(ctx context.Context, raw json.RawMessage, progress func(
 	if err := json.Unmarshal(raw, &req); err != nil {
 		return nil, cleanError{fmt.Errorf("decode request: %w", err)}
 	}
-	dir, err := a.storagePath(req.Dir)
+	dir, err := a.storagePath(ctx, req.Dir)
 	if err != nil {
 		return nil, cleanError{err}
 	}
@@ -181,7 +181,7 @@ func (a *Local) restore(ctx context.Context, raw json.RawMessage, progress func(
 	}
 	for i, f := range req.Files {
 		progress(10+80*float64(i)/float64(len(req.Files)), "restoring "+f.Disk)
-		src, err := a.storagePath(f.Path)
+		src, err := a.storagePath(ctx, f.Path)
 		if err != nil {
 			return res, err
 		}
@@ -345,7 +345,7 @@ func (a *Local) restoreVolume(ctx context.Context, raw json.RawMessage, progress
 	if err := json.Unmarshal(raw, &req); err != nil {
 		return nil, cleanError{fmt.Errorf("decode request: %w", err)}
 	}
-	src, err := a.storagePath(req.File)
+	src, err := a.storagePath(ctx, req.File)
 	if err != nil {
 		return nil, cleanError{err}
 	}
@@ -388,7 +388,7 @@ func (a *Local) createVM(ctx context.Context, raw json.RawMessage, progress func
 	if err := json.Unmarshal(raw, &req); err != nil {
 		return nil, cleanError{fmt.Errorf("decode request: %w", err)}
 	}
-	dir, err := a.storagePath(req.Dir)
+	dir, err := a.storagePath(ctx, req.Dir)
 	if err != nil {
 		return nil, cleanError{err}
 	}
@@ -410,7 +410,7 @@ func (a *Local) createVM(ctx context.Context, raw json.RawMessage, progress func
 	}
 	for i, f := range req.Files {
 		progress(10+70*float64(i)/float64(len(req.Files)), "writing "+f.Disk)
-		src, err := a.storagePath(f.Path)
+		src, err := a.storagePath(ctx, f.Path)
 		if err != nil {
 			cleanup()
 			return nil, err
@@ -529,7 +529,7 @@ func (a *Local) consolidate(ctx context.Context, raw json.RawMessage, progress f
 	}
 	var todo []string
 	for _, d := range dom.Disks {
-		if a.dependsOnStorage(d) {
+		if a.dependsOnStorage(ctx, d) {
 			todo = append(todo, d.Target)
 		}
 	}
@@ -557,7 +557,7 @@ func (a *Local) consolidate(ctx context.Context, raw json.RawMessage, progress f
 			return res, err
 		}
 		for _, d := range after.Disks {
-			if d.Target == target && a.dependsOnStorage(d) {
+			if d.Target == target && a.dependsOnStorage(ctx, d) {
 				return res, fmt.Errorf("disk %s still depends on backup storage after the block pull", target)
 			}
 		}
@@ -567,11 +567,11 @@ func (a *Local) consolidate(ctx context.Context, raw json.RawMessage, progress f
 }
 
 // dependsOnStorage reports whether a disk's chain reaches into the backup storage.
-func (a *Local) dependsOnStorage(d hypervisor.Disk) bool {
-	if a.cfg.StoragePath == "" {
+func (a *Local) dependsOnStorage(ctx context.Context, d hypervisor.Disk) bool {
+	if a.storageRoot(ctx) == "" {
 		return false
 	}
-	root := filepath.Clean(a.cfg.StoragePath) + string(filepath.Separator)
+	root := filepath.Clean(a.storageRoot(ctx)) + string(filepath.Separator)
 	return slices.ContainsFunc(d.BackingChain, func(l hypervisor.Layer) bool { return strings.HasPrefix(l.Path, root) })
 }
 

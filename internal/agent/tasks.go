@@ -48,11 +48,16 @@ func (tt *taskTable) start(req agentapi.TaskRequest, log *slog.Logger) error {
 	if !ok {
 		return fmt.Errorf("task kind %q: %w", req.Kind, agentapi.ErrUnknownKind)
 	}
+	if req.Storage != "" {
+		if err := CheckStorageRoot(req.Storage); err != nil {
+			return fmt.Errorf("task %s: %w", req.Kind, err)
+		}
+	}
 	deadline := req.Deadline
 	if deadline.IsZero() {
 		deadline = time.Now().Add(defaultTaskDeadline)
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ctx, cancel := context.WithDeadline(withStorageRoot(context.Background(), req.Storage), deadline)
 	t := &task{status: agentapi.TaskStatus{ID: req.ID, Kind: req.Kind, State: agentapi.TaskRunning}, cancel: cancel, done: make(chan struct{})}
 	tt.tasks[req.ID] = t
 	tt.wg.Add(1)

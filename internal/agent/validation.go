@@ -35,11 +35,11 @@ func (a *Local) validate(ctx context.Context, raw json.RawMessage, progress func
 		ctx, cancel = context.WithTimeout(ctx, req.Lifetime)
 		defer cancel()
 	}
-	dir, err := a.storagePath(req.Dir)
+	dir, err := a.storagePath(ctx, req.Dir)
 	if err != nil {
 		return nil, err
 	}
-	work, err := a.storagePath(validationDir(req.BackupID))
+	work, err := a.storagePath(ctx, validationDir(req.BackupID))
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +54,7 @@ func (a *Local) validate(ctx context.Context, raw json.RawMessage, progress func
 	name := agentapi.ValidationPrefix + req.BackupID[:8]
 	overlays := map[string]string{}
 	for _, f := range req.Files {
-		src, err := a.storagePath(f.Path)
+		src, err := a.storagePath(ctx, f.Path)
 		if err != nil {
 			return nil, err
 		}
@@ -198,7 +198,7 @@ func (a *Local) hashFiles(ctx context.Context, raw json.RawMessage, progress fun
 	}
 	res := agentapi.HashResult{Hashes: map[string]string{}}
 	for _, f := range req.Files {
-		p, err := a.storagePath(f.Path)
+		p, err := a.storagePath(ctx, f.Path)
 		if err != nil {
 			return nil, err
 		}
@@ -217,10 +217,29 @@ func (a *Local) hashFiles(ctx context.Context, raw json.RawMessage, progress fun
 // validation directory: validation VMs of other knib servers on the same
 // host are left alone.
 func (a *Local) cleanupValidation(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
-	if a.cfg.StoragePath == "" {
+	var req agentapi.CleanupValidationRequest
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &req); err != nil {
+			return nil, fmt.Errorf("decode request: %w", err)
+		}
+	}
+	// The task's storage, and the other storages named that exist here.
+	var roots []string
+	if r := a.storageRoot(ctx); r != "" {
+		roots = append(roots, r)
+	}
+	for _, r := range req.Storages {
+		if CheckStorageRoot(r) == nil && !slices.Contains(roots, r) {
+			roots = append(roots, r)
+		}
+	}
+	if len(roots) == 0 {
 		return map[string]int{"destroyed": 0}, nil
 	}
-	mine := filepath.Join(a.cfg.StoragePath, "validation") + string(filepath.Separator)
+	var mine []string
+	for _, r := range roots {
+		mine = append(mine, filepath.Join(r, "validation")+string(filepath.Separator))
+	}
 	uuids, err := a.hv.DomainsNamed(ctx, agentapi.ValidationPrefix)
 	if err != nil {
 		return nil, err
@@ -233,7 +252,9 @@ func (a *Local) cleanupValidation(ctx context.Context, raw json.RawMessage, prog
 		}
 		ours := false
 		for _, d := range dom.Disks {
-			ours = ours || strings.HasPrefix(d.Source, mine)
+			for _, m := range mine {
+				ours = ours || strings.HasPrefix(d.Source, m)
+			}
 		}
 		if !ours {
 			continue
@@ -243,6 +264,8 @@ func (a *Local) cleanupValidation(ctx context.Context, raw json.RawMessage, prog
 		}
 		destroyed++
 	}
-	os.RemoveAll(filepath.Join(a.cfg.StoragePath, "validation"))
+	for _, r := range roots {
+		os.RemoveAll(filepath.Join(r, "validation"))
+	}
 	return map[string]int{"destroyed": destroyed}, nil
 }

@@ -102,6 +102,11 @@ type TaskRequest struct {
 	Payload json.RawMessage `json:"payload"`
 	// Deadline bounds the whole task (setting knib.timeout).
 	Deadline time.Time `json:"deadline"`
+	// Storage is the absolute path, on the host, of the backup storage the
+	// task works in: paths in the payload are relative to it. Empty means
+	// the agent's own configured storage. The agent refuses a root that is
+	// not an absolute, clean path to an existing directory.
+	Storage string `json:"storage,omitempty"`
 }
 
 // TaskState is a task's life cycle: running → succeeded | failed.

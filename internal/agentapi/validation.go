@@ -9,6 +9,12 @@ const (
 	KindCleanupValidation = "validation.cleanup"
 )
 
+// CleanupValidationRequest names backup storages to clean besides the task's
+// own (those that do not exist on the host are skipped).
+type CleanupValidationRequest struct {
+	Storages []string `json:"storages,omitempty"`
+}
+
 // ValidationPrefix starts the name of every validation VM.
 const ValidationPrefix = "knib-validate-"
 

@@ -22,6 +22,7 @@ type OfferingCreate struct {
 	AllowExtractFile   bool     `json:"allow_extract_file,omitempty"`
 	BackupChainSize    *int     `json:"backup_chain_size,omitempty" doc:"overrides setting backup.chain.size; 0 means unlimited"`
 	CompressionLibrary string   `json:"compression_library,omitempty" doc:"zstd (default) or zlib"`
+	StorageTag         string   `json:"storage_tag,omitempty" doc:"new chains go only to storages with this tag"`
 }
 
 // Offering is a backup offering.
@@ -36,6 +37,7 @@ type Offering struct {
 	AllowExtractFile   bool       `json:"allow_extract_file"`
 	BackupChainSize    *int       `json:"backup_chain_size"`
 	CompressionLibrary string     `json:"compression_library"`
+	StorageTag         string     `json:"storage_tag"`
 	Created            time.Time  `json:"created"`
 	Removed            *time.Time `json:"removed"`
 }
@@ -264,6 +266,7 @@ type Backup struct {
 	ID          string       `json:"id"`
 	VMID        string       `json:"vm_id"`
 	VMName      string       `json:"vm_name"`
+	StorageID   string       `json:"storage_id" doc:"the backup storage holding its files"`
 	Type        string       `json:"type" doc:"full or incremental"`
 	Isolated    bool         `json:"isolated"`
 	ParentID    string       `json:"parent_id"`

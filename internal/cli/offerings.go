@@ -52,6 +52,7 @@ func offeringCreateCmd(a *app) *cobra.Command {
 	f.BoolVar(&b.AllowExtractFile, "allow-extract-file", false, "allow extracting files from backups")
 	f.StringVar(&chain, "backup-chain-size", "", "backups per chain; overrides setting backup.chain.size (0 = unlimited)")
 	f.StringVar(&b.CompressionLibrary, "compression-library", "zstd", "zstd or zlib")
+	f.StringVar(&b.StorageTag, "storage-tag", "", "place new chains only on backup storages with this tag")
 	cmd.MarkFlagRequired("name")
 	return cmd
 }

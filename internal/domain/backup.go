@@ -43,6 +43,9 @@ type Backup struct {
 	Size       int64 // physical bytes of the files
 	// VirtualSize is the sum of the disks' virtual sizes.
 	VirtualSize int64
+	// StorageID is the backup storage holding the files ("" only for
+	// backups of a catalogue not yet upgraded: the default storage).
+	StorageID string
 	// Dir is the backup's directory relative to the storage root.
 	Dir string
 	// Plan is the recorded intent (JSON) of a backup being taken, so an

@@ -14,6 +14,11 @@
 //   - Host: a machine with libvirt and a knib agent (in-process or remote),
 //     member of exactly one zone.
 //   - Zone: a group of hosts and backup storages; limits apply per zone.
+//   - Storage: a backup storage, a directory at the same absolute path on
+//     every host of its zone. Backups record the storage holding their files;
+//     a new chain goes to an enabled storage of the zone with the offering's
+//     storage tag and the most free space (PlaceChain); incrementals follow
+//     their chain.
 //   - Account and Principal: who owns VMs, and who is calling (role admin or
 //     user).
 //   - Operation: a long-running request (backup, restore, delete, ...) that the

@@ -43,8 +43,10 @@ type Offering struct {
 	AllowExtractFile   bool
 	BackupChainSize    *int // nil: use setting backup.chain.size
 	CompressionLibrary CompressionLibrary
-	Created            time.Time
-	Removed            *time.Time
+	// StorageTag, when set, places new chains only on storages with that tag.
+	StorageTag string
+	Created    time.Time
+	Removed    *time.Time
 }
 
 // OfferingSpec is what a caller asks for when creating an offering. String
@@ -59,6 +61,7 @@ type OfferingSpec struct {
 	AllowExtractFile   bool
 	BackupChainSize    *int
 	CompressionLibrary string
+	StorageTag         string
 }
 
 // NewOffering validates spec and returns the offering it describes, with the
@@ -90,6 +93,9 @@ func NewOffering(id string, spec OfferingSpec, now time.Time) (Offering, error) 
 	if spec.Validate && len(steps) == 0 {
 		steps = []ValidationStep{StepScreenshot}
 	}
+	if err := ValidateStorageTag("storage_tag", spec.StorageTag); err != nil {
+		return Offering{}, err
+	}
 	if spec.BackupChainSize != nil && *spec.BackupChainSize < 0 {
 		return Offering{}, Invalid("backup_chain_size", "must be 0 (unlimited) or more, got %d", *spec.BackupChainSize)
 	}
@@ -104,6 +110,7 @@ func NewOffering(id string, spec OfferingSpec, now time.Time) (Offering, error) 
 		AllowExtractFile:   spec.AllowExtractFile,
 		BackupChainSize:    spec.BackupChainSize,
 		CompressionLibrary: lib,
+		StorageTag:         spec.StorageTag,
 		Created:            now,
 	}, nil
 }

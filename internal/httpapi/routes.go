@@ -52,7 +52,8 @@ func (h *Handler) register() {
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.OfferingCreate) (api.Offering, error) {
 			o, err := svc.CreateOffering(ctx, p, domain.OfferingSpec{Name: b.Name, Description: b.Description, Compress: b.Compress,
 				Validate: b.Validate, ValidationSteps: b.ValidationSteps, AllowQuickRestore: b.AllowQuickRestore,
-				AllowExtractFile: b.AllowExtractFile, BackupChainSize: b.BackupChainSize, CompressionLibrary: b.CompressionLibrary})
+				AllowExtractFile: b.AllowExtractFile, BackupChainSize: b.BackupChainSize, CompressionLibrary: b.CompressionLibrary,
+				StorageTag: b.StorageTag})
 			return offeringToAPI(o), err
 		})
 	add(h, "GET", "/offerings", "offerings", "List backup offerings (admin); removed ones only with show_removed", ok,
@@ -360,6 +361,8 @@ func (h *Handler) register() {
 		})
 
 	h.registerAgents() // remote agents: join tokens, host maintenance (agents.go)
+	// Backup storages and zones (storages.go).
+	h.registerStorages()
 }
 
 func accountToAPI(a domain.Account, u *domain.Usage) api.Account {
@@ -386,7 +389,7 @@ func offeringToAPI(o domain.Offering) api.Offering {
 	}
 	return api.Offering{ID: o.ID, Name: o.Name, Description: o.Description, Compress: o.Compress, Validate: o.Validate,
 		ValidationSteps: steps, AllowQuickRestore: o.AllowQuickRestore, AllowExtractFile: o.AllowExtractFile,
-		BackupChainSize: o.BackupChainSize, CompressionLibrary: string(o.CompressionLibrary), Created: o.Created, Removed: o.Removed}
+		BackupChainSize: o.BackupChainSize, CompressionLibrary: string(o.CompressionLibrary), StorageTag: o.StorageTag, Created: o.Created, Removed: o.Removed}
 }
 
 func (h *Handler) hostToAPI(ctx context.Context, x domain.Host) api.Host {
@@ -463,7 +466,7 @@ func vmDetailToAPI(d service.VMDetail) api.VMDetail {
 }
 
 func backupToAPI(b domain.Backup, heads map[string]bool) api.Backup {
-	out := api.Backup{ID: b.ID, VMID: b.VMID, VMName: b.VMName, Type: string(b.Type), Isolated: b.Isolated, ParentID: b.ParentID,
+	out := api.Backup{ID: b.ID, VMID: b.VMID, VMName: b.VMName, StorageID: b.StorageID, Type: string(b.Type), Isolated: b.Isolated, ParentID: b.ParentID,
 		Position: b.Position, EndOfChain: b.EndOfChain, ChainHead: heads[b.ID], Status: string(b.Status), Size: b.Size,
 		VirtualSize: b.VirtualSize, Created: b.Created, Error: b.Error, Files: []api.BackupFile{},
 		CompressionStatus: string(b.CompressionStatus), UncompressedSize: b.UncompressedSize, ValidationStatus: string(b.ValidationStatus),

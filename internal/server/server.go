@@ -98,6 +98,15 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := svc.ReleaseStaleLocks(ctx); err != nil {
 		return fmt.Errorf("release stale locks: %w", err)
 	}
+	// Backup storages: the data directory's own is storage "default" of the
+	// local zone; backups recorded before storages existed belong to it.
+	absStorage, err := filepath.Abs(storage)
+	if err != nil {
+		return err
+	}
+	if _, err := svc.EnsureDefaultStorage(ctx, cfg.Zone, absStorage); err != nil {
+		return err
+	}
 
 	rem, err := newRemote(ctx, svc, cfg, log)
 	if err != nil {

@@ -71,8 +71,11 @@ func (s *Service) createBackup(ctx context.Context, p domain.Principal, ref stri
 	if err := s.requireEnabled(ctx, vm.HostID); err != nil {
 		return domain.Operation{}, err
 	}
-	if h, err := s.store.Host(ctx, vm.HostID); err == nil && vm.DependsOn(h.StoragePath) {
+	if s.dependsOnStorage(ctx, vm) {
 		return domain.Operation{}, fmt.Errorf("vm %s still runs on backup files (quick restore): finish `knib vm consolidate %s` first: %w", vm.Name, vm.Name, domain.ErrConflict)
+	}
+	if err := s.checkPlacement(ctx, vm); err != nil {
+		return domain.Operation{}, fmt.Errorf("vm %s: %w", vm.Name, err)
 	}
 	return s.vmOperation(ctx, p, vm, "a backup", "backup.create", func(ctx context.Context, progress Progress) (any, error) {
 		res, err := s.runBackup(ctx, vm, isolated, quiesce, sched, progress)
@@ -126,11 +129,13 @@ func (s *Service) runBackup(ctx context.Context, vm domain.VM, isolated, quiesce
 		return nil, err
 	}
 	var head *chain.Backup
+	headStorage := ""
 	parentFiles := map[string]bool{}
 	parentPaths := map[string]string{}
 	if chainState.Head != "" {
 		hb, err := s.store.Backup(ctx, chainState.Head)
 		if err == nil {
+			headStorage = hb.StorageID
 			head = &chain.Backup{ID: hb.ID, ParentID: hb.ParentID, Type: hb.Type, Isolated: hb.Isolated, EndOfChain: hb.EndOfChain, Position: hb.Position, Status: hb.Status}
 			for _, f := range hb.Files {
 				parentFiles[f.Disk], parentPaths[f.Disk] = true, f.Path
@@ -189,6 +194,18 @@ func (s *Service) runBackup(ctx context.Context, vm domain.VM, isolated, quiesce
 	for _, d := range cur.BackedUpDisks() {
 		b.VirtualSize += d.VirtualSize
 	}
+	// A new chain goes to a storage chosen now; incrementals stay with their chain.
+	tctx := ctx
+	if b.Type == domain.BackupFull {
+		st, err := s.placeChain(ctx, vm, off)
+		if err != nil {
+			return nil, err
+		}
+		b.StorageID, tctx = st.ID, withStorage(ctx, st.Path)
+	} else {
+		b.StorageID = headStorage
+		tctx = s.onStorage(ctx, b)
+	}
 	planJSON, err := json.Marshal(backupPlan{Decision: dec, Request: req})
 	if err != nil {
 		return nil, err
@@ -203,7 +220,7 @@ func (s *Service) runBackup(ctx context.Context, vm domain.VM, isolated, quiesce
 	}
 	s.log.Info("backup started", "vm", vm.Name, "backup", b.ID, "type", b.Type, "position", b.Position, "end_of_chain", b.EndOfChain, "isolated", b.Isolated)
 
-	raw, err := s.runTask(ctx, a, agentapi.KindTakeBackup, req, timeout, progress, 5, 95)
+	raw, err := s.runTask(tctx, a, agentapi.KindTakeBackup, req, timeout, progress, 5, 95)
 	if err != nil {
 		return nil, s.backupFailed(ctx, vm, b, err)
 	}
@@ -315,7 +332,7 @@ func (s *Service) recoverVM(ctx context.Context, vmID string) error {
 	if err != nil {
 		return err
 	}
-	var dirs []string
+	var partial []domain.Backup
 	for _, b := range backups {
 		if b.Status == domain.BackupBackingUp {
 			b.Status, b.Error, b.Updated = domain.BackupError, "interrupted: recovered by reconciliation", s.clock.Now()
@@ -324,7 +341,7 @@ func (s *Service) recoverVM(ctx context.Context, vmID string) error {
 			}
 		}
 		if b.Status == domain.BackupError || b.Status == domain.BackupFailed {
-			dirs = append(dirs, b.Dir)
+			partial = append(partial, b)
 		}
 	}
 	if vm.State == domain.VMMissing {
@@ -334,7 +351,25 @@ func (s *Service) recoverVM(ctx context.Context, vmID string) error {
 	if err != nil {
 		return err
 	}
-	err = s.reconcileVM(ctx, vm, a, dirs, view.Duration(settings.KeyKnibTimeout))
+	// Partial backup directories go storage by storage: the reconciliation
+	// removes those of one storage, a task per other storage the rest.
+	byRoot := s.storageDirs(ctx, partial)
+	root := ""
+	for r := range byRoot {
+		if root == "" || len(byRoot[r]) > len(byRoot[root]) || (len(byRoot[r]) == len(byRoot[root]) && r < root) {
+			root = r
+		}
+	}
+	dirs := byRoot[root]
+	delete(byRoot, root)
+	rctx := ctx
+	if root != "" {
+		rctx = withStorage(ctx, root)
+	}
+	err = s.reconcileVM(rctx, vm, a, dirs, view.Duration(settings.KeyKnibTimeout))
+	if err == nil {
+		err = s.deleteDirs(ctx, a, byRoot, view.Duration(settings.KeyKnibTimeout))
+	}
 	if err != nil {
 		msg := "recovery failed: " + err.Error()
 		s.store.SetVMWorkState(ctx, vm.ID, domain.VMBackupError)
@@ -364,6 +399,7 @@ func (s *Service) recoverVM(ctx context.Context, vmID string) error {
 // operation of this process are skipped. It runs at start and periodically.
 func (s *Service) Reconcile(ctx context.Context) {
 	s.recoverMoves(ctx)
+	s.recoverStorageMoves(ctx)
 	vms, err := s.store.ListVMs(ctx, store.VMFilter{})
 	if err != nil {
 		s.log.Warn("reconcile: list vms", "err", err)
@@ -377,7 +413,7 @@ func (s *Service) Reconcile(ctx context.Context) {
 			continue
 		}
 		// A quick restore interrupted before its consolidation ended: resume it.
-		if h, err := s.store.Host(ctx, vm.HostID); err == nil && vm.State == domain.VMRunning && vm.DependsOn(h.StoragePath) {
+		if vm.State == domain.VMRunning && s.dependsOnStorage(ctx, vm) {
 			if release, err := s.lockVM(ctx, vm, "consolidation"); err == nil {
 				a, _ := s.recoveryAgent(vm.HostID)
 				s.log.Info("resuming the consolidation of a quick-restored VM", "vm", vm.Name)
@@ -634,15 +670,15 @@ func (s *Service) applyDelete(ctx context.Context, vmID string, plan chain.Delet
 		done = append(done, id)
 	}
 	if len(plan.Expunge) > 0 {
-		var dirs []string
+		var gone []domain.Backup
 		for _, id := range plan.Expunge {
 			b, err := s.store.Backup(ctx, id)
 			if err != nil {
 				return done, err
 			}
-			dirs = append(dirs, b.Dir)
+			gone = append(gone, b)
 		}
-		if _, err := s.runTask(ctx, a, agentapi.KindDeleteFiles, agentapi.DeleteFilesRequest{Dirs: dirs}, timeout, nil, 0, 100); err != nil && !forced {
+		if err := s.deleteDirs(ctx, a, s.storageDirs(ctx, gone), timeout); err != nil && !forced {
 			return done, fmt.Errorf("delete backup files: %w", err)
 		}
 		for _, id := range plan.Expunge {

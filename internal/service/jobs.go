@@ -241,6 +241,7 @@ func (s *Service) execJob(ctx context.Context, j jobs.Job, l jobs.Limits) error 
 	if err != nil {
 		return nil // the backup is gone: nothing to do
 	}
+	ctx = s.onStorage(ctx, b)
 	a, err := s.agent(j.HostID)
 	if err != nil {
 		return err

@@ -93,6 +93,8 @@ func (s *Service) runMove(ctx context.Context, vm domain.VM, b domain.Backup, to
 		s.store.FinishVMMove(ctx, vm.ID)
 		return nil, fail(err)
 	}
+	// The target works in the backup's storage from here on.
+	ctx = s.onStorage(ctx, b)
 	req := agentapi.RestoreHereRequest{DomainUUID: vm.ID, Dir: b.Dir, Files: restoreFiles(b), Quick: quick}
 	raw, err := s.runTask(ctx, target, agentapi.KindRestoreHere, req, timeout, progress, 5, 60)
 	if err != nil {
@@ -209,7 +211,7 @@ func (s *Service) recoverMoves(ctx context.Context) {
 			// The same command again: idempotent, it writes the overlays
 			// again and starts the VM.
 			req := agentapi.RestoreHereRequest{DomainUUID: m.VMID, Dir: b.Dir, Files: restoreFiles(b), Quick: m.Quick}
-			if _, err := s.runTask(ctx, target, agentapi.KindRestoreHere, req, s.knibTimeoutHost(ctx, m.ToHost), nil, 0, 100); err != nil {
+			if _, err := s.runTask(s.onStorage(ctx, b), target, agentapi.KindRestoreHere, req, s.knibTimeoutHost(ctx, m.ToHost), nil, 0, 100); err != nil {
 				s.log.Warn("recover a restore onto another host", "vm", vm.Name, "err", err)
 				release()
 				continue

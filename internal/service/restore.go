@@ -134,6 +134,7 @@ func (s *Service) runRestore(ctx context.Context, vm domain.VM, b domain.Backup,
 		return nil, err
 	}
 	timeout := s.knibTimeout(ctx, vm)
+	ctx = s.onStorage(ctx, b)
 	s.setBackupStatus(ctx, b.ID, domain.BackupRestoring)
 	defer s.setBackupStatus(context.WithoutCancel(ctx), b.ID, domain.BackupBackedUp)
 	s.store.SetVMWorkState(ctx, vm.ID, domain.VMRestoring)
@@ -180,6 +181,13 @@ func (s *Service) runRestore(ctx context.Context, vm domain.VM, b domain.Backup,
 // retrying; when it cannot finish, the VM keeps running on its overlays and
 // is marked so that `knib vm consolidate` can resume.
 func (s *Service) consolidateWithRetries(ctx context.Context, a agentapi.Agent, vmID string, timeout time.Duration, progress Progress, from, to float64) bool {
+	if storageFrom(ctx) == "" {
+		if vm, err := s.store.VM(ctx, vmID); err == nil {
+			if root := s.storageOfVM(ctx, vm); root != "" {
+				ctx = withStorage(ctx, root)
+			}
+		}
+	}
 	var lastErr error
 	for attempt := 1; attempt <= consolidateAttempts; attempt++ {
 		progress(from, fmt.Sprintf("consolidating (attempt %d)", attempt))
@@ -254,6 +262,7 @@ func (s *Service) RestoreVolume(ctx context.Context, p domain.Principal, id, dis
 			return nil, err
 		}
 		timeout := s.knibTimeout(ctx, vm)
+		ctx = s.onStorage(ctx, b)
 		s.setBackupStatus(ctx, b.ID, domain.BackupRestoring)
 		defer s.setBackupStatus(context.WithoutCancel(ctx), b.ID, domain.BackupBackedUp)
 		name := fmt.Sprintf("%s-%s-restore-%s", vm.Name, disk, b.ID[:8])
@@ -314,6 +323,7 @@ func (s *Service) CreateVMFromBackup(ctx context.Context, p domain.Principal, id
 			return nil, err
 		}
 		timeout := view.Duration(settings.KeyKnibTimeout)
+		ctx = s.onStorage(ctx, b)
 		s.setBackupStatus(ctx, b.ID, domain.BackupRestoring)
 		defer s.setBackupStatus(context.WithoutCancel(ctx), b.ID, domain.BackupBackedUp)
 		raw, err := s.runTask(ctx, a, agentapi.KindCreateVM, agentapi.CreateVMRequest{Dir: b.Dir, Files: restoreFiles(b), Name: name, Quick: o.Quick, Start: start, OwnDiskDir: hostID != b.HostID},
@@ -344,9 +354,13 @@ func (s *Service) CreateVMFromBackup(ctx context.Context, p domain.Principal, id
 // dependants returns the VMs whose disks still read files under a backup's
 // directory (quick restores not consolidated yet).
 func (s *Service) dependants(ctx context.Context, b domain.Backup) ([]string, error) {
-	h, err := s.store.Host(ctx, b.HostID)
-	if err != nil || h.StoragePath == "" {
-		return nil, nil
+	root := storageFrom(s.onStorage(ctx, b))
+	if root == "" {
+		h, err := s.store.Host(ctx, b.HostID)
+		if err != nil || h.StoragePath == "" {
+			return nil, nil
+		}
+		root = h.StoragePath
 	}
 	vms, err := s.store.ListVMs(ctx, store.VMFilter{})
 	if err != nil {
@@ -354,7 +368,7 @@ func (s *Service) dependants(ctx context.Context, b domain.Backup) ([]string, er
 	}
 	var out []string
 	for _, vm := range vms {
-		if vm.DependsOn(path.Join(h.StoragePath, b.Dir)) {
+		if vm.DependsOn(path.Join(root, b.Dir)) {
 			out = append(out, vm.Name)
 		}
 	}

@@ -51,6 +51,9 @@ func TestHourlyScheduleForADay(t *testing.T) {
 	if err := svc.SyncInventory(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := svc.EnsureDefaultStorage(ctx, "default", storage); err != nil {
+		t.Fatal(err)
+	}
 	acc, _ := svc.EnsureAdmin(ctx)
 	admin := domain.Principal{AccountID: acc.ID, Role: domain.RoleAdmin}
 	off, err := svc.CreateOffering(ctx, admin, domain.OfferingSpec{Name: "hourly"})

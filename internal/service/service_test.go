@@ -56,6 +56,9 @@ func newEnv(t *testing.T, backing string) *env {
 	if err := svc.SyncInventory(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := svc.EnsureDefaultStorage(ctx, "default", "/st"); err != nil {
+		t.Fatal(err)
+	}
 	admin := domain.Principal{AccountID: acc.ID, AccountName: acc.Name, Role: domain.RoleAdmin}
 	o, err := svc.CreateOffering(ctx, admin, domain.OfferingSpec{Name: "o"})
 	if err != nil {

@@ -36,7 +36,7 @@ func (s *Service) runTask(ctx context.Context, a agentapi.Agent, kind string, pa
 	id := kind + "-" + newTaskSuffix()
 	// Waiting is real time, whatever clock the use cases read.
 	deadline := time.Now().Add(timeout)
-	if err := a.StartTask(ctx, agentapi.TaskRequest{ID: id, Kind: kind, Payload: raw, Deadline: deadline}); err != nil {
+	if err := a.StartTask(ctx, agentapi.TaskRequest{ID: id, Kind: kind, Payload: raw, Deadline: deadline, Storage: storageFrom(ctx)}); err != nil {
 		return nil, &taskError{msg: fmt.Sprintf("start %s: %v", kind, err), Clean: true}
 	}
 	tctx, cancel := context.WithDeadline(ctx, deadline)

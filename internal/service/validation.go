@@ -188,11 +188,15 @@ func (s *Service) Screenshot(ctx context.Context, p domain.Principal, id string)
 	if !b.HasScreenshot {
 		return nil, fmt.Errorf("backup %s has no validation screenshot: %w", b.ID, domain.ErrNotFound)
 	}
-	h, err := s.store.Host(ctx, b.HostID)
-	if err != nil || h.StoragePath == "" {
-		return nil, fmt.Errorf("the backup storage of backup %s is not reachable: %w", b.ID, domain.ErrUnavailable)
+	root := storageFrom(s.onStorage(ctx, b))
+	if root == "" {
+		h, err := s.store.Host(ctx, b.HostID)
+		if err != nil || h.StoragePath == "" {
+			return nil, fmt.Errorf("the backup storage of backup %s is not reachable: %w", b.ID, domain.ErrUnavailable)
+		}
+		root = h.StoragePath
 	}
-	png, err := os.ReadFile(filepath.Join(h.StoragePath, b.Dir, "screenshot.png"))
+	png, err := os.ReadFile(filepath.Join(root, b.Dir, "screenshot.png"))
 	if err != nil {
 		return nil, fmt.Errorf("read the screenshot of backup %s: %v: %w", b.ID, err, domain.ErrUnavailable)
 	}
@@ -202,7 +206,13 @@ func (s *Service) Screenshot(ctx context.Context, p domain.Principal, id string)
 // CleanupValidations removes validation VMs and overlays left by a previous
 // run (the process died mid-validation).
 func (s *Service) CleanupValidations(ctx context.Context, a agentapi.Agent) {
-	if _, err := s.runTask(ctx, a, agentapi.KindCleanupValidation, struct{}{}, time.Minute, nil, 0, 100); err != nil {
+	// Validation overlays live in the storage of the backup they boot.
+	var req agentapi.CleanupValidationRequest
+	list, _ := s.store.ListStorages(ctx, "")
+	for _, st := range list {
+		req.Storages = append(req.Storages, st.Path)
+	}
+	if _, err := s.runTask(ctx, a, agentapi.KindCleanupValidation, req, time.Minute, nil, 0, 100); err != nil {
 		s.log.Warn("cleanup of validation VMs", "err", err)
 	}
 }

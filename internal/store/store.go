@@ -172,6 +172,9 @@ type Store interface {
 	// a Queued state schedules a retry.
 	FinishJob(ctx context.Context, id, owner string, o jobs.Outcome, lastError string, ended time.Time) (bool, error)
 
+	// Backup storages and moves between them (storages.go).
+	Storages
+
 	Close() error
 
 	// VM moves between hosts (see moves.go).

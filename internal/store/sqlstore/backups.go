@@ -10,14 +10,14 @@ import (
 	"github.com/knib/knib/internal/store"
 )
 
-const backupCols = `id, vm_id, vm_name, account_id, offering_id, host_id, type, isolated, parent_id, position, end_of_chain, status, size, virtual_size, dir, plan, error, created, updated, compression_status, uncompressed_size, validation_status, validation_reason, has_screenshot, schedule_id`
+const backupCols = `id, vm_id, vm_name, account_id, offering_id, host_id, type, isolated, parent_id, position, end_of_chain, status, size, virtual_size, dir, plan, error, created, updated, compression_status, uncompressed_size, validation_status, validation_reason, has_screenshot, schedule_id, storage_id`
 
 func scanBackup(r scanner) (domain.Backup, error) {
 	var b domain.Backup
 	var typ, status, created, updated, comp, valid string
 	err := r.Scan(&b.ID, &b.VMID, &b.VMName, &b.AccountID, &b.OfferingID, &b.HostID, &typ, &b.Isolated, &b.ParentID, &b.Position,
 		&b.EndOfChain, &status, &b.Size, &b.VirtualSize, &b.Dir, &b.Plan, &b.Error, &created, &updated,
-		&comp, &b.UncompressedSize, &valid, &b.ValidationReason, &b.HasScreenshot, &b.ScheduleID)
+		&comp, &b.UncompressedSize, &valid, &b.ValidationReason, &b.HasScreenshot, &b.ScheduleID, &b.StorageID)
 	b.Type, b.Status = domain.BackupType(typ), domain.BackupStatus(status)
 	b.CompressionStatus, b.ValidationStatus = domain.CompressionStatus(comp), domain.ValidationStatus(valid)
 	b.Created, b.Updated = parseTime(created), parseTime(updated)
@@ -32,10 +32,10 @@ func (s *DB) CreateBackup(ctx context.Context, b domain.Backup) error {
 	if b.ValidationStatus == "" {
 		b.ValidationStatus = domain.NotValidated
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO backups(`+backupCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25)`,
+	_, err := s.db.ExecContext(ctx, `INSERT INTO backups(`+backupCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26)`,
 		b.ID, b.VMID, b.VMName, b.AccountID, b.OfferingID, b.HostID, string(b.Type), b.Isolated, b.ParentID, b.Position,
 		b.EndOfChain, string(b.Status), b.Size, b.VirtualSize, b.Dir, b.Plan, b.Error, fmtTime(b.Created), fmtTime(b.Updated),
-		string(b.CompressionStatus), b.UncompressedSize, string(b.ValidationStatus), b.ValidationReason, b.HasScreenshot, b.ScheduleID)
+		string(b.CompressionStatus), b.UncompressedSize, string(b.ValidationStatus), b.ValidationReason, b.HasScreenshot, b.ScheduleID, b.StorageID)
 	return err
 }
 

@@ -11,14 +11,14 @@ import (
 	"github.com/knib/knib/internal/store"
 )
 
-const offeringCols = `id, name, description, compress, validate, validation_steps, allow_quick_restore, allow_extract_file, backup_chain_size, compression_library, created, removed`
+const offeringCols = `id, name, description, compress, validate, validation_steps, allow_quick_restore, allow_extract_file, backup_chain_size, compression_library, created, removed, storage_tag`
 
 func scanOffering(r scanner) (domain.Offering, error) {
 	var o domain.Offering
 	var steps, lib, created string
 	var chain sql.NullInt64
 	var removed sql.NullString
-	err := r.Scan(&o.ID, &o.Name, &o.Description, &o.Compress, &o.Validate, &steps, &o.AllowQuickRestore, &o.AllowExtractFile, &chain, &lib, &created, &removed)
+	err := r.Scan(&o.ID, &o.Name, &o.Description, &o.Compress, &o.Validate, &steps, &o.AllowQuickRestore, &o.AllowExtractFile, &chain, &lib, &created, &removed, &o.StorageTag)
 	if err != nil {
 		return o, err
 	}
@@ -50,9 +50,9 @@ func (s *DB) CreateOffering(ctx context.Context, o domain.Offering) error {
 	if o.BackupChainSize != nil {
 		chain = sql.NullInt64{Int64: int64(*o.BackupChainSize), Valid: true}
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO offerings(`+offeringCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,NULL)`,
+	_, err := s.db.ExecContext(ctx, `INSERT INTO offerings(`+offeringCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,NULL,$12)`,
 		o.ID, o.Name, o.Description, o.Compress, o.Validate, strings.Join(steps, ","), o.AllowQuickRestore, o.AllowExtractFile,
-		chain, string(o.CompressionLibrary), fmtTime(o.Created))
+		chain, string(o.CompressionLibrary), fmtTime(o.Created), o.StorageTag)
 	if isUnique(err) {
 		return fmt.Errorf("an offering named %q exists already: %w", o.Name, domain.ErrConflict)
 	}

@@ -27,6 +27,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("EveryMethod", func(t *testing.T) { testEveryMethod(t, open(t)) })
 	t.Run("VMMoves", func(t *testing.T) { RunMoves(t, open(t)) })
 	t.Run("RemoteAgents", func(t *testing.T) { testAgents(t, open(t)) })
+	t.Run("Storages", func(t *testing.T) { testStorages(t, open(t)) })
 }
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 123456789, time.UTC)

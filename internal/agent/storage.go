@@ -1,0 +1,283 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/qemuimg"
+)
+
+// storageKey carries a task's storage root (TaskRequest.Storage) in its context.
+type storageKey struct{}
+
+func withStorageRoot(ctx context.Context, root string) context.Context {
+	if root == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, storageKey{}, root)
+}
+
+// storageRoot is the backup storage a task works in: the request's, else
+// the agent's configured one ("" when neither).
+func (a *Local) storageRoot(ctx context.Context) string {
+	if r, ok := ctx.Value(storageKey{}).(string); ok && r != "" {
+		return r
+	}
+	return a.cfg.StoragePath
+}
+
+// CheckStorageRoot refuses a storage root that is not an absolute, clean
+// path to an existing directory (symbolic links to one are fine).
+func CheckStorageRoot(root string) error {
+	if root == "" || !filepath.IsAbs(root) || filepath.Clean(root) != root || root == "/" {
+		return fmt.Errorf("backup storage %q must be an absolute, clean path other than /", root)
+	}
+	st, err := os.Stat(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("backup storage %s does not exist on this host", root)
+	}
+	if err != nil {
+		return fmt.Errorf("backup storage %s: %w", root, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("backup storage %s is not a directory", root)
+	}
+	return nil
+}
+
+// storagePath turns a path relative to the task's storage root into an
+// absolute one, refusing anything that would leave the storage.
+func (a *Local) storagePath(ctx context.Context, rel string) (string, error) {
+	return inStorage(a.storageRoot(ctx), rel)
+}
+
+func inStorage(root, rel string) (string, error) {
+	if root == "" {
+		return "", errors.New("this agent has no backup storage configured")
+	}
+	if rel == "" || filepath.IsAbs(rel) || !filepath.IsLocal(rel) {
+		return "", fmt.Errorf("storage path %q is not a relative path inside the storage", rel)
+	}
+	return filepath.Join(root, rel), nil
+}
+
+// statStorage measures the task's storage.
+func (a *Local) statStorage(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
+	root := a.storageRoot(ctx)
+	if err := CheckStorageRoot(root); err != nil {
+		return nil, cleanError{err}
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(root, &st); err != nil {
+		return nil, cleanError{fmt.Errorf("backup storage %s: %w", root, err)}
+	}
+	return agentapi.StorageStatResult{Path: root, Capacity: int64(st.Blocks) * int64(st.Bsize), Free: int64(st.Bavail) * int64(st.Bsize)}, nil
+}
+
+// copyStorage copies backups from req.From into the task's storage, makes
+// absolute backing pointers into the source relative, and verifies every
+// disk file: its bytes hash to the recorded hash, and its backing chain
+// (qemu-img info --backing-chain) resolves entirely inside the target.
+func (a *Local) copyStorage(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
+	var req agentapi.StorageCopyRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return nil, cleanError{fmt.Errorf("decode request: %w", err)}
+	}
+	to := a.storageRoot(ctx)
+	if err := CheckStorageRoot(to); err != nil {
+		return nil, cleanError{err}
+	}
+	if err := CheckStorageRoot(req.From); err != nil {
+		return nil, cleanError{fmt.Errorf("source: %w", err)}
+	}
+	if req.From == to {
+		return nil, cleanError{errors.New("source and target storage are the same directory")}
+	}
+	// Check every path before copying anything.
+	var total int64
+	for _, b := range req.Backups {
+		if !strings.HasPrefix(b.Dir, "backups"+string(filepath.Separator)) {
+			return nil, cleanError{fmt.Errorf("refusing to copy %q: not a backup directory", b.Dir)}
+		}
+		src, err := inStorage(req.From, b.Dir)
+		if err != nil {
+			return nil, cleanError{err}
+		}
+		if _, err := inStorage(to, b.Dir); err != nil {
+			return nil, cleanError{err}
+		}
+		for _, f := range b.Files {
+			if _, err := inStorage(req.From, f.Path); err != nil {
+				return nil, cleanError{err}
+			}
+			if !strings.HasPrefix(f.Path, b.Dir+string(filepath.Separator)) {
+				return nil, cleanError{fmt.Errorf("file %q is not in its backup directory %q", f.Path, b.Dir)}
+			}
+		}
+		err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				if info, err := d.Info(); err == nil {
+					total += info.Size()
+				}
+			}
+			return err
+		})
+		if err != nil {
+			return nil, cleanError{fmt.Errorf("backup %s on the source storage: %w", b.ID, err)}
+		}
+	}
+	res := agentapi.StorageCopyResult{Rebased: []string{}, Hashes: map[string]map[string]string{}}
+	var done int64
+	for _, b := range req.Backups {
+		src, _ := inStorage(req.From, b.Dir)
+		dst, _ := inStorage(to, b.Dir)
+		err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, err := filepath.Rel(src, p)
+			if err != nil {
+				return err
+			}
+			target := filepath.Join(dst, rel)
+			switch {
+			case d.IsDir():
+				return os.MkdirAll(target, 0o755)
+			case !d.Type().IsRegular():
+				return fmt.Errorf("%s is not a regular file", p)
+			case strings.HasSuffix(p, ".part") || strings.HasSuffix(p, compressedSuffix):
+				return nil // interrupted writes: not part of the backup
+			}
+			progress(90*float64(done)/float64(max(total, 1)), "copying "+filepath.Join(b.Dir, rel))
+			n, err := copyPart(ctx, p, target)
+			done += n
+			res.Copied++
+			res.Bytes += n
+			return err
+		})
+		if err != nil {
+			return res, fmt.Errorf("copy backup %s: %w", b.ID, err)
+		}
+		syncDir(dst)
+		syncDir(filepath.Dir(dst))
+	}
+	progress(90, "verifying")
+	for _, b := range req.Backups {
+		for _, f := range b.Files {
+			dst, _ := inStorage(to, f.Path)
+			if f.Hash != "" {
+				h, err := HashFile(dst)
+				if err != nil {
+					return res, err
+				}
+				if h != f.Hash {
+					return res, fmt.Errorf("copy of %s does not match the recorded hash (%s, recorded %s)", f.Path, h, f.Hash)
+				}
+			}
+			rebased, err := a.relativeBacking(ctx, dst, req.From, to)
+			if err != nil {
+				return res, err
+			}
+			if rebased {
+				h, err := HashFile(dst)
+				if err != nil {
+					return res, err
+				}
+				if res.Hashes[b.ID] == nil {
+					res.Hashes[b.ID] = map[string]string{}
+				}
+				res.Hashes[b.ID][f.Disk] = h
+				res.Rebased = append(res.Rebased, f.Path)
+			}
+			chain, err := a.img.Info(ctx, dst, qemuimg.InfoOptions{BackingChain: true, ForceShare: true})
+			if err != nil {
+				return res, fmt.Errorf("verify %s: %w", f.Path, err)
+			}
+			for _, l := range chain {
+				p := filepath.Clean(l.Filename)
+				if !strings.HasPrefix(p, to+string(filepath.Separator)) {
+					return res, fmt.Errorf("verify %s: its backing chain reaches %s, outside the target storage", f.Path, l.Filename)
+				}
+			}
+		}
+	}
+	return res, nil
+}
+
+// relativeBacking rewrites an absolute backing pointer of file into the
+// source (or target) storage as a path relative to the file's directory in
+// the target (qemu-img rebase -u: the header only). Relative pointers are
+// kept: they resolve the same in every storage.
+func (a *Local) relativeBacking(ctx context.Context, file, from, to string) (bool, error) {
+	infos, err := a.img.Info(ctx, file, qemuimg.InfoOptions{ForceShare: true})
+	if err != nil {
+		return false, err
+	}
+	bf := infos[0].BackingFilename
+	if bf == "" || !filepath.IsAbs(bf) {
+		return false, nil
+	}
+	var target string
+	switch {
+	case strings.HasPrefix(bf, from+string(filepath.Separator)):
+		target = filepath.Join(to, strings.TrimPrefix(bf, from+string(filepath.Separator)))
+	case strings.HasPrefix(bf, to+string(filepath.Separator)):
+		target = bf
+	default:
+		return false, fmt.Errorf("%s has a backing file outside the backup storage: %s", file, bf)
+	}
+	rel, err := filepath.Rel(filepath.Dir(file), target)
+	if err != nil {
+		return false, err
+	}
+	format := infos[0].BackingFilenameFormat
+	if format == "" {
+		format = "qcow2"
+	}
+	if err := a.img.Rebase(ctx, file, rel, format, true); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// copyPart copies src to dst through dst.part (fsynced, then renamed).
+func copyPart(ctx context.Context, src, dst string) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return 0, err
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return 0, err
+	}
+	part := dst + ".part"
+	out, err := os.OpenFile(part, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, st.Mode().Perm())
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(out, in)
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(part)
+		return n, fmt.Errorf("copy %s: %w", src, err)
+	}
+	return n, os.Rename(part, dst)
+}
