@@ -35,17 +35,9 @@ func (a *Local) restoreHere(ctx context.Context, raw json.RawMessage, progress f
 	if req.DomainUUID == "" || !filepath.IsLocal(req.DomainUUID) || strings.ContainsAny(req.DomainUUID, `/\`) {
 		return nil, cleanError{fmt.Errorf("invalid domain uuid %q", req.DomainUUID)}
 	}
-	dir, err := a.storagePath(ctx, req.Dir)
+	dir, storedXML, bases, err := a.openBackup(ctx, req.Dir)
 	if err != nil {
-		return nil, cleanError{err}
-	}
-	man, storedXML, err := a.readManifest(dir)
-	if err != nil {
-		return nil, cleanError{err}
-	}
-	bases := map[string]ManifestDisk{}
-	for _, d := range man.Disks {
-		bases[d.Target] = d
+		return nil, err
 	}
 	vmDir := filepath.Join(a.diskDir(), req.DomainUUID)
 	res := agentapi.RestoreResult{UUID: req.DomainUUID}

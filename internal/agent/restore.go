@@ -49,6 +49,24 @@ func (a *Local) readManifest(dir string) (Manifest, string, error) {
 	return m, string(xml), nil
 }
 
+// openBackup finds a backup directory (relative to the task's storage
+// root) and reads its manifest and stored domain definition; bases are the
+// manifest's disks by target. Its errors are clean: nothing was changed.
+func (a *Local) openBackup(ctx context.Context, rel string) (dir, storedXML string, bases map[string]ManifestDisk, err error) {
+	if dir, err = a.storagePath(ctx, rel); err != nil {
+		return "", "", nil, cleanError{err}
+	}
+	man, storedXML, err := a.readManifest(dir)
+	if err != nil {
+		return "", "", nil, cleanError{err}
+	}
+	bases = map[string]ManifestDisk{}
+	for _, d := range man.Disks {
+		bases[d.Target] = d
+	}
+	return dir, storedXML, bases, nil
+}
+
 // writeDisk writes a backup file's flattened content (or, quick, a thin
 // overlay on it) to dest atomically, then checks the result against the
 // backup. A quick write moves the file it replaces aside and adds that
@@ -120,17 +138,9 @@ func (a *Local) restore(ctx context.Context, raw json.RawMessage, progress func(
 	if err := json.Unmarshal(raw, &req); err != nil {
 		return nil, cleanError{fmt.Errorf("decode request: %w", err)}
 	}
-	dir, err := a.storagePath(ctx, req.Dir)
+	dir, storedXML, bases, err := a.openBackup(ctx, req.Dir)
 	if err != nil {
-		return nil, cleanError{err}
-	}
-	man, storedXML, err := a.readManifest(dir)
-	if err != nil {
-		return nil, cleanError{err}
-	}
-	bases := map[string]ManifestDisk{}
-	for _, d := range man.Disks {
-		bases[d.Target] = d
+		return nil, err
 	}
 	res := agentapi.RestoreResult{UUID: req.DomainUUID}
 	dom, err := a.hv.Domain(ctx, req.DomainUUID)
@@ -388,17 +398,9 @@ func (a *Local) createVM(ctx context.Context, raw json.RawMessage, progress func
 	if err := json.Unmarshal(raw, &req); err != nil {
 		return nil, cleanError{fmt.Errorf("decode request: %w", err)}
 	}
-	dir, err := a.storagePath(ctx, req.Dir)
+	_, storedXML, bases, err := a.openBackup(ctx, req.Dir)
 	if err != nil {
-		return nil, cleanError{err}
-	}
-	man, storedXML, err := a.readManifest(dir)
-	if err != nil {
-		return nil, cleanError{err}
-	}
-	bases := map[string]ManifestDisk{}
-	for _, d := range man.Disks {
-		bases[d.Target] = d
+		return nil, err
 	}
 	res := agentapi.RestoreResult{Name: req.Name}
 	dests := map[string]string{}
