@@ -86,7 +86,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.BoolVar(&a.async, "async", false, "do not wait for long operations; print the operation")
 	root.AddCommand(serverCmd(a), agentCmd(a), offeringCmd(a), hostCmd(a), vmCmd(a), settingsCmd(a),
 		accountCmd(a), tokenCmd(a), operationCmd(a), whoamiCmd(a), backupCmd(a), chainCmd(a), snapshotCmd(a), jobCmd(a), scheduleCmd(a), devCmd(a))
-	root.AddCommand(dbCmd(a)) // issue 6: PostgreSQL, export/import
+	root.AddCommand(dbCmd(a))                  // issue 6: PostgreSQL, export/import
 	root.AddCommand(storageCmd(a), zoneCmd(a)) // backup storages and zones (storages.go)
 	return root
 }
