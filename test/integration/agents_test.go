@@ -100,7 +100,9 @@ func TestRemoteAgent(t *testing.T) {
 		t.Fatalf("the forged hello changed the host: %+v", h)
 	}
 
-	// Backups and a restore through the remote agent, data checked.
+	// Backups and a restore through the remote agent, data checked. The
+	// zone's backup storage is the directory the agent was given.
+	s.CLI("storage", "add", "--zone", "zone-a", "--path", ag.Storage, "--name", "zone-a-storage")
 	var off struct{ ID string }
 	s.MustJSON(&off, "offering", "create", "--name", "remote")
 	s.CLI("vm", "assign", dom.Name, "--offering", off.ID)
