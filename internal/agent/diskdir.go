@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -13,8 +15,14 @@ func CheckDiskDir(dir string) error {
 	if !filepath.IsAbs(dir) || filepath.Clean(dir) != dir || dir == "/" {
 		return fmt.Errorf("disk directory %q must be an absolute, clean path other than /", dir)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("disk directory: %w", err)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("disk directory: %w", err)
+		}
+		// Whatever the umask: QEMU (libvirt-qemu) must traverse it.
+		if err := os.Chmod(dir, 0o755); err != nil {
+			return fmt.Errorf("disk directory: %w", err)
+		}
 	}
 	st, err := os.Stat(dir)
 	if err != nil {

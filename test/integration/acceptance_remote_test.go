@@ -15,7 +15,7 @@ import (
 )
 
 // TestTwoRemoteAgents is issue 6's acceptance scenario with the real remote
-// transport: one server without an in-process agent (--libvirt-uri ''),
+// transport: one server without an in-process agent (--libvirt-uri ”),
 // two `knib agent` processes joined over mutual TLS with their own one-time
 // tokens into one zone, agent A on the system libvirt daemon and agent B on
 // the second, independent daemon (testbed.SecondHost), and one backup
@@ -55,14 +55,25 @@ func TestTwoRemoteAgents(t *testing.T) {
 		}
 	}
 
-	// Two agents, each joined with its own one-time token into zone-ab.
+	// Two agents, each joined with its own one-time token into zone-ab. A
+	// bad --disk-dir is refused before the token is spent.
 	const zone = "zone-ab"
+	bad := s.NewAgent(t, "kvm-bad")
+	bad.Args = []string{"--disk-dir", "relative/disks"}
+	tokBad := s.joinToken(zone)
+	bad.Start(tokBad)
+	if code, err := bad.Wait(time.Minute); err != nil || code != 2 || !strings.Contains(bad.Log(), "--disk-dir") {
+		t.Fatalf("agent with a relative --disk-dir: code %d, %v:\n%s", code, err, bad.Log())
+	}
+	if r := s.Run(nil, "host", "show", bad.Name); r.Code == 0 {
+		t.Fatalf("the refused agent created a host: %s", r.Stdout)
+	}
 	agA := s.NewAgent(t, "kvm-a")
 	agA.Storage = shared
 	agB := s.NewAgent(t, "kvm-b")
 	agB.Storage = shared
 	agB.Args = []string{"--libvirt-uri", hostB.URI, "--disk-dir", disksB}
-	agA.Start(s.joinToken(zone))
+	agA.Start(tokBad) // not spent by the refused agent
 	agB.Start(s.joinToken(zone))
 	for _, ag := range []*Agent{agA, agB} {
 		h := s.WaitAgentState(ag.Name, "Connected", 2*time.Minute, ag)
