@@ -100,7 +100,10 @@ func TestRemoteAgent(t *testing.T) {
 		t.Fatalf("the forged hello changed the host: %+v", h)
 	}
 
-	// Backups and a restore through the remote agent, data checked.
+	// Backups and a restore through the remote agent, data checked. The
+	// server's own storage ("default") is in the server's zone; zone-a gets
+	// the same directory as its storage (issue 6: storages per zone).
+	s.CLI("storage", "add", "--zone", "zone-a", "--path", filepath.Join(s.DataDir, "storage"), "--name", "zone-a")
 	var off struct{ ID string }
 	s.MustJSON(&off, "offering", "create", "--name", "remote")
 	s.CLI("vm", "assign", dom.Name, "--offering", off.ID)
