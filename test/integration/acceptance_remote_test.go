@@ -29,7 +29,8 @@ import (
 // --host B starts the VM on B's daemon (its catalogue host is B, it is gone
 // from A's daemon), consolidation ends with disks in B's disk directory that
 // no longer depend on the backup storage, and the guest on B reads back the
-// data of the incremental.
+// data of the incremental. Backed up again on B, its next validation runs
+// on A.
 func TestTwoRemoteAgents(t *testing.T) {
 	hostB := testbed.SecondHost(t)
 	dom := testbed.NewDomain(t, testbed.DomainOptions{Name: "knib-t-2agents", DiskSizes: []int64{64 << 20, 32 << 20}, Start: true})
@@ -245,5 +246,28 @@ func TestTwoRemoteAgents(t *testing.T) {
 				t.Fatalf("backup %s disk %s changed by the restore: hash %s, recorded %s", b.ID, f.Disk, got, f.Hash)
 			}
 		}
+	}
+
+	// On its new host the VM is backed up through agent B (a new chain: the
+	// restore ended the old one) onto the shared storage, and its
+	// validation now avoids B: it runs on A's daemon.
+	guest(t, onB, "echo v4 > /data/v && sync")
+	onNew := s.backup(dom.Name)
+	if onNew.Type != "full" || s.storageOf(onNew.ID) != sh.ID {
+		t.Fatalf("first backup on host B: %+v on storage %s", onNew, s.storageOf(onNew.ID))
+	}
+	for _, f := range onNew.Files {
+		if f.Disk == "vda" {
+			if got, ok := ext4Cat(t, flatten(t, filepath.Join(shared, f.Path)), "/v"); !ok || got != "v4\n" {
+				t.Fatalf("backup taken on host B, /v: %q %v", got, ok)
+			}
+		}
+	}
+	if v := s.waitValidation(onNew.ID); v.ValidationStatus != "Valid" {
+		t.Fatalf("validation of the backup taken on host B: %+v\n%s\nagent A:\n%s", v, s.Log(), agA.Log())
+	}
+	validatedOn(t, s, onNew.ID, agA.Name)
+	if _, err := os.Stat(filepath.Join(testbed.QEMULogDir, "knib-validate-"+onNew.ID[:8]+".log")); err != nil {
+		t.Errorf("no QEMU log of the validation VM on host A: %v", err)
 	}
 }
