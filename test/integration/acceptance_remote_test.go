@@ -45,6 +45,9 @@ func TestTwoRemoteAgents(t *testing.T) {
 	s.ReconcileEvery, s.JobsEvery = "5s", "1s"
 	s.start()
 	t.Cleanup(s.Stop)
+	// Cleanups run last-first: the VM leaves host B before its disks in
+	// the data directory go.
+	t.Cleanup(func() { testbed.RemoveDomain(lB, dom.Name) })
 
 	// The shared backup storage (an NFS mount on both hosts in real life)
 	// and host B's own disk directory, both traversable by libvirt-qemu.
