@@ -24,6 +24,8 @@ import (
 // remoteAgentOpts are the flags of `knib agent --server URL`.
 type remoteAgentOpts struct {
 	server, token, dir, listen, advertise, uri, name, storage string
+	// diskDir is agent.Config.DiskDir ("" = agent.DefaultDiskDir).
+	diskDir string
 }
 
 // Identity files in the agent's data directory (mode 0600).
@@ -54,12 +56,17 @@ func runRemoteAgent(ctx context.Context, a *app, o remoteAgentOpts) error {
 			return usageError{fmt.Errorf("--storage-path %s: not a directory", o.storage)}
 		}
 	}
+	if o.diskDir != "" {
+		if err := agent.CheckDiskDir(o.diskDir); err != nil {
+			return usageError{fmt.Errorf("--disk-dir: %w", err)}
+		}
+	}
 	hv, err := libvirtadapter.Open(ctx, o.uri)
 	if err != nil {
 		return fmt.Errorf("libvirt %s: %w", o.uri, err)
 	}
 	defer hv.Close()
-	local := agent.NewLocal(agent.Config{Name: o.name, StoragePath: o.storage, PropertiesFile: filepath.Join(o.dir, "agent.properties")}, hv, log)
+	local := agent.NewLocal(agent.Config{Name: o.name, StoragePath: o.storage, DiskDir: o.diskDir, PropertiesFile: filepath.Join(o.dir, "agent.properties")}, hv, log)
 	defer local.Close()
 	rep, err := local.HostReport(ctx)
 	if err != nil {

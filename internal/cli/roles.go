@@ -105,6 +105,7 @@ func agentCmd(a *app) *cobra.Command {
 	f.StringVar(&ro.listen, "listen", "0.0.0.0:8282", "address the agent serves the server on")
 	f.StringVar(&ro.advertise, "advertise", "", "URL the server reaches the agent at (default https://<name>:<port>)")
 	f.StringVar(&ro.storage, "storage-path", "", "backup storage directory as mounted on this host")
+	f.StringVar(&ro.diskDir, "disk-dir", "", "where disks of VMs restored onto this host from another host go, <dir>/<vm uuid>/ (default "+agent.DefaultDiskDir+")")
 	return cmd
 }
 

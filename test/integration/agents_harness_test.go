@@ -59,10 +59,12 @@ type Agent struct {
 	DataDir string
 	Listen  string
 	Storage string
-	cmd     *exec.Cmd
-	log     *syncBuffer
-	done    chan struct{}
-	code    int
+	// Args are extra `knib agent` flags (e.g. --libvirt-uri, --disk-dir).
+	Args []string
+	cmd  *exec.Cmd
+	log  *syncBuffer
+	done chan struct{}
+	code int
 }
 
 // NewAgent prepares (does not start) an agent for host name that uses the
@@ -80,6 +82,7 @@ func (a *Agent) Start(token string, env ...string) {
 	if token != "" {
 		args = append(args, "--join-token", token)
 	}
+	args = append(args, a.Args...)
 	cmd := exec.Command(binary(a.t), args...)
 	cmd.Env = append(os.Environ(), env...)
 	a.log = &syncBuffer{}
