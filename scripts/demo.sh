@@ -41,6 +41,8 @@ if virsh -c qemu:///system dominfo "$vm" >/dev/null 2>&1; then
 else
 	"$knib" dev vm-create "$vm" --disk 256M --disk 64M --start
 fi
+# The guest boots in a few seconds; its agent answers when it is up.
+for _ in $(seq 1 90); do "$knib" vm exec "$vm" -- true >/dev/null 2>&1 && break; sleep 1; done
 "$knib" host refresh >/dev/null 2>&1
 "$knib" host list
 "$knib" vm show "$vm"
