@@ -38,7 +38,7 @@ func (s *Service) vmSettings(ctx context.Context, vm domain.VM) (settings.View, 
 // lockVM marks the VM busy for the operation or refuses with a clear message.
 func (s *Service) lockVM(ctx context.Context, vm domain.VM, what string) (release func(), err error) {
 	holder := what + " (started " + s.clock.Now().Format(time.RFC3339) + ")"
-	if err := s.store.AcquireVM(ctx, vm.ID, holder); err != nil {
+	if err := s.store.AcquireVMFor(ctx, vm.ID, holder, s.Owner(), s.leaseEnd()); err != nil {
 		return nil, fmt.Errorf("vm %s: %w", vm.Name, err)
 	}
 	return func() { s.store.ReleaseVM(context.WithoutCancel(ctx), vm.ID, holder) }, nil

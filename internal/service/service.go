@@ -31,6 +31,8 @@ type Service struct {
 	jobs     runningJobs
 	jobLease time.Duration
 	remote   remoteAgents // remote agents (agents.go)
+	node     string       // this installation on this machine (leases.go)
+	owner    string       // this process in leases (leases.go)
 }
 
 // New returns a service over st.
@@ -140,7 +142,8 @@ func (s *Service) start(ctx context.Context, p domain.Principal, kind, vmID stri
 
 func (s *Service) startID(ctx context.Context, p domain.Principal, id, kind, vmID string, fn func(ctx context.Context, progress Progress) (any, error)) (domain.Operation, error) {
 	now := s.clock.Now()
-	op := domain.Operation{ID: id, Kind: kind, VMID: vmID, AccountID: p.AccountID, State: domain.OpPending, Created: now, Updated: now}
+	op := domain.Operation{ID: id, Kind: kind, VMID: vmID, AccountID: p.AccountID, State: domain.OpPending, Created: now, Updated: now,
+		Owner: s.Owner(), LeaseUntil: now.Add(s.lease())}
 	if err := s.store.CreateOperation(ctx, op); err != nil {
 		return op, fmt.Errorf("record operation: %w", err)
 	}

@@ -1,0 +1,205 @@
+package service_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/knib/knib/internal/clock"
+	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/service"
+	"github.com/knib/knib/internal/store"
+)
+
+// haEnv is one catalogue with work recorded by a server "other": an
+// operation, the VM lock it holds and a backup it restores from.
+type haEnv struct {
+	*env
+	clk    *clock.Fake
+	op     domain.Operation
+	lock   store.VMLock
+	backup domain.Backup
+}
+
+const lease = 30 * time.Second
+
+func newHAEnv(t *testing.T, owner string) *haEnv {
+	t.Helper()
+	e := newEnv(t, "")
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	now := clk.Now()
+	h := &haEnv{env: e, clk: clk}
+	h.op = domain.Operation{ID: domain.NewID(), Kind: "backup.restore", VMID: e.vm.ID, AccountID: e.admin.AccountID,
+		State: domain.OpRunning, Created: now, Updated: now, Owner: owner, LeaseUntil: now.Add(lease)}
+	if err := e.st.CreateOperation(ctx, h.op); err != nil {
+		t.Fatal(err)
+	}
+	h.lock = store.VMLock{VMID: e.vm.ID, Holder: "a restore, operation " + h.op.ID, Owner: owner, Until: now.Add(lease)}
+	if err := e.st.AcquireVMFor(ctx, e.vm.ID, h.lock.Holder, owner, h.lock.Until); err != nil {
+		t.Fatal(err)
+	}
+	h.backup = domain.Backup{ID: domain.NewID(), VMID: e.vm.ID, VMName: e.vm.Name, AccountID: e.vm.AccountID, OfferingID: e.vm.OfferingID,
+		HostID: e.vm.HostID, Type: domain.BackupFull, Status: domain.BackupRestoring, Dir: "b", Created: now, Updated: now}
+	if err := e.st.CreateBackup(ctx, h.backup); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// server is a service over the shared catalogue, as one knib server
+// process: node and owner name it in leases.
+func (h *haEnv) server(node, owner string) *service.Service {
+	s := service.New(h.st, h.clk, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s.SetJobLease(lease)
+	s.SetIdentity(node, owner)
+	return s
+}
+
+// state returns the operation's state, the VM's lock and the backup's status.
+func (h *haEnv) state(t *testing.T) (domain.OperationState, string, domain.BackupStatus) {
+	t.Helper()
+	ctx := context.Background()
+	op, err := h.st.Operation(ctx, h.op.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm, err := h.st.VM(ctx, h.vm.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := h.st.Backup(ctx, h.backup.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return op.State, vm.Busy, b.Status
+}
+
+func TestLiveLeaseOfAnotherServerIsUntouched(t *testing.T) {
+	h := newHAEnv(t, "hostb/nodeB/200/aaaaaaaa")
+	me := h.server("nodeA", "hosta/nodeA/100/bbbbbbbb")
+	h.clk.Advance(lease - time.Second)
+	n, err := me.RecoverOrphans(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, busy, bs := h.state(t)
+	if n != 0 || st != domain.OpRunning || busy != h.lock.Holder || bs != domain.BackupRestoring {
+		t.Fatalf("a live lease was taken over: released %d, op %s, vm busy %q, backup %s", n, st, busy, bs)
+	}
+}
+
+func TestRenewedLeaseOutlivesItsFirstTerm(t *testing.T) {
+	owner := "hostb/nodeB/200/aaaaaaaa"
+	h := newHAEnv(t, owner)
+	other := h.server("nodeB", owner)
+	me := h.server("nodeA", "hosta/nodeA/100/bbbbbbbb")
+	h.clk.Advance(lease / 3)
+	if err := other.RenewLeases(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.clk.Advance(lease) // past the first term, within the renewed one
+	if _, err := me.RecoverOrphans(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st, busy, _ := h.state(t); st != domain.OpRunning || busy == "" {
+		t.Fatalf("a renewed lease was taken over: op %s, vm busy %q", st, busy)
+	}
+	h.clk.Advance(lease)
+	if n, err := me.RecoverOrphans(context.Background()); err != nil || n != 1 {
+		t.Fatalf("the lease ran out and was not recovered: released %d, %v", n, err)
+	}
+}
+
+func TestExpiredLeaseIsRecoveredOnceByTwoRecoverers(t *testing.T) {
+	h := newHAEnv(t, "hostb/nodeB/200/aaaaaaaa")
+	a := h.server("nodeA", "hosta/nodeA/100/bbbbbbbb")
+	c := h.server("nodeC", "hostc/nodeC/300/cccccccc")
+	h.clk.Advance(lease + time.Second)
+	var wg sync.WaitGroup
+	released := make([]int, 2)
+	for i, s := range []*service.Service{a, c} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n, err := s.RecoverOrphans(context.Background())
+			if err != nil {
+				t.Error(err)
+			}
+			released[i] = n
+		}()
+	}
+	wg.Wait()
+	if released[0]+released[1] != 1 {
+		t.Fatalf("the lock was released %d times, want once", released[0]+released[1])
+	}
+	st, busy, bs := h.state(t)
+	if st != domain.OpFailed || busy != "" || bs != domain.BackupBackedUp {
+		t.Fatalf("after recovery: op %s, vm busy %q, backup %s", st, busy, bs)
+	}
+	op, _ := h.st.Operation(context.Background(), h.op.ID)
+	if op.Error == "" {
+		t.Fatal("the failed operation gives no reason")
+	}
+	// The conditional update is what makes it once: a second try with the
+	// same view of the operation does nothing.
+	ok, err := h.st.FailOperationIf(context.Background(), h.op.ID, h.op.Owner, h.op.LeaseUntil, "again", h.clk.Now())
+	if err != nil || ok {
+		t.Fatalf("the operation was failed a second time: %v %v", ok, err)
+	}
+	if ok, err := h.st.TakeVMLock(context.Background(), h.lock); err != nil || ok {
+		t.Fatalf("the lock was taken a second time: %v %v", ok, err)
+	}
+}
+
+func TestPreviousLifeOfThisNodeIsRecoveredAtOnce(t *testing.T) {
+	h := newHAEnv(t, "hosta/nodeA/99/oldoldol")
+	// Another node waits for the lease…
+	other := h.server("nodeB", "hostb/nodeB/200/aaaaaaaa")
+	if n, _ := other.RecoverOrphans(context.Background()); n != 0 {
+		t.Fatalf("another node took over a live lease")
+	}
+	// …the restarted server of the same node does not.
+	me := h.server("nodeA", "hosta/nodeA/100/newnewne")
+	n, err := me.RecoverOrphans(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("previous life not recovered at once: released %d, %v", n, err)
+	}
+	if st, busy, bs := h.state(t); st != domain.OpFailed || busy != "" || bs != domain.BackupBackedUp {
+		t.Fatalf("after recovery: op %s, vm busy %q, backup %s", st, busy, bs)
+	}
+}
+
+func TestOwnWorkIsNeverRecovered(t *testing.T) {
+	owner := "hosta/nodeA/100/bbbbbbbb"
+	h := newHAEnv(t, owner)
+	me := h.server("nodeA", owner)
+	h.clk.Advance(10 * lease)
+	if n, _ := me.RecoverOrphans(context.Background()); n != 0 {
+		t.Fatal("a server recovered its own live work")
+	}
+	if st, busy, _ := h.state(t); st != domain.OpRunning || busy == "" {
+		t.Fatalf("own work touched: op %s, busy %q", st, busy)
+	}
+}
+
+func TestOperationsAndLocksNameTheirOwner(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := context.Background()
+	e.svc.SetIdentity("nodeA", "hosta/nodeA/100/bbbbbbbb")
+	op, err := e.svc.CreateBackup(ctx, e.admin, "web", false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op.Owner != "hosta/nodeA/100/bbbbbbbb" || op.LeaseUntil.IsZero() {
+		t.Fatalf("operation owner %q lease %v", op.Owner, op.LeaseUntil)
+	}
+	got, err := e.st.Operation(ctx, op.ID)
+	if err != nil || got.Owner != op.Owner {
+		t.Fatalf("stored owner %q: %v", got.Owner, err)
+	}
+	waitOp(t, e, op)
+}
