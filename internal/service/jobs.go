@@ -184,7 +184,7 @@ func (s *Service) runJob(ctx, stop context.Context, owner string, j jobs.Job, l 
 			}
 		}
 	}()
-	err := s.execJob(jctx, j, l)
+	err := s.execJob(withJobTask(jctx, j), j, l)
 	close(done)
 	if stop.Err() != nil {
 		return
@@ -211,6 +211,9 @@ func (s *Service) runJob(ctx, stop context.Context, owner string, j jobs.Job, l 
 	}
 	if err != nil && err != errNotNow {
 		s.jobFailed(ctx, j, o, msg)
+	}
+	if err == nil {
+		s.log.Info("job done", "job", j.ID, "type", j.Type, "backup", j.BackupID, "attempt", j.Attempts, "owner", owner)
 	}
 }
 
@@ -296,7 +299,7 @@ func (s *Service) startCompression(ctx context.Context, a agentapi.Agent, b doma
 	if err := s.store.SetCompression(ctx, b.ID, domain.Compressing, b.Size, uncompressed, []domain.BackupFile{}); err != nil {
 		return err
 	}
-	return s.enqueue(ctx, jobs.FinalizeCompression, b)
+	return s.enqueueOnce(ctx, jobs.FinalizeCompression, b)
 }
 
 // finalizeCompression swaps the compressed files in, but never while this
