@@ -229,6 +229,11 @@ func (s *Service) jobFailed(ctx context.Context, j jobs.Job, o jobs.Outcome, why
 		}
 		return
 	}
+	if j.Type == jobs.StartCompression {
+		if done, err := s.hasJob(ctx, j.BackupID, jobs.FinalizeCompression); err != nil || done {
+			return // the work was done before the runner died
+		}
+	}
 	st := domain.Uncompressed
 	if j.Type == jobs.FinalizeCompression {
 		st = domain.Compressing // the compressed copies wait for the swap
@@ -263,6 +268,11 @@ func (s *Service) execJob(ctx context.Context, j jobs.Job, l jobs.Limits) error 
 func (s *Service) startCompression(ctx context.Context, a agentapi.Agent, b domain.Backup, l jobs.Limits) error {
 	if b.Status != domain.BackupBackedUp && b.Status != domain.BackupRemoved && b.Status != domain.BackupRestoring {
 		return nil
+	}
+	// A runner that died after enqueueing the finalize job had done this
+	// job's work: the retry has nothing left to do (jobtasks.go).
+	if done, err := s.hasJob(ctx, b.ID, jobs.FinalizeCompression); err != nil || done {
+		return err
 	}
 	off, err := s.store.Offering(ctx, b.OfferingID)
 	if err != nil {
@@ -345,7 +355,7 @@ func (s *Service) finalizeCompression(ctx context.Context, a agentapi.Agent, b d
 	}
 	// Validation follows compression.
 	if off, err := s.store.Offering(ctx, b.OfferingID); err == nil && off.Validate {
-		return s.enqueue(ctx, jobs.BackupValidation, b)
+		return s.enqueueOnce(ctx, jobs.BackupValidation, b)
 	}
 	return nil
 }

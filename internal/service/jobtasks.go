@@ -44,14 +44,23 @@ func jobTaskID(ctx context.Context, a agentapi.Agent, kind string) (id string, o
 // is queued, running or done already: a job retried after its runner died
 // may have enqueued it before.
 func (s *Service) enqueueOnce(ctx context.Context, typ jobs.Type, b domain.Backup) error {
-	list, err := s.store.Jobs(ctx, store.JobFilter{BackupID: b.ID, Type: typ, All: true})
-	if err != nil {
+	if has, err := s.hasJob(ctx, b.ID, typ); err != nil || has {
 		return err
+	}
+	return s.enqueue(ctx, typ, b)
+}
+
+// hasJob reports whether a backup has a job of type typ that is queued,
+// running or succeeded.
+func (s *Service) hasJob(ctx context.Context, backupID string, typ jobs.Type) (bool, error) {
+	list, err := s.store.Jobs(ctx, store.JobFilter{BackupID: backupID, Type: typ, All: true})
+	if err != nil {
+		return false, err
 	}
 	for _, j := range list {
 		if j.State != jobs.Failed {
-			return nil
+			return true, nil
 		}
 	}
-	return s.enqueue(ctx, typ, b)
+	return false, nil
 }
