@@ -19,10 +19,10 @@ import (
 // startHAServer starts a server on the shared PostgreSQL database, without
 // an in-process agent, with an agent listener, a job round every second and
 // a 6 s lease (jobs, operations and VM locks).
-func startHAServer(t *testing.T, pg string) *Server {
+func startHAServer(t *testing.T, pg string, env ...string) *Server {
 	t.Helper()
 	s := &Server{t: t, DataDir: dataDirFor(t), Listen: freePort(t), NoLocalAgent: true, Database: pg,
-		JobsEvery: "1s", JobLease: "6s", ReconcileEvery: "5s"}
+		JobsEvery: "1s", JobLease: "6s", ReconcileEvery: "5s", Env: env}
 	s.URL = "http://" + s.Listen
 	s.AgentListen = freePort(t)
 	s.Args = []string{"--libvirt-uri", "", "--agent-listen", s.AgentListen, "--agent-heartbeat", "1s", "--agent-failures", "2"}
@@ -58,9 +58,11 @@ func TestTwoServersBurst(t *testing.T) {
 	testbed.Require(t)
 	const burst = 25 // backups; two jobs each
 	pg := testbed.PostgresDB(t)
-	dom := testbed.NewDomain(t, testbed.DomainOptions{Name: "knib-t-ha", DiskSizes: []int64{48 << 20}, Start: true})
+	dom := testbed.NewDomain(t, testbed.DomainOptions{Name: "knib-t-ha", DiskSizes: []int64{96 << 20}, Start: true})
 	ctx := context.Background()
-	s1 := startHAServer(t, pg)
+	// Server 1 dies by SIGKILL in the middle of its next backup (after the
+	// deltas, before the commit); every burst backup goes through server 2.
+	s1 := startHAServer(t, pg, "KNIB_CRASH_AT=backup.before-commit")
 	db, err := sqlstore.OpenExisting(ctx, pg) // the test's own view of the catalogue
 	if err != nil {
 		t.Fatal(err)
@@ -86,8 +88,8 @@ func TestTwoServersBurst(t *testing.T) {
 		"backup.compression.task.enabled":                       "false",
 		"backup.compression.max.concurrent.operations.per.host": "3",
 		"backup.compression.max.job.retries":                    "3",
-		// 1 MB/s: each compression runs about a second, so that some run
-		// when server 1 dies.
+		// 1 MB/s: each compression of 2 MB runs at least two seconds, so
+		// that some run when server 1 dies.
 		"backup.compression.rate.limit": "1",
 	} {
 		s2.CLI("settings", "set", k, v)
@@ -97,12 +99,11 @@ func TestTwoServersBurst(t *testing.T) {
 	s1.CLI("host", "refresh")
 	s1.CLI("vm", "assign", dom.Name, "--offering", off.ID)
 
-	// The burst: backups through both servers, each after a write.
+	// The burst: backups, each after a write.
 	var ids []string
 	for i := 1; i <= burst; i++ {
-		guest(t, dom, fmt.Sprintf("yes ha-%d | head -c 1000000 > /data/f%d && sync", i, i))
-		s := []*Server{s1, s2}[i%2]
-		ids = append(ids, s.backup(dom.Name).ID)
+		guest(t, dom, fmt.Sprintf("yes ha-%d | head -c 2000000 > /data/f%d && sync", i, i))
+		ids = append(ids, s2.backup(dom.Name).ID)
 	}
 	sums := guest(t, dom, "sha256sum /data/f*")
 	var queued []job
@@ -116,7 +117,8 @@ func TestTwoServersBurst(t *testing.T) {
 		}
 	}
 
-	// Switch on; kill server 1 once it finished a job and runs another.
+	// Switch on; kill server 1 once it finished a job and has just started
+	// another.
 	s2.CLI("settings", "set", "backup.compression.task.enabled", "true")
 	mine := fmt.Sprintf("/%d/", s1.cmd.Process.Pid)
 	deadline = time.Now().Add(3 * time.Minute)
@@ -127,7 +129,7 @@ func TestTwoServersBurst(t *testing.T) {
 		}
 		busy := 0
 		for _, j := range running {
-			if strings.Contains(j.LeaseOwner, mine) {
+			if strings.Contains(j.LeaseOwner, mine) && time.Since(j.Started) < time.Second {
 				busy++
 			}
 		}
@@ -139,18 +141,18 @@ func TestTwoServersBurst(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	// And a backup operation of server 1 in flight, holding the VM's lock.
+	// A backup through server 1: it holds the VM's lock and kills server 1
+	// (SIGKILL at its crash point) with the deltas made and the backup
+	// recorded BackingUp, while server 1's jobs run.
 	var op struct{ ID, State string }
 	s1.MustJSON(&op, "backup", "create", dom.Name, "--async")
-	for op.State != "Running" {
-		time.Sleep(50 * time.Millisecond)
-		s2.MustJSON(&op, "operation", "show", op.ID)
-		if op.State != "Running" && op.State != "Pending" {
-			t.Fatalf("the backup on server 1 ended before the kill: %+v", op)
-		}
+	if err := s1.Wait(2 * time.Minute); err != nil {
+		t.Fatalf("server 1 did not reach its crash point: %v\n%s", err, s1.Log())
+	}
+	if !strings.Contains(s1.Log(), "crash point backup.before-commit reached") {
+		t.Fatalf("server 1 exited, but not at its crash point:\n%s", s1.Log())
 	}
 	doneByS1 := jobsDone(s1.Log())
-	s1.Kill()
 	t.Logf("server 1 killed after %d jobs", len(doneByS1))
 
 	// Server 2 finishes all 50 jobs.
@@ -245,19 +247,24 @@ func TestTwoServersBurst(t *testing.T) {
 			t.Fatalf("an operation of server 1 is still %s: %+v", o.State, o)
 		}
 	}
-	// The interrupted backup is reconciled: not left BackingUp.
+	// The interrupted backup is reconciled by server 2: Error, its chain
+	// ended (no delta left on the VM's disks), the VM in service.
 	deadline = time.Now().Add(2 * time.Minute)
 	for {
-		list, err := db.ListBackups(ctx, store.BackupFilter{Status: domain.BackupBackingUp})
+		list, err := db.ListBackups(ctx, store.BackupFilter{VMID: dom.UUID})
 		if err != nil {
 			t.Fatal(err)
 		}
+		states := map[domain.BackupStatus]int{}
+		for _, b := range list {
+			states[b.Status]++
+		}
 		v := s2.vmDisks(dom.Name)
-		if len(list) == 0 && v.State != "BackupError" && len(v.deltas()) == 0 {
+		if states[domain.BackupError] == 1 && states[domain.BackupBackingUp] == 0 && v.State == "Running" && len(v.deltas()) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the interrupted backup is not reconciled: %d BackingUp, vm %+v\n%s", len(list), v, s2.Log())
+			t.Fatalf("the interrupted backup is not reconciled: backups %v, vm %+v\n%s", states, v, s2.Log())
 		}
 		time.Sleep(time.Second)
 	}
