@@ -89,11 +89,17 @@ func (s *Service) RenewLeases(ctx context.Context) error {
 }
 
 // RecoverOrphans fails the operations and releases the VM locks of dead
-// owners, and puts the backups those VMs were restoring from back to
-// BackedUp; the per-VM reconciliation (Reconcile) then repairs the disks.
-// It returns how many locks it released. Run at start and periodically.
+// owners, and puts backups left Restoring by dead work back to BackedUp;
+// the per-VM reconciliation (Reconcile) then repairs the disks. It returns
+// how many locks it released. Run at start and periodically.
 func (s *Service) RecoverOrphans(ctx context.Context) (int, error) {
 	now := s.clock.Now()
+	// Read before the take-overs: a status set after this read has another
+	// updated time, and the compare-and-swap below leaves it alone.
+	restoring, err := s.store.ListBackups(ctx, store.BackupFilter{Status: domain.BackupRestoring})
+	if err != nil {
+		return 0, err
+	}
 	ops, err := s.store.ListOperations(ctx, false)
 	if err != nil {
 		return 0, err
@@ -129,15 +135,44 @@ func (s *Service) RecoverOrphans(ctx context.Context) (int, error) {
 		}
 		released++
 		s.log.Info("releasing the lock of an interrupted operation", "vm", l.VMID, "holder", l.Holder, "owner", l.Owner)
-		restoring, err := s.store.ListBackups(ctx, store.BackupFilter{VMID: l.VMID, Status: domain.BackupRestoring})
-		if err != nil {
-			return released, err
-		}
-		for _, b := range restoring {
-			s.store.SetBackupStatusIf(ctx, b.ID, domain.BackupRestoring, domain.BackupBackedUp, now)
+	}
+	return released, s.releaseRestoring(ctx, restoring, now)
+}
+
+// releaseRestoring puts back to BackedUp the backups read Restoring that
+// no live work reads: their VM is not locked and no live operation that
+// restores without that VM's lock (a new VM, a volume onto another VM)
+// runs on any server.
+func (s *Service) releaseRestoring(ctx context.Context, restoring []domain.Backup, now time.Time) error {
+	if len(restoring) == 0 {
+		return nil
+	}
+	ops, err := s.store.ListOperations(ctx, false)
+	if err != nil {
+		return err
+	}
+	for _, op := range ops {
+		if (op.Kind == "backup.create-vm" || op.Kind == "backup.restore-volume") && !s.orphaned(op.Owner, op.LeaseUntil, now) {
+			return nil // it may read any of them; decide in a later round
 		}
 	}
-	return released, nil
+	locks, err := s.store.VMLocks(ctx)
+	if err != nil {
+		return err
+	}
+	busy := map[string]bool{}
+	for _, l := range locks {
+		busy[l.VMID] = true
+	}
+	for _, b := range restoring {
+		if busy[b.VMID] {
+			continue
+		}
+		if ok, _ := s.store.SetBackupStatusIf(ctx, b.ID, domain.BackupRestoring, domain.BackupBackedUp, b.Updated, now); ok {
+			s.log.Info("backup no longer restoring: its restore was interrupted", "backup", b.ID)
+		}
+	}
+	return nil
 }
 
 // liveValidations returns the backups that validation jobs with a live

@@ -203,3 +203,41 @@ func TestOperationsAndLocksNameTheirOwner(t *testing.T) {
 	}
 	waitOp(t, e, op)
 }
+
+// A backup Restoring without its VM's lock (a new VM restored from it) stays
+// Restoring while a live create-vm operation of any server runs, and goes
+// back to BackedUp once that operation's owner is dead.
+func TestRestoringBackupOfALiveCreateVMIsUntouched(t *testing.T) {
+	h := newHAEnv(t, "hostb/nodeB/200/aaaaaaaa")
+	ctx := context.Background()
+	// The restore of the VM itself ended; a create-vm of server B runs.
+	if err := h.st.ReleaseVM(ctx, h.vm.ID, h.lock.Holder); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.st.UpdateOperation(ctx, domain.Operation{ID: h.op.ID, State: domain.OpSucceeded, Updated: h.clk.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	now := h.clk.Now()
+	create := domain.Operation{ID: domain.NewID(), Kind: "backup.create-vm", AccountID: h.admin.AccountID, State: domain.OpRunning,
+		Created: now, Updated: now, Owner: "hostb/nodeB/200/aaaaaaaa", LeaseUntil: now.Add(lease)}
+	if err := h.st.CreateOperation(ctx, create); err != nil {
+		t.Fatal(err)
+	}
+	me := h.server("nodeA", "hosta/nodeA/100/bbbbbbbb")
+	if _, err := me.RecoverOrphans(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, bs := h.state(t); bs != domain.BackupRestoring {
+		t.Fatalf("the backup a live create-vm reads is %s", bs)
+	}
+	h.clk.Advance(2 * lease)
+	if _, err := me.RecoverOrphans(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, bs := h.state(t); bs != domain.BackupBackedUp {
+		t.Fatalf("after the create-vm's owner died the backup is %s", bs)
+	}
+	if op, _ := h.st.Operation(ctx, create.ID); op.State != domain.OpFailed {
+		t.Fatalf("the dead create-vm is %s", op.State)
+	}
+}

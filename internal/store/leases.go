@@ -34,6 +34,7 @@ type LeaseStore interface {
 	// its owner and lease are still those given: of two recoverers, one wins.
 	FailOperationIf(ctx context.Context, id, owner string, until time.Time, msg string, now time.Time) (bool, error)
 	// SetBackupStatusIf changes a backup's status from one value to another
-	// (a compare-and-swap).
-	SetBackupStatusIf(ctx context.Context, id string, from, to domain.BackupStatus, at time.Time) (bool, error)
+	// only if its status and updated time are still from and seen (a
+	// compare-and-swap: a status set again since then is not clobbered).
+	SetBackupStatusIf(ctx context.Context, id string, from, to domain.BackupStatus, seen, at time.Time) (bool, error)
 }

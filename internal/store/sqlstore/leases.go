@@ -98,9 +98,9 @@ func (s *DB) FailOperationIf(ctx context.Context, id, owner string, until time.T
 }
 
 // SetBackupStatusIf swaps a backup's status from one value to another.
-func (s *DB) SetBackupStatusIf(ctx context.Context, id string, from, to domain.BackupStatus, at time.Time) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE backups SET status = $3, updated = $4 WHERE id = $1 AND status = $2`,
-		id, string(from), string(to), fmtTime(at))
+func (s *DB) SetBackupStatusIf(ctx context.Context, id string, from, to domain.BackupStatus, seen, at time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE backups SET status = $3, updated = $4 WHERE id = $1 AND status = $2 AND updated = $5`,
+		id, string(from), string(to), fmtTime(at), fmtTime(seen))
 	if err != nil {
 		return false, err
 	}

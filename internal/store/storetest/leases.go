@@ -110,10 +110,13 @@ func testLeases(t *testing.T, s store.Store) {
 	b := domain.Backup{ID: domain.NewID(), VMID: vm.ID, VMName: "v", AccountID: acc.ID, Type: domain.BackupFull, Position: 1,
 		Status: domain.BackupRestoring, Dir: "backups/v/b1", Created: t0, Updated: t0}
 	must(t, s.CreateBackup(ctx, b))
-	if ok, err := s.SetBackupStatusIf(ctx, b.ID, domain.BackupBackingUp, domain.BackupBackedUp, t0); err != nil || ok {
+	if ok, err := s.SetBackupStatusIf(ctx, b.ID, domain.BackupBackingUp, domain.BackupBackedUp, t0, t0); err != nil || ok {
 		t.Fatalf("status swapped from the wrong value: %v %v", ok, err)
 	}
-	if ok, err := s.SetBackupStatusIf(ctx, b.ID, domain.BackupRestoring, domain.BackupBackedUp, t0); err != nil || !ok {
+	if ok, err := s.SetBackupStatusIf(ctx, b.ID, domain.BackupRestoring, domain.BackupBackedUp, t0.Add(-time.Second), t0); err != nil || ok {
+		t.Fatalf("status swapped though set again since: %v %v", ok, err)
+	}
+	if ok, err := s.SetBackupStatusIf(ctx, b.ID, domain.BackupRestoring, domain.BackupBackedUp, t0, t0.Add(time.Second)); err != nil || !ok {
 		t.Fatalf("status not swapped: %v %v", ok, err)
 	}
 	if got, _ := s.Backup(ctx, b.ID); got.Status != domain.BackupBackedUp {
