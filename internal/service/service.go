@@ -153,10 +153,17 @@ func (s *Service) startID(ctx context.Context, p domain.Principal, id, kind, vmI
 		bg := context.WithoutCancel(ctx)
 		var mu sync.Mutex
 		cur := op
+		lost := false
 		save := func() {
 			cur.Updated = s.clock.Now()
-			if err := s.store.UpdateOperation(bg, cur); err != nil {
+			ok, err := s.store.UpdateOwnedOperation(bg, cur, op.Owner)
+			if err != nil {
 				s.log.Error("update operation", "id", cur.ID, "err", err)
+			} else if !ok && !lost {
+				// Our lease ran out and another server failed it: its
+				// verdict stands (leases.go).
+				lost = true
+				s.log.Warn("operation taken over by another server; its outcome is not recorded", "id", cur.ID, "kind", kind)
 			}
 		}
 		mu.Lock()

@@ -33,6 +33,10 @@ type LeaseStore interface {
 	// FailOperationIf marks an unfinished operation Failed with msg only if
 	// its owner and lease are still those given: of two recoverers, one wins.
 	FailOperationIf(ctx context.Context, id, owner string, until time.Time, msg string, now time.Time) (bool, error)
+	// UpdateOwnedOperation is UpdateOperation for the operation's owner:
+	// it changes nothing (false) once the operation is no longer unfinished
+	// and owned by owner (another server failed it as interrupted).
+	UpdateOwnedOperation(ctx context.Context, op domain.Operation, owner string) (bool, error)
 	// SetBackupStatusIf changes a backup's status from one value to another
 	// only if its status and updated time are still from and seen (a
 	// compare-and-swap: a status set again since then is not clobbered).

@@ -107,3 +107,15 @@ func (s *DB) SetBackupStatusIf(ctx context.Context, id string, from, to domain.B
 	n, _ := res.RowsAffected()
 	return n == 1, nil
 }
+
+// UpdateOwnedOperation updates an operation its owner still runs.
+func (s *DB) UpdateOwnedOperation(ctx context.Context, op domain.Operation, owner string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE operations SET state=$2, progress=$3, message=$4, result=$5, error=$6, updated=$7
+		WHERE id=$1 AND owner=$8 AND state IN ('Pending','Running')`,
+		op.ID, string(op.State), op.Progress, op.Message, op.Result, op.Error, fmtTime(op.Updated), owner)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}

@@ -93,6 +93,21 @@ func testLeases(t *testing.T, s store.Store) {
 	if got.State != domain.OpFailed || got.Error != "interrupted" {
 		t.Fatalf("operation after take-over: %s %q", got.State, got.Error)
 	}
+	// The old owner's late update does not overwrite the verdict.
+	late := got
+	late.State, late.Error = domain.OpSucceeded, ""
+	if ok, err := s.UpdateOwnedOperation(ctx, late, "a/n1/1/x"); err != nil || ok {
+		t.Fatalf("late update by the old owner: %v %v", ok, err)
+	}
+	if got, _ = s.Operation(ctx, op.ID); got.State != domain.OpFailed {
+		t.Fatalf("late update overwrote the verdict: %s", got.State)
+	}
+	other := domain.Operation{ID: domain.NewID(), Kind: "k", AccountID: acc.ID, State: domain.OpPending, Created: t0, Updated: t0, Owner: "b/n2/2/y"}
+	must(t, s.CreateOperation(ctx, other))
+	other.State = domain.OpRunning
+	if ok, err := s.UpdateOwnedOperation(ctx, other, "b/n2/2/y"); err != nil || !ok {
+		t.Fatalf("update by the owner: %v %v", ok, err)
+	}
 	locks, _ = s.VMLocks(ctx)
 	if len(locks) != 1 || locks[0].VMID != vm2.ID {
 		t.Fatalf("locks after take-over: %+v", locks)
