@@ -450,6 +450,9 @@ func (s *Service) Reconcile(ctx context.Context) {
 
 // ReleaseStaleLocks clears busy marks left by operations of a previous run
 // of this server. Call once at start, before serving.
+//
+// Deprecated: it releases the locks of every server on the database; the
+// server uses RecoverOrphans (leases.go).
 func (s *Service) ReleaseStaleLocks(ctx context.Context) error {
 	restoring, err := s.store.ListBackups(ctx, store.BackupFilter{Status: domain.BackupRestoring})
 	if err != nil {
