@@ -2,14 +2,18 @@ package service_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/agentapi/agenttest"
 	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/jobs"
 	"github.com/knib/knib/internal/service"
 	"github.com/knib/knib/internal/store"
 )
@@ -239,5 +243,42 @@ func TestRestoringBackupOfALiveCreateVMIsUntouched(t *testing.T) {
 	}
 	if op, _ := h.st.Operation(ctx, create.ID); op.State != domain.OpFailed {
 		t.Fatalf("the dead create-vm is %s", op.State)
+	}
+}
+
+// The validation cleanup keeps the validation VMs of jobs whose lease is
+// alive on another server, not those of expired leases or of a previous
+// life of this node.
+func TestValidationCleanupKeepsLiveJobs(t *testing.T) {
+	h := newHAEnv(t, "hostb/nodeB/200/aaaaaaaa")
+	ctx := context.Background()
+	now := h.clk.Now()
+	claim := func(owner string, until time.Time) string {
+		b := domain.Backup{ID: domain.NewID(), VMID: h.vm.ID, VMName: h.vm.Name, AccountID: h.vm.AccountID, OfferingID: h.vm.OfferingID,
+			HostID: h.vm.HostID, Type: domain.BackupFull, Status: domain.BackupBackedUp, Dir: "d", Created: now, Updated: now}
+		if err := h.st.CreateBackup(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		j := jobs.Job{ID: domain.NewID(), Type: jobs.BackupValidation, BackupID: b.ID, VMID: h.vm.ID, ZoneID: "z", State: jobs.Queued, Scheduled: now}
+		if err := h.st.EnqueueJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := h.st.ClaimJob(ctx, j.ID, owner, h.vm.HostID, now, until); err != nil || !ok {
+			t.Fatalf("claim: %v %v", ok, err)
+		}
+		return b.ID
+	}
+	live := claim("hostb/nodeB/200/aaaaaaaa", now.Add(lease))
+	claim("hostc/nodeC/300/cccccccc", now.Add(-time.Second)) // lease ran out
+	claim("hosta/nodeA/99/oldoldol", now.Add(lease))         // previous life of this node
+	var got agentapi.CleanupValidationRequest
+	fake := &agenttest.Fake{Task: func(req agentapi.TaskRequest) agentapi.TaskStatus {
+		json.Unmarshal(req.Payload, &got)
+		return agentapi.TaskStatus{State: agentapi.TaskSucceeded, Result: json.RawMessage(`{}`)}
+	}}
+	me := h.server("nodeA", "hosta/nodeA/100/bbbbbbbb")
+	me.CleanupValidations(ctx, fake)
+	if len(got.Keep) != 1 || got.Keep[0] != live {
+		t.Fatalf("keep %v, want only %s", got.Keep, live)
 	}
 }
