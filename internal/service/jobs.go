@@ -95,6 +95,17 @@ func (s *Service) RunJobs(ctx context.Context, owner string) error {
 	}
 	var live []jobs.Job
 	for _, j := range running {
+		if j.State == jobs.Running && s.previousLife(j.LeaseOwner) {
+			// A previous life of this server ran it: lost at once (leases.go).
+			o := jobs.AfterFailure(now, j.Attempts, s.limits(ctx, j.Type.Family()))
+			o.Scheduled = now
+			const lost = "lost: the server running it stopped"
+			if ok, err := s.store.ReapJobOf(ctx, j.ID, j.LeaseOwner, now, o, lost); err == nil && ok {
+				s.log.Warn("lost job reaped", "job", j.ID, "type", j.Type, "next", o.State, "owner", j.LeaseOwner)
+				s.jobFailed(ctx, j, o, lost)
+			}
+			continue
+		}
 		if jobs.Lost(now, j) {
 			// The runner died, not the job: retry at once while attempts remain.
 			o := jobs.AfterFailure(now, j.Attempts, s.limits(ctx, j.Type.Family()))

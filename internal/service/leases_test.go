@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -280,5 +281,41 @@ func TestValidationCleanupKeepsLiveJobs(t *testing.T) {
 	me.CleanupValidations(ctx, fake)
 	if len(got.Keep) != 1 || got.Keep[0] != live {
 		t.Fatalf("keep %v, want only %s", got.Keep, live)
+	}
+}
+
+// A job that a previous life of this node was running is reaped at once by
+// the restarted server, not by another node before its lease runs out.
+func TestJobOfPreviousLifeIsReapedAtOnce(t *testing.T) {
+	h := newHAEnv(t, "hostb/nodeB/200/aaaaaaaa")
+	ctx := context.Background()
+	now := h.clk.Now()
+	j := jobs.Job{ID: domain.NewID(), Type: jobs.StartCompression, BackupID: h.backup.ID, VMID: h.vm.ID, ZoneID: "z", State: jobs.Queued, Scheduled: now}
+	if err := h.st.EnqueueJob(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := h.st.ClaimJob(ctx, j.ID, "hosta/nodeA/99/oldoldol", h.vm.HostID, now, now.Add(lease)); err != nil || !ok {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	state := func() jobs.Job {
+		list, err := h.st.Jobs(ctx, store.JobFilter{ID: j.ID, All: true})
+		if err != nil || len(list) != 1 {
+			t.Fatalf("job: %v %v", list, err)
+		}
+		return list[0]
+	}
+	other := h.server("nodeB", "hostb/nodeB/200/aaaaaaaa")
+	if err := other.RunJobs(ctx, other.Owner()); err != nil {
+		t.Fatal(err)
+	}
+	if got := state(); got.State != jobs.Running {
+		t.Fatalf("another node reaped a live lease: %+v", got)
+	}
+	me := h.server("nodeA", "hosta/nodeA/100/bbbbbbbb")
+	if err := me.RunJobs(ctx, me.Owner()); err != nil {
+		t.Fatal(err)
+	}
+	if got := state(); got.State != jobs.Queued || got.LeaseOwner != "" || !strings.Contains(got.LastError, "lost") {
+		t.Fatalf("the previous life's job was not reaped: %+v", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/jobs"
 )
 
 // VMLock is a VM's busy mark: what holds it (Holder), the server process
@@ -33,6 +34,10 @@ type LeaseStore interface {
 	// FailOperationIf marks an unfinished operation Failed with msg only if
 	// its owner and lease are still those given: of two recoverers, one wins.
 	FailOperationIf(ctx context.Context, id, owner string, until time.Time, msg string, now time.Time) (bool, error)
+	// ReapJobOf reaps a running job whose lease owner is still owner (a
+	// dead process), whatever its lease says, recording outcome o like
+	// ReapJob; false when the job changed since.
+	ReapJobOf(ctx context.Context, id, owner string, now time.Time, o jobs.Outcome, lastError string) (bool, error)
 	// UpdateOwnedOperation is UpdateOperation for the operation's owner:
 	// it changes nothing (false) once the operation is no longer unfinished
 	// and owned by owner (another server failed it as interrupted).

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/jobs"
 	"github.com/knib/knib/internal/store"
 )
 
@@ -118,4 +119,20 @@ func (s *DB) UpdateOwnedOperation(ctx context.Context, op domain.Operation, owne
 	}
 	n, _ := res.RowsAffected()
 	return n == 1, nil
+}
+
+// ReapJobOf reaps a running job of a dead lease owner.
+func (s *DB) ReapJobOf(ctx context.Context, id, owner string, now time.Time, o jobs.Outcome, lastError string) (bool, error) {
+	sched := ""
+	if o.State == jobs.Queued {
+		sched = fmtTime(o.Scheduled)
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET state = $3, last_error = $4, ended = $2, lease_owner = '', lease_until = '',
+ scheduled = CASE WHEN $5 = '' THEN scheduled ELSE $5 END, host_id = CASE WHEN $3 = 'Queued' THEN '' ELSE host_id END
+ WHERE id = $1 AND state = 'Running' AND lease_owner = $6 AND $6 <> ''`, id, fmtTime(now), string(o.State), lastError, sched, owner)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/jobs"
 	"github.com/knib/knib/internal/store"
 )
 
@@ -119,6 +120,28 @@ func testLeases(t *testing.T, s store.Store) {
 	locks, _ = s.VMLocks(ctx)
 	if len(locks) != 1 {
 		t.Fatalf("locks after release: %+v", locks)
+	}
+
+	// A job of a dead owner is reaped whatever its lease says, once.
+	j := jobs.Job{ID: domain.NewID(), Type: jobs.StartCompression, BackupID: "b", VMID: vm.ID, ZoneID: h.ZoneID, State: jobs.Queued, Scheduled: t0}
+	must(t, s.EnqueueJob(ctx, j))
+	if ok, err := s.ClaimJob(ctx, j.ID, "a/n1/1/x", h.ID, t0, t0.Add(time.Hour)); err != nil || !ok {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	out := jobs.Outcome{State: jobs.Queued, Scheduled: t0, Attempts: 1}
+	if ok, err := s.ReapJobOf(ctx, j.ID, "b/n2/2/y", t0, out, "lost"); err != nil || ok {
+		t.Fatalf("reaped with another owner: %v %v", ok, err)
+	}
+	if ok, err := s.ReapJobOf(ctx, j.ID, "a/n1/1/x", t0, out, "lost"); err != nil || !ok {
+		t.Fatalf("not reaped: %v %v", ok, err)
+	}
+	if ok, _ := s.ReapJobOf(ctx, j.ID, "a/n1/1/x", t0, out, "lost"); ok {
+		t.Fatal("reaped twice")
+	}
+	list, err := s.Jobs(ctx, store.JobFilter{ID: j.ID, All: true})
+	must(t, err)
+	if len(list) != 1 || list[0].State != jobs.Queued || list[0].LeaseOwner != "" || list[0].LastError != "lost" {
+		t.Fatalf("reaped job: %+v", list)
 	}
 
 	// Backup status compare-and-swap.
