@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/knib/knib/internal/service"
@@ -48,4 +50,20 @@ func leaseLoop(ctx context.Context, svc *service.Service, lease time.Duration, l
 			svc.Reconcile(ctx)
 		}
 	}
+}
+
+// lockDataDir makes this process the only server on its data directory
+// for as long as it lives (the kernel drops the lock when it dies). The
+// node identity relies on it: work owned by another process of this node
+// is then certainly work of a dead one.
+func lockDataDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "server.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock the data directory: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another knib server runs on data directory %s (give each server its own --data-dir): %w", dir, err)
+	}
+	return f, nil
 }

@@ -78,6 +78,11 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
+	lock, err := lockDataDir(cfg.DataDir) // one server per data directory (leases.go)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	if cfg.Database == "" {
 		cfg.Database = filepath.Join(cfg.DataDir, "knib.db")
 	}
