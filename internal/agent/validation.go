@@ -43,6 +43,9 @@ func (a *Local) validate(ctx context.Context, raw json.RawMessage, progress func
 	if err != nil {
 		return nil, err
 	}
+	// A validation VM of this backup left by a dead agent process (kept by
+	// the cleanup while its job ran) goes before the new one boots.
+	a.destroyLeftover(ctx, agentapi.ValidationPrefix+req.BackupID[:8], work)
 	os.RemoveAll(work)
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return nil, err
@@ -250,13 +253,16 @@ func (a *Local) cleanupValidation(ctx context.Context, raw json.RawMessage, prog
 		if err != nil {
 			continue
 		}
-		ours := false
+		ours, kept := false, false
 		for _, d := range dom.Disks {
 			for _, m := range mine {
 				ours = ours || strings.HasPrefix(d.Source, m)
+				for _, k := range req.Keep {
+					kept = kept || strings.HasPrefix(d.Source, m+k+string(filepath.Separator))
+				}
 			}
 		}
-		if !ours {
+		if !ours || kept {
 			continue
 		}
 		if err := a.hv.DestroyDomain(ctx, u); err != nil {
@@ -265,7 +271,37 @@ func (a *Local) cleanupValidation(ctx context.Context, raw json.RawMessage, prog
 		destroyed++
 	}
 	for _, r := range roots {
-		os.RemoveAll(filepath.Join(r, "validation"))
+		vdir := filepath.Join(r, "validation")
+		if len(req.Keep) == 0 {
+			os.RemoveAll(vdir)
+			continue
+		}
+		entries, _ := os.ReadDir(vdir)
+		for _, e := range entries {
+			if !slices.Contains(req.Keep, e.Name()) {
+				os.RemoveAll(filepath.Join(vdir, e.Name()))
+			}
+		}
 	}
 	return map[string]int{"destroyed": destroyed}, nil
+}
+
+// destroyLeftover destroys the domains called name whose disks are in dir.
+func (a *Local) destroyLeftover(ctx context.Context, name, dir string) {
+	uuids, err := a.hv.DomainsNamed(ctx, name)
+	if err != nil {
+		return
+	}
+	for _, u := range uuids {
+		dom, err := a.hv.Domain(ctx, u)
+		if err != nil || dom.Name != name {
+			continue
+		}
+		for _, d := range dom.Disks {
+			if strings.HasPrefix(d.Source, dir+string(filepath.Separator)) {
+				a.hv.DestroyDomain(ctx, u)
+				break
+			}
+		}
+	}
 }

@@ -13,6 +13,9 @@ const (
 // own (those that do not exist on the host are skipped).
 type CleanupValidationRequest struct {
 	Storages []string `json:"storages,omitempty"`
+	// Keep names backups whose validation VMs and overlays stay: their
+	// validation jobs still run (several servers).
+	Keep []string `json:"keep,omitempty"`
 }
 
 // ValidationPrefix starts the name of every validation VM.

@@ -30,4 +30,8 @@ type Operation struct {
 	Error     string  // set when Failed
 	Created   time.Time
 	Updated   time.Time
+	// Owner is the server process running the operation; it renews
+	// LeaseUntil while it lives (several servers, see docs/architecture.md).
+	Owner      string
+	LeaseUntil time.Time
 }

@@ -78,6 +78,11 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
+	lock, err := lockDataDir(cfg.DataDir) // one server per data directory (leases.go)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	if cfg.Database == "" {
 		cfg.Database = filepath.Join(cfg.DataDir, "knib.db")
 	}
@@ -92,11 +97,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := ensureAdminToken(ctx, svc, cfg.DataDir); err != nil {
 		return err
 	}
-	if err := svc.RecoverOperations(ctx); err != nil {
-		return fmt.Errorf("recover operations: %w", err)
-	}
-	if err := svc.ReleaseStaleLocks(ctx); err != nil {
-		return fmt.Errorf("release stale locks: %w", err)
+	// Several servers may share the database: this process owns the work
+	// it starts; at start only the work of dead owners (a previous life of
+	// this node, or a lease that ran out) is recovered (leases.go).
+	node := nodeIdentity(cfg)
+	svc.SetIdentity(node, service.OwnerName(node))
+	if _, err := svc.RecoverOrphans(ctx); err != nil {
+		return fmt.Errorf("recover interrupted operations: %w", err)
 	}
 	// Backup storages: the data directory's own is storage "default" of the
 	// local zone; backups recorded before storages existed belong to it.
@@ -131,6 +138,7 @@ func Run(ctx context.Context, cfg Config) error {
 		go localAgentLoop(loopCtx, svc, cfg, storage, log)
 	}
 	go jobLoop(loopCtx, svc, cfg.JobsEvery, log)
+	go leaseLoop(loopCtx, svc, cfg.JobLease, log)
 	for _, eh := range cfg.ExtraHosts {
 		go extraAgentLoop(loopCtx, svc, cfg, eh, storage, log)
 	}
@@ -204,8 +212,7 @@ func localAgentLoop(ctx context.Context, svc *service.Service, cfg Config, stora
 // is unique to this process, so a restarted server never mistakes an old
 // lease for its own.
 func jobLoop(ctx context.Context, svc *service.Service, every time.Duration, log *slog.Logger) {
-	host, _ := os.Hostname()
-	owner := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), domain.NewID()[:8])
+	owner := svc.Owner()
 	for {
 		if err := svc.RunJobs(ctx, owner); err != nil && ctx.Err() == nil {
 			log.Warn("job scheduler", "err", err)

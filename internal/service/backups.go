@@ -38,7 +38,7 @@ func (s *Service) vmSettings(ctx context.Context, vm domain.VM) (settings.View, 
 // lockVM marks the VM busy for the operation or refuses with a clear message.
 func (s *Service) lockVM(ctx context.Context, vm domain.VM, what string) (release func(), err error) {
 	holder := what + " (started " + s.clock.Now().Format(time.RFC3339) + ")"
-	if err := s.store.AcquireVM(ctx, vm.ID, holder); err != nil {
+	if err := s.store.AcquireVMFor(ctx, vm.ID, holder, s.Owner(), s.leaseEnd()); err != nil {
 		return nil, fmt.Errorf("vm %s: %w", vm.Name, err)
 	}
 	return func() { s.store.ReleaseVM(context.WithoutCancel(ctx), vm.ID, holder) }, nil
@@ -450,6 +450,9 @@ func (s *Service) Reconcile(ctx context.Context) {
 
 // ReleaseStaleLocks clears busy marks left by operations of a previous run
 // of this server. Call once at start, before serving.
+//
+// Deprecated: it releases the locks of every server on the database; the
+// server uses RecoverOrphans (leases.go).
 func (s *Service) ReleaseStaleLocks(ctx context.Context) error {
 	restoring, err := s.store.ListBackups(ctx, store.BackupFilter{Status: domain.BackupRestoring})
 	if err != nil {

@@ -95,6 +95,17 @@ func (s *Service) RunJobs(ctx context.Context, owner string) error {
 	}
 	var live []jobs.Job
 	for _, j := range running {
+		if j.State == jobs.Running && s.previousLife(j.LeaseOwner) {
+			// A previous life of this server ran it: lost at once (leases.go).
+			o := jobs.AfterFailure(now, j.Attempts, s.limits(ctx, j.Type.Family()))
+			o.Scheduled = now
+			const lost = "lost: the server running it stopped"
+			if ok, err := s.store.ReapJobOf(ctx, j.ID, j.LeaseOwner, now, o, lost); err == nil && ok {
+				s.log.Warn("lost job reaped", "job", j.ID, "type", j.Type, "next", o.State, "owner", j.LeaseOwner)
+				s.jobFailed(ctx, j, o, lost)
+			}
+			continue
+		}
 		if jobs.Lost(now, j) {
 			// The runner died, not the job: retry at once while attempts remain.
 			o := jobs.AfterFailure(now, j.Attempts, s.limits(ctx, j.Type.Family()))
@@ -184,7 +195,7 @@ func (s *Service) runJob(ctx, stop context.Context, owner string, j jobs.Job, l 
 			}
 		}
 	}()
-	err := s.execJob(jctx, j, l)
+	err := s.execJob(withJobTask(jctx, j), j, l)
 	close(done)
 	if stop.Err() != nil {
 		return
@@ -212,6 +223,9 @@ func (s *Service) runJob(ctx, stop context.Context, owner string, j jobs.Job, l 
 	if err != nil && err != errNotNow {
 		s.jobFailed(ctx, j, o, msg)
 	}
+	if err == nil {
+		s.log.Info("job done", "job", j.ID, "type", j.Type, "backup", j.BackupID, "attempt", j.Attempts, "owner", owner)
+	}
 }
 
 // errNotNow asks for the job to run again soon without counting an attempt.
@@ -225,6 +239,11 @@ func (s *Service) jobFailed(ctx context.Context, j jobs.Job, o jobs.Outcome, why
 			s.store.SetValidation(ctx, j.BackupID, domain.UnableToValidate, "the validation job failed: "+why, false, nil)
 		}
 		return
+	}
+	if j.Type == jobs.StartCompression {
+		if done, err := s.hasJob(ctx, j.BackupID, jobs.FinalizeCompression); err != nil || done {
+			return // the work was done before the runner died
+		}
 	}
 	st := domain.Uncompressed
 	if j.Type == jobs.FinalizeCompression {
@@ -261,6 +280,11 @@ func (s *Service) startCompression(ctx context.Context, a agentapi.Agent, b doma
 	if b.Status != domain.BackupBackedUp && b.Status != domain.BackupRemoved && b.Status != domain.BackupRestoring {
 		return nil
 	}
+	// A runner that died after enqueueing the finalize job had done this
+	// job's work: the retry has nothing left to do (jobtasks.go).
+	if done, err := s.hasJob(ctx, b.ID, jobs.FinalizeCompression); err != nil || done {
+		return err
+	}
 	off, err := s.store.Offering(ctx, b.OfferingID)
 	if err != nil {
 		return err
@@ -296,7 +320,7 @@ func (s *Service) startCompression(ctx context.Context, a agentapi.Agent, b doma
 	if err := s.store.SetCompression(ctx, b.ID, domain.Compressing, b.Size, uncompressed, []domain.BackupFile{}); err != nil {
 		return err
 	}
-	return s.enqueue(ctx, jobs.FinalizeCompression, b)
+	return s.enqueueOnce(ctx, jobs.FinalizeCompression, b)
 }
 
 // finalizeCompression swaps the compressed files in, but never while this
@@ -342,7 +366,7 @@ func (s *Service) finalizeCompression(ctx context.Context, a agentapi.Agent, b d
 	}
 	// Validation follows compression.
 	if off, err := s.store.Offering(ctx, b.OfferingID); err == nil && off.Validate {
-		return s.enqueue(ctx, jobs.BackupValidation, b)
+		return s.enqueueOnce(ctx, jobs.BackupValidation, b)
 	}
 	return nil
 }

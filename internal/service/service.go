@@ -31,6 +31,8 @@ type Service struct {
 	jobs     runningJobs
 	jobLease time.Duration
 	remote   remoteAgents // remote agents (agents.go)
+	node     string       // this installation on this machine (leases.go)
+	owner    string       // this process in leases (leases.go)
 }
 
 // New returns a service over st.
@@ -140,7 +142,8 @@ func (s *Service) start(ctx context.Context, p domain.Principal, kind, vmID stri
 
 func (s *Service) startID(ctx context.Context, p domain.Principal, id, kind, vmID string, fn func(ctx context.Context, progress Progress) (any, error)) (domain.Operation, error) {
 	now := s.clock.Now()
-	op := domain.Operation{ID: id, Kind: kind, VMID: vmID, AccountID: p.AccountID, State: domain.OpPending, Created: now, Updated: now}
+	op := domain.Operation{ID: id, Kind: kind, VMID: vmID, AccountID: p.AccountID, State: domain.OpPending, Created: now, Updated: now,
+		Owner: s.Owner(), LeaseUntil: now.Add(s.lease())}
 	if err := s.store.CreateOperation(ctx, op); err != nil {
 		return op, fmt.Errorf("record operation: %w", err)
 	}
@@ -150,10 +153,17 @@ func (s *Service) startID(ctx context.Context, p domain.Principal, id, kind, vmI
 		bg := context.WithoutCancel(ctx)
 		var mu sync.Mutex
 		cur := op
+		lost := false
 		save := func() {
 			cur.Updated = s.clock.Now()
-			if err := s.store.UpdateOperation(bg, cur); err != nil {
+			ok, err := s.store.UpdateOwnedOperation(bg, cur, op.Owner)
+			if err != nil {
 				s.log.Error("update operation", "id", cur.ID, "err", err)
+			} else if !ok && !lost {
+				// Our lease ran out and another server failed it: its
+				// verdict stands (leases.go).
+				lost = true
+				s.log.Warn("operation taken over by another server; its outcome is not recorded", "id", cur.ID, "kind", kind)
 			}
 		}
 		mu.Lock()
@@ -235,6 +245,10 @@ func (s *Service) ListOperations(ctx context.Context, p domain.Principal, all bo
 // RecoverOperations marks operations that were in flight when the server
 // stopped as failed: their work is reconciled from the real disks, not
 // resumed blindly.
+//
+// Deprecated: it fails the operations of every server on the database; the
+// server uses RecoverOrphans (leases.go), which fails only those of dead
+// owners.
 func (s *Service) RecoverOperations(ctx context.Context) error {
 	ops, err := s.store.ListOperations(ctx, false)
 	if err != nil {

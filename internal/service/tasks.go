@@ -34,6 +34,9 @@ func (s *Service) runTask(ctx context.Context, a agentapi.Agent, kind string, pa
 		return nil, err
 	}
 	id := kind + "-" + newTaskSuffix()
+	if jid, ok := jobTaskID(ctx, a, kind); ok {
+		id = jid // several servers: a retried job finds its task (jobtasks.go)
+	}
 	// Waiting is real time, whatever clock the use cases read.
 	deadline := time.Now().Add(timeout)
 	if err := a.StartTask(ctx, agentapi.TaskRequest{ID: id, Kind: kind, Payload: raw, Deadline: deadline, Storage: storageFrom(ctx)}); err != nil {

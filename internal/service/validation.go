@@ -212,6 +212,14 @@ func (s *Service) CleanupValidations(ctx context.Context, a agentapi.Agent) {
 	for _, st := range list {
 		req.Storages = append(req.Storages, st.Path)
 	}
+	// Validation VMs of jobs still running (on this or another server)
+	// stay; their jobs end them.
+	keep, err := s.liveValidations(ctx)
+	if err != nil {
+		s.log.Warn("cleanup of validation VMs: running validations", "err", err)
+		return
+	}
+	req.Keep = keep
 	if _, err := s.runTask(ctx, a, agentapi.KindCleanupValidation, req, time.Minute, nil, 0, 100); err != nil {
 		s.log.Warn("cleanup of validation VMs", "err", err)
 	}

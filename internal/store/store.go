@@ -179,6 +179,9 @@ type Store interface {
 
 	// VM moves between hosts (see moves.go).
 	VMMoveStore
+
+	// Owners and leases of operations and VM locks (see leases.go).
+	LeaseStore
 }
 
 // JobFilter selects jobs (seed: listBackupServiceJobs).

@@ -197,7 +197,7 @@ func setChain(ctx context.Context, tx *sql.Tx, vmID string, c store.Chain) error
 
 // AcquireVM marks a VM busy unless it is busy already.
 func (s *DB) AcquireVM(ctx context.Context, vmID, holder string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE vms SET busy = $2 WHERE id = $1 AND busy = ''`, vmID, holder)
+	res, err := s.db.ExecContext(ctx, `UPDATE vms SET busy = $2, busy_owner = '', busy_until = '' WHERE id = $1 AND busy = ''`, vmID, holder)
 	if err != nil {
 		return err
 	}
@@ -217,7 +217,7 @@ func (s *DB) AcquireVM(ctx context.Context, vmID, holder string) error {
 
 // ReleaseVM clears the busy mark held by holder.
 func (s *DB) ReleaseVM(ctx context.Context, vmID, holder string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE vms SET busy = '' WHERE id = $1 AND busy = $2`, vmID, holder)
+	_, err := s.db.ExecContext(ctx, `UPDATE vms SET busy = '', busy_owner = '', busy_until = '' WHERE id = $1 AND busy = $2`, vmID, holder)
 	return err
 }
 

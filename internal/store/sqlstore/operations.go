@@ -6,20 +6,22 @@ import (
 	"github.com/knib/knib/internal/domain"
 )
 
-const opCols = `id, kind, vm_id, account_id, state, progress, message, result, error, created, updated`
+const opCols = `id, kind, vm_id, account_id, state, progress, message, result, error, created, updated, owner, lease_until`
 
 func scanOp(r scanner) (domain.Operation, error) {
 	var op domain.Operation
-	var state, created, updated string
-	err := r.Scan(&op.ID, &op.Kind, &op.VMID, &op.AccountID, &state, &op.Progress, &op.Message, &op.Result, &op.Error, &created, &updated)
+	var state, created, updated, until string
+	err := r.Scan(&op.ID, &op.Kind, &op.VMID, &op.AccountID, &state, &op.Progress, &op.Message, &op.Result, &op.Error, &created, &updated, &op.Owner, &until)
 	op.State, op.Created, op.Updated = domain.OperationState(state), parseTime(created), parseTime(updated)
+	op.LeaseUntil = parseTime(until)
 	return op, err
 }
 
 // CreateOperation records a new operation.
 func (s *DB) CreateOperation(ctx context.Context, op domain.Operation) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO operations(`+opCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`,
-		op.ID, op.Kind, op.VMID, op.AccountID, string(op.State), op.Progress, op.Message, op.Result, op.Error, fmtTime(op.Created), fmtTime(op.Updated))
+	_, err := s.db.ExecContext(ctx, `INSERT INTO operations(`+opCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
+		op.ID, op.Kind, op.VMID, op.AccountID, string(op.State), op.Progress, op.Message, op.Result, op.Error, fmtTime(op.Created), fmtTime(op.Updated),
+		op.Owner, leaseTime(op.LeaseUntil))
 	return err
 }
 

@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("VMMoves", func(t *testing.T) { RunMoves(t, open(t)) })
 	t.Run("RemoteAgents", func(t *testing.T) { testAgents(t, open(t)) })
 	t.Run("Storages", func(t *testing.T) { testStorages(t, open(t)) })
+	t.Run("Leases", func(t *testing.T) { testLeases(t, open(t)) }) // several servers (leases.go)
 }
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 123456789, time.UTC)

@@ -1,0 +1,92 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/hypervisor"
+)
+
+// cleanupHV is just enough hypervisor for the validation cleanup: a set of
+// domains by uuid, destroyed on request (other methods are not called).
+type cleanupHV struct {
+	Hypervisor
+	doms      map[string]hypervisor.Domain
+	destroyed []string
+}
+
+func (h *cleanupHV) DomainsNamed(_ context.Context, prefix string) ([]string, error) {
+	var out []string
+	for u, d := range h.doms {
+		if strings.HasPrefix(d.Name, prefix) {
+			out = append(out, u)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func (h *cleanupHV) Domain(_ context.Context, uuid string) (hypervisor.Domain, error) {
+	return h.doms[uuid], nil
+}
+
+func (h *cleanupHV) DestroyDomain(_ context.Context, uuid string) error {
+	h.destroyed = append(h.destroyed, uuid)
+	delete(h.doms, uuid)
+	return nil
+}
+
+// Several servers: the cleanup keeps the validation VMs and overlays of
+// backups whose validation jobs still run, and removes the others.
+func TestValidationCleanupKeepsLiveValidations(t *testing.T) {
+	root := t.TempDir()
+	vdir := filepath.Join(root, "validation")
+	dom := func(name, backup string) hypervisor.Domain {
+		dir := filepath.Join(vdir, backup)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return hypervisor.Domain{Name: name, Disks: []hypervisor.Disk{{Target: "vda", Source: filepath.Join(dir, "vda.qcow2")}}}
+	}
+	live, dead := "aaaaaaaa-live", "bbbbbbbb-dead"
+	hv := &cleanupHV{doms: map[string]hypervisor.Domain{
+		"u-live":  dom(agentapi.ValidationPrefix+live[:8], live),
+		"u-dead":  dom(agentapi.ValidationPrefix+dead[:8], dead),
+		"u-other": {Name: agentapi.ValidationPrefix + "elsewhere", Disks: []hypervisor.Disk{{Source: "/other/validation/x/vda.qcow2"}}},
+	}}
+	a := &Local{cfg: Config{StoragePath: root}, hv: hv, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	raw, _ := json.Marshal(agentapi.CleanupValidationRequest{Keep: []string{live}})
+	if _, err := a.cleanupValidation(context.Background(), raw, func(float64, string) {}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(hv.destroyed, []string{"u-dead"}) {
+		t.Fatalf("destroyed %v, want only the dead validation's VM", hv.destroyed)
+	}
+	if _, err := os.Stat(filepath.Join(vdir, live)); err != nil {
+		t.Fatalf("the live validation's overlays are gone: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(vdir, dead)); !os.IsNotExist(err) {
+		t.Fatalf("the dead validation's overlays are left: %v", err)
+	}
+	// Without a keep list (one server, at start) everything goes.
+	if _, err := a.cleanupValidation(context.Background(), nil, func(float64, string) {}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := hv.doms["u-live"]; ok {
+		t.Fatal("without a keep list the validation VM stays")
+	}
+	if _, err := os.Stat(vdir); !os.IsNotExist(err) {
+		t.Fatalf("validation directory left: %v", err)
+	}
+	if _, ok := hv.doms["u-other"]; !ok {
+		t.Fatal("a validation VM of another storage was destroyed")
+	}
+}
