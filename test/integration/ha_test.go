@@ -46,9 +46,9 @@ func jobsDone(logs ...string) map[string]int {
 
 // TestTwoServersBurst: two `knib server` processes on one PostgreSQL
 // database and one remote agent (joined through server 1, dialled by both).
-// 25 backups of a VM whose offering compresses make a burst of 50 jobs
-// (a StartCompression and a FinalizeCompression each) while the job switch
-// is off; the switch goes on, both servers run jobs, and server 1 is killed
+// 50 backups of a VM whose offering compresses make a burst of 50 queued
+// StartCompression jobs while the job switch is off (each is followed by a
+// FinalizeCompression: 100 jobs in all); the switch goes on, both servers run jobs, and server 1 is killed
 // with SIGKILL while it runs some jobs and a backup operation. Server 2 then
 // finishes every job, each exactly once, with consistent compressed files;
 // once server 1's lease ran out its operation is Failed with a reason and
@@ -56,9 +56,9 @@ func jobsDone(logs ...string) map[string]int {
 // files intact.
 func TestTwoServersBurst(t *testing.T) {
 	testbed.Require(t)
-	const burst = 25 // backups; two jobs each
+	const burst = 50 // backups: 50 queued jobs, then a finalize each
 	pg := testbed.PostgresDB(t)
-	dom := testbed.NewDomain(t, testbed.DomainOptions{Name: "knib-t-ha", DiskSizes: []int64{96 << 20}, Start: true})
+	dom := testbed.NewDomain(t, testbed.DomainOptions{Name: "knib-t-ha", DiskSizes: []int64{192 << 20}, Start: true})
 	ctx := context.Background()
 	// Server 1 dies by SIGKILL in the middle of its next backup (after the
 	// deltas, before the commit); every burst backup goes through server 2.
@@ -155,9 +155,9 @@ func TestTwoServersBurst(t *testing.T) {
 	doneByS1 := jobsDone(s1.Log())
 	t.Logf("server 1 killed after %d jobs", len(doneByS1))
 
-	// Server 2 finishes all 50 jobs.
+	// Server 2 finishes every job: the 50 of the burst and their finalizes.
 	var all []job
-	deadline = time.Now().Add(4 * time.Minute)
+	deadline = time.Now().Add(8 * time.Minute)
 	for {
 		s2.MustJSON(&all, "job", "list", "--all")
 		ok := len(all) == 2*burst
@@ -171,7 +171,7 @@ func TestTwoServersBurst(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after 4 minutes: %+v\n%s", all, s2.Log())
+			t.Fatalf("after 8 minutes: %+v\n%s", all, s2.Log())
 		}
 		time.Sleep(time.Second)
 	}
