@@ -10,8 +10,10 @@
 //   - TEXT time: every time is stored as TEXT in the fixed-width UTC format
 //     timeFormat, so text comparison and ordering are time comparison and
 //     ordering on both engines (PostgreSQL databases use the C collation).
-//   - Migration: a numbered SQL file migrations/<engine>/NNNN_name.sql,
-//     embedded; every migration exists for both engines under the same name.
+//   - Migration: a numbered SQL file migrations/NNNN_name.sql, embedded,
+//     written in SQL both engines run (TEXT times, BOOLEAN, BIGINT); an
+//     engine that needs its own SQL for one gets migrations/<engine>/ with
+//     the same file name, which replaces it there.
 //     Open applies the pending ones in order, each in a transaction recorded
 //     in schema_migrations; on PostgreSQL under an advisory lock, so that
 //     servers starting together migrate once.

@@ -4,11 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
-	"path"
-	"strconv"
 	"strings"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers driver "pgx"
@@ -120,18 +117,11 @@ func LatestVersion() int {
 }
 
 func latestVersion(engine string) (int, error) {
-	entries, err := fs.ReadDir(migrations, path.Join("migrations", engine))
-	if err != nil {
+	list, err := migrationsFor(engine)
+	if err != nil || len(list) == 0 {
 		return 0, err
 	}
-	latest := 0
-	for _, e := range entries {
-		num, _, _ := strings.Cut(e.Name(), "_")
-		if n, err := strconv.Atoi(num); err == nil && n > latest {
-			latest = n
-		}
-	}
-	return latest, nil
+	return list[len(list)-1].version, nil
 }
 
 // OpenExisting opens a knib database without creating or migrating

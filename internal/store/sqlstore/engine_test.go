@@ -2,8 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"io/fs"
-	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -52,18 +50,21 @@ func TestRedactHidesThePassword(t *testing.T) {
 }
 
 // Every migration exists for every engine, under the same name.
-func TestMigrationsHaveTwins(t *testing.T) {
-	names := map[string][]string{}
+// TestMigrationsAreNumbered: every engine gets every migration once, in
+// order, numbered from 1 without a gap, and LatestVersion is the last.
+func TestMigrationsAreNumbered(t *testing.T) {
 	for _, eng := range []string{EngineSQLite, EnginePostgres} {
-		entries, err := fs.ReadDir(migrations, path.Join("migrations", eng))
+		list, err := migrationsFor(eng)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, e := range entries {
-			names[eng] = append(names[eng], e.Name())
+		for i, m := range list {
+			if m.version != i+1 || m.body == "" {
+				t.Fatalf("%s: migration %d is %s (version %d)", eng, i+1, m.name, m.version)
+			}
 		}
-	}
-	if strings.Join(names[EngineSQLite], ",") != strings.Join(names[EnginePostgres], ",") {
-		t.Fatalf("migrations differ:\nsqlite:   %v\npostgres: %v", names[EngineSQLite], names[EnginePostgres])
+		if len(list) == 0 || list[len(list)-1].version != LatestVersion() {
+			t.Fatalf("%s: %d migrations, latest version %d", eng, len(list), LatestVersion())
+		}
 	}
 }

@@ -6,11 +6,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -94,18 +90,12 @@ func (s *DB) migrate(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied TEXT NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
-	dir := path.Join("migrations", s.engine)
-	entries, err := fs.ReadDir(migrations, dir)
+	list, err := migrationsFor(s.engine)
 	if err != nil {
-		return fmt.Errorf("read migrations: %w", err)
+		return err
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		version, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return fmt.Errorf("migration %s: name must start with a number and _", e.Name())
-		}
+	for _, m := range list {
+		version := m.version
 		var n int
 		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, version).Scan(&n); err != nil {
 			return fmt.Errorf("check migration %d: %w", version, err)
@@ -113,19 +103,15 @@ func (s *DB) migrate(ctx context.Context) error {
 		if n > 0 {
 			continue
 		}
-		body, err := fs.ReadFile(migrations, path.Join(dir, e.Name()))
-		if err != nil {
-			return err
-		}
 		err = s.tx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			if _, err := tx.ExecContext(ctx, m.body); err != nil {
 				return err
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, applied) VALUES ($1, $2)`, version, fmtTime(time.Now()))
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("apply migration %s: %w", e.Name(), err)
+			return fmt.Errorf("apply migration %s: %w", m.name, err)
 		}
 	}
 	return nil
