@@ -113,14 +113,7 @@ func (a *Local) restoreHere(ctx context.Context, raw json.RawMessage, progress f
 				}
 				// Disks not in the backup are dropped: they live on the
 				// old host.
-				kept := def.Devices.Disks[:0]
-				for _, d := range def.Devices.Disks {
-					if d.Target != nil && (d.Device == "" || d.Device == "disk") && dests[d.Target.Dev] == "" {
-						continue
-					}
-					kept = append(kept, d)
-				}
-				def.Devices.Disks = kept
+				keepDisks(def, dests)
 			}
 			return pointDisks(def, func(target string) (string, string, bool) {
 				p, ok := dests[target]

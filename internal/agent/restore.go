@@ -258,6 +258,19 @@ func (a *Local) rewriteDefinition(doc string, edit func(*libvirtxml.Domain) erro
 	return def.Marshal()
 }
 
+// keepDisks drops the disk devices of def whose target has no file in
+// dests; other devices (cdroms, floppies) stay.
+func keepDisks(def *libvirtxml.Domain, dests map[string]string) {
+	kept := def.Devices.Disks[:0]
+	for _, d := range def.Devices.Disks {
+		if d.Target != nil && (d.Device == "" || d.Device == "disk") && dests[d.Target.Dev] == "" {
+			continue
+		}
+		kept = append(kept, d)
+	}
+	def.Devices.Disks = kept
+}
+
 // pointDisks sets each disk's source to the file newSource gives for its
 // target and drops the recorded backing chain.
 func pointDisks(def *libvirtxml.Domain, newSource func(target string) (path, format string, ok bool)) error {
@@ -455,14 +468,7 @@ func (a *Local) createVM(ctx context.Context, raw json.RawMessage, progress func
 			}
 			// Disks not in the backup are dropped: the new VM gets only
 			// what the backup holds.
-			kept := def.Devices.Disks[:0]
-			for _, d := range def.Devices.Disks {
-				if d.Target != nil && (d.Device == "" || d.Device == "disk") && dests[d.Target.Dev] == "" {
-					continue
-				}
-				kept = append(kept, d)
-			}
-			def.Devices.Disks = kept
+			keepDisks(def, dests)
 		}
 		return pointDisks(def, func(target string) (string, string, bool) {
 			p, ok := dests[target]
