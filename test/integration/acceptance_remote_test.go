@@ -163,14 +163,7 @@ func TestTwoRemoteAgents(t *testing.T) {
 		}
 	}
 	for _, b := range []Backup{full, inc} {
-		validatedOn(t, s, b.ID, agB.Name)
-		log := "knib-validate-" + b.ID[:8] + ".log"
-		if _, err := os.Stat(filepath.Join(hostB.QEMULogDir, log)); err != nil {
-			t.Errorf("no QEMU log of the validation VM on host B: %v", err)
-		}
-		if _, err := os.Stat(filepath.Join(testbed.QEMULogDir, log)); err == nil {
-			t.Errorf("the validation VM of %s ran on host A's daemon", b.ID)
-		}
+		validatedOnHostB(t, s, b.ID, agB.Name, hostB.QEMULogDir)
 	}
 
 	// Quick restore of the incremental onto host B.

@@ -133,17 +133,7 @@ func (a *Agent) Stop() {
 	if a.cmd == nil {
 		return
 	}
-	select {
-	case <-a.done:
-	default:
-		a.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-a.done:
-		case <-time.After(20 * time.Second):
-			a.cmd.Process.Kill()
-			<-a.done
-		}
-	}
+	stopProcess(a.cmd, a.done)
 	if a.t.Failed() {
 		a.t.Logf("agent %s log:\n%s", a.Name, a.log)
 	}

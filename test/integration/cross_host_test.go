@@ -77,15 +77,7 @@ func TestCrossHost(t *testing.T) {
 		}
 	}
 	for _, b := range []Backup{full, inc} {
-		validatedOn(t, s, b.ID, "hostb")
-		// Its throw-away VM lived on B's daemon, which logged its QEMU.
-		log := "knib-validate-" + b.ID[:8] + ".log"
-		if _, err := os.Stat(filepath.Join(hostB.QEMULogDir, log)); err != nil {
-			t.Errorf("no QEMU log of the validation VM on host B: %v", err)
-		}
-		if _, err := os.Stat(filepath.Join(testbed.QEMULogDir, log)); err == nil {
-			t.Errorf("the validation VM of %s ran on host A's daemon", b.ID)
-		}
+		validatedOnHostB(t, s, b.ID, "hostb", hostB.QEMULogDir)
 	}
 
 	// Quick restore onto B.
@@ -269,6 +261,21 @@ func TestCrossHostMoveRecoversAfterCrash(t *testing.T) {
 
 // validatedOn checks that the successful validation job of a backup ran on
 // the named host.
+// validatedOnHostB checks that the validation of a backup ran on host B
+// (named host): its job says so, and its throw-away VM lived on B's daemon,
+// which logged its QEMU in logDirB, not on host A's.
+func validatedOnHostB(t *testing.T, s *Server, backupID, host, logDirB string) {
+	t.Helper()
+	validatedOn(t, s, backupID, host)
+	log := "knib-validate-" + backupID[:8] + ".log"
+	if _, err := os.Stat(filepath.Join(logDirB, log)); err != nil {
+		t.Errorf("no QEMU log of the validation VM on host B: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(testbed.QEMULogDir, log)); err == nil {
+		t.Errorf("the validation VM of %s ran on host A's daemon", backupID)
+	}
+}
+
 func validatedOn(t *testing.T, s *Server, backupID, host string) {
 	t.Helper()
 	var jobs []struct {

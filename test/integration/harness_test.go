@@ -200,19 +200,26 @@ func (s *Server) Stop() {
 	if s.cmd == nil {
 		return
 	}
-	select {
-	case <-s.done:
-	default:
-		s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(20 * time.Second):
-			s.cmd.Process.Kill()
-			<-s.done
-		}
-	}
+	stopProcess(s.cmd, s.done)
 	if s.t.Failed() {
 		s.t.Logf("server log:\n%s", s.log)
+	}
+}
+
+// stopProcess sends SIGTERM to a process that has not exited (done is
+// closed when it has) and waits for it, with SIGKILL after 20 s.
+func stopProcess(cmd *exec.Cmd, done chan struct{}) {
+	select {
+	case <-done:
+		return
+	default:
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		<-done
 	}
 }
 
