@@ -14,19 +14,15 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -265,37 +261,16 @@ func main() {
 		os.Exit(2)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
-	rep, err := run(ctx, opts)
-	cancel()
-	stop()
-	if rep != nil {
-		if opts.json {
-			enc := json.NewEncoder(os.Stdout)
-			enc.SetIndent("", "  ")
-			if jerr := enc.Encode(rep); jerr != nil {
-				fmt.Fprintln(os.Stderr, "incremental:", jerr)
-			}
-		} else {
-			printTable(os.Stdout, rep)
-		}
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "incremental: FAILED:", err)
-		os.Exit(1)
-	}
+	knibproc.Main("incremental", 30*time.Minute, opts.json, func(ctx context.Context) (*Report, error) { return run(ctx, opts) }, printTable)
 }
 
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
-}
+func logf(format string, args ...any) { knibproc.Logf(format, args...) }
 
 // run does the whole benchmark; the report holds whatever was measured even
 // when it returns an error.
 func run(ctx context.Context, opts options) (rep *Report, err error) {
 	rep = &Report{
-		Machine:        fmt.Sprintf("%s/%s, %d CPUs, TCG guests (type='qemu')", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()),
+		Machine:        knibproc.Machine(),
 		When:           time.Now().UTC().Format(time.RFC3339),
 		FirstDiskBytes: firstDisk,
 		DiskBytes:      opts.disk,

@@ -5,11 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -185,4 +188,40 @@ func (s *Server) CLIJSON(ctx context.Context, v any, args ...string) error {
 		return fmt.Errorf("knib %s: decode output: %v: %q", strings.Join(args, " "), err, out)
 	}
 	return nil
+}
+
+// Logf prints a time-stamped progress line on standard error.
+func Logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// Machine describes this machine for a report.
+func Machine() string {
+	return fmt.Sprintf("%s/%s, %d CPUs, TCG guests (type='qemu')", runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+}
+
+// Main runs a benchmark under a deadline, stopping early on SIGINT or
+// SIGTERM; prints its report (whatever was measured, also when it failed)
+// as indented JSON or with print; and exits 1 if it failed.
+func Main[R any](name string, timeout time.Duration, asJSON bool, run func(context.Context) (*R, error), print func(io.Writer, *R)) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	rep, err := run(ctx)
+	cancel()
+	stop()
+	if rep != nil {
+		if asJSON {
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			if jerr := enc.Encode(rep); jerr != nil {
+				fmt.Fprintln(os.Stderr, name+":", jerr)
+			}
+		} else {
+			print(os.Stdout, rep)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, name+": FAILED:", err)
+		os.Exit(1)
+	}
 }
