@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"time"
 
 	"github.com/knib/knib/internal/domain"
@@ -195,24 +194,9 @@ func setChain(ctx context.Context, tx *sql.Tx, vmID string, c store.Chain) error
 	return nil
 }
 
-// AcquireVM marks a VM busy unless it is busy already.
+// AcquireVM marks a VM busy, without an owner, unless it is busy already.
 func (s *DB) AcquireVM(ctx context.Context, vmID, holder string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE vms SET busy = $2, busy_owner = '', busy_until = '' WHERE id = $1 AND busy = ''`, vmID, holder)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 1 {
-		return nil
-	}
-	var cur string
-	err = s.db.QueryRowContext(ctx, `SELECT busy FROM vms WHERE id = $1`, vmID).Scan(&cur)
-	if noRows(err) {
-		return notFound("vm", vmID)
-	}
-	if err != nil {
-		return err
-	}
-	return fmt.Errorf("the VM is busy with %s; try again when it ends: %w", cur, domain.ErrConflict)
+	return s.AcquireVMFor(ctx, vmID, holder, "", time.Time{})
 }
 
 // ReleaseVM clears the busy mark held by holder.
