@@ -121,15 +121,7 @@ func TestCrossHost(t *testing.T) {
 		}
 	}
 	onB := &testbed.Domain{Name: dom.Name, UUID: dom.UUID, L: lB, Dom: d}
-	if err := onB.WaitAgent(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
-	if got := guest(t, onB, "cat /data/v"); got != "v2\n" {
-		t.Fatalf("restored data on host B: %q, want v2", got)
-	}
-	if got := guest(t, onB, "md5sum < /data/blob"); got != wantBlob {
-		t.Fatalf("restored blob on host B: %q, want %q", got, wantBlob)
-	}
+	checkRestoredOnB(t, onB, wantBlob)
 	// The backups stay intact, and the VM is backed up on its new host.
 	s.checkRestorable(s.backups(dom.Name))
 	guest(t, onB, "echo v4 > /data/v && sync")
@@ -261,6 +253,22 @@ func TestCrossHostMoveRecoversAfterCrash(t *testing.T) {
 
 // validatedOn checks that the successful validation job of a backup ran on
 // the named host.
+// checkRestoredOnB waits for the guest agent of the VM restored on host B
+// and checks the incremental backup's data: /data/v is "v2" and the blob
+// has its md5.
+func checkRestoredOnB(t *testing.T, onB *testbed.Domain, wantBlob string) {
+	t.Helper()
+	if err := onB.WaitAgent(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := guest(t, onB, "cat /data/v"); got != "v2\n" {
+		t.Fatalf("restored data on host B: %q, want v2", got)
+	}
+	if got := guest(t, onB, "md5sum < /data/blob"); got != wantBlob {
+		t.Fatalf("restored blob on host B: %q, want %q", got, wantBlob)
+	}
+}
+
 // validatedOnHostB checks that the validation of a backup ran on host B
 // (named host): its job says so, and its throw-away VM lived on B's daemon,
 // which logged its QEMU in logDirB, not on host A's.
