@@ -33,26 +33,14 @@ const AgentCertTTL = 5 * 365 * 24 * time.Hour
 // MaxJoinTokenTTL bounds a join token's life.
 const MaxJoinTokenTTL = 7 * 24 * time.Hour
 
-func (s *Service) agentStore() (store.AgentStore, error) {
-	as, ok := s.store.(store.AgentStore)
-	if !ok {
-		return nil, fmt.Errorf("this store keeps no agent identities: %w", domain.ErrUnavailable)
-	}
-	return as, nil
-}
-
 // InitCA loads the installation's CA, creating it at the very first start;
 // several servers on one database share the first one's.
 func (s *Service) InitCA(ctx context.Context) (*pki.CA, error) {
-	as, err := s.agentStore()
-	if err != nil {
-		return nil, err
-	}
 	fresh, err := pki.NewCA(s.clock.Now())
 	if err != nil {
 		return nil, err
 	}
-	certPEM, keyPEM, err := as.InitCA(ctx, string(fresh.CertPEM), string(fresh.KeyPEM), s.clock.Now())
+	certPEM, keyPEM, err := s.store.InitCA(ctx, string(fresh.CertPEM), string(fresh.KeyPEM), s.clock.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -87,10 +75,6 @@ func (s *Service) CreateJoinToken(ctx context.Context, p domain.Principal, zone 
 	if ttl <= 0 || ttl > MaxJoinTokenTTL {
 		return "", store.JoinToken{}, domain.Invalid("ttl", "must be more than 0 and at most %s", MaxJoinTokenTTL)
 	}
-	as, err := s.agentStore()
-	if err != nil {
-		return "", store.JoinToken{}, err
-	}
 	ca, err := s.ca()
 	if err != nil {
 		return "", store.JoinToken{}, err
@@ -105,7 +89,7 @@ func (s *Service) CreateJoinToken(ctx context.Context, p domain.Principal, zone 
 	}
 	now := s.clock.Now()
 	jt := store.JoinToken{ID: tok.ID, Hash: tok.Hash(), ZoneID: z.ID, Created: now, Expires: now.Add(ttl)}
-	if err := as.CreateJoinToken(ctx, jt); err != nil {
+	if err := s.store.CreateJoinToken(ctx, jt); err != nil {
 		return "", jt, err
 	}
 	s.log.Info("join token created", "id", jt.ID, "zone", z.Name, "expires", jt.Expires)
@@ -117,11 +101,7 @@ func (s *Service) ListJoinTokens(ctx context.Context, p domain.Principal) ([]sto
 	if err := p.RequireAdmin("listing join tokens"); err != nil {
 		return nil, err
 	}
-	as, err := s.agentStore()
-	if err != nil {
-		return nil, err
-	}
-	return as.ListJoinTokens(ctx)
+	return s.store.ListJoinTokens(ctx)
 }
 
 // RevokeJoinToken revokes a join token by id (admin).
@@ -132,14 +112,10 @@ func (s *Service) RevokeJoinToken(ctx context.Context, p domain.Principal, id st
 	if err := domain.ValidateRef("id", id); err != nil {
 		return store.JoinToken{}, err
 	}
-	as, err := s.agentStore()
-	if err != nil {
+	if err := s.store.RevokeJoinToken(ctx, id); err != nil {
 		return store.JoinToken{}, err
 	}
-	if err := as.RevokeJoinToken(ctx, id); err != nil {
-		return store.JoinToken{}, err
-	}
-	return as.JoinToken(ctx, id)
+	return s.store.JoinToken(ctx, id)
 }
 
 // JoinRequest is what a new agent sends, inside TLS, after it pinned the CA.
@@ -183,10 +159,6 @@ func (s *Service) JoinAgent(ctx context.Context, req JoinRequest) (JoinResult, e
 	if err := ValidateAgentURL(req.URL); err != nil {
 		return JoinResult{}, err
 	}
-	as, err := s.agentStore()
-	if err != nil {
-		return JoinResult{}, err
-	}
 	ca, err := s.ca()
 	if err != nil {
 		return JoinResult{}, err
@@ -195,7 +167,7 @@ func (s *Service) JoinAgent(ctx context.Context, req JoinRequest) (JoinResult, e
 		return JoinResult{}, fmt.Errorf("join token is for another installation (CA hash differs): %w", domain.ErrForbidden)
 	}
 	now := s.clock.Now()
-	if why := s.joinRefusal(ctx, as, tok, now); why != "" {
+	if why := s.joinRefusal(ctx, tok, now); why != "" {
 		return JoinResult{}, fmt.Errorf("%s: %w", why, domain.ErrForbidden)
 	}
 	if h, err := s.store.Host(ctx, req.Name); err == nil && h.Local {
@@ -205,18 +177,18 @@ func (s *Service) JoinAgent(ctx context.Context, req JoinRequest) (JoinResult, e
 	if err != nil {
 		return JoinResult{}, domain.Invalid("csr", "%v", err)
 	}
-	won, err := as.UseJoinToken(ctx, tok.ID, tok.Hash(), req.Name, now)
+	won, err := s.store.UseJoinToken(ctx, tok.ID, tok.Hash(), req.Name, now)
 	if err != nil {
 		return JoinResult{}, err
 	}
 	if !won {
-		why := s.joinRefusal(ctx, as, tok, now)
+		why := s.joinRefusal(ctx, tok, now)
 		if why == "" {
 			why = "join token already used"
 		}
 		return JoinResult{}, fmt.Errorf("%s: %w", why, domain.ErrForbidden)
 	}
-	jt, err := as.JoinToken(ctx, tok.ID)
+	jt, err := s.store.JoinToken(ctx, tok.ID)
 	if err != nil {
 		return JoinResult{}, err
 	}
@@ -226,7 +198,7 @@ func (s *Service) JoinAgent(ctx context.Context, req JoinRequest) (JoinResult, e
 	if err != nil {
 		return JoinResult{}, err
 	}
-	if err := as.SetHostIdentity(ctx, h.ID, iss.Serial, strings.TrimSuffix(req.URL, "/"), now); err != nil {
+	if err := s.store.SetHostIdentity(ctx, h.ID, iss.Serial, strings.TrimSuffix(req.URL, "/"), now); err != nil {
 		return JoinResult{}, err
 	}
 	// A re-join replaces the identity: the old connection goes.
@@ -236,8 +208,8 @@ func (s *Service) JoinAgent(ctx context.Context, req JoinRequest) (JoinResult, e
 }
 
 // joinRefusal says why a token cannot be used ("" when it can).
-func (s *Service) joinRefusal(ctx context.Context, as store.AgentStore, tok pki.JoinToken, now time.Time) string {
-	jt, err := as.JoinToken(ctx, tok.ID)
+func (s *Service) joinRefusal(ctx context.Context, tok pki.JoinToken, now time.Time) string {
+	jt, err := s.store.JoinToken(ctx, tok.ID)
 	switch {
 	case errors.Is(err, domain.ErrNotFound):
 		return "unknown join token"
@@ -262,10 +234,6 @@ func (s *Service) AgentHello(ctx context.Context, leaf *x509.Certificate, agentU
 	if err := ValidateAgentURL(agentURL); err != nil {
 		return domain.Host{}, err
 	}
-	as, err := s.agentStore()
-	if err != nil {
-		return domain.Host{}, err
-	}
 	name := leaf.Subject.CommonName
 	h, err := s.store.Host(ctx, name)
 	if errors.Is(err, domain.ErrNotFound) {
@@ -273,7 +241,7 @@ func (s *Service) AgentHello(ctx context.Context, leaf *x509.Certificate, agentU
 	} else if err != nil {
 		return h, err
 	}
-	ha, err := as.HostAgent(ctx, h.ID)
+	ha, err := s.store.HostAgent(ctx, h.ID)
 	if errors.Is(err, domain.ErrNotFound) || h.Local {
 		return h, fmt.Errorf("host %q has no remote agent identity: join with a token: %w", name, domain.ErrForbidden)
 	} else if err != nil {
@@ -285,7 +253,7 @@ func (s *Service) AgentHello(ctx context.Context, leaf *x509.Certificate, agentU
 	if pki.SerialOf(leaf) != ha.CertSerial {
 		return h, fmt.Errorf("agent certificate was replaced by a newer join of host %q: %w", name, domain.ErrForbidden)
 	}
-	if err := as.SetHostAgentURL(ctx, h.ID, strings.TrimSuffix(agentURL, "/")); err != nil {
+	if err := s.store.SetHostAgentURL(ctx, h.ID, strings.TrimSuffix(agentURL, "/")); err != nil {
 		return h, err
 	}
 	s.log.Info("agent hello", "host", h.Name, "url", agentURL)
@@ -301,11 +269,7 @@ type RemoteHost struct {
 // RemoteHosts lists hosts with a remote agent identity that is not revoked
 // and an agent URL.
 func (s *Service) RemoteHosts(ctx context.Context) ([]RemoteHost, error) {
-	as, err := s.agentStore()
-	if err != nil {
-		return nil, err
-	}
-	list, err := as.ListHostAgents(ctx)
+	list, err := s.store.ListHostAgents(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -330,11 +294,7 @@ func (s *Service) HostAgentState(ctx context.Context, h domain.Host) (state, age
 	if h.Local {
 		return "local", ""
 	}
-	as, err := s.agentStore()
-	if err != nil {
-		return "", ""
-	}
-	a, err := as.HostAgent(ctx, h.ID)
+	a, err := s.store.HostAgent(ctx, h.ID)
 	if err != nil {
 		return "", ""
 	}
@@ -349,12 +309,8 @@ func (s *Service) HostAgentState(ctx context.Context, h domain.Host) (state, age
 // work is recovered (the same recovery as for the in-process agent) while
 // the host takes no new work; only then is it open for new work.
 func (s *Service) AgentUp(ctx context.Context, hostID string, a agentapi.Agent) error {
-	as, err := s.agentStore()
-	if err != nil {
-		return err
-	}
 	now := s.clock.Now()
-	as.SetHostConnection(ctx, hostID, store.AgentRecovering, now)
+	s.store.SetHostConnection(ctx, hostID, store.AgentRecovering, now)
 	s.remote.mu.Lock()
 	if s.remote.gated == nil {
 		s.remote.gated = map[string]bool{}
@@ -379,13 +335,13 @@ func (s *Service) AgentUp(ctx context.Context, hostID string, a agentapi.Agent) 
 		delete(s.agents, hostID)
 		s.mu.Unlock()
 		ungate()
-		as.SetHostConnection(ctx, hostID, store.AgentDisconnected, s.clock.Now())
+		s.store.SetHostConnection(ctx, hostID, store.AgentDisconnected, s.clock.Now())
 		return fmt.Errorf("agent of host %s: %w", s.HostName(ctx, hostID), err)
 	}
 	s.Reconcile(ctx)
 	ungate()
 	s.log.Info("agent connected", "host", s.HostName(ctx, hostID))
-	return as.SetHostConnection(ctx, hostID, store.AgentConnected, s.clock.Now())
+	return s.store.SetHostConnection(ctx, hostID, store.AgentConnected, s.clock.Now())
 }
 
 // AgentSeen records a successful heartbeat of a connected agent.
@@ -408,9 +364,7 @@ func (s *Service) DropAgent(ctx context.Context, hostID, state, why string) {
 	delete(s.agents, hostID)
 	s.mu.Unlock()
 	if state != "" {
-		if as, err := s.agentStore(); err == nil {
-			as.SetHostConnection(ctx, hostID, state, s.clock.Now())
-		}
+		s.store.SetHostConnection(ctx, hostID, state, s.clock.Now())
 	}
 	if had {
 		s.log.Warn("agent out of service", "host", s.HostName(ctx, hostID), "why", why)
@@ -447,11 +401,7 @@ func (s *Service) SetHostEnabled(ctx context.Context, p domain.Principal, ref st
 	if err != nil {
 		return h, err
 	}
-	as, err := s.agentStore()
-	if err != nil {
-		return h, err
-	}
-	if err := as.SetHostEnabled(ctx, h.ID, enabled); err != nil {
+	if err := s.store.SetHostEnabled(ctx, h.ID, enabled); err != nil {
 		return h, err
 	}
 	s.log.Info("host maintenance", "host", h.Name, "enabled", enabled)
@@ -474,11 +424,7 @@ func (s *Service) RevokeHost(ctx context.Context, p domain.Principal, ref string
 	if h.Local {
 		return h, fmt.Errorf("host %s is the server's in-process agent; it has no identity to revoke: %w", h.Name, domain.ErrConflict)
 	}
-	as, err := s.agentStore()
-	if err != nil {
-		return h, err
-	}
-	if err := as.RevokeHostIdentity(ctx, h.ID); err != nil {
+	if err := s.store.RevokeHostIdentity(ctx, h.ID); err != nil {
 		return h, err
 	}
 	s.DropAgent(ctx, h.ID, store.AgentDisconnected, "identity revoked")

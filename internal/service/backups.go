@@ -448,34 +448,6 @@ func (s *Service) Reconcile(ctx context.Context) {
 	}
 }
 
-// ReleaseStaleLocks clears busy marks left by operations of a previous run
-// of this server. Call once at start, before serving.
-//
-// Deprecated: it releases the locks of every server on the database; the
-// server uses RecoverOrphans (leases.go).
-func (s *Service) ReleaseStaleLocks(ctx context.Context) error {
-	restoring, err := s.store.ListBackups(ctx, store.BackupFilter{Status: domain.BackupRestoring})
-	if err != nil {
-		return err
-	}
-	for _, b := range restoring {
-		s.setBackupStatus(ctx, b.ID, domain.BackupBackedUp)
-	}
-	vms, err := s.store.ListVMs(ctx, store.VMFilter{})
-	if err != nil {
-		return err
-	}
-	for _, vm := range vms {
-		if vm.Busy != "" {
-			s.log.Info("releasing the lock of an interrupted operation", "vm", vm.Name, "holder", vm.Busy)
-			if err := s.store.ReleaseVM(ctx, vm.ID, vm.Busy); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // Backups lists the backups of the VMs the principal may see (one VM when
 // ref is set), oldest first.
 func (s *Service) Backups(ctx context.Context, p domain.Principal, ref string) ([]domain.Backup, error) {

@@ -242,23 +242,3 @@ func (s *Service) ListOperations(ctx context.Context, p domain.Principal, all bo
 	return out, nil
 }
 
-// RecoverOperations marks operations that were in flight when the server
-// stopped as failed: their work is reconciled from the real disks, not
-// resumed blindly.
-//
-// Deprecated: it fails the operations of every server on the database; the
-// server uses RecoverOrphans (leases.go), which fails only those of dead
-// owners.
-func (s *Service) RecoverOperations(ctx context.Context) error {
-	ops, err := s.store.ListOperations(ctx, false)
-	if err != nil {
-		return err
-	}
-	for _, op := range ops {
-		op.State, op.Error, op.Updated = domain.OpFailed, "interrupted: the server stopped while this operation ran", s.clock.Now()
-		if err := s.store.UpdateOperation(ctx, op); err != nil {
-			return err
-		}
-	}
-	return nil
-}

@@ -182,6 +182,9 @@ type Store interface {
 
 	// Owners and leases of operations and VM locks (see leases.go).
 	LeaseStore
+
+	// The CA, join tokens and remote agents' identities (see agents.go).
+	AgentStore
 }
 
 // JobFilter selects jobs (seed: listBackupServiceJobs).
