@@ -241,4 +241,3 @@ func (s *Service) ListOperations(ctx context.Context, p domain.Principal, all bo
 	}
 	return out, nil
 }
-
