@@ -25,21 +25,21 @@ func (h *Handler) registerAgents() {
 				}
 				ttl = d
 			}
-			text, jt, err := svc.CreateJoinToken(ctx, p, b.Zone, ttl)
+			text, jt, err := svc.Hosts.CreateJoinToken(ctx, p, b.Zone, ttl)
 			if err != nil {
 				return api.JoinTokenCreated{}, err
 			}
-			return api.JoinTokenCreated{ID: jt.ID, Token: text, Zone: svc.ZoneName(ctx, jt.ZoneID), ExpiresAt: jt.Expires}, nil
+			return api.JoinTokenCreated{ID: jt.ID, Token: text, Zone: svc.Kernel.ZoneName(ctx, jt.ZoneID), ExpiresAt: jt.Expires}, nil
 		})
 	add(h, "GET", "/join-tokens", "hosts", "List join tokens (admin); secrets are never shown again", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) ([]api.JoinToken, error) {
-			list, err := svc.ListJoinTokens(ctx, p)
+			list, err := svc.Hosts.ListJoinTokens(ctx, p)
 			now := time.Now()
 			return mapList(list, func(t store.JoinToken) api.JoinToken { return h.joinTokenToAPI(ctx, t, now) }), err
 		})
 	add(h, "DELETE", "/join-tokens/{id}", "hosts", "Revoke a join token (admin)", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.JoinToken, error) {
-			t, err := svc.RevokeJoinToken(ctx, p, r.PathValue("id"))
+			t, err := svc.Hosts.RevokeJoinToken(ctx, p, r.PathValue("id"))
 			return h.joinTokenToAPI(ctx, t, time.Now()), err
 		})
 	hostAction := func(fn func(ctx context.Context, p domain.Principal, ref string) (domain.Host, error)) func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Host, error) {
@@ -53,18 +53,18 @@ func (h *Handler) registerAgents() {
 	}
 	add(h, "GET", "/hosts/{host}", "hosts", "Show one host (admin)", ok,
 		hostAction(func(ctx context.Context, p domain.Principal, ref string) (domain.Host, error) {
-			return svc.Host(ctx, p, ref)
+			return svc.Hosts.Host(ctx, p, ref)
 		}))
 	add(h, "POST", "/hosts/{host}/disable", "hosts", "Disable a host for maintenance: no new work goes to it (admin)", ok,
 		hostAction(func(ctx context.Context, p domain.Principal, ref string) (domain.Host, error) {
-			return svc.SetHostEnabled(ctx, p, ref, false)
+			return svc.Hosts.SetHostEnabled(ctx, p, ref, false)
 		}))
 	add(h, "POST", "/hosts/{host}/enable", "hosts", "Enable a host again (admin)", ok,
 		hostAction(func(ctx context.Context, p domain.Principal, ref string) (domain.Host, error) {
-			return svc.SetHostEnabled(ctx, p, ref, true)
+			return svc.Hosts.SetHostEnabled(ctx, p, ref, true)
 		}))
 	add(h, "POST", "/hosts/{host}/revoke", "hosts", "Revoke a remote host's agent identity; it must join again with a new token (admin)", ok,
-		hostAction(svc.RevokeHost))
+		hostAction(svc.Hosts.RevokeHost))
 }
 
 func (h *Handler) joinTokenToAPI(ctx context.Context, t store.JoinToken, now time.Time) api.JoinToken {
@@ -80,6 +80,6 @@ func (h *Handler) joinTokenToAPI(ctx context.Context, t store.JoinToken, now tim
 	case !now.Before(t.Expires):
 		state = "Expired"
 	}
-	return api.JoinToken{ID: t.ID, Zone: h.svc.ZoneName(ctx, t.ZoneID), Created: t.Created, ExpiresAt: t.Expires, State: state,
+	return api.JoinToken{ID: t.ID, Zone: h.svc.Kernel.ZoneName(ctx, t.ZoneID), Created: t.Created, ExpiresAt: t.Expires, State: state,
 		UsedAt: t.Used, UsedBy: t.UsedBy}
 }

@@ -49,11 +49,11 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { st.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := service.New(st, clock.Real{}, log)
-	adminAcc, err := svc.EnsureAdmin(ctx)
+	adminAcc, err := svc.Kernel.EnsureAdmin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	adminTok, _, err := svc.IssueToken(ctx, adminAcc.ID, domain.RoleAdmin, "test")
+	adminTok, _, err := svc.Accounts.IssueToken(ctx, adminAcc.ID, domain.RoleAdmin, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,10 +69,10 @@ func newEnv(t *testing.T) *env {
 				{Target: "vdb", Device: "disk", SourceType: "block", Source: "/dev/sdb", Format: "raw"}}},
 		},
 	}
-	if _, err := svc.RegisterHost(ctx, "default", fake, true); err != nil {
+	if _, err := svc.Hosts.RegisterHost(ctx, "default", fake, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.SyncInventory(ctx); err != nil {
+	if err := svc.Hosts.SyncInventory(ctx); err != nil {
 		t.Fatal(err)
 	}
 	h := httpapi.New(svc, log)
@@ -383,7 +383,7 @@ func TestInventoryRefreshIsAnOperation(t *testing.T) {
 	if op["state"] != "Pending" {
 		t.Fatalf("operation starts pending: %v", op)
 	}
-	e.svc.Wait()
+	e.svc.Kernel.Wait()
 	e.do(e.admin, "GET", "/operations/"+id, "", 200, &op)
 	if op["state"] != "Succeeded" || op["progress"].(float64) != 100 || op["result"].(map[string]any)["vms"].(float64) != 2 {
 		t.Fatalf("operation: %v", op)

@@ -9,7 +9,9 @@ import (
 	"github.com/knib/knib/internal/api"
 	"github.com/knib/knib/internal/domain"
 	"github.com/knib/knib/internal/jobs"
-	"github.com/knib/knib/internal/service"
+	"github.com/knib/knib/internal/service/config"
+	"github.com/knib/knib/internal/service/restores"
+	"github.com/knib/knib/internal/service/schedules"
 	"github.com/knib/knib/internal/store"
 )
 
@@ -50,7 +52,7 @@ func (h *Handler) register() {
 	// Offerings.
 	add(h, "POST", "/offerings", "offerings", "Create a backup offering (admin)", created,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.OfferingCreate) (api.Offering, error) {
-			o, err := svc.CreateOffering(ctx, p, domain.OfferingSpec{Name: b.Name, Description: b.Description, Compress: b.Compress,
+			o, err := svc.Offerings.CreateOffering(ctx, p, domain.OfferingSpec{Name: b.Name, Description: b.Description, Compress: b.Compress,
 				Validate: b.Validate, ValidationSteps: b.ValidationSteps, AllowQuickRestore: b.AllowQuickRestore,
 				AllowExtractFile: b.AllowExtractFile, BackupChainSize: b.BackupChainSize, CompressionLibrary: b.CompressionLibrary,
 				StorageTag: b.StorageTag})
@@ -58,61 +60,61 @@ func (h *Handler) register() {
 		})
 	add(h, "GET", "/offerings", "offerings", "List backup offerings (admin); removed ones only with show_removed", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, q api.OfferingQuery, _ api.Empty) ([]api.Offering, error) {
-			list, err := svc.ListOfferings(ctx, p, store.OfferingFilter{ID: q.ID, Compress: q.Compress, Validate: q.Validate,
+			list, err := svc.Offerings.ListOfferings(ctx, p, store.OfferingFilter{ID: q.ID, Compress: q.Compress, Validate: q.Validate,
 				AllowQuickRestore: q.AllowQuickRestore, AllowExtractFile: q.AllowExtractFile, ShowRemoved: q.ShowRemoved})
 			return mapList(list, offeringToAPI), err
 		})
 	add(h, "GET", "/offerings/{id}", "offerings", "Show one offering (admin)", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Offering, error) {
-			o, err := svc.Offering(ctx, p, r.PathValue("id"))
+			o, err := svc.Offerings.Offering(ctx, p, r.PathValue("id"))
 			return offeringToAPI(o), err
 		})
 	add(h, "DELETE", "/offerings/{id}", "offerings", "Remove an offering (admin); refused while VMs are assigned to it", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Offering, error) {
 			id := r.PathValue("id")
-			if err := svc.DeleteOffering(ctx, p, id); err != nil {
+			if err := svc.Offerings.DeleteOffering(ctx, p, id); err != nil {
 				return api.Offering{}, err
 			}
-			o, err := svc.Offering(ctx, p, id)
+			o, err := svc.Offerings.Offering(ctx, p, id)
 			return offeringToAPI(o), err
 		})
 
 	// Hosts and inventory.
 	add(h, "GET", "/hosts", "hosts", "List hosts (admin)", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) ([]api.Host, error) {
-			list, err := svc.ListHosts(ctx, p)
+			list, err := svc.Hosts.ListHosts(ctx, p)
 			return mapList(list, func(x domain.Host) api.Host { return h.hostToAPI(ctx, x) }), err
 		})
 	add(h, "POST", "/inventory/refresh", "hosts", "Re-read every host's domains (admin); answers with an operation", accepted,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Operation, error) {
-			op, err := svc.RefreshInventory(ctx, p)
+			op, err := svc.Hosts.RefreshInventory(ctx, p)
 			return operationToAPI(op), err
 		})
 
 	// VMs.
 	add(h, "GET", "/vms", "vms", "List the VMs the caller may see", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, q api.VMQuery, _ api.Empty) ([]api.VM, error) {
-			list, err := svc.ListVMs(ctx, p, q.Host)
+			list, err := svc.VMs.ListVMs(ctx, p, q.Host)
 			return mapList(list, func(v domain.VM) api.VM { return h.vmToAPI(ctx, v) }), err
 		})
 	add(h, "GET", "/vms/{vm}", "vms", "Show a VM (by name or uuid) with its disks and backing chains", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.VM, error) {
-			v, err := svc.VM(ctx, p, r.PathValue("vm"))
+			v, err := svc.Kernel.VM(ctx, p, r.PathValue("vm"))
 			return h.vmToAPI(ctx, v), err
 		})
 	add(h, "POST", "/vms/{vm}/assign", "vms", "Assign a VM to a backup offering", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.VMAssign) (api.VM, error) {
-			v, err := svc.AssignVM(ctx, p, r.PathValue("vm"), b.OfferingID)
+			v, err := svc.VMs.AssignVM(ctx, p, r.PathValue("vm"), b.OfferingID)
 			return h.vmToAPI(ctx, v), err
 		})
 	add(h, "POST", "/vms/{vm}/unassign", "vms", "Remove a VM from its backup offering", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.VM, error) {
-			v, err := svc.UnassignVM(ctx, p, r.PathValue("vm"))
+			v, err := svc.VMs.UnassignVM(ctx, p, r.PathValue("vm"))
 			return h.vmToAPI(ctx, v), err
 		})
 	add(h, "PUT", "/vms/{vm}/owner", "vms", "Give a VM to an account (admin)", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.VMOwner) (api.VM, error) {
-			v, err := svc.SetVMOwner(ctx, p, r.PathValue("vm"), b.Account)
+			v, err := svc.VMs.SetVMOwner(ctx, p, r.PathValue("vm"), b.Account)
 			return h.vmToAPI(ctx, v), err
 		})
 	add(h, "POST", "/vms/{vm}/guest-exec", "vms", "Run a program in the guest through its guest agent (admin)", ok,
@@ -121,32 +123,32 @@ func (h *Handler) register() {
 			if b.TimeoutSec != 0 {
 				timeout = time.Duration(b.TimeoutSec) * time.Second
 			}
-			res, err := svc.GuestExec(ctx, p, r.PathValue("vm"), b.Path, b.Args, timeout)
+			res, err := svc.VMs.GuestExec(ctx, p, r.PathValue("vm"), b.Path, b.Args, timeout)
 			return api.GuestExecResult{ExitCode: res.ExitCode, Stdout: string(res.Stdout), Stderr: string(res.Stderr)}, err
 		})
 	add(h, "POST", "/vms/{vm}/disks", "vms", "Create an empty disk and attach it (the next backup copies it full)", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.AttachDisk) (api.VM, error) {
-			v, err := svc.AttachDisk(ctx, p, r.PathValue("vm"), b.Size, b.Target)
+			v, err := svc.VMs.AttachDisk(ctx, p, r.PathValue("vm"), b.Size, b.Target)
 			return h.vmToAPI(ctx, v), err
 		})
 	add(h, "DELETE", "/vms/{vm}/disks/{target}", "vms", "Detach a disk; its backup delta is merged first and its file stays", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.VM, error) {
-			v, err := svc.DetachDisk(ctx, p, r.PathValue("vm"), r.PathValue("target"))
+			v, err := svc.VMs.DetachDisk(ctx, p, r.PathValue("vm"), r.PathValue("target"))
 			return h.vmToAPI(ctx, v), err
 		})
 	add(h, "GET", "/vms/{vm}/details", "vms", "List a VM's details (per-VM validation configuration)", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) ([]api.VMDetail, error) {
-			list, err := svc.VMDetails(ctx, p, r.PathValue("vm"))
+			list, err := svc.Config.VMDetails(ctx, p, r.PathValue("vm"))
 			return mapList(list, vmDetailToAPI), err
 		})
 	add(h, "PUT", "/vms/{vm}/details/{key}", "vms", "Set a VM detail; timeouts are read-only for users", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.VMDetailUpdate) ([]api.VMDetail, error) {
-			list, err := svc.SetVMDetail(ctx, p, r.PathValue("vm"), r.PathValue("key"), b.Value)
+			list, err := svc.Config.SetVMDetail(ctx, p, r.PathValue("vm"), r.PathValue("key"), b.Value)
 			return mapList(list, vmDetailToAPI), err
 		})
 	add(h, "DELETE", "/vms/{vm}/details/{key}", "vms", "Remove a VM detail", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) ([]api.VMDetail, error) {
-			list, err := svc.DeleteVMDetail(ctx, p, r.PathValue("vm"), r.PathValue("key"))
+			list, err := svc.Config.DeleteVMDetail(ctx, p, r.PathValue("vm"), r.PathValue("key"))
 			return mapList(list, vmDetailToAPI), err
 		})
 
@@ -157,12 +159,12 @@ func (h *Handler) register() {
 			if err != nil {
 				return nil, err
 			}
-			list, err := svc.ListSettings(ctx, p, ref)
+			list, err := svc.Config.ListSettings(ctx, p, ref)
 			return mapList(list, settingToAPI), err
 		})
 	add(h, "PUT", "/settings/{key}", "settings", "Set a setting globally or at a zone, host or account (admin)", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.SettingUpdate) (api.Setting, error) {
-			es, err := svc.SetSetting(ctx, p, r.PathValue("key"), b.Value, service.ScopeRef{Zone: b.Zone, Host: b.Host, Account: b.Account})
+			es, err := svc.Config.SetSetting(ctx, p, r.PathValue("key"), b.Value, config.ScopeRef{Zone: b.Zone, Host: b.Host, Account: b.Account})
 			return settingToAPI(es), err
 		})
 	add(h, "DELETE", "/settings/{key}", "settings", "Remove a stored value so the next scope's value applies (admin)", ok,
@@ -171,24 +173,24 @@ func (h *Handler) register() {
 			if err != nil {
 				return api.Setting{}, err
 			}
-			es, err := svc.ResetSetting(ctx, p, r.PathValue("key"), ref)
+			es, err := svc.Config.ResetSetting(ctx, p, r.PathValue("key"), ref)
 			return settingToAPI(es), err
 		})
 
 	// Accounts and tokens.
 	add(h, "POST", "/accounts", "accounts", "Create an account (admin)", created,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.AccountCreate) (api.Account, error) {
-			a, err := svc.CreateAccount(ctx, p, b.Name)
+			a, err := svc.Accounts.CreateAccount(ctx, p, b.Name)
 			return accountToAPI(a, nil), err
 		})
 	add(h, "GET", "/accounts/{account}", "accounts", "Show an account (admin): its resource limits and what its VMs use", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Account, error) {
-			a, u, err := svc.Account(ctx, p, r.PathValue("account"))
+			a, u, err := svc.Accounts.Account(ctx, p, r.PathValue("account"))
 			return accountToAPI(a, &u), err
 		})
 	add(h, "PUT", "/accounts/{account}/limits", "accounts", "Set an account's resource limits (admin); limits not given are kept", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.LimitsUpdate) (api.Account, error) {
-			a, _, err := svc.Account(ctx, p, r.PathValue("account"))
+			a, _, err := svc.Accounts.Account(ctx, p, r.PathValue("account"))
 			if err != nil {
 				return api.Account{}, err
 			}
@@ -201,95 +203,95 @@ func (h *Handler) register() {
 					*f.to = *f.from
 				}
 			}
-			a, err = svc.SetAccountLimits(ctx, p, a.ID, l)
+			a, err = svc.Accounts.SetAccountLimits(ctx, p, a.ID, l)
 			return accountToAPI(a, nil), err
 		})
 	add(h, "GET", "/accounts", "accounts", "List accounts (admin)", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) ([]api.Account, error) {
-			list, err := svc.ListAccounts(ctx, p)
+			list, err := svc.Accounts.ListAccounts(ctx, p)
 			return mapList(list, func(a domain.Account) api.Account { return accountToAPI(a, nil) }), err
 		})
 	add(h, "POST", "/tokens", "accounts", "Create an API token for an account (admin); the secret is shown once", created,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.TokenCreate) (api.Token, error) {
-			secret, t, err := svc.CreateToken(ctx, p, b.Account, b.Role, b.Name)
+			secret, t, err := svc.Accounts.CreateToken(ctx, p, b.Account, b.Role, b.Name)
 			return api.Token{ID: t.ID, Account: b.Account, Role: string(t.Role), Name: t.Name, Token: secret}, err
 		})
 
 	// Backups.
 	add(h, "POST", "/vms/{vm}/backups", "backups", "Take a backup of a VM; answers with an operation whose result holds the backup id", accepted,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.BackupCreate) (api.Operation, error) {
-			op, err := svc.CreateBackup(ctx, p, r.PathValue("vm"), b.Isolated, b.Quiesce)
+			op, err := svc.Backups.CreateBackup(ctx, p, r.PathValue("vm"), b.Isolated, b.Quiesce)
 			return operationToAPI(op), err
 		})
 	add(h, "GET", "/backups", "backups", "List backups (of one VM with vm=), oldest first", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, q api.BackupQuery, _ api.Empty) ([]api.Backup, error) {
-			list, err := svc.Backups(ctx, p, q.VM)
+			list, err := svc.Backups.Backups(ctx, p, q.VM)
 			if err != nil {
 				return nil, err
 			}
-			heads, err := svc.ChainHeads(ctx)
+			heads, err := svc.Backups.ChainHeads(ctx)
 			return mapList(list, func(b domain.Backup) api.Backup { return backupToAPI(b, heads) }), err
 		})
 	add(h, "GET", "/backups/{id}", "backups", "Show one backup", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Backup, error) {
-			b, err := svc.Backup(ctx, p, r.PathValue("id"))
+			b, err := svc.Kernel.Backup(ctx, p, r.PathValue("id"))
 			if err != nil {
 				return api.Backup{}, err
 			}
-			heads, err := svc.ChainHeads(ctx)
+			heads, err := svc.Backups.ChainHeads(ctx)
 			return backupToAPI(b, heads), err
 		})
 	add(h, "POST", "/backups/delete", "backups", "Delete backups (batch); backups others depend on are only marked Removed", accepted,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.BackupDelete) (api.Operation, error) {
-			op, err := svc.DeleteBackups(ctx, p, b.IDs, b.Forced)
+			op, err := svc.Backups.DeleteBackups(ctx, p, b.IDs, b.Forced)
 			return operationToAPI(op), err
 		})
 	add(h, "POST", "/vms/{vm}/chain/finish", "backups", "End a VM's backup chain (merge its deltas); also recovers a VM in BackupError", accepted,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Operation, error) {
-			op, err := svc.FinishChain(ctx, p, r.PathValue("vm"))
+			op, err := svc.Backups.FinishChain(ctx, p, r.PathValue("vm"))
 			return operationToAPI(op), err
 		})
 
 	add(h, "POST", "/backups/{id}/restore", "restores", "Restore all disks of a backup onto its VM (stopped or deleted); ends the chain", accepted,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.Restore) (api.Operation, error) {
-			op, err := svc.RestoreBackup(ctx, p, r.PathValue("id"), service.RestoreOptions{Quick: b.QuickRestore, Host: b.Host})
+			op, err := svc.Restores.RestoreBackup(ctx, p, r.PathValue("id"), restores.RestoreOptions{Quick: b.QuickRestore, Host: b.Host})
 			return operationToAPI(op), err
 		})
 	add(h, "POST", "/backups/{id}/restore-volume", "restores", "Make a new disk from one disk of a backup and attach it to a VM", accepted,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.RestoreVolume) (api.Operation, error) {
-			op, err := svc.RestoreVolume(ctx, p, r.PathValue("id"), b.Disk, b.VM, service.RestoreOptions{Quick: b.QuickRestore, Host: b.Host})
+			op, err := svc.Restores.RestoreVolume(ctx, p, r.PathValue("id"), b.Disk, b.VM, restores.RestoreOptions{Quick: b.QuickRestore, Host: b.Host})
 			return operationToAPI(op), err
 		})
 	add(h, "POST", "/backups/{id}/create-vm", "restores", "Define a new VM from a backup (new name, uuid, MACs and disk files)", accepted,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.CreateVM) (api.Operation, error) {
-			op, err := svc.CreateVMFromBackup(ctx, p, r.PathValue("id"), b.Name, service.RestoreOptions{Quick: b.QuickRestore, Host: b.Host}, b.Start)
+			op, err := svc.Restores.CreateVMFromBackup(ctx, p, r.PathValue("id"), b.Name, restores.RestoreOptions{Quick: b.QuickRestore, Host: b.Host}, b.Start)
 			return operationToAPI(op), err
 		})
 	add(h, "POST", "/vms/{vm}/consolidate", "restores", "Resume the consolidation of a quick-restored VM", accepted,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Operation, error) {
-			op, err := svc.Consolidate(ctx, p, r.PathValue("vm"))
+			op, err := svc.Restores.Consolidate(ctx, p, r.PathValue("vm"))
 			return operationToAPI(op), err
 		})
 
 	// VM snapshots.
 	add(h, "POST", "/vms/{vm}/snapshots", "snapshots", "Take a disk-only VM snapshot (external qcow2 overlays)", created,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.SnapshotCreate) (api.Snapshot, error) {
-			sn, err := svc.CreateSnapshot(ctx, p, r.PathValue("vm"), b.Name)
+			sn, err := svc.Snapshots.CreateSnapshot(ctx, p, r.PathValue("vm"), b.Name)
 			return snapshotToAPI(sn), err
 		})
 	add(h, "GET", "/vms/{vm}/snapshots", "snapshots", "List a VM's snapshots, oldest first", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) ([]api.Snapshot, error) {
-			list, err := svc.Snapshots(ctx, p, r.PathValue("vm"))
+			list, err := svc.Snapshots.Snapshots(ctx, p, r.PathValue("vm"))
 			return mapList(list, snapshotToAPI), err
 		})
 	add(h, "POST", "/snapshots/{id}/revert", "snapshots", "Revert a stopped VM to a snapshot (newer overlays of the current branch are discarded)", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.VM, error) {
-			v, err := svc.RevertSnapshot(ctx, p, r.PathValue("id"))
+			v, err := svc.Snapshots.RevertSnapshot(ctx, p, r.PathValue("id"))
 			return h.vmToAPI(ctx, v), err
 		})
 	add(h, "DELETE", "/snapshots/{id}", "snapshots", "Delete a snapshot: merged when nothing else needs its files, else marked Removed", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Snapshot, error) {
-			sn, gone, err := svc.DeleteSnapshot(ctx, p, r.PathValue("id"))
+			sn, gone, err := svc.Snapshots.DeleteSnapshot(ctx, p, r.PathValue("id"))
 			out := snapshotToAPI(sn)
 			if gone {
 				out.Status = "Deleted"
@@ -304,7 +306,7 @@ func (h *Handler) register() {
 			if len(r.URL.Query()) > 0 {
 				return &badRequest{msg: "this request takes no query parameters"}
 			}
-			png, err := svc.Screenshot(r.Context(), p, r.PathValue("id"))
+			png, err := svc.Jobs.Screenshot(r.Context(), p, r.PathValue("id"))
 			if err != nil {
 				return err
 			}
@@ -315,35 +317,35 @@ func (h *Handler) register() {
 
 	add(h, "POST", "/backups/{id}/validate", "backups", "Queue a validation of the backup now (a validated backup is re-hashed)", accepted,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Job, error) {
-			j, err := svc.ValidateNow(ctx, p, r.PathValue("id"))
+			j, err := svc.Jobs.ValidateNow(ctx, p, r.PathValue("id"))
 			return h.jobToAPI(ctx, j), err
 		})
 
 	// Backup schedules.
 	add(h, "POST", "/vms/{vm}/schedules", "schedules", "Add a backup schedule to a VM", created,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.ScheduleSpec) (api.Schedule, error) {
-			sc, err := svc.CreateSchedule(ctx, p, r.PathValue("vm"), scheduleSpec(b))
+			sc, err := svc.Schedules.CreateSchedule(ctx, p, r.PathValue("vm"), scheduleSpec(b))
 			return scheduleToAPI(sc), err
 		})
 	add(h, "GET", "/vms/{vm}/schedules", "schedules", "List a VM's backup schedules", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) ([]api.Schedule, error) {
-			list, err := svc.Schedules(ctx, p, r.PathValue("vm"))
+			list, err := svc.Schedules.Schedules(ctx, p, r.PathValue("vm"))
 			return mapList(list, scheduleToAPI), err
 		})
 	add(h, "PUT", "/schedules/{id}", "schedules", "Change a backup schedule", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.ScheduleSpec) (api.Schedule, error) {
-			sc, err := svc.UpdateSchedule(ctx, p, r.PathValue("id"), scheduleSpec(b))
+			sc, err := svc.Schedules.UpdateSchedule(ctx, p, r.PathValue("id"), scheduleSpec(b))
 			return scheduleToAPI(sc), err
 		})
 	add(h, "DELETE", "/schedules/{id}", "schedules", "Remove a backup schedule (its backups stay)", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (Health, error) {
-			return Health{Status: "deleted"}, svc.DeleteSchedule(ctx, p, r.PathValue("id"))
+			return Health{Status: "deleted"}, svc.Schedules.DeleteSchedule(ctx, p, r.PathValue("id"))
 		})
 
 	// Background jobs.
 	add(h, "GET", "/jobs", "jobs", "List background service jobs (admin); unfinished unless all=true", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, q api.JobQuery, _ api.Empty) ([]api.Job, error) {
-			list, err := svc.Jobs(ctx, p, store.JobFilter{ID: q.ID, BackupID: q.Backup, HostID: q.Host, ZoneID: q.Zone,
+			list, err := svc.Jobs.Jobs(ctx, p, store.JobFilter{ID: q.ID, BackupID: q.Backup, HostID: q.Host, ZoneID: q.Zone,
 				Type: jobs.Type(q.Type), Executing: q.Executing, Scheduled: q.Scheduled, All: q.All})
 			return mapList(list, func(j jobs.Job) api.Job { return h.jobToAPI(ctx, j) }), err
 		})
@@ -351,12 +353,12 @@ func (h *Handler) register() {
 	// Operations.
 	add(h, "GET", "/operations", "operations", "List operations (unfinished unless all=true)", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, q api.OperationQuery, _ api.Empty) ([]api.Operation, error) {
-			list, err := svc.ListOperations(ctx, p, q.All)
+			list, err := svc.Kernel.ListOperations(ctx, p, q.All)
 			return mapList(list, operationToAPI), err
 		})
 	add(h, "GET", "/operations/{id}", "operations", "Show an operation's state, progress and result", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Operation, error) {
-			op, err := svc.Operation(ctx, p, r.PathValue("id"))
+			op, err := svc.Kernel.Operation(ctx, p, r.PathValue("id"))
 			return operationToAPI(op), err
 		})
 
@@ -393,12 +395,12 @@ func offeringToAPI(o domain.Offering) api.Offering {
 }
 
 func (h *Handler) hostToAPI(ctx context.Context, x domain.Host) api.Host {
-	state, agentURL := h.svc.HostAgentState(ctx, x)
+	state, agentURL := h.svc.Kernel.HostAgentState(ctx, x)
 	settings := x.AgentSettings
 	if settings == nil {
 		settings = map[string]string{}
 	}
-	return api.Host{ID: x.ID, Name: x.Name, Zone: h.svc.ZoneName(ctx, x.ZoneID), URI: x.URI, LibvirtVersion: x.LibvirtVersion,
+	return api.Host{ID: x.ID, Name: x.Name, Zone: h.svc.Kernel.ZoneName(ctx, x.ZoneID), URI: x.URI, LibvirtVersion: x.LibvirtVersion,
 		HypervisorVersion: x.HypervisorVersion, CPUs: x.CPUs, MemoryBytes: x.MemoryBytes, StorageCapacity: x.StorageCapacity,
 		StorageFree: x.StorageFree, Enabled: x.Enabled, Local: x.Local, LastSeen: x.LastSeen, AgentSettings: settings,
 		Agent: state, AgentURL: agentURL}
@@ -410,9 +412,9 @@ func (h *Handler) vmToAPI(ctx context.Context, v domain.VM) api.VM {
 	if v.ID == "" {
 		return out
 	}
-	out.Host = h.svc.HostName(ctx, v.HostID)
-	out.Account = h.svc.AccountName(ctx, v.AccountID)
-	out.Offering = h.svc.OfferingName(ctx, v.OfferingID)
+	out.Host = h.svc.Kernel.HostName(ctx, v.HostID)
+	out.Account = h.svc.Kernel.AccountName(ctx, v.AccountID)
+	out.Offering = h.svc.Kernel.OfferingName(ctx, v.OfferingID)
 	for _, d := range v.Disks {
 		ad := api.Disk{Target: d.Target, Device: d.Device, Bus: d.Bus, SourceType: d.SourceType, Source: d.Source, Format: d.Format,
 			VirtualSize: d.VirtualSize, BackingChain: []api.Layer{}, Problem: d.Problem}
@@ -434,8 +436,8 @@ func operationToAPI(op domain.Operation) api.Operation {
 }
 
 // scopeRef checks that the scope named in a query matches the id given.
-func scopeRef(q api.SettingQuery) (service.ScopeRef, error) {
-	ref := service.ScopeRef{Zone: q.Zone, Host: q.Host, Account: q.Account}
+func scopeRef(q api.SettingQuery) (config.ScopeRef, error) {
+	ref := config.ScopeRef{Zone: q.Zone, Host: q.Host, Account: q.Account}
 	given := map[string]string{"zone": q.Zone, "host": q.Host, "account": q.Account}
 	switch q.Scope {
 	case "", "global":
@@ -452,7 +454,7 @@ func scopeRef(q api.SettingQuery) (service.ScopeRef, error) {
 	return ref, nil
 }
 
-func settingToAPI(es service.EffectiveSetting) api.Setting {
+func settingToAPI(es config.EffectiveSetting) api.Setting {
 	scopes := []string{}
 	for _, sc := range es.Def.Scopes {
 		scopes = append(scopes, string(sc))
@@ -461,7 +463,7 @@ func settingToAPI(es service.EffectiveSetting) api.Setting {
 		Type: string(es.Def.Type), Unit: string(es.Def.Unit), Scopes: scopes, Description: es.Def.Description}
 }
 
-func vmDetailToAPI(d service.VMDetail) api.VMDetail {
+func vmDetailToAPI(d config.VMDetail) api.VMDetail {
 	return api.VMDetail{Key: d.Def.Key, Value: d.Value, ReadOnlyForUsers: d.Def.ReadOnlyForUsers, Description: d.Def.Description}
 }
 
@@ -493,16 +495,16 @@ func optTime(t time.Time) *time.Time {
 }
 
 func (h *Handler) jobToAPI(ctx context.Context, j jobs.Job) api.Job {
-	out := api.Job{ID: j.ID, Type: string(j.Type), BackupID: j.BackupID, VMID: j.VMID, Zone: h.svc.ZoneName(ctx, j.ZoneID),
+	out := api.Job{ID: j.ID, Type: string(j.Type), BackupID: j.BackupID, VMID: j.VMID, Zone: h.svc.Kernel.ZoneName(ctx, j.ZoneID),
 		Attempts: j.Attempts, Scheduled: j.Scheduled, Started: optTime(j.Started), Ended: optTime(j.Ended), State: string(j.State), LastError: j.LastError}
 	if j.HostID != "" {
-		out.Host = h.svc.HostName(ctx, j.HostID)
+		out.Host = h.svc.Kernel.HostName(ctx, j.HostID)
 	}
 	return out
 }
 
-func scheduleSpec(b api.ScheduleSpec) service.ScheduleSpec {
-	return service.ScheduleSpec{Interval: b.Interval, At: b.At, Timezone: b.Timezone, MaxBackups: b.MaxBackups, Isolated: b.Isolated}
+func scheduleSpec(b api.ScheduleSpec) schedules.ScheduleSpec {
+	return schedules.ScheduleSpec{Interval: b.Interval, At: b.At, Timezone: b.Timezone, MaxBackups: b.MaxBackups, Isolated: b.Isolated}
 }
 
 func scheduleToAPI(sc domain.Schedule) api.Schedule {

@@ -66,7 +66,7 @@ func (h *Handler) serve(rt route, w http.ResponseWriter, r *http.Request) {
 			writeProblem(w, http.StatusUnauthorized, "missing or malformed API token: send \"Authorization: Bearer <token>\"", "")
 			return
 		}
-		p, err = h.svc.Authenticate(r.Context(), tok)
+		p, err = h.svc.Accounts.Authenticate(r.Context(), tok)
 		if err != nil {
 			h.writeError(w, r, err)
 			return

@@ -19,6 +19,7 @@ import (
 	"github.com/knib/knib/internal/domain"
 	"github.com/knib/knib/internal/pki"
 	"github.com/knib/knib/internal/service"
+	"github.com/knib/knib/internal/service/hosts"
 	"github.com/knib/knib/internal/store"
 )
 
@@ -49,7 +50,7 @@ type agentConn struct {
 }
 
 func newRemote(ctx context.Context, svc *service.Service, cfg Config, log *slog.Logger) (*remote, error) {
-	ca, err := svc.InitCA(ctx)
+	ca, err := svc.Hosts.InitCA(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("certificate authority: %w", err)
 	}
@@ -144,7 +145,7 @@ func (r *remote) join(w http.ResponseWriter, req *http.Request) {
 	if !decodeBody(w, req, &in) {
 		return
 	}
-	res, err := r.svc.JoinAgent(req.Context(), service.JoinRequest{Token: in.Token, CSR: []byte(in.CSR), Name: in.Name, URL: in.URL, Report: in.Report})
+	res, err := r.svc.Hosts.JoinAgent(req.Context(), hosts.JoinRequest{Token: in.Token, CSR: []byte(in.CSR), Name: in.Name, URL: in.URL, Report: in.Report})
 	if err != nil {
 		r.fail(w, err)
 		return
@@ -167,7 +168,7 @@ func (r *remote) hello(w http.ResponseWriter, req *http.Request) {
 	if !decodeBody(w, req, &in) {
 		return
 	}
-	h, err := r.svc.AgentHello(req.Context(), leaf, in.URL, in.Report)
+	h, err := r.svc.Hosts.AgentHello(req.Context(), leaf, in.URL, in.Report)
 	if err != nil {
 		r.fail(w, err)
 		return
@@ -179,7 +180,7 @@ func (r *remote) hello(w http.ResponseWriter, req *http.Request) {
 		c.up = false
 	}
 	r.mu.Unlock()
-	r.svc.DropAgent(req.Context(), h.ID, store.AgentRecovering, "agent restarted")
+	r.svc.Hosts.DropAgent(req.Context(), h.ID, store.AgentRecovering, "agent restarted")
 	writeOK(w, agentrpc.HelloResponse{HostID: h.ID, Host: h.Name})
 	r.poke()
 }
@@ -208,10 +209,10 @@ func (r *remote) manage(ctx context.Context) {
 		if r.syncs && time.Since(lastSync) >= r.syncEvery {
 			lastSync = time.Now()
 			go func() {
-				if err := r.svc.SyncInventory(ctx); err != nil && ctx.Err() == nil {
+				if err := r.svc.Hosts.SyncInventory(ctx); err != nil && ctx.Err() == nil {
 					r.log.Warn("inventory sync", "err", err)
 				}
-				r.svc.Reconcile(ctx)
+				r.svc.Recovery.Reconcile(ctx)
 			}()
 		}
 		select {
@@ -230,7 +231,7 @@ func (r *remote) manage(ctx context.Context) {
 }
 
 func (r *remote) round(ctx context.Context) {
-	hosts, err := r.svc.RemoteHosts(ctx)
+	hosts, err := r.svc.Hosts.RemoteHosts(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			r.log.Warn("remote hosts", "err", err)
@@ -250,7 +251,7 @@ func (r *remote) round(ctx context.Context) {
 				continue
 			}
 			// A new join or another URL: forget the old connection.
-			r.svc.DropAgent(ctx, id, "", "agent identity or address changed")
+			r.svc.Hosts.DropAgent(ctx, id, "", "agent identity or address changed")
 			c.hb.Close()
 			c.cmd.Close()
 			c = nil
@@ -275,7 +276,7 @@ func (r *remote) round(ctx context.Context) {
 	}
 	for id, c := range r.conns {
 		if !seen[id] && !c.busy {
-			r.svc.DropAgent(ctx, id, "", "identity revoked or host removed")
+			r.svc.Hosts.DropAgent(ctx, id, "", "identity revoked or host removed")
 			c.hb.Close()
 			c.cmd.Close()
 			delete(r.conns, id)
@@ -304,7 +305,7 @@ func (r *remote) beat(ctx context.Context, hostID, recorded string, c *agentConn
 		r.log.Debug("agent heartbeat failed", "host", c.peer.Host, "fails", fails, "err", err)
 		if fails >= r.failures && (up || recorded != store.AgentDisconnected) {
 			r.log.Warn("agent lost", "host", c.peer.Host, "failed_heartbeats", fails, "err", err)
-			r.svc.DropAgent(ctx, hostID, store.AgentDisconnected, err.Error())
+			r.svc.Hosts.DropAgent(ctx, hostID, store.AgentDisconnected, err.Error())
 			r.mu.Lock()
 			c.up = false
 			r.mu.Unlock()
@@ -315,14 +316,14 @@ func (r *remote) beat(ctx context.Context, hostID, recorded string, c *agentConn
 	c.fails = 0
 	r.mu.Unlock()
 	if up {
-		if err := r.svc.AgentSeen(ctx, hostID, rep); err != nil {
+		if err := r.svc.Hosts.AgentSeen(ctx, hostID, rep); err != nil {
 			r.log.Warn("agent heartbeat", "host", c.peer.Host, "err", err)
 		}
 		return
 	}
 	// Reachable again (or for the first time since this server started):
 	// recovery first, then new work.
-	if err := r.svc.AgentUp(ctx, hostID, c.cmd); err != nil {
+	if err := r.svc.Hosts.AgentUp(ctx, hostID, c.cmd); err != nil {
 		r.log.Warn("agent not taken into service", "host", c.peer.Host, "err", err)
 		return
 	}

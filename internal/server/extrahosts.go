@@ -54,8 +54,8 @@ func extraAgentLoop(ctx context.Context, svc *service.Service, cfg Config, eh Ex
 		if err == nil {
 			a := agent.NewLocal(agent.Config{Name: eh.Name, StoragePath: storage, DiskDir: disks,
 				PropertiesFile: filepath.Join(dir, "agent.properties")}, hv, log.With("host", eh.Name))
-			svc.CleanupValidations(ctx, a)
-			if _, err = svc.RegisterHost(ctx, cfg.Zone, a, true); err == nil {
+			svc.Jobs.CleanupValidations(ctx, a)
+			if _, err = svc.Hosts.RegisterHost(ctx, cfg.Zone, a, true); err == nil {
 				<-ctx.Done()
 				a.Close()
 				hv.Close()

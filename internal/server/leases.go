@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/knib/knib/internal/service"
+	"github.com/knib/knib/internal/service/kernel"
 )
 
 // nodeIdentity names this installation on this machine: the host name and
@@ -22,7 +23,7 @@ func nodeIdentity(cfg Config) string {
 	if err != nil {
 		dir = cfg.DataDir
 	}
-	return service.NodeID(host, dir)
+	return kernel.NodeID(host, dir)
 }
 
 // leaseLoop renews the leases of this process's operations and VM locks
@@ -31,7 +32,7 @@ func nodeIdentity(cfg Config) string {
 // repairs those VMs.
 func leaseLoop(ctx context.Context, svc *service.Service, lease time.Duration, log *slog.Logger) {
 	if lease <= 0 {
-		lease = service.DefaultJobLease
+		lease = kernel.DefaultJobLease
 	}
 	for {
 		select {
@@ -39,15 +40,15 @@ func leaseLoop(ctx context.Context, svc *service.Service, lease time.Duration, l
 			return
 		case <-time.After(lease / 3):
 		}
-		if err := svc.RenewLeases(ctx); err != nil && ctx.Err() == nil {
+		if err := svc.Recovery.RenewLeases(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("renew leases", "err", err)
 		}
-		n, err := svc.RecoverOrphans(ctx)
+		n, err := svc.Recovery.RecoverOrphans(ctx)
 		if err != nil && ctx.Err() == nil {
 			log.Warn("recover the work of stopped servers", "err", err)
 		}
 		if n > 0 {
-			svc.Reconcile(ctx)
+			svc.Recovery.Reconcile(ctx)
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/knib/knib/internal/httpapi"
 	libvirtadapter "github.com/knib/knib/internal/hypervisor/libvirt"
 	"github.com/knib/knib/internal/service"
+	"github.com/knib/knib/internal/service/kernel"
 	"github.com/knib/knib/internal/store/sqlstore"
 )
 
@@ -93,7 +94,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer st.Close()
 	log.Info("catalogue open", "engine", st.Engine(), "database", sqlstore.Redact(cfg.Database))
 	svc := service.New(st, clock.Real{}, log)
-	svc.SetJobLease(cfg.JobLease)
+	svc.Kernel.SetJobLease(cfg.JobLease)
 	if err := ensureAdminToken(ctx, svc, cfg.DataDir); err != nil {
 		return err
 	}
@@ -101,8 +102,8 @@ func Run(ctx context.Context, cfg Config) error {
 	// it starts; at start only the work of dead owners (a previous life of
 	// this node, or a lease that ran out) is recovered (leases.go).
 	node := nodeIdentity(cfg)
-	svc.SetIdentity(node, service.OwnerName(node))
-	if _, err := svc.RecoverOrphans(ctx); err != nil {
+	svc.Kernel.SetIdentity(node, kernel.OwnerName(node))
+	if _, err := svc.Recovery.RecoverOrphans(ctx); err != nil {
 		return fmt.Errorf("recover interrupted operations: %w", err)
 	}
 	// Backup storages: the data directory's own is storage "default" of the
@@ -111,7 +112,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	if _, err := svc.EnsureDefaultStorage(ctx, cfg.Zone, absStorage); err != nil {
+	if _, err := svc.Storages.EnsureDefaultStorage(ctx, cfg.Zone, absStorage); err != nil {
 		return err
 	}
 
@@ -162,8 +163,8 @@ func Run(ctx context.Context, cfg Config) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	srv.Shutdown(shutdownCtx)
-	svc.Wait()
-	svc.WaitJobs()
+	svc.Kernel.Wait()
+	svc.Jobs.WaitJobs()
 	log.Info("knib server stopped")
 	return nil
 }
@@ -179,8 +180,8 @@ func localAgentLoop(ctx context.Context, svc *service.Service, cfg Config, stora
 				PropertiesFile: filepath.Join(cfg.DataDir, "agent.properties")}, hv, log)
 			// Validation VMs a dead process left behind go first, before
 			// the host takes new jobs.
-			svc.CleanupValidations(ctx, a)
-			if _, err = svc.RegisterHost(ctx, cfg.Zone, a, true); err == nil {
+			svc.Jobs.CleanupValidations(ctx, a)
+			if _, err = svc.Hosts.RegisterHost(ctx, cfg.Zone, a, true); err == nil {
 				local = a
 				defer func() { a.Close(); hv.Close() }()
 				break
@@ -195,11 +196,11 @@ func localAgentLoop(ctx context.Context, svc *service.Service, cfg Config, stora
 		}
 	}
 	for {
-		if err := svc.SyncInventory(ctx); err != nil && ctx.Err() == nil {
+		if err := svc.Hosts.SyncInventory(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("inventory sync", "err", err)
 		}
 		// Recovery runs by itself: at start and then periodically.
-		svc.Reconcile(ctx)
+		svc.Recovery.Reconcile(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -212,12 +213,12 @@ func localAgentLoop(ctx context.Context, svc *service.Service, cfg Config, stora
 // is unique to this process, so a restarted server never mistakes an old
 // lease for its own.
 func jobLoop(ctx context.Context, svc *service.Service, every time.Duration, log *slog.Logger) {
-	owner := svc.Owner()
+	owner := svc.Kernel.Owner()
 	for {
-		if err := svc.RunJobs(ctx, owner); err != nil && ctx.Err() == nil {
+		if err := svc.Jobs.RunJobs(ctx, owner); err != nil && ctx.Err() == nil {
 			log.Warn("job scheduler", "err", err)
 		}
-		if _, err := svc.RunSchedules(ctx); err != nil && ctx.Err() == nil {
+		if _, err := svc.Schedules.RunSchedules(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("backup schedules", "err", err)
 		}
 		select {
@@ -232,7 +233,7 @@ func jobLoop(ctx context.Context, svc *service.Service, every time.Duration, log
 // token: created on first start, re-issued when the file is missing or its
 // token unknown (for example after the database was replaced).
 func ensureAdminToken(ctx context.Context, svc *service.Service, dataDir string) error {
-	admin, err := svc.EnsureAdmin(ctx)
+	admin, err := svc.Kernel.EnsureAdmin(ctx)
 	if err != nil {
 		return fmt.Errorf("admin account: %w", err)
 	}
@@ -240,12 +241,12 @@ func ensureAdminToken(ctx context.Context, svc *service.Service, dataDir string)
 	if raw, err := os.ReadFile(file); err == nil {
 		tok := strings.TrimSpace(string(raw))
 		if auth.CheckForm(tok) == nil {
-			if p, err := svc.Authenticate(ctx, tok); err == nil && p.IsAdmin() {
+			if p, err := svc.Accounts.Authenticate(ctx, tok); err == nil && p.IsAdmin() {
 				return nil
 			}
 		}
 	}
-	secret, _, err := svc.IssueToken(ctx, admin.ID, domain.RoleAdmin, "admin.token")
+	secret, _, err := svc.Accounts.IssueToken(ctx, admin.ID, domain.RoleAdmin, "admin.token")
 	if err != nil {
 		return fmt.Errorf("issue admin token: %w", err)
 	}

@@ -59,8 +59,8 @@ func newHAEnv(t *testing.T, owner string) *haEnv {
 // process: node and owner name it in leases.
 func (h *haEnv) server(node, owner string) *service.Service {
 	s := service.New(h.st, h.clk, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	s.SetJobLease(lease)
-	s.SetIdentity(node, owner)
+	s.Kernel.SetJobLease(lease)
+	s.Kernel.SetIdentity(node, owner)
 	return s
 }
 
@@ -87,7 +87,7 @@ func TestLiveLeaseOfAnotherServerIsUntouched(t *testing.T) {
 	h := newHAEnv(t, "hostb/nodeB/200/aaaaaaaa")
 	me := h.server("nodeA", "hosta/nodeA/100/bbbbbbbb")
 	h.clk.Advance(lease - time.Second)
-	n, err := me.RecoverOrphans(context.Background())
+	n, err := me.Recovery.RecoverOrphans(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,18 +103,18 @@ func TestRenewedLeaseOutlivesItsFirstTerm(t *testing.T) {
 	other := h.server("nodeB", owner)
 	me := h.server("nodeA", "hosta/nodeA/100/bbbbbbbb")
 	h.clk.Advance(lease / 3)
-	if err := other.RenewLeases(context.Background()); err != nil {
+	if err := other.Recovery.RenewLeases(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	h.clk.Advance(lease) // past the first term, within the renewed one
-	if _, err := me.RecoverOrphans(context.Background()); err != nil {
+	if _, err := me.Recovery.RecoverOrphans(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if st, busy, _ := h.state(t); st != domain.OpRunning || busy == "" {
 		t.Fatalf("a renewed lease was taken over: op %s, vm busy %q", st, busy)
 	}
 	h.clk.Advance(lease)
-	if n, err := me.RecoverOrphans(context.Background()); err != nil || n != 1 {
+	if n, err := me.Recovery.RecoverOrphans(context.Background()); err != nil || n != 1 {
 		t.Fatalf("the lease ran out and was not recovered: released %d, %v", n, err)
 	}
 }
@@ -130,7 +130,7 @@ func TestExpiredLeaseIsRecoveredOnceByTwoRecoverers(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			n, err := s.RecoverOrphans(context.Background())
+			n, err := s.Recovery.RecoverOrphans(context.Background())
 			if err != nil {
 				t.Error(err)
 			}
@@ -164,12 +164,12 @@ func TestPreviousLifeOfThisNodeIsRecoveredAtOnce(t *testing.T) {
 	h := newHAEnv(t, "hosta/nodeA/99/oldoldol")
 	// Another node waits for the lease…
 	other := h.server("nodeB", "hostb/nodeB/200/aaaaaaaa")
-	if n, _ := other.RecoverOrphans(context.Background()); n != 0 {
+	if n, _ := other.Recovery.RecoverOrphans(context.Background()); n != 0 {
 		t.Fatalf("another node took over a live lease")
 	}
 	// …the restarted server of the same node does not.
 	me := h.server("nodeA", "hosta/nodeA/100/newnewne")
-	n, err := me.RecoverOrphans(context.Background())
+	n, err := me.Recovery.RecoverOrphans(context.Background())
 	if err != nil || n != 1 {
 		t.Fatalf("previous life not recovered at once: released %d, %v", n, err)
 	}
@@ -183,7 +183,7 @@ func TestOwnWorkIsNeverRecovered(t *testing.T) {
 	h := newHAEnv(t, owner)
 	me := h.server("nodeA", owner)
 	h.clk.Advance(10 * lease)
-	if n, _ := me.RecoverOrphans(context.Background()); n != 0 {
+	if n, _ := me.Recovery.RecoverOrphans(context.Background()); n != 0 {
 		t.Fatal("a server recovered its own live work")
 	}
 	if st, busy, _ := h.state(t); st != domain.OpRunning || busy == "" {
@@ -194,8 +194,8 @@ func TestOwnWorkIsNeverRecovered(t *testing.T) {
 func TestOperationsAndLocksNameTheirOwner(t *testing.T) {
 	e := newEnv(t, "")
 	ctx := context.Background()
-	e.svc.SetIdentity("nodeA", "hosta/nodeA/100/bbbbbbbb")
-	op, err := e.svc.CreateBackup(ctx, e.admin, "web", false, false)
+	e.svc.Kernel.SetIdentity("nodeA", "hosta/nodeA/100/bbbbbbbb")
+	op, err := e.svc.Backups.CreateBackup(ctx, e.admin, "web", false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,14 +229,14 @@ func TestRestoringBackupOfALiveCreateVMIsUntouched(t *testing.T) {
 		t.Fatal(err)
 	}
 	me := h.server("nodeA", "hosta/nodeA/100/bbbbbbbb")
-	if _, err := me.RecoverOrphans(ctx); err != nil {
+	if _, err := me.Recovery.RecoverOrphans(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, bs := h.state(t); bs != domain.BackupRestoring {
 		t.Fatalf("the backup a live create-vm reads is %s", bs)
 	}
 	h.clk.Advance(2 * lease)
-	if _, err := me.RecoverOrphans(ctx); err != nil {
+	if _, err := me.Recovery.RecoverOrphans(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, bs := h.state(t); bs != domain.BackupBackedUp {
@@ -278,7 +278,7 @@ func TestValidationCleanupKeepsLiveJobs(t *testing.T) {
 		return agentapi.TaskStatus{State: agentapi.TaskSucceeded, Result: json.RawMessage(`{}`)}
 	}}
 	me := h.server("nodeA", "hosta/nodeA/100/bbbbbbbb")
-	me.CleanupValidations(ctx, fake)
+	me.Jobs.CleanupValidations(ctx, fake)
 	if len(got.Keep) != 1 || got.Keep[0] != live {
 		t.Fatalf("keep %v, want only %s", got.Keep, live)
 	}
@@ -305,14 +305,14 @@ func TestJobOfPreviousLifeIsReapedAtOnce(t *testing.T) {
 		return list[0]
 	}
 	other := h.server("nodeB", "hostb/nodeB/200/aaaaaaaa")
-	if err := other.RunJobs(ctx, other.Owner()); err != nil {
+	if err := other.Jobs.RunJobs(ctx, other.Kernel.Owner()); err != nil {
 		t.Fatal(err)
 	}
 	if got := state(); got.State != jobs.Running {
 		t.Fatalf("another node reaped a live lease: %+v", got)
 	}
 	me := h.server("nodeA", "hosta/nodeA/100/bbbbbbbb")
-	if err := me.RunJobs(ctx, me.Owner()); err != nil {
+	if err := me.Jobs.RunJobs(ctx, me.Kernel.Owner()); err != nil {
 		t.Fatal(err)
 	}
 	if got := state(); got.State != jobs.Queued || got.LeaseOwner != "" || !strings.Contains(got.LastError, "lost") {

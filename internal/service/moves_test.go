@@ -10,7 +10,7 @@ import (
 	"github.com/knib/knib/internal/agentapi"
 	"github.com/knib/knib/internal/agentapi/agenttest"
 	"github.com/knib/knib/internal/domain"
-	"github.com/knib/knib/internal/service"
+	"github.com/knib/knib/internal/service/restores"
 	"github.com/knib/knib/internal/store"
 )
 
@@ -24,11 +24,11 @@ func moveEnv(t *testing.T, zone string) (*env, *agenttest.Fake, domain.Host, dom
 	doms[0].State = "shutoff"
 	e.agent.SetDomains(doms)
 	b := &agenttest.Fake{Report: agentapi.HostReport{Name: "hostb", StoragePath: "/st"}}
-	hb, err := e.svc.RegisterHost(ctx, zone, b, true)
+	hb, err := e.svc.Hosts.RegisterHost(ctx, zone, b, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.svc.SyncInventory(ctx); err != nil {
+	if err := e.svc.Hosts.SyncInventory(ctx); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
@@ -56,7 +56,7 @@ func TestRestoreOntoAnotherHostRefusals(t *testing.T) {
 		{e.admin, "../x", nil},                 // invalid: checked below
 		{user, "localhost", domain.ErrForbidden},
 	} {
-		_, err := e.svc.RestoreBackup(ctx, c.p, bk.ID, service.RestoreOptions{Host: c.host})
+		_, err := e.svc.Restores.RestoreBackup(ctx, c.p, bk.ID, restores.RestoreOptions{Host: c.host})
 		if c.want == nil {
 			if !domain.IsInvalid(err) {
 				t.Errorf("restore --host %s: %v, want invalid input", c.host, err)
@@ -66,7 +66,7 @@ func TestRestoreOntoAnotherHostRefusals(t *testing.T) {
 		if !errors.Is(err, c.want) {
 			t.Errorf("restore --host %s as %s: %v, want %v", c.host, c.p.Role, err, c.want)
 		}
-		_, err = e.svc.CreateVMFromBackup(ctx, c.p, bk.ID, "web2", service.RestoreOptions{Host: c.host}, false)
+		_, err = e.svc.Restores.CreateVMFromBackup(ctx, c.p, bk.ID, "web2", restores.RestoreOptions{Host: c.host}, false)
 		if !errors.Is(err, c.want) {
 			t.Errorf("create-vm --host %s as %s: %v, want %v", c.host, c.p.Role, err, c.want)
 		}
@@ -87,7 +87,7 @@ func TestMoveRecoveryRollsBack(t *testing.T) {
 	if err := e.st.RecordVMMove(ctx, store.VMMove{VMID: vmID, FromHost: e.vm.HostID, ToHost: hb.ID, BackupID: bk.ID, Quick: true, Created: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	e.svc.Reconcile(ctx)
+	e.svc.Recovery.Reconcile(ctx)
 	vm, _ := e.st.VM(ctx, vmID)
 	if vm.HostID != e.vm.HostID || vm.WorkState != domain.VMRestoreError || !strings.Contains(vm.LastError, "interrupted") {
 		t.Fatalf("vm after roll-back: %+v", vm)
@@ -126,10 +126,10 @@ func TestMoveRecoveryRollsForward(t *testing.T) {
 		t.Fatal(err)
 	}
 	// While the move is recorded, host A's inventory does not pull the VM back.
-	if err := e.svc.SyncInventory(ctx); err != nil {
+	if err := e.svc.Hosts.SyncInventory(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e.svc.Reconcile(ctx)
+	e.svc.Recovery.Reconcile(ctx)
 	vm, _ := e.st.VM(ctx, vmID)
 	if vm.HostID != hb.ID || vm.WorkState != "" || vm.LastError != "" {
 		t.Fatalf("vm after roll-forward: %+v", vm)
@@ -140,7 +140,7 @@ func TestMoveRecoveryRollsForward(t *testing.T) {
 	if !strings.Contains(strings.Join(b.Started, ","), agentapi.KindRestoreHere) || !strings.Contains(strings.Join(e.agent.Started, ","), agentapi.KindUndefine) {
 		t.Fatalf("tasks: target %v, source %v", b.Started, e.agent.Started)
 	}
-	if err := e.svc.SyncInventory(ctx); err != nil {
+	if err := e.svc.Hosts.SyncInventory(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if vm, _ := e.st.VM(ctx, vmID); vm.HostID != hb.ID || vm.State != domain.VMRunning {

@@ -15,6 +15,7 @@ import (
 	"github.com/knib/knib/internal/domain"
 	lv "github.com/knib/knib/internal/hypervisor/libvirt"
 	"github.com/knib/knib/internal/service"
+	"github.com/knib/knib/internal/service/schedules"
 	"github.com/knib/knib/internal/store"
 	"github.com/knib/knib/internal/store/sqlstore"
 	"github.com/knib/knib/internal/testbed"
@@ -45,28 +46,28 @@ func TestHourlyScheduleForADay(t *testing.T) {
 	os.MkdirAll(storage, 0o755)
 	ag := agent.NewLocal(agent.Config{Name: "localhost", StoragePath: storage}, hv, log)
 	defer ag.Close()
-	if _, err := svc.RegisterHost(ctx, "default", ag, true); err != nil {
+	if _, err := svc.Hosts.RegisterHost(ctx, "default", ag, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.SyncInventory(ctx); err != nil {
+	if err := svc.Hosts.SyncInventory(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.EnsureDefaultStorage(ctx, "default", storage); err != nil {
+	if _, err := svc.Storages.EnsureDefaultStorage(ctx, "default", storage); err != nil {
 		t.Fatal(err)
 	}
-	acc, _ := svc.EnsureAdmin(ctx)
+	acc, _ := svc.Kernel.EnsureAdmin(ctx)
 	admin := domain.Principal{AccountID: acc.ID, Role: domain.RoleAdmin}
-	off, err := svc.CreateOffering(ctx, admin, domain.OfferingSpec{Name: "hourly"})
+	off, err := svc.Offerings.CreateOffering(ctx, admin, domain.OfferingSpec{Name: "hourly"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.AssignVM(ctx, admin, dom.Name, off.ID); err != nil {
+	if _, err := svc.VMs.AssignVM(ctx, admin, dom.Name, off.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.CreateSchedule(ctx, admin, dom.Name, service.ScheduleSpec{Interval: "bi-hourly", At: "0"}); !domain.IsInvalid(err) {
+	if _, err := svc.Schedules.CreateSchedule(ctx, admin, dom.Name, schedules.ScheduleSpec{Interval: "bi-hourly", At: "0"}); !domain.IsInvalid(err) {
 		t.Fatalf("bad interval: %v", err)
 	}
-	sc, err := svc.CreateSchedule(ctx, admin, dom.Name, service.ScheduleSpec{Interval: "hourly", At: "0", MaxBackups: 5})
+	sc, err := svc.Schedules.CreateSchedule(ctx, admin, dom.Name, schedules.ScheduleSpec{Interval: "hourly", At: "0", MaxBackups: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,13 +76,13 @@ func TestHourlyScheduleForADay(t *testing.T) {
 	}
 
 	runDue := func() int {
-		ops, err := svc.RunSchedules(ctx)
+		ops, err := svc.Schedules.RunSchedules(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		svc.Wait()
+		svc.Kernel.Wait()
 		for _, op := range ops {
-			got, _ := svc.Operation(ctx, admin, op.ID)
+			got, _ := svc.Kernel.Operation(ctx, admin, op.ID)
 			if got.State != domain.OpSucceeded {
 				t.Fatalf("scheduled backup: %+v", got)
 			}

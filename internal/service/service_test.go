@@ -15,6 +15,7 @@ import (
 	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/domain"
 	"github.com/knib/knib/internal/service"
+	"github.com/knib/knib/internal/service/config"
 	"github.com/knib/knib/internal/store"
 	"github.com/knib/knib/internal/store/sqlstore"
 )
@@ -38,7 +39,7 @@ func newEnv(t *testing.T, backing string) *env {
 	}
 	t.Cleanup(func() { st.Close() })
 	svc := service.New(st, clock.Real{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	acc, err := svc.EnsureAdmin(ctx)
+	acc, err := svc.Kernel.EnsureAdmin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,21 +51,21 @@ func newEnv(t *testing.T, backing string) *env {
 		Report:  agentapi.HostReport{Name: "localhost", StoragePath: "/st"},
 		Domains: []agentapi.Domain{{UUID: vmID, Name: "web", State: "running", Disks: []agentapi.Disk{disk}}},
 	}
-	if _, err := svc.RegisterHost(ctx, "default", fake, true); err != nil {
+	if _, err := svc.Hosts.RegisterHost(ctx, "default", fake, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.SyncInventory(ctx); err != nil {
+	if err := svc.Hosts.SyncInventory(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.EnsureDefaultStorage(ctx, "default", "/st"); err != nil {
+	if _, err := svc.Storages.EnsureDefaultStorage(ctx, "default", "/st"); err != nil {
 		t.Fatal(err)
 	}
 	admin := domain.Principal{AccountID: acc.ID, AccountName: acc.Name, Role: domain.RoleAdmin}
-	o, err := svc.CreateOffering(ctx, admin, domain.OfferingSpec{Name: "o"})
+	o, err := svc.Offerings.CreateOffering(ctx, admin, domain.OfferingSpec{Name: "o"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	vm, err := svc.AssignVM(ctx, admin, "web", o.ID)
+	vm, err := svc.VMs.AssignVM(ctx, admin, "web", o.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,8 +74,8 @@ func newEnv(t *testing.T, backing string) *env {
 
 func waitOp(t *testing.T, e *env, op domain.Operation) domain.Operation {
 	t.Helper()
-	e.svc.Wait()
-	got, err := e.svc.Operation(context.Background(), e.admin, op.ID)
+	e.svc.Kernel.Wait()
+	got, err := e.svc.Kernel.Operation(context.Background(), e.admin, op.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +89,7 @@ func TestOneOperationPerVM(t *testing.T) {
 	if err := e.st.AcquireVM(ctx, vmID, "a restore (started now)"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.svc.CreateBackup(ctx, e.admin, "web", false, false)
+	_, err := e.svc.Backups.CreateBackup(ctx, e.admin, "web", false, false)
 	if !errors.Is(err, domain.ErrConflict) || !strings.Contains(err.Error(), "busy with a restore") {
 		t.Fatalf("backup of a busy VM: %v", err)
 	}
@@ -102,7 +103,7 @@ func TestOneOperationPerVM(t *testing.T) {
 func TestBackupTimeoutIsRecovered(t *testing.T) {
 	e := newEnv(t, "")
 	ctx := context.Background()
-	if _, err := e.svc.SetSetting(ctx, e.admin, "knib.timeout", "1", service.ScopeRef{}); err != nil {
+	if _, err := e.svc.Config.SetSetting(ctx, e.admin, "knib.timeout", "1", config.ScopeRef{}); err != nil {
 		t.Fatal(err)
 	}
 	e.agent.Task = func(req agentapi.TaskRequest) agentapi.TaskStatus {
@@ -111,7 +112,7 @@ func TestBackupTimeoutIsRecovered(t *testing.T) {
 		}
 		return agentapi.TaskStatus{State: agentapi.TaskSucceeded, Result: []byte(`{}`)}
 	}
-	op, err := e.svc.CreateBackup(ctx, e.admin, "web", false, false)
+	op, err := e.svc.Backups.CreateBackup(ctx, e.admin, "web", false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,11 +146,11 @@ func TestDependencyOnBackupFilesIsGuarded(t *testing.T) {
 	if err := e.st.CreateBackup(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.svc.CreateBackup(ctx, e.admin, "web", false, false)
+	_, err := e.svc.Backups.CreateBackup(ctx, e.admin, "web", false, false)
 	if !errors.Is(err, domain.ErrConflict) || !strings.Contains(err.Error(), "consolidate") {
 		t.Fatalf("backup of a VM on backup files: %v", err)
 	}
-	_, err = e.svc.DeleteBackups(ctx, e.admin, []string{bid}, false)
+	_, err = e.svc.Backups.DeleteBackups(ctx, e.admin, []string{bid}, false)
 	if !errors.Is(err, domain.ErrConflict) || !strings.Contains(err.Error(), "web") {
 		t.Fatalf("deleting the files a VM runs on: %v", err)
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/knib/knib/internal/domain"
-	"github.com/knib/knib/internal/service"
+	"github.com/knib/knib/internal/service/storages"
 	"github.com/knib/knib/internal/store"
 )
 
@@ -16,10 +16,10 @@ import (
 func TestBackupWithoutStorageIsRefused(t *testing.T) {
 	e := newEnv(t, "")
 	ctx := context.Background()
-	if _, err := e.svc.SetStorageEnabled(ctx, e.admin, domain.DefaultStorageName, false); err != nil {
+	if _, err := e.svc.Storages.SetStorageEnabled(ctx, e.admin, domain.DefaultStorageName, false); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.svc.CreateBackup(ctx, e.admin, "web", false, false)
+	_, err := e.svc.Backups.CreateBackup(ctx, e.admin, "web", false, false)
 	if !errors.Is(err, domain.ErrConflict) || !strings.Contains(err.Error(), "disabled") {
 		t.Fatalf("backup with every storage disabled: %v", err)
 	}
@@ -45,7 +45,7 @@ func TestDefaultStorageIsIdempotent(t *testing.T) {
 	if err := e.st.CreateBackup(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	again, err := e.svc.EnsureDefaultStorage(ctx, "default", "/st")
+	again, err := e.svc.Storages.EnsureDefaultStorage(ctx, "default", "/st")
 	if err != nil || again.ID != first.ID {
 		t.Fatalf("second start: %+v %v (first %s)", again, err, first.ID)
 	}
@@ -65,17 +65,17 @@ func TestAddStorageValidates(t *testing.T) {
 		{"relative/dir", "default", ""}, {"/mnt/../etc", "default", ""}, {"/mnt/x/", "default", ""},
 		{"/mnt/x", "default", "bad tag"}, {"/mnt/x", "", ""},
 	} {
-		_, err := e.svc.AddStorage(ctx, e.admin, serviceStorageSpec(spec.zone, spec.path, spec.tag))
+		_, err := e.svc.Storages.AddStorage(ctx, e.admin, serviceStorageSpec(spec.zone, spec.path, spec.tag))
 		if !domain.IsInvalid(err) {
 			t.Errorf("%+v: got %v, want invalid input", spec, err)
 		}
 	}
-	_, err := e.svc.AddStorage(ctx, e.admin, serviceStorageSpec("nozone", "/mnt/x", ""))
+	_, err := e.svc.Storages.AddStorage(ctx, e.admin, serviceStorageSpec("nozone", "/mnt/x", ""))
 	if !errors.Is(err, domain.ErrNotFound) {
 		t.Errorf("unknown zone: %v", err)
 	}
 	user := domain.Principal{AccountID: "u", Role: domain.RoleUser}
-	if _, err := e.svc.AddStorage(ctx, user, serviceStorageSpec("default", "/mnt/x", "")); !errors.Is(err, domain.ErrForbidden) {
+	if _, err := e.svc.Storages.AddStorage(ctx, user, serviceStorageSpec("default", "/mnt/x", "")); !errors.Is(err, domain.ErrForbidden) {
 		t.Errorf("user adds a storage: %v", err)
 	}
 	if len(e.agent.Started) != 0 {
@@ -83,8 +83,8 @@ func TestAddStorageValidates(t *testing.T) {
 	}
 }
 
-func serviceStorageSpec(zone, path, tag string) service.StorageSpec {
-	return service.StorageSpec{Zone: zone, Path: path, Tag: tag}
+func serviceStorageSpec(zone, path, tag string) storages.StorageSpec {
+	return storages.StorageSpec{Zone: zone, Path: path, Tag: tag}
 }
 
 // A migration is refused, and records nothing, while a VM runs on the files
@@ -106,7 +106,7 @@ func TestMigrateRefusedWhileFilesAreInUse(t *testing.T) {
 	if err := e.st.CreateBackup(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.svc.MigrateStorage(ctx, e.admin, "default", "other", "")
+	_, err = e.svc.Storages.MigrateStorage(ctx, e.admin, "default", "other", "")
 	if !errors.Is(err, domain.ErrConflict) || !strings.Contains(err.Error(), "still runs on its files") {
 		t.Fatalf("migrate while a VM runs on the files: %v", err)
 	}
@@ -116,10 +116,10 @@ func TestMigrateRefusedWhileFilesAreInUse(t *testing.T) {
 	if vm, _ := e.st.VM(ctx, vmID); vm.Busy != "" {
 		t.Fatalf("a refused migration left the VM locked: %q", vm.Busy)
 	}
-	if _, err := e.svc.MigrateStorage(ctx, e.admin, "default", "default", ""); !domain.IsInvalid(err) {
+	if _, err := e.svc.Storages.MigrateStorage(ctx, e.admin, "default", "default", ""); !domain.IsInvalid(err) {
 		t.Fatalf("migrate to itself: %v", err)
 	}
-	if _, err := e.svc.MigrateStorage(ctx, e.admin, "default", "nope", ""); !errors.Is(err, domain.ErrNotFound) {
+	if _, err := e.svc.Storages.MigrateStorage(ctx, e.admin, "default", "nope", ""); !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("migrate to an unknown storage: %v", err)
 	}
 }

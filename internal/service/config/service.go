@@ -1,0 +1,21 @@
+package config
+
+import (
+	"log/slog"
+
+	"github.com/knib/knib/internal/clock"
+	"github.com/knib/knib/internal/service/kernel"
+)
+
+// Service holds the use cases of settings at their scopes and VM details.
+type Service struct {
+	k     *kernel.Kernel
+	store Store
+	clock clock.Clock
+	log   *slog.Logger
+}
+
+// New returns the use cases over the kernel and the catalogue.
+func New(k *kernel.Kernel, st Store) *Service {
+	return &Service{k: k, store: st, clock: k.Clock(), log: k.Log()}
+}

@@ -1,0 +1,384 @@
+package jobrun
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/jobs"
+	"github.com/knib/knib/internal/service/kernel"
+	"github.com/knib/knib/internal/settings"
+	"github.com/knib/knib/internal/store"
+)
+
+// runningJobs tracks the jobs this process runs.
+type runningJobs struct {
+	mu sync.Mutex
+	wg sync.WaitGroup
+}
+
+// familyKeys are the setting keys of a job family.
+type familyKeys struct {
+	enabled, perHost, perZone, retries, retryInterval, timeout string
+}
+
+var keysOf = map[jobs.Family]familyKeys{
+	jobs.Compression: {settings.KeyCompressionTaskEnabled, settings.KeyCompressionMaxConcurrentPerHost, settings.KeyCompressionMaxConcurrent,
+		settings.KeyCompressionMaxJobRetries, settings.KeyCompressionRetryInterval, settings.KeyCompressionTimeout},
+	jobs.Validation: {settings.KeyValidationTaskEnabled, settings.KeyValidationMaxConcurrentPerHost, settings.KeyValidationMaxConcurrent,
+		settings.KeyValidationMaxJobRetries, settings.KeyValidationRetryInterval, settings.KeyValidationTimeout},
+}
+
+// limits reads a family's settings: global values for the switches, and
+// the host's and zone's own values for their limits.
+func (s *Service) limits(ctx context.Context, fam jobs.Family) jobs.Limits {
+	k := keysOf[fam]
+	global, _ := s.k.Settings(ctx, settings.Target{})
+	l := jobs.Limits{
+		Enabled:       global.Bool(k.enabled),
+		MaxRetries:    int(global.Int(k.retries)),
+		RetryInterval: global.Duration(k.retryInterval),
+		Timeout:       global.Duration(k.timeout),
+	}
+	l.PerHost = func(hostID string) int64 {
+		v, err := s.k.Settings(ctx, settings.Target{Host: hostID})
+		if err != nil {
+			return global.Int(k.perHost)
+		}
+		return v.Int(k.perHost)
+	}
+	l.PerZone = func(zoneID string) int64 {
+		v, err := s.k.Settings(ctx, settings.Target{Zone: zoneID})
+		if err != nil {
+			return global.Int(k.perZone)
+		}
+		return v.Int(k.perZone)
+	}
+	return l
+}
+
+// RunJobs is one round of the job scheduler: it reaps jobs whose runner died
+// or ran out of time, then claims and starts the jobs the plan allows. owner
+// names this server process in the leases.
+func (s *Service) RunJobs(ctx context.Context, owner string) error {
+	now := s.clock.Now()
+	running, err := s.store.Jobs(ctx, store.JobFilter{Executing: true})
+	if err != nil {
+		return err
+	}
+	var live []jobs.Job
+	for _, j := range running {
+		if j.State == jobs.Running && s.k.PreviousLife(j.LeaseOwner) {
+			// A previous life of this server ran it: lost at once (leases.go).
+			o := jobs.AfterFailure(now, j.Attempts, s.limits(ctx, j.Type.Family()))
+			o.Scheduled = now
+			const lost = "lost: the server running it stopped"
+			if ok, err := s.store.ReapJobOf(ctx, j.ID, j.LeaseOwner, now, o, lost); err == nil && ok {
+				s.log.Warn("lost job reaped", "job", j.ID, "type", j.Type, "next", o.State, "owner", j.LeaseOwner)
+				s.jobFailed(ctx, j, o, lost)
+			}
+			continue
+		}
+		if jobs.Lost(now, j) {
+			// The runner died, not the job: retry at once while attempts remain.
+			o := jobs.AfterFailure(now, j.Attempts, s.limits(ctx, j.Type.Family()))
+			o.Scheduled = now
+			const lost = "lost: its runner stopped renewing the lease"
+			if ok, err := s.store.ReapJob(ctx, j.ID, now, o, lost); err == nil && ok {
+				s.log.Warn("lost job reaped", "job", j.ID, "type", j.Type, "next", o.State)
+				s.jobFailed(ctx, j, o, lost)
+			}
+			continue
+		}
+		live = append(live, j)
+	}
+	queued, err := s.store.Jobs(ctx, store.JobFilter{})
+	if err != nil {
+		return err
+	}
+	hosts, err := s.store.ListHosts(ctx)
+	if err != nil {
+		return err
+	}
+	var eligible []jobs.Host
+	for _, h := range hosts {
+		if _, err := s.k.Agent(h.ID); err == nil {
+			eligible = append(eligible, jobs.Host{ID: h.ID, ZoneID: h.ZoneID, Enabled: h.Enabled})
+		}
+	}
+	cache := map[jobs.Family]jobs.Limits{}
+	limits := func(f jobs.Family) jobs.Limits {
+		if l, ok := cache[f]; ok {
+			return l
+		}
+		cache[f] = s.limits(ctx, f)
+		return cache[f]
+	}
+	// A validation prefers a host other than the VM's own.
+	for i := range queued {
+		if queued[i].Type == jobs.BackupValidation {
+			if vm, err := s.store.VM(ctx, queued[i].VMID); err == nil {
+				queued[i].Avoid = vm.HostID
+			}
+		}
+	}
+	for _, a := range jobs.Plan(now, queued, live, eligible, limits) {
+		ok, err := s.store.ClaimJob(ctx, a.Job.ID, owner, a.HostID, now, now.Add(s.k.Lease()))
+		if err != nil || !ok {
+			continue // another server took it
+		}
+		j := a.Job
+		j.HostID, j.State, j.Started, j.Attempts = a.HostID, jobs.Running, now, j.Attempts+1
+		s.jobs.wg.Add(1)
+		go func() {
+			defer s.jobs.wg.Done()
+			s.runJob(context.WithoutCancel(ctx), ctx, owner, j, limits(j.Type.Family()))
+		}()
+	}
+	return nil
+}
+
+// WaitJobs waits for the jobs this process started.
+func (s *Service) WaitJobs() { s.jobs.wg.Wait() }
+
+// runJob runs one claimed job, renewing its lease, and records the outcome.
+// When stop ends (the server shuts down) the job is left to its lease: the
+// next server reaps and retries it.
+func (s *Service) runJob(ctx, stop context.Context, owner string, j jobs.Job, l jobs.Limits) {
+	jctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if l.Timeout > 0 {
+		jctx, cancel = context.WithTimeout(jctx, l.Timeout)
+		defer cancel()
+	}
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-stop.Done():
+				cancel()
+				return
+			case <-time.After(s.k.Lease() / 3):
+				if ok, _ := s.store.RenewLease(ctx, j.ID, owner, s.clock.Now().Add(s.k.Lease())); !ok {
+					cancel() // the job was taken from us
+					return
+				}
+			}
+		}
+	}()
+	err := s.execJob(kernel.WithJobTask(jctx, j), j, l)
+	close(done)
+	if stop.Err() != nil {
+		return
+	}
+	now := s.clock.Now()
+	var o jobs.Outcome
+	msg := ""
+	switch {
+	case err == nil:
+		o = jobs.Outcome{State: jobs.Succeeded, Attempts: j.Attempts}
+	case err == errNotNow:
+		o = jobs.Outcome{State: jobs.Queued, Scheduled: now.Add(5 * time.Second), Attempts: j.Attempts - 1}
+		msg = "waiting: a restore reads this backup"
+	default:
+		if jctx.Err() == context.DeadlineExceeded {
+			err = fmt.Errorf("timed out after %s: %w", l.Timeout, err)
+		}
+		o, msg = jobs.AfterFailure(now, j.Attempts, l), err.Error()
+		s.log.Warn("job failed", "job", j.ID, "type", j.Type, "backup", j.BackupID, "attempt", j.Attempts, "next", o.State, "err", err)
+	}
+	if ok, ferr := s.store.FinishJob(ctx, j.ID, owner, o, msg, now); ferr != nil || !ok {
+		s.log.Warn("job outcome not recorded", "job", j.ID, "err", ferr)
+		return
+	}
+	if err != nil && err != errNotNow {
+		s.jobFailed(ctx, j, o, msg)
+	}
+	if err == nil {
+		s.log.Info("job done", "job", j.ID, "type", j.Type, "backup", j.BackupID, "attempt", j.Attempts, "owner", owner)
+	}
+}
+
+// errNotNow asks for the job to run again soon without counting an attempt.
+var errNotNow = fmt.Errorf("not now")
+
+// jobFailed records what a failed attempt (why: its error) means for the
+// backup.
+func (s *Service) jobFailed(ctx context.Context, j jobs.Job, o jobs.Outcome, why string) {
+	if j.Type == jobs.BackupValidation {
+		if o.State == jobs.Failed {
+			s.store.SetValidation(ctx, j.BackupID, domain.UnableToValidate, "the validation job failed: "+why, false, nil)
+		}
+		return
+	}
+	if j.Type == jobs.StartCompression {
+		if done, err := s.hasJob(ctx, j.BackupID, jobs.FinalizeCompression); err != nil || done {
+			return // the work was done before the runner died
+		}
+	}
+	st := domain.Uncompressed
+	if j.Type == jobs.FinalizeCompression {
+		st = domain.Compressing // the compressed copies wait for the swap
+	}
+	if o.State == jobs.Failed {
+		st = domain.CompressionError
+	}
+	s.store.SetCompression(ctx, j.BackupID, st, 0, 0, nil)
+}
+
+func (s *Service) execJob(ctx context.Context, j jobs.Job, l jobs.Limits) error {
+	b, err := s.store.Backup(ctx, j.BackupID)
+	if err != nil {
+		return nil // the backup is gone: nothing to do
+	}
+	ctx = s.k.OnStorage(ctx, b)
+	a, err := s.k.Agent(j.HostID)
+	if err != nil {
+		return err
+	}
+	switch j.Type {
+	case jobs.StartCompression:
+		return s.startCompression(ctx, a, b, l)
+	case jobs.FinalizeCompression:
+		return s.finalizeCompression(ctx, a, b, l)
+	case jobs.BackupValidation:
+		return s.validateBackup(ctx, j.ID, a, b, l)
+	}
+	return fmt.Errorf("job type %s cannot run yet", j.Type)
+}
+
+func (s *Service) startCompression(ctx context.Context, a agentapi.Agent, b domain.Backup, l jobs.Limits) error {
+	if b.Status != domain.BackupBackedUp && b.Status != domain.BackupRemoved && b.Status != domain.BackupRestoring {
+		return nil
+	}
+	// A runner that died after enqueueing the finalize job had done this
+	// job's work: the retry has nothing left to do (jobtasks.go).
+	if done, err := s.hasJob(ctx, b.ID, jobs.FinalizeCompression); err != nil || done {
+		return err
+	}
+	off, err := s.store.Offering(ctx, b.OfferingID)
+	if err != nil {
+		return err
+	}
+	h, err := s.store.Host(ctx, b.HostID)
+	if err != nil {
+		return err
+	}
+	view, err := s.k.Settings(ctx, settings.Target{Host: h.ID, Zone: h.ZoneID, Account: b.AccountID})
+	if err != nil {
+		return err
+	}
+	if err := s.store.SetCompression(ctx, b.ID, domain.Compressing, 0, 0, nil); err != nil {
+		return err
+	}
+	req := agentapi.CompressRequest{Files: kernel.RestoreFiles(b), Library: string(off.CompressionLibrary),
+		Coroutines:    int(view.Int(settings.KeyCompressionCoroutines)),
+		RateLimitMBps: view.Int(settings.KeyCompressionRateLimit),
+		MinFreeFactor: view.Float(settings.KeyCompressionMinimumFreeStorage)}
+	raw, err := s.k.RunTask(ctx, a, agentapi.KindCompress, req, l.Timeout, nil, 0, 100)
+	if err != nil {
+		return err
+	}
+	var res agentapi.CompressResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return err
+	}
+	var uncompressed int64
+	for _, f := range res.Files {
+		uncompressed += f.UncompressedSize
+	}
+	// Still Compressing until the finalize job swaps the files in.
+	if err := s.store.SetCompression(ctx, b.ID, domain.Compressing, b.Size, uncompressed, []domain.BackupFile{}); err != nil {
+		return err
+	}
+	return s.enqueueOnce(ctx, jobs.FinalizeCompression, b)
+}
+
+// finalizeCompression swaps the compressed files in, but never while this
+// backup or one that depends on it is being restored.
+func (s *Service) finalizeCompression(ctx context.Context, a agentapi.Agent, b domain.Backup, l jobs.Limits) error {
+	all, err := s.store.ListBackups(ctx, store.BackupFilter{VMID: b.VMID})
+	if err != nil {
+		return err
+	}
+	for _, d := range kernel.ToChain(all) {
+		if d.Status != domain.BackupRestoring {
+			continue
+		}
+		for _, anc := range kernel.ChainAncestors(all, d.ID) {
+			if anc == b.ID {
+				return errNotNow
+			}
+		}
+	}
+	if err := s.store.SetCompression(ctx, b.ID, domain.FinalizingCompression, 0, 0, nil); err != nil {
+		return err
+	}
+	raw, err := s.k.RunTask(ctx, a, agentapi.KindFinalizeCompressed, agentapi.FinalizeCompressionRequest{Files: kernel.RestoreFiles(b)}, l.Timeout, nil, 0, 100)
+	if err != nil {
+		return err
+	}
+	var res agentapi.CompressResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return err
+	}
+	var size int64
+	var files []domain.BackupFile
+	for _, f := range res.Files {
+		size += f.Size
+		files = append(files, domain.BackupFile{Disk: f.Disk, Size: f.Size, Hash: f.Hash})
+	}
+	uncompressed := b.UncompressedSize
+	if uncompressed == 0 {
+		uncompressed = b.Size
+	}
+	if err := s.store.SetCompression(ctx, b.ID, domain.Compressed, size, uncompressed, files); err != nil {
+		return err
+	}
+	// Validation follows compression.
+	if off, err := s.store.Offering(ctx, b.OfferingID); err == nil && off.Validate {
+		return s.enqueueOnce(ctx, jobs.BackupValidation, b)
+	}
+	return nil
+}
+
+// Jobs lists service jobs (admin; seed: listBackupServiceJobs).
+func (s *Service) Jobs(ctx context.Context, p domain.Principal, f store.JobFilter) ([]jobs.Job, error) {
+	if err := p.RequireAdmin("listing jobs"); err != nil {
+		return nil, err
+	}
+	for field, v := range map[string]string{"id": f.ID, "backup": f.BackupID, "host": f.HostID, "zone": f.ZoneID} {
+		if v != "" {
+			if err := domain.ValidateRef(field, v); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if f.HostID != "" {
+		h, err := s.store.Host(ctx, f.HostID)
+		if err != nil {
+			return nil, err
+		}
+		f.HostID = h.ID
+	}
+	if f.ZoneID != "" {
+		z, err := s.store.Zone(ctx, f.ZoneID)
+		if err != nil {
+			return nil, err
+		}
+		f.ZoneID = z.ID
+	}
+	if f.Type != "" {
+		if _, ok := jobs.ParseType(string(f.Type)); !ok {
+			return nil, domain.Invalid("type", "unknown job type %q, want StartCompression, FinalizeCompression or BackupValidation", f.Type)
+		}
+	}
+	f.Now = s.clock.Now()
+	return s.store.Jobs(ctx, f)
+}

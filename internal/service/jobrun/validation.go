@@ -1,0 +1,246 @@
+package jobrun
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/jobs"
+	"github.com/knib/knib/internal/service/kernel"
+	"github.com/knib/knib/internal/settings"
+	"github.com/knib/knib/internal/store"
+)
+
+// validateBackup runs a BackupValidation job. The first validation boots a
+// throw-away VM from the backup; after a valid boot the files' hashes are
+// recorded, and every later validation (scheduled every
+// backup.validation.interval) re-hashes the files: any change is NotValid.
+func (s *Service) validateBackup(ctx context.Context, jobID string, a agentapi.Agent, b domain.Backup, l jobs.Limits) error {
+	if b.Status != domain.BackupBackedUp && b.Status != domain.BackupRestoring {
+		return nil
+	}
+	h, err := s.store.Host(ctx, b.HostID)
+	if err != nil {
+		return err
+	}
+	view, err := s.k.Settings(ctx, settings.Target{Host: h.ID, Zone: h.ZoneID, Account: b.AccountID})
+	if err != nil {
+		return err
+	}
+	previous := b.ValidationStatus
+	// A boot check creates a VM: with the account's setting, it must fit
+	// in the account's limits, else the job fails (and is retried as
+	// configured) without touching anything.
+	if previous != domain.Valid && view.Bool(settings.KeyEnforceLimitOnValidationVM) {
+		if err := s.accounts.AdmitValidationVM(ctx, jobID, b); err != nil {
+			s.log.Warn("validation VM refused by the account's limits", "backup", b.ID, "err", err)
+			return err
+		}
+	}
+	if err := s.store.SetValidation(ctx, b.ID, domain.Validating, "", false, nil); err != nil {
+		return err
+	}
+	var status domain.ValidationStatus
+	var reason string
+	var shot bool
+	var hashes map[string]string
+	if previous == domain.Valid {
+		status, reason, err = s.rehash(ctx, a, b, l)
+	} else {
+		status, reason, shot, hashes, err = s.bootCheck(ctx, a, b, view, l)
+	}
+	if err != nil {
+		s.store.SetValidation(ctx, b.ID, previous, "", false, nil)
+		return err
+	}
+	// A failed validation ends the chain first, so that whoever sees the
+	// verdict also sees its consequence.
+	if status == domain.NotValid && view.Bool(settings.KeyValidationEndChainOnFail) {
+		s.endChainIfIn(ctx, b)
+	}
+	if err := s.store.SetValidation(ctx, b.ID, status, reason, shot, hashes); err != nil {
+		return err
+	}
+	s.log.Info("backup validated", "backup", b.ID, "status", status, "reason", reason)
+	if status == domain.Valid {
+		// Re-validate periodically.
+		next := jobs.Job{ID: domain.NewID(), Type: jobs.BackupValidation, BackupID: b.ID, VMID: b.VMID, ZoneID: h.ZoneID,
+			State: jobs.Queued, Scheduled: s.clock.Now().Add(view.Duration(settings.KeyValidationInterval))}
+		return s.store.EnqueueJob(ctx, next)
+	}
+	return nil
+}
+
+// bootCheck boots the backup in a throw-away VM and runs the offering's steps.
+func (s *Service) bootCheck(ctx context.Context, a agentapi.Agent, b domain.Backup, view settings.View, l jobs.Limits) (domain.ValidationStatus, string, bool, map[string]string, error) {
+	off, err := s.store.Offering(ctx, b.OfferingID)
+	if err != nil {
+		return "", "", false, nil, err
+	}
+	details, _ := s.store.VMDetails(ctx, b.VMID)
+	dur := func(key string) time.Duration {
+		d, err := view.VMDuration(key, details)
+		if err != nil {
+			d, _ = view.VMDuration(key, nil)
+		}
+		return d
+	}
+	req := agentapi.ValidateRequest{BackupID: b.ID, Dir: b.Dir, Files: kernel.RestoreFiles(b), Lifetime: l.Timeout,
+		BootTimeout:    dur(settings.DetailValidationBootTimeout),
+		ScreenshotWait: dur(settings.DetailValidationScreenshotWait),
+		CommandTimeout: dur(settings.DetailValidationCommandTimeout),
+		Command:        details[settings.DetailValidationCommand],
+		Args:           settings.SplitCommandArguments(details[settings.DetailValidationCommandArguments]),
+		Expected:       details[settings.DetailValidationCommandExpectedResult]}
+	for _, st := range off.ValidationSteps {
+		req.Steps = append(req.Steps, string(st))
+	}
+	raw, err := s.k.RunTask(ctx, a, agentapi.KindValidate, req, l.Timeout, nil, 0, 100)
+	if err != nil {
+		return domain.UnableToValidate, "the validation VM could not run: " + err.Error(), false, nil, nil
+	}
+	var res agentapi.ValidateResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return "", "", false, nil, err
+	}
+	if len(res.Reasons) > 0 {
+		return domain.NotValid, strings.Join(res.Reasons, "; "), res.Screenshot != "", nil, nil
+	}
+	// A valid boot: (re)record the files' hashes for the periodic checks.
+	hashes, err := s.hashes(ctx, a, b, l)
+	if err != nil {
+		return "", "", false, nil, err
+	}
+	return domain.Valid, "", res.Screenshot != "", hashes, nil
+}
+
+func (s *Service) hashes(ctx context.Context, a agentapi.Agent, b domain.Backup, l jobs.Limits) (map[string]string, error) {
+	raw, err := s.k.RunTask(ctx, a, agentapi.KindHash, agentapi.HashRequest{Files: kernel.RestoreFiles(b)}, l.Timeout, nil, 0, 100)
+	if err != nil {
+		return nil, err
+	}
+	var res agentapi.HashResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return nil, err
+	}
+	return res.Hashes, nil
+}
+
+// rehash compares the files with their recorded hashes.
+func (s *Service) rehash(ctx context.Context, a agentapi.Agent, b domain.Backup, l jobs.Limits) (domain.ValidationStatus, string, error) {
+	got, err := s.hashes(ctx, a, b, l)
+	if err != nil {
+		return domain.UnableToValidate, "cannot read the backup files: " + err.Error(), nil
+	}
+	var changed []string
+	for _, f := range b.Files {
+		if got[f.Disk] != f.Hash {
+			changed = append(changed, fmt.Sprintf("%s (hash %s, recorded %s)", f.Path, got[f.Disk], f.Hash))
+		}
+	}
+	if len(changed) > 0 {
+		return domain.NotValid, "this backup has changed and might be corrupt: " + strings.Join(changed, ", "), nil
+	}
+	return domain.Valid, "", nil
+}
+
+// endChainIfIn ends the VM's chain when the backup belongs to it.
+func (s *Service) endChainIfIn(ctx context.Context, b domain.Backup) {
+	vm, err := s.store.VM(ctx, b.VMID)
+	if err != nil || vm.ChainHead == "" {
+		return
+	}
+	all, err := s.store.ListBackups(ctx, store.BackupFilter{VMID: b.VMID})
+	if err != nil {
+		return
+	}
+	for _, id := range kernel.ChainAncestors(all, vm.ChainHead) {
+		if id != b.ID {
+			continue
+		}
+		release, err := s.k.LockVM(ctx, vm, "ending the chain after a failed validation")
+		if err != nil {
+			return
+		}
+		defer release()
+		a, err := s.k.Agent(vm.HostID)
+		if err != nil {
+			return
+		}
+		if err := s.k.EndChain(ctx, vm, a, s.k.KnibTimeout(ctx, vm)); err != nil {
+			s.log.Warn("end the chain after a failed validation", "vm", vm.Name, "err", err)
+		}
+		return
+	}
+}
+
+// Screenshot returns the PNG of a backup's validation.
+func (s *Service) Screenshot(ctx context.Context, p domain.Principal, id string) ([]byte, error) {
+	b, err := s.k.Backup(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	if !b.HasScreenshot {
+		return nil, fmt.Errorf("backup %s has no validation screenshot: %w", b.ID, domain.ErrNotFound)
+	}
+	root := kernel.StorageFrom(s.k.OnStorage(ctx, b))
+	if root == "" {
+		h, err := s.store.Host(ctx, b.HostID)
+		if err != nil || h.StoragePath == "" {
+			return nil, fmt.Errorf("the backup storage of backup %s is not reachable: %w", b.ID, domain.ErrUnavailable)
+		}
+		root = h.StoragePath
+	}
+	png, err := os.ReadFile(filepath.Join(root, b.Dir, "screenshot.png"))
+	if err != nil {
+		return nil, fmt.Errorf("read the screenshot of backup %s: %v: %w", b.ID, err, domain.ErrUnavailable)
+	}
+	return png, nil
+}
+
+// CleanupValidations removes validation VMs and overlays left by a previous
+// run (the process died mid-validation).
+func (s *Service) CleanupValidations(ctx context.Context, a agentapi.Agent) {
+	// Validation overlays live in the storage of the backup they boot.
+	var req agentapi.CleanupValidationRequest
+	list, _ := s.store.ListStorages(ctx, "")
+	for _, st := range list {
+		req.Storages = append(req.Storages, st.Path)
+	}
+	// Validation VMs of jobs still running (on this or another server)
+	// stay; their jobs end them.
+	keep, err := s.liveValidations(ctx)
+	if err != nil {
+		s.log.Warn("cleanup of validation VMs: running validations", "err", err)
+		return
+	}
+	req.Keep = keep
+	if _, err := s.k.RunTask(ctx, a, agentapi.KindCleanupValidation, req, time.Minute, nil, 0, 100); err != nil {
+		s.log.Warn("cleanup of validation VMs", "err", err)
+	}
+}
+
+// ValidateNow queues a validation of a backup to run at once (a backup that
+// was validated before is re-hashed; otherwise it is booted).
+func (s *Service) ValidateNow(ctx context.Context, p domain.Principal, id string) (jobs.Job, error) {
+	b, err := s.k.Backup(ctx, p, id)
+	if err != nil {
+		return jobs.Job{}, err
+	}
+	if b.Status != domain.BackupBackedUp {
+		return jobs.Job{}, fmt.Errorf("backup %s is %s; only BackedUp backups are validated: %w", b.ID, b.Status, domain.ErrConflict)
+	}
+	h, err := s.store.Host(ctx, b.HostID)
+	if err != nil {
+		return jobs.Job{}, err
+	}
+	j := jobs.Job{ID: domain.NewID(), Type: jobs.BackupValidation, BackupID: b.ID, VMID: b.VMID, ZoneID: h.ZoneID,
+		State: jobs.Queued, Scheduled: s.clock.Now()}
+	return j, s.store.EnqueueJob(ctx, j)
+}

@@ -1,0 +1,118 @@
+package kernel
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/domain"
+)
+
+func VMFromAgent(d agentapi.Domain) domain.VM {
+	vm := domain.VM{ID: d.UUID, Name: d.Name, State: stateFromHypervisor(d.State), VCPUs: d.VCPUs, MemoryBytes: d.MemoryBytes}
+	for _, k := range d.Disks {
+		disk := domain.Disk{Target: k.Target, Device: k.Device, Bus: k.Bus, SourceType: k.SourceType, Source: k.Source,
+			Format: k.Format, VirtualSize: k.VirtualSize, Problem: k.Problem}
+		for _, l := range k.BackingChain {
+			disk.BackingChain = append(disk.BackingChain, domain.Layer{Path: l.Path, Format: l.Format})
+		}
+		vm.Disks = append(vm.Disks, disk)
+	}
+	return vm
+}
+
+func stateFromHypervisor(s string) domain.VMState {
+	switch s {
+	case "running":
+		return domain.VMRunning
+	case "shutoff", "crashed":
+		return domain.VMStopped
+	case "paused", "pmsuspended":
+		return domain.VMPaused
+	}
+	return domain.VMUnknown
+}
+
+// agent returns the agent of a host.
+func (s *Kernel) Agent(hostID string) (agentapi.Agent, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.agents[hostID]
+	if !ok {
+		return nil, fmt.Errorf("host %s has no connected agent: %w", hostID, domain.ErrUnavailable)
+	}
+	if err := s.gatedErr(hostID); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// recoveryAgent is agent for recovery: it also returns the agent of a host
+// that is still recovering after its agent reconnected.
+func (s *Kernel) RecoveryAgent(hostID string) (agentapi.Agent, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.agents[hostID]
+	if !ok {
+		return nil, fmt.Errorf("host %s has no connected agent: %w", hostID, domain.ErrUnavailable)
+	}
+	return a, nil
+}
+
+func (s *Kernel) SyncHost(ctx context.Context, hostID string, a agentapi.Agent, ownerID string) error {
+	h, err := s.store.Host(ctx, hostID)
+	if err != nil {
+		return err
+	}
+	rep, err := a.HostReport(ctx)
+	if err != nil {
+		return fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	now := s.clock.Now()
+	if _, err := s.store.UpsertHost(ctx, HostFromReport(rep, h.ZoneID, h.Local, now)); err != nil {
+		return err
+	}
+	doms, err := a.Inventory(ctx)
+	if err != nil {
+		return fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	vms := make([]domain.VM, 0, len(doms))
+	away := s.MovedAway(ctx, hostID)
+	for _, d := range doms {
+		if strings.HasPrefix(d.Name, agentapi.ValidationPrefix) || away[d.UUID] {
+			continue // throw-away validation VMs are not VMs knib manages; moved VMs live elsewhere
+		}
+		vms = append(vms, VMFromAgent(d))
+	}
+	return s.store.SyncHostVMs(ctx, hostID, vms, ownerID, now)
+}
+
+// ZoneName returns a zone's name for display.
+func (s *Kernel) ZoneName(ctx context.Context, id string) string {
+	z, err := s.store.Zone(ctx, id)
+	if err != nil {
+		return id
+	}
+	return z.Name
+}
+
+// HostName returns a host's name for display.
+func (s *Kernel) HostName(ctx context.Context, id string) string {
+	h, err := s.store.Host(ctx, id)
+	if err != nil {
+		return id
+	}
+	return h.Name
+}
+
+// HostFromReport is the catalogue record of a host from its agent's report.
+func HostFromReport(rep agentapi.HostReport, zoneID string, local bool, now time.Time) domain.Host {
+	return domain.Host{
+		Name: rep.Name, ZoneID: zoneID, URI: rep.URI, LibvirtVersion: rep.LibvirtVersion,
+		HypervisorVersion: rep.HypervisorVersion, CPUs: rep.CPUs, MemoryBytes: rep.MemoryBytes,
+		StorageCapacity: rep.StorageCapacity, StorageFree: rep.StorageFree, StoragePath: rep.StoragePath, Local: local,
+		LastSeen: now, AgentSettings: rep.Settings,
+	}
+}

@@ -1,0 +1,25 @@
+package recovery
+
+import (
+	"log/slog"
+
+	"github.com/knib/knib/internal/clock"
+	"github.com/knib/knib/internal/service/kernel"
+	"github.com/knib/knib/internal/service/restores"
+	"github.com/knib/knib/internal/service/storages"
+)
+
+// Service holds the use cases of recovery after interruptions: reconciliation of VMs, orphaned work of dead servers, leases.
+type Service struct {
+	k        *kernel.Kernel
+	store    Store
+	clock    clock.Clock
+	log      *slog.Logger
+	restores *restores.Service
+	storages *storages.Service
+}
+
+// New returns the use cases over the kernel and the catalogue.
+func New(k *kernel.Kernel, st Store, restores *restores.Service, storages *storages.Service) *Service {
+	return &Service{k: k, store: st, clock: k.Clock(), log: k.Log(), restores: restores, storages: storages}
+}

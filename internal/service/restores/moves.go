@@ -1,0 +1,220 @@
+package restores
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/crashpoint"
+	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/service/kernel"
+	"github.com/knib/knib/internal/store"
+)
+
+// Restoring onto another host ("moving" a VM): the VM is defined on the
+// target host from the backup's domain.xml (same uuid and name) with its
+// disks in that host's disk directory, overlays on the backup files for a
+// quick restore (which starts it and then consolidates) or full copies
+// otherwise. The catalogue's host of the VM becomes the target; the old
+// definition on the source host is undefined only after the VM is defined
+// (quick: running) on the target. The old disk files on the source host
+// are left where they are (knib's own deltas were merged into them when the
+// chain ended): the operator removes them, knib never deletes disks of a
+// definition it did not create.
+//
+// Intent first: a store.VMMove is recorded before any host is touched and
+// removed at the end. Recovery (recoverMoves) rolls a move forward when the
+// target host has the VM defined, and back (the VM stays on its source
+// host, RestoreError) when it has not.
+
+// targetHost resolves the --host of a restore: an enabled host of the VM's
+// zone with a connected agent.
+func (s *Service) targetHost(ctx context.Context, ref, zoneID string) (domain.Host, error) {
+	if err := domain.ValidateRef("host", ref); err != nil {
+		return domain.Host{}, err
+	}
+	h, err := s.store.Host(ctx, ref)
+	if err != nil {
+		return h, err
+	}
+	if !h.Enabled {
+		return h, fmt.Errorf("host %s is disabled: %w", h.Name, domain.ErrConflict)
+	}
+	if zoneID != "" && h.ZoneID != zoneID {
+		return h, fmt.Errorf("host %s is in another zone than the backup's: %w", h.Name, domain.ErrConflict)
+	}
+	if _, err := s.k.Agent(h.ID); err != nil {
+		return h, fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	return h, nil
+}
+
+// zoneOf returns a host's zone id, or "".
+func (s *Service) zoneOf(ctx context.Context, hostID string) string {
+	h, err := s.store.Host(ctx, hostID)
+	if err != nil {
+		return ""
+	}
+	return h.ZoneID
+}
+
+// runMove restores backup b of vm onto host to (see the top of this file).
+func (s *Service) runMove(ctx context.Context, vm domain.VM, b domain.Backup, to domain.Host, quick bool, progress kernel.Progress) (any, error) {
+	target, err := s.k.Agent(to.ID)
+	if err != nil {
+		return nil, err
+	}
+	m := store.VMMove{VMID: vm.ID, FromHost: vm.HostID, ToHost: to.ID, BackupID: b.ID, Quick: quick, Created: s.clock.Now()}
+	if err := s.store.RecordVMMove(ctx, m); err != nil {
+		return nil, err
+	}
+	timeout := s.k.KnibTimeout(ctx, vm)
+	s.k.SetBackupStatus(ctx, b.ID, domain.BackupRestoring)
+	defer s.k.SetBackupStatus(context.WithoutCancel(ctx), b.ID, domain.BackupBackedUp)
+	s.store.SetVMWorkState(ctx, vm.ID, domain.VMRestoring)
+	fail := func(err error) error {
+		s.store.SetVMWorkState(ctx, vm.ID, domain.VMRestoreError)
+		s.store.SetVMError(ctx, vm.ID, "restore of backup "+b.ID+" onto host "+to.Name+" failed: "+err.Error())
+		return err
+	}
+	// The chain ends. The disks on the old host get knib's deltas merged
+	// when its agent answers; otherwise only the record ends.
+	source, srcErr := s.k.Agent(vm.HostID)
+	if srcErr == nil && vm.State != domain.VMMissing {
+		progress(2, "ending the backup chain on the old host")
+		if err := s.k.EndChain(ctx, vm, source, timeout); err != nil {
+			s.store.FinishVMMove(ctx, vm.ID)
+			return nil, fail(err)
+		}
+	} else if err := s.store.SetChain(ctx, vm.ID, store.Chain{}); err != nil {
+		s.store.FinishVMMove(ctx, vm.ID)
+		return nil, fail(err)
+	}
+	// The target works in the backup's storage from here on.
+	ctx = s.k.OnStorage(ctx, b)
+	req := agentapi.RestoreHereRequest{DomainUUID: vm.ID, Dir: b.Dir, Files: kernel.RestoreFiles(b), Quick: quick}
+	raw, err := s.k.RunTask(ctx, target, agentapi.KindRestoreHere, req, timeout, progress, 5, 60)
+	if err != nil {
+		if kernel.IsClean(err) {
+			s.store.FinishVMMove(ctx, vm.ID)
+			s.store.SetVMWorkState(ctx, vm.ID, "")
+			return nil, err
+		}
+		// Recovery decides: forward if the target has the VM, else back.
+		return nil, fail(err)
+	}
+	var res agentapi.RestoreResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return nil, fail(err)
+	}
+	crashpoint.Hit("move.after-target")
+	if err := s.finishMove(ctx, m, vm.Name); err != nil {
+		return nil, fail(err)
+	}
+	out := map[string]any{"vm": res.Name, "backup": b.ID, "disks": res.Disks, "defined": res.Defined, "quick": quick,
+		"host": to.Name, "started": res.Started}
+	if quick {
+		out["consolidated"] = s.ConsolidateWithRetries(ctx, target, vm.ID, timeout, progress, 60, 100)
+	}
+	s.log.Info("restore onto another host done", "vm", res.Name, "backup", b.ID, "host", to.Name, "quick", quick)
+	return out, nil
+}
+
+// finishMove completes a move whose VM is defined (quick: running) on its
+// target host: the catalogue's host becomes the target, the definition on
+// the source host goes (when its agent answers; otherwise the move stays
+// recorded and recovery finishes it later), and the record is removed.
+func (s *Service) finishMove(ctx context.Context, m store.VMMove, name string) error {
+	if err := s.store.SetVMHost(ctx, m.VMID, m.ToHost); err != nil {
+		return err
+	}
+	s.k.RefreshHost(ctx, m.ToHost)
+	if m.FromHost != m.ToHost {
+		source, err := s.k.Agent(m.FromHost)
+		if err != nil {
+			s.store.SetVMWorkState(ctx, m.VMID, "")
+			s.store.SetVMError(ctx, m.VMID, "runs on host "+s.k.HostName(ctx, m.ToHost)+"; its old definition on host "+
+				s.k.HostName(ctx, m.FromHost)+" is removed when that host's agent is back")
+			s.log.Warn("old host unreachable; its definition of the moved VM stays until it is back", "vm", name, "host", m.FromHost)
+			return nil
+		}
+		raw, err := s.k.RunTask(ctx, source, agentapi.KindUndefine, agentapi.UndefineRequest{DomainUUID: m.VMID}, s.k.KnibTimeoutHost(ctx, m.FromHost), nil, 0, 100)
+		if err != nil {
+			return fmt.Errorf("undefine the VM on its old host %s: %w", s.k.HostName(ctx, m.FromHost), err)
+		}
+		var u agentapi.UndefineResult
+		if json.Unmarshal(raw, &u) == nil && u.Undefined {
+			s.log.Info("old definition removed; its disk files stay", "vm", name, "host", s.k.HostName(ctx, m.FromHost), "files", u.Files)
+		}
+		s.k.RefreshHost(ctx, m.FromHost)
+	}
+	if err := s.store.FinishVMMove(ctx, m.VMID); err != nil {
+		return err
+	}
+	s.store.SetVMWorkState(ctx, m.VMID, "")
+	s.store.SetVMError(ctx, m.VMID, "")
+	return nil
+}
+
+// recoverMoves finishes or rolls back the moves an interruption left (see
+// the top of this file). VMs busy with an operation are left alone.
+func (s *Service) RecoverMoves(ctx context.Context) {
+	moves, err := s.store.VMMoves(ctx)
+	if err != nil {
+		s.log.Warn("recover moves", "err", err)
+		return
+	}
+	for _, m := range moves {
+		vm, err := s.store.VM(ctx, m.VMID)
+		if errors.Is(err, domain.ErrNotFound) {
+			s.store.FinishVMMove(ctx, m.VMID)
+			continue
+		}
+		if err != nil || vm.Busy != "" {
+			continue
+		}
+		target, err := s.k.Agent(m.ToHost)
+		if err != nil {
+			continue // decide when the target host is back
+		}
+		doms, err := target.Inventory(ctx)
+		if err != nil {
+			continue
+		}
+		release, err := s.k.LockVM(ctx, vm, "recovery of a restore onto another host")
+		if err != nil {
+			continue
+		}
+		i := slices.IndexFunc(doms, func(d agentapi.Domain) bool { return d.UUID == m.VMID })
+		if i < 0 {
+			// Not defined on the target: the VM stays where it was.
+			s.log.Warn("restore onto another host was interrupted before the VM was defined there; it stays on its host", "vm", vm.Name)
+			s.store.FinishVMMove(ctx, m.VMID)
+			s.store.SetVMWorkState(ctx, m.VMID, domain.VMRestoreError)
+			s.store.SetVMError(ctx, m.VMID, "a restore onto host "+s.k.HostName(ctx, m.ToHost)+" was interrupted before the VM was defined there; run `knib backup restore` again")
+			release()
+			continue
+		}
+		s.log.Info("finishing an interrupted restore onto another host", "vm", vm.Name, "host", s.k.HostName(ctx, m.ToHost))
+		// The target defines the VM only once every disk is written; a
+		// quick restore is complete once it runs there.
+		started := doms[i].State == "running" || doms[i].State == "paused"
+		if b, err := s.store.Backup(ctx, m.BackupID); err == nil && m.Quick && !started {
+			// The same command again: idempotent, it writes the overlays
+			// again and starts the VM.
+			req := agentapi.RestoreHereRequest{DomainUUID: m.VMID, Dir: b.Dir, Files: kernel.RestoreFiles(b), Quick: m.Quick}
+			if _, err := s.k.RunTask(s.k.OnStorage(ctx, b), target, agentapi.KindRestoreHere, req, s.k.KnibTimeoutHost(ctx, m.ToHost), nil, 0, 100); err != nil {
+				s.log.Warn("recover a restore onto another host", "vm", vm.Name, "err", err)
+				release()
+				continue
+			}
+		}
+		if err := s.finishMove(ctx, m, vm.Name); err != nil {
+			s.log.Warn("recover a restore onto another host", "vm", vm.Name, "err", err)
+		}
+		release()
+	}
+}

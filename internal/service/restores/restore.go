@@ -1,0 +1,337 @@
+package restores
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/crashpoint"
+	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/service/kernel"
+	"github.com/knib/knib/internal/settings"
+	"github.com/knib/knib/internal/store"
+)
+
+// consolidateAttempts bounds the retries of a failing consolidation.
+const consolidateAttempts = 3
+
+// RestoreOptions are the choices of a restore.
+type RestoreOptions struct {
+	Quick bool
+	Host  string // host to restore onto (admin only): any enabled host of the backup's zone
+}
+
+// restorable loads a backup the principal may restore and checks the
+// options against it and its offering.
+func (s *Service) restorable(ctx context.Context, p domain.Principal, id string, o RestoreOptions) (domain.Backup, error) {
+	b, err := s.k.Backup(ctx, p, id)
+	if err != nil {
+		return b, err
+	}
+	if b.Status != domain.BackupBackedUp {
+		return b, fmt.Errorf("backup %s is %s; only BackedUp backups can be restored: %w", b.ID, b.Status, domain.ErrConflict)
+	}
+	all, err := s.store.ListBackups(ctx, store.BackupFilter{VMID: b.VMID})
+	if err != nil {
+		return b, err
+	}
+	byID := map[string]domain.Backup{}
+	for _, x := range all {
+		byID[x.ID] = x
+	}
+	for _, id := range kernel.ChainAncestors(all, b.ID) {
+		if byID[id].CompressionStatus == domain.FinalizingCompression {
+			return b, fmt.Errorf("the compression of backup %s in this chain is being finalized; restore when it ends: %w", id, domain.ErrConflict)
+		}
+	}
+	if o.Host != "" {
+		if err := p.RequireAdmin("choosing the restore host"); err != nil {
+			return b, err
+		}
+		// Any enabled host of the backup's zone with a connected agent.
+		if _, err := s.targetHost(ctx, o.Host, s.zoneOf(ctx, b.HostID)); err != nil {
+			return b, err
+		}
+	}
+	if o.Quick {
+		off, err := s.store.Offering(ctx, b.OfferingID)
+		if err != nil {
+			return b, err
+		}
+		if !off.AllowQuickRestore {
+			return b, fmt.Errorf("offering %s does not allow quick restore: %w", off.Name, domain.ErrConflict)
+		}
+	}
+	return b, nil
+}
+
+// RestoreBackup restores all disks of a backup onto its VM (seed:
+// restoreBackup). The VM must be stopped, or deleted from libvirt (it is
+// then defined again from the stored definition). The chain ends.
+func (s *Service) RestoreBackup(ctx context.Context, p domain.Principal, id string, o RestoreOptions) (domain.Operation, error) {
+	b, err := s.restorable(ctx, p, id, o)
+	if err != nil {
+		return domain.Operation{}, err
+	}
+	// Decide on the VM's real state, not on the last inventory.
+	if old, err := s.store.VM(ctx, b.VMID); err == nil {
+		s.k.RefreshHost(ctx, old.HostID)
+	}
+	vm, err := s.store.VM(ctx, b.VMID)
+	if err != nil {
+		return domain.Operation{}, err
+	}
+	if snaps, err := s.store.Snapshots(ctx, vm.ID); err != nil {
+		return domain.Operation{}, err
+	} else if len(snaps) > 0 {
+		return domain.Operation{}, fmt.Errorf("vm %s has %d VM snapshot(s); delete them before restoring a backup: %w", vm.Name, len(snaps), domain.ErrConflict)
+	}
+	switch vm.EffectiveState() {
+	case domain.VMStopped, domain.VMMissing, domain.VMRestoreError:
+	default:
+		return domain.Operation{}, fmt.Errorf("vm %s is %s; stop it before restoring: %w", vm.Name, vm.EffectiveState(), domain.ErrConflict)
+	}
+	if o.Host != "" {
+		to, err := s.targetHost(ctx, o.Host, s.zoneOf(ctx, b.HostID))
+		if err != nil {
+			return domain.Operation{}, err
+		}
+		if to.ID != vm.HostID {
+			return s.k.VMOperation(ctx, p, vm, "a restore onto host "+to.Name, "backup.restore", func(ctx context.Context, progress kernel.Progress) (any, error) {
+				return s.runMove(ctx, vm, b, to, o.Quick, progress)
+			})
+		}
+	}
+	if err := s.k.RequireEnabled(ctx, vm.HostID); err != nil {
+		return domain.Operation{}, err
+	}
+	return s.k.VMOperation(ctx, p, vm, "a restore", "backup.restore", func(ctx context.Context, progress kernel.Progress) (any, error) {
+		return s.runRestore(ctx, vm, b, o, progress)
+	})
+}
+
+func (s *Service) runRestore(ctx context.Context, vm domain.VM, b domain.Backup, o RestoreOptions, progress kernel.Progress) (any, error) {
+	a, err := s.k.Agent(vm.HostID)
+	if err != nil {
+		return nil, err
+	}
+	timeout := s.k.KnibTimeout(ctx, vm)
+	ctx = s.k.OnStorage(ctx, b)
+	s.k.SetBackupStatus(ctx, b.ID, domain.BackupRestoring)
+	defer s.k.SetBackupStatus(context.WithoutCancel(ctx), b.ID, domain.BackupBackedUp)
+	s.store.SetVMWorkState(ctx, vm.ID, domain.VMRestoring)
+	fail := func(err error) error {
+		s.store.SetVMWorkState(ctx, vm.ID, domain.VMRestoreError)
+		s.store.SetVMError(ctx, vm.ID, "restore of backup "+b.ID+" failed: "+err.Error())
+		return err
+	}
+	// The chain ends: merge the VM's deltas first so the disks are its own files.
+	if vm.State != domain.VMMissing {
+		progress(2, "ending the backup chain")
+		if err := s.k.EndChain(ctx, vm, a, timeout); err != nil {
+			return nil, fail(err)
+		}
+	} else if err := s.store.SetChain(ctx, vm.ID, store.Chain{}); err != nil {
+		return nil, err
+	}
+	raw, err := s.k.RunTask(ctx, a, agentapi.KindRestore, agentapi.RestoreRequest{DomainUUID: vm.ID, Dir: b.Dir, Files: kernel.RestoreFiles(b), Quick: o.Quick},
+		timeout, progress, 5, 60)
+	if err != nil {
+		if kernel.IsClean(err) {
+			s.store.SetVMWorkState(ctx, vm.ID, "")
+			return nil, err
+		}
+		return nil, fail(err)
+	}
+	var res agentapi.RestoreResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return nil, err
+	}
+	s.store.SetVMWorkState(ctx, vm.ID, "")
+	s.store.SetVMError(ctx, vm.ID, "")
+	s.k.RefreshHost(ctx, vm.HostID)
+	out := map[string]any{"vm": res.Name, "backup": b.ID, "disks": res.Disks, "defined": res.Defined, "quick": o.Quick}
+	if o.Quick {
+		crashpoint.Hit("restore.before-consolidate")
+		out["consolidated"] = s.ConsolidateWithRetries(ctx, a, vm.ID, timeout, progress, 60, 100)
+	}
+	s.log.Info("restore done", "vm", res.Name, "backup", b.ID, "quick", o.Quick)
+	return out, nil
+}
+
+// consolidateWithRetries block-pulls the VM's disks off backup storage,
+// retrying; when it cannot finish, the VM keeps running on its overlays and
+// is marked so that `knib vm consolidate` can resume.
+func (s *Service) ConsolidateWithRetries(ctx context.Context, a agentapi.Agent, vmID string, timeout time.Duration, progress kernel.Progress, from, to float64) bool {
+	if kernel.StorageFrom(ctx) == "" {
+		if vm, err := s.store.VM(ctx, vmID); err == nil {
+			if root := s.k.StorageOfVM(ctx, vm); root != "" {
+				ctx = kernel.WithStorage(ctx, root)
+			}
+		}
+	}
+	var lastErr error
+	for attempt := 1; attempt <= consolidateAttempts; attempt++ {
+		progress(from, fmt.Sprintf("consolidating (attempt %d)", attempt))
+		_, err := s.k.RunTask(ctx, a, agentapi.KindConsolidate, agentapi.ConsolidateRequest{DomainUUID: vmID}, timeout, progress, from, to)
+		if err == nil {
+			s.store.SetVMError(ctx, vmID, "")
+			if vm, err := s.store.VM(ctx, vmID); err == nil {
+				s.k.RefreshHost(ctx, vm.HostID)
+			}
+			return true
+		}
+		lastErr = err
+		s.log.Warn("consolidation failed", "vm", vmID, "attempt", attempt, "err", err)
+	}
+	s.store.SetVMError(ctx, vmID, "consolidation incomplete: the VM runs on overlays backed by backup files ("+lastErr.Error()+"); run `knib vm consolidate` to resume")
+	return false
+}
+
+// Consolidate resumes the consolidation of a quick-restored VM.
+func (s *Service) Consolidate(ctx context.Context, p domain.Principal, ref string) (domain.Operation, error) {
+	vm, err := s.k.VM(ctx, p, ref)
+	if err != nil {
+		return domain.Operation{}, err
+	}
+	return s.k.VMOperation(ctx, p, vm, "consolidation", "vm.consolidate", func(ctx context.Context, progress kernel.Progress) (any, error) {
+		a, err := s.k.Agent(vm.HostID)
+		if err != nil {
+			return nil, err
+		}
+		if !s.ConsolidateWithRetries(ctx, a, vm.ID, s.k.KnibTimeout(ctx, vm), progress, 0, 100) {
+			return nil, fmt.Errorf("consolidation of %s did not finish; the VM keeps running on its overlays", vm.Name)
+		}
+		return map[string]any{"vm": vm.Name, "consolidated": true}, nil
+	})
+}
+
+// RestoreVolume makes a new disk from one disk of a backup and attaches it
+// to a VM, running or stopped, the same or another (seed:
+// restoreVolumeFromBackupAndAttachToVM).
+func (s *Service) RestoreVolume(ctx context.Context, p domain.Principal, id, disk, vmRef string, o RestoreOptions) (domain.Operation, error) {
+	b, err := s.restorable(ctx, p, id, o)
+	if err != nil {
+		return domain.Operation{}, err
+	}
+	var file *domain.BackupFile
+	for i := range b.Files {
+		if b.Files[i].Disk == disk {
+			file = &b.Files[i]
+		}
+	}
+	if file == nil {
+		return domain.Operation{}, domain.Invalid("disk", "backup %s has no disk %q", b.ID, disk)
+	}
+	vm, err := s.k.VM(ctx, p, vmRef)
+	if err != nil {
+		return domain.Operation{}, err
+	}
+	if vm.State == domain.VMMissing {
+		return domain.Operation{}, fmt.Errorf("vm %s is not defined on its host: %w", vm.Name, domain.ErrConflict)
+	}
+	if o.Host != "" {
+		if h, err := s.store.Host(ctx, o.Host); err != nil || h.ID != vm.HostID {
+			return domain.Operation{}, domain.Invalid("host", "a volume restore writes the new disk on the VM's own host")
+		}
+	}
+	if vm.HostID != b.HostID && s.zoneOf(ctx, vm.HostID) != s.zoneOf(ctx, b.HostID) {
+		return domain.Operation{}, fmt.Errorf("vm %s is in another zone than the backup's storage: %w", vm.Name, domain.ErrConflict)
+	}
+	return s.k.VMOperation(ctx, p, vm, "a volume restore", "backup.restore-volume", func(ctx context.Context, progress kernel.Progress) (any, error) {
+		a, err := s.k.Agent(vm.HostID)
+		if err != nil {
+			return nil, err
+		}
+		timeout := s.k.KnibTimeout(ctx, vm)
+		ctx = s.k.OnStorage(ctx, b)
+		s.k.SetBackupStatus(ctx, b.ID, domain.BackupRestoring)
+		defer s.k.SetBackupStatus(context.WithoutCancel(ctx), b.ID, domain.BackupBackedUp)
+		name := fmt.Sprintf("%s-%s-restore-%s", vm.Name, disk, b.ID[:8])
+		raw, err := s.k.RunTask(ctx, a, agentapi.KindRestoreVolume, agentapi.RestoreVolumeRequest{DomainUUID: vm.ID, File: file.Path, Name: name, Quick: o.Quick},
+			timeout, progress, 0, 60)
+		if err != nil {
+			return nil, err
+		}
+		var res agentapi.RestoreResult
+		if err := json.Unmarshal(raw, &res); err != nil {
+			return nil, err
+		}
+		out := map[string]any{"vm": vm.Name, "backup": b.ID, "disks": res.Disks}
+		if o.Quick && res.Started {
+			out["consolidated"] = s.ConsolidateWithRetries(ctx, a, vm.ID, timeout, progress, 60, 100)
+		}
+		s.k.RefreshHost(ctx, vm.HostID)
+		return out, nil
+	})
+}
+
+var vmNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// CreateVMFromBackup defines a new VM from a backup with a new name, uuid,
+// MAC addresses and disk files; the original VM is untouched (seed:
+// createVMFromBackup).
+func (s *Service) CreateVMFromBackup(ctx context.Context, p domain.Principal, id, name string, o RestoreOptions, start bool) (domain.Operation, error) {
+	b, err := s.restorable(ctx, p, id, o)
+	if err != nil {
+		return domain.Operation{}, err
+	}
+	if !vmNameRE.MatchString(name) {
+		return domain.Operation{}, domain.Invalid("name", "want 1 to 64 letters, digits, dots, dashes or underscores, got %q", name)
+	}
+	s.k.RefreshHost(ctx, b.HostID)
+	if old, err := s.store.VM(ctx, name); err == nil && old.State != domain.VMMissing {
+		return domain.Operation{}, fmt.Errorf("a VM named %s exists already: %w", name, domain.ErrConflict)
+	}
+	hostID := b.HostID
+	if o.Host != "" {
+		to, err := s.targetHost(ctx, o.Host, s.zoneOf(ctx, b.HostID))
+		if err != nil {
+			return domain.Operation{}, err
+		}
+		hostID = to.ID
+	}
+	return s.k.Start(ctx, p, "backup.create-vm", "", func(ctx context.Context, progress kernel.Progress) (any, error) {
+		a, err := s.k.Agent(hostID)
+		if err != nil {
+			return nil, err
+		}
+		h, err := s.store.Host(ctx, hostID)
+		if err != nil {
+			return nil, err
+		}
+		view, err := s.k.Settings(ctx, settings.Target{Host: h.ID, Zone: h.ZoneID, Account: b.AccountID})
+		if err != nil {
+			return nil, err
+		}
+		timeout := view.Duration(settings.KeyKnibTimeout)
+		ctx = s.k.OnStorage(ctx, b)
+		s.k.SetBackupStatus(ctx, b.ID, domain.BackupRestoring)
+		defer s.k.SetBackupStatus(context.WithoutCancel(ctx), b.ID, domain.BackupBackedUp)
+		raw, err := s.k.RunTask(ctx, a, agentapi.KindCreateVM, agentapi.CreateVMRequest{Dir: b.Dir, Files: kernel.RestoreFiles(b), Name: name, Quick: o.Quick, Start: start, OwnDiskDir: hostID != b.HostID},
+			timeout, progress, 0, 60)
+		if err != nil {
+			return nil, err
+		}
+		var res agentapi.RestoreResult
+		if err := json.Unmarshal(raw, &res); err != nil {
+			return nil, err
+		}
+		s.k.RefreshHost(ctx, hostID)
+		owner := b.AccountID
+		if !p.IsAdmin() {
+			owner = p.AccountID
+		}
+		if err := s.store.SetVMOwner(ctx, res.UUID, owner); err != nil {
+			s.log.Warn("owner of the new VM", "vm", name, "err", err)
+		}
+		out := map[string]any{"vm": name, "id": res.UUID, "backup": b.ID, "disks": res.Disks, "started": res.Started}
+		if o.Quick {
+			out["consolidated"] = s.ConsolidateWithRetries(ctx, a, res.UUID, timeout, progress, 60, 100)
+		}
+		return out, nil
+	})
+}
