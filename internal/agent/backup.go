@@ -25,14 +25,16 @@ type cleanError struct{ error }
 
 func (e cleanError) Unwrap() error { return e.error }
 
-func (a *Local) takeBackup(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
-	var req agentapi.TakeBackupRequest
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return nil, cleanError{fmt.Errorf("decode request: %w", err)}
-	}
+func (a *Local) takeBackup(ctx context.Context, req agentapi.TakeBackupRequest, progress func(float64, string)) (any, error) {
 	dir, err := a.storagePath(ctx, req.Dir)
 	if err != nil {
 		return nil, cleanError{err}
+	}
+	// The agent names the deltas it creates on primary storage.
+	for i, d := range req.Disks {
+		if d.NewDelta == "" {
+			req.Disks[i].NewDelta = DeltaPath(d.Frozen, req.DomainUUID, d.Target, req.BackupID)
+		}
 	}
 	dom, err := a.hv.Domain(ctx, req.DomainUUID)
 	if err != nil {
@@ -109,6 +111,11 @@ func (a *Local) takeBackup(ctx context.Context, raw json.RawMessage, progress fu
 		return nil, err
 	}
 	res.Chains = chains
+	after, err := a.hv.Domain(ctx, req.DomainUUID)
+	if err != nil {
+		return nil, err
+	}
+	res.Domain = domainToAPI(after)
 	return res, nil
 }
 
@@ -470,4 +477,11 @@ func (a *Local) rebaseBranches(ctx context.Context, branches map[string][]string
 	branches[to] = append(branches[to], kids...)
 	delete(branches, from)
 	return nil
+}
+
+// DeltaPath is the file of the delta a backup puts on a disk, next to the
+// disk's current top: knib-delta.<vm uuid>.<disk>.<backup id>.qcow2. The name
+// alone tells recovery which VM and backup a left-over file belongs to.
+func DeltaPath(frozen, vmUUID, target, backupID string) string {
+	return filepath.Join(filepath.Dir(frozen), agentapi.DeltaPrefix+vmUUID+"."+target+"."+backupID+".qcow2")
 }

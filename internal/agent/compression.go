@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -16,11 +15,7 @@ import (
 
 const compressedSuffix = ".compressed"
 
-func (a *Local) compress(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
-	var req agentapi.CompressRequest
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return nil, fmt.Errorf("decode request: %w", err)
-	}
+func (a *Local) compress(ctx context.Context, req agentapi.CompressRequest, progress func(float64, string)) (any, error) {
 	var total int64
 	paths := make([]string, len(req.Files))
 	for i, f := range req.Files {
@@ -92,11 +87,7 @@ func (a *Local) compress(ctx context.Context, raw json.RawMessage, progress func
 	return res, nil
 }
 
-func (a *Local) finalizeCompression(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
-	var req agentapi.FinalizeCompressionRequest
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return nil, fmt.Errorf("decode request: %w", err)
-	}
+func (a *Local) finalizeCompression(ctx context.Context, req agentapi.FinalizeCompressionRequest, progress func(float64, string)) (any, error) {
 	res := agentapi.CompressResult{}
 	for _, f := range req.Files {
 		p, err := a.storagePath(ctx, f.Path)

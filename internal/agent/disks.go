@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -14,11 +13,7 @@ import (
 
 var targetRE = regexp.MustCompile(`^vd[a-z]$`)
 
-func (a *Local) attachDisk(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
-	var req agentapi.AttachDiskRequest
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return nil, cleanError{fmt.Errorf("decode request: %w", err)}
-	}
+func (a *Local) attachDisk(ctx context.Context, req agentapi.AttachDiskRequest, progress func(float64, string)) (any, error) {
 	if req.Size <= 0 {
 		return nil, cleanError{errors.New("the disk size must be positive")}
 	}
@@ -58,11 +53,7 @@ func (a *Local) attachDisk(ctx context.Context, raw json.RawMessage, progress fu
 	return agentapi.RestoredDisk{Target: target, Path: path, Attached: true}, nil
 }
 
-func (a *Local) detachDisk(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
-	var req agentapi.DetachDiskRequest
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return nil, cleanError{fmt.Errorf("decode request: %w", err)}
-	}
+func (a *Local) detachDisk(ctx context.Context, req agentapi.DetachDiskRequest, progress func(float64, string)) (any, error) {
 	dom, err := a.hv.Domain(ctx, req.DomainUUID)
 	if err != nil {
 		return nil, cleanError{err}
@@ -77,7 +68,7 @@ func (a *Local) detachDisk(ctx context.Context, raw json.RawMessage, progress fu
 		if err := a.hv.DetachDisk(ctx, dom.UUID, req.Target, dom.State == hypervisor.StateRunning); err != nil {
 			return nil, cleanError{err}
 		}
-		return map[string]string{"target": req.Target, "path": d.Source}, nil
+		return agentapi.DetachDiskResult{Target: req.Target, Path: d.Source}, nil
 	}
 	return nil, cleanError{fmt.Errorf("the VM has no disk %s", req.Target)}
 }

@@ -51,32 +51,29 @@ var _ agentapi.Agent = (*Local)(nil)
 // NewLocal returns an agent driving hv. It does not take ownership of hv.
 func NewLocal(cfg Config, hv Hypervisor, log *slog.Logger) *Local {
 	a := &Local{cfg: cfg, hv: hv, img: qemuimg.Default, ga: guestagent.New(hv), log: log, tasks: newTaskTable()}
-	a.Handle(agentapi.KindTakeBackup, a.takeBackup)
-	a.Handle(agentapi.KindReconcile, a.reconcile)
-	a.Handle(agentapi.KindDeleteFiles, a.deleteFiles)
-	a.Handle(agentapi.KindRestore, a.restore)
-	a.Handle(agentapi.KindRestoreVolume, a.restoreVolume)
-	a.Handle(agentapi.KindCreateVM, a.createVM)
-	a.Handle(agentapi.KindConsolidate, a.consolidate)
-	a.Handle(agentapi.KindAttachDisk, a.attachDisk)
-	a.Handle(agentapi.KindDetachDisk, a.detachDisk)
-	a.Handle(agentapi.KindSnapshotCreate, a.snapshotCreate)
-	a.Handle(agentapi.KindSnapshotRevert, a.snapshotRevert)
-	a.Handle(agentapi.KindSnapshotDelete, a.snapshotDelete)
-	a.Handle(agentapi.KindCompress, a.compress)
-	a.Handle(agentapi.KindFinalizeCompressed, a.finalizeCompression)
-	a.Handle(agentapi.KindValidate, a.validate)
-	a.Handle(agentapi.KindHash, a.hashFiles)
-	a.Handle(agentapi.KindCleanupValidation, a.cleanupValidation)
-	a.Handle(agentapi.KindRestoreHere, a.restoreHere)
-	a.Handle(agentapi.KindUndefine, a.undefine)
-	a.Handle(agentapi.KindStorageStat, a.statStorage)
-	a.Handle(agentapi.KindStorageCopy, a.copyStorage)
+	handle(a, agentapi.TakeBackup, a.takeBackup)
+	handle(a, agentapi.Reconcile, a.reconcile)
+	handle(a, agentapi.DeleteFiles, a.deleteFiles)
+	handle(a, agentapi.Restore, a.restore)
+	handle(a, agentapi.RestoreVolume, a.restoreVolume)
+	handle(a, agentapi.CreateVM, a.createVM)
+	handle(a, agentapi.Consolidate, a.consolidate)
+	handle(a, agentapi.AttachDisk, a.attachDisk)
+	handle(a, agentapi.DetachDisk, a.detachDisk)
+	handle(a, agentapi.SnapshotCreate, a.snapshotCreate)
+	handle(a, agentapi.SnapshotRevert, a.snapshotRevert)
+	handle(a, agentapi.SnapshotDelete, a.snapshotDelete)
+	handle(a, agentapi.Compress, a.compress)
+	handle(a, agentapi.FinalizeCompression, a.finalizeCompression)
+	handle(a, agentapi.Validate, a.validate)
+	handle(a, agentapi.Hash, a.hashFiles)
+	handle(a, agentapi.CleanupValidation, a.cleanupValidation)
+	handle(a, agentapi.RestoreHere, a.restoreHere)
+	handle(a, agentapi.Undefine, a.undefine)
+	handle(a, agentapi.StorageStat, a.statStorage)
+	handle(a, agentapi.StorageCopy, a.copyStorage)
 	return a
 }
-
-// Handle registers the handler for a task kind. Call before serving.
-func (a *Local) Handle(kind string, h TaskHandler) { a.tasks.handlers[kind] = h }
 
 // Close stops running tasks and waits for them.
 func (a *Local) Close() { a.tasks.closeAll() }
@@ -181,8 +178,8 @@ func (a *Local) GuestExec(ctx context.Context, req agentapi.GuestExecRequest) (a
 }
 
 // StartTask starts a registered long task (idempotent by id).
-func (a *Local) StartTask(ctx context.Context, req agentapi.TaskRequest) error {
-	return a.tasks.start(req, a.log)
+func (a *Local) StartTask(ctx context.Context, t agentapi.Task) error {
+	return a.tasks.start(t, a.log)
 }
 
 // TaskStatus reports a task.

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,11 +15,7 @@ import (
 // of the VM that is not kept is merged down, left-over delta files are
 // removed, and partial backup directories are deleted. It only trusts what it
 // sees: the chains libvirt reports and the files on disk.
-func (a *Local) reconcile(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
-	var req agentapi.ReconcileRequest
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return nil, fmt.Errorf("decode request: %w", err)
-	}
+func (a *Local) reconcile(ctx context.Context, req agentapi.ReconcileRequest, progress func(float64, string)) (any, error) {
 	res := agentapi.ReconcileResult{Merged: []string{}, Removed: []string{}, Repoint: map[string]string{}}
 	keep := map[string]bool{}
 	for _, k := range req.Keep {
@@ -157,11 +152,7 @@ func (a *Local) reconcileDisk(ctx context.Context, uuid, target string, keep, fr
 }
 
 // deleteFiles removes backup directories from the storage.
-func (a *Local) deleteFiles(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
-	var req agentapi.DeleteFilesRequest
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return nil, fmt.Errorf("decode request: %w", err)
-	}
+func (a *Local) deleteFiles(ctx context.Context, req agentapi.DeleteFilesRequest, progress func(float64, string)) (any, error) {
 	removed := []string{}
 	for i, rel := range req.Dirs {
 		if !strings.HasPrefix(rel, "backups"+string(filepath.Separator)) {
@@ -179,5 +170,5 @@ func (a *Local) deleteFiles(ctx context.Context, raw json.RawMessage, progress f
 		// Remove the VM directory when it became empty.
 		os.Remove(filepath.Dir(p))
 	}
-	return removed, nil
+	return agentapi.DeleteFilesResult{Removed: removed}, nil
 }

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -27,11 +26,7 @@ func (a *Local) diskDir() string {
 }
 
 // restoreHere runs KindRestoreHere (see agentapi.RestoreHereRequest).
-func (a *Local) restoreHere(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
-	var req agentapi.RestoreHereRequest
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return nil, cleanError{fmt.Errorf("decode request: %w", err)}
-	}
+func (a *Local) restoreHere(ctx context.Context, req agentapi.RestoreHereRequest, progress func(float64, string)) (any, error) {
 	if req.DomainUUID == "" || !filepath.IsLocal(req.DomainUUID) || strings.ContainsAny(req.DomainUUID, `/\`) {
 		return nil, cleanError{fmt.Errorf("invalid domain uuid %q", req.DomainUUID)}
 	}
@@ -158,11 +153,7 @@ func validTarget(t string) bool {
 }
 
 // undefine runs KindUndefine (see agentapi.UndefineRequest).
-func (a *Local) undefine(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
-	var req agentapi.UndefineRequest
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return nil, cleanError{fmt.Errorf("decode request: %w", err)}
-	}
+func (a *Local) undefine(ctx context.Context, req agentapi.UndefineRequest, progress func(float64, string)) (any, error) {
 	dom, err := a.hv.Domain(ctx, req.DomainUUID)
 	if errors.Is(err, hypervisor.ErrDomainNotFound) {
 		return agentapi.UndefineResult{}, nil

@@ -133,11 +133,7 @@ func (a *Local) checkOverlay(ctx context.Context, overlay, backing string) error
 	return nil
 }
 
-func (a *Local) restore(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
-	var req agentapi.RestoreRequest
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return nil, cleanError{fmt.Errorf("decode request: %w", err)}
-	}
+func (a *Local) restore(ctx context.Context, req agentapi.RestoreRequest, progress func(float64, string)) (any, error) {
 	dir, storedXML, bases, err := a.openBackup(ctx, req.Dir)
 	if err != nil {
 		return nil, err
@@ -363,11 +359,7 @@ func nextTarget(dom hypervisor.Domain) string {
 	return ""
 }
 
-func (a *Local) restoreVolume(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
-	var req agentapi.RestoreVolumeRequest
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return nil, cleanError{fmt.Errorf("decode request: %w", err)}
-	}
+func (a *Local) restoreVolume(ctx context.Context, req agentapi.RestoreVolumeRequest, progress func(float64, string)) (any, error) {
 	src, err := a.storagePath(ctx, req.File)
 	if err != nil {
 		return nil, cleanError{err}
@@ -406,11 +398,7 @@ func (a *Local) restoreVolume(ctx context.Context, raw json.RawMessage, progress
 		Disks: []agentapi.RestoredDisk{{Target: target, Path: dest, Verified: verifiedLabel(quick), Attached: true}}}, nil
 }
 
-func (a *Local) createVM(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
-	var req agentapi.CreateVMRequest
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return nil, cleanError{fmt.Errorf("decode request: %w", err)}
-	}
+func (a *Local) createVM(ctx context.Context, req agentapi.CreateVMRequest, progress func(float64, string)) (any, error) {
 	_, storedXML, bases, err := a.openBackup(ctx, req.Dir)
 	if err != nil {
 		return nil, err
@@ -523,10 +511,9 @@ func serialFiles(def *libvirtxml.Domain) []*string {
 
 // consolidate pulls backing files that live on backup storage into the VM's
 // disks (block pull), so the VM no longer depends on the backup storage.
-func (a *Local) consolidate(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
-	var req agentapi.ConsolidateRequest
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return nil, fmt.Errorf("decode request: %w", err)
+func (a *Local) consolidate(ctx context.Context, req agentapi.ConsolidateRequest, progress func(float64, string)) (any, error) {
+	if a.storageRoot(ctx) == "" {
+		return nil, cleanError{errors.New("consolidation: the task names no backup storage")}
 	}
 	dom, err := a.hv.Domain(ctx, req.DomainUUID)
 	if err != nil {

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -31,11 +30,7 @@ func snapshotDisks(dom hypervisor.Domain) []hypervisor.Disk {
 	return out
 }
 
-func (a *Local) snapshotCreate(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
-	var req agentapi.SnapshotCreateRequest
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return nil, cleanError{fmt.Errorf("decode request: %w", err)}
-	}
+func (a *Local) snapshotCreate(ctx context.Context, req agentapi.SnapshotCreateRequest, progress func(float64, string)) (any, error) {
 	dom, err := a.hv.Domain(ctx, req.DomainUUID)
 	if err != nil {
 		return nil, cleanError{err}
@@ -145,11 +140,7 @@ func children(parent map[string]string, f string) []string {
 	return out
 }
 
-func (a *Local) snapshotRevert(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
-	var req agentapi.SnapshotRevertRequest
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return nil, cleanError{fmt.Errorf("decode request: %w", err)}
-	}
+func (a *Local) snapshotRevert(ctx context.Context, req agentapi.SnapshotRevertRequest, progress func(float64, string)) (any, error) {
 	dom, err := a.hv.Domain(ctx, req.DomainUUID)
 	if err != nil {
 		return nil, cleanError{err}
@@ -186,7 +177,7 @@ func (a *Local) snapshotRevert(ctx context.Context, raw json.RawMessage, progres
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"removed": removed}, nil
+	return agentapi.SnapshotRevertResult{Removed: removed}, nil
 }
 
 // removeUnreferenced removes the VM's knib files (backup deltas, snapshot
@@ -221,11 +212,7 @@ func (a *Local) removeUnreferenced(ctx context.Context, uuid string, keep, extra
 	return removed, nil
 }
 
-func (a *Local) snapshotDelete(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
-	var req agentapi.SnapshotDeleteRequest
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return nil, cleanError{fmt.Errorf("decode request: %w", err)}
-	}
+func (a *Local) snapshotDelete(ctx context.Context, req agentapi.SnapshotDeleteRequest, progress func(float64, string)) (any, error) {
 	dom, err := a.hv.Domain(ctx, req.DomainUUID)
 	if err != nil {
 		return nil, cleanError{err}

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,13 +25,11 @@ func withStorageRoot(ctx context.Context, root string) context.Context {
 	return context.WithValue(ctx, storageKey{}, root)
 }
 
-// storageRoot is the backup storage a task works in: the request's, else
-// the agent's configured one ("" when neither).
+// storageRoot is the backup storage a task works in: the one its request
+// names (agentapi.InStorage), "" when it names none. There is no default.
 func (a *Local) storageRoot(ctx context.Context) string {
-	if r, ok := ctx.Value(storageKey{}).(string); ok && r != "" {
-		return r
-	}
-	return a.cfg.StoragePath
+	r, _ := ctx.Value(storageKey{}).(string)
+	return r
 }
 
 // CheckStorageRoot refuses a storage root that is not an absolute, clean
@@ -62,7 +59,7 @@ func (a *Local) storagePath(ctx context.Context, rel string) (string, error) {
 
 func inStorage(root, rel string) (string, error) {
 	if root == "" {
-		return "", errors.New("this agent has no backup storage configured")
+		return "", errors.New("the task names no backup storage")
 	}
 	if rel == "" || filepath.IsAbs(rel) || !filepath.IsLocal(rel) {
 		return "", fmt.Errorf("storage path %q is not a relative path inside the storage", rel)
@@ -71,7 +68,7 @@ func inStorage(root, rel string) (string, error) {
 }
 
 // statStorage measures the task's storage.
-func (a *Local) statStorage(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
+func (a *Local) statStorage(ctx context.Context, req agentapi.StorageStatRequest, progress func(float64, string)) (any, error) {
 	root := a.storageRoot(ctx)
 	if err := CheckStorageRoot(root); err != nil {
 		return nil, cleanError{err}
@@ -87,11 +84,7 @@ func (a *Local) statStorage(ctx context.Context, raw json.RawMessage, progress f
 // absolute backing pointers into the source relative, and verifies every
 // disk file: its bytes hash to the recorded hash, and its backing chain
 // (qemu-img info --backing-chain) resolves entirely inside the target.
-func (a *Local) copyStorage(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
-	var req agentapi.StorageCopyRequest
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return nil, cleanError{fmt.Errorf("decode request: %w", err)}
-	}
+func (a *Local) copyStorage(ctx context.Context, req agentapi.StorageCopyRequest, progress func(float64, string)) (any, error) {
 	to := a.storageRoot(ctx)
 	if err := CheckStorageRoot(to); err != nil {
 		return nil, cleanError{err}

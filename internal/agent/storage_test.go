@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,8 +38,9 @@ func TestStorageRootChecks(t *testing.T) {
 func TestStoragePathUsesTheTaskRoot(t *testing.T) {
 	a := &Local{cfg: Config{StoragePath: "/var/lib/knib/storage"}}
 	ctx := context.Background()
-	if p, err := a.storagePath(ctx, "backups/v/b"); err != nil || p != "/var/lib/knib/storage/backups/v/b" {
-		t.Fatalf("configured root: %q %v", p, err)
+	// No fallback to the agent's own storage: a task names its storage.
+	if p, err := a.storagePath(ctx, "backups/v/b"); err == nil {
+		t.Fatalf("a task without a storage root resolved %q", p)
 	}
 	tctx := withStorageRoot(ctx, "/mnt/nfs")
 	if p, err := a.storagePath(tctx, "backups/v/b"); err != nil || p != "/mnt/nfs/backups/v/b" {
@@ -86,8 +86,7 @@ func TestCopyStorageRebasesAbsoluteBacking(t *testing.T) {
 		{ID: "b1", Dir: b1, Files: []agentapi.StorageCopyFile{{Disk: "vda", Path: b1 + "/vda.qcow2", Hash: h1}}},
 		{ID: "b2", Dir: b2, Files: []agentapi.StorageCopyFile{{Disk: "vda", Path: b2 + "/vda.qcow2", Hash: h2}}},
 	}}
-	raw, _ := json.Marshal(req)
-	out, err := a.copyStorage(withStorageRoot(ctx, to), raw, func(float64, string) {})
+	out, err := a.copyStorage(withStorageRoot(ctx, to), req, func(float64, string) {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,14 +117,12 @@ func TestCopyStorageRebasesAbsoluteBacking(t *testing.T) {
 
 	// A copy that does not match the recorded hash fails.
 	req.Backups[0].Files[0].Hash = "xxh3-128:00"
-	raw, _ = json.Marshal(req)
-	if _, err := a.copyStorage(withStorageRoot(ctx, t.TempDir()), raw, func(float64, string) {}); err == nil || !strings.Contains(err.Error(), "recorded hash") {
+	if _, err := a.copyStorage(withStorageRoot(ctx, t.TempDir()), req, func(float64, string) {}); err == nil || !strings.Contains(err.Error(), "recorded hash") {
 		t.Fatalf("wrong hash: %v", err)
 	}
 	// Paths that leave the storage are refused before anything is copied.
 	req.Backups[0].Dir = "backups/../../etc"
-	raw, _ = json.Marshal(req)
-	if _, err := a.copyStorage(withStorageRoot(ctx, t.TempDir()), raw, func(float64, string) {}); err == nil {
+	if _, err := a.copyStorage(withStorageRoot(ctx, t.TempDir()), req, func(float64, string) {}); err == nil {
 		t.Fatal("a directory outside the storage was accepted")
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -25,11 +24,7 @@ import (
 // storage, readable by QEMU; never the backup's own directory).
 func validationDir(backupID string) string { return filepath.Join("validation", backupID) }
 
-func (a *Local) validate(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
-	var req agentapi.ValidateRequest
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return nil, fmt.Errorf("decode request: %w", err)
-	}
+func (a *Local) validate(ctx context.Context, req agentapi.ValidateRequest, progress func(float64, string)) (any, error) {
 	if req.Lifetime > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, req.Lifetime)
@@ -194,11 +189,7 @@ func (a *Local) runCheck(ctx context.Context, uuid string, req agentapi.Validate
 	return ""
 }
 
-func (a *Local) hashFiles(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
-	var req agentapi.HashRequest
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return nil, fmt.Errorf("decode request: %w", err)
-	}
+func (a *Local) hashFiles(ctx context.Context, req agentapi.HashRequest, progress func(float64, string)) (any, error) {
 	res := agentapi.HashResult{Hashes: map[string]string{}}
 	for _, f := range req.Files {
 		p, err := a.storagePath(ctx, f.Path)
@@ -219,13 +210,7 @@ func (a *Local) hashFiles(ctx context.Context, raw json.RawMessage, progress fun
 // by its name and is this agent's when its disks are in this agent's
 // validation directory: validation VMs of other knib servers on the same
 // host are left alone.
-func (a *Local) cleanupValidation(ctx context.Context, raw json.RawMessage, progress func(float64, string)) (any, error) {
-	var req agentapi.CleanupValidationRequest
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &req); err != nil {
-			return nil, fmt.Errorf("decode request: %w", err)
-		}
-	}
+func (a *Local) cleanupValidation(ctx context.Context, req agentapi.CleanupValidationRequest, progress func(float64, string)) (any, error) {
 	// The task's storage, and the other storages named that exist here.
 	var roots []string
 	if r := a.storageRoot(ctx); r != "" {
@@ -237,7 +222,7 @@ func (a *Local) cleanupValidation(ctx context.Context, raw json.RawMessage, prog
 		}
 	}
 	if len(roots) == 0 {
-		return map[string]int{"destroyed": 0}, nil
+		return agentapi.CleanupValidationResult{}, nil
 	}
 	var mine []string
 	for _, r := range roots {
@@ -283,7 +268,7 @@ func (a *Local) cleanupValidation(ctx context.Context, raw json.RawMessage, prog
 			}
 		}
 	}
-	return map[string]int{"destroyed": destroyed}, nil
+	return agentapi.CleanupValidationResult{Destroyed: destroyed}, nil
 }
 
 // destroyLeftover destroys the domains called name whose disks are in dir.

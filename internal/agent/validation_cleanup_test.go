@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
@@ -63,8 +62,8 @@ func TestValidationCleanupKeepsLiveValidations(t *testing.T) {
 		"u-other": {Name: agentapi.ValidationPrefix + "elsewhere", Disks: []hypervisor.Disk{{Source: "/other/validation/x/vda.qcow2"}}},
 	}}
 	a := &Local{cfg: Config{StoragePath: root}, hv: hv, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	raw, _ := json.Marshal(agentapi.CleanupValidationRequest{Keep: []string{live}})
-	if _, err := a.cleanupValidation(context.Background(), raw, func(float64, string) {}); err != nil {
+	req := agentapi.CleanupValidationRequest{Storages: []string{root}, Keep: []string{live}}
+	if _, err := a.cleanupValidation(context.Background(), req, func(float64, string) {}); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(hv.destroyed, []string{"u-dead"}) {
@@ -77,7 +76,7 @@ func TestValidationCleanupKeepsLiveValidations(t *testing.T) {
 		t.Fatalf("the dead validation's overlays are left: %v", err)
 	}
 	// Without a keep list (one server, at start) everything goes.
-	if _, err := a.cleanupValidation(context.Background(), nil, func(float64, string) {}); err != nil {
+	if _, err := a.cleanupValidation(context.Background(), agentapi.CleanupValidationRequest{Storages: []string{root}}, func(float64, string) {}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := hv.doms["u-live"]; ok {

@@ -2,12 +2,27 @@ package agentapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"time"
 )
 
 // Agent is the command interface of one host.
+//
+// Contract:
+//   - HostReport, Inventory and GuestExec answer at once; they honour ctx.
+//   - StartTask starts a long command (Task.Command names it, Task.Request
+//     is its typed request: the Req of its Command descriptor) and returns
+//     at once. Starting a task whose ID is already known returns nil and
+//     starts nothing. A request of the wrong type for its command, or an
+//     unknown command (ErrUnknownKind), is refused and starts nothing. A
+//     request that embeds InStorage must name a valid storage root: there
+//     is no default storage.
+//   - TaskStatus reports a task's state and progress; a succeeded task's
+//     Result is the typed result (the Res of its Command descriptor). Once
+//     TaskStatus has returned a finished state, the agent may forget the
+//     task: a later TaskStatus of that id may answer ErrUnknownTask.
+//   - CancelTask asks a running task to stop; it is a no-op for finished
+//     tasks.
 //
 // Errors: an error wrapping ErrUnknownDomain means the domain is not defined
 // on the host; ErrUnknownTask means no task has that id; any other error
@@ -17,12 +32,8 @@ type Agent interface {
 	Inventory(ctx context.Context) ([]Domain, error)
 	GuestExec(ctx context.Context, req GuestExecRequest) (GuestExecResult, error)
 
-	// StartTask starts a long command and returns at once. Starting a task
-	// whose ID is already known returns nil and starts nothing.
-	StartTask(ctx context.Context, req TaskRequest) error
-	// TaskStatus reports a task's state and progress.
+	StartTask(ctx context.Context, t Task) error
 	TaskStatus(ctx context.Context, id string) (TaskStatus, error)
-	// CancelTask asks a running task to stop; it is a no-op for finished tasks.
 	CancelTask(ctx context.Context, id string) error
 }
 
@@ -94,19 +105,15 @@ type GuestExecResult struct {
 	Stderr   []byte `json:"stderr"`
 }
 
-// TaskRequest starts a long command of a given kind. Payload is the kind's
-// typed request, JSON-encoded.
-type TaskRequest struct {
-	ID      string          `json:"id"`
-	Kind    string          `json:"kind"`
-	Payload json.RawMessage `json:"payload"`
+// Task is one run of a long command.
+type Task struct {
+	ID string
+	// Command is the command's name (a Command descriptor's Name).
+	Command string
+	// Request is the command's typed request.
+	Request any
 	// Deadline bounds the whole task (setting knib.timeout).
-	Deadline time.Time `json:"deadline"`
-	// Storage is the absolute path, on the host, of the backup storage the
-	// task works in: paths in the payload are relative to it. Empty means
-	// the agent's own configured storage. The agent refuses a root that is
-	// not an absolute, clean path to an existing directory.
-	Storage string `json:"storage,omitempty"`
+	Deadline time.Time
 }
 
 // TaskState is a task's life cycle: running → succeeded | failed.
@@ -121,13 +128,14 @@ const (
 
 // TaskStatus is a task's state, progress and outcome.
 type TaskStatus struct {
-	ID       string          `json:"id"`
-	Kind     string          `json:"kind"`
-	State    TaskState       `json:"state"`
-	Progress float64         `json:"progress"` // 0..100
-	Message  string          `json:"message"`
-	Result   json.RawMessage `json:"result,omitempty"`
-	Error    string          `json:"error,omitempty"`
+	ID       string    `json:"id"`
+	Kind     string    `json:"kind"`
+	State    TaskState `json:"state"`
+	Progress float64   `json:"progress"` // 0..100
+	Message  string    `json:"message"`
+	// Result is the typed result of a succeeded task.
+	Result any    `json:"-"`
+	Error  string `json:"error,omitempty"`
 	// Clean is set on failed tasks that changed nothing on any disk.
 	Clean bool `json:"clean,omitempty"`
 }

@@ -16,6 +16,7 @@ const DeltaPrefix = "knib-delta."
 
 // TakeBackupRequest is the payload of KindTakeBackup.
 type TakeBackupRequest struct {
+	InStorage
 	BackupID   string `json:"backup_id"`
 	DomainUUID string `json:"domain_uuid"`
 	// Dir is the backup's directory relative to the storage root.
@@ -61,6 +62,8 @@ type TakeBackupResult struct {
 	Chains []DiskChain `json:"chains"`
 	// Freeze is how long the snapshot held the guest's I/O.
 	Freeze time.Duration `json:"freeze"`
+	// Domain is the VM as the backup left it (its disks and their chains).
+	Domain Domain `json:"domain"`
 }
 
 // BackupFile is one written backup file.
@@ -95,6 +98,7 @@ type DiskChain struct {
 // VM that no chain uses are removed; RemoveDirs (relative to the storage
 // root, partial backups) are removed.
 type ReconcileRequest struct {
+	InStorage
 	DomainUUID string   `json:"domain_uuid"`
 	Keep       []string `json:"keep"`
 	RemoveDirs []string `json:"remove_dirs"`
@@ -115,5 +119,6 @@ type ReconcileResult struct {
 // DeleteFilesRequest is the payload of KindDeleteFiles: remove backup
 // directories (relative to the storage root). Missing ones are fine.
 type DeleteFilesRequest struct {
+	InStorage
 	Dirs []string `json:"dirs"`
 }

@@ -12,6 +12,8 @@ const (
 // It refuses to start when the storage has less free space than the
 // backup's size times MinFreeFactor.
 type CompressRequest struct {
+	InStorage
+	JobAttempt
 	Files         []RestoreFile `json:"files"`
 	Library       string        `json:"library"` // zstd or zlib (zlib anyway for qcow2 v2 images)
 	Coroutines    int           `json:"coroutines"`
@@ -38,5 +40,7 @@ type CompressResult struct {
 // backup file (atomic rename) and hashes the result. Files already swapped
 // are only hashed.
 type FinalizeCompressionRequest struct {
+	InStorage
+	JobAttempt
 	Files []RestoreFile `json:"files"`
 }

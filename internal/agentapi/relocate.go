@@ -23,6 +23,7 @@ const (
 // while it is shut off, and a quick restore whose VM already runs is done.
 // A VM of that uuid defined here with other disks is refused, unchanged.
 type RestoreHereRequest struct {
+	InStorage
 	DomainUUID string        `json:"domain_uuid"`
 	Dir        string        `json:"dir"`
 	Files      []RestoreFile `json:"files"`

@@ -13,6 +13,7 @@ const (
 // domain.xml. Disks of the backup the VM no longer has are re-created and
 // attached; disks the VM has that are not in the backup are left alone.
 type RestoreRequest struct {
+	InStorage
 	DomainUUID string `json:"domain_uuid"`
 	// Dir is the backup's directory relative to the storage root.
 	Dir   string        `json:"dir"`
@@ -49,6 +50,7 @@ type RestoreResult struct {
 // RestoreVolumeRequest makes a new disk from one backup file and attaches it
 // to a VM, running or stopped.
 type RestoreVolumeRequest struct {
+	InStorage
 	DomainUUID string `json:"domain_uuid"`
 	File       string `json:"file"` // backup file, relative to the storage root
 	// Name is used in the new file's name.
@@ -59,6 +61,7 @@ type RestoreVolumeRequest struct {
 // CreateVMRequest defines a new VM from a backup: new name, new uuid, new MAC
 // addresses, new disk files.
 type CreateVMRequest struct {
+	InStorage
 	Dir   string        `json:"dir"`
 	Files []RestoreFile `json:"files"`
 	Name  string        `json:"name"`
@@ -73,6 +76,7 @@ type CreateVMRequest struct {
 // ConsolidateRequest pulls every backing file that lives on backup storage
 // into the VM's disks, so the VM no longer depends on backup storage.
 type ConsolidateRequest struct {
+	InStorage
 	DomainUUID string `json:"domain_uuid"`
 }
 

@@ -23,6 +23,7 @@ type StorageStatResult struct {
 // like TaskRequest.Storage) to the same relative directories in the task's
 // storage. Every step is idempotent: files are written as .part and renamed.
 type StorageCopyRequest struct {
+	InStorage
 	From    string              `json:"from"`
 	Backups []StorageCopyBackup `json:"backups"`
 }

@@ -25,6 +25,8 @@ const ValidationPrefix = "knib-validate-"
 // files (the backup is never written), with no network interface, runs the
 // steps, and always destroys the VM and its overlays.
 type ValidateRequest struct {
+	InStorage
+	JobAttempt
 	BackupID string        `json:"backup_id"`
 	Dir      string        `json:"dir"`
 	Files    []RestoreFile `json:"files"`
@@ -48,6 +50,8 @@ type ValidateResult struct {
 
 // HashRequest re-hashes backup files.
 type HashRequest struct {
+	InStorage
+	JobAttempt
 	Files []RestoreFile `json:"files"`
 }
 

@@ -57,8 +57,10 @@ func TestCallsCrossTheWire(t *testing.T) {
 	}
 	fake := &agenttest.Fake{Report: agentapi.HostReport{Name: "host-a", CPUs: 3, Settings: map[string]string{"k": "v"}},
 		Domains: []agentapi.Domain{{UUID: "u1", Name: "web", State: "running"}},
-		Task: func(req agentapi.TaskRequest) agentapi.TaskStatus {
-			return agentapi.TaskStatus{State: agentapi.TaskSucceeded, Progress: 100, Result: req.Payload}
+		Task: func(t agentapi.Task) agentapi.TaskStatus {
+			req := t.Request.(agentapi.HashRequest) // typed on the agent's side of the wire
+			return agentapi.TaskStatus{State: agentapi.TaskSucceeded, Progress: 100,
+				Result: agentapi.HashResult{Hashes: map[string]string{req.Files[0].Disk: req.Storage + "/" + req.Files[0].Path}}}
 		}}
 	ag := issue(t, ca, pki.RoleAgent, "host-a")
 	url := serve(t, fake, ag.cert, ca)
@@ -84,14 +86,22 @@ func TestCallsCrossTheWire(t *testing.T) {
 	if !errors.Is(err, agentapi.ErrUnknownDomain) || !strings.Contains(err.Error(), "nope") {
 		t.Fatalf("unknown domain: %v", err)
 	}
-	// Unknown fields of a task request pass through as JSON.
-	payload := []byte(`{"x":1,"future_field":"kept"}`)
-	if err := c.StartTask(ctx, agentapi.TaskRequest{ID: "t1", Kind: "k", Payload: payload}); err != nil {
+	// A typed request crosses the wire and comes back as a typed result.
+	req := agentapi.HashRequest{InStorage: agentapi.InStorage{Storage: "/st"}, Files: []agentapi.RestoreFile{{Disk: "vda", Path: "b/vda.qcow2"}}}
+	if err := c.StartTask(ctx, agentapi.Hash.Task("t1", req)); err != nil {
 		t.Fatal(err)
 	}
 	st, err := c.TaskStatus(ctx, "t1")
-	if err != nil || st.State != agentapi.TaskSucceeded || string(st.Result) != string(payload) {
+	if err != nil || st.State != agentapi.TaskSucceeded {
 		t.Fatalf("status %+v %v", st, err)
+	}
+	got, err := agentapi.Hash.ResultOf(st)
+	if err != nil || got.Hashes["vda"] != "/st/b/vda.qcow2" {
+		t.Fatalf("result %+v %v", got, err)
+	}
+	// A command the agent does not know is refused on the wire.
+	if err := c.StartTask(ctx, agentapi.Task{ID: "t4", Command: "no.such.command", Request: struct{}{}}); !errors.Is(err, agentapi.ErrUnknownKind) {
+		t.Fatalf("unknown command: %v", err)
 	}
 	if _, err := c.TaskStatus(ctx, "t2"); !errors.Is(err, agentapi.ErrUnknownTask) {
 		t.Fatalf("unknown task: %v", err)
@@ -100,7 +110,7 @@ func TestCallsCrossTheWire(t *testing.T) {
 		t.Fatalf("cancel unknown task: %v", err)
 	}
 	fake.Task = nil
-	if err := c.StartTask(ctx, agentapi.TaskRequest{ID: "t3", Kind: "k"}); !errors.Is(err, agentapi.ErrUnknownKind) {
+	if err := c.StartTask(ctx, agentapi.Hash.Task("t3", req)); !errors.Is(err, agentapi.ErrUnknownKind) {
 		t.Fatalf("unknown kind: %v", err)
 	}
 }

@@ -94,14 +94,22 @@ func (c *Client) GuestExec(ctx context.Context, req agentapi.GuestExecRequest) (
 
 // StartTask implements agentapi.Agent; retried, since a known task id starts
 // nothing.
-func (c *Client) StartTask(ctx context.Context, req agentapi.TaskRequest) error {
-	return c.call(ctx, "POST", "/tasks", req, nil, true)
+func (c *Client) StartTask(ctx context.Context, t agentapi.Task) error {
+	wt, err := toWireTask(t)
+	if err != nil {
+		return err
+	}
+	return c.call(ctx, "POST", "/tasks", wt, nil, true)
 }
 
-// TaskStatus implements agentapi.Agent.
+// TaskStatus implements agentapi.Agent: the result is decoded into the
+// command's result type.
 func (c *Client) TaskStatus(ctx context.Context, id string) (agentapi.TaskStatus, error) {
-	var st agentapi.TaskStatus
-	return st, c.call(ctx, "GET", "/tasks/"+url.PathEscape(id), nil, &st, true)
+	var ws wireStatus
+	if err := c.call(ctx, "GET", "/tasks/"+url.PathEscape(id), nil, &ws, true); err != nil {
+		return agentapi.TaskStatus{}, err
+	}
+	return ws.status()
 }
 
 // CancelTask implements agentapi.Agent.

@@ -42,15 +42,25 @@ func NewHandler(a agentapi.Agent, log *slog.Logger) http.Handler {
 		reply(w, log, res, err)
 	})
 	mux.HandleFunc("POST "+prefix+"/tasks", func(w http.ResponseWriter, r *http.Request) {
-		var req agentapi.TaskRequest
-		if !decode(w, r, &req) {
+		var wt wireTask
+		if !decode(w, r, &wt) {
 			return
 		}
-		reply(w, log, struct{}{}, a.StartTask(r.Context(), req))
+		t, err := wt.task()
+		if err != nil {
+			reply(w, log, nil, err)
+			return
+		}
+		reply(w, log, struct{}{}, a.StartTask(r.Context(), t))
 	})
 	mux.HandleFunc("GET "+prefix+"/tasks/{id}", func(w http.ResponseWriter, r *http.Request) {
 		st, err := a.TaskStatus(r.Context(), r.PathValue("id"))
-		reply(w, log, st, err)
+		if err != nil {
+			reply(w, log, nil, err)
+			return
+		}
+		ws, err := toWireStatus(st)
+		reply(w, log, ws, err)
 	})
 	mux.HandleFunc("POST "+prefix+"/tasks/{id}/cancel", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, log, struct{}{}, a.CancelTask(r.Context(), r.PathValue("id")))

@@ -241,3 +241,42 @@ func Ancestors(all []Backup, id string) []Backup {
 	}
 	return out
 }
+
+// BackupInput is what planning a backup looks at: the chain head (nil
+// without a chain), the chain size (< 1 unlimited), whether the backup is
+// isolated, the disks the head has files for, the deltas knib recorded and
+// the disks as the hypervisor shows them now.
+type BackupInput struct {
+	Head        *Backup
+	ChainSize   int
+	Isolated    bool
+	ParentFiles map[string]bool
+	Recorded    []Recorded
+	Real        []RealDisk
+	IsSnapshot  func(path string) bool
+}
+
+// BackupPlan is the whole plan of one backup: its place in the chain, what
+// it does with each disk, and whether the new deltas are merged back at
+// the end (end of chain, isolated backup).
+type BackupPlan struct {
+	Decision      Decision
+	Disks         []DiskPlan
+	MergeNewDelta bool
+}
+
+// PlanBackup plans a backup: Next, then PlanDisks; an incremental whose
+// every disk must be copied full (all changed outside knib) starts a new
+// chain instead.
+func PlanBackup(in BackupInput) BackupPlan {
+	d := Next(in.Head, in.ChainSize, in.Isolated)
+	disks := PlanDisks(d, in.ParentFiles, in.Recorded, in.Real, in.IsSnapshot)
+	allFull := len(disks) > 0
+	for _, p := range disks {
+		allFull = allFull && p.Full
+	}
+	if d.Type == Incremental && allFull {
+		d = Decision{Type: Full, Position: 1, EndOfChain: in.ChainSize == 1}
+	}
+	return BackupPlan{Decision: d, Disks: disks, MergeNewDelta: d.EndOfChain || d.Isolated}
+}

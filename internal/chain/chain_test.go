@@ -127,3 +127,42 @@ func TestPlanDisksWithSnapshotsAboveTheDelta(t *testing.T) {
 		t.Fatalf("foreign layer above the delta: %+v", p)
 	}
 }
+
+func TestPlanBackup(t *testing.T) {
+	head := &Backup{ID: "h", Type: Full, Position: 1, Status: BackedUp}
+	rec := []Recorded{{Target: "vda", Delta: "/d/delta-h", Base: "/d/base"}}
+	same := []RealDisk{{Target: "vda", Top: "/d/delta-h", Backing: []string{"/d/base"}}}
+	moved := []RealDisk{{Target: "vda", Top: "/elsewhere/disk"}}
+	parent := map[string]bool{"vda": true}
+	for _, tc := range []struct {
+		name      string
+		in        BackupInput
+		typ       Type
+		pos       int
+		end, iso  bool
+		merge     bool
+		full      bool
+		mergeInto string
+	}{
+		{"first backup of a VM", BackupInput{ChainSize: 8, Real: moved}, Full, 1, false, false, false, true, ""},
+		{"incremental on the recorded delta", BackupInput{Head: head, ChainSize: 8, ParentFiles: parent, Recorded: rec, Real: same}, Incremental, 2, false, false, false, false, "/d/base"},
+		{"the incremental that fills the chain merges its delta back", BackupInput{Head: head, ChainSize: 2, ParentFiles: parent, Recorded: rec, Real: same}, Incremental, 2, true, false, true, false, "/d/base"},
+		{"every disk changed outside knib: a new chain", BackupInput{Head: head, ChainSize: 8, ParentFiles: parent, Recorded: rec, Real: moved}, Full, 1, false, false, false, true, ""},
+		{"a new chain of size 1 ends at once", BackupInput{Head: head, ChainSize: 1, ParentFiles: parent, Recorded: rec, Real: moved}, Full, 1, true, false, true, true, ""},
+		{"isolated: full, merged back, the chain untouched", BackupInput{Head: head, ChainSize: 8, Isolated: true, ParentFiles: parent, Recorded: rec, Real: same}, Full, 1, false, true, true, true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := PlanBackup(tc.in)
+			d := p.Decision
+			if d.Type != tc.typ || d.Position != tc.pos || d.EndOfChain != tc.end || d.Isolated != tc.iso || p.MergeNewDelta != tc.merge {
+				t.Fatalf("decision %+v merge %v", d, p.MergeNewDelta)
+			}
+			if len(p.Disks) != 1 || p.Disks[0].Full != tc.full || p.Disks[0].MergeInto != tc.mergeInto {
+				t.Fatalf("disks %+v", p.Disks)
+			}
+			if d.Type == Full && d.ParentID != "" {
+				t.Fatalf("a full backup has no parent: %+v", d)
+			}
+		})
+	}
+}

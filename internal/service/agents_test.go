@@ -195,9 +195,9 @@ func TestReconnectedAgentRecoversBeforeNewWork(t *testing.T) {
 	release := make(chan struct{})
 	started := make(chan string, 10)
 	fake := &agenttest.Fake{Report: agentapi.HostReport{Name: "h1"},
-		Task: func(req agentapi.TaskRequest) agentapi.TaskStatus {
+		Task: func(req agentapi.Task) agentapi.TaskStatus {
 			select {
-			case started <- req.Kind:
+			case started <- req.Command:
 			default:
 			}
 			select {

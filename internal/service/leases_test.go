@@ -2,7 +2,6 @@ package service_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"strings"
@@ -273,9 +272,9 @@ func TestValidationCleanupKeepsLiveJobs(t *testing.T) {
 	claim("hostc/nodeC/300/cccccccc", now.Add(-time.Second)) // lease ran out
 	claim("hosta/nodeA/99/oldoldol", now.Add(lease))         // previous life of this node
 	var got agentapi.CleanupValidationRequest
-	fake := &agenttest.Fake{Task: func(req agentapi.TaskRequest) agentapi.TaskStatus {
-		json.Unmarshal(req.Payload, &got)
-		return agentapi.TaskStatus{State: agentapi.TaskSucceeded, Result: json.RawMessage(`{}`)}
+	fake := &agenttest.Fake{Task: func(req agentapi.Task) agentapi.TaskStatus {
+		got = req.Request.(agentapi.CleanupValidationRequest)
+		return agentapi.TaskStatus{State: agentapi.TaskSucceeded}
 	}}
 	me := h.server("nodeA", "hosta/nodeA/100/bbbbbbbb")
 	me.Jobs.CleanupValidations(ctx, fake)

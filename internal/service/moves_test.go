@@ -34,7 +34,7 @@ func moveEnv(t *testing.T, zone string) (*env, *agenttest.Fake, domain.Host, dom
 	now := time.Now()
 	bk := domain.Backup{ID: "22222222-2222-4333-8444-555555555555", VMID: vmID, VMName: "web", AccountID: e.admin.AccountID,
 		HostID: e.vm.HostID, OfferingID: e.vm.OfferingID, Type: domain.BackupFull, Position: 1, Status: domain.BackupBackedUp,
-		Dir: "backups/" + vmID + "/x", Created: now, Updated: now}
+		Dir: "backups/" + vmID + "/x", Created: now, Updated: now, StorageID: defaultStorage(t, e)}
 	if err := e.st.CreateBackup(ctx, bk); err != nil {
 		t.Fatal(err)
 	}
@@ -106,19 +106,19 @@ func TestMoveRecoveryRollsForward(t *testing.T) {
 	e, b, hb, bk := moveEnv(t, "default")
 	doms, _ := e.agent.Inventory(ctx)
 	b.SetDomains([]agentapi.Domain{{UUID: vmID, Name: "web", State: "shutoff", Disks: doms[0].Disks}})
-	ok := func(agentapi.TaskRequest) agentapi.TaskStatus {
-		return agentapi.TaskStatus{State: agentapi.TaskSucceeded, Result: []byte(`{}`)}
+	ok := func(agentapi.Task) agentapi.TaskStatus {
+		return agentapi.TaskStatus{State: agentapi.TaskSucceeded}
 	}
-	b.Task = func(req agentapi.TaskRequest) agentapi.TaskStatus {
-		if req.Kind == agentapi.KindRestoreHere {
+	b.Task = func(req agentapi.Task) agentapi.TaskStatus {
+		if req.Command == agentapi.KindRestoreHere {
 			b.SetDomains([]agentapi.Domain{{UUID: vmID, Name: "web", State: "running", Disks: doms[0].Disks}})
 		}
 		return ok(req)
 	}
-	e.agent.Task = func(req agentapi.TaskRequest) agentapi.TaskStatus {
-		if req.Kind == agentapi.KindUndefine {
+	e.agent.Task = func(req agentapi.Task) agentapi.TaskStatus {
+		if req.Command == agentapi.KindUndefine {
 			e.agent.SetDomains(nil)
-			return agentapi.TaskStatus{State: agentapi.TaskSucceeded, Result: []byte(`{"undefined":true}`)}
+			return agentapi.TaskStatus{State: agentapi.TaskSucceeded, Result: agentapi.UndefineResult{Undefined: true}}
 		}
 		return ok(req)
 	}

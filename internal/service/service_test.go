@@ -106,11 +106,11 @@ func TestBackupTimeoutIsRecovered(t *testing.T) {
 	if _, err := e.svc.Config.SetSetting(ctx, e.admin, "knib.timeout", "1", config.ScopeRef{}); err != nil {
 		t.Fatal(err)
 	}
-	e.agent.Task = func(req agentapi.TaskRequest) agentapi.TaskStatus {
-		if req.Kind == agentapi.KindTakeBackup {
+	e.agent.Task = func(req agentapi.Task) agentapi.TaskStatus {
+		if req.Command == agentapi.KindTakeBackup {
 			return agentapi.TaskStatus{State: agentapi.TaskRunning, Message: "copying"} // never ends
 		}
-		return agentapi.TaskStatus{State: agentapi.TaskSucceeded, Result: []byte(`{}`)}
+		return agentapi.TaskStatus{State: agentapi.TaskSucceeded}
 	}
 	op, err := e.svc.Backups.CreateBackup(ctx, e.admin, "web", false, false)
 	if err != nil {
@@ -142,7 +142,7 @@ func TestDependencyOnBackupFilesIsGuarded(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	b := domain.Backup{ID: bid, VMID: vmID, VMName: "web", AccountID: e.admin.AccountID, HostID: e.vm.HostID, Type: domain.BackupFull,
-		Position: 1, Status: domain.BackupBackedUp, Dir: dir, Created: now, Updated: now}
+		Position: 1, Status: domain.BackupBackedUp, Dir: dir, Created: now, Updated: now, StorageID: defaultStorage(t, e)}
 	if err := e.st.CreateBackup(ctx, b); err != nil {
 		t.Fatal(err)
 	}
@@ -157,4 +157,14 @@ func TestDependencyOnBackupFilesIsGuarded(t *testing.T) {
 	if got, _ := e.st.Backup(ctx, bid); got.Status != domain.BackupBackedUp {
 		t.Fatalf("a refused deletion changed the backup: %+v", got)
 	}
+}
+
+// defaultStorage is the id of the env's default backup storage.
+func defaultStorage(t *testing.T, e *env) string {
+	t.Helper()
+	st, err := e.st.Storage(context.Background(), domain.DefaultStorageName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.ID
 }

@@ -78,6 +78,10 @@ type Store interface {
 	// owner; known ones keep owner, offering and work state; VMs of the host
 	// that are no longer reported become Missing.
 	SyncHostVMs(ctx context.Context, hostID string, vms []domain.VM, defaultAccountID string, at time.Time) error
+	// RecordVMDisks records one VM's hypervisor state and disks as its host
+	// reported them (after a command that changed them), leaving owner,
+	// offering and work state alone; ErrNotFound when no VM has that id.
+	RecordVMDisks(ctx context.Context, vmID string, state domain.VMState, disks []domain.Disk, at time.Time) error
 	VM(ctx context.Context, idOrName string) (domain.VM, error)
 	ListVMs(ctx context.Context, f VMFilter) ([]domain.VM, error)
 	// SetVMOffering assigns (offeringID non-empty) or unassigns the VM. The

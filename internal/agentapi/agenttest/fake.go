@@ -21,8 +21,8 @@ type Fake struct {
 	Exec func(req agentapi.GuestExecRequest) (agentapi.GuestExecResult, error)
 	// Task, if set, accepts every task and gives its status at each poll;
 	// without it no task kind is known.
-	Task  func(req agentapi.TaskRequest) agentapi.TaskStatus
-	tasks map[string]agentapi.TaskRequest
+	Task  func(req agentapi.Task) agentapi.TaskStatus
+	tasks map[string]agentapi.Task
 	// Started records the kinds of the tasks started, in order.
 	Started []string
 }
@@ -68,17 +68,17 @@ func (f *Fake) GuestExec(ctx context.Context, req agentapi.GuestExecRequest) (ag
 }
 
 // StartTask records the task when Task is set; else the kind is unknown.
-func (f *Fake) StartTask(ctx context.Context, req agentapi.TaskRequest) error {
+func (f *Fake) StartTask(ctx context.Context, req agentapi.Task) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.Task == nil {
-		return fmt.Errorf("task kind %q: %w", req.Kind, agentapi.ErrUnknownKind)
+		return fmt.Errorf("task kind %q: %w", req.Command, agentapi.ErrUnknownKind)
 	}
 	if f.tasks == nil {
-		f.tasks = map[string]agentapi.TaskRequest{}
+		f.tasks = map[string]agentapi.Task{}
 	}
 	f.tasks[req.ID] = req
-	f.Started = append(f.Started, req.Kind)
+	f.Started = append(f.Started, req.Command)
 	return nil
 }
 
@@ -91,7 +91,7 @@ func (f *Fake) TaskStatus(ctx context.Context, id string) (agentapi.TaskStatus, 
 		return agentapi.TaskStatus{}, fmt.Errorf("task %s: %w", id, agentapi.ErrUnknownTask)
 	}
 	st := f.Task(req)
-	st.ID, st.Kind = id, req.Kind
+	st.ID, st.Kind = id, req.Command
 	return st, nil
 }
 

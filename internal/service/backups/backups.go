@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -22,8 +21,7 @@ import (
 
 // backupPlan is the intent recorded with a backup before any disk is touched.
 type backupPlan struct {
-	Decision chain.Decision             `json:"decision"`
-	Request  agentapi.TakeBackupRequest `json:"request"`
+	Request agentapi.TakeBackupRequest `json:"request"`
 }
 
 // CreateBackup starts a backup of a VM and returns its operation.
@@ -38,8 +36,16 @@ func (s *Service) CreateScheduled(ctx context.Context, p domain.Principal, ref s
 	if err != nil {
 		return domain.Operation{}, err
 	}
-	s.k.RefreshHost(ctx, vm.HostID)
-	if vm, err = s.store.VM(ctx, vm.ID); err != nil {
+	if vm.OfferingID == "" {
+		return domain.Operation{}, fmt.Errorf("vm %s is not assigned to a backup offering: %w", vm.Name, domain.ErrConflict)
+	}
+	if err := s.k.RequireEnabled(ctx, vm.HostID); err != nil {
+		return domain.Operation{}, err
+	}
+	// The host's inventory is read once per backup, here: the VM's real
+	// state and disks decide both whether it may start and its plan.
+	dom, vm, err := s.k.ReadVM(ctx, vm)
+	if err != nil {
 		return domain.Operation{}, err
 	}
 	if vm.OfferingID == "" {
@@ -52,9 +58,6 @@ func (s *Service) CreateScheduled(ctx context.Context, p domain.Principal, ref s
 	default:
 		return domain.Operation{}, fmt.Errorf("vm %s is %s; backups need it Running or Stopped: %w", vm.Name, vm.EffectiveState(), domain.ErrConflict)
 	}
-	if err := s.k.RequireEnabled(ctx, vm.HostID); err != nil {
-		return domain.Operation{}, err
-	}
 	if s.k.DependsOnStorage(ctx, vm) {
 		return domain.Operation{}, fmt.Errorf("vm %s still runs on backup files (quick restore): finish `knib vm consolidate %s` first: %w", vm.Name, vm.Name, domain.ErrConflict)
 	}
@@ -62,7 +65,7 @@ func (s *Service) CreateScheduled(ctx context.Context, p domain.Principal, ref s
 		return domain.Operation{}, fmt.Errorf("vm %s: %w", vm.Name, err)
 	}
 	return s.k.VMOperation(ctx, p, vm, "a backup", "backup.create", func(ctx context.Context, progress kernel.Progress) (any, error) {
-		res, err := s.runBackup(ctx, vm, isolated, quiesce, sched, progress)
+		res, err := s.runBackup(ctx, vm, dom, isolated, quiesce, sched, progress)
 		if err == nil && after != nil {
 			if rerr := after(ctx, vm); rerr != nil {
 				s.log.Warn("after the backup", "vm", vm.Name, "err", rerr)
@@ -72,7 +75,9 @@ func (s *Service) CreateScheduled(ctx context.Context, p domain.Principal, ref s
 	})
 }
 
-func (s *Service) runBackup(ctx context.Context, vm domain.VM, isolated, quiesce bool, sched *domain.Schedule, progress kernel.Progress) (any, error) {
+// A backup is four steps, each a function below: plan (pure, in
+// internal/chain), record the intent, execute on the agent, commit.
+func (s *Service) runBackup(ctx context.Context, vm domain.VM, dom agentapi.Domain, isolated, quiesce bool, sched *domain.Schedule, progress kernel.Progress) (any, error) {
 	a, err := s.k.Agent(vm.HostID)
 	if err != nil {
 		return nil, err
@@ -85,66 +90,72 @@ func (s *Service) runBackup(ctx context.Context, vm domain.VM, isolated, quiesce
 	if err != nil {
 		return nil, err
 	}
-	chainSize := off.EffectiveChainSize(int(view.Int(settings.KeyBackupChainSize)))
-	timeout := view.Duration(settings.KeyKnibTimeout)
-
-	// Look at the real disks, not only at what we recorded.
-	progress(1, "reading the VM's disks")
-	doms, err := a.Inventory(ctx)
+	progress(1, "planning")
+	b, req, err := s.plan(ctx, vm, dom, off, view, isolated, quiesce, sched)
 	if err != nil {
 		return nil, err
 	}
-	var real *agentapi.Domain
-	for i := range doms {
-		if doms[i].UUID == vm.ID {
-			real = &doms[i]
-		}
-	}
-	if real == nil {
-		return nil, fmt.Errorf("vm %s is no longer defined on its host: %w", vm.Name, domain.ErrConflict)
-	}
-	cur := kernel.VMFromAgent(*real)
-	if err := cur.CheckAssignable(); err != nil {
+	if err := s.recordIntent(ctx, vm, &b, req); err != nil {
 		return nil, err
 	}
+	res, err := kernel.Run(ctx, a, agentapi.TakeBackup, req, view.Duration(settings.KeyKnibTimeout), progress, 5, 95)
+	if err != nil {
+		return nil, s.backupFailed(ctx, vm, b, err)
+	}
+	crashpoint.Hit("backup.before-commit")
+	if err := s.commit(ctx, vm, &b, req, res, off); err != nil {
+		return nil, s.backupFailed(ctx, vm, b, err)
+	}
+	s.log.Info("backup done", "vm", vm.Name, "backup", b.ID, "size", b.Size, "freeze", res.Freeze)
+	return backupResult{ID: b.ID, Type: string(b.Type), Freeze: res.Freeze.Seconds()}, nil
+}
 
+// plan decides the backup from the chain head, the recorded deltas and the
+// disks as the hypervisor shows them (dom), and places a new chain on a
+// storage. It changes nothing.
+func (s *Service) plan(ctx context.Context, vm domain.VM, dom agentapi.Domain, off domain.Offering, view settings.View, isolated, quiesce bool, sched *domain.Schedule) (domain.Backup, agentapi.TakeBackupRequest, error) {
+	var req agentapi.TakeBackupRequest
+	cur := kernel.VMFromAgent(dom)
+	if err := cur.CheckAssignable(); err != nil {
+		return domain.Backup{}, req, err
+	}
+	chainSize := off.EffectiveChainSize(int(view.Int(settings.KeyBackupChainSize)))
 	chainState, err := s.store.Chain(ctx, vm.ID)
 	if err != nil {
-		return nil, err
+		return domain.Backup{}, req, err
 	}
-	var head *chain.Backup
-	headStorage := ""
-	parentFiles := map[string]bool{}
+	in := chain.BackupInput{ChainSize: chainSize, Isolated: isolated, ParentFiles: map[string]bool{}, IsSnapshot: kernel.IsSnapshotOverlay(vm.ID)}
 	parentPaths := map[string]string{}
+	headStorage := ""
 	if chainState.Head != "" {
 		hb, err := s.store.Backup(ctx, chainState.Head)
+		if err != nil && !errors.Is(err, domain.ErrNotFound) {
+			return domain.Backup{}, req, err
+		}
 		if err == nil {
 			headStorage = hb.StorageID
-			head = &chain.Backup{ID: hb.ID, ParentID: hb.ParentID, Type: hb.Type, Isolated: hb.Isolated, EndOfChain: hb.EndOfChain, Position: hb.Position, Status: hb.Status}
+			in.Head = &chain.Backup{ID: hb.ID, ParentID: hb.ParentID, Type: hb.Type, Isolated: hb.Isolated, EndOfChain: hb.EndOfChain, Position: hb.Position, Status: hb.Status}
 			for _, f := range hb.Files {
-				parentFiles[f.Disk], parentPaths[f.Disk] = true, f.Path
+				in.ParentFiles[f.Disk], parentPaths[f.Disk] = true, f.Path
 			}
 		}
 	}
-	dec := chain.Next(head, chainSize, isolated)
-	var recorded []chain.Recorded
 	for _, d := range chainState.Deltas {
-		recorded = append(recorded, chain.Recorded{Target: d.Disk, Delta: d.Delta, Base: d.Base})
+		in.Recorded = append(in.Recorded, chain.Recorded{Target: d.Disk, Delta: d.Delta, Base: d.Base})
 	}
-	var realDisks []chain.RealDisk
 	for _, d := range cur.BackedUpDisks() {
 		rd := chain.RealDisk{Target: d.Target, Top: d.Source}
 		for _, l := range d.BackingChain {
 			rd.Backing = append(rd.Backing, l.Path)
 		}
-		realDisks = append(realDisks, rd)
+		in.Real = append(in.Real, rd)
 	}
-	plans := chain.PlanDisks(dec, parentFiles, recorded, realDisks, kernel.IsSnapshotOverlay(vm.ID))
+	pl := chain.PlanBackup(in)
+	dec := pl.Decision
 	others, err := s.k.SnapshotFiles(ctx, vm.ID, "")
 	if err != nil {
-		return nil, err
+		return domain.Backup{}, req, err
 	}
-
 	now := s.clock.Now()
 	b := domain.Backup{ID: domain.NewID(), VMID: vm.ID, VMName: vm.Name, AccountID: vm.AccountID, OfferingID: vm.OfferingID,
 		HostID: vm.HostID, Type: dec.Type, Isolated: dec.Isolated, ParentID: dec.ParentID, Position: dec.Position,
@@ -153,66 +164,66 @@ func (s *Service) runBackup(ctx context.Context, vm domain.VM, isolated, quiesce
 	if sched != nil {
 		b.ScheduleID = sched.ID
 	}
-	req := agentapi.TakeBackupRequest{BackupID: b.ID, DomainUUID: vm.ID, Dir: b.Dir, Quiesce: quiesce,
-		MergeNewDelta: dec.EndOfChain || dec.Isolated, Others: others}
-	allFull := true
-	for _, pl := range plans {
-		if pl.Reason != "" {
-			s.log.Info("disk copied full in an incremental backup", "vm", vm.Name, "disk", pl.Target, "why", pl.Reason)
-		}
-		d := agentapi.BackupDiskPlan{Target: pl.Target, Full: pl.Full, Frozen: pl.Frozen, MergeInto: pl.MergeInto,
-			Delta: pl.Delta, Layers: pl.Layers,
-			NewDelta: filepath.Join(filepath.Dir(pl.Frozen), agentapi.DeltaPrefix+vm.ID+"."+pl.Target+"."+b.ID+".qcow2")}
-		if !pl.Full {
-			d.ParentFile = parentPaths[pl.Target]
-			allFull = false
-		}
-		req.Disks = append(req.Disks, d)
-	}
-	if dec.Type == chain.Incremental && allFull {
-		// Every disk changed outside knib: this is a new chain.
-		b.Type, b.ParentID, b.Position = domain.BackupFull, "", 1
-		b.EndOfChain = chainSize == 1
-		req.MergeNewDelta = b.EndOfChain
-	}
 	for _, d := range cur.BackedUpDisks() {
 		b.VirtualSize += d.VirtualSize
 	}
 	// A new chain goes to a storage chosen now; incrementals stay with their chain.
-	tctx := ctx
+	root := ""
 	if b.Type == domain.BackupFull {
 		st, err := s.storages.PlaceChain(ctx, vm, off)
 		if err != nil {
-			return nil, err
+			return domain.Backup{}, req, err
 		}
-		b.StorageID, tctx = st.ID, kernel.WithStorage(ctx, st.Path)
+		b.StorageID, root = st.ID, st.Path
 	} else {
 		b.StorageID = headStorage
-		tctx = s.k.OnStorage(ctx, b)
+		if root, err = s.k.StorageRoot(ctx, b); err != nil {
+			return domain.Backup{}, req, err
+		}
 	}
-	planJSON, err := json.Marshal(backupPlan{Decision: dec, Request: req})
+	// The agent names the new deltas it creates (agentapi.DeltaPrefix).
+	req = agentapi.TakeBackupRequest{InStorage: agentapi.InStorage{Storage: root}, BackupID: b.ID, DomainUUID: vm.ID, Dir: b.Dir,
+		Quiesce: quiesce, MergeNewDelta: pl.MergeNewDelta, Others: others}
+	for _, p := range pl.Disks {
+		if p.Reason != "" {
+			s.log.Info("disk copied full in an incremental backup", "vm", vm.Name, "disk", p.Target, "why", p.Reason)
+		}
+		d := agentapi.BackupDiskPlan{Target: p.Target, Full: p.Full, Frozen: p.Frozen, MergeInto: p.MergeInto, Delta: p.Delta, Layers: p.Layers}
+		if !p.Full {
+			d.ParentFile = parentPaths[p.Target]
+		}
+		req.Disks = append(req.Disks, d)
+	}
+	return b, req, nil
+}
+
+// recordIntent stores the backup BackingUp with its plan, and the VM
+// BackingUp, before any disk changes: recovery finds both.
+func (s *Service) recordIntent(ctx context.Context, vm domain.VM, b *domain.Backup, req agentapi.TakeBackupRequest) error {
+	planJSON, err := json.Marshal(backupPlan{Request: req})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	b.Plan = string(planJSON)
-	// Intent first: the backup row and the VM state, before any disk changes.
-	if err := s.store.CreateBackup(ctx, b); err != nil {
-		return nil, err
+	if err := s.store.CreateBackup(ctx, *b); err != nil {
+		return fmt.Errorf("record the backup intent of vm %s: %w", vm.Name, err)
 	}
 	if err := s.store.SetVMWorkState(ctx, vm.ID, domain.VMBackingUp); err != nil {
-		return nil, err
+		// Nothing was touched: the intent goes as a failed backup.
+		b.Status, b.Error, b.Updated = domain.BackupFailed, "the VM's BackingUp state could not be recorded: "+err.Error(), s.clock.Now()
+		if werr := s.store.SaveBackup(ctx, *b, nil); werr != nil {
+			return errors.Join(fmt.Errorf("record the backup intent of vm %s: %w", vm.Name, err), werr)
+		}
+		return fmt.Errorf("record the backup intent of vm %s: %w", vm.Name, err)
 	}
 	s.log.Info("backup started", "vm", vm.Name, "backup", b.ID, "type", b.Type, "position", b.Position, "end_of_chain", b.EndOfChain, "isolated", b.Isolated)
+	return nil
+}
 
-	raw, err := s.k.RunTask(tctx, a, agentapi.KindTakeBackup, req, timeout, progress, 5, 95)
-	if err != nil {
-		return nil, s.backupFailed(ctx, vm, b, err)
-	}
-	var res agentapi.TakeBackupResult
-	if err := json.Unmarshal(raw, &res); err != nil {
-		return nil, s.backupFailed(ctx, vm, b, err)
-	}
-	crashpoint.Hit("backup.before-commit")
+// commit records what the agent wrote and the new chain head in one
+// transaction, queues compression or validation, and records the VM's
+// disks as the agent left them.
+func (s *Service) commit(ctx context.Context, vm domain.VM, b *domain.Backup, req agentapi.TakeBackupRequest, res agentapi.TakeBackupResult, off domain.Offering) error {
 	b.Status, b.Updated, b.Size = domain.BackupBackedUp, s.clock.Now(), 0
 	for _, f := range res.Files {
 		b.Files = append(b.Files, domain.BackupFile{Disk: f.Disk, Path: f.Path, Full: f.Full, Size: f.Size, VirtualSize: f.VirtualSize, Hash: f.Hash})
@@ -225,36 +236,47 @@ func (s *Service) runBackup(ctx context.Context, vm domain.VM, isolated, quiesce
 	case b.EndOfChain:
 		newChain = &store.Chain{}
 	default:
+		// The new deltas are the disks' tops the agent reports.
 		newChain = &store.Chain{Head: b.ID}
 		for _, d := range req.Disks {
-			newChain.Deltas = append(newChain.Deltas, domain.Delta{VMID: vm.ID, Disk: d.Target, BackupID: b.ID, Delta: d.NewDelta, Base: d.NewDeltaBase()})
+			i := slices.IndexFunc(res.Chains, func(c agentapi.DiskChain) bool { return c.Target == d.Target })
+			if i < 0 {
+				return fmt.Errorf("the agent reported no chain for disk %s", d.Target)
+			}
+			c := res.Chains[i]
+			newChain.Deltas = append(newChain.Deltas, domain.Delta{VMID: vm.ID, Disk: d.Target, BackupID: b.ID, Delta: c.Top, Base: c.Base})
 		}
 	}
-	if err := s.store.SaveBackup(ctx, b, newChain); err != nil {
-		return nil, err
+	if err := s.store.SaveBackup(ctx, *b, newChain); err != nil {
+		return fmt.Errorf("commit backup %s: %w", b.ID, err)
 	}
 	// Compression first; validation follows it, or comes at once.
 	if off.Compress {
-		if err := s.k.Enqueue(ctx, jobs.StartCompression, b); err != nil {
+		if err := s.k.Enqueue(ctx, jobs.StartCompression, *b); err != nil {
 			s.log.Warn("queue the compression", "backup", b.ID, "err", err)
 		}
 	} else if off.Validate {
-		if err := s.k.Enqueue(ctx, jobs.BackupValidation, b); err != nil {
+		if err := s.k.Enqueue(ctx, jobs.BackupValidation, *b); err != nil {
 			s.log.Warn("queue the validation", "backup", b.ID, "err", err)
 		}
 	}
 	// Snapshots frozen on a merged delta now find their state in its base.
 	for _, d := range req.Disks {
 		if d.MergeInto != "" {
-			s.k.RepointSnapshots(ctx, vm.ID, d.Target, d.Delta, d.MergeInto)
+			if err := s.k.RepointSnapshots(ctx, vm.ID, d.Target, d.Delta, d.MergeInto); err != nil {
+				return err
+			}
 		}
 	}
 	if err := s.store.SetVMWorkState(ctx, vm.ID, ""); err != nil {
-		return nil, err
+		return err
 	}
-	s.k.RefreshHost(ctx, vm.HostID)
-	s.log.Info("backup done", "vm", vm.Name, "backup", b.ID, "size", b.Size, "freeze", res.Freeze)
-	return backupResult{ID: b.ID, Type: string(b.Type), Freeze: res.Freeze.Seconds()}, nil
+	if res.Domain.UUID != "" {
+		if err := s.k.RecordDomain(ctx, res.Domain); err != nil {
+			s.log.Warn("record the VM's disks after the backup; the next inventory pass does", "vm", vm.Name, "err", err)
+		}
+	}
+	return nil
 }
 
 type backupResult struct {
@@ -270,13 +292,22 @@ func (s *Service) backupFailed(ctx context.Context, vm domain.VM, b domain.Backu
 	b.Updated, b.Error = s.clock.Now(), cause.Error()
 	if kernel.IsClean(cause) {
 		b.Status = domain.BackupFailed
-		s.store.SaveBackup(ctx, b, nil)
-		s.store.SetVMWorkState(ctx, vm.ID, "")
+		if err := s.store.SaveBackup(ctx, b, nil); err != nil {
+			return errors.Join(fmt.Errorf("backup failed, nothing was changed: %w", cause), fmt.Errorf("record the failure; recovery does: %w", err))
+		}
+		if err := s.store.SetVMWorkState(ctx, vm.ID, ""); err != nil {
+			return errors.Join(fmt.Errorf("backup failed, nothing was changed: %w", cause), fmt.Errorf("clear the VM's state; recovery does: %w", err))
+		}
 		return fmt.Errorf("backup failed, nothing was changed: %w", cause)
 	}
 	b.Status = domain.BackupError
-	s.store.SaveBackup(ctx, b, nil)
-	s.store.SetVMWorkState(ctx, vm.ID, domain.VMBackupError)
+	if err := s.store.SaveBackup(ctx, b, nil); err != nil {
+		// The backup stays BackingUp: recovery makes it Error.
+		s.log.Warn("record a failed backup; recovery does", "backup", b.ID, "err", err)
+	}
+	if err := s.store.SetVMWorkState(ctx, vm.ID, domain.VMBackupError); err != nil {
+		s.log.Warn("record BackupError; recovery finds the BackingUp backup", "vm", vm.Name, "err", err)
+	}
 	if err := s.k.RecoverVM(ctx, vm.ID); err != nil {
 		return fmt.Errorf("backup failed (%v) and recovery did not finish: %v", cause, err)
 	}
@@ -454,7 +485,11 @@ func (s *Service) ApplyDelete(ctx context.Context, vmID string, plan chain.Delet
 			}
 			gone = append(gone, b)
 		}
-		if err := s.k.DeleteDirs(ctx, a, s.k.StorageDirs(ctx, gone), timeout); err != nil && !forced {
+		byRoot, err := s.k.StorageDirs(ctx, gone)
+		if err != nil {
+			return done, err
+		}
+		if err := s.k.DeleteDirs(ctx, a, byRoot, timeout); err != nil && !forced {
 			return done, fmt.Errorf("delete backup files: %w", err)
 		}
 		for _, id := range plan.Expunge {

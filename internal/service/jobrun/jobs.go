@@ -2,7 +2,6 @@ package jobrun
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -172,7 +171,7 @@ func (s *Service) runJob(ctx, stop context.Context, owner string, j jobs.Job, l 
 			}
 		}
 	}()
-	err := s.execJob(kernel.WithJobTask(jctx, j), j, l)
+	err := s.execJob(jctx, j, l)
 	close(done)
 	if stop.Err() != nil {
 		return
@@ -232,28 +231,40 @@ func (s *Service) jobFailed(ctx context.Context, j jobs.Job, o jobs.Outcome, why
 	s.store.SetCompression(ctx, j.BackupID, st, 0, 0, nil)
 }
 
+// jobTask is where a job's agent tasks run: the agent of the job's host,
+// the backup's storage, and the job's attempt (their task ids derive from it).
+type jobTask struct {
+	agent   agentapi.Agent
+	in      agentapi.InStorage
+	attempt agentapi.JobAttempt
+}
+
 func (s *Service) execJob(ctx context.Context, j jobs.Job, l jobs.Limits) error {
 	b, err := s.store.Backup(ctx, j.BackupID)
 	if err != nil {
 		return nil // the backup is gone: nothing to do
 	}
-	ctx = s.k.OnStorage(ctx, b)
+	root, err := s.k.StorageRoot(ctx, b)
+	if err != nil {
+		return err
+	}
 	a, err := s.k.Agent(j.HostID)
 	if err != nil {
 		return err
 	}
+	t := jobTask{agent: a, in: agentapi.InStorage{Storage: root}, attempt: kernel.JobAttemptOf(j)}
 	switch j.Type {
 	case jobs.StartCompression:
-		return s.startCompression(ctx, a, b, l)
+		return s.startCompression(ctx, t, b, l)
 	case jobs.FinalizeCompression:
-		return s.finalizeCompression(ctx, a, b, l)
+		return s.finalizeCompression(ctx, t, b, l)
 	case jobs.BackupValidation:
-		return s.validateBackup(ctx, j.ID, a, b, l)
+		return s.validateBackup(ctx, j.ID, t, b, l)
 	}
 	return fmt.Errorf("job type %s cannot run yet", j.Type)
 }
 
-func (s *Service) startCompression(ctx context.Context, a agentapi.Agent, b domain.Backup, l jobs.Limits) error {
+func (s *Service) startCompression(ctx context.Context, t jobTask, b domain.Backup, l jobs.Limits) error {
 	if b.Status != domain.BackupBackedUp && b.Status != domain.BackupRemoved && b.Status != domain.BackupRestoring {
 		return nil
 	}
@@ -277,16 +288,12 @@ func (s *Service) startCompression(ctx context.Context, a agentapi.Agent, b doma
 	if err := s.store.SetCompression(ctx, b.ID, domain.Compressing, 0, 0, nil); err != nil {
 		return err
 	}
-	req := agentapi.CompressRequest{Files: kernel.RestoreFiles(b), Library: string(off.CompressionLibrary),
+	req := agentapi.CompressRequest{InStorage: t.in, JobAttempt: t.attempt, Files: kernel.RestoreFiles(b), Library: string(off.CompressionLibrary),
 		Coroutines:    int(view.Int(settings.KeyCompressionCoroutines)),
 		RateLimitMBps: view.Int(settings.KeyCompressionRateLimit),
 		MinFreeFactor: view.Float(settings.KeyCompressionMinimumFreeStorage)}
-	raw, err := s.k.RunTask(ctx, a, agentapi.KindCompress, req, l.Timeout, nil, 0, 100)
+	res, err := kernel.Run(ctx, t.agent, agentapi.Compress, req, l.Timeout, nil, 0, 100)
 	if err != nil {
-		return err
-	}
-	var res agentapi.CompressResult
-	if err := json.Unmarshal(raw, &res); err != nil {
 		return err
 	}
 	var uncompressed int64
@@ -302,7 +309,7 @@ func (s *Service) startCompression(ctx context.Context, a agentapi.Agent, b doma
 
 // finalizeCompression swaps the compressed files in, but never while this
 // backup or one that depends on it is being restored.
-func (s *Service) finalizeCompression(ctx context.Context, a agentapi.Agent, b domain.Backup, l jobs.Limits) error {
+func (s *Service) finalizeCompression(ctx context.Context, t jobTask, b domain.Backup, l jobs.Limits) error {
 	all, err := s.store.ListBackups(ctx, store.BackupFilter{VMID: b.VMID})
 	if err != nil {
 		return err
@@ -320,12 +327,8 @@ func (s *Service) finalizeCompression(ctx context.Context, a agentapi.Agent, b d
 	if err := s.store.SetCompression(ctx, b.ID, domain.FinalizingCompression, 0, 0, nil); err != nil {
 		return err
 	}
-	raw, err := s.k.RunTask(ctx, a, agentapi.KindFinalizeCompressed, agentapi.FinalizeCompressionRequest{Files: kernel.RestoreFiles(b)}, l.Timeout, nil, 0, 100)
+	res, err := kernel.Run(ctx, t.agent, agentapi.FinalizeCompression, agentapi.FinalizeCompressionRequest{InStorage: t.in, JobAttempt: t.attempt, Files: kernel.RestoreFiles(b)}, l.Timeout, nil, 0, 100)
 	if err != nil {
-		return err
-	}
-	var res agentapi.CompressResult
-	if err := json.Unmarshal(raw, &res); err != nil {
 		return err
 	}
 	var size int64

@@ -2,7 +2,7 @@ package jobrun
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,7 +21,7 @@ import (
 // throw-away VM from the backup; after a valid boot the files' hashes are
 // recorded, and every later validation (scheduled every
 // backup.validation.interval) re-hashes the files: any change is NotValid.
-func (s *Service) validateBackup(ctx context.Context, jobID string, a agentapi.Agent, b domain.Backup, l jobs.Limits) error {
+func (s *Service) validateBackup(ctx context.Context, jobID string, t jobTask, b domain.Backup, l jobs.Limits) error {
 	if b.Status != domain.BackupBackedUp && b.Status != domain.BackupRestoring {
 		return nil
 	}
@@ -51,12 +51,14 @@ func (s *Service) validateBackup(ctx context.Context, jobID string, a agentapi.A
 	var shot bool
 	var hashes map[string]string
 	if previous == domain.Valid {
-		status, reason, err = s.rehash(ctx, a, b, l)
+		status, reason, err = s.rehash(ctx, t, b, l)
 	} else {
-		status, reason, shot, hashes, err = s.bootCheck(ctx, a, b, view, l)
+		status, reason, shot, hashes, err = s.bootCheck(ctx, t, b, view, l)
 	}
 	if err != nil {
-		s.store.SetValidation(ctx, b.ID, previous, "", false, nil)
+		if werr := s.store.SetValidation(ctx, b.ID, previous, "", false, nil); werr != nil {
+			return errors.Join(err, fmt.Errorf("restore the validation status of backup %s: %w", b.ID, werr))
+		}
 		return err
 	}
 	// A failed validation ends the chain first, so that whoever sees the
@@ -78,12 +80,15 @@ func (s *Service) validateBackup(ctx context.Context, jobID string, a agentapi.A
 }
 
 // bootCheck boots the backup in a throw-away VM and runs the offering's steps.
-func (s *Service) bootCheck(ctx context.Context, a agentapi.Agent, b domain.Backup, view settings.View, l jobs.Limits) (domain.ValidationStatus, string, bool, map[string]string, error) {
+func (s *Service) bootCheck(ctx context.Context, t jobTask, b domain.Backup, view settings.View, l jobs.Limits) (domain.ValidationStatus, string, bool, map[string]string, error) {
 	off, err := s.store.Offering(ctx, b.OfferingID)
 	if err != nil {
 		return "", "", false, nil, err
 	}
-	details, _ := s.store.VMDetails(ctx, b.VMID)
+	details, err := s.store.VMDetails(ctx, b.VMID)
+	if err != nil {
+		return "", "", false, nil, err
+	}
 	dur := func(key string) time.Duration {
 		d, err := view.VMDuration(key, details)
 		if err != nil {
@@ -91,7 +96,7 @@ func (s *Service) bootCheck(ctx context.Context, a agentapi.Agent, b domain.Back
 		}
 		return d
 	}
-	req := agentapi.ValidateRequest{BackupID: b.ID, Dir: b.Dir, Files: kernel.RestoreFiles(b), Lifetime: l.Timeout,
+	req := agentapi.ValidateRequest{InStorage: t.in, JobAttempt: t.attempt, BackupID: b.ID, Dir: b.Dir, Files: kernel.RestoreFiles(b), Lifetime: l.Timeout,
 		BootTimeout:    dur(settings.DetailValidationBootTimeout),
 		ScreenshotWait: dur(settings.DetailValidationScreenshotWait),
 		CommandTimeout: dur(settings.DetailValidationCommandTimeout),
@@ -101,40 +106,32 @@ func (s *Service) bootCheck(ctx context.Context, a agentapi.Agent, b domain.Back
 	for _, st := range off.ValidationSteps {
 		req.Steps = append(req.Steps, string(st))
 	}
-	raw, err := s.k.RunTask(ctx, a, agentapi.KindValidate, req, l.Timeout, nil, 0, 100)
+	res, err := kernel.Run(ctx, t.agent, agentapi.Validate, req, l.Timeout, nil, 0, 100)
 	if err != nil {
 		return domain.UnableToValidate, "the validation VM could not run: " + err.Error(), false, nil, nil
-	}
-	var res agentapi.ValidateResult
-	if err := json.Unmarshal(raw, &res); err != nil {
-		return "", "", false, nil, err
 	}
 	if len(res.Reasons) > 0 {
 		return domain.NotValid, strings.Join(res.Reasons, "; "), res.Screenshot != "", nil, nil
 	}
 	// A valid boot: (re)record the files' hashes for the periodic checks.
-	hashes, err := s.hashes(ctx, a, b, l)
+	hashes, err := s.hashes(ctx, t, b, l)
 	if err != nil {
 		return "", "", false, nil, err
 	}
 	return domain.Valid, "", res.Screenshot != "", hashes, nil
 }
 
-func (s *Service) hashes(ctx context.Context, a agentapi.Agent, b domain.Backup, l jobs.Limits) (map[string]string, error) {
-	raw, err := s.k.RunTask(ctx, a, agentapi.KindHash, agentapi.HashRequest{Files: kernel.RestoreFiles(b)}, l.Timeout, nil, 0, 100)
+func (s *Service) hashes(ctx context.Context, t jobTask, b domain.Backup, l jobs.Limits) (map[string]string, error) {
+	res, err := kernel.Run(ctx, t.agent, agentapi.Hash, agentapi.HashRequest{InStorage: t.in, JobAttempt: t.attempt, Files: kernel.RestoreFiles(b)}, l.Timeout, nil, 0, 100)
 	if err != nil {
-		return nil, err
-	}
-	var res agentapi.HashResult
-	if err := json.Unmarshal(raw, &res); err != nil {
 		return nil, err
 	}
 	return res.Hashes, nil
 }
 
 // rehash compares the files with their recorded hashes.
-func (s *Service) rehash(ctx context.Context, a agentapi.Agent, b domain.Backup, l jobs.Limits) (domain.ValidationStatus, string, error) {
-	got, err := s.hashes(ctx, a, b, l)
+func (s *Service) rehash(ctx context.Context, t jobTask, b domain.Backup, l jobs.Limits) (domain.ValidationStatus, string, error) {
+	got, err := s.hashes(ctx, t, b, l)
 	if err != nil {
 		return domain.UnableToValidate, "cannot read the backup files: " + err.Error(), nil
 	}
@@ -189,13 +186,9 @@ func (s *Service) Screenshot(ctx context.Context, p domain.Principal, id string)
 	if !b.HasScreenshot {
 		return nil, fmt.Errorf("backup %s has no validation screenshot: %w", b.ID, domain.ErrNotFound)
 	}
-	root := kernel.StorageFrom(s.k.OnStorage(ctx, b))
-	if root == "" {
-		h, err := s.store.Host(ctx, b.HostID)
-		if err != nil || h.StoragePath == "" {
-			return nil, fmt.Errorf("the backup storage of backup %s is not reachable: %w", b.ID, domain.ErrUnavailable)
-		}
-		root = h.StoragePath
+	root, err := s.k.StorageRoot(ctx, b)
+	if err != nil {
+		return nil, err
 	}
 	png, err := os.ReadFile(filepath.Join(root, b.Dir, "screenshot.png"))
 	if err != nil {
@@ -209,7 +202,11 @@ func (s *Service) Screenshot(ctx context.Context, p domain.Principal, id string)
 func (s *Service) CleanupValidations(ctx context.Context, a agentapi.Agent) {
 	// Validation overlays live in the storage of the backup they boot.
 	var req agentapi.CleanupValidationRequest
-	list, _ := s.store.ListStorages(ctx, "")
+	list, err := s.store.ListStorages(ctx, "")
+	if err != nil {
+		s.log.Warn("cleanup of validation VMs: backup storages", "err", err)
+		return
+	}
 	for _, st := range list {
 		req.Storages = append(req.Storages, st.Path)
 	}
@@ -221,7 +218,7 @@ func (s *Service) CleanupValidations(ctx context.Context, a agentapi.Agent) {
 		return
 	}
 	req.Keep = keep
-	if _, err := s.k.RunTask(ctx, a, agentapi.KindCleanupValidation, req, time.Minute, nil, 0, 100); err != nil {
+	if _, err := kernel.Run(ctx, a, agentapi.CleanupValidation, req, time.Minute, nil, 0, 100); err != nil {
 		s.log.Warn("cleanup of validation VMs", "err", err)
 	}
 }

@@ -2,7 +2,6 @@ package kernel
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -86,7 +85,10 @@ func (s *Kernel) RecoverVM(ctx context.Context, vmID string) error {
 	}
 	// Partial backup directories go storage by storage: the reconciliation
 	// removes those of one storage, a task per other storage the rest.
-	byRoot := s.StorageDirs(ctx, partial)
+	byRoot, err := s.StorageDirs(ctx, partial)
+	if err != nil {
+		return s.recoveryFailed(ctx, vm, err)
+	}
 	root := ""
 	for r := range byRoot {
 		if root == "" || len(byRoot[r]) > len(byRoot[root]) || (len(byRoot[r]) == len(byRoot[root]) && r < root) {
@@ -95,36 +97,46 @@ func (s *Kernel) RecoverVM(ctx context.Context, vmID string) error {
 	}
 	dirs := byRoot[root]
 	delete(byRoot, root)
-	rctx := ctx
-	if root != "" {
-		rctx = WithStorage(ctx, root)
-	}
-	err = s.ReconcileVM(rctx, vm, a, dirs, view.Duration(settings.KeyKnibTimeout))
+	err = s.ReconcileVM(ctx, vm, a, root, dirs, view.Duration(settings.KeyKnibTimeout))
 	if err == nil {
 		err = s.DeleteDirs(ctx, a, byRoot, view.Duration(settings.KeyKnibTimeout))
 	}
 	if err != nil {
-		msg := "recovery failed: " + err.Error()
-		s.store.SetVMWorkState(ctx, vm.ID, domain.VMBackupError)
-		s.store.SetVMError(ctx, vm.ID, msg)
-		return errors.New(msg)
+		return s.recoveryFailed(ctx, vm, err)
 	}
 	for _, b := range backups {
 		if (b.Status == domain.BackupError || b.Status == domain.BackupFailed) && len(b.Files) > 0 {
 			b.Files = nil
-			s.store.SaveBackup(ctx, b, nil)
+			if err := s.store.SaveBackup(ctx, b, nil); err != nil {
+				return fmt.Errorf("forget the files of backup %s: %w", b.ID, err)
+			}
 		}
 	}
 	if err := s.store.SetChain(ctx, vm.ID, store.Chain{}); err != nil {
 		return err
 	}
-	s.store.SetVMError(ctx, vm.ID, "")
+	if err := s.store.SetVMError(ctx, vm.ID, ""); err != nil {
+		return err
+	}
 	if err := s.store.SetVMWorkState(ctx, vm.ID, ""); err != nil {
 		return err
 	}
 	s.RefreshHost(ctx, vm.HostID)
 	s.log.Info("vm reconciled; chain ended", "vm", vm.Name)
 	return nil
+}
+
+// recoveryFailed leaves the VM in BackupError with the reason and returns
+// the error; a failure to record that is joined to it.
+func (s *Kernel) recoveryFailed(ctx context.Context, vm domain.VM, cause error) error {
+	err := errors.New("recovery failed: " + cause.Error())
+	if werr := s.store.SetVMWorkState(ctx, vm.ID, domain.VMBackupError); werr != nil {
+		return errors.Join(err, fmt.Errorf("record BackupError of vm %s: %w", vm.Name, werr))
+	}
+	if werr := s.store.SetVMError(ctx, vm.ID, err.Error()); werr != nil {
+		return errors.Join(err, fmt.Errorf("record the error of vm %s: %w", vm.Name, werr))
+	}
+	return err
 }
 
 // canSeeBackup: admins see every backup; users those of their account and
@@ -169,7 +181,7 @@ func (s *Kernel) EndChain(ctx context.Context, vm domain.VM, a agentapi.Agent, t
 		return err
 	}
 	if vm.State != domain.VMMissing {
-		if err := s.ReconcileVM(ctx, vm, a, nil, timeout); err != nil {
+		if err := s.ReconcileVM(ctx, vm, a, "", nil, timeout); err != nil {
 			return err
 		}
 	}
@@ -185,23 +197,23 @@ func (s *Kernel) EndChain(ctx context.Context, vm domain.VM, a agentapi.Agent, t
 	return nil
 }
 
-// reconcileVM merges every knib delta of the VM (the chain ends), keeps its
-// VM snapshots valid, and removes the given partial backup directories.
-func (s *Kernel) ReconcileVM(ctx context.Context, vm domain.VM, a agentapi.Agent, removeDirs []string, timeout time.Duration) error {
+// ReconcileVM merges every knib delta of the VM (the chain ends), keeps its
+// VM snapshots valid, and removes the given partial backup directories of
+// the storage at root.
+func (s *Kernel) ReconcileVM(ctx context.Context, vm domain.VM, a agentapi.Agent, root string, removeDirs []string, timeout time.Duration) error {
 	others, err := s.SnapshotFiles(ctx, vm.ID, "")
 	if err != nil {
 		return err
 	}
-	raw, err := s.RunTask(ctx, a, agentapi.KindReconcile, agentapi.ReconcileRequest{DomainUUID: vm.ID, RemoveDirs: removeDirs, Others: others}, timeout, nil, 0, 100)
+	req := agentapi.ReconcileRequest{InStorage: agentapi.InStorage{Storage: root}, DomainUUID: vm.ID, RemoveDirs: removeDirs, Others: others}
+	res, err := Run(ctx, a, agentapi.Reconcile, req, timeout, nil, 0, 100)
 	if err != nil {
 		return err
 	}
-	var res agentapi.ReconcileResult
-	if err := json.Unmarshal(raw, &res); err != nil {
-		return err
-	}
 	for from, to := range res.Repoint {
-		s.RepointSnapshots(ctx, vm.ID, "", from, to)
+		if err := s.RepointSnapshots(ctx, vm.ID, "", from, to); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package kernel
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -115,4 +116,36 @@ func HostFromReport(rep agentapi.HostReport, zoneID string, local bool, now time
 		StorageCapacity: rep.StorageCapacity, StorageFree: rep.StorageFree, StoragePath: rep.StoragePath, Local: local,
 		LastSeen: now, AgentSettings: rep.Settings,
 	}
+}
+
+// ReadVM reads a VM's domain from its host (one inventory read), records
+// its state and disks in the catalogue, and returns the domain and the VM
+// as now recorded. A VM its host no longer defines is ErrConflict.
+func (s *Kernel) ReadVM(ctx context.Context, vm domain.VM) (agentapi.Domain, domain.VM, error) {
+	a, err := s.Agent(vm.HostID)
+	if err != nil {
+		return agentapi.Domain{}, vm, err
+	}
+	doms, err := a.Inventory(ctx)
+	if err != nil {
+		return agentapi.Domain{}, vm, fmt.Errorf("host %s: %w", s.HostName(ctx, vm.HostID), err)
+	}
+	i := slices.IndexFunc(doms, func(d agentapi.Domain) bool { return d.UUID == vm.ID })
+	if i < 0 {
+		return agentapi.Domain{}, vm, fmt.Errorf("vm %s is no longer defined on its host: %w", vm.Name, domain.ErrConflict)
+	}
+	if err := s.RecordDomain(ctx, doms[i]); err != nil {
+		return doms[i], vm, err
+	}
+	got, err := s.store.VM(ctx, vm.ID)
+	return doms[i], got, err
+}
+
+// RecordDomain records one domain's state and disks as its agent reported them.
+func (s *Kernel) RecordDomain(ctx context.Context, d agentapi.Domain) error {
+	v := VMFromAgent(d)
+	if err := s.store.RecordVMDisks(ctx, v.ID, v.State, v.Disks, s.clock.Now()); err != nil {
+		return fmt.Errorf("record the disks of vm %s: %w", v.Name, err)
+	}
+	return nil
 }

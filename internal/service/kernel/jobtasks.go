@@ -14,26 +14,20 @@ import (
 // for it (or takes its result) instead of running the same work a second
 // time beside it. An earlier attempt whose task failed is not re-attached.
 
-type jobTaskKey struct{}
-
-// withJobTask marks ctx as running job j (attempt j.Attempts).
-func WithJobTask(ctx context.Context, j jobs.Job) context.Context {
-	return context.WithValue(ctx, jobTaskKey{}, j)
-}
-
-// jobTaskID returns the id of the task of this kind for the job in ctx:
+// jobTaskID returns the id of the task of this command for a job attempt:
 // a live or finished task of an earlier attempt when the agent has one,
-// else this attempt's own; ok is false outside a job.
-func jobTaskID(ctx context.Context, a agentapi.Agent, kind string) (id string, ok bool) {
-	j, ok := ctx.Value(jobTaskKey{}).(jobs.Job)
-	if !ok || j.ID == "" {
-		return "", false
-	}
-	for n := 1; n < j.Attempts; n++ {
-		prev := fmt.Sprintf("%s-%s-%d", kind, j.ID, n)
+// else this attempt's own.
+func jobTaskID(ctx context.Context, a agentapi.Agent, name string, ja agentapi.JobAttempt) string {
+	for n := 1; n < ja.Attempt; n++ {
+		prev := fmt.Sprintf("%s-%s-%d", name, ja.JobID, n)
 		if st, err := a.TaskStatus(ctx, prev); err == nil && st.State != agentapi.TaskFailed {
-			return prev, true
+			return prev
 		}
 	}
-	return fmt.Sprintf("%s-%s-%d", kind, j.ID, max(j.Attempts, 1)), true
+	return fmt.Sprintf("%s-%s-%d", name, ja.JobID, max(ja.Attempt, 1))
+}
+
+// JobAttemptOf is the job attempt j runs now, for the requests of its tasks.
+func JobAttemptOf(j jobs.Job) agentapi.JobAttempt {
+	return agentapi.JobAttempt{JobID: j.ID, Attempt: j.Attempts}
 }

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"context"
+	"fmt"
 	"path"
 
 	"github.com/knib/knib/internal/agentapi"
@@ -17,23 +18,20 @@ func RestoreFiles(b domain.Backup) []agentapi.RestoreFile {
 	return out
 }
 
-// setBackupStatus changes a backup's status (Restoring and back).
-func (s *Kernel) SetBackupStatus(ctx context.Context, id string, st domain.BackupStatus) {
+// SetBackupStatus changes a backup's status (Restoring and back).
+func (s *Kernel) SetBackupStatus(ctx context.Context, id string, st domain.BackupStatus) error {
 	if err := s.store.SetBackupStatus(ctx, id, st, s.clock.Now()); err != nil {
-		s.log.Warn("backup status", "backup", id, "err", err)
+		return fmt.Errorf("backup %s: record status %s: %w", id, st, err)
 	}
+	return nil
 }
 
 // dependants returns the VMs whose disks still read files under a backup's
 // directory (quick restores not consolidated yet).
 func (s *Kernel) Dependants(ctx context.Context, b domain.Backup) ([]string, error) {
-	root := StorageFrom(s.OnStorage(ctx, b))
-	if root == "" {
-		h, err := s.store.Host(ctx, b.HostID)
-		if err != nil || h.StoragePath == "" {
-			return nil, nil
-		}
-		root = h.StoragePath
+	root, err := s.StorageRoot(ctx, b)
+	if err != nil {
+		return nil, err
 	}
 	vms, err := s.store.ListVMs(ctx, store.VMFilter{})
 	if err != nil {

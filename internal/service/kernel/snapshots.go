@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 
@@ -34,10 +35,10 @@ func (s *Kernel) SnapshotFiles(ctx context.Context, vmID, except string) ([]stri
 
 // repointSnapshots: after a merge of from into to on a disk, snapshots frozen
 // on from find their state in to.
-func (s *Kernel) RepointSnapshots(ctx context.Context, vmID, disk, from, to string) {
+func (s *Kernel) RepointSnapshots(ctx context.Context, vmID, disk, from, to string) error {
 	snaps, err := s.store.Snapshots(ctx, vmID)
 	if err != nil {
-		return
+		return fmt.Errorf("snapshots of vm %s: %w", vmID, err)
 	}
 	for _, sn := range snaps {
 		changed := false
@@ -47,7 +48,10 @@ func (s *Kernel) RepointSnapshots(ctx context.Context, vmID, disk, from, to stri
 			}
 		}
 		if changed {
-			s.store.SaveSnapshot(ctx, sn)
+			if err := s.store.SaveSnapshot(ctx, sn); err != nil {
+				return fmt.Errorf("re-point snapshot %s: %w", sn.ID, err)
+			}
 		}
 	}
+	return nil
 }

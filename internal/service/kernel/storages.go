@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"time"
 
@@ -9,44 +10,32 @@ import (
 	"github.com/knib/knib/internal/domain"
 )
 
-// storageKey carries the backup storage root agent tasks work in.
-type storageKey struct{}
-
-// withStorage makes the agent tasks run under ctx work in the storage at
-// root (TaskRequest.Storage).
-func WithStorage(ctx context.Context, root string) context.Context {
-	return context.WithValue(ctx, storageKey{}, root)
-}
-
-// storageFrom is the storage root of ctx ("" for the agent's own).
-func StorageFrom(ctx context.Context) string {
-	r, _ := ctx.Value(storageKey{}).(string)
-	return r
-}
-
-// onStorage returns ctx for tasks on a backup's files: they work in the
-// backup's storage. A backup without storage (not upgraded) uses the agent's.
-func (s *Kernel) OnStorage(ctx context.Context, b domain.Backup) context.Context {
+// StorageRoot is the root, on the hosts, of the backup storage a backup's
+// files are in. Agent tasks on those files name it in their request; a
+// backup whose storage can't be resolved is an error, never a fallback to
+// some other storage.
+func (s *Kernel) StorageRoot(ctx context.Context, b domain.Backup) (string, error) {
 	if b.StorageID == "" {
-		return ctx
+		return "", fmt.Errorf("backup %s has no backup storage recorded: %w", b.ID, domain.ErrConflict)
 	}
 	st, err := s.store.Storage(ctx, b.StorageID)
 	if err != nil {
-		s.log.Warn("backup storage", "backup", b.ID, "storage", b.StorageID, "err", err)
-		return ctx
+		return "", fmt.Errorf("backup %s: its storage %s: %w", b.ID, b.StorageID, err)
 	}
-	return WithStorage(ctx, st.Path)
+	return st.Path, nil
 }
 
-// storageDirs groups backup directories by the root of their storage ("" for
-// the agent's own).
-func (s *Kernel) StorageDirs(ctx context.Context, backups []domain.Backup) map[string][]string {
+// StorageDirs groups backup directories by the root of their storage.
+func (s *Kernel) StorageDirs(ctx context.Context, backups []domain.Backup) (map[string][]string, error) {
 	out := map[string][]string{}
 	for _, b := range backups {
-		root := StorageFrom(s.OnStorage(ctx, b))
+		root, err := s.StorageRoot(ctx, b)
+		if err != nil {
+			return nil, err
+		}
 		out[root] = append(out[root], b.Dir)
 	}
-	return out
+	return out, nil
 }
 
 // deleteDirs removes backup directories, storage by storage.
@@ -57,11 +46,8 @@ func (s *Kernel) DeleteDirs(ctx context.Context, a agentapi.Agent, byRoot map[st
 	}
 	sort.Strings(roots)
 	for _, r := range roots {
-		tctx := ctx
-		if r != "" {
-			tctx = WithStorage(ctx, r)
-		}
-		if _, err := s.RunTask(tctx, a, agentapi.KindDeleteFiles, agentapi.DeleteFilesRequest{Dirs: byRoot[r]}, timeout, nil, 0, 100); err != nil {
+		req := agentapi.DeleteFilesRequest{InStorage: agentapi.InStorage{Storage: r}, Dirs: byRoot[r]}
+		if _, err := Run(ctx, a, agentapi.DeleteFiles, req, timeout, nil, 0, 100); err != nil {
 			return err
 		}
 	}

@@ -29,6 +29,7 @@ type Store interface {
 	MarkEndOfChain(ctx context.Context, id string) error
 	Offering(ctx context.Context, id string) (domain.Offering, error)
 	Operation(ctx context.Context, id string) (domain.Operation, error)
+	RecordVMDisks(ctx context.Context, vmID string, state domain.VMState, disks []domain.Disk, at time.Time) error
 	ReleaseVM(ctx context.Context, vmID, holder string) error
 	SaveBackup(ctx context.Context, b domain.Backup, chain *store.Chain) error
 	SaveSnapshot(ctx context.Context, sn domain.Snapshot) error // insert or update

@@ -2,12 +2,13 @@ package kernel
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/domain"
 )
 
@@ -25,35 +26,41 @@ func IsClean(err error) bool {
 	return errors.As(err, &te) && te.Clean
 }
 
-// runTask starts a task on an agent and waits for it, mapping its progress
-// into [from, to] of the operation's progress. The deadline bounds the task
-// (setting knib.timeout); when it passes, the task is cancelled.
-func (s *Kernel) RunTask(ctx context.Context, a agentapi.Agent, kind string, payload any, timeout time.Duration, progress Progress, from, to float64) (json.RawMessage, error) {
-	raw, err := json.Marshal(payload)
-	if err != nil {
-		return nil, err
-	}
-	id := kind + "-" + newTaskSuffix()
-	if jid, ok := jobTaskID(ctx, a, kind); ok {
-		id = jid // several servers: a retried job finds its task (jobtasks.go)
+// Run starts cmd with req on an agent and waits for it, mapping its
+// progress into [from, to] of the operation's progress (progress may be
+// nil). The timeout bounds the task (setting knib.timeout); when it passes,
+// the task is cancelled. A request that embeds agentapi.JobAttempt gets an
+// id derived from its job and attempt (jobtasks.go).
+func Run[Req, Res any](ctx context.Context, a agentapi.Agent, cmd agentapi.Command[Req, Res], req Req, timeout time.Duration, progress Progress, from, to float64) (Res, error) {
+	var zero Res
+	id := cmd.Name + "-" + newTaskSuffix()
+	if jr, ok := any(req).(agentapi.JobRequest); ok && jr.Attempted().JobID != "" {
+		id = jobTaskID(ctx, a, cmd.Name, jr.Attempted()) // several servers: a retried job finds its task
 	}
 	// Waiting is real time, whatever clock the use cases read.
-	deadline := time.Now().Add(timeout)
-	if err := a.StartTask(ctx, agentapi.TaskRequest{ID: id, Kind: kind, Payload: raw, Deadline: deadline, Storage: StorageFrom(ctx)}); err != nil {
-		return nil, &TaskError{Msg: fmt.Sprintf("start %s: %v", kind, err), Clean: true}
+	deadline := clock.Real{}.Now().Add(timeout)
+	t := cmd.Task(id, req)
+	t.Deadline = deadline
+	if err := a.StartTask(ctx, t); err != nil {
+		return zero, &TaskError{Msg: fmt.Sprintf("start %s: %v", cmd.Name, err), Clean: true}
 	}
 	tctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
+	cancelTask := func() {
+		if err := a.CancelTask(context.WithoutCancel(ctx), id); err != nil && !errors.Is(err, agentapi.ErrUnknownTask) {
+			slog.Default().Warn("cancel task", "task", id, "err", err)
+		}
+	}
 	delay := 25 * time.Millisecond
 	last := ""
 	for {
 		st, err := a.TaskStatus(tctx, id)
 		if err != nil {
 			if tctx.Err() != nil {
-				a.CancelTask(context.WithoutCancel(ctx), id)
-				return nil, &TaskError{Msg: fmt.Sprintf("%s timed out after %s (knib.timeout)", kind, timeout)}
+				cancelTask()
+				return zero, &TaskError{Msg: fmt.Sprintf("%s timed out after %s (knib.timeout)", cmd.Name, timeout)}
 			}
-			return nil, &TaskError{Msg: fmt.Sprintf("%s: %v", kind, err)}
+			return zero, &TaskError{Msg: fmt.Sprintf("%s: %v", cmd.Name, err)}
 		}
 		if progress != nil && st.Message != last {
 			last = st.Message
@@ -61,14 +68,18 @@ func (s *Kernel) RunTask(ctx context.Context, a agentapi.Agent, kind string, pay
 		}
 		switch st.State {
 		case agentapi.TaskSucceeded:
-			return st.Result, nil
+			res, err := cmd.ResultOf(st)
+			if err != nil {
+				return zero, &TaskError{Msg: err.Error()}
+			}
+			return res, nil
 		case agentapi.TaskFailed:
-			return nil, &TaskError{Msg: st.Error, Clean: st.Clean}
+			return zero, &TaskError{Msg: st.Error, Clean: st.Clean}
 		}
 		select {
 		case <-tctx.Done():
-			a.CancelTask(context.WithoutCancel(ctx), id)
-			return nil, &TaskError{Msg: fmt.Sprintf("%s timed out after %s (knib.timeout)", kind, timeout)}
+			cancelTask()
+			return zero, &TaskError{Msg: fmt.Sprintf("%s timed out after %s (knib.timeout)", cmd.Name, timeout)}
 		case <-time.After(delay):
 		}
 		// Poll often: a coarse interval would add up to its own length to

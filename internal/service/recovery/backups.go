@@ -28,9 +28,13 @@ func (s *Service) Reconcile(ctx context.Context) {
 		// A quick restore interrupted before its consolidation ended: resume it.
 		if vm.State == domain.VMRunning && s.k.DependsOnStorage(ctx, vm) {
 			if release, err := s.k.LockVM(ctx, vm, "consolidation"); err == nil {
-				a, _ := s.k.RecoveryAgent(vm.HostID)
+				a, err := s.k.RecoveryAgent(vm.HostID)
+				if err != nil {
+					release()
+					continue
+				}
 				s.log.Info("resuming the consolidation of a quick-restored VM", "vm", vm.Name)
-				s.restores.ConsolidateWithRetries(ctx, a, vm.ID, s.k.KnibTimeout(ctx, vm), func(float64, string) {}, 0, 100)
+				s.restores.ConsolidateWithRetries(ctx, a, vm.ID, "", s.k.KnibTimeout(ctx, vm), func(float64, string) {}, 0, 100)
 				release()
 			}
 			continue
@@ -38,8 +42,13 @@ func (s *Service) Reconcile(ctx context.Context) {
 		if vm.WorkState == domain.VMRestoring {
 			// A restore was interrupted: some disks may be restored, others
 			// not. Say so; running the restore again finishes it.
-			s.store.SetVMWorkState(ctx, vm.ID, domain.VMRestoreError)
-			s.store.SetVMError(ctx, vm.ID, "a restore was interrupted; run `knib backup restore` again")
+			if err := s.store.SetVMError(ctx, vm.ID, "a restore was interrupted; run `knib backup restore` again"); err != nil {
+				s.log.Warn("reconcile: record an interrupted restore; the next pass retries", "vm", vm.Name, "err", err)
+				continue
+			}
+			if err := s.store.SetVMWorkState(ctx, vm.ID, domain.VMRestoreError); err != nil {
+				s.log.Warn("reconcile: record an interrupted restore; the next pass retries", "vm", vm.Name, "err", err)
+			}
 			continue
 		}
 		stale := vm.WorkState == domain.VMBackupError || vm.WorkState == domain.VMBackingUp

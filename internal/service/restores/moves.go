@@ -2,7 +2,6 @@ package restores
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -71,14 +70,27 @@ func (s *Service) runMove(ctx context.Context, vm domain.VM, b domain.Backup, to
 	if err := s.store.RecordVMMove(ctx, m); err != nil {
 		return nil, err
 	}
+	r := kernel.NewReverter(s.log)
+	defer r.Fail()
+	r.Add("forget the move record", func() error { return s.store.FinishVMMove(context.WithoutCancel(ctx), vm.ID) })
 	timeout := s.k.KnibTimeout(ctx, vm)
-	s.k.SetBackupStatus(ctx, b.ID, domain.BackupRestoring)
-	defer s.k.SetBackupStatus(context.WithoutCancel(ctx), b.ID, domain.BackupBackedUp)
-	s.store.SetVMWorkState(ctx, vm.ID, domain.VMRestoring)
+	root, err := s.k.StorageRoot(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.k.SetBackupStatus(ctx, b.ID, domain.BackupRestoring); err != nil {
+		return nil, err
+	}
+	defer s.releaseBackup(ctx, b.ID)
+	if err := s.store.SetVMWorkState(ctx, vm.ID, domain.VMRestoring); err != nil {
+		return nil, fmt.Errorf("record the restore intent of vm %s: %w", vm.Name, err)
+	}
+	r.Add("clear the Restoring state", func() error { return s.store.SetVMWorkState(context.WithoutCancel(ctx), vm.ID, "") })
+	// From here a failure may have changed disks: the VM is marked
+	// RestoreError and the move record stays for recovery.
 	fail := func(err error) error {
-		s.store.SetVMWorkState(ctx, vm.ID, domain.VMRestoreError)
-		s.store.SetVMError(ctx, vm.ID, "restore of backup "+b.ID+" onto host "+to.Name+" failed: "+err.Error())
-		return err
+		r.Success()
+		return s.restoreFailed(ctx, vm.ID, "restore of backup "+b.ID+" onto host "+to.Name+" failed: ", err)
 	}
 	// The chain ends. The disks on the old host get knib's deltas merged
 	// when its agent answers; otherwise only the record ends.
@@ -86,30 +98,21 @@ func (s *Service) runMove(ctx context.Context, vm domain.VM, b domain.Backup, to
 	if srcErr == nil && vm.State != domain.VMMissing {
 		progress(2, "ending the backup chain on the old host")
 		if err := s.k.EndChain(ctx, vm, source, timeout); err != nil {
-			s.store.FinishVMMove(ctx, vm.ID)
 			return nil, fail(err)
 		}
 	} else if err := s.store.SetChain(ctx, vm.ID, store.Chain{}); err != nil {
-		s.store.FinishVMMove(ctx, vm.ID)
 		return nil, fail(err)
 	}
-	// The target works in the backup's storage from here on.
-	ctx = s.k.OnStorage(ctx, b)
-	req := agentapi.RestoreHereRequest{DomainUUID: vm.ID, Dir: b.Dir, Files: kernel.RestoreFiles(b), Quick: quick}
-	raw, err := s.k.RunTask(ctx, target, agentapi.KindRestoreHere, req, timeout, progress, 5, 60)
+	req := agentapi.RestoreHereRequest{InStorage: agentapi.InStorage{Storage: root}, DomainUUID: vm.ID, Dir: b.Dir, Files: kernel.RestoreFiles(b), Quick: quick}
+	res, err := kernel.Run(ctx, target, agentapi.RestoreHere, req, timeout, progress, 5, 60)
 	if err != nil {
 		if kernel.IsClean(err) {
-			s.store.FinishVMMove(ctx, vm.ID)
-			s.store.SetVMWorkState(ctx, vm.ID, "")
-			return nil, err
+			return nil, err // nothing changed on the target: the reverter takes the intent back
 		}
 		// Recovery decides: forward if the target has the VM, else back.
 		return nil, fail(err)
 	}
-	var res agentapi.RestoreResult
-	if err := json.Unmarshal(raw, &res); err != nil {
-		return nil, fail(err)
-	}
+	r.Success()
 	crashpoint.Hit("move.after-target")
 	if err := s.finishMove(ctx, m, vm.Name); err != nil {
 		return nil, fail(err)
@@ -117,7 +120,7 @@ func (s *Service) runMove(ctx context.Context, vm domain.VM, b domain.Backup, to
 	out := map[string]any{"vm": res.Name, "backup": b.ID, "disks": res.Disks, "defined": res.Defined, "quick": quick,
 		"host": to.Name, "started": res.Started}
 	if quick {
-		out["consolidated"] = s.ConsolidateWithRetries(ctx, target, vm.ID, timeout, progress, 60, 100)
+		out["consolidated"] = s.ConsolidateWithRetries(ctx, target, vm.ID, root, timeout, progress, 60, 100)
 	}
 	s.log.Info("restore onto another host done", "vm", res.Name, "backup", b.ID, "host", to.Name, "quick", quick)
 	return out, nil
@@ -135,18 +138,21 @@ func (s *Service) finishMove(ctx context.Context, m store.VMMove, name string) e
 	if m.FromHost != m.ToHost {
 		source, err := s.k.Agent(m.FromHost)
 		if err != nil {
-			s.store.SetVMWorkState(ctx, m.VMID, "")
-			s.store.SetVMError(ctx, m.VMID, "runs on host "+s.k.HostName(ctx, m.ToHost)+"; its old definition on host "+
-				s.k.HostName(ctx, m.FromHost)+" is removed when that host's agent is back")
+			if err := s.store.SetVMWorkState(ctx, m.VMID, ""); err != nil {
+				return err
+			}
+			if err := s.store.SetVMError(ctx, m.VMID, "runs on host "+s.k.HostName(ctx, m.ToHost)+"; its old definition on host "+
+				s.k.HostName(ctx, m.FromHost)+" is removed when that host's agent is back"); err != nil {
+				return err
+			}
 			s.log.Warn("old host unreachable; its definition of the moved VM stays until it is back", "vm", name, "host", m.FromHost)
 			return nil
 		}
-		raw, err := s.k.RunTask(ctx, source, agentapi.KindUndefine, agentapi.UndefineRequest{DomainUUID: m.VMID}, s.k.KnibTimeoutHost(ctx, m.FromHost), nil, 0, 100)
+		u, err := kernel.Run(ctx, source, agentapi.Undefine, agentapi.UndefineRequest{DomainUUID: m.VMID}, s.k.KnibTimeoutHost(ctx, m.FromHost), nil, 0, 100)
 		if err != nil {
 			return fmt.Errorf("undefine the VM on its old host %s: %w", s.k.HostName(ctx, m.FromHost), err)
 		}
-		var u agentapi.UndefineResult
-		if json.Unmarshal(raw, &u) == nil && u.Undefined {
+		if u.Undefined {
 			s.log.Info("old definition removed; its disk files stay", "vm", name, "host", s.k.HostName(ctx, m.FromHost), "files", u.Files)
 		}
 		s.k.RefreshHost(ctx, m.FromHost)
@@ -154,9 +160,10 @@ func (s *Service) finishMove(ctx context.Context, m store.VMMove, name string) e
 	if err := s.store.FinishVMMove(ctx, m.VMID); err != nil {
 		return err
 	}
-	s.store.SetVMWorkState(ctx, m.VMID, "")
-	s.store.SetVMError(ctx, m.VMID, "")
-	return nil
+	if err := s.store.SetVMWorkState(ctx, m.VMID, ""); err != nil {
+		return err
+	}
+	return s.store.SetVMError(ctx, m.VMID, "")
 }
 
 // recoverMoves finishes or rolls back the moves an interruption left (see
@@ -170,7 +177,9 @@ func (s *Service) RecoverMoves(ctx context.Context) {
 	for _, m := range moves {
 		vm, err := s.store.VM(ctx, m.VMID)
 		if errors.Is(err, domain.ErrNotFound) {
-			s.store.FinishVMMove(ctx, m.VMID)
+			if err := s.store.FinishVMMove(ctx, m.VMID); err != nil {
+				s.log.Warn("recover moves: forget the move of a deleted VM", "vm", m.VMID, "err", err)
+			}
 			continue
 		}
 		if err != nil || vm.Busy != "" {
@@ -192,9 +201,10 @@ func (s *Service) RecoverMoves(ctx context.Context) {
 		if i < 0 {
 			// Not defined on the target: the VM stays where it was.
 			s.log.Warn("restore onto another host was interrupted before the VM was defined there; it stays on its host", "vm", vm.Name)
-			s.store.FinishVMMove(ctx, m.VMID)
-			s.store.SetVMWorkState(ctx, m.VMID, domain.VMRestoreError)
-			s.store.SetVMError(ctx, m.VMID, "a restore onto host "+s.k.HostName(ctx, m.ToHost)+" was interrupted before the VM was defined there; run `knib backup restore` again")
+			err := s.restoreFailed(ctx, m.VMID, "", errors.New("a restore onto host "+s.k.HostName(ctx, m.ToHost)+" was interrupted before the VM was defined there; run `knib backup restore` again"))
+			if werr := s.store.FinishVMMove(ctx, m.VMID); werr != nil || !errors.Is(err, errRecorded) {
+				s.log.Warn("recover moves: the move stays recorded", "vm", vm.Name, "err", errors.Join(err, werr))
+			}
 			release()
 			continue
 		}
@@ -205,8 +215,14 @@ func (s *Service) RecoverMoves(ctx context.Context) {
 		if b, err := s.store.Backup(ctx, m.BackupID); err == nil && m.Quick && !started {
 			// The same command again: idempotent, it writes the overlays
 			// again and starts the VM.
-			req := agentapi.RestoreHereRequest{DomainUUID: m.VMID, Dir: b.Dir, Files: kernel.RestoreFiles(b), Quick: m.Quick}
-			if _, err := s.k.RunTask(s.k.OnStorage(ctx, b), target, agentapi.KindRestoreHere, req, s.k.KnibTimeoutHost(ctx, m.ToHost), nil, 0, 100); err != nil {
+			root, err := s.k.StorageRoot(ctx, b)
+			if err != nil {
+				s.log.Warn("recover a restore onto another host", "vm", vm.Name, "err", err)
+				release()
+				continue
+			}
+			req := agentapi.RestoreHereRequest{InStorage: agentapi.InStorage{Storage: root}, DomainUUID: m.VMID, Dir: b.Dir, Files: kernel.RestoreFiles(b), Quick: m.Quick}
+			if _, err := kernel.Run(ctx, target, agentapi.RestoreHere, req, s.k.KnibTimeoutHost(ctx, m.ToHost), nil, 0, 100); err != nil {
 				s.log.Warn("recover a restore onto another host", "vm", vm.Name, "err", err)
 				release()
 				continue
@@ -216,5 +232,35 @@ func (s *Service) RecoverMoves(ctx context.Context) {
 			s.log.Warn("recover a restore onto another host", "vm", vm.Name, "err", err)
 		}
 		release()
+	}
+}
+
+// errRecorded marks a failure whose RestoreError state was recorded.
+var errRecorded = errors.New("recorded")
+
+// restoreFailed records that a restore of a VM failed after it may have
+// changed disks: the VM becomes RestoreError with the reason. It returns
+// cause (wrapping errRecorded), joined with any error recording it.
+func (s *Service) restoreFailed(ctx context.Context, vmID, prefix string, cause error) error {
+	ctx = context.WithoutCancel(ctx)
+	if err := s.store.SetVMWorkState(ctx, vmID, domain.VMRestoreError); err != nil {
+		return errors.Join(cause, fmt.Errorf("record RestoreError of vm %s: %w", vmID, err))
+	}
+	if err := s.store.SetVMError(ctx, vmID, prefix+cause.Error()); err != nil {
+		return errors.Join(cause, fmt.Errorf("record the error of vm %s: %w", vmID, err))
+	}
+	return recorded{cause}
+}
+
+// recorded is a cause whose RestoreError was recorded.
+type recorded struct{ error }
+
+func (r recorded) Unwrap() []error { return []error{r.error, errRecorded} }
+
+// releaseBackup ends a backup's Restoring status. A failure is logged:
+// recovery releases backups left Restoring by dead work.
+func (s *Service) releaseBackup(ctx context.Context, id string) {
+	if err := s.k.SetBackupStatus(context.WithoutCancel(ctx), id, domain.BackupBackedUp); err != nil {
+		s.log.Warn("release a restored backup; recovery retries", "backup", id, "err", err)
 	}
 }

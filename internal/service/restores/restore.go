@@ -2,7 +2,6 @@ package restores
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"time"
@@ -119,14 +118,25 @@ func (s *Service) runRestore(ctx context.Context, vm domain.VM, b domain.Backup,
 		return nil, err
 	}
 	timeout := s.k.KnibTimeout(ctx, vm)
-	ctx = s.k.OnStorage(ctx, b)
-	s.k.SetBackupStatus(ctx, b.ID, domain.BackupRestoring)
-	defer s.k.SetBackupStatus(context.WithoutCancel(ctx), b.ID, domain.BackupBackedUp)
-	s.store.SetVMWorkState(ctx, vm.ID, domain.VMRestoring)
+	root, err := s.k.StorageRoot(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	r := kernel.NewReverter(s.log)
+	defer r.Fail()
+	if err := s.k.SetBackupStatus(ctx, b.ID, domain.BackupRestoring); err != nil {
+		return nil, err
+	}
+	defer s.releaseBackup(ctx, b.ID)
+	// Intent first: a restore interrupted from here on leaves the VM
+	// Restoring, which recovery turns into RestoreError with the reason.
+	if err := s.store.SetVMWorkState(ctx, vm.ID, domain.VMRestoring); err != nil {
+		return nil, fmt.Errorf("record the restore intent of vm %s: %w", vm.Name, err)
+	}
+	r.Add("clear the Restoring state", func() error { return s.store.SetVMWorkState(context.WithoutCancel(ctx), vm.ID, "") })
 	fail := func(err error) error {
-		s.store.SetVMWorkState(ctx, vm.ID, domain.VMRestoreError)
-		s.store.SetVMError(ctx, vm.ID, "restore of backup "+b.ID+" failed: "+err.Error())
-		return err
+		r.Success()
+		return s.restoreFailed(ctx, vm.ID, "restore of backup "+b.ID+" failed: ", err)
 	}
 	// The chain ends: merge the VM's deltas first so the disks are its own files.
 	if vm.State != domain.VMMissing {
@@ -137,48 +147,60 @@ func (s *Service) runRestore(ctx context.Context, vm domain.VM, b domain.Backup,
 	} else if err := s.store.SetChain(ctx, vm.ID, store.Chain{}); err != nil {
 		return nil, err
 	}
-	raw, err := s.k.RunTask(ctx, a, agentapi.KindRestore, agentapi.RestoreRequest{DomainUUID: vm.ID, Dir: b.Dir, Files: kernel.RestoreFiles(b), Quick: o.Quick},
-		timeout, progress, 5, 60)
+	req := agentapi.RestoreRequest{InStorage: agentapi.InStorage{Storage: root}, DomainUUID: vm.ID, Dir: b.Dir, Files: kernel.RestoreFiles(b), Quick: o.Quick}
+	res, err := kernel.Run(ctx, a, agentapi.Restore, req, timeout, progress, 5, 60)
 	if err != nil {
 		if kernel.IsClean(err) {
-			s.store.SetVMWorkState(ctx, vm.ID, "")
 			return nil, err
 		}
 		return nil, fail(err)
 	}
-	var res agentapi.RestoreResult
-	if err := json.Unmarshal(raw, &res); err != nil {
+	r.Success()
+	if err := s.store.SetVMWorkState(ctx, vm.ID, ""); err != nil {
 		return nil, err
 	}
-	s.store.SetVMWorkState(ctx, vm.ID, "")
-	s.store.SetVMError(ctx, vm.ID, "")
+	if err := s.store.SetVMError(ctx, vm.ID, ""); err != nil {
+		return nil, err
+	}
 	s.k.RefreshHost(ctx, vm.HostID)
 	out := map[string]any{"vm": res.Name, "backup": b.ID, "disks": res.Disks, "defined": res.Defined, "quick": o.Quick}
 	if o.Quick {
 		crashpoint.Hit("restore.before-consolidate")
-		out["consolidated"] = s.ConsolidateWithRetries(ctx, a, vm.ID, timeout, progress, 60, 100)
+		out["consolidated"] = s.ConsolidateWithRetries(ctx, a, vm.ID, root, timeout, progress, 60, 100)
 	}
 	s.log.Info("restore done", "vm", res.Name, "backup", b.ID, "quick", o.Quick)
 	return out, nil
 }
 
-// consolidateWithRetries block-pulls the VM's disks off backup storage,
+// ConsolidateWithRetries block-pulls the VM's disks off the backup storage
+// at root ("": the storage the VM's disks read, found from the catalogue),
 // retrying; when it cannot finish, the VM keeps running on its overlays and
 // is marked so that `knib vm consolidate` can resume.
-func (s *Service) ConsolidateWithRetries(ctx context.Context, a agentapi.Agent, vmID string, timeout time.Duration, progress kernel.Progress, from, to float64) bool {
-	if kernel.StorageFrom(ctx) == "" {
-		if vm, err := s.store.VM(ctx, vmID); err == nil {
-			if root := s.k.StorageOfVM(ctx, vm); root != "" {
-				ctx = kernel.WithStorage(ctx, root)
-			}
+func (s *Service) ConsolidateWithRetries(ctx context.Context, a agentapi.Agent, vmID, root string, timeout time.Duration, progress kernel.Progress, from, to float64) bool {
+	incomplete := func(err error) bool {
+		if werr := s.store.SetVMError(ctx, vmID, "consolidation incomplete: the VM runs on overlays backed by backup files ("+err.Error()+"); run `knib vm consolidate` to resume"); werr != nil {
+			s.log.Warn("record an incomplete consolidation", "vm", vmID, "err", werr)
+		}
+		return false
+	}
+	if root == "" {
+		vm, err := s.store.VM(ctx, vmID)
+		if err != nil {
+			return incomplete(err)
+		}
+		if root = s.k.StorageOfVM(ctx, vm); root == "" {
+			return true // nothing reads backup files
 		}
 	}
 	var lastErr error
 	for attempt := 1; attempt <= consolidateAttempts; attempt++ {
 		progress(from, fmt.Sprintf("consolidating (attempt %d)", attempt))
-		_, err := s.k.RunTask(ctx, a, agentapi.KindConsolidate, agentapi.ConsolidateRequest{DomainUUID: vmID}, timeout, progress, from, to)
+		req := agentapi.ConsolidateRequest{InStorage: agentapi.InStorage{Storage: root}, DomainUUID: vmID}
+		_, err := kernel.Run(ctx, a, agentapi.Consolidate, req, timeout, progress, from, to)
 		if err == nil {
-			s.store.SetVMError(ctx, vmID, "")
+			if err := s.store.SetVMError(ctx, vmID, ""); err != nil {
+				return incomplete(err)
+			}
 			if vm, err := s.store.VM(ctx, vmID); err == nil {
 				s.k.RefreshHost(ctx, vm.HostID)
 			}
@@ -187,8 +209,7 @@ func (s *Service) ConsolidateWithRetries(ctx context.Context, a agentapi.Agent, 
 		lastErr = err
 		s.log.Warn("consolidation failed", "vm", vmID, "attempt", attempt, "err", err)
 	}
-	s.store.SetVMError(ctx, vmID, "consolidation incomplete: the VM runs on overlays backed by backup files ("+lastErr.Error()+"); run `knib vm consolidate` to resume")
-	return false
+	return incomplete(lastErr)
 }
 
 // Consolidate resumes the consolidation of a quick-restored VM.
@@ -202,7 +223,7 @@ func (s *Service) Consolidate(ctx context.Context, p domain.Principal, ref strin
 		if err != nil {
 			return nil, err
 		}
-		if !s.ConsolidateWithRetries(ctx, a, vm.ID, s.k.KnibTimeout(ctx, vm), progress, 0, 100) {
+		if !s.ConsolidateWithRetries(ctx, a, vm.ID, "", s.k.KnibTimeout(ctx, vm), progress, 0, 100) {
 			return nil, fmt.Errorf("consolidation of %s did not finish; the VM keeps running on its overlays", vm.Name)
 		}
 		return map[string]any{"vm": vm.Name, "consolidated": true}, nil
@@ -247,22 +268,24 @@ func (s *Service) RestoreVolume(ctx context.Context, p domain.Principal, id, dis
 			return nil, err
 		}
 		timeout := s.k.KnibTimeout(ctx, vm)
-		ctx = s.k.OnStorage(ctx, b)
-		s.k.SetBackupStatus(ctx, b.ID, domain.BackupRestoring)
-		defer s.k.SetBackupStatus(context.WithoutCancel(ctx), b.ID, domain.BackupBackedUp)
+		root, err := s.k.StorageRoot(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.k.SetBackupStatus(ctx, b.ID, domain.BackupRestoring); err != nil {
+			return nil, err
+		}
+		defer s.releaseBackup(ctx, b.ID)
 		name := fmt.Sprintf("%s-%s-restore-%s", vm.Name, disk, b.ID[:8])
-		raw, err := s.k.RunTask(ctx, a, agentapi.KindRestoreVolume, agentapi.RestoreVolumeRequest{DomainUUID: vm.ID, File: file.Path, Name: name, Quick: o.Quick},
+		req := agentapi.RestoreVolumeRequest{InStorage: agentapi.InStorage{Storage: root}, DomainUUID: vm.ID, File: file.Path, Name: name, Quick: o.Quick}
+		res, err := kernel.Run(ctx, a, agentapi.RestoreVolume, req,
 			timeout, progress, 0, 60)
 		if err != nil {
 			return nil, err
 		}
-		var res agentapi.RestoreResult
-		if err := json.Unmarshal(raw, &res); err != nil {
-			return nil, err
-		}
 		out := map[string]any{"vm": vm.Name, "backup": b.ID, "disks": res.Disks}
 		if o.Quick && res.Started {
-			out["consolidated"] = s.ConsolidateWithRetries(ctx, a, vm.ID, timeout, progress, 60, 100)
+			out["consolidated"] = s.ConsolidateWithRetries(ctx, a, vm.ID, root, timeout, progress, 60, 100)
 		}
 		s.k.RefreshHost(ctx, vm.HostID)
 		return out, nil
@@ -308,16 +331,17 @@ func (s *Service) CreateVMFromBackup(ctx context.Context, p domain.Principal, id
 			return nil, err
 		}
 		timeout := view.Duration(settings.KeyKnibTimeout)
-		ctx = s.k.OnStorage(ctx, b)
-		s.k.SetBackupStatus(ctx, b.ID, domain.BackupRestoring)
-		defer s.k.SetBackupStatus(context.WithoutCancel(ctx), b.ID, domain.BackupBackedUp)
-		raw, err := s.k.RunTask(ctx, a, agentapi.KindCreateVM, agentapi.CreateVMRequest{Dir: b.Dir, Files: kernel.RestoreFiles(b), Name: name, Quick: o.Quick, Start: start, OwnDiskDir: hostID != b.HostID},
-			timeout, progress, 0, 60)
+		root, err := s.k.StorageRoot(ctx, b)
 		if err != nil {
 			return nil, err
 		}
-		var res agentapi.RestoreResult
-		if err := json.Unmarshal(raw, &res); err != nil {
+		if err := s.k.SetBackupStatus(ctx, b.ID, domain.BackupRestoring); err != nil {
+			return nil, err
+		}
+		defer s.releaseBackup(ctx, b.ID)
+		res, err := kernel.Run(ctx, a, agentapi.CreateVM, agentapi.CreateVMRequest{InStorage: agentapi.InStorage{Storage: root}, Dir: b.Dir, Files: kernel.RestoreFiles(b), Name: name, Quick: o.Quick, Start: start, OwnDiskDir: hostID != b.HostID},
+			timeout, progress, 0, 60)
+		if err != nil {
 			return nil, err
 		}
 		s.k.RefreshHost(ctx, hostID)
@@ -330,7 +354,7 @@ func (s *Service) CreateVMFromBackup(ctx context.Context, p domain.Principal, id
 		}
 		out := map[string]any{"vm": name, "id": res.UUID, "backup": b.ID, "disks": res.Disks, "started": res.Started}
 		if o.Quick {
-			out["consolidated"] = s.ConsolidateWithRetries(ctx, a, res.UUID, timeout, progress, 60, 100)
+			out["consolidated"] = s.ConsolidateWithRetries(ctx, a, res.UUID, root, timeout, progress, 60, 100)
 		}
 		return out, nil
 	})

@@ -2,12 +2,12 @@ package snapshots
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/knib/knib/internal/agentapi"
 	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/service/kernel"
 	"github.com/knib/knib/internal/store"
 )
 
@@ -64,13 +64,9 @@ func (s *Service) CreateSnapshot(ctx context.Context, p domain.Principal, ref, n
 		return domain.Snapshot{}, err
 	}
 	sn := domain.Snapshot{ID: domain.NewID(), VMID: vm.ID, Name: name, Status: domain.SnapshotReady, Created: now}
-	raw, err := s.k.RunTask(ctx, a, agentapi.KindSnapshotCreate, agentapi.SnapshotCreateRequest{DomainUUID: vm.ID, SnapshotID: sn.ID}, s.k.KnibTimeout(ctx, vm), nil, 0, 100)
+	res, err := kernel.Run(ctx, a, agentapi.SnapshotCreate, agentapi.SnapshotCreateRequest{DomainUUID: vm.ID, SnapshotID: sn.ID}, s.k.KnibTimeout(ctx, vm), nil, 0, 100)
 	if err != nil {
 		return sn, fmt.Errorf("snapshot: %w", err)
-	}
-	var res agentapi.SnapshotCreateResult
-	if err := json.Unmarshal(raw, &res); err != nil {
-		return sn, err
 	}
 	for _, f := range res.Files {
 		sn.Files = append(sn.Files, domain.SnapshotFile{Disk: f.Disk, Frozen: f.Frozen})
@@ -149,7 +145,7 @@ func (s *Service) RevertSnapshot(ctx context.Context, p domain.Principal, id str
 		files = append(files, agentapi.SnapshotFile{Disk: f.Disk, Frozen: f.Frozen})
 	}
 	req := agentapi.SnapshotRevertRequest{DomainUUID: vm.ID, SnapshotID: sn.ID, Suffix: strings.ReplaceAll(domain.NewID()[:8], "-", ""), Files: files, Keep: keep}
-	if _, err := s.k.RunTask(ctx, a, agentapi.KindSnapshotRevert, req, s.k.KnibTimeout(ctx, vm), nil, 0, 100); err != nil {
+	if _, err := kernel.Run(ctx, a, agentapi.SnapshotRevert, req, s.k.KnibTimeout(ctx, vm), nil, 0, 100); err != nil {
 		return vm, fmt.Errorf("revert: %w", err)
 	}
 	// The backup chain continues only if every recorded delta is still in its
@@ -255,14 +251,10 @@ func (s *Service) mergeSnapshot(ctx context.Context, a agentapi.Agent, vm domain
 	for _, f := range sn.Files {
 		files = append(files, agentapi.SnapshotFile{Disk: f.Disk, Frozen: f.Frozen})
 	}
-	raw, err := s.k.RunTask(ctx, a, agentapi.KindSnapshotDelete, agentapi.SnapshotDeleteRequest{DomainUUID: vm.ID, Files: files, Others: others, Keep: keep},
+	res, err := kernel.Run(ctx, a, agentapi.SnapshotDelete, agentapi.SnapshotDeleteRequest{DomainUUID: vm.ID, Files: files, Others: others, Keep: keep},
 		s.k.KnibTimeout(ctx, vm), nil, 0, 100)
 	if err != nil {
 		return false, fmt.Errorf("merge snapshot %s: %w", sn.Name, err)
-	}
-	var res agentapi.SnapshotDeleteResult
-	if err := json.Unmarshal(raw, &res); err != nil {
-		return false, err
 	}
 	if !res.Merged {
 		return false, nil

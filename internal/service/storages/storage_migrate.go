@@ -2,7 +2,6 @@ package storages
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -145,7 +144,7 @@ func (s *Service) moveChains(ctx context.Context, opID string, from, to domain.S
 	}
 	now := s.clock.Now()
 	moves := make([]store.StorageMove, len(backups))
-	req := agentapi.StorageCopyRequest{From: from.Path}
+	req := agentapi.StorageCopyRequest{InStorage: agentapi.InStorage{Storage: to.Path}, From: from.Path}
 	ids := make([]string, len(backups))
 	for i, b := range backups {
 		ids[i] = b.ID
@@ -162,17 +161,13 @@ func (s *Service) moveChains(ctx context.Context, opID string, from, to domain.S
 	}
 	progress(p0, fmt.Sprintf("copying %d backup(s) of %s to %s", len(backups), backups[0].VMName, to.Name))
 	crashpoint.Hit("storage.migrate.before-copy")
-	raw, err := s.k.RunTask(kernel.WithStorage(ctx, to.Path), a, agentapi.KindStorageCopy, req, timeout, progress, p0, p0+(p1-p0)*0.9)
+	res, err := kernel.Run(ctx, a, agentapi.StorageCopy, req, timeout, progress, p0, p0+(p1-p0)*0.9)
 	if err != nil {
 		// The catalogue still names the source: drop the partial copy.
 		if rerr := s.rollbackMoves(ctx, a, to, backups, timeout); rerr != nil {
 			return nil, fmt.Errorf("copy to %s: %w (and the partial copy could not be removed: %v; reconciliation retries)", to.Name, err, rerr)
 		}
 		return nil, fmt.Errorf("copy to %s: %w; nothing was moved", to.Name, err)
-	}
-	var res agentapi.StorageCopyResult
-	if err := json.Unmarshal(raw, &res); err != nil {
-		return nil, err
 	}
 	for _, b := range backups {
 		if h := res.Hashes[b.ID]; len(h) > 0 {

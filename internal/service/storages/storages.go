@@ -2,7 +2,6 @@ package storages
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -77,11 +76,7 @@ func (s *Service) statStorage(ctx context.Context, zoneID, path string) (agentap
 	if err != nil {
 		return res, err
 	}
-	raw, err := s.k.RunTask(kernel.WithStorage(ctx, path), a, agentapi.KindStorageStat, struct{}{}, time.Minute, nil, 0, 100)
-	if err != nil {
-		return res, err
-	}
-	return res, json.Unmarshal(raw, &res)
+	return kernel.Run(ctx, a, agentapi.StorageStat, agentapi.StorageStatRequest{InStorage: agentapi.InStorage{Storage: path}}, time.Minute, nil, 0, 100)
 }
 
 // measure refreshes the capacity of storages (best effort: a storage that

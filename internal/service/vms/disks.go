@@ -6,6 +6,7 @@ import (
 
 	"github.com/knib/knib/internal/agentapi"
 	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/service/kernel"
 	"github.com/knib/knib/internal/store"
 )
 
@@ -31,7 +32,7 @@ func (s *Service) AttachDisk(ctx context.Context, p domain.Principal, ref string
 	if err != nil {
 		return vm, err
 	}
-	if _, err := s.k.RunTask(ctx, a, agentapi.KindAttachDisk, agentapi.AttachDiskRequest{DomainUUID: vm.ID, Size: size, Target: target}, s.k.KnibTimeout(ctx, vm), nil, 0, 100); err != nil {
+	if _, err := kernel.Run(ctx, a, agentapi.AttachDisk, agentapi.AttachDiskRequest{DomainUUID: vm.ID, Size: size, Target: target}, s.k.KnibTimeout(ctx, vm), nil, 0, 100); err != nil {
 		return vm, fmt.Errorf("attach disk: %w", err)
 	}
 	s.k.RefreshHost(ctx, vm.HostID)
@@ -75,7 +76,7 @@ func (s *Service) DetachDisk(ctx context.Context, p domain.Principal, ref, targe
 			rest = append(rest, d)
 		}
 	}
-	if _, err := s.k.RunTask(ctx, a, agentapi.KindReconcile, agentapi.ReconcileRequest{DomainUUID: vm.ID, Keep: keep}, timeout, nil, 0, 50); err != nil {
+	if _, err := kernel.Run(ctx, a, agentapi.Reconcile, agentapi.ReconcileRequest{DomainUUID: vm.ID, Keep: keep}, timeout, nil, 0, 50); err != nil {
 		return vm, fmt.Errorf("merge the delta of %s: %w", target, err)
 	}
 	next := store.Chain{Head: c.Head, Deltas: rest}
@@ -85,7 +86,7 @@ func (s *Service) DetachDisk(ctx context.Context, p domain.Principal, ref, targe
 	if err := s.store.SetChain(ctx, vm.ID, next); err != nil {
 		return vm, err
 	}
-	if _, err := s.k.RunTask(ctx, a, agentapi.KindDetachDisk, agentapi.DetachDiskRequest{DomainUUID: vm.ID, Target: target}, timeout, nil, 50, 100); err != nil {
+	if _, err := kernel.Run(ctx, a, agentapi.DetachDisk, agentapi.DetachDiskRequest{DomainUUID: vm.ID, Target: target}, timeout, nil, 50, 100); err != nil {
 		return vm, fmt.Errorf("detach disk: %w", err)
 	}
 	s.k.RefreshHost(ctx, vm.HostID)

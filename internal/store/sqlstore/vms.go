@@ -50,6 +50,22 @@ ON CONFLICT (id) DO UPDATE SET name=excluded.name, host_id=excluded.host_id, sta
 	})
 }
 
+// RecordVMDisks records one VM's state and disks (see store.Store).
+func (s *DB) RecordVMDisks(ctx context.Context, vmID string, state domain.VMState, disks []domain.Disk, at time.Time) error {
+	raw, err := json.Marshal(disks)
+	if err != nil {
+		return err
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE vms SET state = $2, disks = $3, seen = $4 WHERE id = $1`, vmID, string(state), string(raw), fmtTime(at))
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound("vm", vmID)
+	}
+	return nil
+}
+
 // VM finds a VM by uuid or name. Names are unique per host only; when several
 // VMs share a name the reference is ambiguous and ErrConflict is returned.
 func (s *DB) VM(ctx context.Context, ref string) (domain.VM, error) {

@@ -135,6 +135,17 @@ func testVMs(t *testing.T, s store.Store) {
 		len(got.Disks) != 1 || got.Disks[0].BackingChain[0].Path != "/base.qcow2" || got.VCPUs != 2 || got.MemoryBytes != 3<<30 {
 		t.Fatalf("vm a after sync: %+v", got)
 	}
+	// One VM's disks after a command: owner, offering and work state stay.
+	newDisks := []domain.Disk{{Target: "vda", Device: "disk", SourceType: "file", Source: "/d.qcow2", Format: "qcow2", VirtualSize: 1 << 20,
+		BackingChain: []domain.Layer{{Path: "/a.qcow2", Format: "qcow2"}, {Path: "/base.qcow2", Format: "qcow2"}}}}
+	must(t, s.RecordVMDisks(ctx, a.ID, domain.VMRunning, newDisks, t0.Add(2*time.Minute)))
+	got, err = s.VM(ctx, a.ID)
+	must(t, err)
+	if got.State != domain.VMRunning || got.WorkState != domain.VMBackingUp || got.AccountID != acc.ID ||
+		len(got.Disks) != 1 || got.Disks[0].Source != "/d.qcow2" || len(got.Disks[0].BackingChain) != 2 {
+		t.Fatalf("vm a after RecordVMDisks: %+v", got)
+	}
+	wantErr(t, s.RecordVMDisks(ctx, "nope", domain.VMRunning, nil, t0), domain.ErrNotFound)
 	gotB, err := s.VM(ctx, b.ID)
 	must(t, err)
 	if gotB.State != domain.VMMissing || gotB.AccountID != other.ID {
