@@ -177,3 +177,13 @@ func (tt *taskTable) closeAll() {
 	tt.mu.Unlock()
 	tt.wg.Wait()
 }
+
+// wait blocks until a known task has finished.
+func (tt *taskTable) wait(id string) {
+	tt.mu.Lock()
+	t, ok := tt.tasks[id]
+	tt.mu.Unlock()
+	if ok {
+		<-t.done
+	}
+}

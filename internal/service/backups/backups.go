@@ -428,7 +428,7 @@ func (s *Service) DeleteBackups(ctx context.Context, p domain.Principal, ids []s
 		releases = append(releases, release)
 		plans[vmID] = plan
 	}
-	return s.k.Start(ctx, p, "backup.delete", "", func(ctx context.Context, progress kernel.Progress) (any, error) {
+	op, err := s.k.Start(ctx, p, "backup.delete", "", func(ctx context.Context, progress kernel.Progress) (any, error) {
 		defer releaseAll()
 		var done []string
 		for i, vmID := range order {
@@ -441,6 +441,10 @@ func (s *Service) DeleteBackups(ctx context.Context, p domain.Principal, ids []s
 		}
 		return map[string][]string{"deleted": done}, nil
 	})
+	if err != nil {
+		releaseAll() // the operation was not recorded: nothing runs
+	}
+	return op, err
 }
 
 func (s *Service) ApplyDelete(ctx context.Context, vmID string, plan chain.DeletePlan, forced bool) ([]string, error) {

@@ -286,7 +286,9 @@ func (s *Service) RemoteHosts(ctx context.Context) ([]RemoteHost, error) {
 // the host takes no new work; only then is it open for new work.
 func (s *Service) AgentUp(ctx context.Context, hostID string, a agentapi.Agent) error {
 	now := s.clock.Now()
-	s.store.SetHostConnection(ctx, hostID, store.AgentRecovering, now)
+	if err := s.store.SetHostConnection(ctx, hostID, store.AgentRecovering, now); err != nil {
+		return fmt.Errorf("agent of host %s: record Recovering: %w", s.k.HostName(ctx, hostID), err)
+	}
 	s.k.Gate(hostID)
 	s.k.SetAgent(hostID, a)
 	ungate := func() { s.k.Ungate(hostID) }
@@ -298,8 +300,11 @@ func (s *Service) AgentUp(ctx context.Context, hostID string, a agentapi.Agent) 
 	if err != nil {
 		s.k.RemoveAgent(hostID)
 		ungate()
-		s.store.SetHostConnection(ctx, hostID, store.AgentDisconnected, s.clock.Now())
-		return fmt.Errorf("agent of host %s: %w", s.k.HostName(ctx, hostID), err)
+		err = fmt.Errorf("agent of host %s: %w", s.k.HostName(ctx, hostID), err)
+		if werr := s.store.SetHostConnection(ctx, hostID, store.AgentDisconnected, s.clock.Now()); werr != nil {
+			return errors.Join(err, fmt.Errorf("record Disconnected: %w", werr))
+		}
+		return err
 	}
 	s.recovery.Reconcile(ctx)
 	ungate()
@@ -324,7 +329,9 @@ func (s *Service) AgentSeen(ctx context.Context, hostID string, rep agentapi.Hos
 func (s *Service) DropAgent(ctx context.Context, hostID, state, why string) {
 	had := s.k.RemoveAgent(hostID)
 	if state != "" {
-		s.store.SetHostConnection(ctx, hostID, state, s.clock.Now())
+		if err := s.store.SetHostConnection(ctx, hostID, state, s.clock.Now()); err != nil {
+			s.log.Warn("record the agent's connection state; the next heartbeat does", "host", hostID, "state", state, "err", err)
+		}
 	}
 	if had {
 		s.log.Warn("agent out of service", "host", s.k.HostName(ctx, hostID), "why", why)

@@ -164,7 +164,13 @@ func (s *Service) runJob(ctx, stop context.Context, owner string, j jobs.Job, l 
 				cancel()
 				return
 			case <-time.After(s.k.Lease() / 3):
-				if ok, _ := s.store.RenewLease(ctx, j.ID, owner, s.clock.Now().Add(s.k.Lease())); !ok {
+				ok, err := s.store.RenewLease(ctx, j.ID, owner, s.clock.Now().Add(s.k.Lease()))
+				if err != nil {
+					// Not renewed this time: the lease still runs; the next tick retries.
+					s.log.Warn("renew a job's lease", "job", j.ID, "err", err)
+					continue
+				}
+				if !ok {
 					cancel() // the job was taken from us
 					return
 				}
@@ -212,7 +218,9 @@ var errNotNow = fmt.Errorf("not now")
 func (s *Service) jobFailed(ctx context.Context, j jobs.Job, o jobs.Outcome, why string) {
 	if j.Type == jobs.BackupValidation {
 		if o.State == jobs.Failed {
-			s.store.SetValidation(ctx, j.BackupID, domain.UnableToValidate, "the validation job failed: "+why, false, nil)
+			if err := s.store.SetValidation(ctx, j.BackupID, domain.UnableToValidate, "the validation job failed: "+why, false, nil); err != nil {
+				s.log.Error("record a failed validation", "backup", j.BackupID, "err", err)
+			}
 		}
 		return
 	}
@@ -228,7 +236,9 @@ func (s *Service) jobFailed(ctx context.Context, j jobs.Job, o jobs.Outcome, why
 	if o.State == jobs.Failed {
 		st = domain.CompressionError
 	}
-	s.store.SetCompression(ctx, j.BackupID, st, 0, 0, nil)
+	if err := s.store.SetCompression(ctx, j.BackupID, st, 0, 0, nil); err != nil {
+		s.log.Error("record a failed compression", "backup", j.BackupID, "status", st, "err", err)
+	}
 }
 
 // jobTask is where a job's agent tasks run: the agent of the job's host,

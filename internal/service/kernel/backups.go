@@ -28,7 +28,12 @@ func (s *Kernel) LockVM(ctx context.Context, vm domain.VM, what string) (release
 	if err := s.store.AcquireVMFor(ctx, vm.ID, holder, s.Owner(), s.LeaseEnd()); err != nil {
 		return nil, fmt.Errorf("vm %s: %w", vm.Name, err)
 	}
-	return func() { s.store.ReleaseVM(context.WithoutCancel(ctx), vm.ID, holder) }, nil
+	return func() {
+		// A lock that can't be released now runs out with its lease.
+		if err := retryWrite(func() error { return s.store.ReleaseVM(context.WithoutCancel(ctx), vm.ID, holder) }); err != nil {
+			s.log.Warn("release the VM lock; its lease runs out", "vm", vm.Name, "err", err)
+		}
+	}, nil
 }
 
 // refreshHost re-reads a host's inventory after its disks changed.

@@ -3,6 +3,7 @@ package kernel
 import (
 	"errors"
 	"log/slog"
+	"time"
 )
 
 // Reverter collects, step by step, the undo of a multi-step operation (a
@@ -19,6 +20,7 @@ type Reverter struct {
 	log  *slog.Logger
 	done bool
 	undo []undoStep
+	err  error
 }
 
 type undoStep struct {
@@ -39,10 +41,10 @@ func (r *Reverter) Success() { r.done = true }
 
 // Fail undoes the registered steps, newest first, unless Success was
 // called. Every undo runs even when an earlier one failed; their errors are
-// logged and returned joined.
-func (r *Reverter) Fail() error {
+// logged (and kept for Err): recovery repairs what an undo could not.
+func (r *Reverter) Fail() {
 	if r.done {
-		return nil
+		return
 	}
 	r.done = true
 	var errs []error
@@ -54,5 +56,24 @@ func (r *Reverter) Fail() error {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	r.err = errors.Join(errs...)
+}
+
+// Err returns the errors of the undos that failed.
+func (r *Reverter) Err() error { return r.err }
+
+// retryWrite runs a store write that must not be lost (an operation's final
+// state, a lock's release) up to five times with a growing pause; the
+// error of the last attempt is returned.
+func retryWrite(write func() error) error {
+	var err error
+	pause := 20 * time.Millisecond
+	for i := 0; i < 5; i++ {
+		if err = write(); err == nil {
+			return nil
+		}
+		time.Sleep(pause)
+		pause *= 2
+	}
+	return err
 }

@@ -52,11 +52,23 @@ func (s *Kernel) StartID(ctx context.Context, p domain.Principal, id, kind, vmID
 		var mu sync.Mutex
 		cur := op
 		lost := false
+		// Progress may be lost; the final state is retried, so that an
+		// operation never stays Running in the catalogue after it ended.
 		save := func() {
 			cur.Updated = s.clock.Now()
-			ok, err := s.store.UpdateOwnedOperation(bg, cur, op.Owner)
+			var ok bool
+			write := func() (err error) {
+				ok, err = s.store.UpdateOwnedOperation(bg, cur, op.Owner)
+				return err
+			}
+			var err error
+			if cur.State == domain.OpSucceeded || cur.State == domain.OpFailed {
+				err = retryWrite(write)
+			} else {
+				err = write()
+			}
 			if err != nil {
-				s.log.Error("update operation", "id", cur.ID, "err", err)
+				s.log.Error("update operation", "id", cur.ID, "state", cur.State, "err", err)
 			} else if !ok && !lost {
 				// Our lease ran out and another server failed it: its
 				// verdict stands (leases.go).

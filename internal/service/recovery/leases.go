@@ -2,6 +2,7 @@ package recovery
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/knib/knib/internal/domain"
@@ -94,7 +95,11 @@ func (s *Service) releaseRestoring(ctx context.Context, restoring []domain.Backu
 		if busy[b.VMID] {
 			continue
 		}
-		if ok, _ := s.store.SetBackupStatusIf(ctx, b.ID, domain.BackupRestoring, domain.BackupBackedUp, b.Updated, now); ok {
+		ok, err := s.store.SetBackupStatusIf(ctx, b.ID, domain.BackupRestoring, domain.BackupBackedUp, b.Updated, now)
+		if err != nil {
+			return fmt.Errorf("release backup %s from Restoring: %w", b.ID, err)
+		}
+		if ok {
 			s.log.Info("backup no longer restoring: its restore was interrupted", "backup", b.ID)
 		}
 	}

@@ -15,7 +15,9 @@ import (
 // recorded bases.
 func (s *Service) applyRepoint(ctx context.Context, vmID string, repoint map[string]string) error {
 	for from, to := range repoint {
-		s.k.RepointSnapshots(ctx, vmID, "", from, to)
+		if err := s.k.RepointSnapshots(ctx, vmID, "", from, to); err != nil {
+			return err
+		}
 	}
 	c, err := s.store.Chain(ctx, vmID)
 	if err != nil || len(c.Deltas) == 0 {

@@ -196,7 +196,10 @@ func (s *Service) moveChains(ctx context.Context, opID string, from, to domain.S
 		return ids, nil
 	}
 	for _, id := range ids {
-		s.store.EndStorageMove(ctx, id)
+		if err := s.store.EndStorageMove(ctx, id); err != nil {
+			// The move stays recorded as switched: reconciliation ends it.
+			s.log.Warn("end a storage move; reconciliation does", "backup", id, "err", err)
+		}
 	}
 	return ids, nil
 }
@@ -238,7 +241,9 @@ func (s *Service) RecoverStorageMoves(ctx context.Context) {
 		}
 		b, err := s.store.Backup(ctx, m.BackupID)
 		if errors.Is(err, domain.ErrNotFound) {
-			s.store.EndStorageMove(ctx, m.BackupID)
+			if err := s.store.EndStorageMove(ctx, m.BackupID); err != nil {
+				s.log.Warn("reconcile storage moves: end the move of a deleted backup", "backup", m.BackupID, "err", err)
+			}
 			continue
 		}
 		if err != nil {
@@ -261,7 +266,10 @@ func (s *Service) RecoverStorageMoves(ctx context.Context) {
 			s.log.Warn("reconcile storage move", "backup", b.ID, "err", err)
 			continue
 		}
-		s.store.EndStorageMove(ctx, m.BackupID)
+		if err := s.store.EndStorageMove(ctx, m.BackupID); err != nil {
+			s.log.Warn("reconcile storage move: end it; the next round does", "backup", b.ID, "err", err)
+			continue
+		}
 		s.log.Info("interrupted storage move reconciled", "backup", b.ID, "state", m.State, "removed_from", st.Name)
 	}
 }
