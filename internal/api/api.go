@@ -226,7 +226,7 @@ type Operation struct {
 	State    string    `json:"state" doc:"Pending, Running, Succeeded or Failed"`
 	Progress float64   `json:"progress"`
 	Message  string    `json:"message"`
-	Result   any       `json:"result"`
+	Result   any       `json:"result" schema:"opresult" doc:"the result of a succeeded operation; its schema is chosen by kind"`
 	Error    string    `json:"error"`
 	Created  time.Time `json:"created"`
 	Updated  time.Time `json:"updated"`

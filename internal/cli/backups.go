@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/knib/knib/internal/api"
+	"github.com/knib/knib/internal/domain"
 )
 
 func backupCmd(a *app) *cobra.Command {
@@ -25,9 +26,7 @@ func backupCmd(a *app) *cobra.Command {
 				return err
 			}
 			return a.operation(cmd, op, func(res json.RawMessage) error {
-				var r struct {
-					ID string `json:"id"`
-				}
+				var r domain.BackupCreateResult
 				if err := json.Unmarshal(res, &r); err != nil {
 					return err
 				}
@@ -88,9 +87,11 @@ func backupCmd(a *app) *cobra.Command {
 				return err
 			}
 			return a.operation(cmd, op, func(res json.RawMessage) error {
-				var r map[string][]string
-				json.Unmarshal(res, &r)
-				return a.print(r, func(w *tabwriter.Writer) { fmt.Fprintf(w, "deleted\t%s\n", strings.Join(r["deleted"], " ")) })
+				var r domain.BackupDeleteResult
+				if err := json.Unmarshal(res, &r); err != nil {
+					return err
+				}
+				return a.print(r, func(w *tabwriter.Writer) { fmt.Fprintf(w, "deleted\t%s\n", strings.Join(r.Deleted, " ")) })
 			})
 		},
 	}
@@ -145,9 +146,11 @@ func chainCmd(a *app) *cobra.Command {
 				return err
 			}
 			return a.operation(cmd, op, func(res json.RawMessage) error {
-				var r map[string]string
-				json.Unmarshal(res, &r)
-				return a.print(r, func(w *tabwriter.Writer) { fmt.Fprintf(w, "chain of %s ended\n", r["vm"]) })
+				var r domain.ChainFinishResult
+				if err := json.Unmarshal(res, &r); err != nil {
+					return err
+				}
+				return a.print(r, func(w *tabwriter.Writer) { fmt.Fprintf(w, "chain of %s ended\n", r.VM) })
 			})
 		},
 	})

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/knib/knib/internal/api"
+	"github.com/knib/knib/internal/domain"
 )
 
 func storageCmd(a *app) *cobra.Command {
@@ -120,11 +121,7 @@ func storageMigrateCmd(a *app) *cobra.Command {
 				return err
 			}
 			return a.operation(cmd, op, func(res json.RawMessage) error {
-				var r struct {
-					From  string   `json:"from"`
-					To    string   `json:"to"`
-					Moved []string `json:"moved"`
-				}
+				var r domain.StorageMigrateResult
 				if err := json.Unmarshal(res, &r); err != nil {
 					return err
 				}

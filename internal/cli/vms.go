@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/knib/knib/internal/api"
+	"github.com/knib/knib/internal/domain"
 )
 
 func hostCmd(a *app) *cobra.Command {
@@ -40,9 +41,11 @@ func hostCmd(a *app) *cobra.Command {
 				return err
 			}
 			return a.operation(cmd, op, func(res json.RawMessage) error {
-				var r map[string]int
-				json.Unmarshal(res, &r)
-				return a.print(r, func(w *tabwriter.Writer) { fmt.Fprintf(w, "hosts\t%d\nvms\t%d\n", r["hosts"], r["vms"]) })
+				var r domain.InventoryRefreshResult
+				if err := json.Unmarshal(res, &r); err != nil {
+					return err
+				}
+				return a.print(r, func(w *tabwriter.Writer) { fmt.Fprintf(w, "hosts\t%d\nvms\t%d\n", r.Hosts, r.VMs) })
 			})
 		},
 	})

@@ -23,6 +23,10 @@
 //     user).
 //   - Operation: a long-running request (backup, restore, delete, ...) that the
 //     API answers at once with an id; it records state, progress and result.
+//   - OpResult: the result of a succeeded operation, one named type per
+//     operation kind (BackupCreateResult, BackupRestoreResult, ...; OpKind
+//     names the kind). OpResults lists them all: the API document describes an
+//     operation's result as one of these, chosen by the operation's kind.
 //
 // Errors: ErrNotFound, ErrConflict, ErrForbidden and ErrUnauthorized are
 // sentinels wrapped with context; *InvalidError names the bad field. The HTTP

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/knib/knib/internal/api"
+	"github.com/knib/knib/internal/domain"
 )
 
 func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
@@ -177,6 +178,9 @@ func (g *schemaGen) object(t reflect.Type, strict bool) map[string]any {
 			name = f.Name
 		}
 		s := g.schema(f.Type, strict)
+		if f.Tag.Get("schema") == "opresult" {
+			s = g.opResult()
+		}
 		if d := f.Tag.Get("doc"); d != "" {
 			if _, isRef := s["$ref"]; isRef {
 				s = map[string]any{"allOf": []any{s}, "description": d}
@@ -198,4 +202,19 @@ func (g *schemaGen) object(t reflect.Type, strict bool) map[string]any {
 		o["additionalProperties"] = false
 	}
 	return o
+}
+
+// opResult returns the schema of an operation's result: one of the named
+// result types, chosen by the operation's kind (x-kind-mapping; the kind is a
+// property of the operation, not of the result), or null.
+func (g *schemaGen) opResult() map[string]any {
+	var one []any
+	mapping := map[string]any{}
+	for _, r := range domain.OpResults() {
+		ref := g.schema(reflect.TypeOf(r), false)
+		one = append(one, ref)
+		mapping[r.OpKind()] = ref["$ref"]
+	}
+	one = append(one, map[string]any{"type": "null"})
+	return map[string]any{"oneOf": one, "x-kind-mapping": map[string]any{"propertyName": "kind", "mapping": mapping}}
 }

@@ -64,7 +64,7 @@ func (s *Service) CreateScheduled(ctx context.Context, p domain.Principal, ref s
 	if err := s.storages.CheckPlacement(ctx, vm); err != nil {
 		return domain.Operation{}, fmt.Errorf("vm %s: %w", vm.Name, err)
 	}
-	return s.k.VMOperation(ctx, p, vm, "a backup", "backup.create", func(ctx context.Context, progress kernel.Progress) (any, error) {
+	return s.k.VMOperation(ctx, p, vm, "a backup", "backup.create", func(ctx context.Context, progress kernel.Progress) (domain.OpResult, error) {
 		res, err := s.runBackup(ctx, vm, dom, isolated, quiesce, sched, progress)
 		if err == nil && after != nil {
 			if rerr := after(ctx, vm); rerr != nil {
@@ -77,7 +77,7 @@ func (s *Service) CreateScheduled(ctx context.Context, p domain.Principal, ref s
 
 // A backup is four steps, each a function below: plan (pure, in
 // internal/chain), record the intent, execute on the agent, commit.
-func (s *Service) runBackup(ctx context.Context, vm domain.VM, dom agentapi.Domain, isolated, quiesce bool, sched *domain.Schedule, progress kernel.Progress) (any, error) {
+func (s *Service) runBackup(ctx context.Context, vm domain.VM, dom agentapi.Domain, isolated, quiesce bool, sched *domain.Schedule, progress kernel.Progress) (domain.OpResult, error) {
 	a, err := s.k.Agent(vm.HostID)
 	if err != nil {
 		return nil, err
@@ -107,7 +107,7 @@ func (s *Service) runBackup(ctx context.Context, vm domain.VM, dom agentapi.Doma
 		return nil, s.backupFailed(ctx, vm, b, err)
 	}
 	s.log.Info("backup done", "vm", vm.Name, "backup", b.ID, "size", b.Size, "freeze", res.Freeze)
-	return backupResult{ID: b.ID, Type: string(b.Type), Freeze: res.Freeze.Seconds()}, nil
+	return domain.BackupCreateResult{ID: b.ID, Type: string(b.Type), Freeze: res.Freeze.Seconds()}, nil
 }
 
 // plan decides the backup from the chain head, the recorded deltas and the
@@ -279,11 +279,6 @@ func (s *Service) commit(ctx context.Context, vm domain.VM, b *domain.Backup, re
 	return nil
 }
 
-type backupResult struct {
-	ID     string  `json:"id"`
-	Type   string  `json:"type"`
-	Freeze float64 `json:"freeze_seconds"`
-}
 
 // backupFailed records a failed backup. A failure that changed nothing makes
 // the backup Failed; anything else makes it Error and the VM BackupError, and
@@ -428,7 +423,7 @@ func (s *Service) DeleteBackups(ctx context.Context, p domain.Principal, ids []s
 		releases = append(releases, release)
 		plans[vmID] = plan
 	}
-	op, err := s.k.Start(ctx, p, "backup.delete", "", func(ctx context.Context, progress kernel.Progress) (any, error) {
+	op, err := s.k.Start(ctx, p, "backup.delete", "", func(ctx context.Context, progress kernel.Progress) (domain.OpResult, error) {
 		defer releaseAll()
 		var done []string
 		for i, vmID := range order {
@@ -439,7 +434,7 @@ func (s *Service) DeleteBackups(ctx context.Context, p domain.Principal, ids []s
 				return nil, err
 			}
 		}
-		return map[string][]string{"deleted": done}, nil
+		return domain.BackupDeleteResult{Deleted: done}, nil
 	})
 	if err != nil {
 		releaseAll() // the operation was not recorded: nothing runs
@@ -513,11 +508,11 @@ func (s *Service) FinishChain(ctx context.Context, p domain.Principal, ref strin
 	if err != nil {
 		return domain.Operation{}, err
 	}
-	return s.k.VMOperation(ctx, p, vm, "finishing the chain", "chain.finish", func(ctx context.Context, progress kernel.Progress) (any, error) {
+	return s.k.VMOperation(ctx, p, vm, "finishing the chain", "chain.finish", func(ctx context.Context, progress kernel.Progress) (domain.OpResult, error) {
 		progress(10, "merging the deltas on primary storage")
 		if err := s.k.RecoverVM(ctx, vm.ID); err != nil {
 			return nil, err
 		}
-		return map[string]string{"vm": vm.Name, "chain": "ended"}, nil
+		return domain.ChainFinishResult{VM: vm.Name, Chain: "ended"}, nil
 	})
 }

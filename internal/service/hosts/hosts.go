@@ -55,7 +55,7 @@ func (s *Service) RefreshInventory(ctx context.Context, p domain.Principal) (dom
 	if err := p.RequireAdmin("refreshing the inventory"); err != nil {
 		return domain.Operation{}, err
 	}
-	return s.k.Start(ctx, p, "inventory.refresh", "", func(ctx context.Context, progress kernel.Progress) (any, error) {
+	return s.k.Start(ctx, p, "inventory.refresh", "", func(ctx context.Context, progress kernel.Progress) (domain.OpResult, error) {
 		progress(10, "reading hosts")
 		if err := s.SyncInventory(ctx); err != nil {
 			return nil, err
@@ -68,7 +68,7 @@ func (s *Service) RefreshInventory(ctx context.Context, p domain.Principal) (dom
 		if err != nil {
 			return nil, err
 		}
-		return map[string]int{"hosts": len(hosts), "vms": len(vms)}, nil
+		return domain.InventoryRefreshResult{Hosts: len(hosts), VMs: len(vms)}, nil
 	})
 }
 

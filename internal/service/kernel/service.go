@@ -34,11 +34,11 @@ type Progress func(pct float64, msg string)
 
 // start records an operation and runs fn in the background. The operation is
 // stored as Pending before fn runs, so it is visible at once.
-func (s *Kernel) Start(ctx context.Context, p domain.Principal, kind, vmID string, fn func(ctx context.Context, progress Progress) (any, error)) (domain.Operation, error) {
+func (s *Kernel) Start(ctx context.Context, p domain.Principal, kind, vmID string, fn func(ctx context.Context, progress Progress) (domain.OpResult, error)) (domain.Operation, error) {
 	return s.StartID(ctx, p, domain.NewID(), kind, vmID, fn)
 }
 
-func (s *Kernel) StartID(ctx context.Context, p domain.Principal, id, kind, vmID string, fn func(ctx context.Context, progress Progress) (any, error)) (domain.Operation, error) {
+func (s *Kernel) StartID(ctx context.Context, p domain.Principal, id, kind, vmID string, fn func(ctx context.Context, progress Progress) (domain.OpResult, error)) (domain.Operation, error) {
 	now := s.clock.Now()
 	op := domain.Operation{ID: id, Kind: kind, VMID: vmID, AccountID: p.AccountID, State: domain.OpPending, Created: now, Updated: now,
 		Owner: s.Owner(), LeaseUntil: now.Add(s.Lease())}
@@ -92,6 +92,9 @@ func (s *Kernel) StartID(ctx context.Context, p domain.Principal, id, kind, vmID
 			cur.State, cur.Error, cur.Message = domain.OpFailed, err.Error(), "failed"
 			s.log.Warn("operation failed", "id", cur.ID, "kind", kind, "err", err)
 		} else {
+			if res != nil && res.OpKind() != kind {
+				s.log.Warn("operation result is not the kind's result type", "id", cur.ID, "kind", kind, "result", res.OpKind())
+			}
 			raw, jerr := json.Marshal(res)
 			if jerr != nil {
 				cur.State, cur.Error = domain.OpFailed, jerr.Error()
@@ -106,13 +109,13 @@ func (s *Kernel) StartID(ctx context.Context, p domain.Principal, id, kind, vmID
 
 // vmOperation runs fn as an operation that holds the VM's lock from the
 // request on: a second request for a busy VM is refused at once.
-func (s *Kernel) VMOperation(ctx context.Context, p domain.Principal, vm domain.VM, what, kind string, fn func(ctx context.Context, progress Progress) (any, error)) (domain.Operation, error) {
+func (s *Kernel) VMOperation(ctx context.Context, p domain.Principal, vm domain.VM, what, kind string, fn func(ctx context.Context, progress Progress) (domain.OpResult, error)) (domain.Operation, error) {
 	id := domain.NewID()
 	release, err := s.LockVM(ctx, vm, what+", operation "+id)
 	if err != nil {
 		return domain.Operation{}, err
 	}
-	op, err := s.StartID(ctx, p, id, kind, vm.ID, func(ctx context.Context, progress Progress) (any, error) {
+	op, err := s.StartID(ctx, p, id, kind, vm.ID, func(ctx context.Context, progress Progress) (domain.OpResult, error) {
 		defer release()
 		return fn(ctx, progress)
 	})

@@ -61,7 +61,7 @@ func (s *Service) zoneOf(ctx context.Context, hostID string) string {
 }
 
 // runMove restores backup b of vm onto host to (see the top of this file).
-func (s *Service) runMove(ctx context.Context, vm domain.VM, b domain.Backup, to domain.Host, quick bool, progress kernel.Progress) (any, error) {
+func (s *Service) runMove(ctx context.Context, vm domain.VM, b domain.Backup, to domain.Host, quick bool, progress kernel.Progress) (domain.OpResult, error) {
 	target, err := s.k.Agent(to.ID)
 	if err != nil {
 		return nil, err
@@ -117,10 +117,10 @@ func (s *Service) runMove(ctx context.Context, vm domain.VM, b domain.Backup, to
 	if err := s.finishMove(ctx, m, vm.Name); err != nil {
 		return nil, fail(err)
 	}
-	out := map[string]any{"vm": res.Name, "backup": b.ID, "disks": res.Disks, "defined": res.Defined, "quick": quick,
-		"host": to.Name, "started": res.Started}
+	out := domain.BackupRestoreResult{VM: res.Name, Backup: b.ID, Disks: restoredDisks(res.Disks), Defined: res.Defined, Quick: quick,
+		Host: to.Name, Started: boolPtr(res.Started)}
 	if quick {
-		out["consolidated"] = s.ConsolidateWithRetries(ctx, target, vm.ID, root, timeout, progress, 60, 100)
+		out.Consolidated = boolPtr(s.ConsolidateWithRetries(ctx, target, vm.ID, root, timeout, progress, 60, 100))
 	}
 	s.log.Info("restore onto another host done", "vm", res.Name, "backup", b.ID, "host", to.Name, "quick", quick)
 	return out, nil

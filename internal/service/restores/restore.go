@@ -99,7 +99,7 @@ func (s *Service) RestoreBackup(ctx context.Context, p domain.Principal, id stri
 			return domain.Operation{}, err
 		}
 		if to.ID != vm.HostID {
-			return s.k.VMOperation(ctx, p, vm, "a restore onto host "+to.Name, "backup.restore", func(ctx context.Context, progress kernel.Progress) (any, error) {
+			return s.k.VMOperation(ctx, p, vm, "a restore onto host "+to.Name, "backup.restore", func(ctx context.Context, progress kernel.Progress) (domain.OpResult, error) {
 				return s.runMove(ctx, vm, b, to, o.Quick, progress)
 			})
 		}
@@ -107,12 +107,12 @@ func (s *Service) RestoreBackup(ctx context.Context, p domain.Principal, id stri
 	if err := s.k.RequireEnabled(ctx, vm.HostID); err != nil {
 		return domain.Operation{}, err
 	}
-	return s.k.VMOperation(ctx, p, vm, "a restore", "backup.restore", func(ctx context.Context, progress kernel.Progress) (any, error) {
+	return s.k.VMOperation(ctx, p, vm, "a restore", "backup.restore", func(ctx context.Context, progress kernel.Progress) (domain.OpResult, error) {
 		return s.runRestore(ctx, vm, b, o, progress)
 	})
 }
 
-func (s *Service) runRestore(ctx context.Context, vm domain.VM, b domain.Backup, o RestoreOptions, progress kernel.Progress) (any, error) {
+func (s *Service) runRestore(ctx context.Context, vm domain.VM, b domain.Backup, o RestoreOptions, progress kernel.Progress) (domain.OpResult, error) {
 	a, err := s.k.Agent(vm.HostID)
 	if err != nil {
 		return nil, err
@@ -163,10 +163,10 @@ func (s *Service) runRestore(ctx context.Context, vm domain.VM, b domain.Backup,
 		return nil, err
 	}
 	s.k.RefreshHost(ctx, vm.HostID)
-	out := map[string]any{"vm": res.Name, "backup": b.ID, "disks": res.Disks, "defined": res.Defined, "quick": o.Quick}
+	out := domain.BackupRestoreResult{VM: res.Name, Backup: b.ID, Disks: restoredDisks(res.Disks), Defined: res.Defined, Quick: o.Quick}
 	if o.Quick {
 		crashpoint.Hit("restore.before-consolidate")
-		out["consolidated"] = s.ConsolidateWithRetries(ctx, a, vm.ID, root, timeout, progress, 60, 100)
+		out.Consolidated = boolPtr(s.ConsolidateWithRetries(ctx, a, vm.ID, root, timeout, progress, 60, 100))
 	}
 	s.log.Info("restore done", "vm", res.Name, "backup", b.ID, "quick", o.Quick)
 	return out, nil
@@ -218,7 +218,7 @@ func (s *Service) Consolidate(ctx context.Context, p domain.Principal, ref strin
 	if err != nil {
 		return domain.Operation{}, err
 	}
-	return s.k.VMOperation(ctx, p, vm, "consolidation", "vm.consolidate", func(ctx context.Context, progress kernel.Progress) (any, error) {
+	return s.k.VMOperation(ctx, p, vm, "consolidation", "vm.consolidate", func(ctx context.Context, progress kernel.Progress) (domain.OpResult, error) {
 		a, err := s.k.Agent(vm.HostID)
 		if err != nil {
 			return nil, err
@@ -226,7 +226,7 @@ func (s *Service) Consolidate(ctx context.Context, p domain.Principal, ref strin
 		if !s.ConsolidateWithRetries(ctx, a, vm.ID, "", s.k.KnibTimeout(ctx, vm), progress, 0, 100) {
 			return nil, fmt.Errorf("consolidation of %s did not finish; the VM keeps running on its overlays", vm.Name)
 		}
-		return map[string]any{"vm": vm.Name, "consolidated": true}, nil
+		return domain.VMConsolidateResult{VM: vm.Name, Consolidated: true}, nil
 	})
 }
 
@@ -262,7 +262,7 @@ func (s *Service) RestoreVolume(ctx context.Context, p domain.Principal, id, dis
 	if vm.HostID != b.HostID && s.zoneOf(ctx, vm.HostID) != s.zoneOf(ctx, b.HostID) {
 		return domain.Operation{}, fmt.Errorf("vm %s is in another zone than the backup's storage: %w", vm.Name, domain.ErrConflict)
 	}
-	return s.k.VMOperation(ctx, p, vm, "a volume restore", "backup.restore-volume", func(ctx context.Context, progress kernel.Progress) (any, error) {
+	return s.k.VMOperation(ctx, p, vm, "a volume restore", "backup.restore-volume", func(ctx context.Context, progress kernel.Progress) (domain.OpResult, error) {
 		a, err := s.k.Agent(vm.HostID)
 		if err != nil {
 			return nil, err
@@ -283,9 +283,9 @@ func (s *Service) RestoreVolume(ctx context.Context, p domain.Principal, id, dis
 		if err != nil {
 			return nil, err
 		}
-		out := map[string]any{"vm": vm.Name, "backup": b.ID, "disks": res.Disks}
+		out := domain.BackupRestoreVolumeResult{VM: vm.Name, Backup: b.ID, Disks: restoredDisks(res.Disks)}
 		if o.Quick && res.Started {
-			out["consolidated"] = s.ConsolidateWithRetries(ctx, a, vm.ID, root, timeout, progress, 60, 100)
+			out.Consolidated = boolPtr(s.ConsolidateWithRetries(ctx, a, vm.ID, root, timeout, progress, 60, 100))
 		}
 		s.k.RefreshHost(ctx, vm.HostID)
 		return out, nil
@@ -317,7 +317,7 @@ func (s *Service) CreateVMFromBackup(ctx context.Context, p domain.Principal, id
 		}
 		hostID = to.ID
 	}
-	return s.k.Start(ctx, p, "backup.create-vm", "", func(ctx context.Context, progress kernel.Progress) (any, error) {
+	return s.k.Start(ctx, p, "backup.create-vm", "", func(ctx context.Context, progress kernel.Progress) (domain.OpResult, error) {
 		a, err := s.k.Agent(hostID)
 		if err != nil {
 			return nil, err
@@ -352,9 +352,9 @@ func (s *Service) CreateVMFromBackup(ctx context.Context, p domain.Principal, id
 		if err := s.store.SetVMOwner(ctx, res.UUID, owner); err != nil {
 			s.log.Warn("owner of the new VM", "vm", name, "err", err)
 		}
-		out := map[string]any{"vm": name, "id": res.UUID, "backup": b.ID, "disks": res.Disks, "started": res.Started}
+		out := domain.BackupCreateVMResult{VM: name, ID: res.UUID, Backup: b.ID, Disks: restoredDisks(res.Disks), Started: res.Started}
 		if o.Quick {
-			out["consolidated"] = s.ConsolidateWithRetries(ctx, a, res.UUID, root, timeout, progress, 60, 100)
+			out.Consolidated = boolPtr(s.ConsolidateWithRetries(ctx, a, res.UUID, root, timeout, progress, 60, 100))
 		}
 		return out, nil
 	})

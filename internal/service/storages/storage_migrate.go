@@ -116,7 +116,7 @@ func (s *Service) MigrateStorage(ctx context.Context, p domain.Principal, fromRe
 		releases = append(releases, release)
 	}
 	opID := domain.NewID()
-	return s.k.StartID(ctx, p, opID, "storage.migrate", vmID, func(ctx context.Context, progress kernel.Progress) (any, error) {
+	return s.k.StartID(ctx, p, opID, "storage.migrate", vmID, func(ctx context.Context, progress kernel.Progress) (domain.OpResult, error) {
 		defer releaseAll()
 		var moved []string
 		for i, id := range order {
@@ -124,10 +124,10 @@ func (s *Service) MigrateStorage(ctx context.Context, p domain.Principal, fromRe
 			ids, err := s.moveChains(ctx, opID, from, to, byVM[id], progress, float64(i)*span, float64(i+1)*span)
 			moved = append(moved, ids...)
 			if err != nil {
-				return map[string]any{"moved": moved}, err
+				return domain.StorageMigrateResult{Moved: moved}, err
 			}
 		}
-		return map[string]any{"from": from.Name, "to": to.Name, "moved": moved}, nil
+		return domain.StorageMigrateResult{From: from.Name, To: to.Name, Moved: moved}, nil
 	})
 }
 
