@@ -1,5 +1,5 @@
 # knib Makefile: `make demo` and `make test` are the two commands.
-.PHONY: setup guest build demo test test-unit bench
+.PHONY: setup guest build demo test test-unit tidy-check bench
 
 GO ?= go
 
@@ -20,9 +20,14 @@ demo: setup build
 	bash scripts/demo.sh
 
 # Every test, including the integration tests that boot real guests.
-test: setup
+test: setup tidy-check
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 40m ./...
+
+# go.mod and go.sum are tidy: fails (and prints the diff) when `go mod tidy`
+# would change them.
+tidy-check:
+	$(GO) mod tidy -diff
 
 # Unit tests only (no libvirt needed).
 test-unit:

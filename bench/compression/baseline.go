@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/knib/knib/internal/clock"
 )
 
 const (
@@ -32,9 +34,9 @@ func runCmd(ctx context.Context, name string, args ...string) (string, error) {
 
 // timed runs a program and returns its wall time.
 func timed(ctx context.Context, name string, args ...string) (float64, error) {
-	start := time.Now()
+	start := clock.Real{}.Now()
 	_, err := runCmd(ctx, name, args...)
-	return time.Since(start).Seconds(), err
+	return clock.Since(clock.Real{}, start).Seconds(), err
 }
 
 // settle flushes the host's dirty pages (untimed) and pauses, so that a
@@ -123,9 +125,9 @@ func makeImage(ctx context.Context, src, raw, dst string) (imageInfo, error) {
 		if err != nil {
 			return info, err
 		}
-		start := time.Now()
+		start := clock.Real{}.Now()
 		_, lastErr = runCmd(ctx, "mkfs.ext4", "-F", "-q", "-L", "knib-bench", "-N", strconv.FormatInt(inodes, 10), "-d", src, raw)
-		info.MkfsSecs = time.Since(start).Seconds()
+		info.MkfsSecs = clock.Since(clock.Real{}, start).Seconds()
 		if lastErr == nil {
 			info.ImageBytes = size
 			break

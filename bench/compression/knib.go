@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/knib/knib/bench/internal/knibproc"
+	"github.com/knib/knib/internal/clock"
 )
 
 // knibServer is the all-in-one `knib server` the benchmark drives.
@@ -61,9 +62,9 @@ type job struct {
 // operation) and returns the backup and the CLI's wall time.
 func (s *knibServer) createBackup(ctx context.Context, vm string) (backup, float64, error) {
 	var b backup
-	start := time.Now()
+	start := clock.Real{}.Now()
 	out, err := s.CLI(ctx, "backup", "create", vm, "-o", "json")
-	secs := time.Since(start).Seconds()
+	secs := clock.Since(clock.Real{}, start).Seconds()
 	if err != nil {
 		return b, secs, err
 	}
@@ -95,7 +96,7 @@ func (s *knibServer) backupOf(ctx context.Context, vm, id string) (backup, error
 // says it is finished, or until timeout. The times come from the jobs, not
 // from this loop.
 func (s *knibServer) waitBackup(ctx context.Context, vm, id string, timeout time.Duration, done func(backup) (bool, error)) (backup, error) {
-	deadline := time.Now().Add(timeout)
+	deadline := clock.Real{}.Now().Add(timeout)
 	for {
 		b, err := s.backupOf(ctx, vm, id)
 		if err != nil {
@@ -105,7 +106,7 @@ func (s *knibServer) waitBackup(ctx context.Context, vm, id string, timeout time
 		if err != nil || ok {
 			return b, err
 		}
-		if time.Now().After(deadline) {
+		if (clock.Real{}).Now().After(deadline) {
 			return b, fmt.Errorf("backup %s not done after %s (compression %s, validation %s)", id, timeout, b.CompressionStatus, b.ValidationStatus)
 		}
 		select {

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/knib/knib/bench/internal/knibproc"
+	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/testbed"
 )
 
@@ -211,7 +212,7 @@ func logf(format string, args ...any) { knibproc.Logf(format, args...) }
 func run(ctx context.Context, opts options) (rep *Report, err error) {
 	rep = &Report{
 		Machine: knibproc.Machine(),
-		When:    time.Now().UTC().Format(time.RFC3339),
+		When:    clock.Real{}.Now().UTC().Format(time.RFC3339),
 		LoadAvg: []string{loadAvg()},
 	}
 	defer func() { rep.LoadAvg = append(rep.LoadAvg, loadAvg()) }()
@@ -298,9 +299,9 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 		return rep, err
 	}
 	bootCtx, cancelBoot := context.WithTimeout(ctx, testbed.BootTimeout)
-	start := time.Now()
+	start := clock.Real{}.Now()
 	err = dom.Start(bootCtx)
-	rep.BootSeconds = time.Since(start).Seconds()
+	rep.BootSeconds = clock.Since(clock.Real{}, start).Seconds()
 	cancelBoot()
 	if err != nil {
 		return rep, fmt.Errorf("start %s: %v\nconsole:\n%s", vmName, err, dom.Console())

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/testbed"
 )
 
@@ -123,12 +123,12 @@ func floorCopy(ctx context.Context, srcDir, dstDir string, n int64, p byte, roun
 	}
 	defer os.Remove(src)
 	defer os.Remove(dst)
-	start := time.Now()
+	start := clock.Real{}.Now()
 	if err := runQuiet(ctx, "cp", src, dst); err != nil {
 		return 0, err
 	}
 	if err := runQuiet(ctx, "sync", dst); err != nil {
 		return 0, err
 	}
-	return time.Since(start).Seconds(), nil
+	return clock.Since(clock.Real{}, start).Seconds(), nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/knib/knib/bench/internal/knibproc"
+	"github.com/knib/knib/internal/clock"
 )
 
 // knibServer is the all-in-one `knib server` the benchmark drives.
@@ -60,9 +61,9 @@ type backupRun struct {
 // freeze_seconds.
 func (s *knibServer) timedBackup(ctx context.Context, vm, wantType string) (backupRun, error) {
 	var r backupRun
-	start := time.Now()
+	start := clock.Real{}.Now()
 	out, err := s.CLI(ctx, "backup", "create", vm, "-o", "json")
-	r.Seconds = time.Since(start).Seconds()
+	r.Seconds = clock.Since(clock.Real{}, start).Seconds()
 	if err != nil {
 		return r, err
 	}

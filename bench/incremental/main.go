@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/knib/knib/bench/internal/knibproc"
+	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/testbed"
 )
 
@@ -271,7 +272,7 @@ func logf(format string, args ...any) { knibproc.Logf(format, args...) }
 func run(ctx context.Context, opts options) (rep *Report, err error) {
 	rep = &Report{
 		Machine:        knibproc.Machine(),
-		When:           time.Now().UTC().Format(time.RFC3339),
+		When:           clock.Real{}.Now().UTC().Format(time.RFC3339),
 		FirstDiskBytes: firstDisk,
 		DiskBytes:      opts.disk,
 		BigDiskBytes:   opts.bigDisk,
@@ -333,14 +334,14 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 				logf("removing %s: %v", name, err)
 			}
 		})
-		start := time.Now()
+		start := clock.Real{}.Now()
 		d, err := testbed.CreateDomain(ctx, l, testbed.DomainOptions{
 			Name: name, DiskSizes: []int64{firstDisk, size}, Start: true, NoFormat: true,
 		})
 		if err != nil {
 			return nil, err
 		}
-		logf("VM %s up (vda %s blank, vdb %s) in %.1f s", name, humanSize(firstDisk), humanSize(size), time.Since(start).Seconds())
+		logf("VM %s up (vda %s blank, vdb %s) in %.1f s", name, humanSize(firstDisk), humanSize(size), clock.Since(clock.Real{}, start).Seconds())
 		return d, nil
 	}
 
@@ -432,11 +433,11 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 				}
 				// The same writes, in the same order, on the knib VM and its
 				// twin; the big-disk VM gets as many writes spread over its disk.
-				start := time.Now()
+				start := clock.Real{}.Now()
 				if err := writeDisk(ctx, knibVM, dataDisk, p, plan); err != nil {
 					return err
 				}
-				logf("N=%d MiB (%d/%d): wrote %d chunks (pattern 0x%02x) into %s in %.1f s", n, i+1, opts.reps, len(plan), p, vmKnib, time.Since(start).Seconds())
+				logf("N=%d MiB (%d/%d): wrote %d chunks (pattern 0x%02x) into %s in %.1f s", n, i+1, opts.reps, len(plan), p, vmKnib, clock.Since(clock.Real{}, start).Seconds())
 				if vnbVM != nil {
 					if err := writeDisk(ctx, vnbVM, dataDisk, p, plan); err != nil {
 						return err

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/knib/knib/internal/clock"
 )
 
 // virtnbdbackup runs the Debian package's tool (dirty bitmaps, libvirt
@@ -47,9 +49,9 @@ func (v *virtnbdbackup) run(ctx context.Context, vm, level string) (vnbRun, erro
 	cmd := exec.CommandContext(ctx, v.bin, "-d", vm, "-l", level, "-o", v.outDir, "-n")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	start := time.Now()
+	start := clock.Real{}.Now()
 	err := cmd.Run()
-	r.Seconds = time.Since(start).Seconds()
+	r.Seconds = clock.Since(clock.Real{}, start).Seconds()
 	v.runs++
 	logPath := filepath.Join(v.logDir, fmt.Sprintf("virtnbdbackup.%d.%s.log", v.runs, level))
 	_ = os.WriteFile(logPath, out.Bytes(), 0o644)
@@ -66,11 +68,11 @@ func (v *virtnbdbackup) run(ctx context.Context, vm, level string) (vnbRun, erro
 		}
 	}
 	if len(changed) > 0 {
-		start = time.Now()
+		start = clock.Real{}.Now()
 		if err := runQuiet(ctx, "sync", changed...); err != nil {
 			return r, err
 		}
-		r.SyncSeconds = time.Since(start).Seconds()
+		r.SyncSeconds = clock.Since(clock.Real{}, start).Seconds()
 	}
 	return r, nil
 }

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/knib/knib/bench/internal/knibproc"
+	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/testbed"
 )
 
@@ -187,7 +188,7 @@ func logf(format string, args ...any) { knibproc.Logf(format, args...) }
 func run(ctx context.Context, opts options) (rep *Report, err error) {
 	rep = &Report{
 		Machine:        knibproc.Machine(),
-		When:           time.Now().UTC().Format(time.RFC3339),
+		When:           clock.Real{}.Now().UTC().Format(time.RFC3339),
 		FirstDiskBytes: firstDisk,
 		Fill:           opts.fill,
 		ChunkBytes:     opts.chunk,

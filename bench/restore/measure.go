@@ -16,6 +16,7 @@ import (
 	"github.com/digitalocean/go-libvirt"
 
 	"github.com/knib/knib/bench/internal/knibproc"
+	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/testbed"
 )
 
@@ -60,7 +61,7 @@ func (b *bench) newVM(ctx context.Context, size int64, row *Row) (*testbed.Domai
 		return nil, err
 	}
 	plan := chunks(size, b.opts.chunk)
-	start := time.Now()
+	start := clock.Real{}.Now()
 	if hmp {
 		for i, e := range plan {
 			if err := d.WriteDisk(ctx, 1, pattern(i), e.Offset, e.Length); err != nil {
@@ -81,7 +82,7 @@ func (b *bench) newVM(ctx context.Context, size int64, row *Row) (*testbed.Domai
 			return d, err
 		}
 	}
-	row.FillSeconds = time.Since(start).Seconds()
+	row.FillSeconds = clock.Since(clock.Real{}, start).Seconds()
 	logf("%s: filled vdb with %s (%d writes of %s, %s) in %.1f s", name, humanSize(size), len(plan), humanSize(b.opts.chunk), b.opts.fill, row.FillSeconds)
 	if !hmp {
 		bctx, cancel := context.WithTimeout(ctx, testbed.BootTimeout)
@@ -104,11 +105,11 @@ func (b *bench) fullBackup(ctx context.Context, d *testbed.Domain, row *Row) (ba
 		return bk, err
 	}
 	settle(ctx, false)
-	start := time.Now()
+	start := clock.Real{}.Now()
 	if err := b.srv.CLIJSON(ctx, &bk, "backup", "create", d.Name); err != nil {
 		return bk, err
 	}
-	row.BackupSeconds = time.Since(start).Seconds()
+	row.BackupSeconds = clock.Since(clock.Real{}, start).Seconds()
 	if bk.Status != "BackedUp" || bk.Type != "full" {
 		return bk, fmt.Errorf("backup %s of %s is %s %s: %s", bk.ID, d.Name, bk.Type, bk.Status, bk.Error)
 	}
@@ -129,21 +130,21 @@ func (b *bench) convert(ctx context.Context, d *testbed.Domain, src string, r *R
 	os.Remove(dst)
 	defer os.Remove(dst)
 	settle(ctx, b.opts.cold)
-	start := time.Now()
+	start := clock.Real{}.Now()
 	if err := runQuiet(ctx, "qemu-img", "convert", "-f", "qcow2", "-O", "qcow2", src, dst); err != nil {
 		return err
 	}
-	r.ConvertSeconds = time.Since(start).Seconds()
-	start = time.Now()
+	r.ConvertSeconds = clock.Since(clock.Real{}, start).Seconds()
+	start = clock.Real{}.Now()
 	if err := runQuiet(ctx, "sync", dst); err != nil {
 		return err
 	}
-	r.ConvertSyncSeconds = time.Since(start).Seconds()
-	start = time.Now()
+	r.ConvertSyncSeconds = clock.Since(clock.Real{}, start).Seconds()
+	start = clock.Real{}.Now()
 	if err := runQuiet(ctx, "qemu-img", "compare", "-q", "-f", "qcow2", "-F", "qcow2", src, dst); err != nil {
 		return err
 	}
-	r.ConvertCompareSeconds = time.Since(start).Seconds()
+	r.ConvertCompareSeconds = clock.Since(clock.Real{}, start).Seconds()
 	logf("%s: qemu-img convert %.2f s (+ sync %.2f s + compare %.2f s)", d.Name, r.ConvertSeconds, r.ConvertSyncSeconds, r.ConvertCompareSeconds)
 	return nil
 }
@@ -155,11 +156,11 @@ func (b *bench) restore(ctx context.Context, d *testbed.Domain, id string, r *Ru
 	}
 	settle(ctx, b.opts.cold)
 	var res restoreResult
-	start := time.Now()
+	start := clock.Real{}.Now()
 	if err := b.srv.CLIJSON(ctx, &res, "backup", "restore", id); err != nil {
 		return err
 	}
-	r.RestoreSeconds = time.Since(start).Seconds()
+	r.RestoreSeconds = clock.Since(clock.Real{}, start).Seconds()
 	var err error
 	if r.RestoreOpSeconds, err = b.lastOperation(ctx, "backup.restore"); err != nil {
 		return err
@@ -180,7 +181,7 @@ func (b *bench) plainStart(ctx context.Context, d *testbed.Domain, r *Run) error
 		return err
 	}
 	settle(ctx, b.opts.cold)
-	start := time.Now()
+	start := clock.Real{}.Now()
 	if err := d.L.DomainCreate(d.Dom); err != nil {
 		return fmt.Errorf("start %s: %w", d.Name, err)
 	}
@@ -198,13 +199,13 @@ func (b *bench) plainStart(ctx context.Context, d *testbed.Domain, r *Run) error
 			return ctx.Err()
 		}
 	}
-	r.StartRunningSeconds = time.Since(start).Seconds()
+	r.StartRunningSeconds = clock.Since(clock.Real{}, start).Seconds()
 	actx, cancel := context.WithTimeout(ctx, testbed.BootTimeout)
 	defer cancel()
 	if err := d.WaitAgent(actx); err != nil {
 		return err
 	}
-	r.StartAgentSeconds = time.Since(start).Seconds()
+	r.StartAgentSeconds = clock.Since(clock.Real{}, start).Seconds()
 	logf("%s: plain start (libvirt, restored disks): running after %.2f s, guest agent after %.2f s", d.Name, r.StartRunningSeconds, r.StartAgentSeconds)
 	return nil
 }
@@ -230,7 +231,7 @@ func (b *bench) quick(ctx context.Context, d *testbed.Domain, id string, r *Run)
 	if err != nil {
 		return err
 	}
-	start := time.Now()
+	start := clock.Real{}.Now()
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -244,7 +245,7 @@ func (b *bench) quick(ctx context.Context, d *testbed.Domain, id string, r *Run)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := strings.TrimSpace(sc.Text())
-			at := time.Since(start).Seconds()
+			at := clock.Since(clock.Real{}, start).Seconds()
 			errLines = append(errLines, line)
 			m := progressRE.FindStringSubmatch(line)
 			if m == nil {
@@ -257,7 +258,7 @@ func (b *bench) quick(ctx context.Context, d *testbed.Domain, id string, r *Run)
 			}
 		}
 		err := cmd.Wait()
-		exitedAt = time.Now()
+		exitedAt = clock.Real{}.Now()
 		done <- err
 	}()
 	var cmdErr error
@@ -265,7 +266,7 @@ func (b *bench) quick(ctx context.Context, d *testbed.Domain, id string, r *Run)
 	for {
 		st, err := d.State()
 		if err == nil && st == libvirt.DomainRunning {
-			r.QuickRunningSeconds = time.Since(start).Seconds()
+			r.QuickRunningSeconds = clock.Since(clock.Real{}, start).Seconds()
 			break
 		}
 		if exited {
@@ -286,7 +287,7 @@ func (b *bench) quick(ctx context.Context, d *testbed.Domain, id string, r *Run)
 	if err != nil {
 		return err
 	}
-	r.QuickAgentSeconds = time.Since(start).Seconds()
+	r.QuickAgentSeconds = clock.Since(clock.Real{}, start).Seconds()
 	if !exited {
 		cmdErr = <-done
 	}
@@ -362,21 +363,21 @@ func (b *bench) vnb(ctx context.Context, d *testbed.Domain, row *Row) error {
 		defer os.RemoveAll(outDir)
 	}
 	settle(ctx, false)
-	start := time.Now()
+	start := clock.Real{}.Now()
 	if err := runLogged(ctx, filepath.Join(b.tmp, "virtnbdbackup-"+tag+".log"),
 		"virtnbdbackup", "-d", d.Name, "-l", "full", "-o", backupDir, "-n"); err != nil {
 		return err
 	}
-	row.VnbBackupSeconds = time.Since(start).Seconds()
+	row.VnbBackupSeconds = clock.Since(clock.Real{}, start).Seconds()
 	logf("%s: virtnbdbackup -l full %.1f s", d.Name, row.VnbBackupSeconds)
 
 	settle(ctx, b.opts.cold)
-	start = time.Now()
+	start = clock.Real{}.Now()
 	if err := runLogged(ctx, filepath.Join(b.tmp, "virtnbdrestore-"+tag+".out"),
 		"virtnbdrestore", "-i", backupDir, "-o", outDir, "-n", "-L", filepath.Join(b.tmp, "virtnbdrestore-"+tag+".log")); err != nil {
 		return err
 	}
-	row.VnrSeconds = time.Since(start).Seconds()
+	row.VnrSeconds = clock.Since(clock.Real{}, start).Seconds()
 	var files []string
 	filepath.WalkDir(outDir, func(p string, e os.DirEntry, err error) error {
 		if err == nil && e.Type().IsRegular() {
@@ -390,11 +391,11 @@ func (b *bench) vnb(ctx context.Context, d *testbed.Domain, row *Row) error {
 	if len(files) == 0 {
 		return fmt.Errorf("virtnbdrestore wrote nothing into %s", outDir)
 	}
-	start = time.Now()
+	start = clock.Real{}.Now()
 	if err := runQuiet(ctx, "sync", files...); err != nil {
 		return err
 	}
-	row.VnrSyncSeconds = time.Since(start).Seconds()
+	row.VnrSyncSeconds = clock.Since(clock.Real{}, start).Seconds()
 	logf("%s: virtnbdrestore %.2f s (+ sync %.2f s), %s of qcow2 files", d.Name, row.VnrSeconds, row.VnrSyncSeconds, mibString(row.VnrBytes))
 	return nil
 }

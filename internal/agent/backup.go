@@ -16,6 +16,7 @@ import (
 
 	"github.com/knib/knib/internal/agentapi"
 	"github.com/knib/knib/internal/crashpoint"
+	"github.com/knib/knib/internal/fsatomic"
 	"github.com/knib/knib/internal/hypervisor"
 	"github.com/knib/knib/internal/qemuimg"
 )
@@ -147,11 +148,11 @@ func (a *Local) snapshot(ctx context.Context, dom hypervisor.Domain, req agentap
 		for _, d := range req.Disks {
 			snaps = append(snaps, hypervisor.DiskSnapshot{Target: d.Target, File: d.NewDelta})
 		}
-		start := time.Now()
+		start := a.now()
 		if err := a.hv.SnapshotDisks(ctx, req.DomainUUID, snaps, req.Quiesce); err != nil {
 			return 0, cleanError{fmt.Errorf("disk-only snapshot: %w", err)}
 		}
-		return time.Since(start), nil
+		return a.since(start), nil
 	}
 	// Stopped VM: create the overlays with qemu-img and point the domain at them.
 	sources := map[string]hypervisor.Layer{}
@@ -316,7 +317,7 @@ func (a *Local) saveDomainFiles(ctx context.Context, req agentapi.TakeBackupRequ
 	if err != nil {
 		return err
 	}
-	m := Manifest{BackupID: req.BackupID, VMUUID: req.DomainUUID, Files: files, Parents: map[string]string{}, Disks: disks, Created: time.Now().UTC()}
+	m := Manifest{BackupID: req.BackupID, VMUUID: req.DomainUUID, Files: files, Parents: map[string]string{}, Disks: disks, Created: a.now().UTC()}
 	if len(boot) > 0 {
 		if err := os.MkdirAll(filepath.Join(dir, "boot"), 0o755); err != nil {
 			return err
@@ -342,14 +343,7 @@ func (a *Local) saveDomainFiles(ctx context.Context, req agentapi.TakeBackupRequ
 }
 
 func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	if err := syncFile(tmp); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return fsatomic.WriteFile(path, data, 0o644)
 }
 
 func copyFile(src, dst string) error {
@@ -358,23 +352,10 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	defer in.Close()
-	tmp := dst + ".tmp"
-	out, err := os.Create(tmp)
-	if err != nil {
+	return fsatomic.Write(dst, 0o644, func(w io.Writer) error {
+		_, err := io.Copy(w, in)
 		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, dst)
+	})
 }
 
 // chains reports each disk's top and the file below it.

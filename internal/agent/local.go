@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/guestagent"
 	"github.com/knib/knib/internal/hypervisor"
 	"github.com/knib/knib/internal/qemuimg"
@@ -44,13 +45,14 @@ type Local struct {
 	ga    *guestagent.Client
 	log   *slog.Logger
 	tasks *taskTable
+	clk   clock.Clock
 }
 
 var _ agentapi.Agent = (*Local)(nil)
 
 // NewLocal returns an agent driving hv. It does not take ownership of hv.
 func NewLocal(cfg Config, hv Hypervisor, log *slog.Logger) *Local {
-	a := &Local{cfg: cfg, hv: hv, img: qemuimg.Default, ga: guestagent.New(hv), log: log, tasks: newTaskTable()}
+	a := &Local{cfg: cfg, hv: hv, img: qemuimg.Default, ga: guestagent.New(hv), log: log, tasks: newTaskTable(), clk: clock.Real{}}
 	handle(a, agentapi.TakeBackup, a.takeBackup)
 	handle(a, agentapi.Reconcile, a.reconcile)
 	handle(a, agentapi.DeleteFiles, a.deleteFiles)
@@ -192,3 +194,14 @@ func (a *Local) CancelTask(ctx context.Context, id string) error { return a.task
 
 // defaultTaskDeadline bounds tasks whose request carries no deadline.
 const defaultTaskDeadline = 12 * time.Hour
+
+// now reads the agent's clock (the real one unless a test set another).
+func (a *Local) now() time.Time {
+	if a.clk == nil {
+		return clock.Real{}.Now()
+	}
+	return a.clk.Now()
+}
+
+// since is the time elapsed since t on the agent's clock.
+func (a *Local) since(t time.Time) time.Duration { return a.now().Sub(t) }

@@ -152,8 +152,8 @@ func (a *Local) validate(ctx context.Context, req agentapi.ValidateRequest, prog
 
 // waitBoot sends guest-sync with a random id until the echo comes back.
 func (a *Local) waitBoot(ctx context.Context, uuid string, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
+	deadline := a.now().Add(timeout)
+	for a.now().Before(deadline) && ctx.Err() == nil {
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err := a.ga.Sync(sctx, uuid)
 		cancel()

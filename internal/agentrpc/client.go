@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/pki"
 )
 
@@ -49,7 +50,7 @@ func NewClient(peer Peer, cert tls.Certificate, caCert *x509.Certificate) (*Clie
 		// name: agent certificates do not name addresses.
 		InsecureSkipVerify: true,
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			leaf, err := pki.VerifyWith(caCert, cs.PeerCertificates, pki.RoleAgent, time.Now())
+			leaf, err := pki.VerifyWith(caCert, cs.PeerCertificates, pki.RoleAgent, clock.Real{}.Now())
 			if err != nil {
 				return fmt.Errorf("agent at %s refused: %w", peer.URL, err)
 			}

@@ -9,9 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/clock"
+	"github.com/knib/knib/internal/httperr"
 	"github.com/knib/knib/internal/pki"
 )
 
@@ -81,13 +82,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 func reply(w http.ResponseWriter, log *slog.Logger, v any, err error) {
 	if err != nil {
 		code := codeOf(err)
-		status := http.StatusInternalServerError
-		switch code {
-		case "unknown_domain", "unknown_task":
-			status = http.StatusNotFound
-		case "unknown_kind":
-			status = http.StatusUnprocessableEntity
-		}
+		status, _ := httperr.Status(err)
 		if status == http.StatusInternalServerError && log != nil {
 			log.Warn("agent call failed", "err", err)
 		}
@@ -111,7 +106,7 @@ func ServerTLS(cert tls.Certificate, caCert *x509.Certificate) *tls.Config {
 		Certificates: []tls.Certificate{cert},
 		ClientAuth:   tls.RequireAnyClientCert,
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			if _, err := pki.VerifyWith(caCert, cs.PeerCertificates, pki.RoleServer, time.Now()); err != nil {
+			if _, err := pki.VerifyWith(caCert, cs.PeerCertificates, pki.RoleServer, clock.Real{}.Now()); err != nil {
 				return fmt.Errorf("client refused: %w", err)
 			}
 			return nil

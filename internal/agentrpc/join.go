@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/pki"
 )
 
@@ -81,7 +82,7 @@ func Join(ctx context.Context, serverURL string, req JoinRequest) (JoinResponse,
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			for _, c := range cs.PeerCertificates {
 				if c.IsCA && pki.PinOf(c) == tok.Pin {
-					_, err := pki.VerifyWith(c, cs.PeerCertificates, pki.RoleServer, time.Now())
+					_, err := pki.VerifyWith(c, cs.PeerCertificates, pki.RoleServer, clock.Real{}.Now())
 					return err
 				}
 			}
@@ -100,7 +101,7 @@ func Hello(ctx context.Context, serverURL string, cert tls.Certificate, caCert *
 		Certificates:       []tls.Certificate{cert},
 		InsecureSkipVerify: true, // verified below against the CA
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			_, err := pki.VerifyWith(caCert, cs.PeerCertificates, pki.RoleServer, time.Now())
+			_, err := pki.VerifyWith(caCert, cs.PeerCertificates, pki.RoleServer, clock.Real{}.Now())
 			return err
 		},
 	}

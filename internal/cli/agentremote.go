@@ -17,6 +17,7 @@ import (
 	"github.com/knib/knib/internal/agent"
 	"github.com/knib/knib/internal/agentapi"
 	"github.com/knib/knib/internal/agentrpc"
+	"github.com/knib/knib/internal/fsatomic"
 	libvirtadapter "github.com/knib/knib/internal/hypervisor/libvirt"
 	"github.com/knib/knib/internal/pki"
 )
@@ -172,23 +173,7 @@ func agentIdentity(ctx context.Context, o remoteAgentOpts, rep agentapi.HostRepo
 }
 
 func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return fsatomic.WriteFile(path, data, 0o600)
 }
 
 // printJSON writes v as indented JSON.

@@ -3,7 +3,6 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/knib/knib/internal/api"
 	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/fsatomic"
 )
 
 func backupCmd(a *app) *cobra.Command {
@@ -113,7 +113,7 @@ func backupCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return os.WriteFile(file, png, 0o644)
+			return fsatomic.WriteFile(file, png, 0o644)
 		},
 	}
 	shot.Flags().StringVarP(&file, "output", "o", "", "PNG file to write")

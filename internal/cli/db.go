@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/knib/knib/internal/fsatomic"
 	"github.com/knib/knib/internal/store/sqlstore"
 )
 
@@ -122,28 +123,17 @@ func dbExportCmd(a *app) *cobra.Command {
 				return w.Flush()
 			}
 			// Written beside the target and renamed: never a half dump.
-			tmp := file + ".tmp"
-			f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+			var d sqlstore.Dump
+			err = fsatomic.Write(file, 0o600, func(f io.Writer) error {
+				w := bufio.NewWriter(f)
+				var err error
+				if d, err = s.Export(cmd.Context(), w); err != nil {
+					return err
+				}
+				return w.Flush()
+			})
 			if err != nil {
 				return fmt.Errorf("dump file: %w", err)
-			}
-			w := bufio.NewWriter(f)
-			d, err := s.Export(cmd.Context(), w)
-			if err == nil {
-				err = w.Flush()
-			}
-			if err == nil {
-				err = f.Sync()
-			}
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err == nil {
-				err = os.Rename(tmp, file)
-			}
-			if err != nil {
-				os.Remove(tmp)
-				return err
 			}
 			out := dbTransfer{Engine: d.Engine, Database: sqlstore.Redact(database), File: file, SchemaVersion: d.SchemaVersion, Rows: map[string]int{}}
 			for _, tb := range d.Tables {

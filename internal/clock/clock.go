@@ -75,3 +75,9 @@ func (f *Fake) Advance(d time.Duration) {
 	}
 	f.waiters = keep
 }
+
+// Since is the time elapsed since t on the clock c.
+func Since(c Clock, t time.Time) time.Duration { return c.Now().Sub(t) }
+
+// Until is the time left until t on the clock c.
+func Until(c Clock, t time.Time) time.Duration { return t.Sub(c.Now()) }

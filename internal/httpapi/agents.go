@@ -34,13 +34,13 @@ func (h *Handler) registerAgents() {
 	add(h, "GET", "/join-tokens", "hosts", "List join tokens (admin); secrets are never shown again", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) ([]api.JoinToken, error) {
 			list, err := svc.Hosts.ListJoinTokens(ctx, p)
-			now := time.Now()
+			now := svc.Kernel.Clock().Now()
 			return mapList(list, func(t store.JoinToken) api.JoinToken { return h.joinTokenToAPI(ctx, t, now) }), err
 		})
 	add(h, "DELETE", "/join-tokens/{id}", "hosts", "Revoke a join token (admin)", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.JoinToken, error) {
 			t, err := svc.Hosts.RevokeJoinToken(ctx, p, r.PathValue("id"))
-			return h.joinTokenToAPI(ctx, t, time.Now()), err
+			return h.joinTokenToAPI(ctx, t, svc.Kernel.Clock().Now()), err
 		})
 	hostAction := func(fn func(ctx context.Context, p domain.Principal, ref string) (domain.Host, error)) func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Host, error) {
 		return func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Host, error) {

@@ -15,6 +15,7 @@ import (
 	"github.com/knib/knib/internal/api"
 	"github.com/knib/knib/internal/auth"
 	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/httperr"
 	"github.com/knib/knib/internal/service"
 )
 
@@ -87,28 +88,15 @@ func (e *badRequest) Error() string { return e.msg }
 
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var br *badRequest
-	var inv *domain.InvalidError
-	switch {
-	case errors.As(err, &br):
+	if errors.As(err, &br) {
 		writeProblem(w, http.StatusBadRequest, br.msg, br.field)
-	case errors.As(err, &inv):
-		writeProblem(w, http.StatusBadRequest, inv.Error(), inv.Field)
-	case errors.Is(err, domain.ErrUnauthorized):
-		writeProblem(w, http.StatusUnauthorized, err.Error(), "")
-	case errors.Is(err, domain.ErrForbidden):
-		writeProblem(w, http.StatusForbidden, err.Error(), "")
-	case errors.Is(err, domain.ErrNotFound):
-		writeProblem(w, http.StatusNotFound, err.Error(), "")
-	case errors.Is(err, domain.ErrConflict), errors.Is(err, domain.ErrLimitExceeded):
-		writeProblem(w, http.StatusConflict, err.Error(), "")
-	case errors.Is(err, domain.ErrUnavailable):
-		writeProblem(w, http.StatusServiceUnavailable, err.Error(), "")
-	case errors.Is(err, context.DeadlineExceeded):
-		writeProblem(w, http.StatusGatewayTimeout, err.Error(), "")
-	default:
-		h.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeProblem(w, http.StatusInternalServerError, err.Error(), "")
+		return
 	}
+	status, field := httperr.Status(err) // one mapping for API, agent RPC and server
+	if status == http.StatusInternalServerError {
+		h.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeProblem(w, status, err.Error(), field)
 }
 
 func writeProblem(w http.ResponseWriter, status int, detail, field string) {

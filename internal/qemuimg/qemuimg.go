@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/knib/knib/internal/clock"
 )
 
 // Tool runs one qemu-img binary. The zero value runs "qemu-img" from PATH
@@ -81,9 +83,9 @@ func (t *Tool) run(ctx context.Context, args []string, stdout io.Writer) ([]byte
 	}
 	cmd.Stderr = &errBuf
 
-	start := time.Now()
+	start := clock.Real{}.Now()
 	err := cmd.Run()
-	t.logger().Debug("qemu-img", "args", cmd.Args, "duration", time.Since(start), "err", err)
+	t.logger().Debug("qemu-img", "args", cmd.Args, "duration", clock.Since(clock.Real{}, start), "err", err)
 	if err == nil {
 		if stdout != nil {
 			return nil, nil

@@ -16,7 +16,8 @@ import (
 	"time"
 
 	"github.com/knib/knib/internal/agentrpc"
-	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/clock"
+	"github.com/knib/knib/internal/httperr"
 	"github.com/knib/knib/internal/pki"
 	"github.com/knib/knib/internal/service"
 	"github.com/knib/knib/internal/service/hosts"
@@ -55,7 +56,7 @@ func newRemote(ctx context.Context, svc *service.Service, cfg Config, log *slog.
 		return nil, fmt.Errorf("certificate authority: %w", err)
 	}
 	host, _ := os.Hostname()
-	cert, err := ca.ServerIdentity(fmt.Sprintf("knib-server %s/%d", host, os.Getpid()), time.Now())
+	cert, err := ca.ServerIdentity(fmt.Sprintf("knib-server %s/%d", host, os.Getpid()), svc.Kernel.Clock().Now())
 	if err != nil {
 		return nil, fmt.Errorf("server identity: %w", err)
 	}
@@ -116,21 +117,9 @@ func refuse(w http.ResponseWriter, status int, reason string) {
 
 func (r *remote) fail(w http.ResponseWriter, err error) {
 	msg := err.Error()
-	var inv *domain.InvalidError
-	status := http.StatusInternalServerError
-	for _, m := range []struct {
-		err    error
-		status int
-	}{{domain.ErrForbidden, http.StatusForbidden}, {domain.ErrConflict, http.StatusConflict},
-		{domain.ErrNotFound, http.StatusNotFound}, {domain.ErrUnavailable, http.StatusServiceUnavailable}} {
-		if errors.Is(err, m.err) {
-			status = m.status
-			msg = strings.TrimSuffix(msg, ": "+m.err.Error())
-			break
-		}
-	}
-	if errors.As(err, &inv) {
-		status = http.StatusBadRequest
+	status, _ := httperr.Status(err)
+	if s := httperr.Sentinel(err); s != nil {
+		msg = strings.TrimSuffix(msg, ": "+s.Error())
 	}
 	if status == http.StatusInternalServerError {
 		r.log.Error("agent request failed", "err", err)
@@ -159,7 +148,7 @@ func (r *remote) hello(w http.ResponseWriter, req *http.Request) {
 		refuse(w, http.StatusForbidden, "no client certificate: join with a token first")
 		return
 	}
-	leaf, err := r.ca.Verify(req.TLS.PeerCertificates, pki.RoleAgent, time.Now())
+	leaf, err := r.ca.Verify(req.TLS.PeerCertificates, pki.RoleAgent, r.svc.Kernel.Clock().Now())
 	if err != nil {
 		refuse(w, http.StatusForbidden, "agent certificate refused: "+err.Error())
 		return
@@ -206,8 +195,8 @@ func (r *remote) manage(ctx context.Context) {
 	lastSync := time.Time{}
 	for {
 		r.round(ctx)
-		if r.syncs && time.Since(lastSync) >= r.syncEvery {
-			lastSync = time.Now()
+		if r.syncs && clock.Since(clock.Real{}, lastSync) >= r.syncEvery {
+			lastSync = clock.Real{}.Now()
 			go func() {
 				if err := r.svc.Hosts.SyncInventory(ctx); err != nil && ctx.Err() == nil {
 					r.log.Warn("inventory sync", "err", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/knib/knib/internal/auth"
 	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/fsatomic"
 	"github.com/knib/knib/internal/httpapi"
 	libvirtadapter "github.com/knib/knib/internal/hypervisor/libvirt"
 	"github.com/knib/knib/internal/service"
@@ -250,9 +251,5 @@ func ensureAdminToken(ctx context.Context, svc *service.Service, dataDir string)
 	if err != nil {
 		return fmt.Errorf("issue admin token: %w", err)
 	}
-	tmp := file + ".tmp"
-	if err := os.WriteFile(tmp, []byte(secret+"\n"), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, file)
+	return fsatomic.WriteFile(file, []byte(secret+"\n"), 0o600)
 }

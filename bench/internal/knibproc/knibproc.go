@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/knib/knib/internal/clock"
 )
 
 // Build compiles ./cmd/knib of the module at root into dir and returns the
@@ -67,7 +69,7 @@ func Start(ctx context.Context, bin, dataDir, logPath string, extra ...string) (
 	s.done = make(chan struct{})
 	go func() { s.cmd.Wait(); logf.Close(); close(s.done) }()
 
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := clock.Real{}.Now().Add(30 * time.Second)
 	up := false
 	for {
 		if !up {
@@ -82,7 +84,7 @@ func Start(ctx context.Context, bin, dataDir, logPath string, extra ...string) (
 				return s, nil
 			}
 		}
-		if time.Now().After(deadline) {
+		if (clock.Real{}).Now().After(deadline) {
 			s.Stop()
 			return nil, fmt.Errorf("knib server not ready within 30 s: %s", s.LogTail())
 		}
@@ -192,7 +194,7 @@ func (s *Server) CLIJSON(ctx context.Context, v any, args ...string) error {
 
 // Logf prints a time-stamped progress line on standard error.
 func Logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+	fmt.Fprintf(os.Stderr, "%s %s\n", clock.Real{}.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 }
 
 // Machine describes this machine for a report.

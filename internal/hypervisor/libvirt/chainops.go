@@ -11,6 +11,7 @@ import (
 	"github.com/digitalocean/go-libvirt"
 	"libvirt.org/go/libvirtxml"
 
+	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/hypervisor"
 )
 
@@ -31,7 +32,7 @@ func snapshotDisks(l *libvirt.Libvirt, dom libvirt.Domain, disks []hypervisor.Di
 		want[d.Target] = d.File
 	}
 	snap := libvirtxml.DomainSnapshot{
-		Name:   fmt.Sprintf("knib-%d", time.Now().UnixNano()),
+		Name:   fmt.Sprintf("knib-%d", clock.Real{}.Now().UnixNano()),
 		Memory: &libvirtxml.DomainSnapshotMemory{Snapshot: "no"},
 		Disks:  &libvirtxml.DomainSnapshotDisks{},
 	}

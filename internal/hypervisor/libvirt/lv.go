@@ -22,6 +22,7 @@ import (
 	"github.com/digitalocean/go-libvirt/socket/dialers"
 	"libvirt.org/go/libvirtxml"
 
+	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/guestagent"
 	"github.com/knib/knib/internal/hypervisor"
 	"github.com/knib/knib/internal/qemuimg"
@@ -84,7 +85,7 @@ func Open(ctx context.Context, uri string, opts ...Option) (*Hypervisor, error) 
 	}
 	timeout := 15 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
-		timeout = max(time.Until(dl), time.Millisecond)
+		timeout = max(clock.Until(clock.Real{}, dl), time.Millisecond)
 	}
 	l := libvirt.NewWithDialer(newDialer(sock, timeout))
 	err = do(ctx, func() error { return l.ConnectToURI(remote) })
@@ -549,7 +550,7 @@ func agentTimeout(ctx context.Context) int32 {
 	if !ok {
 		return int32(DefaultAgentTimeout / time.Second)
 	}
-	secs := math.Ceil(time.Until(dl).Seconds())
+	secs := math.Ceil(clock.Until(clock.Real{}, dl).Seconds())
 	return int32(min(max(secs, 1), math.MaxInt32))
 }
 

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/knib/knib/internal/clock"
 )
 
 // DumpFormat identifies the dump format (knib_dump in the JSON).
@@ -310,7 +312,7 @@ func fromJSON(kind string, v any) (any, error) {
 // Export writes every table of the catalogue to w as one JSON Dump, read in
 // one transaction so that it is consistent while a server runs.
 func (s *DB) Export(ctx context.Context, w io.Writer) (Dump, error) {
-	d := Dump{Format: DumpFormat, Engine: s.engine, Created: fmtTime(time.Now())}
+	d := Dump{Format: DumpFormat, Engine: s.engine, Created: fmtTime(clock.Real{}.Now())}
 	opts := &sql.TxOptions{}
 	if s.engine == EnginePostgres {
 		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/domain"
 	"github.com/knib/knib/internal/store"
 
@@ -107,7 +108,7 @@ func (s *DB) migrate(ctx context.Context) error {
 			if _, err := tx.ExecContext(ctx, m.body); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, applied) VALUES ($1, $2)`, version, fmtTime(time.Now()))
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, applied) VALUES ($1, $2)`, version, fmtTime(clock.Real{}.Now()))
 			return err
 		})
 		if err != nil {
