@@ -114,10 +114,14 @@ func TestLayering(t *testing.T) {
 			}},
 		{"the agent side never imports the server side",
 			func(p string) bool { return under(p, "internal/agent") },
-			func(imp string) bool { return under(imp, "internal/service", "internal/httpapi", "internal/server", "internal/store") }},
+			func(imp string) bool {
+				return under(imp, "internal/service", "internal/httpapi", "internal/server", "internal/store")
+			}},
 		{"the HTTP layer reaches the catalogue only through the use cases",
 			func(p string) bool { return under(p, "internal/httpapi") },
-			func(imp string) bool { return under(imp, "internal/store/sqlstore", "internal/hypervisor", "internal/agent") }},
+			func(imp string) bool {
+				return under(imp, "internal/store/sqlstore", "internal/hypervisor", "internal/agent")
+			}},
 	}
 	checked := 0
 	for _, r := range rules {

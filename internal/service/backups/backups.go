@@ -279,7 +279,6 @@ func (s *Service) commit(ctx context.Context, vm domain.VM, b *domain.Backup, re
 	return nil
 }
 
-
 // backupFailed records a failed backup. A failure that changed nothing makes
 // the backup Failed; anything else makes it Error and the VM BackupError, and
 // recovery runs at once.
