@@ -15,6 +15,7 @@ import (
 	"github.com/knib/knib/internal/agentapi"
 	"github.com/knib/knib/internal/hypervisor"
 	"github.com/knib/knib/internal/qemuimg"
+	"github.com/knib/knib/internal/revert"
 )
 
 // verifiedBy names the check every restore makes before it reports success:
@@ -405,38 +406,31 @@ func (a *Local) createVM(ctx context.Context, req agentapi.CreateVMRequest, prog
 	}
 	res := agentapi.RestoreResult{Name: req.Name}
 	dests := map[string]string{}
-	var written []string
-	cleanup := func() {
-		for _, p := range written {
-			os.Remove(p)
-		}
-	}
+	// Leave nothing half-made: each step registers its undo.
+	r := revert.New(a.log)
+	defer r.Fail()
 	for i, f := range req.Files {
 		progress(10+70*float64(i)/float64(len(req.Files)), "writing "+f.Disk)
 		src, err := a.storagePath(ctx, f.Path)
 		if err != nil {
-			cleanup()
 			return nil, err
 		}
 		b, ok := bases[f.Disk]
 		if !ok {
-			cleanup()
 			return nil, fmt.Errorf("the backup's manifest has no file path for disk %s", f.Disk)
 		}
 		destDir := filepath.Dir(b.Path)
 		if req.OwnDiskDir {
 			destDir = filepath.Join(a.diskDir(), req.Name)
 			if err := os.MkdirAll(destDir, 0o755); err != nil {
-				cleanup()
 				return nil, err
 			}
 		}
 		dest := freeName(filepath.Join(destDir, req.Name+"-"+f.Disk+".qcow2"))
 		if err := a.writeDisk(ctx, src, dest, "qcow2", req.Quick, nil); err != nil {
-			cleanup()
 			return nil, fmt.Errorf("disk %s: %w", f.Disk, err)
 		}
-		written = append(written, dest)
+		r.Add("remove "+dest, func() error { return removeIfExists(dest) })
 		dests[f.Disk] = dest
 		res.Disks = append(res.Disks, agentapi.RestoredDisk{Target: f.Disk, Path: dest, Verified: verifiedLabel(req.Quick)})
 	}
@@ -464,27 +458,23 @@ func (a *Local) createVM(ctx context.Context, req agentapi.CreateVMRequest, prog
 		})
 	})
 	if err != nil {
-		cleanup()
 		return nil, err
 	}
 	progress(85, "defining "+req.Name)
 	uuid, err := a.hv.DefineDomain(ctx, doc)
 	if err != nil {
-		cleanup()
 		return nil, err
 	}
+	r.Add("undefine "+req.Name, func() error { return a.hv.UndefineDomain(context.WithoutCancel(ctx), uuid) })
 	res.UUID, res.Defined = uuid, true
 	if req.Start || req.Quick {
 		progress(95, "starting "+req.Name)
 		if err := a.hv.StartDomain(ctx, uuid); err != nil {
-			// Leave nothing half-made: no new domain, no new files.
-			if uerr := a.hv.UndefineDomain(ctx, uuid); uerr == nil {
-				cleanup()
-			}
 			return nil, err
 		}
 		res.Started = true
 	}
+	r.Success()
 	return res, nil
 }
 

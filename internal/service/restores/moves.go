@@ -9,6 +9,7 @@ import (
 	"github.com/knib/knib/internal/agentapi"
 	"github.com/knib/knib/internal/crashpoint"
 	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/revert"
 	"github.com/knib/knib/internal/service/kernel"
 	"github.com/knib/knib/internal/store"
 )
@@ -70,7 +71,7 @@ func (s *Service) runMove(ctx context.Context, vm domain.VM, b domain.Backup, to
 	if err := s.store.RecordVMMove(ctx, m); err != nil {
 		return nil, err
 	}
-	r := kernel.NewReverter(s.log)
+	r := revert.New(s.log)
 	defer r.Fail()
 	r.Add("forget the move record", func() error { return s.store.FinishVMMove(context.WithoutCancel(ctx), vm.ID) })
 	timeout := s.k.KnibTimeout(ctx, vm)

@@ -9,6 +9,7 @@ import (
 	"github.com/knib/knib/internal/agentapi"
 	"github.com/knib/knib/internal/crashpoint"
 	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/revert"
 	"github.com/knib/knib/internal/service/kernel"
 	"github.com/knib/knib/internal/settings"
 	"github.com/knib/knib/internal/store"
@@ -122,7 +123,7 @@ func (s *Service) runRestore(ctx context.Context, vm domain.VM, b domain.Backup,
 	if err != nil {
 		return nil, err
 	}
-	r := kernel.NewReverter(s.log)
+	r := revert.New(s.log)
 	defer r.Fail()
 	if err := s.k.SetBackupStatus(ctx, b.ID, domain.BackupRestoring); err != nil {
 		return nil, err
