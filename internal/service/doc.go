@@ -1,12 +1,14 @@
-// Package service holds knib's use cases: what the server does for each API
-// request, independent of HTTP. It checks who may do what (domain.Principal),
-// validates input, records intent in the store, and drives hosts through
-// their agents (agentapi.Agent).
+// Package service wires knib's use cases: what the server does for each API
+// request, independent of HTTP. The use cases live in one package per
+// feature below this one; this package only composes them (Service has a
+// field per feature and no behaviour of its own).
 //
 // Vocabulary:
-//   - principal: the authenticated caller; users see only their account's VMs,
-//     and offerings, hosts, settings and jobs are admin-only.
-//   - inventory sync: reading every host's domains into the catalogue.
-//   - operation: a long request answered at once with an id; Service.start
-//     records it before any work and updates its state and progress.
+//   - feature: a package of use cases (backups, restores, snapshots,
+//     jobrun, storages, hosts, vms, offerings, config, accounts, schedules,
+//     recovery). Each depends on the kernel and on a narrow Store interface
+//     of its own that lists only the catalogue methods it calls.
+//   - kernel: what every feature shares (service/kernel).
+//   - principal: the authenticated caller; users see only their account's
+//     VMs; offerings, hosts, settings and jobs are admin-only.
 package service

@@ -78,3 +78,17 @@ func (s *Kernel) Orphaned(owner string, until, now time.Time) bool {
 
 // leaseEnd is the end of a lease taken or renewed now.
 func (s *Kernel) LeaseEnd() time.Time { return s.clock.Now().Add(s.Lease()) }
+
+// DefaultJobLease is how long a claim on a running job lasts without
+// renewal; a runner renews it every third of that while the job runs.
+const DefaultJobLease = 60 * time.Second
+
+// SetJobLease changes the job lease (tests use short ones).
+func (s *Kernel) SetJobLease(d time.Duration) { s.jobLease = d }
+
+func (s *Kernel) Lease() time.Duration {
+	if s.jobLease > 0 {
+		return s.jobLease
+	}
+	return DefaultJobLease
+}

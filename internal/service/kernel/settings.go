@@ -2,7 +2,9 @@ package kernel
 
 import (
 	"context"
+	"time"
 
+	"github.com/knib/knib/internal/domain"
 	"github.com/knib/knib/internal/settings"
 	"github.com/knib/knib/internal/store"
 )
@@ -34,4 +36,37 @@ func (s *Kernel) Settings(ctx context.Context, t settings.Target) (settings.View
 		return settings.View{}, err
 	}
 	return settings.NewView(t, StoredSettings(stored), s.AgentSettings(ctx, t))
+}
+
+// knibTimeout is the setting knib.timeout for a VM (its default when the
+// settings cannot be read).
+func (s *Kernel) KnibTimeout(ctx context.Context, vm domain.VM) time.Duration {
+	view, err := s.VMSettings(ctx, vm)
+	if err != nil {
+		return settings.View{}.Duration(settings.KeyKnibTimeout)
+	}
+	return view.Duration(settings.KeyKnibTimeout)
+}
+
+// knibTimeoutHost is knib.timeout as seen from a host.
+func (s *Kernel) KnibTimeoutHost(ctx context.Context, hostID string) time.Duration {
+	return s.KnibTimeout(ctx, domain.VM{HostID: hostID})
+}
+
+// vmSettings returns the settings view for a VM (its host, zone, account).
+func (s *Kernel) VMSettings(ctx context.Context, vm domain.VM) (settings.View, error) {
+	t := settings.Target{Host: vm.HostID, Account: vm.AccountID}
+	if h, err := s.store.Host(ctx, vm.HostID); err == nil {
+		t.Zone = h.ZoneID
+	}
+	return s.Settings(ctx, t)
+}
+
+// globalTimeout is the global knib.timeout.
+func (s *Kernel) GlobalTimeout(ctx context.Context) time.Duration {
+	view, err := s.Settings(ctx, settings.Target{})
+	if err != nil {
+		return time.Hour
+	}
+	return view.Duration(settings.KeyKnibTimeout)
 }

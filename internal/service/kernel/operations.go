@@ -3,7 +3,6 @@ package kernel
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -15,19 +14,6 @@ const AdminAccount = "admin"
 
 // Wait blocks until background operations have finished.
 func (s *Kernel) Wait() { s.ops.Wait() }
-
-// EnsureAdmin creates the admin account when missing and returns it.
-func (s *Kernel) EnsureAdmin(ctx context.Context) (domain.Account, error) {
-	a, err := s.store.Account(ctx, AdminAccount)
-	if err == nil || !errors.Is(err, domain.ErrNotFound) {
-		return a, err
-	}
-	a = domain.Account{ID: domain.NewID(), Name: AdminAccount, Created: s.clock.Now()}
-	if err := s.store.CreateAccount(ctx, a); err != nil {
-		return a, err
-	}
-	return a, nil
-}
 
 // Progress reports an operation's progress (0..100) and current step.
 type Progress func(pct float64, msg string)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/knib/knib/internal/agentapi"
 	"github.com/knib/knib/internal/domain"
 )
 
@@ -56,4 +57,30 @@ func (s *Kernel) HostAgentState(ctx context.Context, h domain.Host) (state, agen
 		return "Revoked", a.URL
 	}
 	return a.Connection, a.URL
+}
+
+// agent returns the agent of a host.
+func (s *Kernel) Agent(hostID string) (agentapi.Agent, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.agents[hostID]
+	if !ok {
+		return nil, fmt.Errorf("host %s has no connected agent: %w", hostID, domain.ErrUnavailable)
+	}
+	if err := s.gatedErr(hostID); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// recoveryAgent is agent for recovery: it also returns the agent of a host
+// that is still recovering after its agent reconnected.
+func (s *Kernel) RecoveryAgent(hostID string) (agentapi.Agent, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.agents[hostID]
+	if !ok {
+		return nil, fmt.Errorf("host %s has no connected agent: %w", hostID, domain.ErrUnavailable)
+	}
+	return a, nil
 }

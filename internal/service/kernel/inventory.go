@@ -11,6 +11,37 @@ import (
 	"github.com/knib/knib/internal/domain"
 )
 
+// movedAway returns the VMs a host still defines that are being moved to
+// another host: its inventory must not pull them back.
+func (s *Kernel) MovedAway(ctx context.Context, hostID string) map[string]bool {
+	moves, err := s.store.VMMoves(ctx)
+	if err != nil {
+		return nil
+	}
+	out := map[string]bool{}
+	for _, m := range moves {
+		if m.FromHost == hostID && m.ToHost != hostID {
+			out[m.VMID] = true
+		}
+	}
+	return out
+}
+
+// refreshHost re-reads a host's inventory after its disks changed.
+func (s *Kernel) RefreshHost(ctx context.Context, hostID string) {
+	a, err := s.Agent(hostID)
+	if err != nil {
+		return
+	}
+	admin, err := s.EnsureAdmin(ctx)
+	if err != nil {
+		return
+	}
+	if err := s.SyncHost(ctx, hostID, a, admin.ID); err != nil {
+		s.log.Warn("inventory refresh", "host", hostID, "err", err)
+	}
+}
+
 func VMFromAgent(d agentapi.Domain) domain.VM {
 	vm := domain.VM{ID: d.UUID, Name: d.Name, State: stateFromHypervisor(d.State), VCPUs: d.VCPUs, MemoryBytes: d.MemoryBytes}
 	for _, k := range d.Disks {
@@ -34,32 +65,6 @@ func stateFromHypervisor(s string) domain.VMState {
 		return domain.VMPaused
 	}
 	return domain.VMUnknown
-}
-
-// agent returns the agent of a host.
-func (s *Kernel) Agent(hostID string) (agentapi.Agent, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.agents[hostID]
-	if !ok {
-		return nil, fmt.Errorf("host %s has no connected agent: %w", hostID, domain.ErrUnavailable)
-	}
-	if err := s.gatedErr(hostID); err != nil {
-		return nil, err
-	}
-	return a, nil
-}
-
-// recoveryAgent is agent for recovery: it also returns the agent of a host
-// that is still recovering after its agent reconnected.
-func (s *Kernel) RecoveryAgent(hostID string) (agentapi.Agent, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.agents[hostID]
-	if !ok {
-		return nil, fmt.Errorf("host %s has no connected agent: %w", hostID, domain.ErrUnavailable)
-	}
-	return a, nil
 }
 
 func (s *Kernel) SyncHost(ctx context.Context, hostID string, a agentapi.Agent, ownerID string) error {
@@ -88,24 +93,6 @@ func (s *Kernel) SyncHost(ctx context.Context, hostID string, a agentapi.Agent, 
 		vms = append(vms, VMFromAgent(d))
 	}
 	return s.store.SyncHostVMs(ctx, hostID, vms, ownerID, now)
-}
-
-// ZoneName returns a zone's name for display.
-func (s *Kernel) ZoneName(ctx context.Context, id string) string {
-	z, err := s.store.Zone(ctx, id)
-	if err != nil {
-		return id
-	}
-	return z.Name
-}
-
-// HostName returns a host's name for display.
-func (s *Kernel) HostName(ctx context.Context, id string) string {
-	h, err := s.store.Host(ctx, id)
-	if err != nil {
-		return id
-	}
-	return h.Name
 }
 
 // HostFromReport is the catalogue record of a host from its agent's report.

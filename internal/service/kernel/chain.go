@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/knib/knib/internal/agentapi"
@@ -13,42 +15,51 @@ import (
 	"github.com/knib/knib/internal/store"
 )
 
-// vmSettings returns the settings view for a VM (its host, zone, account).
-func (s *Kernel) VMSettings(ctx context.Context, vm domain.VM) (settings.View, error) {
-	t := settings.Target{Host: vm.HostID, Account: vm.AccountID}
-	if h, err := s.store.Host(ctx, vm.HostID); err == nil {
-		t.Zone = h.ZoneID
-	}
-	return s.Settings(ctx, t)
+// isSnapshotOverlay reports whether a file is a VM snapshot overlay of vmID.
+func IsSnapshotOverlay(vmID string) func(string) bool {
+	prefix := agentapi.SnapshotPrefix + vmID + "."
+	return func(p string) bool { return strings.HasPrefix(filepath.Base(p), prefix) }
 }
 
-// lockVM marks the VM busy for the operation or refuses with a clear message.
-func (s *Kernel) LockVM(ctx context.Context, vm domain.VM, what string) (release func(), err error) {
-	holder := what + " (started " + s.clock.Now().Format(time.RFC3339) + ")"
-	if err := s.store.AcquireVMFor(ctx, vm.ID, holder, s.Owner(), s.LeaseEnd()); err != nil {
-		return nil, fmt.Errorf("vm %s: %w", vm.Name, err)
+// snapshotFiles returns the frozen files of a VM's snapshots but one.
+func (s *Kernel) SnapshotFiles(ctx context.Context, vmID, except string) ([]string, error) {
+	snaps, err := s.store.Snapshots(ctx, vmID)
+	if err != nil {
+		return nil, err
 	}
-	return func() {
-		// A lock that can't be released now runs out with its lease.
-		if err := retryWrite(func() error { return s.store.ReleaseVM(context.WithoutCancel(ctx), vm.ID, holder) }); err != nil {
-			s.log.Warn("release the VM lock; its lease runs out", "vm", vm.Name, "err", err)
+	var out []string
+	for _, sn := range snaps {
+		if sn.ID == except {
+			continue
 		}
-	}, nil
+		for _, f := range sn.Files {
+			out = append(out, f.Frozen)
+		}
+	}
+	return out, nil
 }
 
-// refreshHost re-reads a host's inventory after its disks changed.
-func (s *Kernel) RefreshHost(ctx context.Context, hostID string) {
-	a, err := s.Agent(hostID)
+// repointSnapshots: after a merge of from into to on a disk, snapshots frozen
+// on from find their state in to.
+func (s *Kernel) RepointSnapshots(ctx context.Context, vmID, disk, from, to string) error {
+	snaps, err := s.store.Snapshots(ctx, vmID)
 	if err != nil {
-		return
+		return fmt.Errorf("snapshots of vm %s: %w", vmID, err)
 	}
-	admin, err := s.EnsureAdmin(ctx)
-	if err != nil {
-		return
+	for _, sn := range snaps {
+		changed := false
+		for i, f := range sn.Files {
+			if f.Frozen == from && (disk == "" || f.Disk == disk) {
+				sn.Files[i].Frozen, changed = to, true
+			}
+		}
+		if changed {
+			if err := s.store.SaveSnapshot(ctx, sn); err != nil {
+				return fmt.Errorf("re-point snapshot %s: %w", sn.ID, err)
+			}
+		}
 	}
-	if err := s.SyncHost(ctx, hostID, a, admin.ID); err != nil {
-		s.log.Warn("inventory refresh", "host", hostID, "err", err)
-	}
+	return nil
 }
 
 // recoverVM brings a VM back to a consistent chain after an interruption:
@@ -144,31 +155,6 @@ func (s *Kernel) recoveryFailed(ctx context.Context, vm domain.VM, cause error) 
 	return err
 }
 
-// canSeeBackup: admins see every backup; users those of their account and
-// those of the VMs they own now (backups follow the VM to its new owner).
-func (s *Kernel) CanSeeBackup(ctx context.Context, p domain.Principal, b domain.Backup) bool {
-	if p.IsAdmin() || b.AccountID == p.AccountID {
-		return true
-	}
-	vm, err := s.store.VM(ctx, b.VMID)
-	return err == nil && p.CanSeeVM(vm)
-}
-
-// Backup returns one backup the principal may see.
-func (s *Kernel) Backup(ctx context.Context, p domain.Principal, id string) (domain.Backup, error) {
-	if err := domain.ValidateRef("id", id); err != nil {
-		return domain.Backup{}, err
-	}
-	b, err := s.store.Backup(ctx, id)
-	if err != nil {
-		return b, err
-	}
-	if !s.CanSeeBackup(ctx, p, b) {
-		return domain.Backup{}, fmt.Errorf("backup %q: %w", id, domain.ErrNotFound)
-	}
-	return b, nil
-}
-
 func ToChain(all []domain.Backup) []chain.Backup {
 	out := make([]chain.Backup, 0, len(all))
 	for _, b := range all {
@@ -221,4 +207,17 @@ func (s *Kernel) ReconcileVM(ctx context.Context, vm domain.VM, a agentapi.Agent
 		}
 	}
 	return nil
+}
+
+// chainAncestors returns id and its ancestors' ids.
+func ChainAncestors(all []domain.Backup, id string) []string {
+	byID := map[string]domain.Backup{}
+	for _, b := range all {
+		byID[b.ID] = b
+	}
+	var out []string
+	for b, ok := byID[id]; ok && len(out) <= len(all); b, ok = byID[b.ParentID] {
+		out = append(out, b.ID)
+	}
+	return out
 }
