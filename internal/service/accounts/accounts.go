@@ -1,9 +1,6 @@
 package accounts
 
 import (
-	"log/slog"
-
-	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/service/kernel"
 )
 
@@ -11,11 +8,9 @@ import (
 type Service struct {
 	k     *kernel.Kernel
 	store Store
-	clock clock.Clock
-	log   *slog.Logger
 }
 
 // New returns the use cases over the kernel and the catalogue.
 func New(k *kernel.Kernel, st Store) *Service {
-	return &Service{k: k, store: st, clock: k.Clock(), log: k.Log()}
+	return &Service{k: k, store: st}
 }

@@ -28,7 +28,7 @@ func (s *Service) SetAccountLimits(ctx context.Context, p domain.Principal, ref 
 		return acc, err
 	}
 	acc.Limits = l
-	s.log.Info("account limits set", "account", acc.Name, "vms", l.VMs, "vcpus", l.VCPUs, "memory_bytes", l.MemoryBytes)
+	s.k.Log().Info("account limits set", "account", acc.Name, "vms", l.VMs, "vcpus", l.VCPUs, "memory_bytes", l.MemoryBytes)
 	return acc, nil
 }
 

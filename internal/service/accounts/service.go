@@ -14,7 +14,7 @@ import (
 // server uses it at first start. API callers use CreateToken.
 func (s *Service) IssueToken(ctx context.Context, accountID string, role domain.Role, name string) (string, store.Token, error) {
 	secret, hash := auth.NewToken()
-	t := store.Token{ID: domain.NewID(), AccountID: accountID, Role: role, Name: name, Hash: hash, Created: s.clock.Now()}
+	t := store.Token{ID: domain.NewID(), AccountID: accountID, Role: role, Name: name, Hash: hash, Created: s.k.Clock().Now()}
 	if err := s.store.CreateToken(ctx, t); err != nil {
 		return "", t, err
 	}
@@ -48,7 +48,7 @@ func (s *Service) CreateAccount(ctx context.Context, p domain.Principal, name st
 	if err := domain.ValidateRef("name", name); err != nil {
 		return domain.Account{}, err
 	}
-	a := domain.Account{ID: domain.NewID(), Name: name, Created: s.clock.Now()}
+	a := domain.Account{ID: domain.NewID(), Name: name, Created: s.k.Clock().Now()}
 	return a, s.store.CreateAccount(ctx, a)
 }
 

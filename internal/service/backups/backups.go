@@ -68,7 +68,7 @@ func (s *Service) CreateScheduled(ctx context.Context, p domain.Principal, ref s
 		res, err := s.runBackup(ctx, vm, dom, isolated, quiesce, sched, progress)
 		if err == nil && after != nil {
 			if rerr := after(ctx, vm); rerr != nil {
-				s.log.Warn("after the backup", "vm", vm.Name, "err", rerr)
+				s.k.Log().Warn("after the backup", "vm", vm.Name, "err", rerr)
 			}
 		}
 		return res, err
@@ -106,7 +106,7 @@ func (s *Service) runBackup(ctx context.Context, vm domain.VM, dom agentapi.Doma
 	if err := s.commit(ctx, vm, &b, req, res, off); err != nil {
 		return nil, s.backupFailed(ctx, vm, b, err)
 	}
-	s.log.Info("backup done", "vm", vm.Name, "backup", b.ID, "size", b.Size, "freeze", res.Freeze)
+	s.k.Log().Info("backup done", "vm", vm.Name, "backup", b.ID, "size", b.Size, "freeze", res.Freeze)
 	return domain.BackupCreateResult{ID: b.ID, Type: string(b.Type), Freeze: res.Freeze.Seconds()}, nil
 }
 
@@ -156,7 +156,7 @@ func (s *Service) plan(ctx context.Context, vm domain.VM, dom agentapi.Domain, o
 	if err != nil {
 		return domain.Backup{}, req, err
 	}
-	now := s.clock.Now()
+	now := s.k.Clock().Now()
 	b := domain.Backup{ID: domain.NewID(), VMID: vm.ID, VMName: vm.Name, AccountID: vm.AccountID, OfferingID: vm.OfferingID,
 		HostID: vm.HostID, Type: dec.Type, Isolated: dec.Isolated, ParentID: dec.ParentID, Position: dec.Position,
 		EndOfChain: dec.EndOfChain, Status: domain.BackupBackingUp, Created: now, Updated: now}
@@ -186,7 +186,7 @@ func (s *Service) plan(ctx context.Context, vm domain.VM, dom agentapi.Domain, o
 		Quiesce: quiesce, MergeNewDelta: pl.MergeNewDelta, Others: others}
 	for _, p := range pl.Disks {
 		if p.Reason != "" {
-			s.log.Info("disk copied full in an incremental backup", "vm", vm.Name, "disk", p.Target, "why", p.Reason)
+			s.k.Log().Info("disk copied full in an incremental backup", "vm", vm.Name, "disk", p.Target, "why", p.Reason)
 		}
 		d := agentapi.BackupDiskPlan{Target: p.Target, Full: p.Full, Frozen: p.Frozen, MergeInto: p.MergeInto, Delta: p.Delta, Layers: p.Layers}
 		if !p.Full {
@@ -210,13 +210,13 @@ func (s *Service) recordIntent(ctx context.Context, vm domain.VM, b *domain.Back
 	}
 	if err := s.store.SetVMWorkState(ctx, vm.ID, domain.VMBackingUp); err != nil {
 		// Nothing was touched: the intent goes as a failed backup.
-		b.Status, b.Error, b.Updated = domain.BackupFailed, "the VM's BackingUp state could not be recorded: "+err.Error(), s.clock.Now()
+		b.Status, b.Error, b.Updated = domain.BackupFailed, "the VM's BackingUp state could not be recorded: "+err.Error(), s.k.Clock().Now()
 		if werr := s.store.SaveBackup(ctx, *b, nil); werr != nil {
 			return errors.Join(fmt.Errorf("record the backup intent of vm %s: %w", vm.Name, err), werr)
 		}
 		return fmt.Errorf("record the backup intent of vm %s: %w", vm.Name, err)
 	}
-	s.log.Info("backup started", "vm", vm.Name, "backup", b.ID, "type", b.Type, "position", b.Position, "end_of_chain", b.EndOfChain, "isolated", b.Isolated)
+	s.k.Log().Info("backup started", "vm", vm.Name, "backup", b.ID, "type", b.Type, "position", b.Position, "end_of_chain", b.EndOfChain, "isolated", b.Isolated)
 	return nil
 }
 
@@ -224,7 +224,7 @@ func (s *Service) recordIntent(ctx context.Context, vm domain.VM, b *domain.Back
 // transaction, queues compression or validation, and records the VM's
 // disks as the agent left them.
 func (s *Service) commit(ctx context.Context, vm domain.VM, b *domain.Backup, req agentapi.TakeBackupRequest, res agentapi.TakeBackupResult, off domain.Offering) error {
-	b.Status, b.Updated, b.Size = domain.BackupBackedUp, s.clock.Now(), 0
+	b.Status, b.Updated, b.Size = domain.BackupBackedUp, s.k.Clock().Now(), 0
 	for _, f := range res.Files {
 		b.Files = append(b.Files, domain.BackupFile{Disk: f.Disk, Path: f.Path, Full: f.Full, Size: f.Size, VirtualSize: f.VirtualSize, Hash: f.Hash})
 		b.Size += f.Size
@@ -253,11 +253,11 @@ func (s *Service) commit(ctx context.Context, vm domain.VM, b *domain.Backup, re
 	// Compression first; validation follows it, or comes at once.
 	if off.Compress {
 		if err := s.k.Enqueue(ctx, jobs.StartCompression, *b); err != nil {
-			s.log.Warn("queue the compression", "backup", b.ID, "err", err)
+			s.k.Log().Warn("queue the compression", "backup", b.ID, "err", err)
 		}
 	} else if off.Validate {
 		if err := s.k.Enqueue(ctx, jobs.BackupValidation, *b); err != nil {
-			s.log.Warn("queue the validation", "backup", b.ID, "err", err)
+			s.k.Log().Warn("queue the validation", "backup", b.ID, "err", err)
 		}
 	}
 	// Snapshots frozen on a merged delta now find their state in its base.
@@ -273,7 +273,7 @@ func (s *Service) commit(ctx context.Context, vm domain.VM, b *domain.Backup, re
 	}
 	if res.Domain.UUID != "" {
 		if err := s.k.RecordDomain(ctx, res.Domain); err != nil {
-			s.log.Warn("record the VM's disks after the backup; the next inventory pass does", "vm", vm.Name, "err", err)
+			s.k.Log().Warn("record the VM's disks after the backup; the next inventory pass does", "vm", vm.Name, "err", err)
 		}
 	}
 	return nil
@@ -283,7 +283,7 @@ func (s *Service) commit(ctx context.Context, vm domain.VM, b *domain.Backup, re
 // the backup Failed; anything else makes it Error and the VM BackupError, and
 // recovery runs at once.
 func (s *Service) backupFailed(ctx context.Context, vm domain.VM, b domain.Backup, cause error) error {
-	b.Updated, b.Error = s.clock.Now(), cause.Error()
+	b.Updated, b.Error = s.k.Clock().Now(), cause.Error()
 	if kernel.IsClean(cause) {
 		b.Status = domain.BackupFailed
 		if err := s.store.SaveBackup(ctx, b, nil); err != nil {
@@ -297,10 +297,10 @@ func (s *Service) backupFailed(ctx context.Context, vm domain.VM, b domain.Backu
 	b.Status = domain.BackupError
 	if err := s.store.SaveBackup(ctx, b, nil); err != nil {
 		// The backup stays BackingUp: recovery makes it Error.
-		s.log.Warn("record a failed backup; recovery does", "backup", b.ID, "err", err)
+		s.k.Log().Warn("record a failed backup; recovery does", "backup", b.ID, "err", err)
 	}
 	if err := s.store.SetVMWorkState(ctx, vm.ID, domain.VMBackupError); err != nil {
-		s.log.Warn("record BackupError; recovery finds the BackingUp backup", "vm", vm.Name, "err", err)
+		s.k.Log().Warn("record BackupError; recovery finds the BackingUp backup", "vm", vm.Name, "err", err)
 	}
 	if err := s.k.RecoverVM(ctx, vm.ID); err != nil {
 		return fmt.Errorf("backup failed (%v) and recovery did not finish: %v", cause, err)
@@ -468,7 +468,7 @@ func (s *Service) ApplyDelete(ctx context.Context, vmID string, plan chain.Delet
 		if err != nil {
 			return done, err
 		}
-		b.Status, b.Updated = domain.BackupRemoved, s.clock.Now()
+		b.Status, b.Updated = domain.BackupRemoved, s.k.Clock().Now()
 		if err := s.store.SaveBackup(ctx, b, nil); err != nil {
 			return done, err
 		}

@@ -1,9 +1,6 @@
 package backups
 
 import (
-	"log/slog"
-
-	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/service/kernel"
 	"github.com/knib/knib/internal/service/storages"
 )
@@ -12,12 +9,10 @@ import (
 type Service struct {
 	k        *kernel.Kernel
 	store    Store
-	clock    clock.Clock
-	log      *slog.Logger
 	storages *storages.Service
 }
 
 // New returns the use cases over the kernel and the catalogue.
 func New(k *kernel.Kernel, st Store, storages *storages.Service) *Service {
-	return &Service{k: k, store: st, clock: k.Clock(), log: k.Log(), storages: storages}
+	return &Service{k: k, store: st, storages: storages}
 }

@@ -116,7 +116,7 @@ func (s *Service) SetSetting(ctx context.Context, p domain.Principal, key, value
 	if err := s.store.SetSetting(ctx, store.Setting{Scope: string(scope), ScopeID: scopeID, Key: key, Value: norm}); err != nil {
 		return EffectiveSetting{}, err
 	}
-	s.log.Info("setting changed", "key", key, "scope", scope, "scope_id", scopeID, "value", norm)
+	s.k.Log().Info("setting changed", "key", key, "scope", scope, "scope_id", scopeID, "value", norm)
 	return s.effective(ctx, def, target)
 }
 

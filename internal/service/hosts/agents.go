@@ -29,11 +29,11 @@ const MaxJoinTokenTTL = 7 * 24 * time.Hour
 // InitCA loads the installation's CA, creating it at the very first start;
 // several servers on one database share the first one's.
 func (s *Service) InitCA(ctx context.Context) (*pki.CA, error) {
-	fresh, err := pki.NewCA(s.clock.Now())
+	fresh, err := pki.NewCA(s.k.Clock().Now())
 	if err != nil {
 		return nil, err
 	}
-	certPEM, keyPEM, err := s.store.InitCA(ctx, string(fresh.CertPEM), string(fresh.KeyPEM), s.clock.Now())
+	certPEM, keyPEM, err := s.store.InitCA(ctx, string(fresh.CertPEM), string(fresh.KeyPEM), s.k.Clock().Now())
 	if err != nil {
 		return nil, err
 	}
@@ -80,12 +80,12 @@ func (s *Service) CreateJoinToken(ctx context.Context, p domain.Principal, zone 
 	if err != nil {
 		return "", store.JoinToken{}, err
 	}
-	now := s.clock.Now()
+	now := s.k.Clock().Now()
 	jt := store.JoinToken{ID: tok.ID, Hash: tok.Hash(), ZoneID: z.ID, Created: now, Expires: now.Add(ttl)}
 	if err := s.store.CreateJoinToken(ctx, jt); err != nil {
 		return "", jt, err
 	}
-	s.log.Info("join token created", "id", jt.ID, "zone", z.Name, "expires", jt.Expires)
+	s.k.Log().Info("join token created", "id", jt.ID, "zone", z.Name, "expires", jt.Expires)
 	return tok.String(), jt, nil
 }
 
@@ -159,7 +159,7 @@ func (s *Service) JoinAgent(ctx context.Context, req JoinRequest) (JoinResult, e
 	if tok.Pin != ca.Pin() {
 		return JoinResult{}, fmt.Errorf("join token is for another installation (CA hash differs): %w", domain.ErrForbidden)
 	}
-	now := s.clock.Now()
+	now := s.k.Clock().Now()
 	if why := s.joinRefusal(ctx, tok, now); why != "" {
 		return JoinResult{}, fmt.Errorf("%s: %w", why, domain.ErrForbidden)
 	}
@@ -196,7 +196,7 @@ func (s *Service) JoinAgent(ctx context.Context, req JoinRequest) (JoinResult, e
 	}
 	// A re-join replaces the identity: the old connection goes.
 	s.DropAgent(ctx, h.ID, "", "identity replaced by a new join")
-	s.log.Info("agent joined", "host", h.Name, "zone", s.k.ZoneName(ctx, jt.ZoneID), "url", req.URL, "serial", iss.Serial)
+	s.k.Log().Info("agent joined", "host", h.Name, "zone", s.k.ZoneName(ctx, jt.ZoneID), "url", req.URL, "serial", iss.Serial)
 	return JoinResult{HostID: h.ID, CertPEM: iss.CertPEM, CAPEM: ca.CertPEM}, nil
 }
 
@@ -249,7 +249,7 @@ func (s *Service) AgentHello(ctx context.Context, leaf *x509.Certificate, agentU
 	if err := s.store.SetHostAgentURL(ctx, h.ID, strings.TrimSuffix(agentURL, "/")); err != nil {
 		return h, err
 	}
-	s.log.Info("agent hello", "host", h.Name, "url", agentURL)
+	s.k.Log().Info("agent hello", "host", h.Name, "url", agentURL)
 	return h, nil
 }
 
@@ -285,7 +285,7 @@ func (s *Service) RemoteHosts(ctx context.Context) ([]RemoteHost, error) {
 // work is recovered (the same recovery as for the in-process agent) while
 // the host takes no new work; only then is it open for new work.
 func (s *Service) AgentUp(ctx context.Context, hostID string, a agentapi.Agent) error {
-	now := s.clock.Now()
+	now := s.k.Clock().Now()
 	if err := s.store.SetHostConnection(ctx, hostID, store.AgentRecovering, now); err != nil {
 		return fmt.Errorf("agent of host %s: record Recovering: %w", s.k.HostName(ctx, hostID), err)
 	}
@@ -301,15 +301,15 @@ func (s *Service) AgentUp(ctx context.Context, hostID string, a agentapi.Agent) 
 		s.k.RemoveAgent(hostID)
 		ungate()
 		err = fmt.Errorf("agent of host %s: %w", s.k.HostName(ctx, hostID), err)
-		if werr := s.store.SetHostConnection(ctx, hostID, store.AgentDisconnected, s.clock.Now()); werr != nil {
+		if werr := s.store.SetHostConnection(ctx, hostID, store.AgentDisconnected, s.k.Clock().Now()); werr != nil {
 			return errors.Join(err, fmt.Errorf("record Disconnected: %w", werr))
 		}
 		return err
 	}
 	s.recovery.Reconcile(ctx)
 	ungate()
-	s.log.Info("agent connected", "host", s.k.HostName(ctx, hostID))
-	return s.store.SetHostConnection(ctx, hostID, store.AgentConnected, s.clock.Now())
+	s.k.Log().Info("agent connected", "host", s.k.HostName(ctx, hostID))
+	return s.store.SetHostConnection(ctx, hostID, store.AgentConnected, s.k.Clock().Now())
 }
 
 // AgentSeen records a successful heartbeat of a connected agent.
@@ -319,7 +319,7 @@ func (s *Service) AgentSeen(ctx context.Context, hostID string, rep agentapi.Hos
 		return err
 	}
 	rep.Name = h.Name
-	_, err = s.store.UpsertHost(ctx, kernel.HostFromReport(rep, h.ZoneID, false, s.clock.Now()))
+	_, err = s.store.UpsertHost(ctx, kernel.HostFromReport(rep, h.ZoneID, false, s.k.Clock().Now()))
 	return err
 }
 
@@ -329,12 +329,12 @@ func (s *Service) AgentSeen(ctx context.Context, hostID string, rep agentapi.Hos
 func (s *Service) DropAgent(ctx context.Context, hostID, state, why string) {
 	had := s.k.RemoveAgent(hostID)
 	if state != "" {
-		if err := s.store.SetHostConnection(ctx, hostID, state, s.clock.Now()); err != nil {
-			s.log.Warn("record the agent's connection state; the next heartbeat does", "host", hostID, "state", state, "err", err)
+		if err := s.store.SetHostConnection(ctx, hostID, state, s.k.Clock().Now()); err != nil {
+			s.k.Log().Warn("record the agent's connection state; the next heartbeat does", "host", hostID, "state", state, "err", err)
 		}
 	}
 	if had {
-		s.log.Warn("agent out of service", "host", s.k.HostName(ctx, hostID), "why", why)
+		s.k.Log().Warn("agent out of service", "host", s.k.HostName(ctx, hostID), "why", why)
 	}
 }
 
@@ -355,7 +355,7 @@ func (s *Service) SetHostEnabled(ctx context.Context, p domain.Principal, ref st
 	if err := s.store.SetHostEnabled(ctx, h.ID, enabled); err != nil {
 		return h, err
 	}
-	s.log.Info("host maintenance", "host", h.Name, "enabled", enabled)
+	s.k.Log().Info("host maintenance", "host", h.Name, "enabled", enabled)
 	return s.store.Host(ctx, h.ID)
 }
 

@@ -21,12 +21,12 @@ func (s *Service) RegisterHost(ctx context.Context, zone string, a agentapi.Agen
 	if err != nil {
 		return domain.Host{}, err
 	}
-	h, err := s.store.UpsertHost(ctx, kernel.HostFromReport(rep, z.ID, local, s.clock.Now()))
+	h, err := s.store.UpsertHost(ctx, kernel.HostFromReport(rep, z.ID, local, s.k.Clock().Now()))
 	if err != nil {
 		return h, err
 	}
 	s.k.SetAgent(h.ID, a)
-	s.log.Info("host registered", "host", h.Name, "zone", zone, "libvirt", h.LibvirtVersion, "qemu", h.HypervisorVersion)
+	s.k.Log().Info("host registered", "host", h.Name, "zone", zone, "libvirt", h.LibvirtVersion, "qemu", h.HypervisorVersion)
 	return h, nil
 }
 

@@ -1,10 +1,8 @@
 package hosts
 
 import (
-	"log/slog"
 	"sync"
 
-	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/pki"
 	"github.com/knib/knib/internal/service/jobrun"
 	"github.com/knib/knib/internal/service/kernel"
@@ -15,8 +13,6 @@ import (
 type Service struct {
 	k        *kernel.Kernel
 	store    Store
-	clock    clock.Clock
-	log      *slog.Logger
 	jobs     *jobrun.Service
 	recovery *recovery.Service
 	caMu     sync.Mutex
@@ -25,5 +21,5 @@ type Service struct {
 
 // New returns the use cases over the kernel and the catalogue.
 func New(k *kernel.Kernel, st Store, jobs *jobrun.Service, recovery *recovery.Service) *Service {
-	return &Service{k: k, store: st, clock: k.Clock(), log: k.Log(), jobs: jobs, recovery: recovery}
+	return &Service{k: k, store: st, jobs: jobs, recovery: recovery}
 }

@@ -64,7 +64,7 @@ func (s *Service) limits(ctx context.Context, fam jobs.Family) jobs.Limits {
 // or ran out of time, then claims and starts the jobs the plan allows. owner
 // names this server process in the leases.
 func (s *Service) RunJobs(ctx context.Context, owner string) error {
-	now := s.clock.Now()
+	now := s.k.Clock().Now()
 	running, err := s.store.Jobs(ctx, store.JobFilter{Executing: true})
 	if err != nil {
 		return err
@@ -77,7 +77,7 @@ func (s *Service) RunJobs(ctx context.Context, owner string) error {
 			o.Scheduled = now
 			const lost = "lost: the server running it stopped"
 			if ok, err := s.store.ReapJobOf(ctx, j.ID, j.LeaseOwner, now, o, lost); err == nil && ok {
-				s.log.Warn("lost job reaped", "job", j.ID, "type", j.Type, "next", o.State, "owner", j.LeaseOwner)
+				s.k.Log().Warn("lost job reaped", "job", j.ID, "type", j.Type, "next", o.State, "owner", j.LeaseOwner)
 				s.jobFailed(ctx, j, o, lost)
 			}
 			continue
@@ -88,7 +88,7 @@ func (s *Service) RunJobs(ctx context.Context, owner string) error {
 			o.Scheduled = now
 			const lost = "lost: its runner stopped renewing the lease"
 			if ok, err := s.store.ReapJob(ctx, j.ID, now, o, lost); err == nil && ok {
-				s.log.Warn("lost job reaped", "job", j.ID, "type", j.Type, "next", o.State)
+				s.k.Log().Warn("lost job reaped", "job", j.ID, "type", j.Type, "next", o.State)
 				s.jobFailed(ctx, j, o, lost)
 			}
 			continue
@@ -164,10 +164,10 @@ func (s *Service) runJob(ctx, stop context.Context, owner string, j jobs.Job, l 
 				cancel()
 				return
 			case <-time.After(s.k.Lease() / 3):
-				ok, err := s.store.RenewLease(ctx, j.ID, owner, s.clock.Now().Add(s.k.Lease()))
+				ok, err := s.store.RenewLease(ctx, j.ID, owner, s.k.Clock().Now().Add(s.k.Lease()))
 				if err != nil {
 					// Not renewed this time: the lease still runs; the next tick retries.
-					s.log.Warn("renew a job's lease", "job", j.ID, "err", err)
+					s.k.Log().Warn("renew a job's lease", "job", j.ID, "err", err)
 					continue
 				}
 				if !ok {
@@ -182,7 +182,7 @@ func (s *Service) runJob(ctx, stop context.Context, owner string, j jobs.Job, l 
 	if stop.Err() != nil {
 		return
 	}
-	now := s.clock.Now()
+	now := s.k.Clock().Now()
 	var o jobs.Outcome
 	msg := ""
 	switch {
@@ -196,17 +196,17 @@ func (s *Service) runJob(ctx, stop context.Context, owner string, j jobs.Job, l 
 			err = fmt.Errorf("timed out after %s: %w", l.Timeout, err)
 		}
 		o, msg = jobs.AfterFailure(now, j.Attempts, l), err.Error()
-		s.log.Warn("job failed", "job", j.ID, "type", j.Type, "backup", j.BackupID, "attempt", j.Attempts, "next", o.State, "err", err)
+		s.k.Log().Warn("job failed", "job", j.ID, "type", j.Type, "backup", j.BackupID, "attempt", j.Attempts, "next", o.State, "err", err)
 	}
 	if ok, ferr := s.store.FinishJob(ctx, j.ID, owner, o, msg, now); ferr != nil || !ok {
-		s.log.Warn("job outcome not recorded", "job", j.ID, "err", ferr)
+		s.k.Log().Warn("job outcome not recorded", "job", j.ID, "err", ferr)
 		return
 	}
 	if err != nil && err != errNotNow {
 		s.jobFailed(ctx, j, o, msg)
 	}
 	if err == nil {
-		s.log.Info("job done", "job", j.ID, "type", j.Type, "backup", j.BackupID, "attempt", j.Attempts, "owner", owner)
+		s.k.Log().Info("job done", "job", j.ID, "type", j.Type, "backup", j.BackupID, "attempt", j.Attempts, "owner", owner)
 	}
 }
 
@@ -219,7 +219,7 @@ func (s *Service) jobFailed(ctx context.Context, j jobs.Job, o jobs.Outcome, why
 	if j.Type == jobs.BackupValidation {
 		if o.State == jobs.Failed {
 			if err := s.store.SetValidation(ctx, j.BackupID, domain.UnableToValidate, "the validation job failed: "+why, false, nil); err != nil {
-				s.log.Error("record a failed validation", "backup", j.BackupID, "err", err)
+				s.k.Log().Error("record a failed validation", "backup", j.BackupID, "err", err)
 			}
 		}
 		return
@@ -237,7 +237,7 @@ func (s *Service) jobFailed(ctx context.Context, j jobs.Job, o jobs.Outcome, why
 		st = domain.CompressionError
 	}
 	if err := s.store.SetCompression(ctx, j.BackupID, st, 0, 0, nil); err != nil {
-		s.log.Error("record a failed compression", "backup", j.BackupID, "status", st, "err", err)
+		s.k.Log().Error("record a failed compression", "backup", j.BackupID, "status", st, "err", err)
 	}
 }
 
@@ -392,6 +392,6 @@ func (s *Service) Jobs(ctx context.Context, p domain.Principal, f store.JobFilte
 			return nil, domain.Invalid("type", "unknown job type %q, want StartCompression, FinalizeCompression or BackupValidation", f.Type)
 		}
 	}
-	f.Now = s.clock.Now()
+	f.Now = s.k.Clock().Now()
 	return s.store.Jobs(ctx, f)
 }

@@ -14,7 +14,7 @@ func (s *Service) liveValidations(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := s.clock.Now()
+	now := s.k.Clock().Now()
 	var keep []string
 	for _, j := range running {
 		if j.Type != jobs.BackupValidation || j.LeaseUntil.IsZero() || now.After(j.LeaseUntil) {

@@ -1,9 +1,6 @@
 package jobrun
 
 import (
-	"log/slog"
-
-	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/service/accounts"
 	"github.com/knib/knib/internal/service/kernel"
 )
@@ -12,13 +9,11 @@ import (
 type Service struct {
 	k        *kernel.Kernel
 	store    Store
-	clock    clock.Clock
-	log      *slog.Logger
 	accounts *accounts.Service
 	jobs     runningJobs
 }
 
 // New returns the use cases over the kernel and the catalogue.
 func New(k *kernel.Kernel, st Store, accounts *accounts.Service) *Service {
-	return &Service{k: k, store: st, clock: k.Clock(), log: k.Log(), accounts: accounts}
+	return &Service{k: k, store: st, accounts: accounts}
 }

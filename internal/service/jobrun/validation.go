@@ -39,7 +39,7 @@ func (s *Service) validateBackup(ctx context.Context, jobID string, t jobTask, b
 	// configured) without touching anything.
 	if previous != domain.Valid && view.Bool(settings.KeyEnforceLimitOnValidationVM) {
 		if err := s.accounts.AdmitValidationVM(ctx, jobID, b); err != nil {
-			s.log.Warn("validation VM refused by the account's limits", "backup", b.ID, "err", err)
+			s.k.Log().Warn("validation VM refused by the account's limits", "backup", b.ID, "err", err)
 			return err
 		}
 	}
@@ -69,11 +69,11 @@ func (s *Service) validateBackup(ctx context.Context, jobID string, t jobTask, b
 	if err := s.store.SetValidation(ctx, b.ID, status, reason, shot, hashes); err != nil {
 		return err
 	}
-	s.log.Info("backup validated", "backup", b.ID, "status", status, "reason", reason)
+	s.k.Log().Info("backup validated", "backup", b.ID, "status", status, "reason", reason)
 	if status == domain.Valid {
 		// Re-validate periodically.
 		next := jobs.Job{ID: domain.NewID(), Type: jobs.BackupValidation, BackupID: b.ID, VMID: b.VMID, ZoneID: h.ZoneID,
-			State: jobs.Queued, Scheduled: s.clock.Now().Add(view.Duration(settings.KeyValidationInterval))}
+			State: jobs.Queued, Scheduled: s.k.Clock().Now().Add(view.Duration(settings.KeyValidationInterval))}
 		return s.store.EnqueueJob(ctx, next)
 	}
 	return nil
@@ -171,7 +171,7 @@ func (s *Service) endChainIfIn(ctx context.Context, b domain.Backup) {
 			return
 		}
 		if err := s.k.EndChain(ctx, vm, a, s.k.KnibTimeout(ctx, vm)); err != nil {
-			s.log.Warn("end the chain after a failed validation", "vm", vm.Name, "err", err)
+			s.k.Log().Warn("end the chain after a failed validation", "vm", vm.Name, "err", err)
 		}
 		return
 	}
@@ -204,7 +204,7 @@ func (s *Service) CleanupValidations(ctx context.Context, a agentapi.Agent) {
 	var req agentapi.CleanupValidationRequest
 	list, err := s.store.ListStorages(ctx, "")
 	if err != nil {
-		s.log.Warn("cleanup of validation VMs: backup storages", "err", err)
+		s.k.Log().Warn("cleanup of validation VMs: backup storages", "err", err)
 		return
 	}
 	for _, st := range list {
@@ -214,12 +214,12 @@ func (s *Service) CleanupValidations(ctx context.Context, a agentapi.Agent) {
 	// stay; their jobs end them.
 	keep, err := s.liveValidations(ctx)
 	if err != nil {
-		s.log.Warn("cleanup of validation VMs: running validations", "err", err)
+		s.k.Log().Warn("cleanup of validation VMs: running validations", "err", err)
 		return
 	}
 	req.Keep = keep
 	if _, err := kernel.Run(ctx, a, agentapi.CleanupValidation, req, time.Minute, nil, 0, 100); err != nil {
-		s.log.Warn("cleanup of validation VMs", "err", err)
+		s.k.Log().Warn("cleanup of validation VMs", "err", err)
 	}
 }
 
@@ -238,6 +238,6 @@ func (s *Service) ValidateNow(ctx context.Context, p domain.Principal, id string
 		return jobs.Job{}, err
 	}
 	j := jobs.Job{ID: domain.NewID(), Type: jobs.BackupValidation, BackupID: b.ID, VMID: b.VMID, ZoneID: h.ZoneID,
-		State: jobs.Queued, Scheduled: s.clock.Now()}
+		State: jobs.Queued, Scheduled: s.k.Clock().Now()}
 	return j, s.store.EnqueueJob(ctx, j)
 }

@@ -12,14 +12,14 @@ func (s *Service) CreateOffering(ctx context.Context, p domain.Principal, spec d
 	if err := p.RequireAdmin("creating offerings"); err != nil {
 		return domain.Offering{}, err
 	}
-	o, err := domain.NewOffering(domain.NewID(), spec, s.clock.Now())
+	o, err := domain.NewOffering(domain.NewID(), spec, s.k.Clock().Now())
 	if err != nil {
 		return o, err
 	}
 	if err := s.store.CreateOffering(ctx, o); err != nil {
 		return o, err
 	}
-	s.log.Info("offering created", "id", o.ID, "name", o.Name)
+	s.k.Log().Info("offering created", "id", o.ID, "name", o.Name)
 	return o, nil
 }
 
@@ -55,9 +55,9 @@ func (s *Service) DeleteOffering(ctx context.Context, p domain.Principal, id str
 	if err := domain.ValidateRef("id", id); err != nil {
 		return err
 	}
-	if err := s.store.RemoveOffering(ctx, id, s.clock.Now()); err != nil {
+	if err := s.store.RemoveOffering(ctx, id, s.k.Clock().Now()); err != nil {
 		return err
 	}
-	s.log.Info("offering removed", "id", id)
+	s.k.Log().Info("offering removed", "id", id)
 	return nil
 }

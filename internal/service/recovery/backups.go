@@ -15,7 +15,7 @@ func (s *Service) Reconcile(ctx context.Context) {
 	s.storages.RecoverStorageMoves(ctx)
 	vms, err := s.store.ListVMs(ctx, store.VMFilter{})
 	if err != nil {
-		s.log.Warn("reconcile: list vms", "err", err)
+		s.k.Log().Warn("reconcile: list vms", "err", err)
 		return
 	}
 	for _, vm := range vms {
@@ -33,7 +33,7 @@ func (s *Service) Reconcile(ctx context.Context) {
 					release()
 					continue
 				}
-				s.log.Info("resuming the consolidation of a quick-restored VM", "vm", vm.Name)
+				s.k.Log().Info("resuming the consolidation of a quick-restored VM", "vm", vm.Name)
 				s.restores.ConsolidateWithRetries(ctx, a, vm.ID, "", s.k.KnibTimeout(ctx, vm), func(float64, string) {}, 0, 100)
 				release()
 			}
@@ -43,11 +43,11 @@ func (s *Service) Reconcile(ctx context.Context) {
 			// A restore was interrupted: some disks may be restored, others
 			// not. Say so; running the restore again finishes it.
 			if err := s.store.SetVMError(ctx, vm.ID, "a restore was interrupted; run `knib backup restore` again"); err != nil {
-				s.log.Warn("reconcile: record an interrupted restore; the next pass retries", "vm", vm.Name, "err", err)
+				s.k.Log().Warn("reconcile: record an interrupted restore; the next pass retries", "vm", vm.Name, "err", err)
 				continue
 			}
 			if err := s.store.SetVMWorkState(ctx, vm.ID, domain.VMRestoreError); err != nil {
-				s.log.Warn("reconcile: record an interrupted restore; the next pass retries", "vm", vm.Name, "err", err)
+				s.k.Log().Warn("reconcile: record an interrupted restore; the next pass retries", "vm", vm.Name, "err", err)
 			}
 			continue
 		}
@@ -64,7 +64,7 @@ func (s *Service) Reconcile(ctx context.Context) {
 			continue
 		}
 		if err := s.k.RecoverVM(ctx, vm.ID); err != nil {
-			s.log.Warn("reconcile", "vm", vm.Name, "err", err)
+			s.k.Log().Warn("reconcile", "vm", vm.Name, "err", err)
 		}
 		release()
 	}

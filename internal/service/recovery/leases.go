@@ -20,7 +20,7 @@ func (s *Service) RenewLeases(ctx context.Context) error {
 // the per-VM reconciliation (Reconcile) then repairs the disks. It returns
 // how many locks it released. Run at start and periodically.
 func (s *Service) RecoverOrphans(ctx context.Context) (int, error) {
-	now := s.clock.Now()
+	now := s.k.Clock().Now()
 	// Read before the take-overs: a status set after this read has another
 	// updated time, and the compare-and-swap below leaves it alone.
 	restoring, err := s.store.ListBackups(ctx, store.BackupFilter{Status: domain.BackupRestoring})
@@ -41,7 +41,7 @@ func (s *Service) RecoverOrphans(ctx context.Context) (int, error) {
 			return 0, err
 		}
 		if ok {
-			s.log.Warn("operation of a stopped server failed", "id", op.ID, "kind", op.Kind, "owner", op.Owner)
+			s.k.Log().Warn("operation of a stopped server failed", "id", op.ID, "kind", op.Kind, "owner", op.Owner)
 		}
 	}
 	locks, err := s.store.VMLocks(ctx)
@@ -61,7 +61,7 @@ func (s *Service) RecoverOrphans(ctx context.Context) (int, error) {
 			continue // its owner renewed it, or another server took it
 		}
 		released++
-		s.log.Info("releasing the lock of an interrupted operation", "vm", l.VMID, "holder", l.Holder, "owner", l.Owner)
+		s.k.Log().Info("releasing the lock of an interrupted operation", "vm", l.VMID, "holder", l.Holder, "owner", l.Owner)
 	}
 	return released, s.releaseRestoring(ctx, restoring, now)
 }
@@ -100,7 +100,7 @@ func (s *Service) releaseRestoring(ctx context.Context, restoring []domain.Backu
 			return fmt.Errorf("release backup %s from Restoring: %w", b.ID, err)
 		}
 		if ok {
-			s.log.Info("backup no longer restoring: its restore was interrupted", "backup", b.ID)
+			s.k.Log().Info("backup no longer restoring: its restore was interrupted", "backup", b.ID)
 		}
 	}
 	return nil

@@ -1,9 +1,6 @@
 package recovery
 
 import (
-	"log/slog"
-
-	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/service/kernel"
 	"github.com/knib/knib/internal/service/restores"
 	"github.com/knib/knib/internal/service/storages"
@@ -13,13 +10,11 @@ import (
 type Service struct {
 	k        *kernel.Kernel
 	store    Store
-	clock    clock.Clock
-	log      *slog.Logger
 	restores *restores.Service
 	storages *storages.Service
 }
 
 // New returns the use cases over the kernel and the catalogue.
 func New(k *kernel.Kernel, st Store, restores *restores.Service, storages *storages.Service) *Service {
-	return &Service{k: k, store: st, clock: k.Clock(), log: k.Log(), restores: restores, storages: storages}
+	return &Service{k: k, store: st, restores: restores, storages: storages}
 }

@@ -67,26 +67,22 @@ func (s *Service) runMove(ctx context.Context, vm domain.VM, b domain.Backup, to
 	if err != nil {
 		return nil, err
 	}
-	m := store.VMMove{VMID: vm.ID, FromHost: vm.HostID, ToHost: to.ID, BackupID: b.ID, Quick: quick, Created: s.clock.Now()}
+	m := store.VMMove{VMID: vm.ID, FromHost: vm.HostID, ToHost: to.ID, BackupID: b.ID, Quick: quick, Created: s.k.Clock().Now()}
 	if err := s.store.RecordVMMove(ctx, m); err != nil {
 		return nil, err
 	}
-	r := revert.New(s.log)
+	r := revert.New(s.k.Log())
 	defer r.Fail()
 	r.Add("forget the move record", func() error { return s.store.FinishVMMove(context.WithoutCancel(ctx), vm.ID) })
 	timeout := s.k.KnibTimeout(ctx, vm)
-	root, err := s.k.StorageRoot(ctx, b)
+	root, release, err := s.holdBackup(ctx, b)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.k.SetBackupStatus(ctx, b.ID, domain.BackupRestoring); err != nil {
+	defer release()
+	if err := s.recordIntent(ctx, vm, r); err != nil {
 		return nil, err
 	}
-	defer s.releaseBackup(ctx, b.ID)
-	if err := s.store.SetVMWorkState(ctx, vm.ID, domain.VMRestoring); err != nil {
-		return nil, fmt.Errorf("record the restore intent of vm %s: %w", vm.Name, err)
-	}
-	r.Add("clear the Restoring state", func() error { return s.store.SetVMWorkState(context.WithoutCancel(ctx), vm.ID, "") })
 	// From here a failure may have changed disks: the VM is marked
 	// RestoreError and the move record stays for recovery.
 	fail := func(err error) error {
@@ -123,7 +119,7 @@ func (s *Service) runMove(ctx context.Context, vm domain.VM, b domain.Backup, to
 	if quick {
 		out.Consolidated = boolPtr(s.ConsolidateWithRetries(ctx, target, vm.ID, root, timeout, progress, 60, 100))
 	}
-	s.log.Info("restore onto another host done", "vm", res.Name, "backup", b.ID, "host", to.Name, "quick", quick)
+	s.k.Log().Info("restore onto another host done", "vm", res.Name, "backup", b.ID, "host", to.Name, "quick", quick)
 	return out, nil
 }
 
@@ -146,7 +142,7 @@ func (s *Service) finishMove(ctx context.Context, m store.VMMove, name string) e
 				s.k.HostName(ctx, m.FromHost)+" is removed when that host's agent is back"); err != nil {
 				return err
 			}
-			s.log.Warn("old host unreachable; its definition of the moved VM stays until it is back", "vm", name, "host", m.FromHost)
+			s.k.Log().Warn("old host unreachable; its definition of the moved VM stays until it is back", "vm", name, "host", m.FromHost)
 			return nil
 		}
 		u, err := kernel.Run(ctx, source, agentapi.Undefine, agentapi.UndefineRequest{DomainUUID: m.VMID}, s.k.KnibTimeoutHost(ctx, m.FromHost), nil, 0, 100)
@@ -154,7 +150,7 @@ func (s *Service) finishMove(ctx context.Context, m store.VMMove, name string) e
 			return fmt.Errorf("undefine the VM on its old host %s: %w", s.k.HostName(ctx, m.FromHost), err)
 		}
 		if u.Undefined {
-			s.log.Info("old definition removed; its disk files stay", "vm", name, "host", s.k.HostName(ctx, m.FromHost), "files", u.Files)
+			s.k.Log().Info("old definition removed; its disk files stay", "vm", name, "host", s.k.HostName(ctx, m.FromHost), "files", u.Files)
 		}
 		s.k.RefreshHost(ctx, m.FromHost)
 	}
@@ -172,14 +168,14 @@ func (s *Service) finishMove(ctx context.Context, m store.VMMove, name string) e
 func (s *Service) RecoverMoves(ctx context.Context) {
 	moves, err := s.store.VMMoves(ctx)
 	if err != nil {
-		s.log.Warn("recover moves", "err", err)
+		s.k.Log().Warn("recover moves", "err", err)
 		return
 	}
 	for _, m := range moves {
 		vm, err := s.store.VM(ctx, m.VMID)
 		if errors.Is(err, domain.ErrNotFound) {
 			if err := s.store.FinishVMMove(ctx, m.VMID); err != nil {
-				s.log.Warn("recover moves: forget the move of a deleted VM", "vm", m.VMID, "err", err)
+				s.k.Log().Warn("recover moves: forget the move of a deleted VM", "vm", m.VMID, "err", err)
 			}
 			continue
 		}
@@ -201,15 +197,15 @@ func (s *Service) RecoverMoves(ctx context.Context) {
 		i := slices.IndexFunc(doms, func(d agentapi.Domain) bool { return d.UUID == m.VMID })
 		if i < 0 {
 			// Not defined on the target: the VM stays where it was.
-			s.log.Warn("restore onto another host was interrupted before the VM was defined there; it stays on its host", "vm", vm.Name)
+			s.k.Log().Warn("restore onto another host was interrupted before the VM was defined there; it stays on its host", "vm", vm.Name)
 			err := s.restoreFailed(ctx, m.VMID, "", errors.New("a restore onto host "+s.k.HostName(ctx, m.ToHost)+" was interrupted before the VM was defined there; run `knib backup restore` again"))
 			if werr := s.store.FinishVMMove(ctx, m.VMID); werr != nil || !errors.Is(err, errRecorded) {
-				s.log.Warn("recover moves: the move stays recorded", "vm", vm.Name, "err", errors.Join(err, werr))
+				s.k.Log().Warn("recover moves: the move stays recorded", "vm", vm.Name, "err", errors.Join(err, werr))
 			}
 			release()
 			continue
 		}
-		s.log.Info("finishing an interrupted restore onto another host", "vm", vm.Name, "host", s.k.HostName(ctx, m.ToHost))
+		s.k.Log().Info("finishing an interrupted restore onto another host", "vm", vm.Name, "host", s.k.HostName(ctx, m.ToHost))
 		// The target defines the VM only once every disk is written; a
 		// quick restore is complete once it runs there.
 		started := doms[i].State == "running" || doms[i].State == "paused"
@@ -218,19 +214,19 @@ func (s *Service) RecoverMoves(ctx context.Context) {
 			// again and starts the VM.
 			root, err := s.k.StorageRoot(ctx, b)
 			if err != nil {
-				s.log.Warn("recover a restore onto another host", "vm", vm.Name, "err", err)
+				s.k.Log().Warn("recover a restore onto another host", "vm", vm.Name, "err", err)
 				release()
 				continue
 			}
 			req := agentapi.RestoreHereRequest{InStorage: agentapi.InStorage{Storage: root}, DomainUUID: m.VMID, Dir: b.Dir, Files: kernel.RestoreFiles(b), Quick: m.Quick}
 			if _, err := kernel.Run(ctx, target, agentapi.RestoreHere, req, s.k.KnibTimeoutHost(ctx, m.ToHost), nil, 0, 100); err != nil {
-				s.log.Warn("recover a restore onto another host", "vm", vm.Name, "err", err)
+				s.k.Log().Warn("recover a restore onto another host", "vm", vm.Name, "err", err)
 				release()
 				continue
 			}
 		}
 		if err := s.finishMove(ctx, m, vm.Name); err != nil {
-			s.log.Warn("recover a restore onto another host", "vm", vm.Name, "err", err)
+			s.k.Log().Warn("recover a restore onto another host", "vm", vm.Name, "err", err)
 		}
 		release()
 	}
@@ -258,10 +254,35 @@ type recorded struct{ error }
 
 func (r recorded) Unwrap() []error { return []error{r.error, errRecorded} }
 
+// holdBackup resolves the root of a backup's storage and marks the backup
+// Restoring while a restore reads it (its compression is not swapped in
+// meanwhile); release ends that.
+func (s *Service) holdBackup(ctx context.Context, b domain.Backup) (root string, release func(), err error) {
+	if root, err = s.k.StorageRoot(ctx, b); err != nil {
+		return "", nil, err
+	}
+	if err := s.k.SetBackupStatus(ctx, b.ID, domain.BackupRestoring); err != nil {
+		return "", nil, err
+	}
+	return root, func() { s.releaseBackup(ctx, b.ID) }, nil
+}
+
+// recordIntent marks the VM Restoring before its disks are touched: a
+// restore interrupted from here on is found by recovery, which makes it
+// RestoreError with the reason. r takes the mark back when the restore
+// fails without having changed anything.
+func (s *Service) recordIntent(ctx context.Context, vm domain.VM, r *revert.Reverter) error {
+	if err := s.store.SetVMWorkState(ctx, vm.ID, domain.VMRestoring); err != nil {
+		return fmt.Errorf("record the restore intent of vm %s: %w", vm.Name, err)
+	}
+	r.Add("clear the Restoring state", func() error { return s.store.SetVMWorkState(context.WithoutCancel(ctx), vm.ID, "") })
+	return nil
+}
+
 // releaseBackup ends a backup's Restoring status. A failure is logged:
 // recovery releases backups left Restoring by dead work.
 func (s *Service) releaseBackup(ctx context.Context, id string) {
 	if err := s.k.SetBackupStatus(context.WithoutCancel(ctx), id, domain.BackupBackedUp); err != nil {
-		s.log.Warn("release a restored backup; recovery retries", "backup", id, "err", err)
+		s.k.Log().Warn("release a restored backup; recovery retries", "backup", id, "err", err)
 	}
 }

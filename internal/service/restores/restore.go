@@ -119,22 +119,16 @@ func (s *Service) runRestore(ctx context.Context, vm domain.VM, b domain.Backup,
 		return nil, err
 	}
 	timeout := s.k.KnibTimeout(ctx, vm)
-	root, err := s.k.StorageRoot(ctx, b)
+	root, release, err := s.holdBackup(ctx, b)
 	if err != nil {
 		return nil, err
 	}
-	r := revert.New(s.log)
+	defer release()
+	r := revert.New(s.k.Log())
 	defer r.Fail()
-	if err := s.k.SetBackupStatus(ctx, b.ID, domain.BackupRestoring); err != nil {
+	if err := s.recordIntent(ctx, vm, r); err != nil {
 		return nil, err
 	}
-	defer s.releaseBackup(ctx, b.ID)
-	// Intent first: a restore interrupted from here on leaves the VM
-	// Restoring, which recovery turns into RestoreError with the reason.
-	if err := s.store.SetVMWorkState(ctx, vm.ID, domain.VMRestoring); err != nil {
-		return nil, fmt.Errorf("record the restore intent of vm %s: %w", vm.Name, err)
-	}
-	r.Add("clear the Restoring state", func() error { return s.store.SetVMWorkState(context.WithoutCancel(ctx), vm.ID, "") })
 	fail := func(err error) error {
 		r.Success()
 		return s.restoreFailed(ctx, vm.ID, "restore of backup "+b.ID+" failed: ", err)
@@ -169,7 +163,7 @@ func (s *Service) runRestore(ctx context.Context, vm domain.VM, b domain.Backup,
 		crashpoint.Hit("restore.before-consolidate")
 		out.Consolidated = boolPtr(s.ConsolidateWithRetries(ctx, a, vm.ID, root, timeout, progress, 60, 100))
 	}
-	s.log.Info("restore done", "vm", res.Name, "backup", b.ID, "quick", o.Quick)
+	s.k.Log().Info("restore done", "vm", res.Name, "backup", b.ID, "quick", o.Quick)
 	return out, nil
 }
 
@@ -180,7 +174,7 @@ func (s *Service) runRestore(ctx context.Context, vm domain.VM, b domain.Backup,
 func (s *Service) ConsolidateWithRetries(ctx context.Context, a agentapi.Agent, vmID, root string, timeout time.Duration, progress kernel.Progress, from, to float64) bool {
 	incomplete := func(err error) bool {
 		if werr := s.store.SetVMError(ctx, vmID, "consolidation incomplete: the VM runs on overlays backed by backup files ("+err.Error()+"); run `knib vm consolidate` to resume"); werr != nil {
-			s.log.Warn("record an incomplete consolidation", "vm", vmID, "err", werr)
+			s.k.Log().Warn("record an incomplete consolidation", "vm", vmID, "err", werr)
 		}
 		return false
 	}
@@ -208,7 +202,7 @@ func (s *Service) ConsolidateWithRetries(ctx context.Context, a agentapi.Agent, 
 			return true
 		}
 		lastErr = err
-		s.log.Warn("consolidation failed", "vm", vmID, "attempt", attempt, "err", err)
+		s.k.Log().Warn("consolidation failed", "vm", vmID, "attempt", attempt, "err", err)
 	}
 	return incomplete(lastErr)
 }
@@ -269,14 +263,11 @@ func (s *Service) RestoreVolume(ctx context.Context, p domain.Principal, id, dis
 			return nil, err
 		}
 		timeout := s.k.KnibTimeout(ctx, vm)
-		root, err := s.k.StorageRoot(ctx, b)
+		root, release, err := s.holdBackup(ctx, b)
 		if err != nil {
 			return nil, err
 		}
-		if err := s.k.SetBackupStatus(ctx, b.ID, domain.BackupRestoring); err != nil {
-			return nil, err
-		}
-		defer s.releaseBackup(ctx, b.ID)
+		defer release()
 		name := fmt.Sprintf("%s-%s-restore-%s", vm.Name, disk, b.ID[:8])
 		req := agentapi.RestoreVolumeRequest{InStorage: agentapi.InStorage{Storage: root}, DomainUUID: vm.ID, File: file.Path, Name: name, Quick: o.Quick}
 		res, err := kernel.Run(ctx, a, agentapi.RestoreVolume, req,
@@ -332,14 +323,11 @@ func (s *Service) CreateVMFromBackup(ctx context.Context, p domain.Principal, id
 			return nil, err
 		}
 		timeout := view.Duration(settings.KeyKnibTimeout)
-		root, err := s.k.StorageRoot(ctx, b)
+		root, release, err := s.holdBackup(ctx, b)
 		if err != nil {
 			return nil, err
 		}
-		if err := s.k.SetBackupStatus(ctx, b.ID, domain.BackupRestoring); err != nil {
-			return nil, err
-		}
-		defer s.releaseBackup(ctx, b.ID)
+		defer release()
 		res, err := kernel.Run(ctx, a, agentapi.CreateVM, agentapi.CreateVMRequest{InStorage: agentapi.InStorage{Storage: root}, Dir: b.Dir, Files: kernel.RestoreFiles(b), Name: name, Quick: o.Quick, Start: start, OwnDiskDir: hostID != b.HostID},
 			timeout, progress, 0, 60)
 		if err != nil {
@@ -351,7 +339,7 @@ func (s *Service) CreateVMFromBackup(ctx context.Context, p domain.Principal, id
 			owner = p.AccountID
 		}
 		if err := s.store.SetVMOwner(ctx, res.UUID, owner); err != nil {
-			s.log.Warn("owner of the new VM", "vm", name, "err", err)
+			s.k.Log().Warn("owner of the new VM", "vm", name, "err", err)
 		}
 		out := domain.BackupCreateVMResult{VM: name, ID: res.UUID, Backup: b.ID, Disks: restoredDisks(res.Disks), Started: res.Started}
 		if o.Quick {

@@ -49,7 +49,7 @@ func (s *Service) CreateSchedule(ctx context.Context, p domain.Principal, ref st
 	if err != nil {
 		return domain.Schedule{}, err
 	}
-	now := s.clock.Now()
+	now := s.k.Clock().Now()
 	sc := domain.Schedule{ID: domain.NewID(), VMID: vm.ID, Interval: string(parsed.Interval), At: parsed.At, Timezone: spec.Timezone,
 		MaxBackups: spec.MaxBackups, Isolated: spec.Isolated, NextRun: parsed.Next(now), Created: now}
 	return sc, s.store.SaveSchedule(ctx, sc)
@@ -89,7 +89,7 @@ func (s *Service) UpdateSchedule(ctx context.Context, p domain.Principal, id str
 		return sc, err
 	}
 	sc.Interval, sc.At, sc.Timezone, sc.MaxBackups, sc.Isolated = string(parsed.Interval), parsed.At, spec.Timezone, spec.MaxBackups, spec.Isolated
-	sc.NextRun = parsed.Next(s.clock.Now())
+	sc.NextRun = parsed.Next(s.k.Clock().Now())
 	return sc, s.store.SaveSchedule(ctx, sc)
 }
 
@@ -116,7 +116,7 @@ func (s *Service) RunSchedules(ctx context.Context) ([]domain.Operation, error) 
 		return nil, err
 	}
 	system := domain.Principal{AccountID: admin.ID, AccountName: admin.Name, Role: domain.RoleAdmin}
-	now := s.clock.Now()
+	now := s.k.Clock().Now()
 	var ops []domain.Operation
 	for _, sc := range list {
 		if sc.NextRun.After(now) {
@@ -124,7 +124,7 @@ func (s *Service) RunSchedules(ctx context.Context) ([]domain.Operation, error) 
 		}
 		spec, err := schedule.Parse(sc.Interval, sc.At, sc.Timezone)
 		if err != nil {
-			s.log.Warn("schedule", "id", sc.ID, "err", err)
+			s.k.Log().Warn("schedule", "id", sc.ID, "err", err)
 			continue
 		}
 		won, err := s.store.AdvanceSchedule(ctx, sc.ID, sc.NextRun, spec.Next(now))
@@ -138,7 +138,7 @@ func (s *Service) RunSchedules(ctx context.Context) ([]domain.Operation, error) 
 		}
 		op, err := s.backups.CreateScheduled(ctx, system, sc.VMID, sc.Isolated, false, &sc, retain)
 		if err != nil {
-			s.log.Warn("scheduled backup skipped", "schedule", sc.ID, "vm", sc.VMID, "err", err)
+			s.k.Log().Warn("scheduled backup skipped", "schedule", sc.ID, "vm", sc.VMID, "err", err)
 			continue
 		}
 		ops = append(ops, op)

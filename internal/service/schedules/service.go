@@ -1,9 +1,6 @@
 package schedules
 
 import (
-	"log/slog"
-
-	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/service/backups"
 	"github.com/knib/knib/internal/service/kernel"
 )
@@ -12,12 +9,10 @@ import (
 type Service struct {
 	k       *kernel.Kernel
 	store   Store
-	clock   clock.Clock
-	log     *slog.Logger
 	backups *backups.Service
 }
 
 // New returns the use cases over the kernel and the catalogue.
 func New(k *kernel.Kernel, st Store, backups *backups.Service) *Service {
-	return &Service{k: k, store: st, clock: k.Clock(), log: k.Log(), backups: backups}
+	return &Service{k: k, store: st, backups: backups}
 }

@@ -46,7 +46,7 @@ func (s *Service) CreateSnapshot(ctx context.Context, p domain.Principal, ref, n
 	if err != nil {
 		return domain.Snapshot{}, err
 	}
-	now := s.clock.Now()
+	now := s.k.Clock().Now()
 	if name == "" {
 		name = vm.Name + "-" + now.Format("20060102-150405")
 	}

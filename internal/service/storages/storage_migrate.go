@@ -142,7 +142,7 @@ func (s *Service) moveChains(ctx context.Context, opID string, from, to domain.S
 	if vm, err := s.store.VM(ctx, backups[0].VMID); err == nil {
 		timeout = s.k.KnibTimeout(ctx, vm)
 	}
-	now := s.clock.Now()
+	now := s.k.Clock().Now()
 	moves := make([]store.StorageMove, len(backups))
 	req := agentapi.StorageCopyRequest{InStorage: agentapi.InStorage{Storage: to.Path}, From: from.Path}
 	ids := make([]string, len(backups))
@@ -187,18 +187,18 @@ func (s *Service) moveChains(ctx context.Context, opID string, from, to domain.S
 	if err := s.store.SwitchStorageMoves(ctx, ids); err != nil {
 		return nil, err
 	}
-	s.log.Info("backups moved", "vm", backups[0].VMName, "count", len(ids), "from", from.Name, "to", to.Name, "rebased", len(res.Rebased))
+	s.k.Log().Info("backups moved", "vm", backups[0].VMName, "count", len(ids), "from", from.Name, "to", to.Name, "rebased", len(res.Rebased))
 	crashpoint.Hit("storage.migrate.after-switch")
 	progress(p0+(p1-p0)*0.95, "removing the source files")
 	if err := s.k.DeleteDirs(ctx, a, map[string][]string{from.Path: dirsOf(backups)}, timeout); err != nil {
 		// The backups are on the target already; reconciliation removes the rest.
-		s.log.Warn("remove migrated backups from the source", "storage", from.Name, "err", err)
+		s.k.Log().Warn("remove migrated backups from the source", "storage", from.Name, "err", err)
 		return ids, nil
 	}
 	for _, id := range ids {
 		if err := s.store.EndStorageMove(ctx, id); err != nil {
 			// The move stays recorded as switched: reconciliation ends it.
-			s.log.Warn("end a storage move; reconciliation does", "backup", id, "err", err)
+			s.k.Log().Warn("end a storage move; reconciliation does", "backup", id, "err", err)
 		}
 	}
 	return ids, nil
@@ -231,7 +231,7 @@ func dirsOf(backups []domain.Backup) []string {
 func (s *Service) RecoverStorageMoves(ctx context.Context) {
 	moves, err := s.store.StorageMoves(ctx)
 	if err != nil {
-		s.log.Warn("reconcile storage moves", "err", err)
+		s.k.Log().Warn("reconcile storage moves", "err", err)
 		return
 	}
 	timeout := s.k.GlobalTimeout(ctx)
@@ -242,7 +242,7 @@ func (s *Service) RecoverStorageMoves(ctx context.Context) {
 		b, err := s.store.Backup(ctx, m.BackupID)
 		if errors.Is(err, domain.ErrNotFound) {
 			if err := s.store.EndStorageMove(ctx, m.BackupID); err != nil {
-				s.log.Warn("reconcile storage moves: end the move of a deleted backup", "backup", m.BackupID, "err", err)
+				s.k.Log().Warn("reconcile storage moves: end the move of a deleted backup", "backup", m.BackupID, "err", err)
 			}
 			continue
 		}
@@ -255,7 +255,7 @@ func (s *Service) RecoverStorageMoves(ctx context.Context) {
 		}
 		st, err := s.store.Storage(ctx, stID)
 		if err != nil {
-			s.log.Warn("reconcile storage move", "backup", b.ID, "err", err)
+			s.k.Log().Warn("reconcile storage move", "backup", b.ID, "err", err)
 			continue
 		}
 		a, _, err := s.zoneAgent(ctx, st.ZoneID)
@@ -263,13 +263,13 @@ func (s *Service) RecoverStorageMoves(ctx context.Context) {
 			continue // retried at the next round
 		}
 		if err := s.k.DeleteDirs(ctx, a, map[string][]string{st.Path: {b.Dir}}, timeout); err != nil {
-			s.log.Warn("reconcile storage move", "backup", b.ID, "err", err)
+			s.k.Log().Warn("reconcile storage move", "backup", b.ID, "err", err)
 			continue
 		}
 		if err := s.store.EndStorageMove(ctx, m.BackupID); err != nil {
-			s.log.Warn("reconcile storage move: end it; the next round does", "backup", b.ID, "err", err)
+			s.k.Log().Warn("reconcile storage move: end it; the next round does", "backup", b.ID, "err", err)
 			continue
 		}
-		s.log.Info("interrupted storage move reconciled", "backup", b.ID, "state", m.State, "removed_from", st.Name)
+		s.k.Log().Info("interrupted storage move reconciled", "backup", b.ID, "state", m.State, "removed_from", st.Name)
 	}
 }

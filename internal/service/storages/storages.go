@@ -25,9 +25,9 @@ func (s *Service) EnsureDefaultStorage(ctx context.Context, zone, path string) (
 	}
 	st, err := s.store.Storage(ctx, domain.DefaultStorageName)
 	if errors.Is(err, domain.ErrNotFound) {
-		st = domain.Storage{ID: domain.NewID(), Name: domain.DefaultStorageName, ZoneID: z.ID, Path: path, Enabled: true, Created: s.clock.Now()}
+		st = domain.Storage{ID: domain.NewID(), Name: domain.DefaultStorageName, ZoneID: z.ID, Path: path, Enabled: true, Created: s.k.Clock().Now()}
 		if err = s.store.CreateStorage(ctx, st); err == nil {
-			s.log.Info("backup storage created", "name", st.Name, "path", path, "zone", zone)
+			s.k.Log().Info("backup storage created", "name", st.Name, "path", path, "zone", zone)
 		} else if errors.Is(err, domain.ErrConflict) {
 			// Another server created it at the same time.
 			st, err = s.store.Storage(ctx, domain.DefaultStorageName)
@@ -41,7 +41,7 @@ func (s *Service) EnsureDefaultStorage(ctx context.Context, zone, path string) (
 		return st, err
 	}
 	if n > 0 {
-		s.log.Info("backups assigned to the default storage", "count", n, "path", st.Path)
+		s.k.Log().Info("backups assigned to the default storage", "count", n, "path", st.Path)
 	}
 	return st, nil
 }
@@ -85,10 +85,10 @@ func (s *Service) measure(ctx context.Context, list []domain.Storage) []domain.S
 	for i, st := range list {
 		res, err := s.statStorage(ctx, st.ZoneID, st.Path)
 		if err != nil {
-			s.log.Warn("measure backup storage", "storage", st.Name, "err", err)
+			s.k.Log().Warn("measure backup storage", "storage", st.Name, "err", err)
 			continue
 		}
-		now := s.clock.Now()
+		now := s.k.Clock().Now()
 		if err := s.store.SetStorageCapacity(ctx, st.ID, res.Capacity, res.Free, now); err == nil {
 			list[i].Capacity, list[i].Free, list[i].Measured = res.Capacity, res.Free, now
 		}
@@ -133,13 +133,13 @@ func (s *Service) AddStorage(ctx context.Context, p domain.Principal, spec Stora
 		}
 		return domain.Storage{}, err
 	}
-	now := s.clock.Now()
+	now := s.k.Clock().Now()
 	st := domain.Storage{ID: domain.NewID(), Name: spec.Name, ZoneID: z.ID, Path: spec.Path, Tag: spec.Tag, Enabled: true,
 		Capacity: res.Capacity, Free: res.Free, Measured: now, Created: now}
 	if err := s.store.CreateStorage(ctx, st); err != nil {
 		return domain.Storage{}, err
 	}
-	s.log.Info("backup storage added", "name", st.Name, "path", st.Path, "zone", z.Name, "tag", st.Tag)
+	s.k.Log().Info("backup storage added", "name", st.Name, "path", st.Path, "zone", z.Name, "tag", st.Tag)
 	return st, nil
 }
 

@@ -70,7 +70,7 @@ func (s *Service) AssignVM(ctx context.Context, p domain.Principal, ref, offerin
 	if err := s.store.SetVMOffering(ctx, vm.ID, offeringID); err != nil {
 		return vm, err
 	}
-	s.log.Info("vm assigned", "vm", vm.Name, "offering", o.Name)
+	s.k.Log().Info("vm assigned", "vm", vm.Name, "offering", o.Name)
 	return s.store.VM(ctx, vm.ID)
 }
 
@@ -101,7 +101,7 @@ func (s *Service) UnassignVM(ctx context.Context, p domain.Principal, ref string
 	if err := s.store.SetVMOffering(ctx, vm.ID, ""); err != nil {
 		return vm, err
 	}
-	s.log.Info("vm unassigned", "vm", vm.Name)
+	s.k.Log().Info("vm unassigned", "vm", vm.Name)
 	return s.store.VM(ctx, vm.ID)
 }
 
