@@ -25,6 +25,9 @@ type Hypervisor struct {
 	domains map[string]*entry
 	exec    func(uuid string, req guestagent.ExecRequest) (guestagent.ExecResult, error)
 	closed  bool
+	faults  map[string]*fault // FailOn (chainops.go)
+	calls   map[string]int
+	serial  int
 }
 
 type entry struct {
@@ -37,6 +40,8 @@ type entry struct {
 	commands        []string
 	nextPID         int
 	execs           map[int]guestagent.ExecResult
+	jobs            map[string]*blockJob // block jobs by disk target (chainops.go)
+	customDef       bool                 // defXML came from DefineDomain
 }
 
 // AgentReply is one scripted answer to a guest agent command: the raw

@@ -115,3 +115,8 @@ func TestMutations(t *testing.T) {
 		t.Fatalf("listed %+v", doms)
 	}
 }
+
+// The chain conformance suite on the fake, with real qcow2 files.
+func TestChainOpsConformance(t *testing.T) {
+	hvtest.RunChainOps(t, func(*testing.T) hvtest.ChainHV { return fake.New() }, hvtest.ChainEnv{Dir: t.TempDir(), Prefix: "knib-hvt-"})
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -262,4 +263,17 @@ func TestSecondHost(t *testing.T) {
 			t.Errorf("first daemon looking up host B's domain: %v, want ErrDomainNotFound", err)
 		}
 	})
+}
+
+// The chain conformance suite on the real adapter: the same clauses the
+// fake passes, on qemu:///system with real qcow2 files (no guest needed:
+// the domains run firmware only).
+func TestChainOpsConformance(t *testing.T) {
+	testbed.Require(t)
+	dir := filepath.Join(testbed.ImagesDir, "hvtest-chainops")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	hvtest.RunChainOps(t, func(t *testing.T) hvtest.ChainHV { return openT(t, "qemu:///system") }, hvtest.ChainEnv{Dir: dir, Prefix: "knib-t-hvt-"})
 }
