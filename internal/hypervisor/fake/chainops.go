@@ -569,8 +569,31 @@ func (h *Hypervisor) StartDomain(ctx context.Context, uuid string) error {
 	if err != nil {
 		return err
 	}
+	if !running(e) {
+		reprobe(e) // a starting QEMU opens the chains as the files say
+	}
 	e.dom.State = hypervisor.StateRunning
 	return nil
+}
+
+// reprobe re-reads the chains of the disks whose active layer is a qcow2
+// file on disk, as libvirt (running domains, at start) or qemu-img
+// (stopped domains) does; disks with made-up paths keep their chain.
+func reprobe(e *entry) {
+	changed := false
+	for i := range e.dom.Disks {
+		d := &e.dom.Disks[i]
+		if d.SourceType != "file" {
+			continue
+		}
+		if _, _, ok := qcow2Backing(d.Source); !ok {
+			continue
+		}
+		d.BackingChain, changed = probeChain(d.Source), true
+	}
+	if changed {
+		refreshXML(e)
+	}
 }
 
 // CreateTransient implements hypervisor.Transient: the domain runs at once

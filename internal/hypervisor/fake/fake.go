@@ -213,6 +213,9 @@ func (h *Hypervisor) ListDomains(ctx context.Context) ([]hypervisor.Domain, erro
 	defer h.mu.Unlock()
 	out := make([]hypervisor.Domain, 0, len(h.order))
 	for _, u := range h.order {
+		if !running(h.domains[u]) {
+			reprobe(h.domains[u]) // stopped: the chain is what the files say
+		}
 		out = append(out, clone(h.domains[u].dom))
 	}
 	return out, nil
@@ -227,6 +230,9 @@ func (h *Hypervisor) Domain(ctx context.Context, uuid string) (hypervisor.Domain
 	e, err := h.find(uuid)
 	if err != nil {
 		return hypervisor.Domain{}, err
+	}
+	if !running(e) {
+		reprobe(e) // stopped: the chain is what the files say
 	}
 	return clone(e.dom), nil
 }
