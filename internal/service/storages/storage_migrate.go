@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/knib/knib/internal/agentapi"
 	"github.com/knib/knib/internal/crashpoint"
 	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/revert"
 	"github.com/knib/knib/internal/service/kernel"
 	"github.com/knib/knib/internal/store"
 )
@@ -155,16 +155,32 @@ func (s *Service) moveChains(ctx context.Context, opID string, from, to domain.S
 		}
 		req.Backups = append(req.Backups, cb)
 	}
-	// Intent first.
+	// Intent first. Until the catalogue switches, a failure drops the
+	// partial copy and then the intent (an undo that fails leaves the rest
+	// to reconciliation, which retries).
 	if err := s.store.StartStorageMoves(ctx, moves); err != nil {
 		return nil, err
 	}
+	r := revert.New(s.k.Log())
+	defer r.Fail()
+	bg := context.WithoutCancel(ctx)
+	r.Add("forget the storage moves", func() error {
+		for _, b := range backups {
+			if err := s.store.EndStorageMove(bg, b.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	r.Add("remove the partial copy", func() error {
+		return s.k.DeleteDirs(bg, a, map[string][]string{to.Path: dirsOf(backups)}, timeout)
+	})
 	progress(p0, fmt.Sprintf("copying %d backup(s) of %s to %s", len(backups), backups[0].VMName, to.Name))
 	crashpoint.Hit("storage.migrate.before-copy")
 	res, err := kernel.Run(ctx, a, agentapi.StorageCopy, req, timeout, progress, p0, p0+(p1-p0)*0.9)
 	if err != nil {
-		// The catalogue still names the source: drop the partial copy.
-		if rerr := s.rollbackMoves(ctx, a, to, backups, timeout); rerr != nil {
+		r.Fail()
+		if rerr := r.Err(); rerr != nil {
 			return nil, fmt.Errorf("copy to %s: %w (and the partial copy could not be removed: %v; reconciliation retries)", to.Name, err, rerr)
 		}
 		return nil, fmt.Errorf("copy to %s: %w; nothing was moved", to.Name, err)
@@ -187,6 +203,7 @@ func (s *Service) moveChains(ctx context.Context, opID string, from, to domain.S
 	if err := s.store.SwitchStorageMoves(ctx, ids); err != nil {
 		return nil, err
 	}
+	r.Success() // the catalogue names the target now
 	s.k.Log().Info("backups moved", "vm", backups[0].VMName, "count", len(ids), "from", from.Name, "to", to.Name, "rebased", len(res.Rebased))
 	crashpoint.Hit("storage.migrate.after-switch")
 	progress(p0+(p1-p0)*0.95, "removing the source files")
@@ -202,18 +219,6 @@ func (s *Service) moveChains(ctx context.Context, opID string, from, to domain.S
 		}
 	}
 	return ids, nil
-}
-
-func (s *Service) rollbackMoves(ctx context.Context, a agentapi.Agent, to domain.Storage, backups []domain.Backup, timeout time.Duration) error {
-	if err := s.k.DeleteDirs(ctx, a, map[string][]string{to.Path: dirsOf(backups)}, timeout); err != nil {
-		return err
-	}
-	for _, b := range backups {
-		if err := s.store.EndStorageMove(ctx, b.ID); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func dirsOf(backups []domain.Backup) []string {
