@@ -27,7 +27,7 @@ type cleanError struct{ error }
 func (e cleanError) Unwrap() error { return e.error }
 
 func (a *Local) takeBackup(ctx context.Context, req agentapi.TakeBackupRequest, progress func(float64, string)) (any, error) {
-	dir, err := a.storagePath(ctx, req.Dir)
+	dir, err := inStorage(req.Storage, req.Dir)
 	if err != nil {
 		return nil, cleanError{err}
 	}
@@ -190,7 +190,7 @@ func (a *Local) copyDisk(ctx context.Context, req agentapi.TakeBackupRequest, d 
 				return f, err
 			}
 		} else {
-			parent, err := a.storagePath(ctx, d.ParentFile)
+			parent, err := inStorage(req.Storage, d.ParentFile)
 			if err != nil {
 				return f, err
 			}

@@ -19,7 +19,7 @@ func (a *Local) compress(ctx context.Context, req agentapi.CompressRequest, prog
 	var total int64
 	paths := make([]string, len(req.Files))
 	for i, f := range req.Files {
-		p, err := a.storagePath(ctx, f.Path)
+		p, err := inStorage(req.Storage, f.Path)
 		if err != nil {
 			return nil, err
 		}
@@ -30,7 +30,7 @@ func (a *Local) compress(ctx context.Context, req agentapi.CompressRequest, prog
 		paths[i], total = p, total+st.Size()
 	}
 	var fs syscall.Statfs_t
-	if err := syscall.Statfs(a.storageRoot(ctx), &fs); err != nil {
+	if err := syscall.Statfs(req.Storage, &fs); err != nil {
 		return nil, err
 	}
 	free := int64(fs.Bavail) * int64(fs.Bsize)
@@ -90,7 +90,7 @@ func (a *Local) compress(ctx context.Context, req agentapi.CompressRequest, prog
 func (a *Local) finalizeCompression(ctx context.Context, req agentapi.FinalizeCompressionRequest, progress func(float64, string)) (any, error) {
 	res := agentapi.CompressResult{}
 	for _, f := range req.Files {
-		p, err := a.storagePath(ctx, f.Path)
+		p, err := inStorage(req.Storage, f.Path)
 		if err != nil {
 			return nil, err
 		}

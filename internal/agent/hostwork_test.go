@@ -39,7 +39,7 @@ func newHostEnv(t *testing.T, running bool) *hostEnv {
 	e := &hostEnv{hv: fake.New(), primary: t.TempDir(), storage: t.TempDir()}
 	e.a = NewLocal(Config{Name: "h", DiskDir: t.TempDir()}, e.hv, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	t.Cleanup(e.a.Close)
-	e.ctx = withStorageRoot(context.Background(), e.storage)
+	e.ctx = context.Background()
 	e.base = filepath.Join(e.primary, "web-vda.qcow2")
 	if err := qemuimg.Default.Create(e.ctx, e.base, "qcow2", 8<<20, nil); err != nil {
 		t.Fatal(err)

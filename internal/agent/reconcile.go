@@ -71,7 +71,7 @@ func (a *Local) reconcile(ctx context.Context, req agentapi.ReconcileRequest, pr
 		return res, err
 	}
 	for _, rel := range req.RemoveDirs {
-		p, err := a.storagePath(ctx, rel)
+		p, err := inStorage(req.Storage, rel)
 		if err != nil {
 			return res, err
 		}
@@ -158,7 +158,7 @@ func (a *Local) deleteFiles(ctx context.Context, req agentapi.DeleteFilesRequest
 		if !strings.HasPrefix(rel, "backups"+string(filepath.Separator)) {
 			return nil, fmt.Errorf("refusing to remove %q: not a backup directory", rel)
 		}
-		p, err := a.storagePath(ctx, rel)
+		p, err := inStorage(req.Storage, rel)
 		if err != nil {
 			return nil, err
 		}

@@ -30,7 +30,7 @@ func (a *Local) restoreHere(ctx context.Context, req agentapi.RestoreHereRequest
 	if req.DomainUUID == "" || !filepath.IsLocal(req.DomainUUID) || strings.ContainsAny(req.DomainUUID, `/\`) {
 		return nil, cleanError{fmt.Errorf("invalid domain uuid %q", req.DomainUUID)}
 	}
-	dir, storedXML, bases, err := a.openBackup(ctx, req.Dir)
+	dir, storedXML, bases, err := a.openBackup(req.Storage, req.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +79,7 @@ func (a *Local) restoreHere(ctx context.Context, req agentapi.RestoreHereRequest
 		if !validTarget(f.Disk) {
 			return res, cleanError{fmt.Errorf("invalid disk target %q", f.Disk)}
 		}
-		src, err := a.storagePath(ctx, f.Path)
+		src, err := inStorage(req.Storage, f.Path)
 		if err != nil {
 			return res, cleanError{err}
 		}

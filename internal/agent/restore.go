@@ -50,11 +50,10 @@ func (a *Local) readManifest(dir string) (Manifest, string, error) {
 	return m, string(xml), nil
 }
 
-// openBackup finds a backup directory (relative to the task's storage
-// root) and reads its manifest and stored domain definition; bases are the
+// openBackup finds a backup directory (relative to the storage root) and reads its manifest and stored domain definition; bases are the
 // manifest's disks by target. Its errors are clean: nothing was changed.
-func (a *Local) openBackup(ctx context.Context, rel string) (dir, storedXML string, bases map[string]ManifestDisk, err error) {
-	if dir, err = a.storagePath(ctx, rel); err != nil {
+func (a *Local) openBackup(root, rel string) (dir, storedXML string, bases map[string]ManifestDisk, err error) {
+	if dir, err = inStorage(root, rel); err != nil {
 		return "", "", nil, cleanError{err}
 	}
 	man, storedXML, err := a.readManifest(dir)
@@ -135,7 +134,7 @@ func (a *Local) checkOverlay(ctx context.Context, overlay, backing string) error
 }
 
 func (a *Local) restore(ctx context.Context, req agentapi.RestoreRequest, progress func(float64, string)) (any, error) {
-	dir, storedXML, bases, err := a.openBackup(ctx, req.Dir)
+	dir, storedXML, bases, err := a.openBackup(req.Storage, req.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +187,7 @@ func (a *Local) restore(ctx context.Context, req agentapi.RestoreRequest, progre
 	}
 	for i, f := range req.Files {
 		progress(10+80*float64(i)/float64(len(req.Files)), "restoring "+f.Disk)
-		src, err := a.storagePath(ctx, f.Path)
+		src, err := inStorage(req.Storage, f.Path)
 		if err != nil {
 			return res, err
 		}
@@ -361,7 +360,7 @@ func nextTarget(dom hypervisor.Domain) string {
 }
 
 func (a *Local) restoreVolume(ctx context.Context, req agentapi.RestoreVolumeRequest, progress func(float64, string)) (any, error) {
-	src, err := a.storagePath(ctx, req.File)
+	src, err := inStorage(req.Storage, req.File)
 	if err != nil {
 		return nil, cleanError{err}
 	}
@@ -400,7 +399,7 @@ func (a *Local) restoreVolume(ctx context.Context, req agentapi.RestoreVolumeReq
 }
 
 func (a *Local) createVM(ctx context.Context, req agentapi.CreateVMRequest, progress func(float64, string)) (any, error) {
-	_, storedXML, bases, err := a.openBackup(ctx, req.Dir)
+	_, storedXML, bases, err := a.openBackup(req.Storage, req.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -411,7 +410,7 @@ func (a *Local) createVM(ctx context.Context, req agentapi.CreateVMRequest, prog
 	defer r.Fail()
 	for i, f := range req.Files {
 		progress(10+70*float64(i)/float64(len(req.Files)), "writing "+f.Disk)
-		src, err := a.storagePath(ctx, f.Path)
+		src, err := inStorage(req.Storage, f.Path)
 		if err != nil {
 			return nil, err
 		}
@@ -502,7 +501,7 @@ func serialFiles(def *libvirtxml.Domain) []*string {
 // consolidate pulls backing files that live on backup storage into the VM's
 // disks (block pull), so the VM no longer depends on the backup storage.
 func (a *Local) consolidate(ctx context.Context, req agentapi.ConsolidateRequest, progress func(float64, string)) (any, error) {
-	if a.storageRoot(ctx) == "" {
+	if req.Storage == "" {
 		return nil, cleanError{errors.New("consolidation: the task names no backup storage")}
 	}
 	dom, err := a.hv.Domain(ctx, req.DomainUUID)
@@ -514,7 +513,7 @@ func (a *Local) consolidate(ctx context.Context, req agentapi.ConsolidateRequest
 	}
 	var todo []string
 	for _, d := range dom.Disks {
-		if a.dependsOnStorage(ctx, d) {
+		if dependsOnStorage(req.Storage, d) {
 			todo = append(todo, d.Target)
 		}
 	}
@@ -542,7 +541,7 @@ func (a *Local) consolidate(ctx context.Context, req agentapi.ConsolidateRequest
 			return res, err
 		}
 		for _, d := range after.Disks {
-			if d.Target == target && a.dependsOnStorage(ctx, d) {
+			if d.Target == target && dependsOnStorage(req.Storage, d) {
 				return res, fmt.Errorf("disk %s still depends on backup storage after the block pull", target)
 			}
 		}
@@ -551,12 +550,13 @@ func (a *Local) consolidate(ctx context.Context, req agentapi.ConsolidateRequest
 	return res, nil
 }
 
-// dependsOnStorage reports whether a disk's chain reaches into the backup storage.
-func (a *Local) dependsOnStorage(ctx context.Context, d hypervisor.Disk) bool {
-	if a.storageRoot(ctx) == "" {
+// dependsOnStorage reports whether a disk's chain reaches into the backup
+// storage at root.
+func dependsOnStorage(root string, d hypervisor.Disk) bool {
+	if root == "" {
 		return false
 	}
-	root := filepath.Clean(a.storageRoot(ctx)) + string(filepath.Separator)
+	root = filepath.Clean(root) + string(filepath.Separator)
 	return slices.ContainsFunc(d.BackingChain, func(l hypervisor.Layer) bool { return strings.HasPrefix(l.Path, root) })
 }
 

@@ -15,23 +15,6 @@ import (
 	"github.com/knib/knib/internal/qemuimg"
 )
 
-// storageKey carries a task's storage root (TaskRequest.Storage) in its context.
-type storageKey struct{}
-
-func withStorageRoot(ctx context.Context, root string) context.Context {
-	if root == "" {
-		return ctx
-	}
-	return context.WithValue(ctx, storageKey{}, root)
-}
-
-// storageRoot is the backup storage a task works in: the one its request
-// names (agentapi.InStorage), "" when it names none. There is no default.
-func (a *Local) storageRoot(ctx context.Context) string {
-	r, _ := ctx.Value(storageKey{}).(string)
-	return r
-}
-
 // CheckStorageRoot refuses a storage root that is not an absolute, clean
 // path to an existing directory (symbolic links to one are fine).
 func CheckStorageRoot(root string) error {
@@ -51,12 +34,9 @@ func CheckStorageRoot(root string) error {
 	return nil
 }
 
-// storagePath turns a path relative to the task's storage root into an
-// absolute one, refusing anything that would leave the storage.
-func (a *Local) storagePath(ctx context.Context, rel string) (string, error) {
-	return inStorage(a.storageRoot(ctx), rel)
-}
-
+// inStorage turns a path relative to a storage root (a request's
+// agentapi.InStorage) into an absolute one, refusing anything that would
+// leave the storage, and a missing root: there is no default storage.
 func inStorage(root, rel string) (string, error) {
 	if root == "" {
 		return "", errors.New("the task names no backup storage")
@@ -69,7 +49,7 @@ func inStorage(root, rel string) (string, error) {
 
 // statStorage measures the task's storage.
 func (a *Local) statStorage(ctx context.Context, req agentapi.StorageStatRequest, progress func(float64, string)) (any, error) {
-	root := a.storageRoot(ctx)
+	root := req.Storage
 	if err := CheckStorageRoot(root); err != nil {
 		return nil, cleanError{err}
 	}
@@ -85,7 +65,7 @@ func (a *Local) statStorage(ctx context.Context, req agentapi.StorageStatRequest
 // disk file: its bytes hash to the recorded hash, and its backing chain
 // (qemu-img info --backing-chain) resolves entirely inside the target.
 func (a *Local) copyStorage(ctx context.Context, req agentapi.StorageCopyRequest, progress func(float64, string)) (any, error) {
-	to := a.storageRoot(ctx)
+	to := req.Storage
 	if err := CheckStorageRoot(to); err != nil {
 		return nil, cleanError{err}
 	}

@@ -36,23 +36,17 @@ func TestStorageRootChecks(t *testing.T) {
 }
 
 func TestStoragePathUsesTheTaskRoot(t *testing.T) {
-	a := &Local{cfg: Config{StoragePath: "/var/lib/knib/storage"}}
-	ctx := context.Background()
 	// No fallback to the agent's own storage: a task names its storage.
-	if p, err := a.storagePath(ctx, "backups/v/b"); err == nil {
+	if p, err := inStorage("", "backups/v/b"); err == nil {
 		t.Fatalf("a task without a storage root resolved %q", p)
 	}
-	tctx := withStorageRoot(ctx, "/mnt/nfs")
-	if p, err := a.storagePath(tctx, "backups/v/b"); err != nil || p != "/mnt/nfs/backups/v/b" {
+	if p, err := inStorage("/mnt/nfs", "backups/v/b"); err != nil || p != "/mnt/nfs/backups/v/b" {
 		t.Fatalf("task root: %q %v", p, err)
 	}
 	for _, bad := range []string{"", "/etc/passwd", "../x", "backups/../../x"} {
-		if p, err := a.storagePath(tctx, bad); err == nil {
+		if p, err := inStorage("/mnt/nfs", bad); err == nil {
 			t.Errorf("%q resolved to %q", bad, p)
 		}
-	}
-	if _, err := (&Local{}).storagePath(ctx, "backups/x"); err == nil {
-		t.Error("an agent without storage resolved a path")
 	}
 }
 
@@ -86,7 +80,8 @@ func TestCopyStorageRebasesAbsoluteBacking(t *testing.T) {
 		{ID: "b1", Dir: b1, Files: []agentapi.StorageCopyFile{{Disk: "vda", Path: b1 + "/vda.qcow2", Hash: h1}}},
 		{ID: "b2", Dir: b2, Files: []agentapi.StorageCopyFile{{Disk: "vda", Path: b2 + "/vda.qcow2", Hash: h2}}},
 	}}
-	out, err := a.copyStorage(withStorageRoot(ctx, to), req, func(float64, string) {})
+	req.Storage = to
+	out, err := a.copyStorage(ctx, req, func(float64, string) {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,12 +112,14 @@ func TestCopyStorageRebasesAbsoluteBacking(t *testing.T) {
 
 	// A copy that does not match the recorded hash fails.
 	req.Backups[0].Files[0].Hash = "xxh3-128:00"
-	if _, err := a.copyStorage(withStorageRoot(ctx, t.TempDir()), req, func(float64, string) {}); err == nil || !strings.Contains(err.Error(), "recorded hash") {
+	req.Storage = t.TempDir()
+	if _, err := a.copyStorage(ctx, req, func(float64, string) {}); err == nil || !strings.Contains(err.Error(), "recorded hash") {
 		t.Fatalf("wrong hash: %v", err)
 	}
 	// Paths that leave the storage are refused before anything is copied.
 	req.Backups[0].Dir = "backups/../../etc"
-	if _, err := a.copyStorage(withStorageRoot(ctx, t.TempDir()), req, func(float64, string) {}); err == nil {
+	req.Storage = t.TempDir()
+	if _, err := a.copyStorage(ctx, req, func(float64, string) {}); err == nil {
 		t.Fatal("a directory outside the storage was accepted")
 	}
 }

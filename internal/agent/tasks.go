@@ -81,10 +81,8 @@ func (tt *taskTable) start(t agentapi.Task, log *slog.Logger) error {
 	}
 	// A request that works in a backup storage names it: there is no
 	// default storage, and a root that is given must be valid.
-	root := ""
 	if sr, ok := t.Request.(agentapi.StorageRequest); ok {
-		root = sr.StorageRoot()
-		if root != "" {
+		if root := sr.StorageRoot(); root != "" {
 			if err := CheckStorageRoot(root); err != nil {
 				return fmt.Errorf("task %s: %w", t.Command, err)
 			}
@@ -94,7 +92,7 @@ func (tt *taskTable) start(t agentapi.Task, log *slog.Logger) error {
 	if deadline.IsZero() {
 		deadline = clock.Real{}.Now().Add(defaultTaskDeadline)
 	}
-	ctx, cancel := context.WithDeadline(withStorageRoot(context.Background(), root), deadline)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	tk := &task{status: agentapi.TaskStatus{ID: t.ID, Kind: t.Command, State: agentapi.TaskRunning}, cancel: cancel, done: make(chan struct{})}
 	tt.tasks[t.ID] = tk
 	tt.wg.Add(1)

@@ -30,11 +30,11 @@ func (a *Local) validate(ctx context.Context, req agentapi.ValidateRequest, prog
 		ctx, cancel = context.WithTimeout(ctx, req.Lifetime)
 		defer cancel()
 	}
-	dir, err := a.storagePath(ctx, req.Dir)
+	dir, err := inStorage(req.Storage, req.Dir)
 	if err != nil {
 		return nil, err
 	}
-	work, err := a.storagePath(ctx, validationDir(req.BackupID))
+	work, err := inStorage(req.Storage, validationDir(req.BackupID))
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +52,7 @@ func (a *Local) validate(ctx context.Context, req agentapi.ValidateRequest, prog
 	name := agentapi.ValidationPrefix + req.BackupID[:8]
 	overlays := map[string]string{}
 	for _, f := range req.Files {
-		src, err := a.storagePath(ctx, f.Path)
+		src, err := inStorage(req.Storage, f.Path)
 		if err != nil {
 			return nil, err
 		}
@@ -192,7 +192,7 @@ func (a *Local) runCheck(ctx context.Context, uuid string, req agentapi.Validate
 func (a *Local) hashFiles(ctx context.Context, req agentapi.HashRequest, progress func(float64, string)) (any, error) {
 	res := agentapi.HashResult{Hashes: map[string]string{}}
 	for _, f := range req.Files {
-		p, err := a.storagePath(ctx, f.Path)
+		p, err := inStorage(req.Storage, f.Path)
 		if err != nil {
 			return nil, err
 		}
@@ -211,11 +211,8 @@ func (a *Local) hashFiles(ctx context.Context, req agentapi.HashRequest, progres
 // validation directory: validation VMs of other knib servers on the same
 // host are left alone.
 func (a *Local) cleanupValidation(ctx context.Context, req agentapi.CleanupValidationRequest, progress func(float64, string)) (any, error) {
-	// The task's storage, and the other storages named that exist here.
+	// The storages named that exist here.
 	var roots []string
-	if r := a.storageRoot(ctx); r != "" {
-		roots = append(roots, r)
-	}
 	for _, r := range req.Storages {
 		if CheckStorageRoot(r) == nil && !slices.Contains(roots, r) {
 			roots = append(roots, r)

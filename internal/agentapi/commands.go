@@ -1,7 +1,6 @@
 package agentapi
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 )
@@ -41,33 +40,13 @@ var (
 	CleanupValidation   = register[CleanupValidationRequest, CleanupValidationResult](KindCleanupValidation)
 )
 
-// codec decodes one command's request and result from JSON: the wire
-// (agentrpc) is the only user.
-type codec struct {
-	request func(raw []byte) (any, error)
-	result  func(raw []byte) (any, error)
-	reqType string
-}
-
-var registry = map[string]codec{}
+var registry = map[string]bool{}
 
 func register[Req, Res any](name string) Command[Req, Res] {
-	if _, dup := registry[name]; dup {
+	if registry[name] {
 		panic("agentapi: command registered twice: " + name)
 	}
-	registry[name] = codec{
-		request: func(raw []byte) (any, error) {
-			var r Req
-			err := json.Unmarshal(raw, &r)
-			return r, err
-		},
-		result: func(raw []byte) (any, error) {
-			var r Res
-			err := json.Unmarshal(raw, &r)
-			return r, err
-		},
-		reqType: fmt.Sprintf("%T", *new(Req)),
-	}
+	registry[name] = true
 	return Command[Req, Res]{Name: name}
 }
 
@@ -79,34 +58,6 @@ func Commands() []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// DecodeRequest decodes the JSON request of the named command into its
-// typed value; an unknown name is ErrUnknownKind.
-func DecodeRequest(name string, raw []byte) (any, error) {
-	c, ok := registry[name]
-	if !ok {
-		return nil, fmt.Errorf("command %q: %w", name, ErrUnknownKind)
-	}
-	v, err := c.request(raw)
-	if err != nil {
-		return nil, fmt.Errorf("decode %s request: %w", name, err)
-	}
-	return v, nil
-}
-
-// DecodeResult decodes the JSON result of the named command into its typed
-// value; an unknown name is ErrUnknownKind.
-func DecodeResult(name string, raw []byte) (any, error) {
-	c, ok := registry[name]
-	if !ok {
-		return nil, fmt.Errorf("command %q: %w", name, ErrUnknownKind)
-	}
-	v, err := c.result(raw)
-	if err != nil {
-		return nil, fmt.Errorf("decode %s result: %w", name, err)
-	}
-	return v, nil
 }
 
 // Task returns the task that runs cmd with req under the given id.

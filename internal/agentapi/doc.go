@@ -1,16 +1,22 @@
 // Package agentapi is the contract between the server and the agent that runs
-// on each KVM host: typed commands and answers, all JSON-serializable, so the
-// in-process agent of an all-in-one server and a remote agent behind HTTPS
-// are interchangeable.
+// on each KVM host: typed commands and answers, so that the in-process agent
+// of an all-in-one server and a remote agent behind HTTPS (agentrpc, the only
+// place they are JSON) are interchangeable.
 //
 // Vocabulary:
-//   - command: one request to an agent (HostReport, Inventory, GuestExec). A
-//     command honours its context's deadline and is idempotent: sending it
-//     twice has the effect of sending it once.
-//   - task: a long command (backup, restore, ...). StartTask returns at once;
-//     the caller polls TaskStatus for state and progress. Tasks carry an id
-//     chosen by the server, so a retried StartTask finds the running task
-//     instead of starting a second one.
+//   - command: one host operation. Short ones are methods of Agent
+//     (HostReport, Inventory, GuestExec). Long ones are descriptors,
+//     Command[Req, Res] (commands.go: TakeBackup, Restore, ...), naming the
+//     request and result types; a call site reads
+//     kernel.Run(ctx, agent, agentapi.TakeBackup, req, ...).
+//   - task: one run of a long command. StartTask returns at once; the caller
+//     polls TaskStatus for state, progress and the typed result. Tasks carry
+//     an id chosen by the server, so a retried StartTask finds the running
+//     task instead of starting a second one.
+//   - storage root (InStorage): the backup storage a request works in, a
+//     field of the request; there is no default.
+//   - job attempt (JobAttempt): the background job and attempt a request
+//     runs for; the task id derives from it.
 //   - host report: what a host says about itself (versions, capacity, the
 //     settings in its agent configuration file).
 //   - inventory: the libvirt domains of the host with their disks and backing

@@ -176,3 +176,19 @@ func TestWrongCertificatesAreRefused(t *testing.T) {
 		t.Fatal("plain http URL accepted")
 	}
 }
+
+// The wire decodes every host command agentapi declares.
+func TestEveryCommandHasACodec(t *testing.T) {
+	names := agentapi.Commands()
+	if len(names) < 20 {
+		t.Fatalf("only %d commands declared", len(names))
+	}
+	for _, n := range names {
+		if _, ok := codecs[n]; !ok {
+			t.Errorf("command %s has no codec on the wire", n)
+		}
+	}
+	if len(codecs) != len(names) {
+		t.Errorf("%d codecs for %d commands", len(codecs), len(names))
+	}
+}

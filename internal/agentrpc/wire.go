@@ -54,6 +54,85 @@ type remoteError struct {
 func (e *remoteError) Error() string { return e.msg }
 func (e *remoteError) Unwrap() error { return e.sentinel }
 
+// codec decodes one command's request and result from JSON. JSON exists
+// here only: in process, requests and results travel as typed values.
+type codec struct {
+	request func(raw []byte) (any, error)
+	result  func(raw []byte) (any, error)
+}
+
+func codecOf[Req, Res any](c agentapi.Command[Req, Res]) (string, codec) {
+	return c.Name, codec{
+		request: func(raw []byte) (any, error) {
+			var r Req
+			err := json.Unmarshal(raw, &r)
+			return r, err
+		},
+		result: func(raw []byte) (any, error) {
+			var r Res
+			err := json.Unmarshal(raw, &r)
+			return r, err
+		},
+	}
+}
+
+// codecs holds every host command of agentapi (a test checks that none is
+// missing).
+var codecs = func() map[string]codec {
+	m := map[string]codec{}
+	for _, add := range []func() (string, codec){
+		func() (string, codec) { return codecOf(agentapi.TakeBackup) },
+		func() (string, codec) { return codecOf(agentapi.Reconcile) },
+		func() (string, codec) { return codecOf(agentapi.DeleteFiles) },
+		func() (string, codec) { return codecOf(agentapi.Compress) },
+		func() (string, codec) { return codecOf(agentapi.FinalizeCompression) },
+		func() (string, codec) { return codecOf(agentapi.RestoreHere) },
+		func() (string, codec) { return codecOf(agentapi.Undefine) },
+		func() (string, codec) { return codecOf(agentapi.Restore) },
+		func() (string, codec) { return codecOf(agentapi.RestoreVolume) },
+		func() (string, codec) { return codecOf(agentapi.CreateVM) },
+		func() (string, codec) { return codecOf(agentapi.Consolidate) },
+		func() (string, codec) { return codecOf(agentapi.AttachDisk) },
+		func() (string, codec) { return codecOf(agentapi.DetachDisk) },
+		func() (string, codec) { return codecOf(agentapi.SnapshotCreate) },
+		func() (string, codec) { return codecOf(agentapi.SnapshotRevert) },
+		func() (string, codec) { return codecOf(agentapi.SnapshotDelete) },
+		func() (string, codec) { return codecOf(agentapi.StorageStat) },
+		func() (string, codec) { return codecOf(agentapi.StorageCopy) },
+		func() (string, codec) { return codecOf(agentapi.Validate) },
+		func() (string, codec) { return codecOf(agentapi.Hash) },
+		func() (string, codec) { return codecOf(agentapi.CleanupValidation) },
+	} {
+		name, c := add()
+		m[name] = c
+	}
+	return m
+}()
+
+func decodeRequest(name string, raw []byte) (any, error) {
+	c, ok := codecs[name]
+	if !ok {
+		return nil, fmt.Errorf("command %q: %w", name, agentapi.ErrUnknownKind)
+	}
+	v, err := c.request(raw)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s request: %w", name, err)
+	}
+	return v, nil
+}
+
+func decodeResult(name string, raw []byte) (any, error) {
+	c, ok := codecs[name]
+	if !ok {
+		return nil, fmt.Errorf("command %q: %w", name, agentapi.ErrUnknownKind)
+	}
+	v, err := c.result(raw)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s result: %w", name, err)
+	}
+	return v, nil
+}
+
 // wireTask is agentapi.Task on the wire: the request as the JSON of the
 // command's request type.
 type wireTask struct {
@@ -73,7 +152,7 @@ func toWireTask(t agentapi.Task) (wireTask, error) {
 
 // task decodes the request into the command's request type.
 func (w wireTask) task() (agentapi.Task, error) {
-	req, err := agentapi.DecodeRequest(w.Command, w.Request)
+	req, err := decodeRequest(w.Command, w.Request)
 	if err != nil {
 		return agentapi.Task{}, err
 	}
@@ -108,7 +187,7 @@ func toWireStatus(st agentapi.TaskStatus) (wireStatus, error) {
 func (ws wireStatus) status() (agentapi.TaskStatus, error) {
 	st := agentapi.TaskStatus{ID: ws.ID, Kind: ws.Command, State: ws.State, Progress: ws.Progress, Message: ws.Message, Error: ws.Error, Clean: ws.Clean}
 	if len(ws.Result) > 0 && ws.State == agentapi.TaskSucceeded {
-		res, err := agentapi.DecodeResult(ws.Command, ws.Result)
+		res, err := decodeResult(ws.Command, ws.Result)
 		if err != nil {
 			return st, err
 		}
