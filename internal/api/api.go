@@ -112,7 +112,23 @@ type Layer struct {
 // VMQuery filters GET /vms.
 type VMQuery struct {
 	Host string `query:"host"`
+	Paging
 }
+
+// Paging selects one page of a list. Every list is paged: a request reads
+// at most MaxPage items, never the whole catalogue. When more items follow,
+// the answer carries their cursor in the NextCursorHeader header.
+type Paging struct {
+	Limit  int    `query:"limit" doc:"items per page: default 100, at most 1000"`
+	Cursor string `query:"cursor" doc:"where the page starts: the Knib-Next-Cursor header of the page before"`
+}
+
+// Page sizes and the header that carries the next page's cursor.
+const (
+	DefaultPage      = 100
+	MaxPage          = 1000
+	NextCursorHeader = "Knib-Next-Cursor"
+)
 
 // VMAssign is the body of POST /vms/{vm}/assign.
 type VMAssign struct {
@@ -235,6 +251,7 @@ type Operation struct {
 // OperationQuery filters GET /operations.
 type OperationQuery struct {
 	All bool `query:"all" doc:"include finished operations"`
+	Paging
 }
 
 // GuestExec is the body of POST /vms/{vm}/guest-exec (admin): runs a program
@@ -300,6 +317,7 @@ type BackupFile struct {
 // BackupQuery filters GET /backups.
 type BackupQuery struct {
 	VM string `query:"vm" doc:"VM name or uuid"`
+	Paging
 }
 
 // BackupDelete is the body of POST /backups/delete.
@@ -383,6 +401,7 @@ type JobQuery struct {
 	Executing bool   `query:"executing"`
 	Scheduled bool   `query:"scheduled" doc:"queued for later"`
 	All       bool   `query:"all" doc:"finished jobs too"`
+	Paging
 }
 
 // ScheduleSpec is the body of POST /vms/{vm}/schedules and PUT /schedules/{id}.

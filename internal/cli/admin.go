@@ -146,16 +146,12 @@ func tokenCmd(a *app) *cobra.Command {
 func operationCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "operation", Aliases: []string{"op"}, Short: "Long-running operations"}
 	table := func(list []api.Operation) error {
-		return a.print(list, func(w *tabwriter.Writer) {
-			fmt.Fprintln(w, "ID\tKIND\tVM\tSTATE\tPROGRESS\tMESSAGE\tERROR")
-			for _, o := range list {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%.0f%%\t%s\t%s\n", o.ID, o.Kind, o.VMID, o.State, o.Progress, o.Message, o.Error)
-			}
-		})
+		return a.print(list, func(w *tabwriter.Writer) { opTable(w, list) })
 	}
 	var all bool
+	var pg paging
 	list := &cobra.Command{
-		Use:   "list [--all]",
+		Use:   "list [--all] [--limit N] [--cursor C]",
 		Short: "List unfinished operations",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -164,13 +160,11 @@ func operationCmd(a *app) *cobra.Command {
 			if all {
 				q["all"] = "true"
 			}
-			if err := a.call(cmd, "GET", "/operations", q, nil, &list); err != nil {
-				return err
-			}
-			return table(list)
+			return a.page(cmd, "/operations", q, pg, &list, func(w *tabwriter.Writer) { opTable(w, list) })
 		},
 	}
 	list.Flags().BoolVar(&all, "all", false, "include finished operations")
+	pg.flags(list)
 	show := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show an operation",
@@ -294,4 +288,11 @@ func accountLimitsCmd(a *app) *cobra.Command {
 	f.Int64Var(&vcpus, "vcpus", -1, "vCPUs of all VMs (-1: unlimited)")
 	f.StringVar(&memory, "memory", "-1", "memory of all VMs, e.g. 8G (-1: unlimited)")
 	return cmd
+}
+
+func opTable(w *tabwriter.Writer, list []api.Operation) {
+	fmt.Fprintln(w, "ID\tKIND\tVM\tSTATE\tPROGRESS\tMESSAGE\tERROR")
+	for _, o := range list {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%.0f%%\t%s\t%s\n", o.ID, o.Kind, o.VMID, o.State, o.Progress, o.Message, o.Error)
+	}
 }

@@ -42,19 +42,18 @@ func backupCmd(a *app) *cobra.Command {
 	create.Flags().BoolVar(&b.Quiesce, "quiesce", false, "freeze the guest's file systems during the snapshot (needs the guest agent)")
 
 	var vm string
+	var pg paging
 	list := &cobra.Command{
-		Use:   "list [--vm VM]",
-		Short: "List backups, oldest first",
+		Use:   "list [--vm VM] [--limit N] [--cursor C]",
+		Short: "List backups, oldest first, a page at a time",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var list []api.Backup
-			if err := a.call(cmd, "GET", "/backups", map[string]string{"vm": vm}, nil, &list); err != nil {
-				return err
-			}
-			return a.print(list, func(w *tabwriter.Writer) { backupTable(w, list) })
+			return a.page(cmd, "/backups", map[string]string{"vm": vm}, pg, &list, func(w *tabwriter.Writer) { backupTable(w, list) })
 		},
 	}
 	list.Flags().StringVar(&vm, "vm", "", "only this VM's backups")
+	pg.flags(list)
 	show := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show one backup with its files and hashes",

@@ -123,7 +123,7 @@ func dbExportCmd(a *app) *cobra.Command {
 				return w.Flush()
 			}
 			// Written beside the target and renamed: never a half dump.
-			var d sqlstore.Dump
+			var d sqlstore.DumpSummary
 			err = fsatomic.Write(file, 0o600, func(f io.Writer) error {
 				w := bufio.NewWriter(f)
 				var err error
@@ -135,10 +135,7 @@ func dbExportCmd(a *app) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("dump file: %w", err)
 			}
-			out := dbTransfer{Engine: d.Engine, Database: sqlstore.Redact(database), File: file, SchemaVersion: d.SchemaVersion, Rows: map[string]int{}}
-			for _, tb := range d.Tables {
-				out.Rows[tb.Name] = len(tb.Rows)
-			}
+			out := dbTransfer{Engine: d.Engine, Database: sqlstore.Redact(database), File: file, SchemaVersion: d.SchemaVersion, Rows: d.Rows}
 			return a.print(out, func(w *tabwriter.Writer) { printTransfer(w, "exported", out) })
 		},
 	}
@@ -155,7 +152,8 @@ func dbImportCmd(a *app) *cobra.Command {
 		Short: "Load a JSON dump into a new, empty catalogue (for example PostgreSQL, to leave an all-in-one SQLite)",
 		Long: "Load a dump written by db export into an empty database of the same schema version.\n" +
 			"The database is migrated first; a non-empty database or a dump of another schema\n" +
-			"version is refused. Everything loads in one transaction, or nothing does.",
+			"version is refused. Everything loads in one transaction, or nothing does. The dump\n" +
+			"is read as a stream: its size does not bound the memory used.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			database, err := t.resolve(cmd)
@@ -171,20 +169,22 @@ func dbImportCmd(a *app) *cobra.Command {
 				defer f.Close()
 				in = f
 			}
-			d, err := sqlstore.ReadDump(bufio.NewReader(in))
-			if err != nil {
-				return err
-			}
 			s, err := sqlstore.Open(cmd.Context(), database)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			rows, err := s.Import(cmd.Context(), d)
+			// The dump streams in: a catalogue of a million backups loads in
+			// little memory.
+			rows, err := s.Import(cmd.Context(), bufio.NewReaderSize(in, 1<<20))
 			if err != nil {
 				return fmt.Errorf("import refused, nothing changed: %w", err)
 			}
-			out := dbTransfer{Engine: s.Engine(), Database: sqlstore.Redact(database), File: file, SchemaVersion: d.SchemaVersion, Rows: rows}
+			version, err := s.SchemaVersion(cmd.Context())
+			if err != nil {
+				return err
+			}
+			out := dbTransfer{Engine: s.Engine(), Database: sqlstore.Redact(database), File: file, SchemaVersion: version, Rows: rows}
 			return a.print(out, func(w *tabwriter.Writer) { printTransfer(w, "imported", out) })
 		},
 	}

@@ -46,7 +46,7 @@ func TestDBCommands(t *testing.T) {
 	}
 	// Export to standard output is the same dump.
 	code, stdoutDump, _ := run(t, "db", "export", "--database", filepath.Join(dst, "knib.db"))
-	if code != 0 || !strings.Contains(stdoutDump, `"knib_dump": 1`) {
+	if code != 0 || !strings.Contains(stdoutDump, `"knib_dump":1`) {
 		t.Fatalf("export to stdout: %d %.200s", code, stdoutDump)
 	}
 

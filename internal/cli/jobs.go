@@ -12,6 +12,7 @@ import (
 func jobCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "job", Short: "Background service jobs (admin)"}
 	var q api.JobQuery
+	var pg paging
 	list := &cobra.Command{
 		Use:   "list [--id] [--backup] [--host] [--zone] [--type] [--executing] [--scheduled] [--all]",
 		Short: "List service jobs (default: not finished; --host implies --executing)",
@@ -24,10 +25,7 @@ func jobCmd(a *app) *cobra.Command {
 				}
 			}
 			var list []api.Job
-			if err := a.call(cmd, "GET", "/jobs", query, nil, &list); err != nil {
-				return err
-			}
-			return a.print(list, func(w *tabwriter.Writer) {
+			return a.page(cmd, "/jobs", query, pg, &list, func(w *tabwriter.Writer) {
 				fmt.Fprintln(w, "ID\tTYPE\tBACKUP\tHOST\tSTATE\tATTEMPTS\tSCHEDULED\tLAST ERROR")
 				for _, j := range list {
 					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", j.ID, j.Type, j.BackupID, j.Host, j.State, j.Attempts,
@@ -45,6 +43,7 @@ func jobCmd(a *app) *cobra.Command {
 	f.BoolVar(&q.Executing, "executing", false, "only running jobs")
 	f.BoolVar(&q.Scheduled, "scheduled", false, "only jobs queued for later")
 	f.BoolVar(&q.All, "all", false, "finished jobs too")
+	pg.flags(list)
 	cmd.AddCommand(list)
 	return cmd
 }

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -128,6 +130,48 @@ func (a *app) call(cmd *cobra.Command, method, path string, query map[string]str
 		}
 	}
 	return c.Do(cmd.Context(), method, path, q, body, out)
+}
+
+// paging is the --limit and --cursor of a list command.
+type paging struct {
+	limit  int
+	cursor string
+}
+
+func (pg *paging) flags(cmd *cobra.Command) {
+	cmd.Flags().IntVar(&pg.limit, "limit", api.DefaultPage, "items per page (at most 1000)")
+	cmd.Flags().StringVar(&pg.cursor, "cursor", "", "start at this page (printed after a page when more follow)")
+}
+
+// page GETs one page of a list into out and prints it through fn; when more
+// follow it says how to get them, on standard error so that -o json stays
+// one JSON array.
+func (a *app) page(cmd *cobra.Command, path string, query map[string]string, pg paging, out any, fn func(w *tabwriter.Writer)) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	q := url.Values{}
+	for k, v := range query {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	q.Set("limit", strconv.Itoa(pg.limit))
+	if pg.cursor != "" {
+		q.Set("cursor", pg.cursor)
+	}
+	next, err := c.Page(cmd.Context(), path, q, out)
+	if err != nil {
+		return err
+	}
+	if err := a.print(out, fn); err != nil {
+		return err
+	}
+	if next != "" {
+		fmt.Fprintf(a.errw, "more: %s --cursor %s\n", cmd.CommandPath(), next)
+	}
+	return nil
 }
 
 // operation waits for an operation (unless --async) and prints it or its result.

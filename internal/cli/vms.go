@@ -56,19 +56,18 @@ func hostCmd(a *app) *cobra.Command {
 func vmCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "vm", Short: "Virtual machines (by name or uuid)"}
 	var host string
+	var pg paging
 	list := &cobra.Command{
-		Use:   "list",
-		Short: "List VMs",
+		Use:   "list [--host HOST] [--limit N] [--cursor C]",
+		Short: "List VMs by name, a page at a time",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var list []api.VM
-			if err := a.call(cmd, "GET", "/vms", map[string]string{"host": host}, nil, &list); err != nil {
-				return err
-			}
-			return a.print(list, func(w *tabwriter.Writer) { vmTable(w, list) })
+			return a.page(cmd, "/vms", map[string]string{"host": host}, pg, &list, func(w *tabwriter.Writer) { vmTable(w, list) })
 		},
 	}
 	list.Flags().StringVar(&host, "host", "", "only VMs on this host (admin)")
+	pg.flags(list)
 	show := &cobra.Command{
 		Use:   "show VM",
 		Short: "Show a VM with its disks and backing chains",

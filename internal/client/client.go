@@ -41,6 +41,21 @@ func (e *APIError) Error() string { return e.Detail }
 // Do sends a request: body (if not nil) is JSON-encoded, the answer decoded
 // into out (if not nil). query may be nil.
 func (c *Client) Do(ctx context.Context, method, path string, query url.Values, body, out any) error {
+	_, err := c.do(ctx, method, path, query, body, out)
+	return err
+}
+
+// Page GETs one page of a list into out (a slice) and returns the cursor of
+// the next page, "" on the last one.
+func (c *Client) Page(ctx context.Context, path string, query url.Values, out any) (string, error) {
+	h, err := c.do(ctx, "GET", path, query, nil, out)
+	if err != nil {
+		return "", err
+	}
+	return h.Get(api.NextCursorHeader), nil
+}
+
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) (http.Header, error) {
 	u := c.Base + "/api/v1" + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
@@ -49,13 +64,13 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 	if body != nil {
 		raw, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rd = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -65,27 +80,27 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach the knib server at %s: %w", c.Base, err)
+		return nil, fmt.Errorf("cannot reach the knib server at %s: %w", c.Base, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if resp.StatusCode >= 400 {
 		var p api.Problem
 		if json.Unmarshal(raw, &p) != nil || p.Detail == "" {
 			p.Detail = fmt.Sprintf("%s %s: %s", method, path, resp.Status)
 		}
-		return &APIError{Status: resp.StatusCode, Detail: p.Detail, Field: p.Field}
+		return nil, &APIError{Status: resp.StatusCode, Detail: p.Detail, Field: p.Field}
 	}
 	if out == nil {
-		return nil
+		return resp.Header, nil
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("decode answer of %s %s: %w", method, path, err)
+		return nil, fmt.Errorf("decode answer of %s %s: %w", method, path, err)
 	}
-	return nil
+	return resp.Header, nil
 }
 
 // Download GETs a non-JSON answer (a screenshot) and returns its bytes.

@@ -397,3 +397,48 @@ func TestInventoryRefreshIsAnOperation(t *testing.T) {
 	e.do(e.user, "POST", "/inventory/refresh", "", 403, nil)
 	_ = time.Second
 }
+
+// Every list is paged: a limit up to 1000, a cursor in the Knib-Next-Cursor
+// header while more follow, and a clear 400 for a bad limit or cursor.
+func TestListsArePaged(t *testing.T) {
+	e := newEnv(t)
+	get := func(path string) ([]map[string]any, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1"+path, nil)
+		req.Header.Set("Authorization", "Bearer "+e.admin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var list []map[string]any
+		if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&list) != nil {
+			t.Fatalf("GET %s: %s", path, resp.Status)
+		}
+		return list, resp.Header.Get("Knib-Next-Cursor")
+	}
+	all, next := get("/vms")
+	if len(all) != 2 || next != "" {
+		t.Fatalf("whole list: %d VMs, cursor %q", len(all), next)
+	}
+	first, next := get("/vms?limit=1")
+	if len(first) != 1 || next == "" || first[0]["id"] != all[0]["id"] {
+		t.Fatalf("first page: %v, cursor %q", first, next)
+	}
+	second, last := get("/vms?limit=1&cursor=" + next)
+	if len(second) != 1 || second[0]["id"] != all[1]["id"] || last != "" {
+		t.Fatalf("second page: %v, cursor %q", second, last)
+	}
+	for _, path := range []string{"/backups", "/jobs", "/operations"} {
+		if list, next := get(path + "?limit=1000"); list == nil || next != "" {
+			t.Fatalf("%s: %v %q", path, list, next)
+		}
+	}
+	for _, bad := range []string{"/vms?limit=1001", "/vms?limit=-1", "/backups?limit=x", "/vms?cursor=zz", "/jobs?cursor=" + next + "x",
+		"/operations?cursor=eyJ4IjoxfQ"} {
+		p := e.do(e.admin, "GET", bad, "", 400, nil)
+		if p["detail"] == "" {
+			t.Fatalf("%s: no message", bad)
+		}
+	}
+}

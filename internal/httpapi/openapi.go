@@ -36,8 +36,7 @@ func (h *Handler) OpenAPI() []byte {
 			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
 		}
 		if rt.query.Kind() == reflect.Struct {
-			for i := 0; i < rt.query.NumField(); i++ {
-				f := rt.query.Field(i)
+			for _, f := range reflect.VisibleFields(rt.query) {
 				name := f.Tag.Get("query")
 				if name == "" {
 					continue
@@ -62,8 +61,14 @@ func (h *Handler) OpenAPI() []byte {
 		if rt.produces != "" {
 			content = map[string]any{rt.produces: map[string]any{"schema": map[string]any{"type": "string", "contentMediaType": rt.produces}}}
 		}
+		answer := map[string]any{"description": http.StatusText(rt.status), "content": content}
+		if rt.paged {
+			answer["headers"] = map[string]any{api.NextCursorHeader: map[string]any{
+				"description": "present when more items follow: pass it as cursor= to get them",
+				"schema":      map[string]any{"type": "string"}}}
+		}
 		op["responses"] = map[string]any{
-			itoa(rt.status): map[string]any{"description": http.StatusText(rt.status), "content": content},
+			itoa(rt.status): answer,
 			"default":       problem,
 		}
 		if rt.public {

@@ -93,9 +93,13 @@ func (h *Handler) register() {
 
 	// VMs.
 	add(h, "GET", "/vms", "vms", "List the VMs the caller may see", ok,
-		func(ctx context.Context, p domain.Principal, r *http.Request, q api.VMQuery, _ api.Empty) ([]api.VM, error) {
-			list, err := svc.VMs.ListVMs(ctx, p, q.Host)
-			return mapList(list, func(v domain.VM) api.VM { return h.vmToAPI(ctx, v) }), err
+		func(ctx context.Context, p domain.Principal, r *http.Request, q api.VMQuery, _ api.Empty) (paged[api.VM], error) {
+			page, err := storePage(q.Paging)
+			if err != nil {
+				return paged[api.VM]{}, err
+			}
+			list, next, err := svc.VMs.ListVMs(ctx, p, q.Host, page)
+			return pageOf(list, next, func(v domain.VM) api.VM { return h.vmToAPI(ctx, v) }), err
 		})
 	add(h, "GET", "/vms/{vm}", "vms", "Show a VM (by name or uuid) with its disks and backing chains", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.VM, error) {
@@ -224,13 +228,17 @@ func (h *Handler) register() {
 			return operationToAPI(op), err
 		})
 	add(h, "GET", "/backups", "backups", "List backups (of one VM with vm=), oldest first", ok,
-		func(ctx context.Context, p domain.Principal, r *http.Request, q api.BackupQuery, _ api.Empty) ([]api.Backup, error) {
-			list, err := svc.Backups.Backups(ctx, p, q.VM)
+		func(ctx context.Context, p domain.Principal, r *http.Request, q api.BackupQuery, _ api.Empty) (paged[api.Backup], error) {
+			page, err := storePage(q.Paging)
 			if err != nil {
-				return nil, err
+				return paged[api.Backup]{}, err
 			}
-			heads, err := svc.Backups.ChainHeads(ctx)
-			return mapList(list, func(b domain.Backup) api.Backup { return backupToAPI(b, heads) }), err
+			list, next, err := svc.Backups.Backups(ctx, p, q.VM, page)
+			if err != nil {
+				return paged[api.Backup]{}, err
+			}
+			heads, err := svc.Backups.ChainHeads(ctx, list...)
+			return pageOf(list, next, func(b domain.Backup) api.Backup { return backupToAPI(b, heads) }), err
 		})
 	add(h, "GET", "/backups/{id}", "backups", "Show one backup", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Backup, error) {
@@ -238,7 +246,7 @@ func (h *Handler) register() {
 			if err != nil {
 				return api.Backup{}, err
 			}
-			heads, err := svc.Backups.ChainHeads(ctx)
+			heads, err := svc.Backups.ChainHeads(ctx, b)
 			return backupToAPI(b, heads), err
 		})
 	add(h, "POST", "/backups/delete", "backups", "Delete backups (batch); backups others depend on are only marked Removed", accepted,
@@ -344,17 +352,25 @@ func (h *Handler) register() {
 
 	// Background jobs.
 	add(h, "GET", "/jobs", "jobs", "List background service jobs (admin); unfinished unless all=true", ok,
-		func(ctx context.Context, p domain.Principal, r *http.Request, q api.JobQuery, _ api.Empty) ([]api.Job, error) {
-			list, err := svc.Jobs.Jobs(ctx, p, store.JobFilter{ID: q.ID, BackupID: q.Backup, HostID: q.Host, ZoneID: q.Zone,
-				Type: jobs.Type(q.Type), Executing: q.Executing, Scheduled: q.Scheduled, All: q.All})
-			return mapList(list, func(j jobs.Job) api.Job { return h.jobToAPI(ctx, j) }), err
+		func(ctx context.Context, p domain.Principal, r *http.Request, q api.JobQuery, _ api.Empty) (paged[api.Job], error) {
+			page, err := storePage(q.Paging)
+			if err != nil {
+				return paged[api.Job]{}, err
+			}
+			list, next, err := svc.Jobs.Jobs(ctx, p, store.JobFilter{ID: q.ID, BackupID: q.Backup, HostID: q.Host, ZoneID: q.Zone,
+				Type: jobs.Type(q.Type), Executing: q.Executing, Scheduled: q.Scheduled, All: q.All, Page: page})
+			return pageOf(list, next, func(j jobs.Job) api.Job { return h.jobToAPI(ctx, j) }), err
 		})
 
 	// Operations.
 	add(h, "GET", "/operations", "operations", "List operations (unfinished unless all=true)", ok,
-		func(ctx context.Context, p domain.Principal, r *http.Request, q api.OperationQuery, _ api.Empty) ([]api.Operation, error) {
-			list, err := svc.Kernel.ListOperations(ctx, p, q.All)
-			return mapList(list, operationToAPI), err
+		func(ctx context.Context, p domain.Principal, r *http.Request, q api.OperationQuery, _ api.Empty) (paged[api.Operation], error) {
+			page, err := storePage(q.Paging)
+			if err != nil {
+				return paged[api.Operation]{}, err
+			}
+			list, next, err := svc.Kernel.ListOperations(ctx, p, q.All, page)
+			return pageOf(list, next, operationToAPI), err
 		})
 	add(h, "GET", "/operations/{id}", "operations", "Show an operation's state, progress and result", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Operation, error) {

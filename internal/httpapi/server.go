@@ -38,6 +38,7 @@ type route struct {
 	status                     int
 	public                     bool
 	produces                   string // media type of a non-JSON answer
+	paged                      bool   // a list page: the next cursor travels in a header
 	query, body, resp          reflect.Type
 	serve                      func(w http.ResponseWriter, r *http.Request, p domain.Principal) error
 }
@@ -112,11 +113,17 @@ func writeProblem(w http.ResponseWriter, status int, detail, field string) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {
+	if p, ok := v.(pager); ok {
+		if next := p.nextCursor(); next != "" {
+			w.Header().Set(api.NextCursorHeader, next)
+		}
+		v = p.pageItems()
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	// Compact: indenting a page of backups costs as much as reading it
+	// from the catalogue; the CLI prints its own indented JSON.
+	return json.NewEncoder(w).Encode(v)
 }
 
 // add registers a typed route. Q is the query struct (fields tagged query),
@@ -124,6 +131,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 func add[Q, B, R any](h *Handler, method, path, tag, summary string, status int, fn func(ctx context.Context, p domain.Principal, r *http.Request, q Q, b B) (R, error)) {
 	rt := route{method: method, path: path, tag: tag, summary: summary, status: status,
 		query: reflect.TypeFor[Q](), body: reflect.TypeFor[B](), resp: reflect.TypeFor[R]()}
+	var zero R
+	if p, ok := any(zero).(pager); ok {
+		// The document shows a paged answer as what travels: an array.
+		rt.resp, rt.paged = reflect.TypeOf(p.pageItems()), true
+	}
 	rt.serve = func(w http.ResponseWriter, r *http.Request, p domain.Principal) error {
 		var q Q
 		if err := decodeQuery(r, &q); err != nil {
@@ -203,11 +215,11 @@ func jsonKind(t reflect.Type) string {
 func decodeQuery(r *http.Request, dst any) error {
 	v := reflect.ValueOf(dst).Elem()
 	t := v.Type()
-	known := map[string]int{}
+	known := map[string][]int{}
 	if t.Kind() == reflect.Struct {
-		for i := 0; i < t.NumField(); i++ {
-			if name := t.Field(i).Tag.Get("query"); name != "" {
-				known[name] = i
+		for _, f := range reflect.VisibleFields(t) {
+			if name := f.Tag.Get("query"); name != "" {
+				known[name] = f.Index
 			}
 		}
 	}
@@ -217,7 +229,7 @@ func decodeQuery(r *http.Request, dst any) error {
 			return &badRequest{field: name, msg: fmt.Sprintf("%s: unknown query parameter", name)}
 		}
 		raw := vals[len(vals)-1]
-		f := v.Field(i)
+		f := v.FieldByIndex(i)
 		switch f.Kind() {
 		case reflect.String:
 			f.SetString(raw)

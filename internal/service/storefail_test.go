@@ -293,7 +293,7 @@ func checkNothingStuck(t *testing.T, e *failEnv, keep []string, n int, write str
 	default:
 		t.Errorf("%s: the VM is stuck %s", where(), vm.WorkState)
 	}
-	ops, err := e.fs.ListOperations(ctx, true)
+	ops, err := e.fs.ListOperations(ctx, store.OperationFilter{All: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,9 +13,11 @@ type Storages interface {
 	// CreateStorage inserts a storage; ErrConflict when the name, or the
 	// path in the same zone, is taken.
 	CreateStorage(ctx context.Context, st domain.Storage) error
-	// Storage finds a storage by id or name, with Used computed from the
-	// catalogue (bytes of its backups that hold files).
+	// Storage finds a storage by id or name. It does not fill Used, a
+	// sum over the storage's backups: ListStorages and StorageUsed do.
 	Storage(ctx context.Context, idOrName string) (domain.Storage, error)
+	// StorageUsed returns the bytes of a storage's live backups.
+	StorageUsed(ctx context.Context, id string) (int64, error)
 	// ListStorages lists the storages of a zone (all with zoneID ""), by name.
 	ListStorages(ctx context.Context, zoneID string) ([]domain.Storage, error)
 	SetStorageEnabled(ctx context.Context, id string, enabled bool) error

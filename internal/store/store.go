@@ -18,10 +18,20 @@ type OfferingFilter struct {
 	ShowRemoved       bool
 }
 
-// VMFilter selects VMs.
+// VMFilter selects VMs, by name.
 type VMFilter struct {
 	AccountID string // only this account's VMs
 	HostID    string
+	// UsingPath selects the VMs whose disks (or their backing files) read
+	// a file under this directory.
+	UsingPath string
+	Page
+}
+
+// OperationFilter selects operations, newest first.
+type OperationFilter struct {
+	All bool // finished ones too
+	Page
 }
 
 // Token is a stored API token (hash only).
@@ -84,6 +94,9 @@ type Store interface {
 	RecordVMDisks(ctx context.Context, vmID string, state domain.VMState, disks []domain.Disk, at time.Time) error
 	VM(ctx context.Context, idOrName string) (domain.VM, error)
 	ListVMs(ctx context.Context, f VMFilter) ([]domain.VM, error)
+	// HostsOfVMs maps VM ids to their hosts' ids (unknown ids are left
+	// out), in one query.
+	HostsOfVMs(ctx context.Context, vmIDs []string) (map[string]string, error)
 	// SetVMOffering assigns (offeringID non-empty) or unassigns the VM. The
 	// offering must exist and not be removed.
 	SetVMOffering(ctx context.Context, vmID, offeringID string) error
@@ -102,9 +115,9 @@ type Store interface {
 	CreateOperation(ctx context.Context, op domain.Operation) error
 	UpdateOperation(ctx context.Context, op domain.Operation) error
 	Operation(ctx context.Context, id string) (domain.Operation, error)
-	// ListOperations returns operations not done, or all when all is true,
+	// ListOperations returns operations not done, or all with f.All,
 	// newest first.
-	ListOperations(ctx context.Context, all bool) ([]domain.Operation, error)
+	ListOperations(ctx context.Context, f OperationFilter) ([]domain.Operation, error)
 
 	// Backups.
 	CreateBackup(ctx context.Context, b domain.Backup) error
@@ -152,6 +165,9 @@ type Store interface {
 	Schedule(ctx context.Context, id string) (domain.Schedule, error)
 	// Schedules lists the schedules of a VM, or all with vmID "".
 	Schedules(ctx context.Context, vmID string) ([]domain.Schedule, error)
+	// DueSchedules lists at most limit schedules due at now (next run not
+	// after it), the most overdue first.
+	DueSchedules(ctx context.Context, now time.Time, limit int) ([]domain.Schedule, error)
 	DeleteSchedule(ctx context.Context, id string) error
 	// AdvanceSchedule moves next_run from prev to next if nobody did: the
 	// caller that gets true runs the due backup, exactly once.
@@ -167,6 +183,10 @@ type Store interface {
 	// queued or not due any more, for example because another server
 	// claimed it first.
 	ClaimJob(ctx context.Context, id, owner, hostID string, now, leaseUntil time.Time) (bool, error)
+	// ClaimJobs is ClaimJob for several jobs in one transaction (one
+	// commit for a scheduler pass): it returns the claims that won, in
+	// order.
+	ClaimJobs(ctx context.Context, claims []JobClaim, owner string, now, leaseUntil time.Time) ([]JobClaim, error)
 	// ReapJob records the outcome of a running job whose lease ran out
 	// before now (its runner died); false when it is not such a job.
 	ReapJob(ctx context.Context, id string, now time.Time, o jobs.Outcome, lastError string) (bool, error)
@@ -197,8 +217,15 @@ type JobFilter struct {
 	Type                         jobs.Type
 	Executing                    bool // only running jobs
 	Scheduled                    bool // only jobs queued for later than Now
+	Due                          bool // only jobs queued for Now or earlier
 	All                          bool // finished jobs too
 	Now                          time.Time
+	Page
+}
+
+// JobClaim is a job to start on a host.
+type JobClaim struct {
+	JobID, HostID string
 }
 
 // BackupFilter selects backups.
@@ -206,6 +233,7 @@ type BackupFilter struct {
 	VMID      string
 	AccountID string
 	Status    domain.BackupStatus
+	Page
 }
 
 // Chain is a VM's chain state: the head backup ("" when the chain ended) and

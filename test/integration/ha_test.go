@@ -238,7 +238,7 @@ func TestTwoServersBurst(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	ops, err := db.ListOperations(ctx, false)
+	ops, err := db.ListOperations(ctx, store.OperationFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -308,38 +308,45 @@ func (s *Service) backupFailed(ctx context.Context, vm domain.VM, b domain.Backu
 	return fmt.Errorf("backup failed; the VM was recovered and its chain ended: %w", cause)
 }
 
-// Backups lists the backups of the VMs the principal may see (one VM when
-// ref is set), oldest first.
-func (s *Service) Backups(ctx context.Context, p domain.Principal, ref string) ([]domain.Backup, error) {
-	f := store.BackupFilter{}
+// Backups lists one page of backups, oldest first: of one VM when ref is
+// set (any VM the principal may see), else of the principal's account (an
+// admin: all). The cursor is nil on the last page.
+func (s *Service) Backups(ctx context.Context, p domain.Principal, ref string, page store.Page) ([]domain.Backup, *store.Cursor, error) {
+	f := store.BackupFilter{Page: page.OneMore()}
 	if ref != "" {
 		vm, err := s.k.VM(ctx, p, ref)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		f.VMID = vm.ID
+	} else if !p.IsAdmin() {
+		f.AccountID = p.AccountID
 	}
 	list, err := s.store.ListBackups(ctx, f)
-	if err != nil || p.IsAdmin() {
-		return list, err
+	if err != nil {
+		return nil, nil, err
 	}
-	out := list[:0]
-	for _, b := range list {
-		if s.k.CanSeeBackup(ctx, p, b) {
-			out = append(out, b)
-		}
-	}
-	return out, nil
+	list, next := store.Cut(page, list, store.BackupCursor)
+	return list, next, nil
 }
 
-// ChainHeads returns the ids of the VMs' chain heads.
-func (s *Service) ChainHeads(ctx context.Context) (map[string]bool, error) {
-	vms, err := s.store.ListVMs(ctx, store.VMFilter{})
-	if err != nil {
-		return nil, err
-	}
+// ChainHeads returns which of the backups are the head of their VM's
+// chain, reading each of their VMs once.
+func (s *Service) ChainHeads(ctx context.Context, list ...domain.Backup) (map[string]bool, error) {
 	out := map[string]bool{}
-	for _, vm := range vms {
+	seen := map[string]bool{}
+	for _, b := range list {
+		if seen[b.VMID] {
+			continue
+		}
+		seen[b.VMID] = true
+		vm, err := s.store.VM(ctx, b.VMID)
+		if errors.Is(err, domain.ErrNotFound) {
+			continue // a VM forgotten by the catalogue heads no chain
+		}
+		if err != nil {
+			return nil, err
+		}
 		if vm.ChainHead != "" {
 			out[vm.ChainHead] = true
 		}

@@ -15,7 +15,6 @@ type Store interface {
 	CreateBackup(ctx context.Context, b domain.Backup) error
 	ExpungeBackup(ctx context.Context, id string) error
 	ListBackups(ctx context.Context, f store.BackupFilter) ([]domain.Backup, error)
-	ListVMs(ctx context.Context, f store.VMFilter) ([]domain.VM, error)
 	Offering(ctx context.Context, id string) (domain.Offering, error)
 	SaveBackup(ctx context.Context, b domain.Backup, chain *store.Chain) error
 	SetVMWorkState(ctx context.Context, vmID string, s domain.VMState) error

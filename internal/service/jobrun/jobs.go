@@ -33,7 +33,8 @@ var keysOf = map[jobs.Family]familyKeys{
 }
 
 // limits reads a family's settings: global values for the switches, and
-// the host's and zone's own values for their limits.
+// the host's and zone's own values for their limits (each read once by
+// the Limits it returns: one pass of the scheduler uses one).
 func (s *Service) limits(ctx context.Context, fam jobs.Family) jobs.Limits {
 	k := keysOf[fam]
 	global, _ := s.k.Settings(ctx, settings.Target{})
@@ -43,21 +44,91 @@ func (s *Service) limits(ctx context.Context, fam jobs.Family) jobs.Limits {
 		RetryInterval: global.Duration(k.retryInterval),
 		Timeout:       global.Duration(k.timeout),
 	}
+	// A pass asks for the same host's and zone's limit once per queued job:
+	// each is read once per pass.
+	perHost, perZone := map[string]int64{}, map[string]int64{}
+	var mu sync.Mutex // the Limits travel with the jobs they started
 	l.PerHost = func(hostID string) int64 {
-		v, err := s.k.Settings(ctx, settings.Target{Host: hostID})
-		if err != nil {
-			return global.Int(k.perHost)
+		mu.Lock()
+		defer mu.Unlock()
+		if n, ok := perHost[hostID]; ok {
+			return n
 		}
-		return v.Int(k.perHost)
+		n := global.Int(k.perHost)
+		if v, err := s.k.Settings(ctx, settings.Target{Host: hostID}); err == nil {
+			n = v.Int(k.perHost)
+		}
+		perHost[hostID] = n
+		return n
 	}
 	l.PerZone = func(zoneID string) int64 {
-		v, err := s.k.Settings(ctx, settings.Target{Zone: zoneID})
-		if err != nil {
-			return global.Int(k.perZone)
+		mu.Lock()
+		defer mu.Unlock()
+		if n, ok := perZone[zoneID]; ok {
+			return n
 		}
-		return v.Int(k.perZone)
+		n := global.Int(k.perZone)
+		if v, err := s.k.Settings(ctx, settings.Target{Zone: zoneID}); err == nil {
+			n = v.Int(k.perZone)
+		}
+		perZone[zoneID] = n
+		return n
 	}
 	return l
+}
+
+// Due jobs are read in pages, oldest first, and a pass reads at most
+// duePages of them: the queue may hold 100,000 jobs while the hosts can
+// start a handful; the rest wait for the next pass.
+const (
+	duePage  = 500
+	duePages = 10
+)
+
+// planDue plans the due jobs: page by page, each planned with the jobs
+// running and those the earlier pages assigned, so that every limit holds
+// across pages.
+func (s *Service) planDue(ctx context.Context, now time.Time, running []jobs.Job, hosts []jobs.Host, limits func(jobs.Family) jobs.Limits) ([]jobs.Assignment, error) {
+	if len(hosts) == 0 {
+		return nil, nil // no host can run anything: the queue is not even read
+	}
+	busy := append([]jobs.Job(nil), running...)
+	var out []jobs.Assignment
+	page := store.Page{Limit: duePage}
+	for range duePages {
+		due, err := s.store.Jobs(ctx, store.JobFilter{Due: true, Now: now, Page: page})
+		if err != nil {
+			return nil, err
+		}
+		// A validation prefers a host other than the VM's own (one query
+		// for the page's VMs).
+		var vmIDs []string
+		for _, j := range due {
+			if j.Type == jobs.BackupValidation {
+				vmIDs = append(vmIDs, j.VMID)
+			}
+		}
+		hostOf, err := s.store.HostsOfVMs(ctx, vmIDs)
+		if err != nil {
+			return nil, err
+		}
+		for i := range due {
+			if due[i].Type == jobs.BackupValidation {
+				due[i].Avoid = hostOf[due[i].VMID]
+			}
+		}
+		for _, a := range jobs.Plan(now, due, busy, hosts, limits) {
+			out = append(out, a)
+			j := a.Job
+			j.HostID, j.State = a.HostID, jobs.Running
+			busy = append(busy, j)
+		}
+		if len(due) < duePage {
+			break
+		}
+		page.After = store.JobCursor(due[len(due)-1])
+	}
+	return out, nil
 }
 
 // RunJobs is one round of the job scheduler: it reaps jobs whose runner died
@@ -95,10 +166,6 @@ func (s *Service) RunJobs(ctx context.Context, owner string) error {
 		}
 		live = append(live, j)
 	}
-	queued, err := s.store.Jobs(ctx, store.JobFilter{})
-	if err != nil {
-		return err
-	}
 	hosts, err := s.store.ListHosts(ctx)
 	if err != nil {
 		return err
@@ -117,21 +184,28 @@ func (s *Service) RunJobs(ctx context.Context, owner string) error {
 		cache[f] = s.limits(ctx, f)
 		return cache[f]
 	}
-	// A validation prefers a host other than the VM's own.
-	for i := range queued {
-		if queued[i].Type == jobs.BackupValidation {
-			if vm, err := s.store.VM(ctx, queued[i].VMID); err == nil {
-				queued[i].Avoid = vm.HostID
-			}
-		}
+	plan, err := s.planDue(ctx, now, live, eligible, limits)
+	if err != nil {
+		return err
 	}
-	for _, a := range jobs.Plan(now, queued, live, eligible, limits) {
-		ok, err := s.store.ClaimJob(ctx, a.Job.ID, owner, a.HostID, now, now.Add(s.k.Lease()))
-		if err != nil || !ok {
-			continue // another server took it
-		}
-		j := a.Job
-		j.HostID, j.State, j.Started, j.Attempts = a.HostID, jobs.Running, now, j.Attempts+1
+	// One transaction claims the pass's jobs; a claim another server won
+	// first is left out.
+	if len(plan) == 0 {
+		return nil
+	}
+	claims := make([]store.JobClaim, len(plan))
+	byID := map[string]jobs.Job{}
+	for i, a := range plan {
+		claims[i] = store.JobClaim{JobID: a.Job.ID, HostID: a.HostID}
+		byID[a.Job.ID] = a.Job
+	}
+	won, err := s.store.ClaimJobs(ctx, claims, owner, now, now.Add(s.k.Lease()))
+	if err != nil {
+		return fmt.Errorf("claim jobs: %w", err)
+	}
+	for _, c := range won {
+		j := byID[c.JobID]
+		j.HostID, j.State, j.Started, j.Attempts = c.HostID, jobs.Running, now, j.Attempts+1
 		s.jobs.wg.Add(1)
 		go func() {
 			defer s.jobs.wg.Done()
@@ -361,8 +435,21 @@ func (s *Service) finalizeCompression(ctx context.Context, t jobTask, b domain.B
 	return nil
 }
 
-// Jobs lists service jobs (admin; seed: listBackupServiceJobs).
-func (s *Service) Jobs(ctx context.Context, p domain.Principal, f store.JobFilter) ([]jobs.Job, error) {
+// Jobs lists one page of service jobs (admin; seed:
+// listBackupServiceJobs), by scheduled time; f.Page is the page. The
+// cursor is nil on the last page.
+func (s *Service) Jobs(ctx context.Context, p domain.Principal, f store.JobFilter) ([]jobs.Job, *store.Cursor, error) {
+	page := f.Page
+	f.Page = page.OneMore()
+	list, err := s.listJobs(ctx, p, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	list, next := store.Cut(page, list, store.JobCursor)
+	return list, next, nil
+}
+
+func (s *Service) listJobs(ctx context.Context, p domain.Principal, f store.JobFilter) ([]jobs.Job, error) {
 	if err := p.RequireAdmin("listing jobs"); err != nil {
 		return nil, err
 	}

@@ -13,10 +13,11 @@ import (
 // its methods keep store.Store's contracts.
 type Store interface {
 	Backup(ctx context.Context, id string) (domain.Backup, error)
-	ClaimJob(ctx context.Context, id, owner, hostID string, now, leaseUntil time.Time) (bool, error)
+	ClaimJobs(ctx context.Context, claims []store.JobClaim, owner string, now, leaseUntil time.Time) ([]store.JobClaim, error)
 	EnqueueJob(ctx context.Context, j jobs.Job) error
 	FinishJob(ctx context.Context, id, owner string, o jobs.Outcome, lastError string, ended time.Time) (bool, error)
 	Host(ctx context.Context, idOrName string) (domain.Host, error)
+	HostsOfVMs(ctx context.Context, vmIDs []string) (map[string]string, error)
 	Jobs(ctx context.Context, f store.JobFilter) ([]jobs.Job, error)
 	ListBackups(ctx context.Context, f store.BackupFilter) ([]domain.Backup, error)
 	ListHosts(ctx context.Context) ([]domain.Host, error)

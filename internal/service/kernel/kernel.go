@@ -24,6 +24,7 @@ type Kernel struct {
 	jobLease time.Duration
 	node     string // this installation on this machine (leases.go)
 	owner    string // this process in leases (leases.go)
+	names    names  // display names by id (names.go)
 }
 
 // New returns a kernel over st.

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/store"
 )
 
 // AdminAccount is the account that owns VMs nobody was given yet.
@@ -126,17 +127,20 @@ func (s *Kernel) Operation(ctx context.Context, p domain.Principal, id string) (
 	return op, nil
 }
 
-// ListOperations lists operations the principal may see.
-func (s *Kernel) ListOperations(ctx context.Context, p domain.Principal, all bool) ([]domain.Operation, error) {
-	ops, err := s.store.ListOperations(ctx, all)
+// ListOperations lists one page of operations, newest first, keeping
+// those the principal may see (a page may hold fewer than its limit). The
+// cursor is nil on the last page.
+func (s *Kernel) ListOperations(ctx context.Context, p domain.Principal, all bool, page store.Page) ([]domain.Operation, *store.Cursor, error) {
+	ops, err := s.store.ListOperations(ctx, store.OperationFilter{All: all, Page: page.OneMore()})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	ops, next := store.Cut(page, ops, store.OperationCursor)
 	out := ops[:0]
 	for _, op := range ops {
 		if p.IsAdmin() || op.AccountID == p.AccountID {
 			out = append(out, op)
 		}
 	}
-	return out, nil
+	return out, next, nil
 }

@@ -35,13 +35,14 @@ func (s *Kernel) Dependants(ctx context.Context, b domain.Backup) ([]string, err
 	if err != nil {
 		return nil, err
 	}
-	vms, err := s.store.ListVMs(ctx, store.VMFilter{})
+	dir := path.Join(root, b.Dir)
+	vms, err := s.store.ListVMs(ctx, store.VMFilter{UsingPath: dir})
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	for _, vm := range vms {
-		if vm.DependsOn(path.Join(root, b.Dir)) {
+		if vm.DependsOn(dir) {
 			out = append(out, vm.Name)
 		}
 	}
@@ -105,6 +106,29 @@ func (s *Kernel) StorageOfVM(ctx context.Context, vm domain.VM) string {
 		}
 	}
 	return ""
+}
+
+// StorageRoots lists every directory that holds backups: the storages' and
+// the hosts' own storage directories (for a pass over many VMs, read once).
+func (s *Kernel) StorageRoots(ctx context.Context) ([]string, error) {
+	list, err := s.store.ListStorages(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	hosts, err := s.store.ListHosts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, st := range list {
+		out = append(out, st.Path)
+	}
+	for _, h := range hosts {
+		if h.StoragePath != "" {
+			out = append(out, h.StoragePath)
+		}
+	}
+	return out, nil
 }
 
 // dependsOnStorage reports whether a VM still runs on backup files of any

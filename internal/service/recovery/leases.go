@@ -27,7 +27,7 @@ func (s *Service) RecoverOrphans(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	ops, err := s.store.ListOperations(ctx, false)
+	ops, err := s.store.ListOperations(ctx, store.OperationFilter{})
 	if err != nil {
 		return 0, err
 	}
@@ -74,7 +74,7 @@ func (s *Service) releaseRestoring(ctx context.Context, restoring []domain.Backu
 	if len(restoring) == 0 {
 		return nil
 	}
-	ops, err := s.store.ListOperations(ctx, false)
+	ops, err := s.store.ListOperations(ctx, store.OperationFilter{})
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 type Store interface {
 	FailOperationIf(ctx context.Context, id, owner string, until time.Time, msg string, now time.Time) (bool, error)
 	ListBackups(ctx context.Context, f store.BackupFilter) ([]domain.Backup, error)
-	ListOperations(ctx context.Context, all bool) ([]domain.Operation, error)
+	ListOperations(ctx context.Context, f store.OperationFilter) ([]domain.Operation, error)
 	ListVMs(ctx context.Context, f store.VMFilter) ([]domain.VM, error)
 	RenewOwner(ctx context.Context, owner string, until time.Time) error
 	SetBackupStatusIf(ctx context.Context, id string, from, to domain.BackupStatus, seen, at time.Time) (bool, error)

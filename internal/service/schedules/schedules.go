@@ -101,22 +101,31 @@ func (s *Service) DeleteSchedule(ctx context.Context, p domain.Principal, id str
 	return s.store.DeleteSchedule(ctx, id)
 }
 
+// dueSchedulesPerPass bounds the schedules one pass starts; the rest are
+// still due at the next pass.
+const dueSchedulesPerPass = 1000
+
 // RunSchedules starts the due scheduled backups. Each due run is claimed by
 // moving next_run with one conditional update, so it runs exactly once even
 // with several servers; a server that was down runs a missed schedule once
 // and then follows the plan from now. A VM busy with another operation
 // skips that run.
 func (s *Service) RunSchedules(ctx context.Context) ([]domain.Operation, error) {
-	list, err := s.store.Schedules(ctx, "")
+	now := s.k.Clock().Now()
+	// Only the due schedules are read (an index on next_run), a page at a
+	// time; each one run moves out of the due set.
+	list, err := s.store.DueSchedules(ctx, now, dueSchedulesPerPass)
 	if err != nil {
 		return nil, err
+	}
+	if len(list) == 0 {
+		return nil, nil
 	}
 	admin, err := s.k.EnsureAdmin(ctx)
 	if err != nil {
 		return nil, err
 	}
 	system := domain.Principal{AccountID: admin.ID, AccountName: admin.Name, Role: domain.RoleAdmin}
-	now := s.k.Clock().Now()
 	var ops []domain.Operation
 	for _, sc := range list {
 		if sc.NextRun.After(now) {

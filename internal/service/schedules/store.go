@@ -13,6 +13,7 @@ import (
 type Store interface {
 	AdvanceSchedule(ctx context.Context, id string, prev, next time.Time) (bool, error)
 	DeleteSchedule(ctx context.Context, id string) error
+	DueSchedules(ctx context.Context, now time.Time, limit int) ([]domain.Schedule, error)
 	ListBackups(ctx context.Context, f store.BackupFilter) ([]domain.Backup, error)
 	SaveSchedule(ctx context.Context, sc domain.Schedule) error // insert or update
 	Schedule(ctx context.Context, id string) (domain.Schedule, error)

@@ -179,6 +179,9 @@ func (s *Service) Storage(ctx context.Context, p domain.Principal, ref string) (
 	if err != nil {
 		return st, err
 	}
+	if st.Used, err = s.store.StorageUsed(ctx, st.ID); err != nil {
+		return st, err
+	}
 	return s.measure(ctx, []domain.Storage{st})[0], nil
 }
 

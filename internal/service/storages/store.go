@@ -33,6 +33,7 @@ type Store interface {
 	StartStorageMoves(ctx context.Context, moves []store.StorageMove) error
 	Storage(ctx context.Context, idOrName string) (domain.Storage, error)
 	StorageMoves(ctx context.Context) ([]store.StorageMove, error)
+	StorageUsed(ctx context.Context, id string) (int64, error)
 	SwitchStorageMoves(ctx context.Context, backupIDs []string) error
 	VM(ctx context.Context, idOrName string) (domain.VM, error)
 	Zone(ctx context.Context, idOrName string) (domain.Zone, error)

@@ -11,9 +11,19 @@ import (
 	"github.com/knib/knib/internal/store"
 )
 
-// ListVMs lists the VMs the principal may see, optionally on one host.
-func (s *Service) ListVMs(ctx context.Context, p domain.Principal, host string) ([]domain.VM, error) {
-	f := store.VMFilter{}
+// ListVMs lists one page of the VMs the principal may see, by name,
+// optionally on one host; the cursor is nil on the last page.
+func (s *Service) ListVMs(ctx context.Context, p domain.Principal, host string, page store.Page) ([]domain.VM, *store.Cursor, error) {
+	list, err := s.listVMs(ctx, p, host, page.OneMore())
+	if err != nil {
+		return nil, nil, err
+	}
+	list, next := store.Cut(page, list, store.VMCursor)
+	return list, next, nil
+}
+
+func (s *Service) listVMs(ctx context.Context, p domain.Principal, host string, page store.Page) ([]domain.VM, error) {
+	f := store.VMFilter{Page: page}
 	if !p.IsAdmin() {
 		f.AccountID = p.AccountID
 	}

@@ -133,6 +133,11 @@ func (fs *Store) VM(ctx context.Context, idOrName string) (domain.VM, error) {
 	return fs.inner.VM(ctx, idOrName)
 }
 
+// HostsOfVMs is store.Store.HostsOfVMs.
+func (fs *Store) HostsOfVMs(ctx context.Context, vmIDs []string) (map[string]string, error) {
+	return fs.inner.HostsOfVMs(ctx, vmIDs)
+}
+
 // ListVMs is store.Store.ListVMs.
 func (fs *Store) ListVMs(ctx context.Context, f store.VMFilter) ([]domain.VM, error) {
 	return fs.inner.ListVMs(ctx, f)
@@ -226,8 +231,8 @@ func (fs *Store) Operation(ctx context.Context, id string) (domain.Operation, er
 }
 
 // ListOperations is store.Store.ListOperations.
-func (fs *Store) ListOperations(ctx context.Context, all bool) ([]domain.Operation, error) {
-	return fs.inner.ListOperations(ctx, all)
+func (fs *Store) ListOperations(ctx context.Context, f store.OperationFilter) ([]domain.Operation, error) {
+	return fs.inner.ListOperations(ctx, f)
 }
 
 // CreateBackup is store.Store.CreateBackup (a write: it may be made to fail).
@@ -372,6 +377,11 @@ func (fs *Store) Schedule(ctx context.Context, id string) (domain.Schedule, erro
 	return fs.inner.Schedule(ctx, id)
 }
 
+// DueSchedules is store.Store.DueSchedules.
+func (fs *Store) DueSchedules(ctx context.Context, now time.Time, limit int) ([]domain.Schedule, error) {
+	return fs.inner.DueSchedules(ctx, now, limit)
+}
+
 // Schedules is store.Store.Schedules.
 func (fs *Store) Schedules(ctx context.Context, vmID string) ([]domain.Schedule, error) {
 	return fs.inner.Schedules(ctx, vmID)
@@ -409,6 +419,14 @@ func (fs *Store) Job(ctx context.Context, id string) (jobs.Job, error) {
 // Jobs is store.Store.Jobs.
 func (fs *Store) Jobs(ctx context.Context, f store.JobFilter) ([]jobs.Job, error) {
 	return fs.inner.Jobs(ctx, f)
+}
+
+// ClaimJobs is store.Store.ClaimJobs (a write: it may be made to fail).
+func (fs *Store) ClaimJobs(ctx context.Context, claims []store.JobClaim, owner string, now time.Time, leaseUntil time.Time) ([]store.JobClaim, error) {
+	if err := fs.write("ClaimJobs"); err != nil {
+		return nil, err
+	}
+	return fs.inner.ClaimJobs(ctx, claims, owner, now, leaseUntil)
 }
 
 // ClaimJob is store.Store.ClaimJob (a write: it may be made to fail).
@@ -641,6 +659,11 @@ func (fs *Store) CreateStorage(ctx context.Context, st domain.Storage) error {
 // Storage is store.Store.Storage.
 func (fs *Store) Storage(ctx context.Context, idOrName string) (domain.Storage, error) {
 	return fs.inner.Storage(ctx, idOrName)
+}
+
+// StorageUsed is store.Store.StorageUsed.
+func (fs *Store) StorageUsed(ctx context.Context, id string) (int64, error) {
+	return fs.inner.StorageUsed(ctx, id)
 }
 
 // ListStorages is store.Store.ListStorages.

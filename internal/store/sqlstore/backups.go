@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"time"
 
 	"github.com/knib/knib/internal/domain"
@@ -69,21 +70,37 @@ func (s *DB) SaveBackup(ctx context.Context, b domain.Backup, c *store.Chain) er
 	})
 }
 
-func (s *DB) files(ctx context.Context, id string) ([]domain.BackupFile, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT disk, path, full_copy, size, virtual_size, hash FROM backup_files WHERE backup_id = $1 ORDER BY disk`, id)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []domain.BackupFile
-	for rows.Next() {
-		var f domain.BackupFile
-		if err := rows.Scan(&f.Disk, &f.Path, &f.Full, &f.Size, &f.VirtualSize, &f.Hash); err != nil {
+// files reads the files of the backups, in one query per 500 backups.
+func (s *DB) files(ctx context.Context, ids ...string) (map[string][]domain.BackupFile, error) {
+	out := map[string][]domain.BackupFile{}
+	for len(ids) > 0 {
+		n := min(len(ids), 500)
+		var q query
+		marks := make([]string, n)
+		for i, id := range ids[:n] {
+			marks[i] = q.arg(id)
+		}
+		ids = ids[n:]
+		rows, err := s.db.QueryContext(ctx, `SELECT backup_id, disk, path, full_copy, size, virtual_size, hash FROM backup_files
+ WHERE backup_id IN (`+strings.Join(marks, ", ")+`) ORDER BY backup_id, disk`, q.args...)
+		if err != nil {
 			return nil, err
 		}
-		out = append(out, f)
+		for rows.Next() {
+			var id string
+			var f domain.BackupFile
+			if err := rows.Scan(&id, &f.Disk, &f.Path, &f.Full, &f.Size, &f.VirtualSize, &f.Hash); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] = append(out[id], f)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // Backup finds a backup by id.
@@ -95,18 +112,34 @@ func (s *DB) Backup(ctx context.Context, id string) (domain.Backup, error) {
 	if err != nil {
 		return b, err
 	}
-	b.Files, err = s.files(ctx, id)
+	files, err := s.files(ctx, id)
+	b.Files = files[id]
 	return b, err
+}
+
+// backupsQuery is ListBackups' statement: each filter has an index that
+// also gives the order (backups_vm, backups_account, backups_status,
+// backups_created).
+func backupsQuery(f store.BackupFilter) (string, []any) {
+	var q query
+	q.eq("vm_id", f.VMID)
+	q.eq("account_id", f.AccountID)
+	q.eq("status", string(f.Status))
+	if f.After != nil {
+		q.after("created", fmtTime(f.After.Time), "id", f.After.ID, false)
+	}
+	return q.sql(backupCols, "backups", "created, id", f.Limit), q.args
 }
 
 // ListBackups lists backups oldest first.
 func (s *DB) ListBackups(ctx context.Context, f store.BackupFilter) ([]domain.Backup, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+backupCols+` FROM backups WHERE ($1 = '' OR vm_id = $1) AND ($2 = '' OR account_id = $2)
- AND ($3 = '' OR status = $3) ORDER BY created, id`, f.VMID, f.AccountID, string(f.Status))
+	stmt, args := backupsQuery(f)
+	rows, err := s.db.QueryContext(ctx, stmt, args...)
 	if err != nil {
 		return nil, err
 	}
 	var out []domain.Backup
+	var ids []string
 	for rows.Next() {
 		b, err := scanBackup(rows)
 		if err != nil {
@@ -114,15 +147,18 @@ func (s *DB) ListBackups(ctx context.Context, f store.BackupFilter) ([]domain.Ba
 			return nil, err
 		}
 		out = append(out, b)
+		ids = append(ids, b.ID)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	files, err := s.files(ctx, ids...)
+	if err != nil {
+		return nil, err
+	}
 	for i := range out {
-		if out[i].Files, err = s.files(ctx, out[i].ID); err != nil {
-			return nil, err
-		}
+		out[i].Files = files[out[i].ID]
 	}
 	return out, nil
 }

@@ -24,6 +24,11 @@ const DumpFormat = 1
 // tables whose foreign keys point at them. Values are JSON null, booleans,
 // numbers or strings according to the column's kind, whatever the engine
 // stored, so a dump of SQLite loads into PostgreSQL and back.
+//
+// Export and Import stream it: a dump of a million backups never sits in
+// memory. The streamed form is this struct's JSON with its fields in this
+// order (the header before the tables; in a table, name and columns before
+// the rows), which encoding/json writes too.
 type Dump struct {
 	Format        int         `json:"knib_dump"`
 	SchemaVersion int         `json:"schema_version"`
@@ -309,74 +314,134 @@ func fromJSON(kind string, v any) (any, error) {
 	return nil, fmt.Errorf("a JSON %T (%v) for a %s column", v, v, kind)
 }
 
+// DumpSummary is what an export wrote or an import loaded.
+type DumpSummary struct {
+	Engine        string
+	SchemaVersion int
+	Rows          map[string]int // per table
+}
+
 // Export writes every table of the catalogue to w as one JSON Dump, read in
-// one transaction so that it is consistent while a server runs.
-func (s *DB) Export(ctx context.Context, w io.Writer) (Dump, error) {
-	d := Dump{Format: DumpFormat, Engine: s.engine, Created: fmtTime(clock.Real{}.Now())}
+// one transaction so that it is consistent while a server runs. Rows are
+// written as they are read.
+func (s *DB) Export(ctx context.Context, w io.Writer) (DumpSummary, error) {
+	sum := DumpSummary{Engine: s.engine, Rows: map[string]int{}}
 	opts := &sql.TxOptions{}
 	if s.engine == EnginePostgres {
 		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
 	}
 	tx, err := s.db.BeginTx(ctx, opts)
 	if err != nil {
-		return d, err
+		return sum, err
 	}
 	defer tx.Rollback()
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&d.SchemaVersion); err != nil {
-		return d, fmt.Errorf("read schema version: %w", err)
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&sum.SchemaVersion); err != nil {
+		return sum, fmt.Errorf("read schema version: %w", err)
 	}
 	tables, err := s.schema(ctx, tx)
 	if err != nil {
-		return d, err
+		return sum, err
 	}
-	for _, t := range tables {
-		dt, err := exportTable(ctx, tx, t)
-		if err != nil {
-			return d, err
+	jw := &jsonWriter{w: w}
+	jw.raw(`{"knib_dump":`)
+	jw.value(DumpFormat)
+	jw.raw(`,"schema_version":`)
+	jw.value(sum.SchemaVersion)
+	jw.raw(`,"engine":`)
+	jw.value(s.engine)
+	jw.raw(`,"created":`)
+	jw.value(fmtTime(clock.Real{}.Now()))
+	jw.raw(`,"tables":[`)
+	for i, t := range tables {
+		if i > 0 {
+			jw.raw(",")
 		}
-		d.Tables = append(d.Tables, dt)
+		n, err := exportTable(ctx, tx, t, jw)
+		if err != nil {
+			return sum, err
+		}
+		sum.Rows[t.name] = n
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", " ")
-	if err := enc.Encode(d); err != nil {
-		return d, fmt.Errorf("write the dump: %w", err)
+	jw.raw("]}\n")
+	if jw.err != nil {
+		return sum, fmt.Errorf("write the dump: %w", jw.err)
 	}
-	return d, nil
+	return sum, nil
 }
 
-func exportTable(ctx context.Context, tx *sql.Tx, t table) (DumpTable, error) {
-	dt := DumpTable{Name: t.name, Rows: [][]any{}}
-	var sel, order []string
+// jsonWriter writes JSON pieces and keeps the first error.
+type jsonWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (j *jsonWriter) raw(s string) {
+	if j.err == nil {
+		_, j.err = io.WriteString(j.w, s)
+	}
+}
+
+func (j *jsonWriter) value(v any) {
+	if j.err != nil {
+		return
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		j.err = err
+		return
+	}
+	_, j.err = j.w.Write(b)
+}
+
+func exportTable(ctx context.Context, tx *sql.Tx, t table, jw *jsonWriter) (int, error) {
+	var names, sel, order []string
 	for i, c := range t.columns {
-		dt.Columns = append(dt.Columns, c.name)
+		names = append(names, c.name)
 		sel = append(sel, quote(c.name))
 		order = append(order, strconv.Itoa(i+1))
 	}
+	jw.raw("\n{\"name\":")
+	jw.value(t.name)
+	jw.raw(`,"columns":`)
+	jw.value(names)
+	jw.raw(`,"rows":[`)
 	rows, err := tx.QueryContext(ctx, `SELECT `+strings.Join(sel, ", ")+` FROM `+quote(t.name)+` ORDER BY `+strings.Join(order, ", "))
 	if err != nil {
-		return dt, fmt.Errorf("read %s: %w", t.name, err)
+		return 0, fmt.Errorf("read %s: %w", t.name, err)
 	}
 	defer rows.Close()
+	n := 0
+	vals := make([]any, len(t.columns))
+	ptrs := make([]any, len(vals))
 	for rows.Next() {
-		vals := make([]any, len(t.columns))
-		ptrs := make([]any, len(vals))
 		for i := range vals {
+			vals[i] = nil
 			ptrs[i] = &vals[i]
 		}
 		if err := rows.Scan(ptrs...); err != nil {
-			return dt, fmt.Errorf("read %s: %w", t.name, err)
+			return n, fmt.Errorf("read %s: %w", t.name, err)
 		}
 		for i, c := range t.columns {
 			if vals[i], err = normalize(c.kind, vals[i]); err != nil {
-				return dt, fmt.Errorf("table %s column %s: %w", t.name, c.name, err)
+				return n, fmt.Errorf("table %s column %s: %w", t.name, c.name, err)
 			}
 		}
-		dt.Rows = append(dt.Rows, vals)
+		if n > 0 {
+			jw.raw(",")
+		}
+		jw.raw("\n")
+		jw.value(vals)
+		n++
+		if jw.err != nil {
+			return n, fmt.Errorf("write the dump: %w", jw.err)
+		}
 	}
-	return dt, rows.Err()
+	jw.raw("]}")
+	return n, rows.Err()
 }
 
-// ReadDump decodes a dump, numbers kept exact.
+// ReadDump decodes a whole dump in memory, numbers kept exact (for small
+// dumps and tests; Import streams).
 func ReadDump(r io.Reader) (Dump, error) {
 	var d Dump
 	dec := json.NewDecoder(r)
@@ -393,19 +458,128 @@ func ReadDump(r io.Reader) (Dump, error) {
 // ErrNotEmpty is returned by Import when the target already holds data.
 var ErrNotEmpty = errors.New("the target database is not empty")
 
-// Import loads a dump into this database, which must be empty (migrations
-// applied, no rows) and at the dump's schema version. It runs in one
-// transaction: on any error nothing is loaded. It returns the number of
-// rows loaded per table.
-func (s *DB) Import(ctx context.Context, d Dump) (map[string]int, error) {
+// dumpReader walks a streamed dump with a JSON token decoder.
+type dumpReader struct {
+	dec *json.Decoder
+}
+
+func (d *dumpReader) delim(want json.Delim) error {
+	tok, err := d.dec.Token()
+	if err != nil {
+		return fmt.Errorf("not a knib dump: %w", err)
+	}
+	if got, ok := tok.(json.Delim); !ok || got != want {
+		return fmt.Errorf("not a knib dump: want %q, got %v", want, tok)
+	}
+	return nil
+}
+
+// key reads the next key of an object; "" at its end (the closing brace
+// read).
+func (d *dumpReader) key() (string, error) {
+	if !d.dec.More() {
+		if _, err := d.dec.Token(); err != nil {
+			return "", fmt.Errorf("not a knib dump: %w", err)
+		}
+		return "", nil
+	}
+	tok, err := d.dec.Token()
+	if err != nil {
+		return "", fmt.Errorf("not a knib dump: %w", err)
+	}
+	k, ok := tok.(string)
+	if !ok {
+		return "", fmt.Errorf("not a knib dump: want a key, got %v", tok)
+	}
+	return k, nil
+}
+
+// Import loads a streamed dump into this database, which must be empty
+// (migrations applied, no rows) and at the dump's schema version. It runs
+// in one transaction: on any error nothing is loaded. Rows go in by
+// batches of several hundred per statement. It returns the number of rows
+// loaded per table.
+func (s *DB) Import(ctx context.Context, r io.Reader) (map[string]int, error) {
+	d := &dumpReader{dec: json.NewDecoder(r)}
+	d.dec.UseNumber()
+	if err := d.delim('{'); err != nil {
+		return nil, err
+	}
+	format, version := 0, -1
+	for {
+		k, err := d.key()
+		if err != nil {
+			return nil, err
+		}
+		switch k {
+		case "":
+			return nil, fmt.Errorf("not a knib dump: no tables")
+		case "knib_dump":
+			err = d.dec.Decode(&format)
+		case "schema_version":
+			err = d.dec.Decode(&version)
+		case "engine", "created":
+			var skip string
+			err = d.dec.Decode(&skip)
+		case "tables":
+			if format != DumpFormat {
+				return nil, fmt.Errorf("not a knib dump (format %d, want %d; knib_dump comes first)", format, DumpFormat)
+			}
+			if version < 0 {
+				return nil, fmt.Errorf("not a knib dump: schema_version must come before the tables")
+			}
+			return s.importTables(ctx, d, version)
+		default:
+			return nil, fmt.Errorf("not a knib dump: unknown field %q", k)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("not a knib dump: field %s: %w", k, err)
+		}
+	}
+}
+
+// index is a secondary index: its name and the statement that creates it.
+type index struct{ name, create string }
+
+// secondaryIndexes lists the indexes that are not a table's primary key or
+// a unique constraint (those stay: they check the rows as they come).
+func (s *DB) secondaryIndexes(ctx context.Context, tx *sql.Tx) ([]index, error) {
+	q := `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name`
+	if s.engine == EnginePostgres {
+		q = `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()
+ AND indexname NOT IN (SELECT conname FROM pg_constraint) ORDER BY indexname`
+	}
+	rows, err := queryStrings(ctx, tx, q)
+	if err != nil {
+		return nil, fmt.Errorf("list indexes: %w", err)
+	}
+	out := make([]index, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, index{name: r[0], create: r[1]})
+	}
+	return out, nil
+}
+
+// importCache is SQLite's page cache during an import, in KiB: the load
+// rewrites the same pages of the growing tables, which a small cache spills
+// to the WAL again and again.
+const importCache = 64 << 10
+
+func (s *DB) importTables(ctx context.Context, d *dumpReader, dumpVersion int) (map[string]int, error) {
 	counts := map[string]int{}
+	if s.engine == EngineSQLite {
+		if _, err := s.db.ExecContext(ctx, `PRAGMA cache_size = -`+strconv.Itoa(importCache)); err != nil {
+			return nil, err
+		}
+		defer s.db.ExecContext(context.WithoutCancel(ctx), `PRAGMA cache_size = -2000`)
+	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var version int
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&version); err != nil {
 			return fmt.Errorf("read schema version: %w", err)
 		}
-		if d.SchemaVersion != version {
-			return fmt.Errorf("the dump has schema version %d and the target database %d: export and import with the same knib version", d.SchemaVersion, version)
+		if dumpVersion != version {
+			return fmt.Errorf("the dump has schema version %d and the target database %d: export and import with the same knib version", dumpVersion, version)
 		}
 		tables, err := s.schema(ctx, tx)
 		if err != nil {
@@ -422,27 +596,46 @@ func (s *DB) Import(ctx context.Context, d Dump) (map[string]int, error) {
 				return fmt.Errorf("%w: table %s has %d row(s); import needs a new, empty database", ErrNotEmpty, t.name, n)
 			}
 		}
-		dumped := map[string]DumpTable{}
-		for _, dt := range d.Tables {
-			if _, ok := byName[dt.Name]; !ok {
-				return fmt.Errorf("the dump has a table %q the target database does not have", dt.Name)
-			}
-			if _, dup := dumped[dt.Name]; dup {
-				return fmt.Errorf("the dump has table %q twice", dt.Name)
-			}
-			dumped[dt.Name] = dt
+		// A bulk load builds each secondary index once at the end, not a
+		// row at a time: dropped here, created again below, all inside the
+		// transaction.
+		indexes, err := s.secondaryIndexes(ctx, tx)
+		if err != nil {
+			return err
 		}
-		// The target's order: parents first.
-		for _, t := range tables {
-			dt, ok := dumped[t.name]
-			if !ok {
-				continue
+		for _, ix := range indexes {
+			if _, err := tx.ExecContext(ctx, `DROP INDEX `+quote(ix.name)); err != nil {
+				return fmt.Errorf("drop index %s for the load: %w", ix.name, err)
 			}
-			n, err := importTable(ctx, tx, t, dt)
+		}
+		if err := d.delim('['); err != nil {
+			return err
+		}
+		for d.dec.More() {
+			name, n, err := importTable(ctx, tx, s.engine, d, byName, counts)
 			if err != nil {
 				return err
 			}
-			counts[t.name] = n
+			counts[name] = n
+		}
+		if err := d.delim(']'); err != nil {
+			return err
+		}
+		for _, ix := range indexes {
+			if _, err := tx.ExecContext(ctx, ix.create); err != nil {
+				return fmt.Errorf("index %s: %w", ix.name, err)
+			}
+		}
+		if s.engine == EnginePostgres {
+			// Fresh tables have no statistics until autovacuum comes by:
+			// without them the planner guesses, and a page of one VM's
+			// backups takes ten times longer.
+			if _, err := tx.ExecContext(ctx, `ANALYZE`); err != nil {
+				return fmt.Errorf("analyze the loaded tables: %w", err)
+			}
+		}
+		if k, err := d.key(); err != nil || k != "" {
+			return fmt.Errorf("not a knib dump: the tables must come last (then %q, %v)", k, err)
 		}
 		return nil
 	})
@@ -452,14 +645,70 @@ func (s *DB) Import(ctx context.Context, d Dump) (map[string]int, error) {
 	return counts, nil
 }
 
-func importTable(ctx context.Context, tx *sql.Tx, t table, dt DumpTable) (int, error) {
+// maxParams bounds the parameters of one INSERT (SQLite allows 32766,
+// PostgreSQL 65535).
+const maxParams = 30000
+
+// importTable loads one table object of the dump: name and columns first,
+// then its rows, inserted by batches.
+func importTable(ctx context.Context, tx *sql.Tx, engine string, d *dumpReader, byName map[string]table, done map[string]int) (string, int, error) {
+	if err := d.delim('{'); err != nil {
+		return "", 0, err
+	}
+	var name string
+	var columns []string
+	var t table
+	n := 0
+	for {
+		k, err := d.key()
+		if err != nil {
+			return name, n, err
+		}
+		switch k {
+		case "":
+			if name == "" {
+				return name, n, fmt.Errorf("not a knib dump: a table without a name")
+			}
+			return name, n, nil
+		case "name":
+			if err := d.dec.Decode(&name); err != nil {
+				return name, n, fmt.Errorf("not a knib dump: table name: %w", err)
+			}
+			var ok bool
+			if t, ok = byName[name]; !ok {
+				return name, n, fmt.Errorf("the dump has a table %q the target database does not have", name)
+			}
+			if _, dup := done[name]; dup {
+				return name, n, fmt.Errorf("the dump has table %q twice", name)
+			}
+		case "columns":
+			if name == "" {
+				return name, n, fmt.Errorf("not a knib dump: a table's name must come before its columns")
+			}
+			if err := d.dec.Decode(&columns); err != nil {
+				return name, n, fmt.Errorf("not a knib dump: columns of %s: %w", name, err)
+			}
+		case "rows":
+			if name == "" || columns == nil {
+				return name, n, fmt.Errorf("not a knib dump: table %s: name and columns must come before the rows", name)
+			}
+			if n, err = importRows(ctx, tx, engine, d, t, columns); err != nil {
+				return name, n, err
+			}
+		default:
+			return name, n, fmt.Errorf("not a knib dump: table %s: unknown field %q", name, k)
+		}
+	}
+}
+
+func importRows(ctx context.Context, tx *sql.Tx, engine string, d *dumpReader, t table, columns []string) (int, error) {
 	kinds := map[string]string{}
 	for _, c := range t.columns {
 		kinds[c.name] = c.kind
 	}
-	var cols, marks []string
+	var cols []string
 	seen := map[string]bool{}
-	for i, name := range dt.Columns {
+	for _, name := range columns {
 		if _, ok := kinds[name]; !ok {
 			return 0, fmt.Errorf("table %s: the dump has a column %q the target database does not have", t.name, name)
 		}
@@ -468,29 +717,70 @@ func importTable(ctx context.Context, tx *sql.Tx, t table, dt DumpTable) (int, e
 		}
 		seen[name] = true
 		cols = append(cols, quote(name))
-		marks = append(marks, "$"+strconv.Itoa(i+1))
 	}
-	if len(dt.Rows) == 0 {
-		return 0, nil
+	if len(columns) == 0 {
+		return 0, fmt.Errorf("table %s: no columns", t.name)
 	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO `+quote(t.name)+`(`+strings.Join(cols, ", ")+`) VALUES (`+strings.Join(marks, ", ")+`)`)
-	if err != nil {
-		return 0, fmt.Errorf("table %s: %w", t.name, err)
-	}
-	defer stmt.Close()
-	for r, row := range dt.Rows {
-		if len(row) != len(dt.Columns) {
-			return 0, fmt.Errorf("table %s row %d: %d values for %d columns", t.name, r+1, len(row), len(dt.Columns))
+	perStmt := max(1, min(500, maxParams/len(columns)))
+	head := `INSERT INTO ` + quote(t.name) + `(` + strings.Join(cols, ", ") + `) VALUES `
+	var args []any
+	var values strings.Builder
+	rowsInBatch, n := 0, 0
+	flush := func() error {
+		if rowsInBatch == 0 {
+			return nil
 		}
-		args := make([]any, len(row))
+		if _, err := tx.ExecContext(ctx, head+values.String(), args...); err != nil {
+			return fmt.Errorf("table %s rows %d to %d: %w", t.name, n-rowsInBatch+1, n, err)
+		}
+		args, rowsInBatch = args[:0], 0
+		values.Reset()
+		return nil
+	}
+	if err := d.delim('['); err != nil {
+		return 0, err
+	}
+	var row []any
+	for d.dec.More() {
+		row = row[:0]
+		if err := d.dec.Decode(&row); err != nil {
+			return n, fmt.Errorf("not a knib dump: table %s row %d: %w", t.name, n+1, err)
+		}
+		n++
+		if len(row) != len(columns) {
+			return n, fmt.Errorf("table %s row %d: %d values for %d columns", t.name, n, len(row), len(columns))
+		}
+		if rowsInBatch > 0 {
+			values.WriteString(", ")
+		}
+		values.WriteByte('(')
 		for i, v := range row {
-			if args[i], err = fromJSON(kinds[dt.Columns[i]], v); err != nil {
-				return 0, fmt.Errorf("table %s row %d column %s: %w", t.name, r+1, dt.Columns[i], err)
+			a, err := fromJSON(kinds[columns[i]], v)
+			if err != nil {
+				return n, fmt.Errorf("table %s row %d column %s: %w", t.name, n, columns[i], err)
+			}
+			args = append(args, a)
+			if i > 0 {
+				values.WriteString(", ")
+			}
+			if engine == EngineSQLite {
+				// SQLite looks a numbered parameter up by name, which is
+				// quadratic in a statement of thousands of them.
+				values.WriteByte('?')
+			} else {
+				values.WriteString("$" + strconv.Itoa(len(args)))
 			}
 		}
-		if _, err := stmt.ExecContext(ctx, args...); err != nil {
-			return 0, fmt.Errorf("table %s row %d: %w", t.name, r+1, err)
+		values.WriteByte(')')
+		rowsInBatch++
+		if rowsInBatch == perStmt {
+			if err := flush(); err != nil {
+				return n, err
+			}
 		}
 	}
-	return len(dt.Rows), nil
+	if err := d.delim(']'); err != nil {
+		return n, err
+	}
+	return n, flush()
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -90,10 +91,24 @@ func export(t *testing.T, s *sqlstore.DB) (sqlstore.Dump, []byte) {
 	must(t, err)
 	back, err := sqlstore.ReadDump(bytes.NewReader(buf.Bytes()))
 	must(t, err)
-	if back.SchemaVersion != d.SchemaVersion || len(back.Tables) != len(d.Tables) {
+	if back.SchemaVersion != d.SchemaVersion || len(back.Tables) != len(d.Rows) {
 		t.Fatalf("the written dump reads back differently")
 	}
+	for _, tb := range back.Tables {
+		if len(tb.Rows) != d.Rows[tb.Name] {
+			t.Fatalf("table %s: %d rows written, %d counted", tb.Name, len(tb.Rows), d.Rows[tb.Name])
+		}
+	}
 	return back, buf.Bytes()
+}
+
+// load imports a dump (as db import streams it).
+func load(s *sqlstore.DB, d sqlstore.Dump) (map[string]int, error) {
+	raw, err := json.Marshal(d)
+	if err != nil {
+		return nil, err
+	}
+	return s.Import(context.Background(), bytes.NewReader(raw))
 }
 
 func tablesJSON(t *testing.T, d sqlstore.Dump) string {
@@ -141,7 +156,7 @@ func TestExportImportRoundTripSQLitePostgresSQLite(t *testing.T) {
 	}
 
 	pg := openPostgres(t)
-	counts, err := pg.Import(ctx, d1)
+	counts, err := load(pg, d1)
 	must(t, err)
 	if counts["backups"] != 1 || counts["accounts"] != 2 {
 		t.Fatalf("import counts: %v", counts)
@@ -166,13 +181,13 @@ func TestExportImportRoundTripSQLitePostgresSQLite(t *testing.T) {
 	}
 
 	back := openSQLite(t)
-	_, err = back.Import(ctx, d2)
+	_, err = load(back, d2)
 	must(t, err)
 	d3, _ := export(t, back)
 	if a, b := tablesJSON(t, d1), tablesJSON(t, d3); a != b {
 		t.Fatalf("rows differ after SQLite -> PostgreSQL -> SQLite:\n%s\n%s", a, b)
 	}
-	op, err := back.ListOperations(ctx, true)
+	op, err := back.ListOperations(ctx, store.OperationFilter{All: true})
 	must(t, err)
 	if len(op) != 1 || op[0].Progress != 42.5 {
 		t.Fatalf("operations: %+v", op)
@@ -192,7 +207,7 @@ func TestImportRefusals(t *testing.T) {
 			// A dump of another schema version.
 			other := d
 			other.SchemaVersion = d.SchemaVersion + 1
-			_, err := target.Import(ctx, other)
+			_, err := load(target, other)
 			if err == nil || !strings.Contains(err.Error(), "schema version") {
 				t.Fatalf("another schema version: %v", err)
 			}
@@ -201,12 +216,12 @@ func TestImportRefusals(t *testing.T) {
 			must(t, err)
 			last := &bad.Tables[len(bad.Tables)-1]
 			last.Rows = append(last.Rows, []any{"too few"})
-			if _, err := target.Import(ctx, bad); err == nil {
+			if _, err := load(target, bad); err == nil {
 				t.Fatal("a row with too few values was accepted")
 			}
 			bad2, _ := sqlstore.ReadDump(bytes.NewReader(raw))
 			bad2.Tables = append(bad2.Tables, sqlstore.DumpTable{Name: "no_such_table; DROP TABLE accounts", Columns: []string{"x"}})
-			if _, err := target.Import(ctx, bad2); err == nil || !strings.Contains(err.Error(), "does not have") {
+			if _, err := load(target, bad2); err == nil || !strings.Contains(err.Error(), "does not have") {
 				t.Fatalf("an unknown table: %v", err)
 			}
 			empty, _ := export(t, target)
@@ -216,9 +231,9 @@ func TestImportRefusals(t *testing.T) {
 				}
 			}
 			// The real thing, then a second import into the now full target.
-			_, err = target.Import(ctx, d)
+			_, err = load(target, d)
 			must(t, err)
-			_, err = target.Import(ctx, d)
+			_, err = load(target, d)
 			if !errors.Is(err, sqlstore.ErrNotEmpty) {
 				t.Fatalf("import into a non-empty database: %v", err)
 			}
@@ -233,5 +248,13 @@ func TestImportRefusals(t *testing.T) {
 	}
 	if _, err := sqlstore.ReadDump(strings.NewReader(`not json`)); err == nil {
 		t.Fatal("garbage was accepted")
+	}
+	// The streamed import refuses the same, and a header after the tables.
+	target := openSQLite(t)
+	for _, bad := range []string{`{"tables":[]}`, `not json`, `{"tables":[],"knib_dump":1,"schema_version":1}`,
+		`{"knib_dump":1,"schema_version":` + strconv.Itoa(sqlstore.LatestVersion()) + `,"tables":[{"rows":[[1]],"name":"accounts","columns":["id"]}]}`} {
+		if _, err := target.Import(ctx, strings.NewReader(bad)); err == nil {
+			t.Fatalf("import accepted %s", bad)
+		}
 	}
 }

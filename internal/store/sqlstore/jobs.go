@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"github.com/knib/knib/internal/jobs"
@@ -50,13 +51,46 @@ func (s *DB) Job(ctx context.Context, id string) (jobs.Job, error) {
 	return j, err
 }
 
+// openJobs is the condition of the jobs_open partial index: the query
+// must hold it word for word for SQLite to use that index.
+const openJobs = "state IN ('Queued', 'Running')"
+
+// jobsQuery is Jobs' statement, ordered by scheduled time: unfinished jobs
+// through jobs_open, running, due and later ones through jobs_state, one
+// backup's through jobs_backup, all through jobs_scheduled.
+func jobsQuery(f store.JobFilter, engine string) (string, []any) {
+	var q query
+	from := "jobs"
+	q.eq("id", f.ID)
+	q.eq("backup_id", f.BackupID)
+	q.eq("host_id", f.HostID)
+	q.eq("zone_id", f.ZoneID)
+	q.eq("type", string(f.Type))
+	switch {
+	case f.Executing || f.HostID != "":
+		q.where("state = 'Running'")
+	case f.Scheduled:
+		q.where("state = 'Queued' AND scheduled > " + q.arg(fmtTime(f.Now)))
+	case f.Due:
+		q.where("state = 'Queued' AND scheduled <= " + q.arg(fmtTime(f.Now)))
+	case !f.All:
+		q.where(openJobs)
+		if engine == EngineSQLite {
+			// Without statistics SQLite prefers jobs_state for the IN
+			// list, then sorts every open job to find the first page.
+			from = "jobs INDEXED BY jobs_open"
+		}
+	}
+	if f.After != nil {
+		q.after("scheduled", fmtTime(f.After.Time), "id", f.After.ID, false)
+	}
+	return q.sql(jobCols, from, "scheduled, id", f.Limit), q.args
+}
+
 // Jobs lists jobs.
 func (s *DB) Jobs(ctx context.Context, f store.JobFilter) ([]jobs.Job, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+jobCols+` FROM jobs
-WHERE ($1 = '' OR id = $1) AND ($2 = '' OR backup_id = $2) AND ($3 = '' OR host_id = $3) AND ($4 = '' OR zone_id = $4)
- AND ($5 = '' OR type = $5) AND ($6 OR state IN ('Queued', 'Running'))
- AND (NOT $7 OR state = 'Running') AND (NOT $8 OR (state = 'Queued' AND scheduled > $9))
-ORDER BY scheduled, id`, f.ID, f.BackupID, f.HostID, f.ZoneID, string(f.Type), f.All, f.Executing || f.HostID != "", f.Scheduled, fmtTime(f.Now))
+	stmt, args := jobsQuery(f, s.engine)
+	rows, err := s.db.QueryContext(ctx, stmt, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -72,16 +106,42 @@ ORDER BY scheduled, id`, f.ID, f.BackupID, f.HostID, f.ZoneID, string(f.Type), f
 	return out, rows.Err()
 }
 
+const claimJob = `UPDATE jobs SET state = 'Running', host_id = $3, lease_owner = $2, lease_until = $5, started = $4,
+ attempts = attempts + 1, last_error = '' WHERE id = $1 AND state = 'Queued' AND scheduled <= $4`
+
 // ClaimJob is one conditional UPDATE: only one claimer can move a job from
 // Queued to Running.
 func (s *DB) ClaimJob(ctx context.Context, id, owner, hostID string, now, leaseUntil time.Time) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE jobs SET state = 'Running', host_id = $3, lease_owner = $2, lease_until = $5, started = $4,
- attempts = attempts + 1, last_error = '' WHERE id = $1 AND state = 'Queued' AND scheduled <= $4`, id, owner, hostID, fmtTime(now), fmtTime(leaseUntil))
+	res, err := s.db.ExecContext(ctx, claimJob, id, owner, hostID, fmtTime(now), fmtTime(leaseUntil))
 	if err != nil {
 		return false, err
 	}
 	n, err := res.RowsAffected()
 	return n == 1, err
+}
+
+// ClaimJobs runs the claims in one transaction: one commit for a pass.
+func (s *DB) ClaimJobs(ctx context.Context, claims []store.JobClaim, owner string, now, leaseUntil time.Time) ([]store.JobClaim, error) {
+	var won []store.JobClaim
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		won = won[:0]
+		for _, c := range claims {
+			res, err := tx.ExecContext(ctx, claimJob, c.JobID, owner, c.HostID, fmtTime(now), fmtTime(leaseUntil))
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 1 {
+				won = append(won, c)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return won, nil
 }
 
 // RenewLease extends a held lease.

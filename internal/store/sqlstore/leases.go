@@ -40,9 +40,18 @@ func (s *DB) AcquireVMFor(ctx context.Context, vmID, holder, owner string, until
 	return fmt.Errorf("the VM is busy with %s; try again when it ends: %w", cur, domain.ErrConflict)
 }
 
+// The statements of the lease loop, which runs every few seconds: each
+// reads only busy VMs (vms_busy) and unfinished operations
+// (operations_open), not the tables.
+const (
+	vmLocks         = `SELECT id, busy, busy_owner, busy_until FROM vms WHERE busy <> '' ORDER BY id`
+	renewOperations = `UPDATE operations SET lease_until = $2 WHERE owner = $1 AND ` + openOperations
+	renewVMLocks    = `UPDATE vms SET busy_until = $2 WHERE busy_owner = $1 AND busy <> ''`
+)
+
 // VMLocks lists the busy VMs with their owners and leases.
 func (s *DB) VMLocks(ctx context.Context) ([]store.VMLock, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, busy, busy_owner, busy_until FROM vms WHERE busy <> '' ORDER BY id`)
+	rows, err := s.db.QueryContext(ctx, vmLocks)
 	if err != nil {
 		return nil, err
 	}
@@ -77,11 +86,10 @@ func (s *DB) RenewOwner(ctx context.Context, owner string, until time.Time) erro
 		return nil
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE operations SET lease_until = $2 WHERE owner = $1 AND state IN ('Pending','Running')`,
-			owner, fmtTime(until)); err != nil {
+		if _, err := tx.ExecContext(ctx, renewOperations, owner, fmtTime(until)); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE vms SET busy_until = $2 WHERE busy_owner = $1 AND busy <> ''`, owner, fmtTime(until))
+		_, err := tx.ExecContext(ctx, renewVMLocks, owner, fmtTime(until))
 		return err
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/store"
 )
 
 const opCols = `id, kind, vm_id, account_id, state, progress, message, result, error, created, updated, owner, lease_until`
@@ -47,9 +48,26 @@ func (s *DB) Operation(ctx context.Context, id string) (domain.Operation, error)
 	return op, err
 }
 
+// operationsQuery is ListOperations' statement, newest first: unfinished
+// ones through operations_open, all through operations_created.
+func operationsQuery(f store.OperationFilter) (string, []any) {
+	var q query
+	if !f.All {
+		q.where(openOperations)
+	}
+	if f.After != nil {
+		q.after("created", fmtTime(f.After.Time), "id", f.After.ID, true)
+	}
+	return q.sql(opCols, "operations", "created DESC, id DESC", f.Limit), q.args
+}
+
+// openOperations is the condition of the operations_open partial index.
+const openOperations = "state IN ('Pending', 'Running')"
+
 // ListOperations returns unfinished (or all) operations, newest first.
-func (s *DB) ListOperations(ctx context.Context, all bool) ([]domain.Operation, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+opCols+` FROM operations WHERE $1 OR state IN ('Pending','Running') ORDER BY created DESC`, all)
+func (s *DB) ListOperations(ctx context.Context, f store.OperationFilter) ([]domain.Operation, error) {
+	stmt, args := operationsQuery(f)
+	rows, err := s.db.QueryContext(ctx, stmt, args...)
 	if err != nil {
 		return nil, err
 	}

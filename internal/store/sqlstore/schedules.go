@@ -35,9 +35,36 @@ func (s *DB) Schedule(ctx context.Context, id string) (domain.Schedule, error) {
 	return sc, err
 }
 
+// schedulesQuery lists a VM's schedules (schedules_vm) or all of them.
+func schedulesQuery(vmID string) (string, []any) {
+	var q query
+	q.eq("vm_id", vmID)
+	return q.sql(schedCols, "schedules", "created, id", 0), q.args
+}
+
+// dueSchedulesQuery reads a page of the schedules due at now, through
+// schedules_due.
+func dueSchedulesQuery(now time.Time, limit int) (string, []any) {
+	var q query
+	q.where("next_run <= " + q.arg(fmtTime(now)))
+	return q.sql(schedCols, "schedules", "next_run, id", limit), q.args
+}
+
+// DueSchedules lists at most limit schedules whose next run is due at now,
+// the most overdue first.
+func (s *DB) DueSchedules(ctx context.Context, now time.Time, limit int) ([]domain.Schedule, error) {
+	stmt, args := dueSchedulesQuery(now, limit)
+	return s.schedules(ctx, stmt, args)
+}
+
 // Schedules lists schedules.
 func (s *DB) Schedules(ctx context.Context, vmID string) ([]domain.Schedule, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+schedCols+` FROM schedules WHERE ($1 = '' OR vm_id = $1) ORDER BY created, id`, vmID)
+	stmt, args := schedulesQuery(vmID)
+	return s.schedules(ctx, stmt, args)
+}
+
+func (s *DB) schedules(ctx context.Context, stmt string, args []any) ([]domain.Schedule, error) {
+	rows, err := s.db.QueryContext(ctx, stmt, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -13,13 +13,28 @@ import (
 // liveOnStorage selects the backups of a storage whose files exist.
 const liveOnStorage = `storage_id = $1 AND status NOT IN ('Failed', 'Error', 'Expunged')`
 
-const storageCols = `id, name, zone_id, path, tag, enabled, capacity, free, measured, created,
- (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM backups WHERE backups.storage_id = storages.id AND backups.status NOT IN ('Failed', 'Error', 'Expunged'))`
+const storageCols = `id, name, zone_id, path, tag, enabled, capacity, free, measured, created`
+
+// storageUsed sums a storage's live backups: an index-only scan of
+// backups_storage, as long as the storage holds backups. Only the storage
+// list and StorageUsed pay it, not every lookup of a backup's storage.
+const storageUsed = `(SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM backups
+ WHERE backups.storage_id = storages.id AND backups.status NOT IN ('Failed', 'Error', 'Expunged'))`
+
+// StorageUsed returns the bytes of a storage's live backups.
+func (s *DB) StorageUsed(ctx context.Context, id string) (int64, error) {
+	var used int64
+	err := s.db.QueryRowContext(ctx, `SELECT `+storageUsed+` FROM storages WHERE id = $1`, id).Scan(&used)
+	if noRows(err) {
+		return 0, notFound("storage", id)
+	}
+	return used, err
+}
 
 func scanStorage(r scanner) (domain.Storage, error) {
 	var st domain.Storage
 	var measured, created string
-	err := r.Scan(&st.ID, &st.Name, &st.ZoneID, &st.Path, &st.Tag, &st.Enabled, &st.Capacity, &st.Free, &measured, &created, &st.Used)
+	err := r.Scan(&st.ID, &st.Name, &st.ZoneID, &st.Path, &st.Tag, &st.Enabled, &st.Capacity, &st.Free, &measured, &created)
 	if measured != "" {
 		st.Measured = parseTime(measured)
 	}
@@ -53,17 +68,22 @@ func (s *DB) Storage(ctx context.Context, ref string) (domain.Storage, error) {
 
 // ListStorages lists storages by name.
 func (s *DB) ListStorages(ctx context.Context, zoneID string) ([]domain.Storage, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+storageCols+` FROM storages WHERE ($1 = '' OR zone_id = $1) ORDER BY name`, zoneID)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+storageCols+`, `+storageUsed+` FROM storages WHERE ($1 = '' OR zone_id = $1) ORDER BY name`, zoneID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []domain.Storage
 	for rows.Next() {
-		st, err := scanStorage(rows)
-		if err != nil {
+		var st domain.Storage
+		var measured, created string
+		if err := rows.Scan(&st.ID, &st.Name, &st.ZoneID, &st.Path, &st.Tag, &st.Enabled, &st.Capacity, &st.Free, &measured, &created, &st.Used); err != nil {
 			return nil, err
 		}
+		if measured != "" {
+			st.Measured = parseTime(measured)
+		}
+		st.Created = parseTime(created)
 		out = append(out, st)
 	}
 	return out, rows.Err()

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/knib/knib/internal/domain"
@@ -66,10 +67,14 @@ func (s *DB) RecordVMDisks(ctx context.Context, vmID string, state domain.VMStat
 	return nil
 }
 
+// vmByRef reads the VMs whose id or name is the reference (through the
+// primary key and vms_name).
+const vmByRef = `SELECT ` + vmCols + ` FROM vms WHERE id = $1 OR name = $1 ORDER BY (id = $1) DESC`
+
 // VM finds a VM by uuid or name. Names are unique per host only; when several
 // VMs share a name the reference is ambiguous and ErrConflict is returned.
 func (s *DB) VM(ctx context.Context, ref string) (domain.VM, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+vmCols+` FROM vms WHERE id = $1 OR name = $1 ORDER BY (id = $1) DESC`, ref)
+	rows, err := s.db.QueryContext(ctx, vmByRef, ref)
 	if err != nil {
 		return domain.VM{}, err
 	}
@@ -104,10 +109,31 @@ func (s *DB) VM(ctx context.Context, ref string) (domain.VM, error) {
 	return domain.VM{}, fmt.Errorf("%d VMs are named %q; use the uuid: %w", len(found), ref, domain.ErrConflict)
 }
 
+// vmsQuery is ListVMs' statement: ordered by name through vms_name,
+// vms_account or vms_host.
+func vmsQuery(f store.VMFilter, engine string) (string, []any) {
+	var q query
+	q.eq("account_id", f.AccountID)
+	q.eq("host_id", f.HostID)
+	if f.UsingPath != "" {
+		// A plain substring test: the disks column is JSON text, and the
+		// caller confirms each match with domain.VM.DependsOn.
+		find := "instr(disks, "
+		if engine == EnginePostgres {
+			find = "strpos(disks, "
+		}
+		q.where(find + q.arg(f.UsingPath) + ") > 0")
+	}
+	if f.After != nil {
+		q.after("name", f.After.Name, "id", f.After.ID, false)
+	}
+	return q.sql(vmCols, "vms", "name, id", f.Limit), q.args
+}
+
 // ListVMs returns VMs matching f, by name.
 func (s *DB) ListVMs(ctx context.Context, f store.VMFilter) ([]domain.VM, error) {
-	q := `SELECT ` + vmCols + ` FROM vms WHERE ($1 = '' OR account_id = $1) AND ($2 = '' OR host_id = $2) ORDER BY name, id`
-	rows, err := s.db.QueryContext(ctx, q, f.AccountID, f.HostID)
+	stmt, args := vmsQuery(f, s.engine)
+	rows, err := s.db.QueryContext(ctx, stmt, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -121,6 +147,42 @@ func (s *DB) ListVMs(ctx context.Context, f store.VMFilter) ([]domain.VM, error)
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// HostsOfVMs maps VM ids to host ids, 500 ids per query.
+func (s *DB) HostsOfVMs(ctx context.Context, vmIDs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for len(vmIDs) > 0 {
+		n := min(len(vmIDs), 500)
+		stmt, args := hostsOfVMsQuery(vmIDs[:n])
+		vmIDs = vmIDs[n:]
+		rows, err := s.db.QueryContext(ctx, stmt, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id, host string
+			if err := rows.Scan(&id, &host); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] = host
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func hostsOfVMsQuery(ids []string) (string, []any) {
+	var q query
+	marks := make([]string, len(ids))
+	for i, id := range ids {
+		marks[i] = q.arg(id)
+	}
+	return `SELECT id, host_id FROM vms WHERE id IN (` + strings.Join(marks, ", ") + `)`, q.args
 }
 
 func (s *DB) updateVM(ctx context.Context, vmID, set string, arg any) error {

@@ -82,12 +82,21 @@ func testStorages(t *testing.T, s store.Store) {
 	if gb, _ := s.Backup(ctx, failed.ID); gb.StorageID != b.ID {
 		t.Fatalf("backup names storage %q, want %q", gb.StorageID, b.ID)
 	}
-	if got, _ := s.Storage(ctx, a.ID); got.Used != 10 {
-		t.Fatalf("used of a: %d, want 10", got.Used)
+	if used, err := s.StorageUsed(ctx, a.ID); err != nil || used != 10 {
+		t.Fatalf("used of a: %d (%v), want 10", used, err)
 	}
-	if got, _ := s.Storage(ctx, b.ID); got.Used != 0 {
-		t.Fatalf("used of b counts a failed backup: %d", got.Used)
+	if used, _ := s.StorageUsed(ctx, b.ID); used != 0 {
+		t.Fatalf("used of b counts a failed backup: %d", used)
 	}
+	list, err = s.ListStorages(ctx, "")
+	must(t, err)
+	for _, st := range list {
+		if want := map[bool]int64{true: 10}[st.ID == a.ID]; st.Used != want {
+			t.Fatalf("storage list: %s used %d, want %d", st.Name, st.Used, want)
+		}
+	}
+	_, err = s.StorageUsed(ctx, "nope")
+	wantErr(t, err, domain.ErrNotFound)
 
 	// Moves: recorded all or none, switched in one step, then forgotten.
 	m := store.StorageMove{BackupID: old.ID, VMID: vm.ID, From: a.ID, To: b.ID, OperationID: "op", Created: t0}

@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("RemoteAgents", func(t *testing.T) { testAgents(t, open(t)) })
 	t.Run("Storages", func(t *testing.T) { testStorages(t, open(t)) })
 	t.Run("Leases", func(t *testing.T) { testLeases(t, open(t)) }) // several servers (leases.go)
+	t.Run("Paging", func(t *testing.T) { testPaging(t, open(t)) })
 }
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 123456789, time.UTC)
@@ -232,12 +233,12 @@ func testOperations(t *testing.T, s store.Store) {
 	if got.State != domain.OpSucceeded || got.Progress != 100 || got.Result != `{"ok":true}` || !got.Updated.Equal(op.Updated) {
 		t.Fatalf("operation: %+v", got)
 	}
-	open, err := s.ListOperations(ctx, false)
+	open, err := s.ListOperations(ctx, store.OperationFilter{})
 	must(t, err)
 	if len(open) != 0 {
 		t.Fatalf("done operation listed as open")
 	}
-	all, _ := s.ListOperations(ctx, true)
+	all, _ := s.ListOperations(ctx, store.OperationFilter{All: true})
 	if len(all) != 1 {
 		t.Fatalf("all operations: %d", len(all))
 	}
@@ -314,6 +315,25 @@ func testJobs(t *testing.T, s store.Store) {
 	if ok {
 		t.Fatal("claimed a job before its time")
 	}
+	// A batch claims what is due and queued, and only that.
+	batch := jobs.Job{ID: domain.NewID(), Type: jobs.StartCompression, BackupID: "b3", VMID: "v3", ZoneID: "z", State: jobs.Queued, Scheduled: t0}
+	must(t, s.EnqueueJob(ctx, batch))
+	won, err := s.ClaimJobs(ctx, []store.JobClaim{{JobID: later.ID, HostID: "h1"}, {JobID: batch.ID, HostID: "h2"}, {JobID: "nope", HostID: "h1"}},
+		"srv3", t0, t0.Add(time.Minute))
+	must(t, err)
+	if len(won) != 1 || won[0].JobID != batch.ID || won[0].HostID != "h2" {
+		t.Fatalf("batch claims won: %+v", won)
+	}
+	if got, _ := s.Job(ctx, batch.ID); got.State != jobs.Running || got.LeaseOwner != "srv3" || got.HostID != "h2" {
+		t.Fatalf("batch-claimed job: %+v", got)
+	}
+	if again, err := s.ClaimJobs(ctx, []store.JobClaim{{JobID: batch.ID, HostID: "h1"}}, "srv4", t0, t0.Add(time.Minute)); err != nil || len(again) != 0 {
+		t.Fatalf("a claimed job claimed again: %+v %v", again, err)
+	}
+	if ok, err := s.FinishJob(ctx, batch.ID, "srv3", jobs.Outcome{State: jobs.Succeeded, Attempts: 1}, "", t0); err != nil || !ok {
+		t.Fatalf("finish the batch-claimed job: %v %v", ok, err)
+	}
+
 	// Two servers claim the same job: exactly one wins.
 	ok1, err := s.ClaimJob(ctx, j.ID, "srv1", "h1", t0, t0.Add(time.Minute))
 	must(t, err)

@@ -1,0 +1,461 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/knib/knib/bench/internal/knibproc"
+	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/clock"
+	"github.com/knib/knib/internal/service"
+	"github.com/knib/knib/internal/store/sqlstore"
+	"github.com/knib/knib/internal/testbed"
+)
+
+func now() time.Time                 { return clock.Real{}.Now() }
+func since(t time.Time) float64      { return clock.Since(clock.Real{}, t).Seconds() }
+func ms(d time.Duration) float64     { return float64(d.Microseconds()) / 1000 }
+func round(x float64, n int) float64 { p := math.Pow(10, float64(n)); return math.Round(x*p) / p }
+
+// Latency is the spread of one request's or pass's duration, in ms.
+type Latency struct {
+	N   int     `json:"n"`
+	P50 float64 `json:"p50_ms"`
+	P99 float64 `json:"p99_ms"`
+}
+
+func spread(ds []time.Duration) Latency {
+	if len(ds) == 0 {
+		return Latency{}
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	at := func(q float64) float64 { return ms(ds[min(len(ds)-1, int(math.Ceil(q*float64(len(ds))))-1)]) }
+	return Latency{N: len(ds), P50: round(at(0.50), 2), P99: round(at(0.99), 2)}
+}
+
+// database creates an empty database for one run and returns its string
+// for --database and a function that removes it.
+func database(ctx context.Context, engine, dir, name string) (string, func(), error) {
+	if engine == sqlstore.EngineSQLite {
+		return filepath.Join(dir, "knib.db"), func() {}, nil
+	}
+	base := os.Getenv(testbed.EnvPostgresURL)
+	if base == "" {
+		raw, err := os.ReadFile(testbed.PostgresURLFile)
+		if err != nil {
+			return "", nil, fmt.Errorf("no PostgreSQL (run scripts/setup-postgres.sh): %w", err)
+		}
+		base = strings.TrimSpace(string(raw))
+	}
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		return "", nil, err
+	}
+	var b [4]byte
+	rand.Read(b[:])
+	dbName := "knib_scale_" + name + "_" + hex.EncodeToString(b[:]) // letters, digits and _: a safe identifier
+	if _, err := db.ExecContext(ctx, `CREATE DATABASE `+dbName+` TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'`); err != nil {
+		db.Close()
+		return "", nil, fmt.Errorf("create database: %w", err)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		db.Close()
+		return "", nil, err
+	}
+	u.Path = "/" + dbName
+	return u.String(), func() {
+		db.ExecContext(context.Background(), `DROP DATABASE IF EXISTS `+dbName+` WITH (FORCE)`)
+		db.Close()
+	}, nil
+}
+
+// measureEngine loads a catalogue into a new database of the engine,
+// serves it and measures.
+func measureEngine(ctx context.Context, opts options, bin, tmp, engine, size string, c Catalogue, dump string) (*Figures, error) {
+	f := &Figures{Requests: map[string]Latency{}, ListBytes: map[string]int{}}
+	dir := filepath.Join(tmp, engine+"-"+size)
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return f, err
+	}
+	dbs, drop, err := database(ctx, engine, dir, size)
+	if err != nil {
+		return f, err
+	}
+	if !opts.keep {
+		defer drop()
+	}
+
+	knibproc.Logf("%s, %s catalogue: db import", engine, size)
+	if f.ImportSeconds, f.ImportPeakMiB, err = timed(ctx, bin, "db", "import", "--database", dbs, "--file", dump, "-o", "json"); err != nil {
+		return f, err
+	}
+	knibproc.Logf("%s, %s catalogue: imported in %.1f s, peak %.0f MiB", engine, size, f.ImportSeconds, f.ImportPeakMiB)
+
+	srv, start, err := startServer(ctx, bin, dir, dbs)
+	if err != nil {
+		return f, err
+	}
+	f.StartSeconds = round(start, 3)
+	knibproc.Logf("%s, %s catalogue: server answers after %.2f s", engine, size, start)
+	err = measureRequests(ctx, opts, srv, engine+"-"+size, c, f)
+	srv.stop()
+	if err != nil {
+		return f, err
+	}
+	if err := measureScheduler(ctx, dbs, f); err != nil {
+		return f, fmt.Errorf("scheduler: %w", err)
+	}
+	served := dbs
+	if engine == sqlstore.EngineSQLite {
+		served = filepath.Join(dir, "data", "knib.db")
+		if fi, err := os.Stat(served); err == nil {
+			f.DatabaseOnDisk = fi.Size()
+		}
+	}
+	knibproc.Logf("%s, %s catalogue: db export", engine, size)
+	out := filepath.Join(dir, "export.json")
+	if f.ExportSeconds, f.ExportPeakMiB, err = timed(ctx, bin, "db", "export", "--database", served, "--file", out); err != nil {
+		return f, err
+	}
+	os.Remove(out)
+	return f, nil
+}
+
+// timed runs the knib CLI and returns its wall time in seconds and its
+// peak resident memory in MiB.
+func timed(ctx context.Context, bin string, args ...string) (float64, float64, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	t0 := now()
+	if err := cmd.Run(); err != nil {
+		return 0, 0, fmt.Errorf("knib %s: %v: %s", strings.Join(args[:2], " "), err, strings.TrimSpace(errb.String()))
+	}
+	secs, peak := round(since(t0), 2), 0.0
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		peak = round(float64(ru.Maxrss)/1024, 1) // Linux: KiB
+	}
+	return secs, peak, nil
+}
+
+type server struct {
+	cmd   *exec.Cmd
+	url   string
+	token string
+	done  chan struct{}
+	log   string
+}
+
+func (s *server) stop() {
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(20 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// startServer runs `knib server` on the catalogue (no local libvirt: the
+// catalogue's hosts are not connected) and returns when its API answers,
+// with the seconds that took.
+func startServer(ctx context.Context, bin, dir, dbs string) (*server, float64, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, 0, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	data := filepath.Join(dir, "data")
+	s := &server{url: "http://" + addr, done: make(chan struct{}), log: filepath.Join(dir, "server.log")}
+	logf, err := os.Create(s.log)
+	if err != nil {
+		return nil, 0, err
+	}
+	args := []string{"server", "--data-dir", data, "--listen", addr, "--libvirt-uri", "", "--log-level", "warn"}
+	if !strings.HasSuffix(dbs, ".db") {
+		args = append(args, "--database", dbs)
+	} else {
+		// The SQLite catalogue is the data directory's knib.db.
+		if err := os.MkdirAll(data, 0o711); err != nil {
+			return nil, 0, err
+		}
+		if err := os.Rename(dbs, filepath.Join(data, "knib.db")); err != nil {
+			return nil, 0, err
+		}
+	}
+	s.cmd = exec.Command(bin, args...)
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	t0 := now()
+	if err := s.cmd.Start(); err != nil {
+		return nil, 0, err
+	}
+	go func() { s.cmd.Wait(); logf.Close(); close(s.done) }()
+	for {
+		if resp, err := http.Get(s.url + "/api/v1/health"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case <-s.done:
+			raw, _ := os.ReadFile(s.log)
+			return nil, 0, fmt.Errorf("knib server exited: %s", raw)
+		case <-ctx.Done():
+			s.stop()
+			return nil, 0, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	took := since(t0)
+	raw, err := os.ReadFile(filepath.Join(data, "admin.token"))
+	if err != nil {
+		s.stop()
+		return nil, 0, err
+	}
+	s.token = strings.TrimSpace(string(raw))
+	return s, took, nil
+}
+
+// call makes one request and returns the answer's size and next cursor.
+func (s *server) call(ctx context.Context, hc *http.Client, method, path string, body any) (int, string, error) {
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return 0, "", err
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, s.url+"/api/v1"+path, rd)
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil {
+		return 0, "", err
+	}
+	if resp.StatusCode >= 300 {
+		return 0, "", fmt.Errorf("%s %s: %s", method, path, resp.Status)
+	}
+	return int(n), resp.Header.Get("Knib-Next-Cursor"), nil
+}
+
+// request is one kind of API request of the workload; next makes the i-th.
+type request struct {
+	name string
+	next func(i int) (method, path string, body any)
+}
+
+func measureRequests(ctx context.Context, opts options, s *server, tag string, c Catalogue, f *Figures) error {
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: opts.clients + 1}, Timeout: 5 * time.Minute}
+	// Cursors of the first pages of the VM and job lists, collected by
+	// walking them, so that the workload reads pages all over the lists.
+	walk := func(path string) ([]string, error) {
+		cursors := []string{""}
+		cur := ""
+		for range 50 {
+			p := path
+			if cur != "" {
+				p += "&cursor=" + url.QueryEscape(cur)
+			}
+			n, next, err := s.call(ctx, hc, "GET", p, nil)
+			if err != nil {
+				return nil, err
+			}
+			f.ListBytes[strings.SplitN(path, "?", 2)[0]+" page"] = n
+			if next == "" {
+				break
+			}
+			cursors, cur = append(cursors, next), next
+		}
+		return cursors, nil
+	}
+	vmPages, err := walk("/vms?limit=100")
+	if err != nil {
+		return err
+	}
+	jobPages, err := walk("/jobs?type=BackupValidation&limit=100")
+	if err != nil {
+		return err
+	}
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	var mu sync.Mutex
+	pick := func(n int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return rng.IntN(n)
+	}
+	var offerings atomic.Int64
+	reqs := []request{
+		{"one VM's backup list", func(int) (string, string, any) {
+			return "GET", fmt.Sprintf("/backups?vm=vm-%05d", pick(c.VMs)), nil
+		}},
+		{"VM list, a page of 100", func(int) (string, string, any) {
+			cur := vmPages[pick(len(vmPages))]
+			return "GET", "/vms?limit=100&cursor=" + url.QueryEscape(cur), nil
+		}},
+		{"one backup", func(int) (string, string, any) {
+			return "GET", "/backups/" + id(kBackup, pick(c.Backups())), nil
+		}},
+		{"job list, filtered page of 100", func(int) (string, string, any) {
+			cur := jobPages[pick(len(jobPages))]
+			return "GET", "/jobs?type=BackupValidation&limit=100&cursor=" + url.QueryEscape(cur), nil
+		}},
+		{"offering creation", func(int) (string, string, any) {
+			return "POST", "/offerings", map[string]any{"name": fmt.Sprintf("bench-%s-%d", tag, offerings.Add(1))}
+		}},
+	}
+	for _, r := range reqs {
+		n, _, err := s.call(ctx, hc, "GET", fmt.Sprintf("/backups?vm=vm-%05d", 0), nil)
+		if err != nil {
+			return err
+		}
+		f.ListBytes["one VM's backup list"] = n
+		for _, clients := range []int{1, opts.clients} {
+			ds, err := load(ctx, s, hc, r, clients, opts.requests)
+			if err != nil {
+				return fmt.Errorf("%s: %w", r.name, err)
+			}
+			f.Requests[fmt.Sprintf("%s/%d", r.name, clients)] = spread(ds)
+		}
+		l1, ln := f.Requests[r.name+"/1"], f.Requests[fmt.Sprintf("%s/%d", r.name, opts.clients)]
+		knibproc.Logf("%s: %s: p50 %.1f ms, p99 %.1f ms (1 client); p50 %.1f ms, p99 %.1f ms (%d clients)",
+			tag, r.name, l1.P50, l1.P99, ln.P50, ln.P99, opts.clients)
+	}
+	return nil
+}
+
+// load runs n requests from clients concurrent clients and returns their
+// durations.
+func load(ctx context.Context, s *server, hc *http.Client, r request, clients, n int) ([]time.Duration, error) {
+	var mu sync.Mutex
+	var ds []time.Duration
+	var next atomic.Int64
+	var first error
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				method, path, body := r.next(i)
+				t0 := now()
+				_, _, err := s.call(ctx, hc, method, path, body)
+				d := clock.Since(clock.Real{}, t0)
+				mu.Lock()
+				if err != nil && first == nil {
+					first = err
+				}
+				ds = append(ds, d)
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return ds, first
+}
+
+// stubAgent is a connected host that refuses every task: the scheduler
+// claims jobs for it, and the jobs fail and go back to the queue.
+type stubAgent struct {
+	name  string
+	tasks *atomic.Int64
+}
+
+var errStub = errors.New("bench: this host runs no tasks")
+
+func (a stubAgent) HostReport(context.Context) (agentapi.HostReport, error) {
+	return agentapi.HostReport{Name: a.name}, nil
+}
+func (a stubAgent) Inventory(context.Context) ([]agentapi.Domain, error) { return nil, nil }
+func (a stubAgent) GuestExec(context.Context, agentapi.GuestExecRequest) (agentapi.GuestExecResult, error) {
+	return agentapi.GuestExecResult{}, errStub
+}
+func (a stubAgent) StartTask(context.Context, agentapi.Task) error {
+	a.tasks.Add(1)
+	return errStub
+}
+func (a stubAgent) TaskStatus(context.Context, string) (agentapi.TaskStatus, error) {
+	return agentapi.TaskStatus{}, agentapi.ErrUnknownTask
+}
+func (a stubAgent) CancelTask(context.Context, string) error { return nil }
+
+// measureScheduler runs job-scheduler passes in process on the catalogue,
+// its first ten hosts connected (stub agents): each pass reaps, reads the
+// due jobs and claims what the limits allow.
+func measureScheduler(ctx context.Context, dbs string, f *Figures) error {
+	if strings.HasSuffix(dbs, ".db") {
+		dbs = filepath.Join(filepath.Dir(dbs), "data", "knib.db")
+	}
+	st, err := sqlstore.Open(ctx, dbs)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc := service.New(st, clock.Real{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	hosts, err := st.ListHosts(ctx)
+	if err != nil {
+		return err
+	}
+	tasks := &atomic.Int64{}
+	for i, h := range hosts {
+		if i == 10 {
+			break
+		}
+		svc.Kernel.SetAgent(h.ID, stubAgent{name: h.Name, tasks: tasks})
+	}
+	var ds []time.Duration
+	for range 10 {
+		t0 := now()
+		if err := svc.Jobs.RunJobs(ctx, "bench-scheduler"); err != nil {
+			return err
+		}
+		ds = append(ds, clock.Since(clock.Real{}, t0))
+		svc.Jobs.WaitJobs()
+	}
+	f.SchedulerPass = spread(ds)
+	f.SchedulerJobs = int(tasks.Load())
+	knibproc.Logf("scheduler pass: p50 %.1f ms, p99 %.1f ms; %d jobs started in 10 passes", f.SchedulerPass.P50, f.SchedulerPass.P99, f.SchedulerJobs)
+	return nil
+}
