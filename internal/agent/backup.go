@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,8 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/zeebo/xxh3"
 
 	"github.com/knib/knib/internal/agentapi"
 	"github.com/knib/knib/internal/crashpoint"
@@ -234,21 +231,6 @@ func (a *Local) copyDisk(ctx context.Context, req agentapi.TakeBackupRequest, d 
 		return f, err
 	}
 	return f, nil
-}
-
-// HashFile returns "xxh3-128:<hex>" of a file's bytes.
-func HashFile(path string) (string, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer fh.Close()
-	h := xxh3.New()
-	if _, err := io.Copy(h, fh); err != nil {
-		return "", fmt.Errorf("hash %s: %w", path, err)
-	}
-	sum := h.Sum128().Bytes()
-	return "xxh3-128:" + hex.EncodeToString(sum[:]), nil
 }
 
 func syncFile(path string) error {

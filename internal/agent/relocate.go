@@ -72,6 +72,12 @@ func (a *Local) restoreHere(ctx context.Context, req agentapi.RestoreHereRequest
 			go removeFiles(trash)
 		}
 	}()
+	var chk *check
+	if !req.Quick {
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		chk = startCheck(cctx, req.Storage, req.Verify)
+	}
 	dests := map[string]string{}
 	formats := map[string]string{}
 	for i, f := range req.Files {
@@ -89,11 +95,30 @@ func (a *Local) restoreHere(ctx context.Context, req agentapi.RestoreHereRequest
 		}
 		dest := filepath.Join(vmDir, f.Disk+"."+format)
 		if err := a.writeDisk(ctx, src, dest, format, req.Quick, &trash); err != nil {
-			return res, fmt.Errorf("restore disk %s: %w", f.Disk, err)
+			err = chk.or(fmt.Errorf("restore disk %s: %w", f.Disk, err))
+			if damageOf(err) != nil {
+				for _, d := range dests {
+					os.Remove(d)
+				}
+			}
+			return res, err
 		}
 		dests[f.Disk], formats[f.Disk] = dest, format
 		res.Disks = append(res.Disks, agentapi.RestoredDisk{Target: f.Disk, Path: dest, Verified: verifiedLabel(req.Quick)})
 	}
+	// The disks here are new files of this host; the VM is defined (or its
+	// disks used) only from intact backup files.
+	damaged, err := chk.result(req.Verify)
+	if err != nil {
+		if damageOf(err) != nil {
+			for _, d := range dests {
+				os.Remove(d)
+			}
+			return res, cleanError{err}
+		}
+		return res, err
+	}
+	res.Damaged = damaged
 	if !defined {
 		progress(88, "defining the VM from the backup")
 		doc, err := a.rewriteDefinition(storedXML, func(def *libvirtxml.Domain) error {

@@ -67,57 +67,86 @@ func (a *Local) openBackup(root, rel string) (dir, storedXML string, bases map[s
 	return dir, storedXML, bases, nil
 }
 
-// writeDisk writes a backup file's flattened content (or, quick, a thin
-// overlay on it) to dest atomically, then checks the result against the
-// backup. A quick write moves the file it replaces aside and adds that
-// file to trash, for the caller to free once the VM runs.
+// writeDisk writes a disk (prepareDisk) and puts it in place at once.
 func (a *Local) writeDisk(ctx context.Context, src, dest, format string, quick bool, trash *[]string) error {
-	part := dest + ".knib-restore.part"
-	os.Remove(part)
+	p, err := a.prepareDisk(ctx, src, dest, format, quick)
+	if err != nil {
+		return err
+	}
+	return p.commit(trash)
+}
+
+// preparedDisk is a restored disk written and verified beside its
+// destination, not yet in place: a restore of several disks prepares them
+// all, and checks the backup files' hashes, before it replaces any.
+type preparedDisk struct {
+	part, dest string
+	quick      bool
+}
+
+// prepareDisk writes a backup file's flattened content (or, quick, a thin
+// overlay on it) beside dest and checks the result against the backup. On
+// error nothing is left behind.
+func (a *Local) prepareDisk(ctx context.Context, src, dest, format string, quick bool) (preparedDisk, error) {
+	p := preparedDisk{part: dest + ".knib-restore.part", dest: dest, quick: quick}
+	os.Remove(p.part)
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return p, err
+	}
 	var err error
 	if quick {
-		err = a.img.Create(ctx, part, "qcow2", 0, &qemuimg.Backing{Path: src, Format: "qcow2"})
+		err = a.img.Create(ctx, p.part, "qcow2", 0, &qemuimg.Backing{Path: src, Format: "qcow2"})
 	} else {
-		err = a.img.Convert(ctx, qemuimg.ConvertOptions{Src: src, SrcFormat: "qcow2", Dst: part, DstFormat: format, ForceShare: true})
+		err = a.img.Convert(ctx, qemuimg.ConvertOptions{Src: src, SrcFormat: "qcow2", Dst: p.part, DstFormat: format, ForceShare: true})
 	}
 	if err != nil {
-		os.Remove(part)
-		return err
+		p.discard()
+		return p, err
 	}
-	if err := syncFile(part); err != nil {
-		return err
+	if err := syncFile(p.part); err != nil {
+		p.discard()
+		return p, err
 	}
 	if quick {
 		// An empty overlay reads through to the backup file: its content is
 		// the backup's by construction. Check the construction (backing file
 		// and size, O(1)) instead of reading every byte, so that the time to
 		// a running VM does not grow with the disk.
-		if err := a.checkOverlay(ctx, part, src); err != nil {
-			os.Remove(part)
-			return fmt.Errorf("verify %s: %w", dest, err)
+		if err := a.checkOverlay(ctx, p.part, src); err != nil {
+			p.discard()
+			return p, fmt.Errorf("verify %s: %w", dest, err)
 		}
+		return p, nil
+	}
+	same, err := a.img.Compare(ctx, src, p.part, true)
+	if err != nil {
+		p.discard()
+		return p, fmt.Errorf("verify %s: %w", dest, err)
+	}
+	if !same {
+		p.discard()
+		return p, fmt.Errorf("verify %s: the written image differs from the backup", dest)
+	}
+	return p, nil
+}
+
+// discard removes a prepared disk that will not be used.
+func (p preparedDisk) discard() { os.Remove(p.part) }
+
+// commit puts a prepared disk in place. A quick one moves the file it
+// replaces aside and adds that file to trash, for the caller to free once
+// the VM runs.
+func (p preparedDisk) commit(trash *[]string) error {
+	if p.quick {
 		// Freeing a large old disk file takes seconds and slows everything
 		// else on that file system, QEMU's start included: move it aside
 		// and let the caller free it after the start.
-		old := dest + ".knib-old"
-		if err := os.Rename(dest, old); err == nil && trash != nil {
+		old := p.dest + ".knib-old"
+		if err := os.Rename(p.dest, old); err == nil && trash != nil {
 			*trash = append(*trash, old)
 		}
-		return os.Rename(part, dest)
 	}
-	same, err := a.img.Compare(ctx, src, part, true)
-	if err != nil {
-		os.Remove(part)
-		return fmt.Errorf("verify %s: %w", dest, err)
-	}
-	if !same {
-		os.Remove(part)
-		return fmt.Errorf("verify %s: the written image differs from the backup", dest)
-	}
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
-		return err
-	}
-	return os.Rename(part, dest)
+	return os.Rename(p.part, p.dest)
 }
 
 // checkOverlay verifies that overlay is an empty qcow2 whose backing file
@@ -137,6 +166,14 @@ func (a *Local) restore(ctx context.Context, req agentapi.RestoreRequest, progre
 	dir, storedXML, bases, err := a.openBackup(req.Storage, req.Dir)
 	if err != nil {
 		return nil, err
+	}
+	// The chain's files are hashed while they are copied (a quick restore
+	// copies nothing: its consolidation checks them).
+	var chk *check
+	if !req.Quick {
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		chk = startCheck(cctx, req.Storage, req.Verify)
 	}
 	res := agentapi.RestoreResult{UUID: req.DomainUUID}
 	dom, err := a.hv.Domain(ctx, req.DomainUUID)
@@ -185,6 +222,23 @@ func (a *Local) restore(ctx context.Context, req agentapi.RestoreRequest, progre
 	for _, d := range dom.Disks {
 		attached[d.Target] = d
 	}
+	// First every disk is written beside its destination; only when all
+	// are written and the backup files proved intact does any replace the
+	// VM's disk.
+	type step struct {
+		f          agentapi.RestoreFile
+		rd         agentapi.RestoredDisk
+		cur        hypervisor.Disk
+		isAttached bool
+		format     string
+		disk       preparedDisk
+	}
+	var steps []step
+	discard := func() {
+		for _, st := range steps {
+			st.disk.discard()
+		}
+	}
 	for i, f := range req.Files {
 		progress(10+80*float64(i)/float64(len(req.Files)), "restoring "+f.Disk)
 		src, err := inStorage(req.Storage, f.Path)
@@ -215,7 +269,40 @@ func (a *Local) restore(ctx context.Context, req agentapi.RestoreRequest, progre
 		if req.Quick || format == "" {
 			format = "qcow2"
 		}
-		if err := a.writeDisk(ctx, src, rd.Path, format, req.Quick, &trash); err != nil {
+		disk, err := a.prepareDisk(ctx, src, rd.Path, format, req.Quick)
+		if err != nil {
+			discard()
+			err = chk.or(fmt.Errorf("restore disk %s: %w", f.Disk, err))
+			if damageOf(err) != nil && res.Defined {
+				if uerr := a.hv.UndefineDomain(context.WithoutCancel(ctx), req.DomainUUID); uerr != nil {
+					return res, errors.Join(err, fmt.Errorf("undefine the VM defined for the restore: %w", uerr))
+				}
+			}
+			return res, err
+		}
+		steps = append(steps, step{f: f, rd: rd, cur: cur, isAttached: isAttached, format: format, disk: disk})
+	}
+	damaged, err := chk.result(req.Verify)
+	if err != nil {
+		discard()
+		if damageOf(err) != nil {
+			if res.Defined {
+				// The VM was missing before: it is again.
+				if uerr := a.hv.UndefineDomain(context.WithoutCancel(ctx), req.DomainUUID); uerr != nil {
+					return res, errors.Join(err, fmt.Errorf("undefine the VM defined for the restore: %w", uerr))
+				}
+			}
+			return res, cleanError{err}
+		}
+		return res, err
+	}
+	res.Damaged = damaged
+	for i, st := range steps {
+		f, rd, cur, isAttached, format := st.f, st.rd, st.cur, st.isAttached, st.format
+		if err := st.disk.commit(&trash); err != nil {
+			for _, rest := range steps[i+1:] {
+				rest.disk.discard()
+			}
 			return res, fmt.Errorf("restore disk %s: %w", f.Disk, err)
 		}
 		if isAttached && req.Quick && cur.Format != "qcow2" {
@@ -386,7 +473,26 @@ func (a *Local) restoreVolume(ctx context.Context, req agentapi.RestoreVolumeReq
 	quick := req.Quick && running
 	dest := freeName(filepath.Join(dir, req.Name+".qcow2"))
 	progress(10, "writing "+dest)
-	if err := a.writeDisk(ctx, src, dest, "qcow2", quick, nil); err != nil {
+	var chk *check
+	if !quick {
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		chk = startCheck(cctx, req.Storage, req.Verify)
+	}
+	disk, err := a.prepareDisk(ctx, src, dest, "qcow2", quick)
+	if err != nil {
+		return nil, chk.or(err)
+	}
+	damaged, err := chk.result(req.Verify)
+	if err != nil {
+		disk.discard()
+		if damageOf(err) != nil {
+			return nil, cleanError{err}
+		}
+		return nil, err
+	}
+	if err := disk.commit(nil); err != nil {
+		disk.discard()
 		return nil, err
 	}
 	progress(90, "attaching "+target)
@@ -394,7 +500,7 @@ func (a *Local) restoreVolume(ctx context.Context, req agentapi.RestoreVolumeReq
 		os.Remove(dest)
 		return nil, err
 	}
-	return agentapi.RestoreResult{UUID: dom.UUID, Name: dom.Name, Started: running,
+	return agentapi.RestoreResult{UUID: dom.UUID, Name: dom.Name, Started: running, Damaged: damaged,
 		Disks: []agentapi.RestoredDisk{{Target: target, Path: dest, Verified: verifiedLabel(quick), Attached: true}}}, nil
 }
 
@@ -408,6 +514,12 @@ func (a *Local) createVM(ctx context.Context, req agentapi.CreateVMRequest, prog
 	// Leave nothing half-made: each step registers its undo.
 	r := revert.New(a.log)
 	defer r.Fail()
+	var chk *check
+	if !req.Quick {
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		chk = startCheck(cctx, req.Storage, req.Verify)
+	}
 	for i, f := range req.Files {
 		progress(10+70*float64(i)/float64(len(req.Files)), "writing "+f.Disk)
 		src, err := inStorage(req.Storage, f.Path)
@@ -427,12 +539,33 @@ func (a *Local) createVM(ctx context.Context, req agentapi.CreateVMRequest, prog
 		}
 		dest := freeName(filepath.Join(destDir, req.Name+"-"+f.Disk+".qcow2"))
 		if err := a.writeDisk(ctx, src, dest, "qcow2", req.Quick, nil); err != nil {
-			return nil, fmt.Errorf("disk %s: %w", f.Disk, err)
+			err = chk.or(fmt.Errorf("disk %s: %w", f.Disk, err))
+			if damageOf(err) != nil {
+				r.Fail()
+				if rerr := r.Err(); rerr != nil {
+					return nil, errors.Join(err, rerr)
+				}
+			}
+			return nil, err
 		}
 		r.Add("remove "+dest, func() error { return removeIfExists(dest) })
 		dests[f.Disk] = dest
 		res.Disks = append(res.Disks, agentapi.RestoredDisk{Target: f.Disk, Path: dest, Verified: verifiedLabel(req.Quick)})
 	}
+	// The new disks are new files; the VM is defined only from intact
+	// backup files (the reverter removes the files otherwise).
+	damaged, err := chk.result(req.Verify)
+	if err != nil {
+		if damageOf(err) != nil {
+			r.Fail()
+			if rerr := r.Err(); rerr != nil {
+				return nil, errors.Join(err, rerr)
+			}
+			return nil, cleanError{err}
+		}
+		return nil, err
+	}
+	res.Damaged = damaged
 	doc, err := a.rewriteDefinition(storedXML, func(def *libvirtxml.Domain) error {
 		def.Name, def.UUID = req.Name, ""
 		if def.Devices != nil {
@@ -518,6 +651,18 @@ func (a *Local) consolidate(ctx context.Context, req agentapi.ConsolidateRequest
 		}
 	}
 	res := agentapi.ConsolidateResult{Disks: []string{}}
+	if len(todo) > 0 {
+		// The overlays read these backup files: they must be intact before
+		// their data is pulled into the VM's disks. A damaged one stops
+		// here; the VM keeps running on its overlays.
+		progress(0, "checking the backup files")
+		if _, err := verifyNow(ctx, req.Storage, agentapi.Verify{Files: req.Verify.Files}); err != nil {
+			if damageOf(err) != nil {
+				return res, cleanError{err}
+			}
+			return res, err
+		}
+	}
 	for i, target := range todo {
 		base := 100 * float64(i) / float64(len(todo))
 		span := 100 / float64(len(todo))

@@ -144,18 +144,25 @@ func (a *Local) copyStorage(ctx context.Context, req agentapi.StorageCopyRequest
 		syncDir(filepath.Dir(dst))
 	}
 	progress(90, "verifying")
+	// The copies must hash to the recorded hashes (the integrity check of
+	// every read path): a damaged source stops the migration, and the
+	// caller removes the copies.
+	var expect []agentapi.ChainFile
+	for _, b := range req.Backups {
+		for _, f := range b.Files {
+			expect = append(expect, agentapi.ChainFile{BackupID: b.ID, Disk: f.Disk, Path: f.Path, Hash: f.Hash})
+		}
+	}
+	damaged, err := checkFiles(ctx, to, expect)
+	if err != nil {
+		return res, err
+	}
+	if len(damaged) > 0 {
+		return res, &DamageError{Damaged: damaged}
+	}
 	for _, b := range req.Backups {
 		for _, f := range b.Files {
 			dst, _ := inStorage(to, f.Path)
-			if f.Hash != "" {
-				h, err := HashFile(dst)
-				if err != nil {
-					return res, err
-				}
-				if h != f.Hash {
-					return res, fmt.Errorf("copy of %s does not match the recorded hash (%s, recorded %s)", f.Path, h, f.Hash)
-				}
-			}
 			rebased, err := a.relativeBacking(ctx, dst, req.From, to)
 			if err != nil {
 				return res, err

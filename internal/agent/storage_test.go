@@ -113,7 +113,8 @@ func TestCopyStorageRebasesAbsoluteBacking(t *testing.T) {
 	// A copy that does not match the recorded hash fails.
 	req.Backups[0].Files[0].Hash = "xxh3-128:00"
 	req.Storage = t.TempDir()
-	if _, err := a.copyStorage(ctx, req, func(float64, string) {}); err == nil || !strings.Contains(err.Error(), "recorded hash") {
+	_, err = a.copyStorage(ctx, req, func(float64, string) {})
+	if d := damageOf(err); len(d) != 1 || d[0].BackupID != "b1" || d[0].Recorded != "xxh3-128:00" || !strings.Contains(err.Error(), "recorded xxh3-128:00") {
 		t.Fatalf("wrong hash: %v", err)
 	}
 	// Paths that leave the storage are refused before anything is copied.

@@ -112,6 +112,7 @@ func (tt *taskTable) start(t agentapi.Task, log *slog.Logger) error {
 			log.Warn("task failed", "id", t.ID, "command", t.Command, "err", err)
 			var clean cleanError
 			tk.status.State, tk.status.Error, tk.status.Clean = agentapi.TaskFailed, err.Error(), errors.As(err, &clean)
+			tk.status.Damaged = damageOf(err)
 			return
 		}
 		tk.status.State, tk.status.Progress, tk.status.Result = agentapi.TaskSucceeded, 100, res

@@ -202,6 +202,11 @@ func (a *Local) hashFiles(ctx context.Context, req agentapi.HashRequest, progres
 		}
 		res.Hashes[f.Disk] = h
 	}
+	damaged, err := checkFiles(ctx, req.Storage, req.Expected)
+	if err != nil {
+		return nil, err
+	}
+	res.Damaged = damaged
 	return res, nil
 }
 

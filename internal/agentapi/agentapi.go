@@ -138,4 +138,7 @@ type TaskStatus struct {
 	Error  string `json:"error,omitempty"`
 	// Clean is set on failed tasks that changed nothing on any disk.
 	Clean bool `json:"clean,omitempty"`
+	// Damaged lists the backup files whose hash did not match, when that
+	// is why the task failed.
+	Damaged []Damage `json:"damaged,omitempty"`
 }

@@ -28,6 +28,7 @@ type RestoreHereRequest struct {
 	Dir        string        `json:"dir"`
 	Files      []RestoreFile `json:"files"`
 	Quick      bool          `json:"quick"`
+	Verify
 }
 
 // UndefineRequest names the VM to undefine. A VM that is not defined is

@@ -21,6 +21,9 @@ type RestoreRequest struct {
 	// Quick: the disks become thin overlays on the backup files and the VM
 	// starts at once; consolidation (KindConsolidate) makes it independent.
 	Quick bool `json:"quick"`
+	// Verify: the chain's files are hashed while they are copied; a
+	// quick restore checks them at its consolidation instead.
+	Verify
 }
 
 // RestoreFile is one disk's backup file (relative to the storage root).
@@ -45,6 +48,9 @@ type RestoreResult struct {
 	Defined bool           `json:"defined"`
 	Started bool           `json:"started"`
 	Disks   []RestoredDisk `json:"disks"`
+	// Damaged lists the damaged files a restore with AcceptDamaged
+	// restored anyway.
+	Damaged []Damage `json:"damaged,omitempty"`
 }
 
 // RestoreVolumeRequest makes a new disk from one backup file and attaches it
@@ -56,6 +62,7 @@ type RestoreVolumeRequest struct {
 	// Name is used in the new file's name.
 	Name  string `json:"name"`
 	Quick bool   `json:"quick"`
+	Verify
 }
 
 // CreateVMRequest defines a new VM from a backup: new name, new uuid, new MAC
@@ -71,6 +78,7 @@ type CreateVMRequest struct {
 	// (<disk dir>/<name>/) instead of next to the original VM's disks: the
 	// backup comes from another host.
 	OwnDiskDir bool `json:"own_disk_dir,omitempty"`
+	Verify
 }
 
 // ConsolidateRequest pulls every backing file that lives on backup storage
@@ -78,6 +86,10 @@ type CreateVMRequest struct {
 type ConsolidateRequest struct {
 	InStorage
 	DomainUUID string `json:"domain_uuid"`
+	// Verify: the backup files the VM's overlays read are hashed before
+	// the block pull; a damaged one stops the consolidation and the VM
+	// keeps running on its overlays.
+	Verify
 }
 
 // ConsolidateResult lists the disks consolidated.

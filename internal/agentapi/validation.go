@@ -53,9 +53,13 @@ type HashRequest struct {
 	InStorage
 	JobAttempt
 	Files []RestoreFile `json:"files"`
+	// Expected, when set, are the recorded hashes to compare with (the
+	// periodic re-hash): the result lists the mismatches.
+	Expected []ChainFile `json:"expected,omitempty"`
 }
 
 // HashResult maps each disk to its file's hash.
 type HashResult struct {
-	Hashes map[string]string `json:"hashes"`
+	Hashes  map[string]string `json:"hashes"`
+	Damaged []Damage          `json:"damaged,omitempty"`
 }

@@ -170,10 +170,12 @@ type wireStatus struct {
 	Result   json.RawMessage    `json:"result,omitempty"`
 	Error    string             `json:"error,omitempty"`
 	Clean    bool               `json:"clean,omitempty"`
+	Damaged  []agentapi.Damage  `json:"damaged,omitempty"`
 }
 
 func toWireStatus(st agentapi.TaskStatus) (wireStatus, error) {
-	ws := wireStatus{ID: st.ID, Command: st.Kind, State: st.State, Progress: st.Progress, Message: st.Message, Error: st.Error, Clean: st.Clean}
+	ws := wireStatus{ID: st.ID, Command: st.Kind, State: st.State, Progress: st.Progress, Message: st.Message, Error: st.Error, Clean: st.Clean,
+		Damaged: st.Damaged}
 	if st.Result != nil {
 		raw, err := json.Marshal(st.Result)
 		if err != nil {
@@ -185,7 +187,8 @@ func toWireStatus(st agentapi.TaskStatus) (wireStatus, error) {
 }
 
 func (ws wireStatus) status() (agentapi.TaskStatus, error) {
-	st := agentapi.TaskStatus{ID: ws.ID, Kind: ws.Command, State: ws.State, Progress: ws.Progress, Message: ws.Message, Error: ws.Error, Clean: ws.Clean}
+	st := agentapi.TaskStatus{ID: ws.ID, Kind: ws.Command, State: ws.State, Progress: ws.Progress, Message: ws.Message, Error: ws.Error, Clean: ws.Clean,
+		Damaged: ws.Damaged}
 	if len(ws.Result) > 0 && ws.State == agentapi.TaskSucceeded {
 		res, err := decodeResult(ws.Command, ws.Result)
 		if err != nil {

@@ -328,24 +328,27 @@ type BackupDelete struct {
 
 // Restore is the body of POST /backups/{id}/restore.
 type Restore struct {
-	QuickRestore bool   `json:"quick_restore,omitempty" doc:"boot from the backup at once and consolidate while running (offering must allow it)"`
-	Host         string `json:"host,omitempty" doc:"host to restore onto (admin only): any enabled host of the backup's zone; the VM moves there"`
+	QuickRestore  bool   `json:"quick_restore,omitempty" doc:"boot from the backup at once and consolidate while running (offering must allow it)"`
+	Host          string `json:"host,omitempty" doc:"host to restore onto (admin only): any enabled host of the backup's zone; the VM moves there"`
+	AcceptDamaged bool   `json:"accept_damaged,omitempty" doc:"restore even when backup files no longer match their recorded hashes (the result lists them)"`
 }
 
 // RestoreVolume is the body of POST /backups/{id}/restore-volume.
 type RestoreVolume struct {
-	Disk         string `json:"disk" doc:"disk target in the backup, e.g. vdb"`
-	VM           string `json:"vm" doc:"VM (name or uuid) to attach the new disk to"`
-	QuickRestore bool   `json:"quick_restore,omitempty"`
-	Host         string `json:"host,omitempty" doc:"must be the VM's own host (admin only)"`
+	Disk          string `json:"disk" doc:"disk target in the backup, e.g. vdb"`
+	VM            string `json:"vm" doc:"VM (name or uuid) to attach the new disk to"`
+	QuickRestore  bool   `json:"quick_restore,omitempty"`
+	Host          string `json:"host,omitempty" doc:"must be the VM's own host (admin only)"`
+	AcceptDamaged bool   `json:"accept_damaged,omitempty" doc:"restore even when backup files no longer match their recorded hashes (the result lists them)"`
 }
 
 // CreateVM is the body of POST /backups/{id}/create-vm.
 type CreateVM struct {
-	Name         string `json:"name"`
-	QuickRestore bool   `json:"quick_restore,omitempty"`
-	Start        bool   `json:"start,omitempty"`
-	Host         string `json:"host,omitempty" doc:"host to define the new VM on (admin only): any enabled host of the backup's zone"`
+	Name          string `json:"name"`
+	QuickRestore  bool   `json:"quick_restore,omitempty"`
+	Start         bool   `json:"start,omitempty"`
+	Host          string `json:"host,omitempty" doc:"host to define the new VM on (admin only): any enabled host of the backup's zone"`
+	AcceptDamaged bool   `json:"accept_damaged,omitempty" doc:"restore even when backup files no longer match their recorded hashes (the result lists them)"`
 }
 
 // AttachDisk is the body of POST /vms/{vm}/disks.

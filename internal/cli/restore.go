@@ -48,6 +48,7 @@ func restoreCmds(a *app) []*cobra.Command {
 	}
 	restore.Flags().BoolVar(&r.QuickRestore, "quick-restore", false, "start the VM from the backup at once, consolidate while it runs")
 	restore.Flags().StringVar(&r.Host, "host", "", "host to restore onto, in the backup's zone: the VM moves there (admin)")
+	restore.Flags().BoolVar(&r.AcceptDamaged, "accept-damaged", false, "restore even from backup files that no longer match their recorded hashes (the result lists them)")
 
 	var v api.RestoreVolume
 	volume := &cobra.Command{
@@ -66,6 +67,7 @@ func restoreCmds(a *app) []*cobra.Command {
 	volume.Flags().StringVar(&v.VM, "vm", "", "VM to attach the new disk to")
 	volume.Flags().BoolVar(&v.QuickRestore, "quick-restore", false, "attach an overlay on the backup file at once, consolidate while the VM runs")
 	volume.Flags().StringVar(&v.Host, "host", "", "the VM's host (admin)")
+	volume.Flags().BoolVar(&v.AcceptDamaged, "accept-damaged", false, "restore even from backup files that no longer match their recorded hashes (the result lists them)")
 	volume.MarkFlagRequired("disk")
 	volume.MarkFlagRequired("vm")
 
@@ -86,6 +88,7 @@ func restoreCmds(a *app) []*cobra.Command {
 	createVM.Flags().BoolVar(&c.QuickRestore, "quick-restore", false, "boot from the backup at once, consolidate while running")
 	createVM.Flags().BoolVar(&c.Start, "start", false, "start the new VM")
 	createVM.Flags().StringVar(&c.Host, "host", "", "host to define the new VM on, in the backup's zone (admin)")
+	createVM.Flags().BoolVar(&c.AcceptDamaged, "accept-damaged", false, "restore even from backup files that no longer match their recorded hashes (the result lists them)")
 	createVM.MarkFlagRequired("name")
 	return []*cobra.Command{restore, volume, createVM}
 }

@@ -1,6 +1,9 @@
 package domain
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // BackupStatus is a backup's catalogue status (the seed's names).
 type BackupStatus string
@@ -147,4 +150,15 @@ type Schedule struct {
 	Isolated   bool
 	NextRun    time.Time
 	Created    time.Time
+}
+
+// DamagedReason starts the validation reason of a backup that is NotValid
+// because a file of it no longer hashes to the hash recorded when it was
+// written: a restore of it, or of a backup above it in its chain, is
+// refused unless the user accepts the damage.
+const DamagedReason = "damaged: "
+
+// Damaged reports whether the backup is NotValid by hash.
+func (b Backup) Damaged() bool {
+	return b.ValidationStatus == NotValid && strings.HasPrefix(b.ValidationReason, DamagedReason)
 }

@@ -68,6 +68,9 @@ type BackupCreateVMResult struct {
 	// Consolidated is set on a quick restore: whether the disks no longer
 	// read the backup files.
 	Consolidated *bool `json:"consolidated,omitempty"`
+	// Damaged lists the damaged backup files restored anyway
+	// (accept_damaged).
+	Damaged []string `json:"damaged,omitempty"`
 }
 
 // BackupDeleteResult is the result of backup.delete.
@@ -96,6 +99,9 @@ type BackupRestoreResult struct {
 	// Consolidated is set on a quick restore: whether the disks no longer
 	// read the backup files.
 	Consolidated *bool `json:"consolidated,omitempty"`
+	// Damaged lists the damaged backup files restored anyway
+	// (accept_damaged).
+	Damaged []string `json:"damaged,omitempty"`
 }
 
 // BackupRestoreVolumeResult is the result of backup.restore-volume.
@@ -108,6 +114,9 @@ type BackupRestoreVolumeResult struct {
 	Disks []RestoredDisk `json:"disks"`
 	// Consolidated is set on a quick restore onto a running VM.
 	Consolidated *bool `json:"consolidated,omitempty"`
+	// Damaged lists the damaged backup files restored anyway
+	// (accept_damaged).
+	Damaged []string `json:"damaged,omitempty"`
 }
 
 // VMConsolidateResult is the result of vm.consolidate.

@@ -262,17 +262,17 @@ func (h *Handler) register() {
 
 	add(h, "POST", "/backups/{id}/restore", "restores", "Restore all disks of a backup onto its VM (stopped or deleted); ends the chain", accepted,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.Restore) (api.Operation, error) {
-			op, err := svc.Restores.RestoreBackup(ctx, p, r.PathValue("id"), restores.RestoreOptions{Quick: b.QuickRestore, Host: b.Host})
+			op, err := svc.Restores.RestoreBackup(ctx, p, r.PathValue("id"), restores.RestoreOptions{Quick: b.QuickRestore, Host: b.Host, AcceptDamaged: b.AcceptDamaged})
 			return operationToAPI(op), err
 		})
 	add(h, "POST", "/backups/{id}/restore-volume", "restores", "Make a new disk from one disk of a backup and attach it to a VM", accepted,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.RestoreVolume) (api.Operation, error) {
-			op, err := svc.Restores.RestoreVolume(ctx, p, r.PathValue("id"), b.Disk, b.VM, restores.RestoreOptions{Quick: b.QuickRestore, Host: b.Host})
+			op, err := svc.Restores.RestoreVolume(ctx, p, r.PathValue("id"), b.Disk, b.VM, restores.RestoreOptions{Quick: b.QuickRestore, Host: b.Host, AcceptDamaged: b.AcceptDamaged})
 			return operationToAPI(op), err
 		})
 	add(h, "POST", "/backups/{id}/create-vm", "restores", "Define a new VM from a backup (new name, uuid, MACs and disk files)", accepted,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.CreateVM) (api.Operation, error) {
-			op, err := svc.Restores.CreateVMFromBackup(ctx, p, r.PathValue("id"), b.Name, restores.RestoreOptions{Quick: b.QuickRestore, Host: b.Host}, b.Start)
+			op, err := svc.Restores.CreateVMFromBackup(ctx, p, r.PathValue("id"), b.Name, restores.RestoreOptions{Quick: b.QuickRestore, Host: b.Host, AcceptDamaged: b.AcceptDamaged}, b.Start)
 			return operationToAPI(op), err
 		})
 	add(h, "POST", "/vms/{vm}/consolidate", "restores", "Resume the consolidation of a quick-restored VM", accepted,

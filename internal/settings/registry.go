@@ -94,6 +94,10 @@ const (
 	// Named by the seed as the way to change which VM details users may not
 	// edit.
 	KeyUserVMReadOnlyDetails = "user.vm.readonly.details"
+
+	// knib's own: restores check the recorded hash of every backup file
+	// they read (issue 18).
+	KeyRestoreVerifyHashes = "backup.restore.verify.hashes"
 )
 
 // MaxCoroutines is the largest backup.compression.coroutines value: qemu-img
@@ -271,6 +275,11 @@ var definitions = []Definition{
 		Key: KeyValidationRetryInterval, Type: TypeInt, Default: "60", Min: num(1), Unit: UnitMinutes,
 		Description: "Interval, in minutes, between attempts to run validation jobs",
 		Scopes:      []Scope{ScopeAccount},
+	},
+	{
+		Key: KeyRestoreVerifyHashes, Type: TypeBool, Default: "true",
+		Description: "If true, every restore, volume restore, create-vm, consolidation after a quick restore and storage migration " +
+			"checks that the backup files it reads still hash to the hashes recorded when they were written, and stops on a mismatch.",
 	},
 	{
 		Key: KeyUserVMReadOnlyDetails, Type: TypeList,

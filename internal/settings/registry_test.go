@@ -57,6 +57,7 @@ var extraTable = []struct {
 	{"backup.validation.max.job.retries", "2", settings.TypeInt, settings.ScopeAccount, ""},
 	{"backup.validation.retry.interval", "60", settings.TypeInt, settings.ScopeAccount, settings.UnitMinutes},
 	{"user.vm.readonly.details", "backupValidationCommandTimeout,backupValidationScreenshotWait,backupValidationBootTimeout", settings.TypeList, "", ""},
+	{"backup.restore.verify.hashes", "true", settings.TypeBool, "", ""},
 }
 
 func TestSeedSettingsPresentWithDefaults(t *testing.T) {

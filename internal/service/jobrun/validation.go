@@ -129,20 +129,25 @@ func (s *Service) hashes(ctx context.Context, t jobTask, b domain.Backup, l jobs
 	return res.Hashes, nil
 }
 
-// rehash compares the files with their recorded hashes.
+// rehash compares the files with their recorded hashes, with the agent's
+// integrity check (the one every restore runs). A mismatch makes the
+// backup damaged: restores of it are refused unless accepted.
 func (s *Service) rehash(ctx context.Context, t jobTask, b domain.Backup, l jobs.Limits) (domain.ValidationStatus, string, error) {
-	got, err := s.hashes(ctx, t, b, l)
+	var expect []agentapi.ChainFile
+	for _, f := range b.Files {
+		expect = append(expect, agentapi.ChainFile{BackupID: b.ID, Disk: f.Disk, Path: f.Path, Hash: f.Hash})
+	}
+	res, err := kernel.Run(ctx, t.agent, agentapi.Hash, agentapi.HashRequest{InStorage: t.in, JobAttempt: t.attempt, Files: kernel.RestoreFiles(b), Expected: expect},
+		l.Timeout, nil, 0, 100)
 	if err != nil {
 		return domain.UnableToValidate, "cannot read the backup files: " + err.Error(), nil
 	}
-	var changed []string
-	for _, f := range b.Files {
-		if got[f.Disk] != f.Hash {
-			changed = append(changed, fmt.Sprintf("%s (hash %s, recorded %s)", f.Path, got[f.Disk], f.Hash))
+	if len(res.Damaged) > 0 {
+		var files []string
+		for _, d := range res.Damaged {
+			files = append(files, fmt.Sprintf("file %s hashes to %s, recorded %s", d.Path, d.Found, d.Recorded))
 		}
-	}
-	if len(changed) > 0 {
-		return domain.NotValid, "this backup has changed and might be corrupt: " + strings.Join(changed, ", "), nil
+		return domain.NotValid, domain.DamagedReason + strings.Join(files, "; ") + " (found by the periodic re-hash)", nil
 	}
 	return domain.Valid, "", nil
 }

@@ -38,6 +38,7 @@ type Store interface {
 	SetChain(ctx context.Context, vmID string, c store.Chain) error
 	SetVMError(ctx context.Context, vmID, msg string) error
 	SetVMWorkState(ctx context.Context, vmID string, s domain.VMState) error
+	SetValidation(ctx context.Context, id string, st domain.ValidationStatus, reason string, hasScreenshot bool, hashes map[string]string) error
 	Snapshots(ctx context.Context, vmID string) ([]domain.Snapshot, error)
 	Storage(ctx context.Context, idOrName string) (domain.Storage, error)
 	SyncHostVMs(ctx context.Context, hostID string, vms []domain.VM, defaultAccountID string, at time.Time) error

@@ -41,9 +41,21 @@ func JobAttemptOf(j jobs.Job) agentapi.JobAttempt {
 type TaskError struct {
 	Msg   string
 	Clean bool
+	// Damaged: the task failed because these backup files no longer hash
+	// to their recorded hashes.
+	Damaged []agentapi.Damage
 }
 
 func (e *TaskError) Error() string { return e.Msg }
+
+// DamageOf returns the damaged backup files a failed task found.
+func DamageOf(err error) []agentapi.Damage {
+	var te *TaskError
+	if errors.As(err, &te) {
+		return te.Damaged
+	}
+	return nil
+}
 
 // isClean reports whether err says the failed task changed nothing.
 func IsClean(err error) bool {
@@ -99,7 +111,7 @@ func Run[Req, Res any](ctx context.Context, a agentapi.Agent, cmd agentapi.Comma
 			}
 			return res, nil
 		case agentapi.TaskFailed:
-			return zero, &TaskError{Msg: st.Error, Clean: st.Clean}
+			return zero, &TaskError{Msg: st.Error, Clean: st.Clean, Damaged: st.Damaged}
 		}
 		select {
 		case <-tctx.Done():

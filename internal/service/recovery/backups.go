@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 
+	"github.com/knib/knib/internal/agentapi"
 	"github.com/knib/knib/internal/domain"
 	"github.com/knib/knib/internal/store"
 )
@@ -68,7 +69,7 @@ func (s *Service) reconcileVM(ctx context.Context, vm domain.VM, backingUp, onSt
 				return
 			}
 			s.k.Log().Info("resuming the consolidation of a quick-restored VM", "vm", vm.Name)
-			s.restores.ConsolidateWithRetries(ctx, a, vm.ID, "", s.k.KnibTimeout(ctx, vm), func(float64, string) {}, 0, 100)
+			s.restores.ConsolidateWithRetries(ctx, a, vm.ID, "", agentapi.Verify{}, s.k.KnibTimeout(ctx, vm), func(float64, string) {}, 0, 100)
 			release()
 		}
 		return

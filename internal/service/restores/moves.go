@@ -62,7 +62,7 @@ func (s *Service) zoneOf(ctx context.Context, hostID string) string {
 }
 
 // runMove restores backup b of vm onto host to (see the top of this file).
-func (s *Service) runMove(ctx context.Context, vm domain.VM, b domain.Backup, to domain.Host, quick bool, progress kernel.Progress) (domain.OpResult, error) {
+func (s *Service) runMove(ctx context.Context, vm domain.VM, b domain.Backup, to domain.Host, quick, accept bool, progress kernel.Progress) (domain.OpResult, error) {
 	target, err := s.k.Agent(to.ID)
 	if err != nil {
 		return nil, err
@@ -100,9 +100,15 @@ func (s *Service) runMove(ctx context.Context, vm domain.VM, b domain.Backup, to
 	} else if err := s.store.SetChain(ctx, vm.ID, store.Chain{}); err != nil {
 		return nil, fail(err)
 	}
-	req := agentapi.RestoreHereRequest{InStorage: agentapi.InStorage{Storage: root}, DomainUUID: vm.ID, Dir: b.Dir, Files: kernel.RestoreFiles(b), Quick: quick}
+	verify, err := s.k.Verify(ctx, b, accept)
+	if err != nil {
+		return nil, fail(err)
+	}
+	req := agentapi.RestoreHereRequest{InStorage: agentapi.InStorage{Storage: root}, DomainUUID: vm.ID, Dir: b.Dir, Files: kernel.RestoreFiles(b), Quick: quick,
+		Verify: verify}
 	res, err := kernel.Run(ctx, target, agentapi.RestoreHere, req, timeout, progress, 5, 60)
 	if err != nil {
+		err = s.damaged(ctx, err, "a restore onto another host")
 		if kernel.IsClean(err) {
 			return nil, err // nothing changed on the target: the reverter takes the intent back
 		}
@@ -110,14 +116,18 @@ func (s *Service) runMove(ctx context.Context, vm domain.VM, b domain.Backup, to
 		return nil, fail(err)
 	}
 	r.Success()
+	accepted, err := s.accepted(ctx, res.Damaged)
+	if err != nil {
+		return nil, fail(err)
+	}
 	crashpoint.Hit("move.after-target")
 	if err := s.finishMove(ctx, m, vm.Name); err != nil {
 		return nil, fail(err)
 	}
 	out := domain.BackupRestoreResult{VM: res.Name, Backup: b.ID, Disks: restoredDisks(res.Disks), Defined: res.Defined, Quick: quick,
-		Host: to.Name, Started: boolPtr(res.Started)}
+		Host: to.Name, Started: boolPtr(res.Started), Damaged: accepted}
 	if quick {
-		out.Consolidated = boolPtr(s.ConsolidateWithRetries(ctx, target, vm.ID, root, timeout, progress, 60, 100))
+		out.Consolidated = boolPtr(s.ConsolidateWithRetries(ctx, target, vm.ID, root, verify, timeout, progress, 60, 100))
 	}
 	s.k.Log().Info("restore onto another host done", "vm", res.Name, "backup", b.ID, "host", to.Name, "quick", quick)
 	return out, nil

@@ -22,6 +22,9 @@ const consolidateAttempts = 3
 type RestoreOptions struct {
 	Quick bool
 	Host  string // host to restore onto (admin only): any enabled host of the backup's zone
+	// AcceptDamaged restores backup files that no longer match their
+	// recorded hashes (the result lists them; the backups stay NotValid).
+	AcceptDamaged bool
 }
 
 // restorable loads a backup the principal may restore and checks the
@@ -46,6 +49,9 @@ func (s *Service) restorable(ctx context.Context, p domain.Principal, id string,
 		if byID[id].CompressionStatus == domain.FinalizingCompression {
 			return b, fmt.Errorf("the compression of backup %s in this chain is being finalized; restore when it ends: %w", id, domain.ErrConflict)
 		}
+	}
+	if err := s.k.RefuseDamaged(ctx, b, o.AcceptDamaged); err != nil {
+		return b, err
 	}
 	if o.Host != "" {
 		if err := p.RequireAdmin("choosing the restore host"); err != nil {
@@ -101,7 +107,7 @@ func (s *Service) RestoreBackup(ctx context.Context, p domain.Principal, id stri
 		}
 		if to.ID != vm.HostID {
 			return s.k.VMOperation(ctx, p, vm, "a restore onto host "+to.Name, "backup.restore", func(ctx context.Context, progress kernel.Progress) (domain.OpResult, error) {
-				return s.runMove(ctx, vm, b, to, o.Quick, progress)
+				return s.runMove(ctx, vm, b, to, o.Quick, o.AcceptDamaged, progress)
 			})
 		}
 	}
@@ -142,13 +148,23 @@ func (s *Service) runRestore(ctx context.Context, vm domain.VM, b domain.Backup,
 	} else if err := s.store.SetChain(ctx, vm.ID, store.Chain{}); err != nil {
 		return nil, err
 	}
-	req := agentapi.RestoreRequest{InStorage: agentapi.InStorage{Storage: root}, DomainUUID: vm.ID, Dir: b.Dir, Files: kernel.RestoreFiles(b), Quick: o.Quick}
+	verify, err := s.k.Verify(ctx, b, o.AcceptDamaged)
+	if err != nil {
+		return nil, fail(err)
+	}
+	req := agentapi.RestoreRequest{InStorage: agentapi.InStorage{Storage: root}, DomainUUID: vm.ID, Dir: b.Dir, Files: kernel.RestoreFiles(b), Quick: o.Quick,
+		Verify: verify}
 	res, err := kernel.Run(ctx, a, agentapi.Restore, req, timeout, progress, 5, 60)
 	if err != nil {
+		err = s.damaged(ctx, err, "a restore")
 		if kernel.IsClean(err) {
 			return nil, err
 		}
 		return nil, fail(err)
+	}
+	accepted, err := s.accepted(ctx, res.Damaged)
+	if err != nil {
+		return nil, err
 	}
 	r.Success()
 	if err := s.store.SetVMWorkState(ctx, vm.ID, ""); err != nil {
@@ -158,10 +174,10 @@ func (s *Service) runRestore(ctx context.Context, vm domain.VM, b domain.Backup,
 		return nil, err
 	}
 	s.k.RefreshHost(ctx, vm.HostID)
-	out := domain.BackupRestoreResult{VM: res.Name, Backup: b.ID, Disks: restoredDisks(res.Disks), Defined: res.Defined, Quick: o.Quick}
+	out := domain.BackupRestoreResult{VM: res.Name, Backup: b.ID, Disks: restoredDisks(res.Disks), Defined: res.Defined, Quick: o.Quick, Damaged: accepted}
 	if o.Quick {
 		crashpoint.Hit("restore.before-consolidate")
-		out.Consolidated = boolPtr(s.ConsolidateWithRetries(ctx, a, vm.ID, root, timeout, progress, 60, 100))
+		out.Consolidated = boolPtr(s.ConsolidateWithRetries(ctx, a, vm.ID, root, verify, timeout, progress, 60, 100))
 	}
 	s.k.Log().Info("restore done", "vm", res.Name, "backup", b.ID, "quick", o.Quick)
 	return out, nil
@@ -171,30 +187,62 @@ func (s *Service) runRestore(ctx context.Context, vm domain.VM, b domain.Backup,
 // at root ("": the storage the VM's disks read, found from the catalogue),
 // retrying; when it cannot finish, the VM keeps running on its overlays and
 // is marked so that `knib vm consolidate` can resume.
-func (s *Service) ConsolidateWithRetries(ctx context.Context, a agentapi.Agent, vmID, root string, timeout time.Duration, progress kernel.Progress, from, to float64) bool {
+//
+// The backup files the overlays read are checked against their recorded
+// hashes first (verify; the zero Verify: found from the VM's own backups).
+// A damaged one stops the consolidation at once: the VM is marked
+// RestoreError and keeps running on its overlays, and the backup becomes
+// NotValid.
+func (s *Service) ConsolidateWithRetries(ctx context.Context, a agentapi.Agent, vmID, root string, verify agentapi.Verify, timeout time.Duration, progress kernel.Progress, from, to float64) bool {
 	incomplete := func(err error) bool {
 		if werr := s.store.SetVMError(ctx, vmID, "consolidation incomplete: the VM runs on overlays backed by backup files ("+err.Error()+"); run `knib vm consolidate` to resume"); werr != nil {
 			s.k.Log().Warn("record an incomplete consolidation", "vm", vmID, "err", werr)
 		}
 		return false
 	}
-	if root == "" {
+	if root == "" || len(verify.Files) == 0 {
 		vm, err := s.store.VM(ctx, vmID)
 		if err != nil {
 			return incomplete(err)
 		}
-		if root = s.k.StorageOfVM(ctx, vm); root == "" {
-			return true // nothing reads backup files
+		if root == "" {
+			if root = s.k.StorageOfVM(ctx, vm); root == "" {
+				return true // nothing reads backup files
+			}
+		}
+		if len(verify.Files) == 0 {
+			if verify, err = s.verifyOfVM(ctx, vm, root); err != nil {
+				return incomplete(err)
+			}
 		}
 	}
 	var lastErr error
 	for attempt := 1; attempt <= consolidateAttempts; attempt++ {
 		progress(from, fmt.Sprintf("consolidating (attempt %d)", attempt))
-		req := agentapi.ConsolidateRequest{InStorage: agentapi.InStorage{Storage: root}, DomainUUID: vmID}
+		req := agentapi.ConsolidateRequest{InStorage: agentapi.InStorage{Storage: root}, DomainUUID: vmID, Verify: verify}
 		_, err := kernel.Run(ctx, a, agentapi.Consolidate, req, timeout, progress, from, to)
+		if ds := kernel.DamageOf(err); len(ds) > 0 {
+			if rerr := s.k.RecordDamage(ctx, ds, "the consolidation after a quick restore"); rerr != nil {
+				s.k.Log().Warn("record damaged backup files", "err", rerr)
+			}
+			msg := "consolidation stopped: " + agentapi.Damages(ds) + "; the VM keeps running on its overlays over these files"
+			if werr := s.store.SetVMError(ctx, vmID, msg); werr != nil {
+				s.k.Log().Warn("record a stopped consolidation", "vm", vmID, "err", werr)
+			}
+			if werr := s.store.SetVMWorkState(ctx, vmID, domain.VMRestoreError); werr != nil {
+				s.k.Log().Warn("record a stopped consolidation", "vm", vmID, "err", werr)
+			}
+			return false
+		}
 		if err == nil {
 			if err := s.store.SetVMError(ctx, vmID, ""); err != nil {
 				return incomplete(err)
+			}
+			// A consolidation an earlier damage stopped is done now.
+			if vm, err := s.store.VM(ctx, vmID); err == nil && vm.WorkState == domain.VMRestoreError {
+				if err := s.store.SetVMWorkState(ctx, vmID, ""); err != nil {
+					return incomplete(err)
+				}
 			}
 			if vm, err := s.store.VM(ctx, vmID); err == nil {
 				s.k.RefreshHost(ctx, vm.HostID)
@@ -218,7 +266,7 @@ func (s *Service) Consolidate(ctx context.Context, p domain.Principal, ref strin
 		if err != nil {
 			return nil, err
 		}
-		if !s.ConsolidateWithRetries(ctx, a, vm.ID, "", s.k.KnibTimeout(ctx, vm), progress, 0, 100) {
+		if !s.ConsolidateWithRetries(ctx, a, vm.ID, "", agentapi.Verify{}, s.k.KnibTimeout(ctx, vm), progress, 0, 100) {
 			return nil, fmt.Errorf("consolidation of %s did not finish; the VM keeps running on its overlays", vm.Name)
 		}
 		return domain.VMConsolidateResult{VM: vm.Name, Consolidated: true}, nil
@@ -269,15 +317,24 @@ func (s *Service) RestoreVolume(ctx context.Context, p domain.Principal, id, dis
 		}
 		defer release()
 		name := fmt.Sprintf("%s-%s-restore-%s", vm.Name, disk, b.ID[:8])
-		req := agentapi.RestoreVolumeRequest{InStorage: agentapi.InStorage{Storage: root}, DomainUUID: vm.ID, File: file.Path, Name: name, Quick: o.Quick}
-		res, err := kernel.Run(ctx, a, agentapi.RestoreVolume, req,
-			timeout, progress, 0, 60)
+		verify, err := s.k.Verify(ctx, b, o.AcceptDamaged, disk)
 		if err != nil {
 			return nil, err
 		}
-		out := domain.BackupRestoreVolumeResult{VM: vm.Name, Backup: b.ID, Disks: restoredDisks(res.Disks)}
+		req := agentapi.RestoreVolumeRequest{InStorage: agentapi.InStorage{Storage: root}, DomainUUID: vm.ID, File: file.Path, Name: name, Quick: o.Quick,
+			Verify: verify}
+		res, err := kernel.Run(ctx, a, agentapi.RestoreVolume, req,
+			timeout, progress, 0, 60)
+		if err != nil {
+			return nil, s.damaged(ctx, err, "a volume restore")
+		}
+		accepted, err := s.accepted(ctx, res.Damaged)
+		if err != nil {
+			return nil, err
+		}
+		out := domain.BackupRestoreVolumeResult{VM: vm.Name, Backup: b.ID, Disks: restoredDisks(res.Disks), Damaged: accepted}
 		if o.Quick && res.Started {
-			out.Consolidated = boolPtr(s.ConsolidateWithRetries(ctx, a, vm.ID, root, timeout, progress, 60, 100))
+			out.Consolidated = boolPtr(s.ConsolidateWithRetries(ctx, a, vm.ID, root, verify, timeout, progress, 60, 100))
 		}
 		s.k.RefreshHost(ctx, vm.HostID)
 		return out, nil
@@ -328,8 +385,17 @@ func (s *Service) CreateVMFromBackup(ctx context.Context, p domain.Principal, id
 			return nil, err
 		}
 		defer release()
-		res, err := kernel.Run(ctx, a, agentapi.CreateVM, agentapi.CreateVMRequest{InStorage: agentapi.InStorage{Storage: root}, Dir: b.Dir, Files: kernel.RestoreFiles(b), Name: name, Quick: o.Quick, Start: start, OwnDiskDir: hostID != b.HostID},
+		verify, err := s.k.Verify(ctx, b, o.AcceptDamaged)
+		if err != nil {
+			return nil, err
+		}
+		res, err := kernel.Run(ctx, a, agentapi.CreateVM, agentapi.CreateVMRequest{InStorage: agentapi.InStorage{Storage: root}, Dir: b.Dir,
+			Files: kernel.RestoreFiles(b), Name: name, Quick: o.Quick, Start: start, OwnDiskDir: hostID != b.HostID, Verify: verify},
 			timeout, progress, 0, 60)
+		if err != nil {
+			return nil, s.damaged(ctx, err, "a create-vm")
+		}
+		accepted, err := s.accepted(ctx, res.Damaged)
 		if err != nil {
 			return nil, err
 		}
@@ -341,9 +407,9 @@ func (s *Service) CreateVMFromBackup(ctx context.Context, p domain.Principal, id
 		if err := s.store.SetVMOwner(ctx, res.UUID, owner); err != nil {
 			s.k.Log().Warn("owner of the new VM", "vm", name, "err", err)
 		}
-		out := domain.BackupCreateVMResult{VM: name, ID: res.UUID, Backup: b.ID, Disks: restoredDisks(res.Disks), Started: res.Started}
+		out := domain.BackupCreateVMResult{VM: name, ID: res.UUID, Backup: b.ID, Disks: restoredDisks(res.Disks), Started: res.Started, Damaged: accepted}
 		if o.Quick {
-			out.Consolidated = boolPtr(s.ConsolidateWithRetries(ctx, a, res.UUID, root, timeout, progress, 60, 100))
+			out.Consolidated = boolPtr(s.ConsolidateWithRetries(ctx, a, res.UUID, root, verify, timeout, progress, 60, 100))
 		}
 		return out, nil
 	})

@@ -178,6 +178,11 @@ func (s *Service) moveChains(ctx context.Context, opID string, from, to domain.S
 	progress(p0, fmt.Sprintf("copying %d backup(s) of %s to %s", len(backups), backups[0].VMName, to.Name))
 	crashpoint.Hit("storage.migrate.before-copy")
 	res, err := kernel.Run(ctx, a, agentapi.StorageCopy, req, timeout, progress, p0, p0+(p1-p0)*0.9)
+	if ds := kernel.DamageOf(err); len(ds) > 0 {
+		if rerr := s.k.RecordDamage(ctx, ds, "a storage migration"); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
 	if err != nil {
 		r.Fail()
 		if rerr := r.Err(); rerr != nil {
