@@ -94,6 +94,9 @@ type Run struct {
 	ConvertCompareSeconds float64 `json:"convert_compare_seconds"`
 	// RestoreSeconds: `knib backup restore ID`, VM stopped.
 	RestoreSeconds float64 `json:"knib_restore_seconds"`
+	// UncheckedSeconds: the same restore with the hash check of the
+	// backup files switched off (backup.restore.verify.hashes false).
+	UncheckedSeconds float64 `json:"knib_restore_unchecked_seconds"`
 	// RestoreOpSeconds: the restore operation's own duration.
 	RestoreOpSeconds float64 `json:"knib_restore_operation_seconds"`
 	// Plain start (the quick restore's baseline): libvirt starts the same
@@ -124,10 +127,12 @@ type Phase struct {
 
 // Ratios of one size.
 type Ratios struct {
-	KnibOverConvert     float64 `json:"knib_over_convert"`
-	KnibOverConvertFull float64 `json:"knib_over_convert_sync_compare"`
-	KnibOverVnr         float64 `json:"knib_over_virtnbdrestore,omitempty"`
-	KnibOverVnrSync     float64 `json:"knib_over_virtnbdrestore_sync,omitempty"`
+	// CheckedOverUnchecked: a restore with the hash check over one without.
+	CheckedOverUnchecked float64 `json:"checked_over_unchecked"`
+	KnibOverConvert      float64 `json:"knib_over_convert"`
+	KnibOverConvertFull  float64 `json:"knib_over_convert_sync_compare"`
+	KnibOverVnr          float64 `json:"knib_over_virtnbdrestore,omitempty"`
+	KnibOverVnrSync      float64 `json:"knib_over_virtnbdrestore_sync,omitempty"`
 	// Quick restore over a plain start of the same VM.
 	QuickOverStartRunning float64 `json:"quick_over_start_running"`
 	QuickOverStartAgent   float64 `json:"quick_over_start_agent"`
@@ -326,9 +331,10 @@ func (b *bench) measure(ctx context.Context, row *Row) error {
 			steps := []func() error{
 				func() error { return b.convert(ctx, d, src, &r) },
 				func() error { return b.restore(ctx, d, bk.ID, &r) },
+				func() error { return b.restoreUnchecked(ctx, d, bk.ID, &r) },
 			}
 			if i%2 == 1 {
-				steps[0], steps[1] = steps[1], steps[0]
+				steps[0], steps[1], steps[2] = steps[2], steps[0], steps[1]
 			}
 			for _, step := range steps {
 				if err := step(); err != nil {
@@ -376,6 +382,7 @@ func (row *Row) summarize() {
 		ConvertSyncSeconds:    med(func(r Run) float64 { return r.ConvertSyncSeconds }),
 		ConvertCompareSeconds: med(func(r Run) float64 { return r.ConvertCompareSeconds }),
 		RestoreSeconds:        med(func(r Run) float64 { return r.RestoreSeconds }),
+		UncheckedSeconds:      med(func(r Run) float64 { return r.UncheckedSeconds }),
 		RestoreOpSeconds:      med(func(r Run) float64 { return r.RestoreOpSeconds }),
 		QuickOpSeconds:        med(func(r Run) float64 { return r.QuickOpSeconds }),
 		StartRunningSeconds:   med(func(r Run) float64 { return r.StartRunningSeconds }),
@@ -387,6 +394,7 @@ func (row *Row) summarize() {
 	}
 	m := row.Median
 	row.Ratios = Ratios{
+		CheckedOverUnchecked:  ratio(m.RestoreSeconds, m.UncheckedSeconds),
 		KnibOverConvert:       ratio(m.RestoreSeconds, m.ConvertSeconds),
 		KnibOverConvertFull:   ratio(m.RestoreSeconds, m.ConvertSeconds+m.ConvertSyncSeconds+m.ConvertCompareSeconds),
 		QuickOverStartRunning: ratio(m.QuickRunningSeconds, m.StartRunningSeconds),
@@ -497,6 +505,8 @@ func printTable(w io.Writer, rep *Report) {
 		}
 		fmt.Fprintf(w, "RATIO data=%s knib_restore/qemu-img_convert=%s knib_restore/(convert+sync+compare)=%s knib_restore/virtnbdrestore=%s\n",
 			compact(r.DataBytes), f2(r.Ratios.KnibOverConvert), f2(r.Ratios.KnibOverConvertFull), vnr)
+		fmt.Fprintf(w, "RATIO data=%s knib_restore_with_hash_check/without=%s (%s s / %s s)\n",
+			compact(r.DataBytes), f2(r.Ratios.CheckedOverUnchecked), f2(r.Median.RestoreSeconds), f2(r.Median.UncheckedSeconds))
 		fmt.Fprintf(w, "RATIO data=%s quick_restore/plain_start time_to_running=%s time_to_guest_agent=%s\n",
 			compact(r.DataBytes), f2(r.Ratios.QuickOverStartRunning), f2(r.Ratios.QuickOverStartAgent))
 	}

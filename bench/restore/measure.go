@@ -172,6 +172,22 @@ func (b *bench) restore(ctx context.Context, d *testbed.Domain, id string, r *Ru
 	return nil
 }
 
+// restoreUnchecked times the same restore with the hash check of the
+// backup files switched off: the check's cost is the difference.
+func (b *bench) restoreUnchecked(ctx context.Context, d *testbed.Domain, id string, r *Run) error {
+	if _, err := b.srv.CLI(ctx, "settings", "set", "backup.restore.verify.hashes", "false"); err != nil {
+		return err
+	}
+	defer b.srv.CLI(context.WithoutCancel(ctx), "settings", "set", "backup.restore.verify.hashes", "true")
+	var u Run
+	if err := b.restore(ctx, d, id, &u); err != nil {
+		return err
+	}
+	r.UncheckedSeconds = u.RestoreSeconds
+	logf("%s: knib backup restore without the hash check %.2f s", d.Name, u.RestoreSeconds)
+	return nil
+}
+
 // plainStart is the quick restore's baseline: the same VM, its disks
 // already restored, started by libvirt (DomainCreate) from the same state
 // (stopped, page cache dropped): until it is running and until its guest

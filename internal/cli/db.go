@@ -102,7 +102,8 @@ func dbExportCmd(a *app) *cobra.Command {
 		Use:   "export",
 		Short: "Write every table of the catalogue as one JSON dump (to --file, or standard output)",
 		Long: "Write every table of the catalogue as one JSON dump, read in one transaction.\n" +
-			"The dump holds token hashes: keep it private (--file writes it with mode 0600).\n" +
+			"The dump holds token hashes and the private key of knib's CA (remote agents trust it):\n" +
+			"keep it private (--file writes it with mode 0600; standard output gets a warning).\n" +
 			"Nothing is created or migrated in the source database.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -116,6 +117,7 @@ func dbExportCmd(a *app) *cobra.Command {
 			}
 			defer s.Close()
 			if file == "" || file == "-" {
+				fmt.Fprintln(a.errw, "knib: warning: the dump holds token hashes and the CA's private key; keep it private")
 				w := bufio.NewWriter(a.out)
 				if _, err := s.Export(cmd.Context(), w); err != nil {
 					return err

@@ -96,8 +96,8 @@ func NewOffering(id string, spec OfferingSpec, now time.Time) (Offering, error) 
 	if err := ValidateStorageTag("storage_tag", spec.StorageTag); err != nil {
 		return Offering{}, err
 	}
-	if spec.BackupChainSize != nil && *spec.BackupChainSize < 0 {
-		return Offering{}, Invalid("backup_chain_size", "must be 0 (unlimited) or more, got %d", *spec.BackupChainSize)
+	if spec.BackupChainSize != nil && (*spec.BackupChainSize < 0 || *spec.BackupChainSize > MaxCount) {
+		return Offering{}, Invalid("backup_chain_size", "must be 0 (unlimited) to %d, got %d", MaxCount, *spec.BackupChainSize)
 	}
 	return Offering{
 		ID:                 id,
@@ -173,3 +173,8 @@ func (o Offering) EffectiveChainSize(setting int) int {
 
 // String names the offering for log lines.
 func (o Offering) String() string { return fmt.Sprintf("offering %s (%s)", o.Name, o.ID) }
+
+// MaxCount bounds the counts a caller gives (chain sizes, backups to keep):
+// the catalogue stores them as INTEGER, 32 bits on PostgreSQL, and one
+// range holds on every engine.
+const MaxCount = 1_000_000

@@ -60,6 +60,36 @@ func ValidateStoragePath(field, p string) error {
 	if p == "/" {
 		return Invalid(field, "must not be the file system root")
 	}
+	for _, sys := range systemDirs {
+		if p == sys || (sys != "/var" && sys != "/var/lib" && Within(p, sys)) {
+			return Invalid(field, "must not be or lie inside the system directory %s, got %q", sys, p)
+		}
+	}
+	return nil
+}
+
+// systemDirs are directories no storage may be (nor, but for /var and
+// /var/lib, lie inside): their contents are the system's, and the
+// validation cleanup removes what it finds under a storage.
+var systemDirs = []string{"/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/run", "/sbin", "/sys", "/usr", "/var", "/var/lib"}
+
+// Within reports whether path p is dir or lies below it (both clean).
+func Within(p, dir string) bool {
+	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
+}
+
+// StorageOverlap says why a new storage path cannot sit next to an
+// existing one: the same directory, or one inside the other (the
+// validation cleanup of one would remove the other's backups).
+func StorageOverlap(newPath, existing, existingName string) error {
+	switch {
+	case newPath == existing:
+		return Invalid("path", "a storage with this path exists already (%s)", existingName)
+	case Within(newPath, existing):
+		return Invalid("path", "%s lies inside storage %s (%s)", newPath, existingName, existing)
+	case Within(existing, newPath):
+		return Invalid("path", "storage %s (%s) lies inside %s", existingName, existing, newPath)
+	}
 	return nil
 }
 

@@ -149,6 +149,18 @@ func ValidateRef(field, ref string) error {
 	return nil
 }
 
+var diskTargetRE = regexp.MustCompile(`^[a-z][a-z0-9]{0,15}$`)
+
+// ValidateDiskTarget checks a guest device name given by a caller (vda,
+// sdb, hdc): a lower-case letter, then up to 15 letters or digits. It
+// reaches domain XML and file names.
+func ValidateDiskTarget(field, target string) error {
+	if !diskTargetRE.MatchString(target) {
+		return Invalid(field, "want a device name like vdb (lower-case letters and digits, at most 16), got %q", target)
+	}
+	return nil
+}
+
 // Host is a machine running libvirt with a knib agent.
 type Host struct {
 	ID                string

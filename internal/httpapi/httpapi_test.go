@@ -442,3 +442,67 @@ func TestListsArePaged(t *testing.T) {
 		}
 	}
 }
+
+// A disk target reaches the domain XML and a file name: anything but a
+// device name is a 400 that changes nothing.
+func TestAttachDiskTargetIsValidated(t *testing.T) {
+	e := newEnv(t)
+	for _, target := range []string{"../../etc/PWN", "vd/b", "VDB", "vdb\n", strings.Repeat("v", 40), "1vd"} {
+		body, _ := json.Marshal(map[string]any{"size": 1 << 20, "target": target})
+		p := e.do(e.admin, "POST", "/vms/web/disks", string(body), 400, nil)
+		if p["field"] != "target" {
+			t.Fatalf("target %q: %v", target, p)
+		}
+	}
+}
+
+// A known path with the wrong method is a 405 with the allowed methods; an
+// unknown path is a 404.
+func TestWrongMethodIs405(t *testing.T) {
+	e := newEnv(t)
+	p := e.do(e.admin, "DELETE", "/vms", "", 405, nil)
+	if !strings.Contains(p["detail"].(string), "GET") {
+		t.Fatalf("405 without the allowed methods: %v", p)
+	}
+	e.do(e.admin, "PUT", "/backups/x/restore", "", 405, nil)
+	e.do(e.admin, "GET", "/no/such/route", "", 404, nil)
+}
+
+// A new account answers the limits it has: none (-1), as GET shows.
+func TestNewAccountAnswersItsLimits(t *testing.T) {
+	e := newEnv(t)
+	var created, shown map[string]any
+	e.do(e.admin, "POST", "/accounts", `{"name":"carol"}`, 201, &created)
+	e.do(e.admin, "GET", "/accounts/carol", "", 200, &shown)
+	c, _ := json.Marshal(created["limits"])
+	s, _ := json.Marshal(shown["limits"])
+	if string(c) != string(s) || !strings.Contains(string(c), "-1") {
+		t.Fatalf("limits on creation %s, shown %s", c, s)
+	}
+}
+
+// JSON keys match exactly and once: {"name":"a","Name":"b"} is refused,
+// not read as "b".
+func TestBodyKeysAreExact(t *testing.T) {
+	e := newEnv(t)
+	for _, body := range []string{`{"name":"a","Name":"b"}`, `{"NAME":"x"}`, `{"name":"a","name":"b"}`} {
+		e.do(e.admin, "POST", "/offerings", body, 400, nil)
+	}
+	var offs []map[string]any
+	e.do(e.admin, "GET", "/offerings", "", 200, &offs)
+	if len(offs) != 0 {
+		t.Fatalf("refused bodies created offerings: %v", offs)
+	}
+	e.do(e.admin, "POST", "/offerings", `{"name":"ok"}`, 201, nil)
+}
+
+// Counts have one range on every engine: a chain size beyond it is a 400,
+// never a database error.
+func TestCountsHaveOneRange(t *testing.T) {
+	e := newEnv(t)
+	p := e.do(e.admin, "POST", "/offerings", `{"name":"big","backup_chain_size":2147483648}`, 400, nil)
+	if p["field"] != "backup_chain_size" {
+		t.Fatalf("chain size 2^31: %v", p)
+	}
+	e.do(e.admin, "POST", "/offerings", `{"name":"ok","backup_chain_size":1000000}`, 201, nil)
+}

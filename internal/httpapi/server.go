@@ -47,11 +47,26 @@ type route struct {
 func New(svc *service.Service, log *slog.Logger) *Handler {
 	h := &Handler{svc: svc, log: log, mux: http.NewServeMux()}
 	h.register()
+	// A known path asked with another method is a 405 naming the methods
+	// it takes, not a 404.
+	paths := http.NewServeMux()
+	allowed := map[string][]string{}
 	for _, rt := range h.routes {
 		rt := rt
 		h.mux.HandleFunc(rt.method+" "+Prefix+rt.path, func(w http.ResponseWriter, r *http.Request) { h.serve(rt, w, r) })
+		p := Prefix + rt.path
+		if _, seen := allowed[p]; !seen {
+			paths.HandleFunc(p, func(http.ResponseWriter, *http.Request) {})
+		}
+		allowed[p] = append(allowed[p], rt.method)
 	}
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := paths.Handler(r); pattern != "" {
+			w.Header().Set("Allow", strings.Join(allowed[pattern], ", "))
+			writeProblem(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: the method is not allowed here; allowed: %s", r.Method, r.URL.Path,
+				strings.Join(allowed[pattern], ", ")), "")
+			return
+		}
 		writeProblem(w, http.StatusNotFound, fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path), "")
 	})
 	return h
@@ -154,6 +169,46 @@ func add[Q, B, R any](h *Handler, method, path, tag, summary string, status int,
 	h.routes = append(h.routes, rt)
 }
 
+// exactKeys checks the top-level keys of a JSON object body against the
+// struct's JSON names, byte for byte and each once: encoding/json matches
+// keys case-insensitively and lets the last of two win, so {"name":"a",
+// "Name":"b"} would create "b".
+func exactKeys(raw []byte, t reflect.Type) error {
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	names := map[string]bool{}
+	for _, f := range reflect.VisibleFields(t) {
+		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" && name != "-" {
+			names[name] = true
+		}
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil // not an object: the decoder says what is wrong
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		key, _ := tok.(string)
+		switch {
+		case !names[key]:
+			return &badRequest{field: key, msg: fmt.Sprintf("%s: unknown field (names are case-sensitive)", key)}
+		case seen[key]:
+			return &badRequest{field: key, msg: fmt.Sprintf("%s: given twice", key)}
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
 func decodeBody(r *http.Request, dst any) error {
 	raw, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
@@ -171,6 +226,9 @@ func decodeBody(r *http.Request, dst any) error {
 	}
 	if len(strings.TrimSpace(string(raw))) == 0 {
 		return &badRequest{msg: "request body is empty, want a JSON object"}
+	}
+	if err := exactKeys(raw, reflect.TypeOf(dst).Elem()); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(strings.NewReader(string(raw)))
 	dec.DisallowUnknownFields()

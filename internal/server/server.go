@@ -37,7 +37,11 @@ type Config struct {
 	SyncEvery  time.Duration
 	JobsEvery  time.Duration // job scheduler round; default 10 s
 	JobLease   time.Duration // lease of a running job; default 60 s
-	Log        *slog.Logger
+	// ReadTimeout bounds reading one request, body included (a client
+	// sending a byte now and then holds no connection for long); default
+	// 30 s. Idle keep-alive connections close after 2 minutes.
+	ReadTimeout time.Duration
+	Log         *slog.Logger
 	// Ready, if set, receives the bound address once the API listens.
 	Ready func(addr string)
 	// ExtraHosts are more in-process agents (hidden option, for tests).
@@ -126,7 +130,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	srv := &http.Server{Handler: httpapi.New(svc, log), ReadHeaderTimeout: 10 * time.Second}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = 30 * time.Second
+	}
+	srv := &http.Server{Handler: httpapi.New(svc, log), ReadHeaderTimeout: min(10*time.Second, cfg.ReadTimeout), ReadTimeout: cfg.ReadTimeout,
+		IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("knib server listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir)

@@ -123,3 +123,26 @@ func TestMigrateRefusedWhileFilesAreInUse(t *testing.T) {
 		t.Fatalf("migrate to an unknown storage: %v", err)
 	}
 }
+
+// A storage inside another, around another, or in a system directory is
+// refused: the validation cleanup of one would remove the other's backups.
+func TestAddStorageRefusesOverlaps(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := context.Background()
+	if _, err := e.svc.Storages.EnsureDefaultStorage(ctx, "default", "/var/tmp/knib-overlap/storage"); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/var/tmp/knib-overlap/storage", "/var/tmp/knib-overlap/storage/validation", "/var/tmp/knib-overlap",
+		"/etc/knib", "/proc/self", "/usr", "/var"} {
+		_, err := e.svc.Storages.AddStorage(ctx, e.admin, serviceStorageSpec("default", path, ""))
+		if !domain.IsInvalid(err) {
+			t.Errorf("storage at %s: got %v, want invalid input", path, err)
+		}
+	}
+	if all, _ := e.st.ListStorages(ctx, ""); len(all) != 1 {
+		t.Fatalf("refused paths added storages: %d", len(all))
+	}
+	if len(e.agent.Started) != 0 {
+		t.Fatalf("refused input reached the agent: %v", e.agent.Started)
+	}
+}

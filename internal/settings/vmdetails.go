@@ -2,6 +2,7 @@ package settings
 
 import (
 	"encoding/base64"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -135,8 +136,15 @@ func ValidateVMDetail(key, value string) (string, error) {
 	if !ok {
 		return "", &Error{Key: key, Reason: "unknown vm detail", Kind: ErrUnknownKey}
 	}
+	if len(value) > MaxVMDetailLength {
+		return "", &Error{Key: key, Reason: fmt.Sprintf("value of %d bytes is longer than %d", len(value), MaxVMDetailLength)}
+	}
 	return d.Validate(value)
 }
+
+// MaxVMDetailLength bounds a VM detail's value (a command, its arguments
+// or its expected output, Base64-encoded: a few KiB at most).
+const MaxVMDetailLength = 16 << 10
 
 // decodeBase64 decodes standard Base64 with or without padding. Embedded line
 // breaks, which encoding/base64 would skip, are refused.

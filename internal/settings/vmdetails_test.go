@@ -202,3 +202,14 @@ func TestSplitCommandArguments(t *testing.T) {
 		}
 	}
 }
+
+// A VM detail value has a size limit: a 900 KB command is refused.
+func TestVMDetailValueIsBounded(t *testing.T) {
+	long := strings.Repeat("A", 900<<10)
+	if _, err := settings.ValidateVMDetail(settings.DetailValidationCommand, long); err == nil || !strings.Contains(err.Error(), "longer than") {
+		t.Fatalf("a 900 KB detail: %v", err)
+	}
+	if _, err := settings.ValidateVMDetail(settings.DetailValidationCommand, "echo ok"); err != nil {
+		t.Fatal(err)
+	}
+}

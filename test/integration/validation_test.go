@@ -134,7 +134,7 @@ func TestValidation(t *testing.T) {
 	f.WriteAt(one, st.Size()/2)
 	f.Close()
 	s.CLI("backup", "validate", withShot)
-	if got := s.waitValidationAfter(withShot); got.ValidationStatus != "NotValid" || !strings.Contains(got.ValidationReason, "changed") {
+	if got := s.waitValidationAfter(withShot); got.ValidationStatus != "NotValid" || !strings.HasPrefix(got.ValidationReason, "damaged: ") {
 		t.Fatalf("re-validation of a corrupted backup: %+v", got)
 	}
 }

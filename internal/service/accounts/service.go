@@ -48,7 +48,8 @@ func (s *Service) CreateAccount(ctx context.Context, p domain.Principal, name st
 	if err := domain.ValidateRef("name", name); err != nil {
 		return domain.Account{}, err
 	}
-	a := domain.Account{ID: domain.NewID(), Name: name, Created: s.k.Clock().Now()}
+	// What the answer shows is what the catalogue holds: no limits.
+	a := domain.Account{ID: domain.NewID(), Name: name, Created: s.k.Clock().Now(), Limits: domain.NoLimits}
 	return a, s.store.CreateAccount(ctx, a)
 }
 

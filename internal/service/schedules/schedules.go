@@ -24,8 +24,8 @@ func (s *Service) checkSpec(spec ScheduleSpec) (schedule.Spec, error) {
 		field, msg, _ := cutField(err.Error())
 		return parsed, domain.Invalid(field, "%s", msg)
 	}
-	if spec.MaxBackups < 0 {
-		return parsed, domain.Invalid("max_backups", "must be 0 (no limit) or more, got %d", spec.MaxBackups)
+	if spec.MaxBackups < 0 || spec.MaxBackups > domain.MaxCount {
+		return parsed, domain.Invalid("max_backups", "must be 0 (no limit) to %d, got %d", domain.MaxCount, spec.MaxBackups)
 	}
 	return parsed, nil
 }

@@ -125,6 +125,17 @@ func (s *Service) AddStorage(ctx context.Context, p domain.Principal, spec Stora
 	if err != nil {
 		return domain.Storage{}, err
 	}
+	// No storage inside another (of any zone: hosts may share mounts), nor
+	// around the data directory's own storage.
+	all, err := s.store.ListStorages(ctx, "")
+	if err != nil {
+		return domain.Storage{}, err
+	}
+	for _, other := range all {
+		if err := domain.StorageOverlap(spec.Path, other.Path, other.Name); err != nil {
+			return domain.Storage{}, err
+		}
+	}
 	res, err := s.statStorage(ctx, z.ID, spec.Path)
 	if err != nil {
 		var te *kernel.TaskError

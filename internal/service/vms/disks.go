@@ -23,6 +23,11 @@ func (s *Service) AttachDisk(ctx context.Context, p domain.Principal, ref string
 	if size <= 0 || size > MaxDiskSize {
 		return vm, domain.Invalid("size", "must be between 1 byte and 16 TiB, got %d", size)
 	}
+	if target != "" {
+		if err := domain.ValidateDiskTarget("target", target); err != nil {
+			return vm, err
+		}
+	}
 	release, err := s.k.LockVM(ctx, vm, "attaching a disk")
 	if err != nil {
 		return vm, err
