@@ -87,8 +87,12 @@ func printReport(w io.Writer, r *Report) {
 			fmt.Fprintf(w, "\n%s: %s\n", e.Name, e.Error)
 		}
 		if e.Large != nil {
-			fmt.Fprintf(w, "\n%s, large: scheduler passes claimed %d jobs; answer sizes %v; database %d MiB\n", e.Name, e.Large.SchedulerJobs,
-				e.Large.ListBytes, e.Large.DatabaseOnDisk>>20)
+			disk := ""
+			if e.Large.DatabaseOnDisk > 0 {
+				disk = fmt.Sprintf("; database file %d MiB", e.Large.DatabaseOnDisk>>20)
+			}
+			fmt.Fprintf(w, "\n%s, large: scheduler passes claimed %d jobs; answer sizes in bytes %v%s\n", e.Name, e.Large.SchedulerJobs,
+				e.Large.ListBytes, disk)
 		}
 	}
 }
