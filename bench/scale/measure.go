@@ -169,15 +169,7 @@ type server struct {
 	log   string
 }
 
-func (s *server) stop() {
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(20 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-	}
-}
+func (s *server) stop() { knibproc.StopProcess(s.cmd, s.done) }
 
 // startServer runs `knib server` on the catalogue (no local libvirt: the
 // catalogue's hosts are not connected) and returns when its API answers,

@@ -144,17 +144,23 @@ func (s *Server) Stop() {
 	if s == nil || s.cmd == nil {
 		return
 	}
+	StopProcess(s.cmd, s.done)
+}
+
+// StopProcess ends a started process: SIGTERM, SIGKILL after 20 s. done
+// closes when the process was waited for.
+func StopProcess(cmd *exec.Cmd, done <-chan struct{}) {
 	select {
-	case <-s.done:
+	case <-done:
 		return
 	default:
 	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-s.done:
+	case <-done:
 	case <-time.After(20 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
+		cmd.Process.Kill()
+		<-done
 	}
 }
 

@@ -46,35 +46,29 @@ func (s *Service) limits(ctx context.Context, fam jobs.Family) jobs.Limits {
 	}
 	// A pass asks for the same host's and zone's limit once per queued job:
 	// each is read once per pass.
-	perHost, perZone := map[string]int64{}, map[string]int64{}
-	var mu sync.Mutex // the Limits travel with the jobs they started
-	l.PerHost = func(hostID string) int64 {
-		mu.Lock()
-		defer mu.Unlock()
-		if n, ok := perHost[hostID]; ok {
-			return n
-		}
-		n := global.Int(k.perHost)
-		if v, err := s.k.Settings(ctx, settings.Target{Host: hostID}); err == nil {
-			n = v.Int(k.perHost)
-		}
-		perHost[hostID] = n
-		return n
-	}
-	l.PerZone = func(zoneID string) int64 {
-		mu.Lock()
-		defer mu.Unlock()
-		if n, ok := perZone[zoneID]; ok {
-			return n
-		}
-		n := global.Int(k.perZone)
-		if v, err := s.k.Settings(ctx, settings.Target{Zone: zoneID}); err == nil {
-			n = v.Int(k.perZone)
-		}
-		perZone[zoneID] = n
-		return n
-	}
+	l.PerHost = s.limitOf(ctx, global, k.perHost, func(id string) settings.Target { return settings.Target{Host: id} })
+	l.PerZone = s.limitOf(ctx, global, k.perZone, func(id string) settings.Target { return settings.Target{Zone: id} })
 	return l
+}
+
+// limitOf reads a per-host or per-zone limit (key) for an id, each id once;
+// the global value stands when the scope cannot be read.
+func (s *Service) limitOf(ctx context.Context, global settings.View, key string, target func(id string) settings.Target) func(string) int64 {
+	seen := map[string]int64{}
+	var mu sync.Mutex // the Limits travel with the jobs they started
+	return func(id string) int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		if n, ok := seen[id]; ok {
+			return n
+		}
+		n := global.Int(key)
+		if v, err := s.k.Settings(ctx, target(id)); err == nil {
+			n = v.Int(key)
+		}
+		seen[id] = n
+		return n
+	}
 }
 
 // Due jobs are read in pages, oldest first, and a pass reads at most

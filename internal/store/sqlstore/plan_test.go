@@ -20,11 +20,7 @@ var bigTables = []string{"backups", "backup_files", "vms", "jobs", "operations",
 // its rows).
 func TestHotQueriesUseIndexes(t *testing.T) {
 	ctx := context.Background()
-	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "plan.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openPlanDB(t)
 	for _, q := range hotQueries(EngineSQLite) {
 		lines, err := explainSQLite(ctx, s.db, q)
 		if err != nil {
@@ -126,11 +122,7 @@ func explainPostgres(ctx context.Context, conn *sql.Conn, q hotQuery) (string, e
 // before keeps both engines from an index.
 func TestPlanCheckCatchesAScan(t *testing.T) {
 	ctx := context.Background()
-	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "plan.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openPlanDB(t)
 	lines, err := explainSQLite(ctx, s.db, hotQuery{sql: `SELECT id FROM backups WHERE ($1 = '' OR vm_id = $1) ORDER BY created, id`, args: []any{"vm"}})
 	if err != nil {
 		t.Fatal(err)
@@ -192,4 +184,14 @@ func indexNames(t *testing.T, s *DB) []string {
 		out = append(out, ix.name+"="+ix.create)
 	}
 	return out
+}
+
+func openPlanDB(t *testing.T) *DB {
+	t.Helper()
+	s, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "plan.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
