@@ -191,3 +191,67 @@ func sortedKeys(m map[string]*pkg) []string {
 	sort.Strings(out)
 	return out
 }
+
+// TestEverySettingIsRead fails on a setting that the registry accepts but
+// no code reads: each Key constant of internal/settings must be used by
+// non-test code other than its own registry entry (a VM detail that
+// overrides it, or a reader of its value).
+func TestEverySettingIsRead(t *testing.T) {
+	tree := loadTree(t)
+	settingsPkg := tree[module+"/internal/settings"]
+	if settingsPkg == nil {
+		t.Fatal("internal/settings not found")
+	}
+	keys := map[string]bool{}
+	for name, f := range settingsPkg.files {
+		if filepath.Base(name) != "registry.go" {
+			continue
+		}
+		for _, decl := range f.Decls {
+			gd, ok := decl.(*ast.GenDecl)
+			if !ok || gd.Tok != token.CONST {
+				continue
+			}
+			for _, spec := range gd.Specs {
+				for _, id := range spec.(*ast.ValueSpec).Names {
+					if strings.HasPrefix(id.Name, "Key") {
+						keys[id.Name] = false
+					}
+				}
+			}
+		}
+	}
+	if len(keys) < 20 {
+		t.Fatalf("found only %d setting keys in registry.go", len(keys))
+	}
+	for _, p := range tree {
+		for name, f := range p.files {
+			inRegistry := p == settingsPkg && filepath.Base(name) == "registry.go"
+			ast.Inspect(f, func(n ast.Node) bool {
+				switch x := n.(type) {
+				case *ast.SelectorExpr: // settings.KeyX elsewhere
+					if id, ok := x.X.(*ast.Ident); ok && id.Name == "settings" {
+						if _, known := keys[x.Sel.Name]; known {
+							keys[x.Sel.Name] = true
+						}
+					}
+				case *ast.Ident: // KeyX inside package settings, outside the registry
+					if _, known := keys[x.Name]; known && p == settingsPkg && !inRegistry {
+						keys[x.Name] = true
+					}
+				}
+				return true
+			})
+		}
+	}
+	var unread []string
+	for k, read := range keys {
+		if !read {
+			unread = append(unread, k)
+		}
+	}
+	sort.Strings(unread)
+	if len(unread) > 0 {
+		t.Fatalf("settings that no code reads (accepted and then ignored): %v", unread)
+	}
+}
