@@ -1,5 +1,5 @@
 # knib Makefile: `make demo` and `make test` are the two commands.
-.PHONY: setup guest build demo test test-unit tidy-check bench
+.PHONY: setup guest build demo test test-unit tidy-check bench fuzz
 
 GO ?= go
 
@@ -23,6 +23,12 @@ demo: setup build
 test: setup tidy-check
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 40m ./...
+	bash scripts/fuzz.sh 2s
+
+# Every fuzz target for longer (FUZZTIME each, default 5m).
+FUZZTIME ?= 5m
+fuzz:
+	bash scripts/fuzz.sh $(FUZZTIME)
 
 # go.mod and go.sum are tidy: fails (and prints the diff) when `go mod tidy`
 # would change them.

@@ -41,7 +41,9 @@ func inStorage(root, rel string) (string, error) {
 	if root == "" {
 		return "", errors.New("the task names no backup storage")
 	}
-	if rel == "" || filepath.IsAbs(rel) || !filepath.IsLocal(rel) {
+	// The root itself ("." or "a/..") is not a path inside it: deleting
+	// such a "backup directory" would remove the whole storage.
+	if rel == "" || filepath.IsAbs(rel) || !filepath.IsLocal(rel) || filepath.Clean(rel) == "." {
 		return "", fmt.Errorf("storage path %q is not a relative path inside the storage", rel)
 	}
 	return filepath.Join(root, rel), nil

@@ -30,7 +30,7 @@ const vmUUID = "11111111-2222-4333-8444-555555555555"
 const blockUUID = "11111111-2222-4333-8444-666666666666"
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	svc    *service.Service
 	admin  string
@@ -39,7 +39,7 @@ type env struct {
 	handle *httpapi.Handler
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "knib.db"))

@@ -94,19 +94,9 @@ func (t *Tool) Info(ctx context.Context, path string, opts InfoOptions) ([]Image
 	if err != nil {
 		return nil, err
 	}
-	var infos []ImageInfo
-	if opts.BackingChain {
-		err = json.Unmarshal(out, &infos)
-	} else {
-		var one ImageInfo
-		err = json.Unmarshal(out, &one)
-		infos = []ImageInfo{one}
-	}
+	infos, err := decodeInfo(out, opts.BackingChain)
 	if err != nil {
-		return nil, fmt.Errorf("qemu-img info %s: decode output: %w", path, err)
-	}
-	if len(infos) == 0 {
-		return nil, fmt.Errorf("qemu-img info %s: empty output", path)
+		return nil, fmt.Errorf("qemu-img info %s: %w", path, err)
 	}
 	return infos, nil
 }
@@ -373,4 +363,25 @@ func (t *Tool) Compare(ctx context.Context, a, b string, forceShare bool) (bool,
 		return false, nil
 	}
 	return false, err
+}
+
+// decodeInfo reads `qemu-img info --output=json` (a list with
+// --backing-chain, one object without).
+func decodeInfo(out []byte, chain bool) ([]ImageInfo, error) {
+	var infos []ImageInfo
+	var err error
+	if chain {
+		err = json.Unmarshal(out, &infos)
+	} else {
+		var one ImageInfo
+		err = json.Unmarshal(out, &one)
+		infos = []ImageInfo{one}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decode output: %w", err)
+	}
+	if len(infos) == 0 {
+		return nil, fmt.Errorf("empty output")
+	}
+	return infos, nil
 }

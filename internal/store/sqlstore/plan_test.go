@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -194,4 +195,24 @@ func openPlanDB(t *testing.T) *DB {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// A database path with '#', '?' or '%' opens that very file: the path is
+// part of a URI, where '#' would cut it short and open another file.
+func TestSQLitePathWithURICharacters(t *testing.T) {
+	for _, name := range []string{"a#b", "c?d", "e%20f"} {
+		dir := filepath.Join(t.TempDir(), name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(dir, "knib.db")
+		s, err := OpenSQLite(context.Background(), file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if _, err := os.Stat(file); err != nil {
+			t.Fatalf("%s: the database is not at its path: %v", name, err)
+		}
+	}
 }

@@ -66,7 +66,10 @@ func OpenSQLite(ctx context.Context, file string) (*DB, error) {
 }
 
 func openSQLiteFile(file string) (*DB, error) {
-	dsn := "file:" + file + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+	// The path is part of a URI: a '#' or '?' in it would cut it short
+	// (and open another file), so they and '%' are escaped.
+	path := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(file)
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", file, err)
