@@ -37,6 +37,7 @@ type env struct {
 	user   string
 	agent  *agenttest.Fake
 	handle *httpapi.Handler
+	st     *sqlstore.DB
 }
 
 func newEnv(t testing.TB) *env {
@@ -78,7 +79,7 @@ func newEnv(t testing.TB) *env {
 	h := httpapi.New(svc, log)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, srv: srv, svc: svc, admin: adminTok, agent: fake, handle: h}
+	e := &env{t: t, srv: srv, svc: svc, admin: adminTok, agent: fake, handle: h, st: st}
 	// A user account with its own token.
 	var acc map[string]any
 	e.do(adminTok, "POST", "/accounts", `{"name":"alice"}`, 201, &acc)
