@@ -69,7 +69,7 @@ type OfferingSpec struct {
 // set and no steps are given. The id and creation time are the caller's.
 func NewOffering(id string, spec OfferingSpec, now time.Time) (Offering, error) {
 	name := strings.TrimSpace(spec.Name)
-	if err := ValidateName("name", name); err != nil {
+	if err := ValidateRef("name", name); err != nil {
 		return Offering{}, err
 	}
 	if len(spec.Description) > 1024 {

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/knib/knib/internal/api"
 	"github.com/knib/knib/internal/auth"
@@ -226,6 +227,11 @@ func decodeBody(r *http.Request, dst any) error {
 	}
 	if len(strings.TrimSpace(string(raw))) == 0 {
 		return &badRequest{msg: "request body is empty, want a JSON object"}
+	}
+	// encoding/json would turn invalid UTF-8 into U+FFFD silently: a name
+	// would not be what the caller sent.
+	if !utf8.Valid(raw) {
+		return &badRequest{msg: "body is not valid UTF-8"}
 	}
 	if err := exactKeys(raw, reflect.TypeOf(dst).Elem()); err != nil {
 		return err

@@ -80,7 +80,7 @@ func (s *Service) CreateToken(ctx context.Context, p domain.Principal, account, 
 	if name == "" {
 		name = acc.Name + "-" + string(r)
 	}
-	if err := domain.ValidateName("name", name); err != nil {
+	if err := domain.ValidateRef("name", name); err != nil {
 		return "", store.Token{}, err
 	}
 	return s.IssueToken(ctx, acc.ID, r, name)

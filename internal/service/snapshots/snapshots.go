@@ -50,7 +50,7 @@ func (s *Service) CreateSnapshot(ctx context.Context, p domain.Principal, ref, n
 	if name == "" {
 		name = vm.Name + "-" + now.Format("20060102-150405")
 	}
-	if err := domain.ValidateName("name", name); err != nil {
+	if err := domain.ValidateRef("name", name); err != nil {
 		return domain.Snapshot{}, err
 	}
 	if err := s.k.RequireEnabled(ctx, vm.HostID); err != nil {
