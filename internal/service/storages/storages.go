@@ -125,9 +125,10 @@ func (s *Service) AddStorage(ctx context.Context, p domain.Principal, spec Stora
 	if err != nil {
 		return domain.Storage{}, err
 	}
-	// No storage inside another (of any zone: hosts may share mounts), nor
-	// around the data directory's own storage.
-	all, err := s.store.ListStorages(ctx, "")
+	// No storage inside another of the zone (whose hosts mount them all),
+	// nor around the data directory's own storage. Another zone's hosts
+	// are other machines: the same path there is another directory.
+	all, err := s.store.ListStorages(ctx, z.ID)
 	if err != nil {
 		return domain.Storage{}, err
 	}
