@@ -214,3 +214,16 @@ func TimedOut(now time.Time, j Job, l Limits) bool {
 func Lost(now time.Time, j Job) bool {
 	return j.State == Running && !j.LeaseUntil.IsZero() && now.After(j.LeaseUntil)
 }
+
+// LostFactor is the specification's lost-job rule: a job still running
+// LostFactor times its family's timeout after it started is treated as
+// failed, even while its runner renews the lease (a runner stuck past its
+// own timeout).
+const LostFactor = 2.5
+
+// Overdue reports whether a running job started more than LostFactor times
+// its family's timeout ago.
+func Overdue(now time.Time, j Job, l Limits) bool {
+	return j.State == Running && l.Timeout > 0 && !j.Started.IsZero() &&
+		now.Sub(j.Started) > time.Duration(float64(l.Timeout)*LostFactor)
+}

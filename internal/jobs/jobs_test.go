@@ -104,6 +104,11 @@ func TestRetriesTimeoutsAndLostJobs(t *testing.T) {
 	if Lost(t0.Add(time.Minute), j) || !Lost(t0.Add(time.Minute+time.Second), j) {
 		t.Fatal("lost job")
 	}
+	// The specification's rule: 2.5 times the timeout after its start, a
+	// running job is lost whatever its lease says.
+	if Overdue(t0.Add(20*time.Hour), j, l) || !Overdue(t0.Add(20*time.Hour+time.Second), j, l) || Overdue(t0.Add(48*time.Hour), j, Limits{}) {
+		t.Fatal("overdue job")
+	}
 }
 
 func TestPlanValidationAvoidsTheVMsHostOnlyOnTies(t *testing.T) {

@@ -318,3 +318,42 @@ func TestJobOfPreviousLifeIsReapedAtOnce(t *testing.T) {
 		t.Fatalf("the previous life's job was not reaped: %+v", got)
 	}
 }
+
+// The specification's lost-job rule: a job still running 2.5 times its
+// family's timeout after it started is reaped, even while its runner (on
+// another node) keeps the lease alive.
+func TestOverdueJobIsReapedDespiteItsLease(t *testing.T) {
+	h := newHAEnv(t, "hostb/nodeB/200/aaaaaaaa")
+	ctx := context.Background()
+	now := h.clk.Now()
+	j := jobs.Job{ID: domain.NewID(), Type: jobs.StartCompression, BackupID: h.backup.ID, VMID: h.vm.ID, ZoneID: "z", State: jobs.Queued, Scheduled: now}
+	if err := h.st.EnqueueJob(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := h.st.ClaimJob(ctx, j.ID, "hostb/nodeB/200/aaaaaaaa", h.vm.HostID, now, now.Add(30*24*time.Hour)); err != nil || !ok {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	state := func() jobs.Job {
+		got, err := h.st.Job(ctx, j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	me := h.server("nodeA", "hosta/nodeA/100/bbbbbbbb")
+	timeout := 28800 * time.Second // backup.compression.timeout's default
+	h.clk.Advance(time.Duration(float64(timeout)*jobs.LostFactor) - time.Second)
+	if err := me.Jobs.RunJobs(ctx, me.Kernel.Owner()); err != nil {
+		t.Fatal(err)
+	}
+	if got := state(); got.State != jobs.Running {
+		t.Fatalf("reaped before 2.5 times its timeout: %+v", got)
+	}
+	h.clk.Advance(2 * time.Second)
+	if err := me.Jobs.RunJobs(ctx, me.Kernel.Owner()); err != nil {
+		t.Fatal(err)
+	}
+	if got := state(); got.State == jobs.Running || !strings.Contains(got.LastError, "times its timeout") {
+		t.Fatalf("an overdue job was not reaped: %+v", got)
+	}
+}

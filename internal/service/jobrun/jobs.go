@@ -147,6 +147,19 @@ func (s *Service) RunJobs(ctx context.Context, owner string) error {
 			}
 			continue
 		}
+		if l := s.limits(ctx, j.Type.Family()); jobs.Overdue(now, j, l) && !jobs.Lost(now, j) {
+			// Its runner lives but is stuck past 2.5 times the timeout: the
+			// specification's lost-job rule. Its late result is ignored
+			// (FinishJob requires the lease it no longer holds).
+			o := jobs.AfterFailure(now, j.Attempts, l)
+			o.Scheduled = now
+			lost := fmt.Sprintf("lost: still running %.1f times its timeout (%s) after it started", jobs.LostFactor, l.Timeout)
+			if ok, err := s.store.ReapJobOf(ctx, j.ID, j.LeaseOwner, now, o, lost); err == nil && ok {
+				s.k.Log().Warn("overdue job reaped", "job", j.ID, "type", j.Type, "next", o.State, "owner", j.LeaseOwner)
+				s.jobFailed(ctx, j, o, lost)
+			}
+			continue
+		}
 		if jobs.Lost(now, j) {
 			// The runner died, not the job: retry at once while attempts remain.
 			o := jobs.AfterFailure(now, j.Attempts, s.limits(ctx, j.Type.Family()))
