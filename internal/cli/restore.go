@@ -75,7 +75,9 @@ func restoreCmds(a *app) []*cobra.Command {
 	createVM := &cobra.Command{
 		Use:   "create-vm BACKUP --name NAME [--quick-restore] [--start] [--host H]",
 		Short: "Define a new VM from a backup; the original VM is untouched",
-		Args:  cobra.ExactArgs(1),
+		Long: "Define a new VM from a backup; the original VM is untouched.\n" +
+			"A user's new VM is named ACCOUNT.NAME (the account's namespace), so names never collide with another account's VMs.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var op api.Operation
 			if err := a.call(cmd, "POST", "/backups/"+esc(args[0])+"/create-vm", nil, c, &op); err != nil {

@@ -373,6 +373,31 @@ func TestVMDetailsAPI(t *testing.T) {
 	if len(details) != 2 {
 		t.Fatalf("after delete: %v", details)
 	}
+
+	// The setting user.vm.readonly.details decides, not the default list:
+	// with only the command read-only, users may change the boot timeout
+	// but no longer the command, and the details say so.
+	e.do(e.admin, "PUT", "/settings/user.vm.readonly.details", `{"value":"backupValidationCommand"}`, 200, nil)
+	e.do(e.user, "PUT", "/vms/web/details/backupValidationBootTimeout", `{"value":"120"}`, 200, &details)
+	e.do(e.user, "PUT", "/vms/web/details/backupValidationCommand", `{"value":"echo"}`, 403, nil)
+	e.do(e.user, "DELETE", "/vms/web/details/backupValidationCommandExpectedResult", "", 200, nil)
+	e.do(e.admin, "PUT", "/vms/web/details/backupValidationCommand", `{"value":"true"}`, 200, nil)
+	e.do(e.user, "DELETE", "/vms/web/details/backupValidationCommand", "", 403, nil)
+	e.do(e.user, "GET", "/vms/web/details", "", 200, &details)
+	ro := map[string]bool{}
+	for _, d := range details {
+		ro[d["key"].(string)] = d["read_only_for_users"].(bool)
+	}
+	if len(details) != 2 || !ro["backupValidationCommand"] || ro["backupValidationBootTimeout"] {
+		t.Fatalf("details with the setting changed: %v", details)
+	}
+	var got []map[string]any
+	e.do(e.admin, "GET", "/vms/web/details", "", 200, &got)
+	for _, d := range got {
+		if d["key"] == "backupValidationBootTimeout" && d["value"] != "120" {
+			t.Fatalf("the user's change did not stick: %v", got)
+		}
+	}
 }
 
 func TestInventoryRefreshIsAnOperation(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/service/restores"
 )
 
 // TestAccountsAreIsolated walks every route of the OpenAPI document as a
@@ -148,5 +149,46 @@ func TestAccountsAreIsolated(t *testing.T) {
 	e.svc.Kernel.Wait()
 	if after := state(); after != before {
 		t.Fatalf("another account's requests changed the first account's objects:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+// A user's new VM lives in the account's namespace (alice.NAME): a name that
+// another account uses is no refusal, so the answer reveals nothing about
+// it, while an admin asking for a taken name gets a conflict.
+func TestCreateVMNamesDoNotDiscloseOtherAccounts(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.do(e.admin, "PUT", "/vms/web/owner", `{"account":"alice"}`, 200, nil)
+	alice, err := e.st.Account(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
+	b := domain.Backup{ID: "b0000000-0000-4000-8000-000000000002", VMID: vmUUID, VMName: "web", AccountID: alice.ID,
+		Type: domain.BackupFull, Position: 1, Status: domain.BackupBackedUp, Dir: "backups/web/b1", Plan: "{}", Created: now, Updated: now}
+	if err := e.st.CreateBackup(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	// "db" belongs to the admin's account.
+	e.do(e.admin, "POST", "/backups/"+b.ID+"/create-vm", `{"name":"db"}`, 409, nil)
+	var op map[string]any
+	e.do(e.user, "POST", "/backups/"+b.ID+"/create-vm", `{"name":"db"}`, 202, &op)
+	e.svc.Kernel.Wait()
+	e.do(e.user, "GET", "/operations/"+op["id"].(string), "", 200, &op)
+	if msg, _ := op["error"].(string); strings.Contains(msg, "exists") {
+		t.Fatalf("the operation tells the user another account's name: %v", op)
+	}
+	// The prefix is given once, whatever the caller writes.
+	p := domain.Principal{AccountName: "alice", Role: domain.RoleUser}
+	for in, want := range map[string]string{"db": "alice.db", "alice.db": "alice.db", "x.y": "alice.x.y"} {
+		if got, err := restores.UserVMName(p, in); err != nil || got != want {
+			t.Errorf("%s: %q %v, want %q", in, got, err, want)
+		}
+	}
+	if _, err := restores.UserVMName(domain.Principal{AccountName: "a b", Role: domain.RoleUser}, "db"); err == nil {
+		t.Error("an account name that cannot prefix a VM name was used")
+	}
+	if _, err := restores.UserVMName(p, strings.Repeat("x", 60)); err == nil {
+		t.Error("a name too long with its prefix was accepted")
 	}
 }

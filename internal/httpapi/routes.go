@@ -480,7 +480,7 @@ func settingToAPI(es config.EffectiveSetting) api.Setting {
 }
 
 func vmDetailToAPI(d config.VMDetail) api.VMDetail {
-	return api.VMDetail{Key: d.Def.Key, Value: d.Value, ReadOnlyForUsers: d.Def.ReadOnlyForUsers, Description: d.Def.Description}
+	return api.VMDetail{Key: d.Def.Key, Value: d.Value, ReadOnlyForUsers: d.ReadOnly, Description: d.Def.Description}
 }
 
 func backupToAPI(b domain.Backup, heads map[string]bool) api.Backup {

@@ -57,6 +57,16 @@ func TestJoinTokensAndIdentities(t *testing.T) {
 	if _, _, err := svc.Hosts.CreateJoinToken(ctx, admin, "../z", time.Hour); !errors.As(err, &inv) {
 		t.Fatalf("bad zone: %v", err)
 	}
+	// A token for an unknown zone is refused and creates no zone.
+	if _, _, err := svc.Hosts.CreateJoinToken(ctx, admin, "zone-a", time.Hour); !errors.As(err, &inv) || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("unknown zone: %v", err)
+	}
+	if _, err := st.Zone(ctx, "zone-a"); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("a refused join token created its zone: %v", err)
+	}
+	if _, err := svc.Storages.CreateZone(ctx, admin, "zone-a"); err != nil {
+		t.Fatal(err)
+	}
 	text, jt, err := svc.Hosts.CreateJoinToken(ctx, admin, "zone-a", time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -182,6 +192,9 @@ func TestReconnectedAgentRecoversBeforeNewWork(t *testing.T) {
 	}
 	acc, _ := svc.Kernel.EnsureAdmin(ctx)
 	admin := domain.Principal{AccountID: acc.ID, Role: domain.RoleAdmin}
+	if _, err := svc.Storages.CreateZone(ctx, admin, "zone-a"); err != nil {
+		t.Fatal(err)
+	}
 	text, _, err := svc.Hosts.CreateJoinToken(ctx, admin, "zone-a", time.Hour)
 	if err != nil {
 		t.Fatal(err)

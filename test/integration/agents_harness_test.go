@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -207,6 +208,18 @@ func (s *Server) joinToken(zone string) string {
 	var tok struct {
 		Token     string    `json:"token"`
 		ExpiresAt time.Time `json:"expires_at"`
+	}
+	// A join token needs its zone: create it unless it exists.
+	var zones []struct {
+		Name string `json:"name"`
+	}
+	s.MustJSON(&zones, "zone", "list")
+	if !slices.ContainsFunc(zones, func(z struct {
+		Name string `json:"name"`
+	}) bool {
+		return z.Name == zone
+	}) {
+		s.CLI("zone", "create", zone)
 	}
 	// Printed as JSON whatever the output format.
 	out := s.CLI("host", "join-token", "create", "--zone", zone, "--ttl", "10m")

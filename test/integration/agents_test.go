@@ -27,6 +27,14 @@ func TestRemoteAgent(t *testing.T) {
 		t.Fatalf("a server without an in-process agent has hosts: %+v", hosts)
 	}
 
+	// A join token for an unknown zone is refused and creates nothing.
+	if msg := s.Fail(nil, 0, "host", "join-token", "create", "--zone", "zone-a", "--ttl", "10m"); !strings.Contains(msg, "does not exist") {
+		t.Fatalf("join token for an unknown zone: %s", msg)
+	}
+	if out := s.CLI("zone", "list"); strings.Contains(out, "zone-a") {
+		t.Fatalf("a refused join token created its zone: %s", out)
+	}
+
 	// Join.
 	tok := s.joinToken("zone-a")
 	ag := s.NewAgent(t, "knib-remote-a")

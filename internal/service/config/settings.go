@@ -152,6 +152,9 @@ func (s *Service) effective(ctx context.Context, def settings.Definition, t sett
 type VMDetail struct {
 	Def   settings.VMDetail
 	Value string
+	// ReadOnly is true when users may not change it: it is listed in the
+	// effective user.vm.readonly.details of the VM.
+	ReadOnly bool
 }
 
 // VMDetails lists the details set on a VM.
@@ -164,10 +167,14 @@ func (s *Service) VMDetails(ctx context.Context, p domain.Principal, ref string)
 	if err != nil {
 		return nil, err
 	}
+	view, err := s.k.VMSettings(ctx, vm)
+	if err != nil {
+		return nil, err
+	}
 	var out []VMDetail
 	for _, def := range settings.VMDetails() {
 		if v, ok := vals[def.Key]; ok {
-			out = append(out, VMDetail{Def: def, Value: v})
+			out = append(out, VMDetail{Def: def, Value: v, ReadOnly: view.VMDetailReadOnly(def.Key)})
 		}
 	}
 	return out, nil
@@ -182,8 +189,15 @@ func (s *Service) vmDetailFor(ctx context.Context, p domain.Principal, ref, key 
 	if !ok {
 		return vm, def, domain.Invalid("key", "unknown VM detail %q", key)
 	}
-	if def.ReadOnlyForUsers && !p.IsAdmin() {
-		return vm, def, fmt.Errorf("VM detail %s is read-only for users: %w", key, domain.ErrForbidden)
+	if p.IsAdmin() {
+		return vm, def, nil
+	}
+	view, err := s.k.VMSettings(ctx, vm)
+	if err != nil {
+		return vm, def, err
+	}
+	if view.VMDetailReadOnly(key) {
+		return vm, def, fmt.Errorf("VM detail %s is read-only for users (setting %s): %w", key, settings.KeyUserVMReadOnlyDetails, domain.ErrForbidden)
 	}
 	return vm, def, nil
 }

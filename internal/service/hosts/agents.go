@@ -72,7 +72,12 @@ func (s *Service) CreateJoinToken(ctx context.Context, p domain.Principal, zone 
 	if err != nil {
 		return "", store.JoinToken{}, err
 	}
-	z, err := s.store.EnsureZone(ctx, zone)
+	// A token never creates its zone: a typo would otherwise make a zone
+	// without storage, and its host would take no backups.
+	z, err := s.store.Zone(ctx, zone)
+	if errors.Is(err, domain.ErrNotFound) {
+		return "", store.JoinToken{}, domain.Invalid("zone", "zone %q does not exist (create it first with knib zone create)", zone)
+	}
 	if err != nil {
 		return "", store.JoinToken{}, err
 	}

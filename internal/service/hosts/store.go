@@ -29,4 +29,5 @@ type Store interface {
 	SetHostIdentity(ctx context.Context, hostID, serial, url string, at time.Time) error
 	UpsertHost(ctx context.Context, h domain.Host) (domain.Host, error)
 	UseJoinToken(ctx context.Context, id, hash, host string, now time.Time) (bool, error)
+	Zone(ctx context.Context, idOrName string) (domain.Zone, error)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/knib/knib/internal/agentapi"
@@ -341,7 +342,33 @@ func (s *Service) RestoreVolume(ctx context.Context, p domain.Principal, id, dis
 	})
 }
 
-var vmNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+var (
+	vmNameRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	namespaceRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$`)
+)
+
+// UserVMName is the name of a VM that a user (not an admin) creates: it
+// lives in the account's namespace, ACCOUNT.NAME, so that names never
+// collide across accounts and a refusal reveals nothing about another
+// account's VMs (libvirt names are unique per host, so without a namespace
+// "name taken" would tell one tenant what another named its VM). A name
+// that already carries the prefix is kept. Admins name VMs freely.
+func UserVMName(p domain.Principal, name string) (string, error) {
+	if p.IsAdmin() {
+		return name, nil
+	}
+	if !namespaceRE.MatchString(p.AccountName) {
+		return "", domain.Invalid("name", "account %q cannot prefix VM names (letters, digits, dashes and underscores only); ask an admin to create the VM", p.AccountName)
+	}
+	prefix := p.AccountName + "."
+	if !strings.HasPrefix(name, prefix) {
+		name = prefix + name
+	}
+	if !vmNameRE.MatchString(name) {
+		return "", domain.Invalid("name", "%q is too long with the account prefix (at most 64 characters)", name)
+	}
+	return name, nil
+}
 
 // CreateVMFromBackup defines a new VM from a backup with a new name, uuid,
 // MAC addresses and disk files; the original VM is untouched (seed:
@@ -353,6 +380,9 @@ func (s *Service) CreateVMFromBackup(ctx context.Context, p domain.Principal, id
 	}
 	if !vmNameRE.MatchString(name) {
 		return domain.Operation{}, domain.Invalid("name", "want 1 to 64 letters, digits, dots, dashes or underscores, got %q", name)
+	}
+	if name, err = UserVMName(p, name); err != nil {
+		return domain.Operation{}, err
 	}
 	s.k.RefreshHost(ctx, b.HostID)
 	if old, err := s.store.VM(ctx, name); err == nil && old.State != domain.VMMissing {
