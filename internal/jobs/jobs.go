@@ -73,13 +73,18 @@ type Job struct {
 	LastError  string
 	LeaseOwner string
 	LeaseUntil time.Time
+	// AccountID is the account of the job's backup (read with the job, not
+	// stored with it): the job follows that account's settings.
+	AccountID string
 	// Avoid, when set, is a host that gets the job only when no other host
 	// is as little loaded (not stored: the scheduler sets it per round; a
 	// validation avoids the VM's own host, which carries the production VM).
 	Avoid string
 }
 
-// Limits are a family's settings as seen from one host or zone.
+// Limits are a family's settings as one job sees them: Enabled, retries
+// and timeout from the job's account and host (each setting at the scopes
+// it may be set at); PerHost and PerZone from each host's and zone's own.
 type Limits struct {
 	Enabled       bool
 	PerHost       func(hostID string) int64 // < 1 = unlimited
@@ -103,8 +108,8 @@ type Assignment struct {
 }
 
 // Plan returns the queued jobs to start at now and their hosts. running are
-// the jobs running now (any family).
-func Plan(now time.Time, queued, running []Job, hosts []Host, limits func(Family) Limits) []Assignment {
+// the jobs running now (any family); limits gives a job's limits.
+func Plan(now time.Time, queued, running []Job, hosts []Host, limits func(Job) Limits) []Assignment {
 	busyBackup, validatingVM := map[string]bool{}, map[string]bool{}
 	perHost := map[Family]map[string]int64{Compression: {}, Validation: {}}
 	perZone := map[Family]map[string]int64{Compression: {}, Validation: {}}
@@ -131,7 +136,7 @@ func Plan(now time.Time, queued, running []Job, hosts []Host, limits func(Family
 			continue
 		}
 		fam := j.Type.Family()
-		l := limits(fam)
+		l := limits(j)
 		if !l.Enabled {
 			continue
 		}

@@ -12,8 +12,8 @@ func q(id, vm string, typ Type, at time.Time) Job {
 	return Job{ID: id, BackupID: "b-" + id, VMID: vm, Type: typ, ZoneID: "z", State: Queued, Scheduled: at}
 }
 
-func limits(enabled bool, perHost, perZone int64) func(Family) Limits {
-	return func(Family) Limits {
+func limits(enabled bool, perHost, perZone int64) func(Job) Limits {
+	return func(Job) Limits {
 		return Limits{Enabled: enabled, PerHost: func(string) int64 { return perHost }, PerZone: func(string) int64 { return perZone },
 			MaxRetries: 2, RetryInterval: time.Hour, Timeout: 8 * time.Hour}
 	}
@@ -87,7 +87,7 @@ func TestPlanOneJobPerBackupAndFinalizeIsNotLimited(t *testing.T) {
 }
 
 func TestRetriesTimeoutsAndLostJobs(t *testing.T) {
-	l := limits(true, 1, 0)(Compression)
+	l := limits(true, 1, 0)(Job{Type: StartCompression})
 	if o := AfterFailure(t0, 1, l); o.State != Queued || !o.Scheduled.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("first failure: %+v", o)
 	}

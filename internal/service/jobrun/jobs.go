@@ -20,57 +20,6 @@ type runningJobs struct {
 	wg sync.WaitGroup
 }
 
-// familyKeys are the setting keys of a job family.
-type familyKeys struct {
-	enabled, perHost, perZone, retries, retryInterval, timeout string
-}
-
-var keysOf = map[jobs.Family]familyKeys{
-	jobs.Compression: {settings.KeyCompressionTaskEnabled, settings.KeyCompressionMaxConcurrentPerHost, settings.KeyCompressionMaxConcurrent,
-		settings.KeyCompressionMaxJobRetries, settings.KeyCompressionRetryInterval, settings.KeyCompressionTimeout},
-	jobs.Validation: {settings.KeyValidationTaskEnabled, settings.KeyValidationMaxConcurrentPerHost, settings.KeyValidationMaxConcurrent,
-		settings.KeyValidationMaxJobRetries, settings.KeyValidationRetryInterval, settings.KeyValidationTimeout},
-}
-
-// limits reads a family's settings: global values for the switches, and
-// the host's and zone's own values for their limits (each read once by
-// the Limits it returns: one pass of the scheduler uses one).
-func (s *Service) limits(ctx context.Context, fam jobs.Family) jobs.Limits {
-	k := keysOf[fam]
-	global, _ := s.k.Settings(ctx, settings.Target{})
-	l := jobs.Limits{
-		Enabled:       global.Bool(k.enabled),
-		MaxRetries:    int(global.Int(k.retries)),
-		RetryInterval: global.Duration(k.retryInterval),
-		Timeout:       global.Duration(k.timeout),
-	}
-	// A pass asks for the same host's and zone's limit once per queued job:
-	// each is read once per pass.
-	l.PerHost = s.limitOf(ctx, global, k.perHost, func(id string) settings.Target { return settings.Target{Host: id} })
-	l.PerZone = s.limitOf(ctx, global, k.perZone, func(id string) settings.Target { return settings.Target{Zone: id} })
-	return l
-}
-
-// limitOf reads a per-host or per-zone limit (key) for an id, each id once;
-// the global value stands when the scope cannot be read.
-func (s *Service) limitOf(ctx context.Context, global settings.View, key string, target func(id string) settings.Target) func(string) int64 {
-	seen := map[string]int64{}
-	var mu sync.Mutex // the Limits travel with the jobs they started
-	return func(id string) int64 {
-		mu.Lock()
-		defer mu.Unlock()
-		if n, ok := seen[id]; ok {
-			return n
-		}
-		n := global.Int(key)
-		if v, err := s.k.Settings(ctx, target(id)); err == nil {
-			n = v.Int(key)
-		}
-		seen[id] = n
-		return n
-	}
-}
-
 // Due jobs are read in pages, oldest first, and a pass reads at most
 // duePages of them: the queue may hold 100,000 jobs while the hosts can
 // start a handful; the rest wait for the next pass.
@@ -82,7 +31,7 @@ const (
 // planDue plans the due jobs: page by page, each planned with the jobs
 // running and those the earlier pages assigned, so that every limit holds
 // across pages.
-func (s *Service) planDue(ctx context.Context, now time.Time, running []jobs.Job, hosts []jobs.Host, limits func(jobs.Family) jobs.Limits) ([]jobs.Assignment, error) {
+func (s *Service) planDue(ctx context.Context, now time.Time, running []jobs.Job, hosts []jobs.Host, limits func(jobs.Job) jobs.Limits) ([]jobs.Assignment, error) {
 	if len(hosts) == 0 {
 		return nil, nil // no host can run anything: the queue is not even read
 	}
@@ -130,6 +79,7 @@ func (s *Service) planDue(ctx context.Context, now time.Time, running []jobs.Job
 // names this server process in the leases.
 func (s *Service) RunJobs(ctx context.Context, owner string) error {
 	now := s.k.Clock().Now()
+	pass := s.passSettings(ctx)
 	running, err := s.store.Jobs(ctx, store.JobFilter{Executing: true})
 	if err != nil {
 		return err
@@ -138,7 +88,7 @@ func (s *Service) RunJobs(ctx context.Context, owner string) error {
 	for _, j := range running {
 		if j.State == jobs.Running && s.k.PreviousLife(j.LeaseOwner) {
 			// A previous life of this server ran it: lost at once (leases.go).
-			o := jobs.AfterFailure(now, j.Attempts, s.limits(ctx, j.Type.Family()))
+			o := jobs.AfterFailure(now, j.Attempts, pass.Limits(j))
 			o.Scheduled = now
 			const lost = "lost: the server running it stopped"
 			if ok, err := s.store.ReapJobOf(ctx, j.ID, j.LeaseOwner, now, o, lost); err == nil && ok {
@@ -147,7 +97,7 @@ func (s *Service) RunJobs(ctx context.Context, owner string) error {
 			}
 			continue
 		}
-		if l := s.limits(ctx, j.Type.Family()); jobs.Overdue(now, j, l) && !jobs.Lost(now, j) {
+		if l := pass.Limits(j); jobs.Overdue(now, j, l) && !jobs.Lost(now, j) {
 			// Its runner lives but is stuck past 2.5 times the timeout: the
 			// specification's lost-job rule. Its late result is ignored
 			// (FinishJob requires the lease it no longer holds).
@@ -162,7 +112,7 @@ func (s *Service) RunJobs(ctx context.Context, owner string) error {
 		}
 		if jobs.Lost(now, j) {
 			// The runner died, not the job: retry at once while attempts remain.
-			o := jobs.AfterFailure(now, j.Attempts, s.limits(ctx, j.Type.Family()))
+			o := jobs.AfterFailure(now, j.Attempts, pass.Limits(j))
 			o.Scheduled = now
 			const lost = "lost: its runner stopped renewing the lease"
 			if ok, err := s.store.ReapJob(ctx, j.ID, now, o, lost); err == nil && ok {
@@ -183,15 +133,7 @@ func (s *Service) RunJobs(ctx context.Context, owner string) error {
 			eligible = append(eligible, jobs.Host{ID: h.ID, ZoneID: h.ZoneID, Enabled: h.Enabled})
 		}
 	}
-	cache := map[jobs.Family]jobs.Limits{}
-	limits := func(f jobs.Family) jobs.Limits {
-		if l, ok := cache[f]; ok {
-			return l
-		}
-		cache[f] = s.limits(ctx, f)
-		return cache[f]
-	}
-	plan, err := s.planDue(ctx, now, live, eligible, limits)
+	plan, err := s.planDue(ctx, now, live, eligible, pass.Limits)
 	if err != nil {
 		return err
 	}
@@ -213,10 +155,11 @@ func (s *Service) RunJobs(ctx context.Context, owner string) error {
 	for _, c := range won {
 		j := byID[c.JobID]
 		j.HostID, j.State, j.Started, j.Attempts = c.HostID, jobs.Running, now, j.Attempts+1
+		l := pass.Limits(j) // as seen from the host it runs on
 		s.jobs.wg.Add(1)
 		go func() {
 			defer s.jobs.wg.Done()
-			s.runJob(context.WithoutCancel(ctx), ctx, owner, j, limits(j.Type.Family()))
+			s.runJob(context.WithoutCancel(ctx), ctx, owner, j, l)
 		}()
 	}
 	return nil

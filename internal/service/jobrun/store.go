@@ -21,6 +21,7 @@ type Store interface {
 	Jobs(ctx context.Context, f store.JobFilter) ([]jobs.Job, error)
 	ListBackups(ctx context.Context, f store.BackupFilter) ([]domain.Backup, error)
 	ListHosts(ctx context.Context) ([]domain.Host, error)
+	ListSettings(ctx context.Context) ([]store.Setting, error)
 	ListStorages(ctx context.Context, zoneID string) ([]domain.Storage, error)
 	Offering(ctx context.Context, id string) (domain.Offering, error)
 	ReapJob(ctx context.Context, id string, now time.Time, o jobs.Outcome, lastError string) (bool, error)

@@ -11,6 +11,11 @@ import (
 
 const jobCols = `id, type, backup_id, vm_id, host_id, zone_id, attempts, scheduled, started, ended, state, last_error, lease_owner, lease_until`
 
+// jobReadCols are the columns a job is read with: its own, then the
+// account of its backup (one primary-key lookup per job), whose settings
+// the job follows.
+const jobReadCols = jobCols + `, COALESCE((SELECT b.account_id FROM backups b WHERE b.id = jobs.backup_id), '')`
+
 func optTime(s string) time.Time {
 	if s == "" {
 		return time.Time{}
@@ -28,7 +33,7 @@ func fmtOpt(t time.Time) string {
 func scanJob(r scanner) (jobs.Job, error) {
 	var j jobs.Job
 	var typ, state, sched, started, ended, until string
-	err := r.Scan(&j.ID, &typ, &j.BackupID, &j.VMID, &j.HostID, &j.ZoneID, &j.Attempts, &sched, &started, &ended, &state, &j.LastError, &j.LeaseOwner, &until)
+	err := r.Scan(&j.ID, &typ, &j.BackupID, &j.VMID, &j.HostID, &j.ZoneID, &j.Attempts, &sched, &started, &ended, &state, &j.LastError, &j.LeaseOwner, &until, &j.AccountID)
 	j.Type, j.State = jobs.Type(typ), jobs.State(state)
 	j.Scheduled, j.Started, j.Ended, j.LeaseUntil = optTime(sched), optTime(started), optTime(ended), optTime(until)
 	return j, err
@@ -44,7 +49,7 @@ func (s *DB) EnqueueJob(ctx context.Context, j jobs.Job) error {
 
 // Job finds a job.
 func (s *DB) Job(ctx context.Context, id string) (jobs.Job, error) {
-	j, err := scanJob(s.db.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = $1`, id))
+	j, err := scanJob(s.db.QueryRowContext(ctx, `SELECT `+jobReadCols+` FROM jobs WHERE id = $1`, id))
 	if noRows(err) {
 		return j, notFound("job", id)
 	}
@@ -84,7 +89,7 @@ func jobsQuery(f store.JobFilter, engine string) (string, []any) {
 	if f.After != nil {
 		q.after("scheduled", fmtTime(f.After.Time), "id", f.After.ID, false)
 	}
-	return q.sql(jobCols, from, "scheduled, id", f.Limit), q.args
+	return q.sql(jobReadCols, from, "scheduled, id", f.Limit), q.args
 }
 
 // Jobs lists jobs.

@@ -88,7 +88,7 @@ func hotQueries(engine string) []hotQuery {
 	lookup("files of backups", `SELECT backup_id, disk, path, full_copy, size, virtual_size, hash FROM backup_files
  WHERE backup_id IN ($1, $2) ORDER BY backup_id, disk`, "a", "b")
 	lookup("one VM", vmByRef, "vm")
-	lookup("one job", `SELECT `+jobCols+` FROM jobs WHERE id = $1`, "j")
+	lookup("one job", `SELECT `+jobReadCols+` FROM jobs WHERE id = $1`, "j")
 	lookup("one operation", `SELECT `+opCols+` FROM operations WHERE id = $1`, "o")
 	lookup("a VM's deltas", `SELECT disk, backup_id, delta, base FROM vm_deltas WHERE vm_id = $1 ORDER BY disk`, "vm")
 	return out
