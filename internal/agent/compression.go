@@ -39,6 +39,20 @@ func (a *Local) compress(ctx context.Context, req agentapi.CompressRequest, prog
 			free, need, total, req.MinFreeFactor)
 	}
 	res := agentapi.CompressResult{}
+	rateLimit := req.RateLimitMBps
+	if rateLimit >= 1 {
+		ok, err := a.img.ConvertRateLimit(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("check qemu-img for a rate limit: %w", err)
+		}
+		if !ok {
+			// The specification fails the job; knib compresses without the
+			// limit and says so (the job's message and the log).
+			res.RateLimitSkipped = fmt.Sprintf("backup.compression.rate.limit %d MB/s not applied: this qemu-img has no convert -r (QEMU 5.2 or later)", rateLimit)
+			a.log.Warn("compression rate limit not applied", "reason", res.RateLimitSkipped)
+			rateLimit = 0
+		}
+	}
 	for i, f := range req.Files {
 		progress(100*float64(i)/float64(len(req.Files)), "compressing "+f.Disk)
 		src := paths[i]
@@ -56,8 +70,8 @@ func (a *Local) compress(ctx context.Context, req agentapi.CompressRequest, prog
 			os.Remove(part)
 			opts := qemuimg.ConvertOptions{Src: src, SrcFormat: "qcow2", Dst: part, DstFormat: "qcow2", ForceShare: true,
 				Compress: true, CompressionType: lib, Coroutines: req.Coroutines, OutOfOrder: true}
-			if req.RateLimitMBps >= 1 {
-				opts.RateLimit = req.RateLimitMBps << 20
+			if rateLimit >= 1 {
+				opts.RateLimit = rateLimit << 20
 			}
 			if bf := infos[0].BackingFilename; bf != "" {
 				// Keep the same (relative) backing file: the chain stays as it is.
@@ -89,6 +103,9 @@ func (a *Local) compress(ctx context.Context, req agentapi.CompressRequest, prog
 
 func (a *Local) finalizeCompression(ctx context.Context, req agentapi.FinalizeCompressionRequest, progress func(float64, string)) (any, error) {
 	res := agentapi.CompressResult{}
+	if req.Cleanup {
+		return res, cleanupCompressed(req)
+	}
 	for _, f := range req.Files {
 		p, err := inStorage(req.Storage, f.Path)
 		if err != nil {
@@ -125,6 +142,24 @@ func (a *Local) finalizeCompression(ctx context.Context, req agentapi.FinalizeCo
 		res.Files = append(res.Files, c)
 	}
 	return res, nil
+}
+
+// cleanupCompressed removes the compressed copies of a compression that
+// failed for good, and the partial ones; the backup files stay as they are.
+func cleanupCompressed(req agentapi.FinalizeCompressionRequest) error {
+	var errs []error
+	for _, f := range req.Files {
+		p, err := inStorage(req.Storage, f.Path)
+		if err != nil {
+			return err
+		}
+		for _, leftover := range []string{p + compressedSuffix, p + compressedSuffix + ".part"} {
+			if err := os.Remove(leftover); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func syncDir(dir string) error {

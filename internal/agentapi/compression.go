@@ -34,6 +34,9 @@ type CompressedFile struct {
 // CompressResult lists what was written (compress) or swapped in (finalize).
 type CompressResult struct {
 	Files []CompressedFile `json:"files"`
+	// RateLimitSkipped says why a requested rate limit was not applied
+	// (this qemu-img has no -r); empty when it was, or none was asked.
+	RateLimitSkipped string `json:"rate_limit_skipped,omitempty"`
 }
 
 // FinalizeCompressionRequest swaps each compressed copy in place of its
@@ -43,4 +46,7 @@ type FinalizeCompressionRequest struct {
 	InStorage
 	JobAttempt
 	Files []RestoreFile `json:"files"`
+	// Cleanup removes the compressed copies (and partial ones) instead of
+	// swapping them in: the compression failed for good. Idempotent.
+	Cleanup bool `json:"cleanup,omitempty"`
 }

@@ -37,6 +37,9 @@ type Backup struct {
 	Position   int // 1 for a full backup, parent's + 1 for an incremental
 	Status     Status
 	Created    time.Time
+	// HasFiles is true when the backup still has files on its storage
+	// (an Error backup whose deletion failed).
+	HasFiles bool
 }
 
 // Decision is the plan for a new backup.
@@ -191,9 +194,13 @@ func PlanDelete(all []Backup, headID string, ids []string) (DeletePlan, error) {
 		}
 		switch b.Status {
 		case Failed, Error:
-			b.Status = Expunged
-			plan.CatalogueOnly = append(plan.CatalogueOnly, id)
-			continue
+			if b.Status == Failed || !b.HasFiles {
+				b.Status = Expunged
+				plan.CatalogueOnly = append(plan.CatalogueOnly, id)
+				continue
+			}
+			// An Error backup that kept its files (its deletion failed):
+			// deleted again, files and removed ancestors with it.
 		case BackingUp, Restoring:
 			return DeletePlan{}, fmt.Errorf("backup %s is %s: %w", id, b.Status, ErrBusy)
 		case Removed:

@@ -103,6 +103,19 @@ func TestPlanDeleteCascades(t *testing.T) {
 	}
 }
 
+// An Error backup whose deletion failed kept its files: deleting it again
+// deletes them, with the removed ancestors nothing else needs; an Error
+// backup without files (a failed backup) leaves the catalogue only.
+func TestPlanDeleteRetriesAFailedDeletion(t *testing.T) {
+	withFiles := bk("b5", "b4", Error)
+	withFiles.HasFiles = true
+	all := []Backup{bk("b3", "", BackedUp), bk("b4", "b3", Removed), withFiles, bk("e", "", Error)}
+	p, err := PlanDelete(all, "", []string{"b5", "e"})
+	if err != nil || !reflect.DeepEqual(p.Expunge, []string{"b5", "b4"}) || !reflect.DeepEqual(p.CatalogueOnly, []string{"e"}) || p.MergeHead {
+		t.Fatalf("retried deletion: %+v %v", p, err)
+	}
+}
+
 func TestAncestors(t *testing.T) {
 	all := []Backup{bk("a", "", BackedUp), bk("b", "a", Removed), bk("c", "b", BackedUp)}
 	got := Ancestors(all, "c")

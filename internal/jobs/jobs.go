@@ -110,13 +110,16 @@ type Assignment struct {
 // Plan returns the queued jobs to start at now and their hosts. running are
 // the jobs running now (any family); limits gives a job's limits.
 func Plan(now time.Time, queued, running []Job, hosts []Host, limits func(Job) Limits) []Assignment {
-	busyBackup, validatingVM := map[string]bool{}, map[string]bool{}
+	busyBackup, validatingVM, compressingVM := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	perHost := map[Family]map[string]int64{Compression: {}, Validation: {}}
 	perZone := map[Family]map[string]int64{Compression: {}, Validation: {}}
 	for _, j := range running {
 		busyBackup[j.BackupID] = true
 		if j.Type == BackupValidation {
 			validatingVM[j.VMID] = true
+		}
+		if j.Type.Family() == Compression {
+			compressingVM[j.VMID] = true
 		}
 		if j.Type.Limited() {
 			perHost[j.Type.Family()][j.HostID]++
@@ -132,7 +135,12 @@ func Plan(now time.Time, queued, running []Job, hosts []Host, limits func(Job) L
 	})
 	var out []Assignment
 	for _, j := range sorted {
-		if j.State != Queued || j.Scheduled.After(now) || busyBackup[j.BackupID] || (j.Type == BackupValidation && validatingVM[j.VMID]) {
+		if j.State != Queued || j.Scheduled.After(now) || busyBackup[j.BackupID] {
+			continue
+		}
+		// One validation per VM at a time, and none while a compression
+		// job of the VM runs (the specification skips those VMs).
+		if j.Type == BackupValidation && (validatingVM[j.VMID] || compressingVM[j.VMID]) {
 			continue
 		}
 		fam := j.Type.Family()
@@ -152,6 +160,9 @@ func Plan(now time.Time, queued, running []Job, hosts []Host, limits func(Job) L
 		busyBackup[j.BackupID] = true
 		if j.Type == BackupValidation {
 			validatingVM[j.VMID] = true
+		}
+		if fam == Compression {
+			compressingVM[j.VMID] = true
 		}
 		if j.Type.Limited() {
 			perHost[fam][host]++

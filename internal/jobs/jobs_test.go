@@ -73,11 +73,20 @@ func TestPlanOneJobPerBackupAndFinalizeIsNotLimited(t *testing.T) {
 	if got := ids(Plan(t0, queued, nil, hosts, limits(true, 5, 0))); got != "a@h1 f@h2 " {
 		t.Fatalf("plan: %s", got)
 	}
-	// Several backups of one VM compress in parallel; a VM validates one at a time.
+	// Several backups of one VM compress in parallel; no validation of the
+	// VM starts while one of its compression jobs runs (the specification);
+	// a VM validates one backup at a time.
 	same := []Job{q("c1", "vm1", StartCompression, t0), q("c2", "vm1", StartCompression, t0),
 		q("v1", "vm1", BackupValidation, t0), q("v2", "vm1", BackupValidation, t0)}
-	if got := ids(Plan(t0, same, nil, hosts, limits(true, 5, 0))); got != "c1@h1 c2@h2 v1@h1 " {
+	if got := ids(Plan(t0, same, nil, hosts, limits(true, 5, 0))); got != "c1@h1 c2@h2 " {
 		t.Fatalf("one VM: %s", got)
+	}
+	finalizing := []Job{{ID: "fin", BackupID: "b-x", VMID: "vm1", Type: FinalizeCompression, HostID: "h1", ZoneID: "z", State: Running}}
+	if got := ids(Plan(t0, same[2:], finalizing, hosts, limits(true, 5, 0))); got != "" {
+		t.Fatalf("a validation started while the VM's compression is finalized: %s", got)
+	}
+	if got := ids(Plan(t0, same[2:], nil, hosts, limits(true, 5, 0))); got != "v1@h1 " {
+		t.Fatalf("one VM validates one backup at a time: %s", got)
 	}
 	// A backup with a running job starts nothing else.
 	running = []Job{{ID: "r", BackupID: "b-a", VMID: "vm1", Type: BackupValidation, HostID: "h2", ZoneID: "z", State: Running}}

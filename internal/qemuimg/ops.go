@@ -385,3 +385,20 @@ func decodeInfo(out []byte, chain bool) ([]ImageInfo, error) {
 	}
 	return infos, nil
 }
+
+// ConvertRateLimit reports whether this qemu-img's convert takes a rate
+// limit (-r, QEMU 5.2 and later): its help text lists the option in the
+// convert synopsis. Older versions refuse the option, so callers leave it
+// out and say so.
+func (t *Tool) ConvertRateLimit(ctx context.Context) (bool, error) {
+	out, err := t.run(ctx, []string{"--help"}, nil)
+	if err != nil {
+		return false, err
+	}
+	for line := range strings.SplitSeq(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == "convert" {
+			return strings.Contains(line, "[-r rate_limit]"), nil
+		}
+	}
+	return false, nil
+}

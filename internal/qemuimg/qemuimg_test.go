@@ -428,3 +428,20 @@ func TestProgressWriter(t *testing.T) {
 		}
 	}
 }
+
+// The rate limit is detected from the help text: Debian's qemu-img has it;
+// a qemu-img 5.1 (help text without -r) does not.
+func TestConvertRateLimitIsDetected(t *testing.T) {
+	requireTools(t)
+	if ok, err := Default.ConvertRateLimit(ctx(t)); err != nil || !ok {
+		t.Fatalf("qemu-img on this machine: %v %v, want the rate limit", ok, err)
+	}
+	old := filepath.Join(t.TempDir(), "qemu-img-5.1")
+	script := "#!/bin/sh\necho 'qemu-img version 5.1.0'\necho '  convert [--object objectdef] [-c] [-p] [-m num_coroutines] [-W] filename [filename2 [...]] output_filename'\n"
+	if err := os.WriteFile(old, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := (&Tool{Binary: old}).ConvertRateLimit(ctx(t)); err != nil || ok {
+		t.Fatalf("qemu-img 5.1: %v %v, want no rate limit", ok, err)
+	}
+}

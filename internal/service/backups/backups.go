@@ -395,6 +395,15 @@ func (s *Service) DeleteBackups(ctx context.Context, p domain.Principal, ids []s
 			releaseAll()
 			return domain.Operation{}, err
 		}
+		// An Error backup belongs to the VM's failed work while the VM is
+		// in BackupError: recovery (or chain finish) reads it first.
+		for _, b := range all {
+			if b.Status == domain.BackupError && slices.Contains(byVM[vmID], b.ID) && vm.WorkState == domain.VMBackupError {
+				releaseAll()
+				return domain.Operation{}, fmt.Errorf("backup %s is Error and vm %s is in BackupError; recovery runs by itself, or run `knib chain finish %s`, then delete it: %w",
+					b.ID, vm.Name, vm.Name, domain.ErrConflict)
+			}
+		}
 		plan, err := chain.PlanDelete(kernel.ToChain(all), vm.ChainHead, byVM[vmID])
 		if err != nil {
 			releaseAll()
@@ -409,9 +418,9 @@ func (s *Service) DeleteBackups(ctx context.Context, p domain.Principal, ids []s
 				releaseAll()
 				return domain.Operation{}, err
 			}
-			if b.CompressionStatus == domain.Compressing || b.CompressionStatus == domain.FinalizingCompression {
+			if err := deletable(b); err != nil {
 				releaseAll()
-				return domain.Operation{}, fmt.Errorf("backup %s is being compressed (%s); delete it when that ends: %w", id, b.CompressionStatus, domain.ErrConflict)
+				return domain.Operation{}, err
 			}
 			if users, err := s.k.Dependants(ctx, b); err != nil || len(users) > 0 {
 				releaseAll()
@@ -448,6 +457,24 @@ func (s *Service) DeleteBackups(ctx context.Context, p domain.Principal, ids []s
 	return op, err
 }
 
+// deletable refuses a backup whose files a job is reading or rewriting: a
+// compression (its copies are swapped in) or a validation (the validation
+// VM's overlays read its files).
+func deletable(b domain.Backup) error {
+	if b.CompressionStatus == domain.Compressing || b.CompressionStatus == domain.FinalizingCompression {
+		return fmt.Errorf("backup %s is being compressed (%s); delete it when that ends: %w", b.ID, b.CompressionStatus, domain.ErrConflict)
+	}
+	if b.ValidationStatus == domain.Validating {
+		return fmt.Errorf("backup %s is being validated (a validation VM reads its files); delete it when that ends: %w", b.ID, domain.ErrConflict)
+	}
+	return nil
+}
+
+// ApplyDelete carries out a deletion plan for one VM. When the files
+// cannot be deleted and forced is false, the backups asked for become
+// Error (with the reason; deleting them again retries) and the removed
+// ancestors they would have taken along stay Removed; forced expunges
+// them from the catalogue anyway.
 func (s *Service) ApplyDelete(ctx context.Context, vmID string, plan chain.DeletePlan, forced bool) ([]string, error) {
 	vm, err := s.store.VM(ctx, vmID)
 	if err != nil {
@@ -488,6 +515,9 @@ func (s *Service) ApplyDelete(ctx context.Context, vmID string, plan chain.Delet
 			if err != nil {
 				return done, err
 			}
+			if err := deletable(b); err != nil {
+				return done, err // a job started since the plan was made
+			}
 			gone = append(gone, b)
 		}
 		byRoot, err := s.k.StorageDirs(ctx, gone)
@@ -495,7 +525,7 @@ func (s *Service) ApplyDelete(ctx context.Context, vmID string, plan chain.Delet
 			return done, err
 		}
 		if err := s.k.DeleteDirs(ctx, a, byRoot, timeout); err != nil && !forced {
-			return done, fmt.Errorf("delete backup files: %w", err)
+			return done, s.deleteFailed(ctx, gone, err)
 		}
 		for _, id := range plan.Expunge {
 			if err := s.store.ExpungeBackup(ctx, id); err != nil {
@@ -505,6 +535,24 @@ func (s *Service) ApplyDelete(ctx context.Context, vmID string, plan chain.Delet
 		}
 	}
 	return done, nil
+}
+
+// deleteFailed records a deletion whose files could not be deleted: each
+// backup asked for (not Removed) becomes Error with the reason; the Removed
+// ancestors stay as they are and go with it when it is deleted again.
+func (s *Service) deleteFailed(ctx context.Context, gone []domain.Backup, cause error) error {
+	cause = fmt.Errorf("delete backup files: %w", cause)
+	errs := []error{cause}
+	for _, b := range gone {
+		if b.Status == domain.BackupRemoved {
+			continue
+		}
+		b.Status, b.Error, b.Updated = domain.BackupError, cause.Error()+" (delete it again, or with --forced)", s.k.Clock().Now()
+		if err := s.store.SaveBackup(ctx, b, nil); err != nil {
+			errs = append(errs, fmt.Errorf("record backup %s as Error: %w", b.ID, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // FinishChain ends a VM's backup chain on demand (seed: finishBackupChain):

@@ -201,7 +201,7 @@ func (s *Service) runJob(ctx, stop context.Context, owner string, j jobs.Job, l 
 			}
 		}
 	}()
-	err := s.execJob(jctx, j, l)
+	note, err := s.execJob(jctx, j, l)
 	close(done)
 	if stop.Err() != nil {
 		return
@@ -211,7 +211,7 @@ func (s *Service) runJob(ctx, stop context.Context, owner string, j jobs.Job, l 
 	msg := ""
 	switch {
 	case err == nil:
-		o = jobs.Outcome{State: jobs.Succeeded, Attempts: j.Attempts}
+		o, msg = jobs.Outcome{State: jobs.Succeeded, Attempts: j.Attempts}, note
 	case err == errNotNow:
 		o = jobs.Outcome{State: jobs.Queued, Scheduled: now.Add(5 * time.Second), Attempts: j.Attempts - 1}
 		msg = "waiting: a restore reads this backup"
@@ -259,10 +259,42 @@ func (s *Service) jobFailed(ctx context.Context, j jobs.Job, o jobs.Outcome, why
 	}
 	if o.State == jobs.Failed {
 		st = domain.CompressionError
+		s.removeCompressedCopies(ctx, j)
 	}
 	if err := s.store.SetCompression(ctx, j.BackupID, st, 0, 0, nil); err != nil {
 		s.k.Log().Error("record a failed compression", "backup", j.BackupID, "status", st, "err", err)
 	}
+}
+
+// removeCompressedCopies removes what a compression that failed for good
+// left next to the backup files: the compressed copies, whole or partial
+// (the specification's finalize "cleanup mode"). The backup files stay as
+// they were. Best effort: a copy that stays is logged, and a later
+// compression of the backup writes over it.
+func (s *Service) removeCompressedCopies(ctx context.Context, j jobs.Job) {
+	b, err := s.store.Backup(ctx, j.BackupID)
+	if err != nil {
+		return // the backup is gone, and its directory with it
+	}
+	root, err := s.k.StorageRoot(ctx, b)
+	if err != nil {
+		s.k.Log().Warn("compressed copies left: no storage", "backup", b.ID, "err", err)
+		return
+	}
+	a, err := s.k.Agent(j.HostID)
+	if err != nil {
+		if a, err = s.k.Agent(b.HostID); err != nil {
+			s.k.Log().Warn("compressed copies left: no agent", "backup", b.ID, "err", err)
+			return
+		}
+	}
+	// Not a job attempt: the cleanup task gets an id of its own.
+	req := agentapi.FinalizeCompressionRequest{InStorage: agentapi.InStorage{Storage: root}, Files: kernel.RestoreFiles(b), Cleanup: true}
+	if _, err := kernel.Run(ctx, a, agentapi.FinalizeCompression, req, s.k.KnibTimeoutHost(ctx, b.HostID), nil, 0, 100); err != nil {
+		s.k.Log().Warn("compressed copies left", "backup", b.ID, "err", err)
+		return
+	}
+	s.k.Log().Info("compressed copies of a failed compression removed", "backup", b.ID)
 }
 
 // jobTask is where a job's agent tasks run: the agent of the job's host,
@@ -273,54 +305,56 @@ type jobTask struct {
 	attempt agentapi.JobAttempt
 }
 
-func (s *Service) execJob(ctx context.Context, j jobs.Job, l jobs.Limits) error {
+// execJob runs one attempt of a job. The note, when not empty, is what a
+// succeeded attempt has to say (the job's message).
+func (s *Service) execJob(ctx context.Context, j jobs.Job, l jobs.Limits) (note string, err error) {
 	b, err := s.store.Backup(ctx, j.BackupID)
 	if err != nil {
-		return nil // the backup is gone: nothing to do
+		return "", nil // the backup is gone: nothing to do
 	}
 	root, err := s.k.StorageRoot(ctx, b)
 	if err != nil {
-		return err
+		return "", err
 	}
 	a, err := s.k.Agent(j.HostID)
 	if err != nil {
-		return err
+		return "", err
 	}
 	t := jobTask{agent: a, in: agentapi.InStorage{Storage: root}, attempt: kernel.JobAttemptOf(j)}
 	switch j.Type {
 	case jobs.StartCompression:
 		return s.startCompression(ctx, t, b, l)
 	case jobs.FinalizeCompression:
-		return s.finalizeCompression(ctx, t, b, l)
+		return "", s.finalizeCompression(ctx, t, b, l)
 	case jobs.BackupValidation:
-		return s.validateBackup(ctx, j.ID, t, b, l)
+		return "", s.validateBackup(ctx, j.ID, t, b, l)
 	}
-	return fmt.Errorf("job type %s cannot run yet", j.Type)
+	return "", fmt.Errorf("job type %s cannot run yet", j.Type)
 }
 
-func (s *Service) startCompression(ctx context.Context, t jobTask, b domain.Backup, l jobs.Limits) error {
+func (s *Service) startCompression(ctx context.Context, t jobTask, b domain.Backup, l jobs.Limits) (string, error) {
 	if b.Status != domain.BackupBackedUp && b.Status != domain.BackupRemoved && b.Status != domain.BackupRestoring {
-		return nil
+		return "", nil
 	}
 	// A runner that died after enqueueing the finalize job had done this
 	// job's work: the retry has nothing left to do (jobtasks.go).
 	if done, err := s.hasJob(ctx, b.ID, jobs.FinalizeCompression); err != nil || done {
-		return err
+		return "", err
 	}
 	off, err := s.store.Offering(ctx, b.OfferingID)
 	if err != nil {
-		return err
+		return "", err
 	}
 	h, err := s.store.Host(ctx, b.HostID)
 	if err != nil {
-		return err
+		return "", err
 	}
 	view, err := s.k.Settings(ctx, settings.Target{Host: h.ID, Zone: h.ZoneID, Account: b.AccountID})
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := s.store.SetCompression(ctx, b.ID, domain.Compressing, 0, 0, nil); err != nil {
-		return err
+		return "", err
 	}
 	req := agentapi.CompressRequest{InStorage: t.in, JobAttempt: t.attempt, Files: kernel.RestoreFiles(b), Library: string(off.CompressionLibrary),
 		Coroutines:    int(view.Int(settings.KeyCompressionCoroutines)),
@@ -328,7 +362,10 @@ func (s *Service) startCompression(ctx context.Context, t jobTask, b domain.Back
 		MinFreeFactor: view.Float(settings.KeyCompressionMinimumFreeStorage)}
 	res, err := kernel.Run(ctx, t.agent, agentapi.Compress, req, l.Timeout, nil, 0, 100)
 	if err != nil {
-		return err
+		return "", err
+	}
+	if res.RateLimitSkipped != "" {
+		s.k.Log().Warn("compression without its rate limit", "backup", b.ID, "reason", res.RateLimitSkipped)
 	}
 	var uncompressed int64
 	for _, f := range res.Files {
@@ -336,9 +373,9 @@ func (s *Service) startCompression(ctx context.Context, t jobTask, b domain.Back
 	}
 	// Still Compressing until the finalize job swaps the files in.
 	if err := s.store.SetCompression(ctx, b.ID, domain.Compressing, b.Size, uncompressed, []domain.BackupFile{}); err != nil {
-		return err
+		return "", err
 	}
-	return s.enqueueOnce(ctx, jobs.FinalizeCompression, b)
+	return res.RateLimitSkipped, s.enqueueOnce(ctx, jobs.FinalizeCompression, b)
 }
 
 // finalizeCompression swaps the compressed files in, but never while this

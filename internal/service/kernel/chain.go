@@ -159,7 +159,7 @@ func ToChain(all []domain.Backup) []chain.Backup {
 	out := make([]chain.Backup, 0, len(all))
 	for _, b := range all {
 		out = append(out, chain.Backup{ID: b.ID, ParentID: b.ParentID, Type: b.Type, Isolated: b.Isolated, EndOfChain: b.EndOfChain,
-			Position: b.Position, Status: b.Status, Created: b.Created})
+			Position: b.Position, Status: b.Status, Created: b.Created, HasFiles: len(b.Files) > 0})
 	}
 	return out
 }
