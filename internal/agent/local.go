@@ -59,6 +59,7 @@ func NewLocal(cfg Config, hv Hypervisor, log *slog.Logger) *Local {
 	handle(a, agentapi.Restore, a.restore)
 	handle(a, agentapi.RestoreVolume, a.restoreVolume)
 	handle(a, agentapi.CreateVM, a.createVM)
+	handle(a, agentapi.Definition, a.definition)
 	handle(a, agentapi.Consolidate, a.consolidate)
 	handle(a, agentapi.AttachDisk, a.attachDisk)
 	handle(a, agentapi.DetachDisk, a.detachDisk)

@@ -451,6 +451,18 @@ func (a *Local) restoreVolume(ctx context.Context, req agentapi.RestoreVolumeReq
 	if err != nil {
 		return nil, cleanError{err}
 	}
+	// Leave nothing half-made: each step registers its undo.
+	r := revert.New(a.log)
+	defer r.Fail()
+	if req.Adopt != "" {
+		defined, err := a.adopt(ctx, req.DomainUUID, req.Adopt)
+		if err != nil {
+			return nil, cleanError{err}
+		}
+		if defined {
+			r.Add("undefine the adopted VM", func() error { return a.hv.UndefineDomain(context.WithoutCancel(ctx), req.DomainUUID) })
+		}
+	}
 	dom, err := a.hv.Domain(ctx, req.DomainUUID)
 	if err != nil {
 		return nil, cleanError{err}
@@ -470,7 +482,13 @@ func (a *Local) restoreVolume(ctx context.Context, req agentapi.RestoreVolumeReq
 		return nil, cleanError{errors.New("the VM has no file disk to place the new disk next to")}
 	}
 	running := dom.State == hypervisor.StateRunning
-	quick := req.Quick && running
+	if !running && dom.State != hypervisor.StateShutoff {
+		return nil, cleanError{fmt.Errorf("the VM is %s: a volume restore needs it running or shut off", dom.State)}
+	}
+	// A quick restore is an overlay on the backup file, whether the VM runs
+	// or not; a stopped VM is started on it below. It never turns into a
+	// full copy.
+	quick := req.Quick
 	dest := freeName(filepath.Join(dir, req.Name+".qcow2"))
 	progress(10, "writing "+dest)
 	var chk *check
@@ -495,13 +513,70 @@ func (a *Local) restoreVolume(ctx context.Context, req agentapi.RestoreVolumeReq
 		disk.discard()
 		return nil, err
 	}
-	progress(90, "attaching "+target)
+	r.Add("remove the new disk", func() error { return os.Remove(dest) })
+	progress(80, "attaching "+target)
 	if err := a.hv.AttachDisk(ctx, dom.UUID, hypervisor.NewDisk{Target: target, Bus: "virtio", Path: dest, Format: "qcow2"}, running); err != nil {
-		os.Remove(dest)
 		return nil, err
 	}
-	return agentapi.RestoreResult{UUID: dom.UUID, Name: dom.Name, Started: running, Damaged: damaged,
+	r.Add("detach the new disk", func() error { return a.hv.DetachDisk(context.WithoutCancel(ctx), dom.UUID, target, false) })
+	started := running
+	if quick && !running {
+		progress(90, "starting the VM on the restored disk")
+		if err := a.hv.StartDomain(ctx, dom.UUID); err != nil {
+			return nil, fmt.Errorf("start the VM: %w", err)
+		}
+		started = true
+	}
+	r.Success()
+	return agentapi.RestoreResult{UUID: dom.UUID, Name: dom.Name, Started: started, Damaged: damaged,
 		Disks: []agentapi.RestoredDisk{{Target: target, Path: dest, Verified: verifiedLabel(quick), Attached: true}}}, nil
+}
+
+// adopt defines here a stopped VM of another host of the zone from its
+// inactive definition, when it is not defined here yet; it reports whether
+// it defined it. Every file disk of the definition must exist on this host
+// (shared primary storage): a VM is not moved onto disks it can't read.
+func (a *Local) adopt(ctx context.Context, uuid, xml string) (bool, error) {
+	if _, err := a.hv.Domain(ctx, uuid); err == nil {
+		return false, nil // an earlier attempt defined it
+	} else if !errors.Is(err, hypervisor.ErrDomainNotFound) {
+		return false, err
+	}
+	var d libvirtxml.Domain
+	if err := d.Unmarshal(xml); err != nil {
+		return false, fmt.Errorf("the VM's definition: %w", err)
+	}
+	if d.UUID != uuid {
+		return false, fmt.Errorf("the definition is of vm %s, not %s", d.UUID, uuid)
+	}
+	if d.Devices != nil {
+		for _, disk := range d.Devices.Disks {
+			if disk.Source == nil || disk.Source.File == nil || disk.Source.File.File == "" {
+				continue
+			}
+			if _, err := os.Stat(disk.Source.File.File); err != nil {
+				return false, fmt.Errorf("this host does not see disk %s of the VM (a VM moves between hosts only on shared primary storage): %w", disk.Source.File.File, err)
+			}
+		}
+	}
+	got, err := a.hv.DefineDomain(ctx, xml)
+	if err != nil {
+		return false, err
+	}
+	if got != uuid {
+		return true, fmt.Errorf("defining the VM gave uuid %s, want %s", got, uuid)
+	}
+	a.log.Info("vm defined on this host for a volume restore", "vm", d.Name, "uuid", uuid)
+	return true, nil
+}
+
+// definition answers a VM's inactive definition.
+func (a *Local) definition(ctx context.Context, req agentapi.DefinitionRequest, progress func(float64, string)) (any, error) {
+	xml, err := a.hv.DomainXML(ctx, req.DomainUUID, true)
+	if err != nil {
+		return nil, err
+	}
+	return agentapi.DefinitionResult{XML: xml}, nil
 }
 
 func (a *Local) createVM(ctx context.Context, req agentapi.CreateVMRequest, progress func(float64, string)) (any, error) {

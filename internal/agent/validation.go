@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -259,18 +260,44 @@ func (a *Local) cleanupValidation(ctx context.Context, req agentapi.CleanupValid
 	}
 	for _, r := range roots {
 		vdir := filepath.Join(r, "validation")
-		if len(req.Keep) == 0 {
-			os.RemoveAll(vdir)
-			continue
-		}
 		entries, _ := os.ReadDir(vdir)
 		for _, e := range entries {
-			if !slices.Contains(req.Keep, e.Name()) {
-				os.RemoveAll(filepath.Join(vdir, e.Name()))
+			if slices.Contains(req.Keep, e.Name()) {
+				continue
 			}
+			p := filepath.Join(vdir, e.Name())
+			if why := holdsBackups(p, req.Storages); why != "" {
+				a.log.Warn("validation cleanup: left in place", "path", p, "reason", why)
+				continue
+			}
+			os.RemoveAll(p)
 		}
 	}
 	return agentapi.CleanupValidationResult{Destroyed: destroyed}, nil
+}
+
+// holdsBackups says why a path in a validation directory must not be
+// removed, or "": it is (or holds) a backup storage named in storages, or
+// it holds a backups/ tree (a storage knib does not know of here). A
+// validation directory holds only overlays; no cleanup removes backups.
+func holdsBackups(p string, storages []string) string {
+	for _, r := range storages {
+		if r == p || strings.HasPrefix(r, p+string(filepath.Separator)) {
+			return "it holds backup storage " + r
+		}
+	}
+	found := ""
+	filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || found != "" {
+			return filepath.SkipDir
+		}
+		if d.IsDir() && d.Name() == "backups" {
+			found = "it holds a backups directory: " + path
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return found
 }
 
 // destroyLeftover destroys the domains called name whose disks are in dir.

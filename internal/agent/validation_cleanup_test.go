@@ -82,10 +82,43 @@ func TestValidationCleanupKeepsLiveValidations(t *testing.T) {
 	if _, ok := hv.doms["u-live"]; ok {
 		t.Fatal("without a keep list the validation VM stays")
 	}
-	if _, err := os.Stat(vdir); !os.IsNotExist(err) {
-		t.Fatalf("validation directory left: %v", err)
+	if entries, err := os.ReadDir(vdir); err != nil || len(entries) != 0 {
+		t.Fatalf("validation directory not emptied: %v %v", entries, err)
 	}
 	if _, ok := hv.doms["u-other"]; !ok {
 		t.Fatal("a validation VM of another storage was destroyed")
+	}
+}
+
+// No cleanup removes backups: a storage placed inside another storage's
+// validation directory (by name, or found by its backups/ tree) stays,
+// while the overlays beside it go.
+func TestValidationCleanupNeverRemovesBackups(t *testing.T) {
+	root := t.TempDir()
+	vdir := filepath.Join(root, "validation")
+	nested := filepath.Join(vdir, "nested-storage")
+	unknown := filepath.Join(vdir, "old-storage")
+	overlay := filepath.Join(vdir, "cccccccc-dead", "vda.qcow2")
+	for _, f := range []string{filepath.Join(nested, "backups", "vm", "b1", "vda.qcow2"), filepath.Join(unknown, "x", "backups", "vm", "b1", "vda.qcow2"), overlay} {
+		if err := os.MkdirAll(filepath.Dir(f), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, []byte("data"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := &Local{cfg: Config{StoragePath: root}, hv: &cleanupHV{doms: map[string]hypervisor.Domain{}}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, req := range []agentapi.CleanupValidationRequest{{Storages: []string{root, nested}}, {Storages: []string{root}, Keep: []string{"other"}}} {
+		if _, err := a.cleanupValidation(context.Background(), req, func(float64, string) {}); err != nil {
+			t.Fatal(err)
+		}
+		for _, kept := range []string{filepath.Join(nested, "backups", "vm", "b1", "vda.qcow2"), filepath.Join(unknown, "x", "backups", "vm", "b1", "vda.qcow2")} {
+			if _, err := os.Stat(kept); err != nil {
+				t.Fatalf("the cleanup removed a backup file: %v", err)
+			}
+		}
+		if _, err := os.Stat(overlay); !os.IsNotExist(err) {
+			t.Fatalf("the dead validation's overlay is left: %v", err)
+		}
 	}
 }

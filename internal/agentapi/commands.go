@@ -27,6 +27,7 @@ var (
 	Restore             = register[RestoreRequest, RestoreResult](KindRestore)
 	RestoreVolume       = register[RestoreVolumeRequest, RestoreResult](KindRestoreVolume)
 	CreateVM            = register[CreateVMRequest, RestoreResult](KindCreateVM)
+	Definition          = register[DefinitionRequest, DefinitionResult](KindDefinition)
 	Consolidate         = register[ConsolidateRequest, ConsolidateResult](KindConsolidate)
 	AttachDisk          = register[AttachDiskRequest, RestoredDisk](KindAttachDisk)
 	DetachDisk          = register[DetachDiskRequest, DetachDiskResult](KindDetachDisk)

@@ -6,6 +6,7 @@ const (
 	KindRestoreVolume = "backup.restore-volume"
 	KindCreateVM      = "backup.create-vm"
 	KindConsolidate   = "vm.consolidate"
+	KindDefinition    = "vm.definition"
 )
 
 // RestoreRequest restores backup files onto a VM's disks. The VM is stopped,
@@ -60,9 +61,27 @@ type RestoreVolumeRequest struct {
 	DomainUUID string `json:"domain_uuid"`
 	File       string `json:"file"` // backup file, relative to the storage root
 	// Name is used in the new file's name.
-	Name  string `json:"name"`
-	Quick bool   `json:"quick"`
+	Name string `json:"name"`
+	// Quick attaches a thin overlay on the backup file instead of a full
+	// copy; a stopped VM is then started (the seed's restoreVolume rows 5
+	// and 6), so that its consolidation can run.
+	Quick bool `json:"quick"`
+	// Adopt, when set, is the inactive definition of a stopped VM that
+	// lives on another host of the zone: it is defined here first (same
+	// uuid and disks, which must exist here: shared primary storage), so
+	// that the VM starts on this host. Idempotent.
+	Adopt string `json:"adopt,omitempty"`
 	Verify
+}
+
+// DefinitionRequest asks for a VM's inactive definition (domain XML).
+type DefinitionRequest struct {
+	DomainUUID string `json:"domain_uuid"`
+}
+
+// DefinitionResult is a VM's inactive definition.
+type DefinitionResult struct {
+	XML string `json:"xml"`
 }
 
 // CreateVMRequest defines a new VM from a backup: new name, new uuid, new MAC

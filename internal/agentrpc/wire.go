@@ -91,6 +91,7 @@ var codecs = func() map[string]codec {
 		func() (string, codec) { return codecOf(agentapi.Restore) },
 		func() (string, codec) { return codecOf(agentapi.RestoreVolume) },
 		func() (string, codec) { return codecOf(agentapi.CreateVM) },
+		func() (string, codec) { return codecOf(agentapi.Definition) },
 		func() (string, codec) { return codecOf(agentapi.Consolidate) },
 		func() (string, codec) { return codecOf(agentapi.AttachDisk) },
 		func() (string, codec) { return codecOf(agentapi.DetachDisk) },

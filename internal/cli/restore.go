@@ -66,7 +66,7 @@ func restoreCmds(a *app) []*cobra.Command {
 	volume.Flags().StringVar(&v.Disk, "disk", "", "disk of the backup (e.g. vdb)")
 	volume.Flags().StringVar(&v.VM, "vm", "", "VM to attach the new disk to")
 	volume.Flags().BoolVar(&v.QuickRestore, "quick-restore", false, "attach an overlay on the backup file at once, consolidate while the VM runs")
-	volume.Flags().StringVar(&v.Host, "host", "", "the VM's host (admin)")
+	volume.Flags().StringVar(&v.Host, "host", "", "with --quick-restore, a stopped VM starts on this host of its zone (shared primary storage; admin)")
 	volume.Flags().BoolVar(&v.AcceptDamaged, "accept-damaged", false, "restore even from backup files that no longer match their recorded hashes (the result lists them)")
 	volume.MarkFlagRequired("disk")
 	volume.MarkFlagRequired("vm")

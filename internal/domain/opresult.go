@@ -112,8 +112,13 @@ type BackupRestoreVolumeResult struct {
 	Backup string `json:"backup"`
 	// Disks are the disks written.
 	Disks []RestoredDisk `json:"disks"`
-	// Consolidated is set on a quick restore onto a running VM.
+	// Consolidated is set on a quick restore (the VM runs on the overlay,
+	// started by the restore when it was stopped).
 	Consolidated *bool `json:"consolidated,omitempty"`
+	// Started is true when the restore started the stopped VM (quick).
+	Started bool `json:"started,omitempty"`
+	// Host is the host the VM was started on, when --host moved it.
+	Host string `json:"host,omitempty"`
 	// Damaged lists the damaged backup files restored anyway
 	// (accept_damaged).
 	Damaged []string `json:"damaged,omitempty"`

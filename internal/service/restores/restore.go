@@ -298,15 +298,31 @@ func (s *Service) RestoreVolume(ctx context.Context, p domain.Principal, id, dis
 	if vm.State == domain.VMMissing {
 		return domain.Operation{}, fmt.Errorf("vm %s is not defined on its host: %w", vm.Name, domain.ErrConflict)
 	}
-	if o.Host != "" {
-		if h, err := s.store.Host(ctx, o.Host); err != nil || h.ID != vm.HostID {
-			return domain.Operation{}, domain.Invalid("host", "a volume restore writes the new disk on the VM's own host")
-		}
-	}
 	if vm.HostID != b.HostID && s.zoneOf(ctx, vm.HostID) != s.zoneOf(ctx, b.HostID) {
 		return domain.Operation{}, fmt.Errorf("vm %s is in another zone than the backup's storage: %w", vm.Name, domain.ErrConflict)
 	}
+	// --host (the seed's restoreVolume row 6): a stopped VM starts on the
+	// restored disk on that host of its zone.
+	var moveTo *domain.Host
+	if o.Host != "" {
+		to, err := s.targetHost(ctx, o.Host, s.zoneOf(ctx, vm.HostID))
+		if err != nil {
+			return domain.Operation{}, err
+		}
+		if to.ID != vm.HostID {
+			if !o.Quick {
+				return domain.Operation{}, domain.Invalid("host", "--host applies to a quick restore, which starts the stopped VM on that host")
+			}
+			if vm.EffectiveState() != domain.VMStopped {
+				return domain.Operation{}, fmt.Errorf("vm %s is %s; only a stopped VM starts on another host: %w", vm.Name, vm.EffectiveState(), domain.ErrConflict)
+			}
+			moveTo = &to
+		}
+	}
 	return s.k.VMOperation(ctx, p, vm, "a volume restore", "backup.restore-volume", func(ctx context.Context, progress kernel.Progress) (domain.OpResult, error) {
+		if moveTo != nil {
+			return s.restoreVolumeOnto(ctx, vm, b, *file, disk, *moveTo, o, progress)
+		}
 		a, err := s.k.Agent(vm.HostID)
 		if err != nil {
 			return nil, err
@@ -333,13 +349,76 @@ func (s *Service) RestoreVolume(ctx context.Context, p domain.Principal, id, dis
 		if err != nil {
 			return nil, err
 		}
-		out := domain.BackupRestoreVolumeResult{VM: vm.Name, Backup: b.ID, Disks: restoredDisks(res.Disks), Damaged: accepted}
+		out := domain.BackupRestoreVolumeResult{VM: vm.Name, Backup: b.ID, Disks: restoredDisks(res.Disks), Damaged: accepted,
+			Started: res.Started && vm.EffectiveState() != domain.VMRunning}
 		if o.Quick && res.Started {
 			out.Consolidated = boolPtr(s.ConsolidateWithRetries(ctx, a, vm.ID, root, verify, timeout, progress, 60, 100))
 		}
 		s.k.RefreshHost(ctx, vm.HostID)
 		return out, nil
 	})
+}
+
+// restoreVolumeOnto is a quick volume restore that starts a stopped VM on
+// another host of its zone: its definition (same uuid, same disks, which
+// that host must see: shared primary storage) is defined there with the
+// overlay attached, the VM starts there, its old definition goes, and the
+// overlay is consolidated while it runs. The move is recorded first
+// (store.VMMove): recovery rolls it forward when the target has the VM.
+func (s *Service) restoreVolumeOnto(ctx context.Context, vm domain.VM, b domain.Backup, file domain.BackupFile, disk string, to domain.Host, o RestoreOptions, progress kernel.Progress) (domain.OpResult, error) {
+	source, err := s.k.Agent(vm.HostID)
+	if err != nil {
+		return nil, err
+	}
+	target, err := s.k.Agent(to.ID)
+	if err != nil {
+		return nil, err
+	}
+	timeout := s.k.KnibTimeout(ctx, vm)
+	def, err := kernel.Run(ctx, source, agentapi.Definition, agentapi.DefinitionRequest{DomainUUID: vm.ID}, timeout, nil, 0, 5)
+	if err != nil {
+		return nil, fmt.Errorf("read the VM's definition on host %s: %w", s.k.HostName(ctx, vm.HostID), err)
+	}
+	root, release, err := s.holdBackup(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	verify, err := s.k.Verify(ctx, b, o.AcceptDamaged, disk)
+	if err != nil {
+		return nil, err
+	}
+	m := store.VMMove{VMID: vm.ID, FromHost: vm.HostID, ToHost: to.ID, BackupID: b.ID, Quick: true, Created: s.k.Clock().Now()}
+	if err := s.store.RecordVMMove(ctx, m); err != nil {
+		return nil, err
+	}
+	r := revert.New(s.k.Log())
+	defer r.Fail()
+	r.Add("forget the move record", func() error { return s.store.FinishVMMove(context.WithoutCancel(ctx), vm.ID) })
+	name := fmt.Sprintf("%s-%s-restore-%s", vm.Name, disk, b.ID[:8])
+	req := agentapi.RestoreVolumeRequest{InStorage: agentapi.InStorage{Storage: root}, DomainUUID: vm.ID, File: file.Path, Name: name, Quick: true,
+		Adopt: def.XML, Verify: verify}
+	res, err := kernel.Run(ctx, target, agentapi.RestoreVolume, req, timeout, progress, 5, 60)
+	if err != nil {
+		err = s.damaged(ctx, err, "a volume restore onto another host")
+		if kernel.IsClean(err) {
+			return nil, err // nothing changed: the reverter takes the intent back
+		}
+		r.Success() // recovery decides: forward if the target has the VM
+		return nil, s.restoreFailed(ctx, vm.ID, "volume restore of backup "+b.ID+" onto host "+to.Name+" failed: ", err)
+	}
+	r.Success()
+	accepted, err := s.accepted(ctx, res.Damaged)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.finishMove(ctx, m, vm.Name); err != nil {
+		return nil, s.restoreFailed(ctx, vm.ID, "volume restore of backup "+b.ID+" onto host "+to.Name+": ", err)
+	}
+	out := domain.BackupRestoreVolumeResult{VM: vm.Name, Backup: b.ID, Disks: restoredDisks(res.Disks), Damaged: accepted, Host: to.Name, Started: res.Started}
+	out.Consolidated = boolPtr(s.ConsolidateWithRetries(ctx, target, vm.ID, root, verify, timeout, progress, 60, 100))
+	s.k.Log().Info("volume restored; the VM runs on another host", "vm", vm.Name, "backup", b.ID, "host", to.Name)
+	return out, nil
 }
 
 var (
