@@ -321,6 +321,12 @@ func TestSettingsAPI(t *testing.T) {
 		t.Fatalf("invalid value problem: %v", p)
 	}
 	e.do(e.admin, "PUT", "/settings/no.such.key", `{"value":"1"}`, 400, nil)
+	// One range for a chain size, global or an offering's: 0 (unlimited)
+	// to 1,000,000; negative values are refused by both.
+	e.do(e.admin, "PUT", "/settings/backup.chain.size", `{"value":"-3"}`, 400, nil)
+	e.do(e.admin, "POST", "/offerings", `{"name":"neg","backup_chain_size":-5}`, 400, nil)
+	e.do(e.admin, "PUT", "/settings/backup.chain.size", `{"value":"1000001"}`, 400, nil)
+	e.do(e.admin, "POST", "/offerings", `{"name":"big","backup_chain_size":1000001}`, 400, nil)
 	e.do(e.admin, "PUT", "/settings/backup.chain.size", `{"value":"3","host":"localhost"}`, 400, nil)
 	e.do(e.admin, "PUT", "/settings/backup.compression.max.concurrent.operations.per.host", `{"value":"-1","host":"localhost"}`, 200, &s)
 	if s["source"] != "host" || s["value"] != "-1" {

@@ -155,9 +155,11 @@ const (
 // kboss-behaviour §11.2 mapped zone→zone, cluster→host, account→account.
 var definitions = []Definition{
 	{
-		Key: KeyBackupChainSize, Type: TypeInt, Default: "8",
+		// One range with an offering's backup_chain_size (domain.MaxCount):
+		// 0 is unlimited, negative values are refused everywhere.
+		Key: KeyBackupChainSize, Type: TypeInt, Default: "8", Min: num(0), Max: num(1000000),
 		Description: "Determines the max size of a backup chain. If cloud admins set it to 1, all the backups will be full backups. " +
-			"With values lower than 1, the backup chain will be unlimited, unless it is stopped by another process. " +
+			"With 0, the backup chain will be unlimited, unless it is stopped by another process (negative values are refused, as for an offering's chain size). " +
 			"Please note that unlimited backup chains have a higher chance of getting corrupted, as new backups will be dependent on all of the older ones.",
 		Scopes: []Scope{ScopeZone},
 	},

@@ -123,7 +123,12 @@ func checkRange(key string, f float64, lo, hi *float64, got string) error {
 	return nil
 }
 
-func fmtNum(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+func fmtNum(f float64) string {
+	if f == float64(int64(f)) {
+		return strconv.FormatInt(int64(f), 10) // 1000000, not 1e+06
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}
 
 // unitDuration returns the length of one unit, or 0 for non-time units.
 func unitDuration(u Unit) time.Duration {

@@ -14,11 +14,12 @@ func TestValidate(t *testing.T) {
 		want    string // normalized value when ok
 		err     string // exact message, or "" when valid
 	}{
-		// backup.chain.size: any integer (<1 = unlimited).
+		// backup.chain.size: 0 (unlimited) to 1,000,000, as an offering's.
 		{"backup.chain.size", "8", "8", ""},
 		{"backup.chain.size", " 1 ", "1", ""},
 		{"backup.chain.size", "0", "0", ""},
-		{"backup.chain.size", "-3", "-3", ""},
+		{"backup.chain.size", "-3", "", "backup.chain.size: must be between 0 and 1000000, got -3"},
+		{"backup.chain.size", "1000001", "", "backup.chain.size: must be between 0 and 1000000, got 1000001"},
 		{"backup.chain.size", "+4", "4", ""},
 		{"backup.chain.size", "abc", "", `backup.chain.size: must be an integer, got "abc"`},
 		{"backup.chain.size", "8.0", "", `backup.chain.size: must be an integer, got "8.0"`},
