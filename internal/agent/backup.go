@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +12,7 @@ import (
 
 	"github.com/knib/knib/internal/agentapi"
 	"github.com/knib/knib/internal/crashpoint"
-	"github.com/knib/knib/internal/fsatomic"
+	"github.com/knib/knib/internal/fileperm"
 	"github.com/knib/knib/internal/hypervisor"
 	"github.com/knib/knib/internal/qemuimg"
 )
@@ -51,7 +50,7 @@ func (a *Local) takeBackup(ctx context.Context, req agentapi.TakeBackupRequest, 
 	crashpoint.Hit("backup.after-snapshot")
 
 	// 2. Copy the frozen layers to backup storage.
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := a.perm.MkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("backup directory: %w", err)
 	}
 	for i, d := range req.Disks {
@@ -154,7 +153,11 @@ func (a *Local) snapshot(ctx context.Context, dom hypervisor.Domain, req agentap
 	// Stopped VM: create the overlays with qemu-img and point the domain at them.
 	sources := map[string]hypervisor.Layer{}
 	for _, d := range req.Disks {
-		if err := a.img.Create(ctx, d.NewDelta, "qcow2", 0, &qemuimg.Backing{Path: d.Frozen, Format: formats[d.Target]}); err != nil {
+		err := a.img.Create(ctx, d.NewDelta, "qcow2", 0, &qemuimg.Backing{Path: d.Frozen, Format: formats[d.Target]})
+		if err == nil {
+			err = a.perm.Disk(d.NewDelta)
+		}
+		if err != nil {
 			for _, c := range req.Disks {
 				os.Remove(c.NewDelta)
 			}
@@ -206,6 +209,10 @@ func (a *Local) copyDisk(ctx context.Context, req agentapi.TakeBackupRequest, d 
 			}
 		}
 		crashpoint.Hit("backup.during-copy")
+		if err := a.perm.File(part); err != nil {
+			os.Remove(part)
+			return f, err
+		}
 		if err := syncFile(part); err != nil {
 			return f, err
 		}
@@ -292,7 +299,7 @@ func (a *Local) saveDomainFiles(ctx context.Context, req agentapi.TakeBackupRequ
 	if err != nil {
 		return fmt.Errorf("domain XML: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "domain.xml"), []byte(xml)); err != nil {
+	if err := a.writeFileAtomic(filepath.Join(dir, "domain.xml"), []byte(xml)); err != nil {
 		return err
 	}
 	boot, err := a.hv.BootFiles(ctx, req.DomainUUID)
@@ -301,13 +308,13 @@ func (a *Local) saveDomainFiles(ctx context.Context, req agentapi.TakeBackupRequ
 	}
 	m := Manifest{BackupID: req.BackupID, VMUUID: req.DomainUUID, Files: files, Parents: map[string]string{}, Disks: disks, Created: a.now().UTC()}
 	if len(boot) > 0 {
-		if err := os.MkdirAll(filepath.Join(dir, "boot"), 0o755); err != nil {
+		if err := a.perm.MkdirAll(filepath.Join(dir, "boot")); err != nil {
 			return err
 		}
 	}
 	for _, b := range boot {
 		dst := filepath.Join(dir, "boot", filepath.Base(b))
-		if err := copyFile(b, dst); err != nil {
+		if err := a.copyFile(b, dst, fileperm.FileMode); err != nil {
 			return fmt.Errorf("boot file %s: %w", b, err)
 		}
 		m.BootFiles = append(m.BootFiles, filepath.Join(req.Dir, "boot", filepath.Base(b)))
@@ -321,23 +328,7 @@ func (a *Local) saveDomainFiles(ctx context.Context, req agentapi.TakeBackupRequ
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, "manifest.json"), append(raw, '\n'))
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	return fsatomic.WriteFile(path, data, 0o644)
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	return fsatomic.Write(dst, 0o644, func(w io.Writer) error {
-		_, err := io.Copy(w, in)
-		return err
-	})
+	return a.writeFileAtomic(filepath.Join(dir, "manifest.json"), append(raw, '\n'))
 }
 
 // chains reports each disk's top and the file below it.

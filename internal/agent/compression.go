@@ -79,6 +79,9 @@ func (a *Local) compress(ctx context.Context, req agentapi.CompressRequest, prog
 			}
 			a.log.Info("compressing a backup file", "file", src, "library", lib, "coroutines", req.Coroutines, "rate_limit_mbps", req.RateLimitMBps)
 			err := a.img.Convert(ctx, opts)
+			if err == nil {
+				err = a.perm.File(part) // qemu-img's umask made it 0644
+			}
 			if err != nil {
 				os.Remove(part)
 				return res, err

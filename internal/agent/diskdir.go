@@ -6,21 +6,24 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/knib/knib/internal/fileperm"
 )
 
 // CheckDiskDir refuses a disk directory (Config.DiskDir) that is not an
 // absolute, clean path other than /, and makes sure it exists as a
-// directory QEMU can traverse (created 0755 when missing).
+// directory QEMU can traverse and other users cannot: created when missing
+// with internal/fileperm's DirMode (0750) in the QEMU group.
 func CheckDiskDir(dir string) error {
 	if !filepath.IsAbs(dir) || filepath.Clean(dir) != dir || dir == "/" {
 		return fmt.Errorf("disk directory %q must be an absolute, clean path other than /", dir)
 	}
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("disk directory: %w", err)
+		perm, err := fileperm.Host()
+		if err != nil {
+			return fmt.Errorf("disk directory %s: QEMU could not reach it: %w", dir, err)
 		}
-		// Whatever the umask: QEMU (libvirt-qemu) must traverse it.
-		if err := os.Chmod(dir, 0o755); err != nil {
+		if err := perm.MkdirAll(dir); err != nil {
 			return fmt.Errorf("disk directory: %w", err)
 		}
 	}

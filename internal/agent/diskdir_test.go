@@ -4,7 +4,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/knib/knib/internal/fileperm"
 )
 
 func TestCheckDiskDir(t *testing.T) {
@@ -17,8 +20,16 @@ func TestCheckDiskDir(t *testing.T) {
 	if err := CheckDiskDir(fresh); err != nil {
 		t.Fatalf("missing directory not created: %v", err)
 	}
-	if st, err := os.Stat(fresh); err != nil || !st.IsDir() || st.Mode().Perm() != 0o755 {
-		t.Fatalf("created disk directory: %v %v", err, st)
+	// QEMU reaches it through its group; other users do not.
+	perm, err := fileperm.Host()
+	if err != nil {
+		t.Skipf("no QEMU group on this host: %v", err)
+	}
+	for _, d := range []string{filepath.Join(dir, "disks"), fresh} {
+		var st syscall.Stat_t
+		if err := syscall.Stat(d, &st); err != nil || st.Mode&0o7777 != 0o750 || int(st.Gid) != perm.GID {
+			t.Fatalf("created disk directory %s: %v mode %04o group %d, want 0750 group %d", d, err, st.Mode&0o7777, st.Gid, perm.GID)
+		}
 	}
 	if err := CheckDiskDir(fresh); err != nil {
 		t.Fatalf("existing directory refused: %v", err)

@@ -45,6 +45,10 @@ func (a *Local) attachDisk(ctx context.Context, req agentapi.AttachDiskRequest, 
 	if err := a.img.Create(ctx, path, "qcow2", req.Size, nil); err != nil {
 		return nil, cleanError{err}
 	}
+	if err := a.perm.Disk(path); err != nil {
+		removeIfExists(path)
+		return nil, cleanError{err}
+	}
 	running := dom.State == hypervisor.StateRunning
 	if err := a.hv.AttachDisk(ctx, dom.UUID, hypervisor.NewDisk{Target: target, Bus: "virtio", Path: path, Format: "qcow2"}, running); err != nil {
 		removeIfExists(path)

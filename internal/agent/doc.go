@@ -15,4 +15,9 @@
 //   - agent configuration file: agent.properties in the agent's data
 //     directory, key=value lines that override settings for this host (the
 //     two max.concurrent.operations.per.host keys).
+//   - private tree: what the agent writes in a storage is 0750 directories
+//     and 0640 files in the QEMU group, the disks it gives VMs 0660
+//     (internal/fileperm, perms.go); a storage is tightened once per
+//     process, at start (TightenStorage) or by the first task in it, and
+//     CheckHost lists what is still open.
 package agent

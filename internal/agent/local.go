@@ -11,6 +11,7 @@ import (
 
 	"github.com/knib/knib/internal/agentapi"
 	"github.com/knib/knib/internal/clock"
+	"github.com/knib/knib/internal/fileperm"
 	"github.com/knib/knib/internal/guestagent"
 	"github.com/knib/knib/internal/hypervisor"
 	"github.com/knib/knib/internal/qemuimg"
@@ -46,13 +47,20 @@ type Local struct {
 	log   *slog.Logger
 	tasks *taskTable
 	clk   clock.Clock
+	// perm: the modes and QEMU group of what the agent writes (perms.go);
+	// permErr says why the group is unknown.
+	perm    fileperm.Perms
+	permErr error
+	secured storageGuard
 }
 
 var _ agentapi.Agent = (*Local)(nil)
 
 // NewLocal returns an agent driving hv. It does not take ownership of hv.
 func NewLocal(cfg Config, hv Hypervisor, log *slog.Logger) *Local {
-	a := &Local{cfg: cfg, hv: hv, img: qemuimg.Default, ga: guestagent.New(hv), log: log, tasks: newTaskTable(), clk: clock.Real{}}
+	a := &Local{cfg: cfg, hv: hv, img: qemuimg.Default, ga: guestagent.New(hv), log: log, tasks: newTaskTable(), clk: clock.Real{},
+		secured: storageGuard{roots: map[string]func() error{}}}
+	a.perm, a.permErr = fileperm.Host()
 	handle(a, agentapi.TakeBackup, a.takeBackup)
 	handle(a, agentapi.Reconcile, a.reconcile)
 	handle(a, agentapi.DeleteFiles, a.deleteFiles)

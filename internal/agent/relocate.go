@@ -63,7 +63,7 @@ func (a *Local) restoreHere(ctx context.Context, req agentapi.RestoreHereRequest
 			return res, nil
 		}
 	}
-	if err := os.MkdirAll(vmDir, 0o755); err != nil {
+	if err := a.perm.MkdirAll(vmDir); err != nil {
 		return nil, cleanError{err}
 	}
 	var trash []string

@@ -13,6 +13,7 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/fileperm"
 	"github.com/knib/knib/internal/hypervisor"
 	"github.com/knib/knib/internal/qemuimg"
 	"github.com/knib/knib/internal/revert"
@@ -90,7 +91,7 @@ type preparedDisk struct {
 func (a *Local) prepareDisk(ctx context.Context, src, dest, format string, quick bool) (preparedDisk, error) {
 	p := preparedDisk{part: dest + ".knib-restore.part", dest: dest, quick: quick}
 	os.Remove(p.part)
-	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+	if err := a.perm.MkdirAll(filepath.Dir(dest)); err != nil {
 		return p, err
 	}
 	var err error
@@ -98,6 +99,11 @@ func (a *Local) prepareDisk(ctx context.Context, src, dest, format string, quick
 		err = a.img.Create(ctx, p.part, "qcow2", 0, &qemuimg.Backing{Path: src, Format: "qcow2"})
 	} else {
 		err = a.img.Convert(ctx, qemuimg.ConvertOptions{Src: src, SrcFormat: "qcow2", Dst: p.part, DstFormat: format, ForceShare: true})
+	}
+	if err == nil {
+		// QEMU writes the restored disk (or the overlay): 0660 in its
+		// group, whatever qemu-img's umask made of it.
+		err = a.perm.Disk(p.part)
 	}
 	if err != nil {
 		p.discard()
@@ -406,10 +412,10 @@ func (a *Local) restoreBootFiles(dir, storedXML string) error {
 		if _, err := os.Stat(saved); err != nil {
 			return fmt.Errorf("boot file %s is missing and not in the backup", c)
 		}
-		if err := os.MkdirAll(filepath.Dir(c), 0o755); err != nil {
+		if err := a.perm.MkdirAll(filepath.Dir(c)); err != nil {
 			return err
 		}
-		if err := copyFile(saved, c); err != nil {
+		if err := a.copyFile(saved, c, fileperm.DiskMode); err != nil {
 			return err
 		}
 	}
@@ -608,7 +614,7 @@ func (a *Local) createVM(ctx context.Context, req agentapi.CreateVMRequest, prog
 		destDir := filepath.Dir(b.Path)
 		if req.OwnDiskDir {
 			destDir = filepath.Join(a.diskDir(), req.Name)
-			if err := os.MkdirAll(destDir, 0o755); err != nil {
+			if err := a.perm.MkdirAll(destDir); err != nil {
 				return nil, err
 			}
 		}

@@ -65,7 +65,11 @@ func (a *Local) snapshotCreate(ctx context.Context, req agentapi.SnapshotCreateR
 	} else {
 		sources := map[string]hypervisor.Layer{}
 		for _, d := range disks {
-			if err := a.img.Create(ctx, overlay(d), "qcow2", 0, &qemuimg.Backing{Path: d.Source, Format: d.Format}); err != nil {
+			err := a.img.Create(ctx, overlay(d), "qcow2", 0, &qemuimg.Backing{Path: d.Source, Format: d.Format})
+			if err == nil {
+				err = a.perm.Disk(overlay(d))
+			}
+			if err != nil {
 				for _, c := range disks {
 					os.Remove(overlay(c))
 				}
@@ -156,7 +160,12 @@ func (a *Local) snapshotRevert(ctx context.Context, req agentapi.SnapshotRevertR
 			return nil, cleanError{fmt.Errorf("snapshot file of %s: %w", f.Disk, err)}
 		}
 		ov := filepath.Join(filepath.Dir(f.Frozen), agentapi.SnapshotPrefix+dom.UUID+"."+f.Disk+"."+req.SnapshotID+"-"+req.Suffix+".qcow2")
-		if err := a.img.Create(ctx, ov, "qcow2", 0, &qemuimg.Backing{Path: f.Frozen, Format: infos[0].Format}); err != nil {
+		err = a.img.Create(ctx, ov, "qcow2", 0, &qemuimg.Backing{Path: f.Frozen, Format: infos[0].Format})
+		if err == nil {
+			err = a.perm.Disk(ov)
+		}
+		if err != nil {
+			os.Remove(ov)
 			for _, c := range created {
 				os.Remove(c)
 			}

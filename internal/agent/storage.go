@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/fileperm"
 	"github.com/knib/knib/internal/qemuimg"
 )
 
@@ -126,14 +127,14 @@ func (a *Local) copyStorage(ctx context.Context, req agentapi.StorageCopyRequest
 			target := filepath.Join(dst, rel)
 			switch {
 			case d.IsDir():
-				return os.MkdirAll(target, 0o755)
+				return a.perm.MkdirAll(target)
 			case !d.Type().IsRegular():
 				return fmt.Errorf("%s is not a regular file", p)
 			case strings.HasSuffix(p, ".part") || strings.HasSuffix(p, compressedSuffix):
 				return nil // interrupted writes: not part of the backup
 			}
 			progress(90*float64(done)/float64(max(total, 1)), "copying "+filepath.Join(b.Dir, rel))
-			n, err := copyPart(ctx, p, target)
+			n, err := copyPart(ctx, p, target, a.perm)
 			done += n
 			res.Copied++
 			res.Bytes += n
@@ -231,8 +232,9 @@ func (a *Local) relativeBacking(ctx context.Context, file, from, to string) (boo
 	return true, nil
 }
 
-// copyPart copies src to dst through dst.part (fsynced, then renamed).
-func copyPart(ctx context.Context, src, dst string) (int64, error) {
+// copyPart copies src to dst through dst.part (fsynced, then renamed); the
+// copy is a backup file: fileperm.FileMode in the QEMU group.
+func copyPart(ctx context.Context, src, dst string, perm fileperm.Perms) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -241,16 +243,15 @@ func copyPart(ctx context.Context, src, dst string) (int64, error) {
 		return 0, err
 	}
 	defer in.Close()
-	st, err := in.Stat()
-	if err != nil {
-		return 0, err
-	}
 	part := dst + ".part"
-	out, err := os.OpenFile(part, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, st.Mode().Perm())
+	out, err := os.OpenFile(part, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fileperm.FileMode)
 	if err != nil {
 		return 0, err
 	}
 	n, err := io.Copy(out, in)
+	if err == nil {
+		err = perm.File(part)
+	}
 	if err == nil {
 		err = out.Sync()
 	}

@@ -27,6 +27,13 @@ func handle[Req, Res any](a *Local, cmd agentapi.Command[Req, Res], h func(ctx c
 		if err != nil {
 			return nil, cleanError{err}
 		}
+		// A storage this agent has not worked in yet is tightened first
+		// (perms.go); a failure is logged, and `knib agent` reports it.
+		if s, ok := any(req).(agentapi.StorageRequest); ok {
+			if err := a.secureStorage(s.StorageRoot()); err != nil {
+				a.log.Warn("backup storage not tightened", "err", err)
+			}
+		}
 		res, err := h(ctx, req, progress)
 		if err != nil {
 			return nil, err

@@ -43,7 +43,7 @@ func (a *Local) validate(ctx context.Context, req agentapi.ValidateRequest, prog
 	// the cleanup while its job ran) goes before the new one boots.
 	a.destroyLeftover(ctx, agentapi.ValidationPrefix+req.BackupID[:8], work)
 	os.RemoveAll(work)
-	if err := os.MkdirAll(work, 0o755); err != nil {
+	if err := a.perm.MkdirAll(work); err != nil {
 		return nil, err
 	}
 	_, storedXML, err := a.readManifest(dir)
@@ -59,6 +59,10 @@ func (a *Local) validate(ctx context.Context, req agentapi.ValidateRequest, prog
 		}
 		ov := filepath.Join(work, f.Disk+".qcow2")
 		if err := a.img.Create(ctx, ov, "qcow2", 0, &qemuimg.Backing{Path: src, Format: "qcow2"}); err != nil {
+			return nil, err
+		}
+		// QEMU writes the overlay; the backup file below stays read-only.
+		if err := a.perm.Disk(ov); err != nil {
 			return nil, err
 		}
 		overlays[f.Disk] = ov
@@ -132,7 +136,7 @@ func (a *Local) validate(ctx context.Context, req agentapi.ValidateRequest, prog
 			res.Reasons = append(res.Reasons, fmt.Sprintf("no screenshot: %v", err))
 		} else {
 			rel := filepath.Join(req.Dir, "screenshot.png")
-			if err := writeFileAtomic(filepath.Join(dir, "screenshot.png"), png.Bytes()); err != nil {
+			if err := a.writeFileAtomic(filepath.Join(dir, "screenshot.png"), png.Bytes()); err != nil {
 				return nil, err
 			}
 			res.Screenshot = rel

@@ -69,6 +69,10 @@ func runRemoteAgent(ctx context.Context, a *app, o remoteAgentOpts) error {
 	defer hv.Close()
 	local := agent.NewLocal(agent.Config{Name: o.name, StoragePath: o.storage, DiskDir: o.diskDir, PropertiesFile: filepath.Join(o.dir, "agent.properties")}, hv, log)
 	defer local.Close()
+	// A storage an older knib wrote (0755/0644) is tightened.
+	if err := local.TightenStorage(); err != nil {
+		log.Warn("backup storage not tightened", "err", err)
+	}
 	rep, err := local.HostReport(ctx)
 	if err != nil {
 		return fmt.Errorf("host report: %w", err)

@@ -86,9 +86,12 @@ func agentCmd(a *app) *cobra.Command {
 				return fmt.Errorf("libvirt %s: %w", uri, err)
 			}
 			defer hv.Close()
-			storage := filepath.Join(dir, "storage")
-			if _, err := os.Stat(storage); err != nil {
-				storage = ""
+			storage := ro.storage
+			if storage == "" {
+				storage = filepath.Join(dir, "storage")
+				if _, err := os.Stat(storage); err != nil {
+					storage = ""
+				}
 			}
 			ag := agent.NewLocal(agent.Config{Name: name, StoragePath: storage, PropertiesFile: filepath.Join(dir, "agent.properties")},
 				hv, slog.New(slog.NewTextHandler(a.errw, nil)))
@@ -104,11 +107,14 @@ func agentCmd(a *app) *cobra.Command {
 	f.StringVar(&ro.token, "join-token", "", "one-time join token (`knib host join-token create`); later starts need none")
 	f.StringVar(&ro.listen, "listen", "0.0.0.0:8282", "address the agent serves the server on")
 	f.StringVar(&ro.advertise, "advertise", "", "URL the server reaches the agent at (default https://<name>:<port>)")
-	f.StringVar(&ro.storage, "storage-path", "", "backup storage directory as mounted on this host")
+	f.StringVar(&ro.storage, "storage-path", "", "backup storage directory as mounted on this host (without --server: the storage to check, default <data dir>/storage)")
 	f.StringVar(&ro.diskDir, "disk-dir", "", "where disks of VMs restored onto this host from another host go, <dir>/<vm uuid>/ (default "+agent.DefaultDiskDir+")")
 	return cmd
 }
 
+// printAgentReport prints the host check: the host report, the inventory,
+// the QEMU group and the problems found (agent.CheckHost). Problems make
+// it exit 1, after the report.
 func printAgentReport(ctx context.Context, a *app, ag *agent.Local) error {
 	rep, err := ag.HostReport(ctx)
 	if err != nil {
@@ -118,7 +124,17 @@ func printAgentReport(ctx context.Context, a *app, ag *agent.Local) error {
 	if err != nil {
 		return err
 	}
+	problems, err := ag.CheckHost()
+	if err != nil {
+		return err
+	}
 	enc := json.NewEncoder(a.out)
 	enc.SetIndent("", "  ")
-	return enc.Encode(map[string]any{"host": rep, "domains": inv})
+	if err := enc.Encode(map[string]any{"host": rep, "domains": inv, "qemu_group": ag.QEMUGroup(), "problems": problems}); err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("the host check found %d problems, the first: %s", len(problems), problems[0])
+	}
+	return nil
 }

@@ -19,7 +19,13 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 // Write writes what fill writes to path atomically with the given
 // permissions: nothing of it is visible at path unless fill and every sync
 // succeeded.
-func Write(path string, perm os.FileMode, fill func(w io.Writer) error) (err error) {
+func Write(path string, perm os.FileMode, fill func(w io.Writer) error) error {
+	return WriteOwned(path, perm, -1, fill)
+}
+
+// WriteOwned is Write that also gives the file the group gid (-1: the
+// writer's) before it appears at path.
+func WriteOwned(path string, perm os.FileMode, gid int, fill func(w io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -34,6 +40,11 @@ func Write(path string, perm os.FileMode, fill func(w io.Writer) error) (err err
 	}()
 	if err = f.Chmod(perm); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if gid >= 0 {
+		if err = f.Chown(-1, gid); err != nil {
+			return fmt.Errorf("write %s: group: %w", path, err)
+		}
 	}
 	if err = fill(f); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)

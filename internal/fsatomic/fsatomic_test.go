@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -68,4 +70,28 @@ func assertOnly(t *testing.T, dir string, names ...string) {
 		}
 		t.Fatalf("directory holds %v, want %v", got, names)
 	}
+}
+
+// WriteOwned gives the file its group before it appears.
+func TestWriteOwnedSetsTheGroup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("giving a file to another group needs root")
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "domain.xml")
+	err := WriteOwned(p, 0o640, 4242, func(w io.Writer) error {
+		_, err := io.Copy(w, strings.NewReader("<domain/>"))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode&0o7777 != 0o640 || st.Gid != 4242 {
+		t.Fatalf("mode %04o group %d, want 0640 group 4242", st.Mode&0o7777, st.Gid)
+	}
+	assertOnly(t, dir, "domain.xml")
 }

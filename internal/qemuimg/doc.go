@@ -31,4 +31,8 @@
 // context ended yields an error matching both the context's error and the
 // *RunError. Failure to start the program at all (binary missing) yields the
 // error from os/exec, wrapped.
+//
+// The files qemu-img creates (Create, Convert) get the mode its umask
+// leaves (0644 under the usual 022) and the caller's group: callers that
+// keep them set their mode and group (internal/fileperm) right after.
 package qemuimg

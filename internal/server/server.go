@@ -70,17 +70,19 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	log := cfg.Log
 	// QEMU (user libvirt-qemu) must reach the backup storage for quick
-	// restores and validation: the data directory is traversable, the
-	// storage readable; secrets (admin.token, the database) are 0600.
+	// restores and validation, other users must not read backups: the data
+	// directory is traversable, the storage 0750 (the local agent gives it
+	// the QEMU group, agent.TightenStorage); secrets (admin.token, the
+	// database) are 0600.
 	if err := os.MkdirAll(cfg.DataDir, 0o711); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	storage := filepath.Join(cfg.DataDir, "storage")
-	if err := os.MkdirAll(storage, 0o755); err != nil {
+	if err := os.MkdirAll(storage, 0o750); err != nil {
 		return fmt.Errorf("backup storage: %w", err)
 	}
 	for _, d := range []string{cfg.DataDir, storage} {
-		if err := os.Chmod(d, map[bool]os.FileMode{true: 0o711, false: 0o755}[d == cfg.DataDir]); err != nil {
+		if err := os.Chmod(d, map[bool]os.FileMode{true: 0o711, false: 0o750}[d == cfg.DataDir]); err != nil {
 			return err
 		}
 	}
@@ -187,6 +189,10 @@ func localAgentLoop(ctx context.Context, svc *service.Service, cfg Config, stora
 		if err == nil {
 			a := agent.NewLocal(agent.Config{Name: cfg.LocalHost, StoragePath: storage,
 				PropertiesFile: filepath.Join(cfg.DataDir, "agent.properties")}, hv, log)
+			// A storage an older knib wrote (0755/0644) is tightened.
+			if err := a.TightenStorage(); err != nil {
+				log.Warn("backup storage not tightened", "err", err)
+			}
 			// Validation VMs a dead process left behind go first, before
 			// the host takes new jobs.
 			svc.Jobs.CleanupValidations(ctx, a)
