@@ -165,6 +165,9 @@ func domainToAPI(d hypervisor.Domain) agentapi.Domain {
 		}
 		ad.Disks = append(ad.Disks, disk)
 	}
+	for _, sn := range d.Snapshots {
+		ad.Snapshots = append(ad.Snapshots, agentapi.ForeignSnapshot{Name: sn.Name, Memory: sn.Memory, DiskOnly: sn.DiskOnly})
+	}
 	return ad
 }
 

@@ -67,6 +67,16 @@ type Domain struct {
 	VCPUs       int    `json:"vcpus"`
 	MemoryBytes uint64 `json:"memory_bytes"`
 	Disks       []Disk `json:"disks"`
+	// Snapshots are the domain's snapshots made outside knib (knib's own
+	// disk-only snapshots leave no hypervisor metadata).
+	Snapshots []ForeignSnapshot `json:"snapshots,omitempty"`
+}
+
+// ForeignSnapshot is a snapshot of a domain that knib did not make.
+type ForeignSnapshot struct {
+	Name     string `json:"name"`
+	Memory   bool   `json:"memory"`
+	DiskOnly bool   `json:"disk_only"`
 }
 
 // Disk is a domain disk with its backing chain.

@@ -254,3 +254,35 @@ func (v VM) DependsOn(dir string) bool {
 	}
 	return false
 }
+
+// ForeignSnapshot is a snapshot of a VM that knib did not make, as its
+// host reports it.
+type ForeignSnapshot struct {
+	Name     string
+	Memory   bool
+	DiskOnly bool
+}
+
+// CheckNoForeignSnapshots refuses a VM with snapshots made outside knib
+// (the specification refuses an offering assignment for disk+memory VM
+// snapshots and for disk-only ones of another strategy): their overlays
+// and memory states are not in knib's chains, so a backup would miss them
+// and a merge or a restore would break them.
+func CheckNoForeignSnapshots(vm string, snaps []ForeignSnapshot) error {
+	if len(snaps) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(snaps))
+	for _, s := range snaps {
+		kind := "disk-only"
+		switch {
+		case s.Memory:
+			kind = "with memory"
+		case !s.DiskOnly:
+			kind = "internal"
+		}
+		names = append(names, s.Name+" ("+kind+")")
+	}
+	return fmt.Errorf("vm %s has %d snapshot(s) made outside knib: %s; knib backs up only VMs without them (delete them, e.g. virsh snapshot-delete): %w",
+		vm, len(snaps), strings.Join(names, ", "), ErrConflict)
+}

@@ -64,6 +64,19 @@ type Domain struct {
 	MemoryBytes uint64
 	// Disks in the order of the domain definition.
 	Disks []Disk
+	// Snapshots are the domain's snapshots that the hypervisor keeps
+	// metadata for. knib's own disk-only snapshots carry none, so each of
+	// these was made outside knib.
+	Snapshots []Snapshot
+}
+
+// Snapshot is a domain snapshot known to the hypervisor.
+type Snapshot struct {
+	Name string
+	// Memory is true when the snapshot holds the VM's memory state.
+	Memory bool
+	// DiskOnly is true for an external disk-only snapshot.
+	DiskOnly bool
 }
 
 // Disk is one disk device of a domain.

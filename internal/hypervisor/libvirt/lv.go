@@ -396,6 +396,11 @@ func (h *Hypervisor) describe(ctx context.Context, l *libvirt.Libvirt, d libvirt
 	if err := x.Unmarshal(xmlDesc); err != nil {
 		return hypervisor.Domain{}, fmt.Errorf("parse xml of domain %s: %w", uuid, err)
 	}
+	snaps, err := snapshotsOf(ctx, l, d)
+	if err != nil {
+		return hypervisor.Domain{}, fmt.Errorf("domain %s: %w", uuid, err)
+	}
+	dom.Snapshots = snaps
 	if x.VCPU != nil {
 		dom.VCPUs = int(x.VCPU.Value)
 	}
@@ -413,6 +418,38 @@ func (h *Hypervisor) describe(ctx context.Context, l *libvirt.Libvirt, d libvirt
 		dom.Disks = append(dom.Disks, disk)
 	}
 	return dom, nil
+}
+
+// snapshotsOf lists the snapshots libvirt keeps metadata for (knib's own
+// are made without): one call for a domain without any.
+func snapshotsOf(ctx context.Context, l *libvirt.Libvirt, d libvirt.Domain) ([]hypervisor.Snapshot, error) {
+	var out []hypervisor.Snapshot
+	err := do(ctx, func() error {
+		list, _, err := l.DomainListAllSnapshots(d, 1, 0)
+		if err != nil {
+			return lvError("list snapshots", err)
+		}
+		out = out[:0]
+		for _, sn := range list {
+			doc, err := l.DomainSnapshotGetXMLDesc(sn, 0)
+			if err != nil {
+				return lvError("get xml of snapshot "+sn.Name, err)
+			}
+			var x libvirtxml.DomainSnapshot
+			if err := x.Unmarshal(doc); err != nil {
+				return fmt.Errorf("parse xml of snapshot %s: %w", sn.Name, err)
+			}
+			s := hypervisor.Snapshot{Name: sn.Name, DiskOnly: x.State == "disk-snapshot"}
+			if x.Memory != nil {
+				s.Memory = x.Memory.Snapshot == "internal" || x.Memory.Snapshot == "external"
+			} else {
+				s.Memory = x.State == "running" || x.State == "paused"
+			}
+			out = append(out, s)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // sourceOf describes a disk source: its type and path or description.

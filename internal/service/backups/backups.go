@@ -119,6 +119,9 @@ func (s *Service) plan(ctx context.Context, vm domain.VM, dom agentapi.Domain, o
 	if err := cur.CheckAssignable(); err != nil {
 		return domain.Backup{}, req, err
 	}
+	if err := kernel.CheckNoForeignSnapshots(vm.Name, dom); err != nil {
+		return domain.Backup{}, req, err
+	}
 	chainSize := off.EffectiveChainSize(int(view.Int(settings.KeyBackupChainSize)))
 	chainState, err := s.store.Chain(ctx, vm.ID)
 	if err != nil {

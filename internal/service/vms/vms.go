@@ -8,6 +8,7 @@ import (
 
 	"github.com/knib/knib/internal/agentapi"
 	"github.com/knib/knib/internal/domain"
+	"github.com/knib/knib/internal/service/kernel"
 	"github.com/knib/knib/internal/store"
 )
 
@@ -70,6 +71,15 @@ func (s *Service) AssignVM(ctx context.Context, p domain.Principal, ref, offerin
 		return vm, fmt.Errorf("vm %s is assigned to offering %s already; unassign it first: %w", vm.Name, vm.OfferingID, domain.ErrConflict)
 	}
 	if err := vm.CheckAssignable(); err != nil {
+		return vm, err
+	}
+	// Snapshots made outside knib are seen on the host, not in the
+	// catalogue: ask it.
+	dom, _, err := s.k.ReadVM(ctx, vm)
+	if err != nil {
+		return vm, fmt.Errorf("check the VM's snapshots on its host: %w", err)
+	}
+	if err := kernel.CheckNoForeignSnapshots(vm.Name, dom); err != nil {
 		return vm, err
 	}
 	release, err := s.k.LockVM(ctx, vm, "assigning an offering")
