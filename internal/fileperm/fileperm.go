@@ -174,13 +174,23 @@ func (p Perms) File(path string) error { return p.set(path, FileMode) }
 func (p Perms) Disk(path string) error { return p.set(path, DiskMode) }
 
 func (p Perms) set(path string, mode os.FileMode) error {
-	if err := os.Chmod(path, mode); err != nil {
-		return fmt.Errorf("set the mode of %s: %w", path, err)
-	}
 	if p.GID >= 0 {
 		if err := os.Lchown(path, -1, p.GID); err != nil {
-			return fmt.Errorf("set the group of %s to %s: %w", path, p.Group, err)
+			if !errors.Is(err, fs.ErrPermission) {
+				return fmt.Errorf("set the group of %s to %s: %w", path, p.Group, err)
+			}
+			// A file system that refuses the group (NFS with root_squash):
+			// QEMU reads the file as any other user, so others keep read
+			// (and search) as before knib set modes; knib agent's host
+			// check lists such paths.
+			mode |= 0o004
+			if mode&0o100 != 0 || mode.IsDir() || mode&0o010 != 0 {
+				mode |= 0o001
+			}
 		}
+	}
+	if err := os.Chmod(path, mode&os.ModePerm); err != nil {
+		return fmt.Errorf("set the mode of %s: %w", path, err)
 	}
 	return nil
 }
