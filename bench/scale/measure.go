@@ -413,6 +413,15 @@ func (a stubAgent) TaskStatus(context.Context, string) (agentapi.TaskStatus, err
 }
 func (a stubAgent) CancelTask(context.Context, string) error { return nil }
 
+// WaitInventoryChange: a stub host never changes.
+func (a stubAgent) WaitInventoryChange(ctx context.Context, since agentapi.ChangeMark) (agentapi.ChangeMark, error) {
+	if mark := (agentapi.ChangeMark{Epoch: "stub"}); since != mark {
+		return mark, nil
+	}
+	<-ctx.Done()
+	return since, ctx.Err()
+}
+
 // measureScheduler runs job-scheduler passes in process on the catalogue,
 // its first ten hosts connected (stub agents): each pass reaps, reads the
 // due jobs and claims what the limits allow.

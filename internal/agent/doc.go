@@ -12,6 +12,8 @@
 //     TaskRequest.Storage (checked: an absolute, clean path to an existing
 //     directory) or else Config.StoragePath; payload paths are relative to
 //     it and may not leave it.
+//   - change mark: how many domain events of the host the agent has seen
+//     in its life (changes.go); WaitInventoryChange answers when it moves.
 //   - agent configuration file: agent.properties in the agent's data
 //     directory, key=value lines that override settings for this host (the
 //     two max.concurrent.operations.per.host keys).

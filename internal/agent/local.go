@@ -36,6 +36,7 @@ type Hypervisor interface {
 	hypervisor.Hypervisor
 	hypervisor.ChainOps
 	hypervisor.Transient
+	hypervisor.Watcher
 }
 
 // Local runs agent commands in this process.
@@ -47,6 +48,8 @@ type Local struct {
 	log   *slog.Logger
 	tasks *taskTable
 	clk   clock.Clock
+	// changes follows the host's domain events (changes.go).
+	changes *changes
 	// perm: the modes and QEMU group of what the agent writes (perms.go);
 	// permErr says why the group is unknown.
 	perm    fileperm.Perms
@@ -83,11 +86,16 @@ func NewLocal(cfg Config, hv Hypervisor, log *slog.Logger) *Local {
 	handle(a, agentapi.Undefine, a.undefine)
 	handle(a, agentapi.StorageStat, a.statStorage)
 	handle(a, agentapi.StorageCopy, a.copyStorage)
+	a.changes = newChanges()
 	return a
 }
 
-// Close stops running tasks and waits for them.
-func (a *Local) Close() { a.tasks.closeAll() }
+// Close stops running tasks and waits for them, and ends the watch of
+// domain events (waiting WaitInventoryChange calls return).
+func (a *Local) Close() {
+	a.changes.close()
+	a.tasks.closeAll()
+}
 
 // HostReport describes this host.
 func (a *Local) HostReport(ctx context.Context) (agentapi.HostReport, error) {

@@ -23,6 +23,18 @@ import (
 //     task: a later TaskStatus of that id may answer ErrUnknownTask.
 //   - CancelTask asks a running task to stop; it is a no-op for finished
 //     tasks.
+//   - WaitInventoryChange is a long poll for changes of the host's
+//     domains (defined, undefined, started, stopped, ... by anyone, knib
+//     or not). It returns the agent's latest ChangeMark as soon as it
+//     differs from since, and at once when since is not of the agent's
+//     current life (the zero mark, or one from before the agent
+//     restarted); the caller re-reads the Inventory whenever the mark it
+//     gets differs from the one it passed, and passes the new mark next
+//     time. Without a change it returns since unchanged after about
+//     MaxChangeWait, or ctx's error when ctx ends first. A mark the
+//     agent returned covers every change before it: when the agent
+//     itself may have missed changes (its hypervisor connection dropped),
+//     it moves the mark on.
 //
 // Errors: an error wrapping ErrUnknownDomain means the domain is not defined
 // on the host; ErrUnknownTask means no task has that id; any other error
@@ -35,7 +47,22 @@ type Agent interface {
 	StartTask(ctx context.Context, t Task) error
 	TaskStatus(ctx context.Context, id string) (TaskStatus, error)
 	CancelTask(ctx context.Context, id string) error
+
+	WaitInventoryChange(ctx context.Context, since ChangeMark) (ChangeMark, error)
 }
+
+// ChangeMark says how far an agent's inventory changes went: the agent's
+// life (Epoch, chosen at random when the agent starts) and the number of
+// changes it saw in it. Marks are compared for equality only.
+type ChangeMark struct {
+	Epoch string `json:"epoch"`
+	Seq   uint64 `json:"seq"`
+}
+
+// MaxChangeWait is how long WaitInventoryChange waits at most without a
+// change before it answers (so that no call outlives the connection it
+// travels on unnoticed).
+const MaxChangeWait = 25 * time.Second
 
 // Errors agents return.
 var (

@@ -21,4 +21,8 @@
 //     settings in its agent configuration file).
 //   - inventory: the libvirt domains of the host with their disks and backing
 //     chains as libvirt sees them.
+//   - change mark (ChangeMark): how far the changes of a host's domains
+//     went, as its agent counts them; WaitInventoryChange waits for the
+//     mark to move, so the server re-reads the inventory as soon as a VM
+//     is defined, undefined, started or stopped on the host.
 package agentapi

@@ -113,6 +113,32 @@ func TestCallsCrossTheWire(t *testing.T) {
 	if err := c.StartTask(ctx, agentapi.Hash.Task("t3", req)); !errors.Is(err, agentapi.ErrUnknownKind) {
 		t.Fatalf("unknown kind: %v", err)
 	}
+
+	// The long poll of inventory changes: a new caller gets the mark at
+	// once; a waiting one gets the next mark when the inventory changes.
+	m0, err := c.WaitInventoryChange(ctx, agentapi.ChangeMark{})
+	if err != nil || m0.Epoch != agenttest.FakeEpoch {
+		t.Fatalf("first mark %+v %v", m0, err)
+	}
+	changed := make(chan agentapi.ChangeMark, 1)
+	go func() {
+		m, err := c.WaitInventoryChange(ctx, m0)
+		if err != nil {
+			t.Errorf("wait: %v", err)
+		}
+		changed <- m
+	}()
+	fake.SetDomains(nil)
+	m1 := <-changed
+	if m1 == m0 || m1.Epoch != m0.Epoch {
+		t.Fatalf("mark after a change %+v, before %+v", m1, m0)
+	}
+	// A waiting call ends with its context.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := c.WaitInventoryChange(cctx, m1); err == nil {
+		t.Fatal("a cancelled wait succeeded")
+	}
 }
 
 func TestWrongCertificatesAreRefused(t *testing.T) {

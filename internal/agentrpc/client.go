@@ -118,6 +118,19 @@ func (c *Client) CancelTask(ctx context.Context, id string) error {
 	return c.call(ctx, "POST", "/tasks/"+url.PathEscape(id)+"/cancel", nil, nil, true)
 }
 
+// WaitInventoryChange implements agentapi.Agent: a long poll the agent
+// answers within agentapi.MaxChangeWait; retried, since it changes
+// nothing. A connection that dies silently is given up after a margin.
+func (c *Client) WaitInventoryChange(ctx context.Context, since agentapi.ChangeMark) (agentapi.ChangeMark, error) {
+	ctx, cancel := context.WithTimeout(ctx, agentapi.MaxChangeWait+30*time.Second)
+	defer cancel()
+	var mark agentapi.ChangeMark
+	if err := c.call(ctx, "POST", "/inventory/wait", since, &mark, true); err != nil {
+		return since, err
+	}
+	return mark, nil
+}
+
 // call sends one request; idempotent calls are retried on transport errors
 // (a connection reset, an agent restarting), never on an agent's answer.
 func (c *Client) call(ctx context.Context, method, path string, in, out any, idempotent bool) error {

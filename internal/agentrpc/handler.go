@@ -34,6 +34,14 @@ func NewHandler(a agentapi.Agent, log *slog.Logger) http.Handler {
 		}
 		reply(w, log, doms, err)
 	})
+	mux.HandleFunc("POST "+prefix+"/inventory/wait", func(w http.ResponseWriter, r *http.Request) {
+		var since agentapi.ChangeMark
+		if !decode(w, r, &since) {
+			return
+		}
+		mark, err := a.WaitInventoryChange(r.Context(), since)
+		reply(w, log, mark, err)
+	})
 	mux.HandleFunc("POST "+prefix+"/guest-exec", func(w http.ResponseWriter, r *http.Request) {
 		var req agentapi.GuestExecRequest
 		if !decode(w, r, &req) {

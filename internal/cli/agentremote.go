@@ -97,7 +97,10 @@ func runRemoteAgent(ctx context.Context, a *app, o remoteAgentOpts) error {
 		return err
 	}
 	srv := &http.Server{Handler: agentrpc.NewHandler(local, log), ReadHeaderTimeout: 10 * time.Second,
-		TLSConfig: agentrpc.ServerTLS(cert, caCert), ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+		TLSConfig: agentrpc.ServerTLS(cert, caCert), ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		// Requests end with the agent: a long poll of inventory changes
+		// does not hold the shutdown up.
+		BaseContext: func(net.Listener) context.Context { return ctx }}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	log.Info("knib agent serving", "host", o.name, "addr", ln.Addr().String(), "url", o.advertise, "server", o.server)

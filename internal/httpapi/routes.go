@@ -103,7 +103,7 @@ func (h *Handler) register() {
 		})
 	add(h, "GET", "/vms/{vm}", "vms", "Show a VM (by name or uuid) with its disks and backing chains", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.VM, error) {
-			v, err := svc.Kernel.VM(ctx, p, r.PathValue("vm"))
+			v, err := svc.VMs.ShowVM(ctx, p, r.PathValue("vm"))
 			return h.vmToAPI(ctx, v), err
 		})
 	add(h, "POST", "/vms/{vm}/assign", "vms", "Assign a VM to a backup offering", ok,

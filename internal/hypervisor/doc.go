@@ -24,4 +24,8 @@
 //   - guest agent: qemu-ga inside the domain; a Hypervisor is a
 //     guestagent.Transport for it.
 //   - screenshot: an image of the domain's primary display.
+//   - domain event: one change in a domain's life cycle (defined,
+//     undefined, started, stopped, ...) as it happens (Watcher, events.go);
+//     a resync event says the watch (re)subscribed and earlier changes may
+//     have been missed.
 package hypervisor

@@ -1,6 +1,7 @@
 // Package server wires the management server: the store in the data
 // directory, the use cases, the HTTP API, the in-process agent of the local
-// host and the background loops (inventory sync, reconciliation).
+// host and the background loops (following every agent's inventory
+// changes, the periodic inventory sync, reconciliation).
 //
 // Vocabulary:
 //   - data directory: where the server keeps its state: knib.db (SQLite),

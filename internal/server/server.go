@@ -151,6 +151,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	go jobLoop(loopCtx, svc, cfg.JobsEvery, log)
 	go leaseLoop(loopCtx, svc, cfg.JobLease, log)
+	// Every agent's domain events re-read its host at once; the sync loops
+	// below (every SyncEvery) remain the safety net.
+	go svc.Hosts.FollowInventory(loopCtx)
 	for _, eh := range cfg.ExtraHosts {
 		go extraAgentLoop(loopCtx, svc, cfg, eh, storage, log)
 	}

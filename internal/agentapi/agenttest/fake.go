@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/knib/knib/internal/agentapi"
 )
@@ -25,15 +26,54 @@ type Fake struct {
 	tasks map[string]agentapi.Task
 	// Started records the kinds of the tasks started, in order.
 	Started []string
+	// changes: SetDomains is a change (WaitInventoryChange).
+	changes uint64
+	wake    chan struct{}
 }
+
+// FakeEpoch is the Epoch of every Fake's change marks.
+const FakeEpoch = "fake"
 
 var _ agentapi.Agent = (*Fake)(nil)
 
-// SetDomains replaces the inventory.
+// SetDomains replaces the inventory; it is a change for
+// WaitInventoryChange.
 func (f *Fake) SetDomains(d []agentapi.Domain) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.Domains = d
+	f.changes++
+	if f.wake != nil {
+		close(f.wake)
+		f.wake = nil
+	}
+}
+
+// WaitInventoryChange implements agentapi.Agent: each SetDomains is one
+// change. It waits at most agentapi.MaxChangeWait.
+func (f *Fake) WaitInventoryChange(ctx context.Context, since agentapi.ChangeMark) (agentapi.ChangeMark, error) {
+	f.mu.Lock()
+	mark := agentapi.ChangeMark{Epoch: FakeEpoch, Seq: f.changes}
+	if mark != since {
+		f.mu.Unlock()
+		return mark, nil
+	}
+	if f.wake == nil {
+		f.wake = make(chan struct{})
+	}
+	wake := f.wake
+	f.mu.Unlock()
+	timer := time.NewTimer(agentapi.MaxChangeWait)
+	defer timer.Stop()
+	select {
+	case <-wake:
+	case <-timer.C:
+	case <-ctx.Done():
+		return since, ctx.Err()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return agentapi.ChangeMark{Epoch: FakeEpoch, Seq: f.changes}, nil
 }
 
 // HostReport returns Report.

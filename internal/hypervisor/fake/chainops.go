@@ -572,7 +572,9 @@ func (h *Hypervisor) StartDomain(ctx context.Context, uuid string) error {
 	if !running(e) {
 		reprobe(e) // a starting QEMU opens the chains as the files say
 	}
+	from := e.dom.State
 	e.dom.State = hypervisor.StateRunning
+	h.notifyState(e.dom, from)
 	return nil
 }
 
@@ -630,8 +632,10 @@ func (h *Hypervisor) DestroyDomain(ctx context.Context, uuid string) error {
 		h.mu.Unlock()
 		return err
 	}
+	from := e.dom.State
+	e.dom.State = hypervisor.StateShutoff
+	h.notifyState(e.dom, from)
 	if e.dom.Persistent {
-		e.dom.State = hypervisor.StateShutoff
 		h.mu.Unlock()
 		return nil
 	}

@@ -11,6 +11,10 @@
 //     function. Other commands get a CommandNotFound error reply.
 //   - scripted reply: a raw reply (or transport error) queued with
 //     ScriptAgent; queued replies are consumed first, one per command.
+//   - watch: a WatchDomains channel; every change a test or a ChainOps
+//     call makes to the domain table (PutDomain, SetState, RemoveDomain,
+//     define, start, destroy, undefine) is delivered to every watch, after
+//     the resync that opens it. DropWatches stands for a lost connection.
 //
 // The fake passes the hvtest conformance suite.
 package fake

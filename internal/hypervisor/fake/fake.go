@@ -28,6 +28,7 @@ type Hypervisor struct {
 	faults  map[string]*fault // FailOn (chainops.go)
 	calls   map[string]int
 	serial  int
+	watches map[*watch]bool // WatchDomains (events.go)
 }
 
 type entry struct {
@@ -86,15 +87,20 @@ func (h *Hypervisor) PutDomain(d hypervisor.Domain) {
 	d.Disks = slices.Clone(d.Disks)
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	from := hypervisor.StateShutoff
 	e, ok := h.domains[u]
 	if !ok {
 		e = &entry{nextPID: 1000, execs: map[int]guestagent.ExecResult{}}
 		h.domains[u] = e
 		h.order = append(h.order, u)
+	} else {
+		from = e.dom.State
 	}
 	e.dom = d
 	x := generateXML(d)
 	e.liveXML, e.defXML = x, x
+	h.notify(hypervisor.DomainEvent{Kind: hypervisor.EventDefined, UUID: u, Name: d.Name})
+	h.notifyState(d, from)
 }
 
 // SetDomainXML replaces the live and inactive XML DomainXML returns.
@@ -104,7 +110,11 @@ func (h *Hypervisor) SetDomainXML(uuid, live, inactive string) error {
 
 // SetState changes a domain's state.
 func (h *Hypervisor) SetState(uuid string, s hypervisor.DomainState) error {
-	return h.with(uuid, func(e *entry) { e.dom.State = s })
+	return h.with(uuid, func(e *entry) {
+		from := e.dom.State
+		e.dom.State = s
+		h.notifyState(e.dom, from)
+	})
 }
 
 // RemoveDomain deletes a domain; absent ones are fine.
@@ -115,8 +125,13 @@ func (h *Hypervisor) RemoveDomain(uuid string) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	e, ok := h.domains[u]
+	if !ok {
+		return
+	}
 	delete(h.domains, u)
 	h.order = slices.DeleteFunc(h.order, func(s string) bool { return s == u })
+	h.notify(hypervisor.DomainEvent{Kind: hypervisor.EventUndefined, UUID: u, Name: e.dom.Name})
 }
 
 // SetScreenshot sets what Screenshot returns for a running domain; without
@@ -275,11 +290,12 @@ func (h *Hypervisor) Screenshot(ctx context.Context, uuid string, w io.Writer) (
 	return mime, nil
 }
 
-// Close implements hypervisor.Hypervisor.
+// Close implements hypervisor.Hypervisor; it ends the watches.
 func (h *Hypervisor) Close() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
+	h.closeWatches()
 	return nil
 }
 

@@ -3,6 +3,7 @@ package fake_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -119,4 +120,32 @@ func TestMutations(t *testing.T) {
 // The chain conformance suite on the fake, with real qcow2 files.
 func TestChainOpsConformance(t *testing.T) {
 	hvtest.RunChainOps(t, func(*testing.T) hvtest.ChainHV { return fake.New() }, hvtest.ChainEnv{Dir: t.TempDir(), Prefix: "knib-hvt-"})
+}
+
+// The events conformance suite on the fake.
+func TestEventsConformance(t *testing.T) {
+	hvtest.RunEvents(t, func(*testing.T) hvtest.EventsHV { return fake.New() }, hvtest.ChainEnv{Prefix: "knib-hvt-ev-"})
+}
+
+// DropWatches stands for a lost connection: the watch resyncs and goes on.
+func TestDropWatchesResyncs(t *testing.T) {
+	h := fake.New()
+	defer h.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events, err := h.WatchDomains(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const u = "6695eb01-f6a4-8304-79aa-97f2502e193f"
+	h.DropWatches()
+	h.PutDomain(hypervisor.Domain{UUID: u, Name: "web"})
+	var got []hypervisor.DomainEvent
+	for len(got) < 3 {
+		got = append(got, <-events)
+	}
+	want := []hypervisor.DomainEvent{{Kind: hypervisor.EventResync}, {Kind: hypervisor.EventResync}, {Kind: hypervisor.EventDefined, UUID: u, Name: "web"}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events %+v, want %+v", got, want)
+	}
 }

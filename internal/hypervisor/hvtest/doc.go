@@ -13,4 +13,8 @@
 //     test driver and against a booted guest.
 //   - expected domain: the Domain the implementation must report, compared
 //     field by field (see Env.Domain for which fields are optional).
+//
+// RunChainOps checks the ChainOps and Transient contracts on real qcow2
+// files, RunEvents the Watcher contract (domain events seen while the
+// suite defines, starts, stops and undefines a domain).
 package hvtest

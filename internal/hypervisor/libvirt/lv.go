@@ -46,6 +46,11 @@ type Hypervisor struct {
 
 	mu     sync.RWMutex
 	closed bool
+
+	// dial opens another connection to the same daemon and URI (the
+	// event watches' own, events.go).
+	dial    func(ctx context.Context) (*libvirt.Libvirt, error)
+	watches watches
 }
 
 var _ hypervisor.Hypervisor = (*Hypervisor)(nil)
@@ -83,18 +88,25 @@ func Open(ctx context.Context, uri string, opts ...Option) (*Hypervisor, error) 
 	if cfg.socket != "" {
 		sock = cfg.socket
 	}
-	timeout := 15 * time.Second
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = max(clock.Until(clock.Real{}, dl), time.Millisecond)
-	}
-	l := libvirt.NewWithDialer(newDialer(sock, timeout))
-	err = do(ctx, func() error { return l.ConnectToURI(remote) })
-	if err != nil {
-		if ctx.Err() != nil {
-			// The connect may still complete; release it when it does.
-			go func() { <-time.After(timeout); _ = l.Disconnect() }()
+	dial := func(ctx context.Context) (*libvirt.Libvirt, error) {
+		timeout := 15 * time.Second
+		if dl, ok := ctx.Deadline(); ok {
+			timeout = max(clock.Until(clock.Real{}, dl), time.Millisecond)
 		}
-		return nil, fmt.Errorf("connect to %s via %s: %w", uri, sock, err)
+		l := libvirt.NewWithDialer(newDialer(sock, timeout))
+		err := do(ctx, func() error { return l.ConnectToURI(remote) })
+		if err != nil {
+			if ctx.Err() != nil {
+				// The connect may still complete; release it when it does.
+				go func() { <-time.After(timeout); _ = l.Disconnect() }()
+			}
+			return nil, fmt.Errorf("connect to %s via %s: %w", uri, sock, err)
+		}
+		return l, nil
+	}
+	l, err := dial(ctx)
+	if err != nil {
+		return nil, err
 	}
 	shots := screenshotDir
 	if u, perr := url.Parse(uri); perr == nil && u.Query().Get("screenshot_dir") != "" {
@@ -104,7 +116,7 @@ func Open(ctx context.Context, uri string, opts ...Option) (*Hypervisor, error) 
 			return nil, fmt.Errorf("open %s: screenshot_dir must be a clean absolute path", uri)
 		}
 	}
-	return &Hypervisor{l: l, uri: uri, shots: shots, qemuImg: cfg.qemuImg, log: cfg.log}, nil
+	return &Hypervisor{l: l, uri: uri, shots: shots, qemuImg: cfg.qemuImg, log: cfg.log, dial: dial}, nil
 }
 
 func newDialer(sock string, timeout time.Duration) socket.Dialer {
@@ -191,14 +203,16 @@ func (h *Hypervisor) conn() (*libvirt.Libvirt, error) {
 // port does not offer yet. It stays owned by h.
 func (h *Hypervisor) Libvirt() *libvirt.Libvirt { return h.l }
 
-// Close disconnects. It is idempotent.
+// Close ends the event watches and disconnects. It is idempotent.
 func (h *Hypervisor) Close() error {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.closed {
+		h.mu.Unlock()
 		return nil
 	}
 	h.closed = true
+	h.mu.Unlock()
+	h.watches.stop()
 	if err := h.l.Disconnect(); err != nil {
 		return fmt.Errorf("close %s: %w", h.uri, err)
 	}

@@ -4,4 +4,6 @@
 //   - join token: a one-time secret that lets an agent get a certificate.
 //   - agent up: a reconnected agent is gated (no new work) until its
 //     validation cleanup, inventory and recovery ran.
+//   - follower: the loop that long-polls one agent for inventory changes
+//     and re-reads its host after each (FollowInventory).
 package hosts

@@ -67,7 +67,15 @@ func stateFromHypervisor(s string) domain.VMState {
 	return domain.VMUnknown
 }
 
+// SyncHost reads a host's report and domains through a and records them
+// (new VMs owned by ownerID; VMs the host no longer has become Missing).
+// A host's syncs run one at a time, so the last to read records last.
 func (s *Kernel) SyncHost(ctx context.Context, hostID string, a agentapi.Agent, ownerID string) error {
+	unlock, err := s.lockSync(ctx, hostID)
+	if err != nil {
+		return fmt.Errorf("inventory of host %s: %w", s.HostName(ctx, hostID), err)
+	}
+	defer unlock()
 	h, err := s.store.Host(ctx, hostID)
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ type Kernel struct {
 	mu       sync.Mutex
 	agents   map[string]agentapi.Agent // by host id
 	gated    map[string]bool           // hosts whose agent is recovering
+	inv      inventoryState            // registry changes, syncs and re-reads (follow.go)
 	ops      sync.WaitGroup
 	jobLease time.Duration
 	node     string // this installation on this machine (leases.go)
@@ -43,6 +44,7 @@ func (s *Kernel) SetAgent(hostID string, a agentapi.Agent) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.agents[hostID] = a
+	s.inv.registered(hostID)
 }
 
 // RemoveAgent takes a host's agent out of service; had says whether it was.
@@ -51,6 +53,9 @@ func (s *Kernel) RemoveAgent(hostID string) (had bool) {
 	defer s.mu.Unlock()
 	_, had = s.agents[hostID]
 	delete(s.agents, hostID)
+	if had {
+		s.inv.registered(hostID)
+	}
 	return had
 }
 

@@ -44,6 +44,22 @@ func (s *Service) listVMs(ctx context.Context, p domain.Principal, host string, 
 	return s.store.ListVMs(ctx, f)
 }
 
+// ShowVM returns one VM (by name or uuid) the principal may see. A ref
+// the catalogue does not know is looked up again after the hosts'
+// inventories were re-read (kernel.RereadHosts, at most once per host
+// every few seconds), so a VM defined outside knib a moment ago is shown
+// at once. Only admins cause re-reads: a VM new to knib belongs to the
+// admin account, no user could see it, and a user's unknown name costs
+// nothing (and takes no longer than another account's name would).
+func (s *Service) ShowVM(ctx context.Context, p domain.Principal, ref string) (domain.VM, error) {
+	vm, err := s.k.VM(ctx, p, ref)
+	if !errors.Is(err, domain.ErrNotFound) || !p.IsAdmin() {
+		return vm, err
+	}
+	s.k.RereadHosts(ctx)
+	return s.k.VM(ctx, p, ref)
+}
+
 // AssignVM assigns a VM to an offering. Only VMs whose disks are all files
 // (qcow2 or raw) qualify; the error names the disk that does not.
 func (s *Service) AssignVM(ctx context.Context, p domain.Principal, ref, offeringID string) (domain.VM, error) {
