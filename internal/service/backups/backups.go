@@ -44,9 +44,16 @@ func (s *Service) CreateScheduled(ctx context.Context, p domain.Principal, ref s
 	}
 	// The host's inventory is read once per backup, here: the VM's real
 	// state and disks decide both whether it may start and its plan.
+	from := vm.HostID
 	dom, vm, err := s.k.ReadVM(ctx, vm)
 	if err != nil {
 		return domain.Operation{}, err
+	}
+	if vm.HostID != from {
+		// It was migrated outside knib: the backup runs on its new host.
+		if err := s.k.RequireEnabled(ctx, vm.HostID); err != nil {
+			return domain.Operation{}, err
+		}
 	}
 	if vm.OfferingID == "" {
 		return domain.Operation{}, fmt.Errorf("vm %s is not assigned to a backup offering: %w", vm.Name, domain.ErrConflict)

@@ -3,7 +3,6 @@ package kernel
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -92,10 +91,14 @@ func (s *Kernel) SyncHost(ctx context.Context, hostID string, a agentapi.Agent, 
 	if err != nil {
 		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
+	notHere, err := s.settle(ctx, hostID, doms)
+	if err != nil {
+		return fmt.Errorf("host %s: %w", h.Name, err)
+	}
 	vms := make([]domain.VM, 0, len(doms))
 	away := s.MovedAway(ctx, hostID)
 	for _, d := range doms {
-		if strings.HasPrefix(d.Name, agentapi.ValidationPrefix) || away[d.UUID] {
+		if strings.HasPrefix(d.Name, agentapi.ValidationPrefix) || away[d.UUID] || notHere[d.UUID] {
 			continue // throw-away validation VMs are not VMs knib manages; moved VMs live elsewhere
 		}
 		vms = append(vms, VMFromAgent(d))
@@ -115,7 +118,9 @@ func HostFromReport(rep agentapi.HostReport, zoneID string, local bool, now time
 
 // ReadVM reads a VM's domain from its host (one inventory read), records
 // its state and disks in the catalogue, and returns the domain and the VM
-// as now recorded. A VM its host no longer defines is ErrConflict.
+// as now recorded. A VM that does not run on its host but lives on another
+// host of the zone (migrated outside knib) is read there, and that host
+// becomes its host (whereNow). A VM no host defines is ErrConflict.
 func (s *Kernel) ReadVM(ctx context.Context, vm domain.VM) (agentapi.Domain, domain.VM, error) {
 	a, err := s.Agent(vm.HostID)
 	if err != nil {
@@ -125,15 +130,18 @@ func (s *Kernel) ReadVM(ctx context.Context, vm domain.VM) (agentapi.Domain, dom
 	if err != nil {
 		return agentapi.Domain{}, vm, fmt.Errorf("host %s: %w", s.HostName(ctx, vm.HostID), err)
 	}
-	i := slices.IndexFunc(doms, func(d agentapi.Domain) bool { return d.UUID == vm.ID })
-	if i < 0 {
+	d, found, err := s.whereNow(ctx, vm, doms)
+	if err != nil {
+		return agentapi.Domain{}, vm, err
+	}
+	if !found {
 		return agentapi.Domain{}, vm, fmt.Errorf("vm %s is no longer defined on its host: %w", vm.Name, domain.ErrConflict)
 	}
-	if err := s.RecordDomain(ctx, doms[i]); err != nil {
-		return doms[i], vm, err
+	if err := s.RecordDomain(ctx, d); err != nil {
+		return d, vm, err
 	}
 	got, err := s.store.VM(ctx, vm.ID)
-	return doms[i], got, err
+	return d, got, err
 }
 
 // RecordDomain records one domain's state and disks as its agent reported them.

@@ -21,6 +21,7 @@ type Store interface {
 	EnqueueJob(ctx context.Context, j jobs.Job) error
 	Host(ctx context.Context, idOrName string) (domain.Host, error)
 	HostAgent(ctx context.Context, hostID string) (store.HostAgent, error)
+	HostsOfVMs(ctx context.Context, vmIDs []string) (map[string]string, error)
 	ListBackups(ctx context.Context, f store.BackupFilter) ([]domain.Backup, error)
 	ListHosts(ctx context.Context) ([]domain.Host, error)
 	ListOperations(ctx context.Context, f store.OperationFilter) ([]domain.Operation, error)
@@ -37,6 +38,7 @@ type Store interface {
 	SetBackupStatus(ctx context.Context, id string, st domain.BackupStatus, at time.Time) error
 	SetChain(ctx context.Context, vmID string, c store.Chain) error
 	SetVMError(ctx context.Context, vmID, msg string) error
+	SetVMHost(ctx context.Context, vmID, hostID string) error
 	SetVMWorkState(ctx context.Context, vmID string, s domain.VMState) error
 	SetValidation(ctx context.Context, id string, st domain.ValidationStatus, reason string, hasScreenshot bool, hashes map[string]string) error
 	Snapshots(ctx context.Context, vmID string) ([]domain.Snapshot, error)
