@@ -116,12 +116,13 @@ func (a *Local) validate(ctx context.Context, req agentapi.ValidateRequest, prog
 		os.RemoveAll(work)
 	}()
 	res := agentapi.ValidateResult{Reasons: []string{}}
-	wantBoot := slices.Contains(req.Steps, "wait_for_boot") || (slices.Contains(req.Steps, "execute_command") && req.Command != "")
-	if wantBoot {
+	if bootWanted(req) {
 		progress(20, "waiting for the guest agent")
 		res.Booted = a.waitBoot(ctx, uuid, req.BootTimeout)
 		if !res.Booted {
-			res.Reasons = append(res.Reasons, fmt.Sprintf("the guest agent did not answer guest-sync within %s", req.BootTimeout))
+			failStep(&res, "wait_for_boot", fmt.Sprintf("the guest agent did not answer guest-sync within %s", req.BootTimeout))
+		} else {
+			passStep(&res, "wait_for_boot", bootDetail(req))
 		}
 	}
 	if slices.Contains(req.Steps, "screenshot") {
@@ -133,19 +134,27 @@ func (a *Local) validate(ctx context.Context, req agentapi.ValidateRequest, prog
 		}
 		var png bytes.Buffer
 		if _, err := a.hv.Screenshot(ctx, uuid, &png); err != nil || png.Len() == 0 {
-			res.Reasons = append(res.Reasons, fmt.Sprintf("no screenshot: %v", err))
+			failStep(&res, "screenshot", fmt.Sprintf("no screenshot: %v", err))
 		} else {
 			rel := filepath.Join(req.Dir, "screenshot.png")
 			if err := a.writeFileAtomic(filepath.Join(dir, "screenshot.png"), png.Bytes()); err != nil {
 				return nil, err
 			}
 			res.Screenshot = rel
+			passStep(&res, "screenshot", rel)
 		}
 	}
-	if slices.Contains(req.Steps, "execute_command") && req.Command != "" && res.Booted {
-		progress(70, "running "+req.Command)
-		if reason := a.runCheck(ctx, uuid, req); reason != "" {
-			res.Reasons = append(res.Reasons, reason)
+	if slices.Contains(req.Steps, "execute_command") {
+		if why := commandSkipped(req, res.Booted); why != "" {
+			a.log.Warn("validation command not run", "backup", req.BackupID, "why", why)
+			res.Steps = append(res.Steps, agentapi.StepResult{Step: "execute_command", Outcome: agentapi.StepSkipped, Detail: why})
+		} else {
+			progress(70, "running "+req.Command)
+			if reason := a.runCheck(ctx, uuid, req); reason != "" {
+				failStep(&res, "execute_command", reason)
+			} else {
+				passStep(&res, "execute_command", "command "+req.Command+" passed")
+			}
 		}
 	}
 	// A VM that vanished under us proves nothing about the backup: no verdict.
@@ -153,6 +162,43 @@ func (a *Local) validate(ctx context.Context, req agentapi.ValidateRequest, prog
 		return nil, fmt.Errorf("the validation VM disappeared during the validation: %w", err)
 	}
 	return res, nil
+}
+
+// bootWanted reports whether a validation waits for the boot: when its steps
+// ask for it, and for a command, which needs the guest agent.
+func bootWanted(req agentapi.ValidateRequest) bool {
+	return slices.Contains(req.Steps, "wait_for_boot") || (slices.Contains(req.Steps, "execute_command") && req.Command != "")
+}
+
+// bootDetail says why the boot was waited for when the steps did not ask.
+func bootDetail(req agentapi.ValidateRequest) string {
+	if slices.Contains(req.Steps, "wait_for_boot") {
+		return ""
+	}
+	return "waited for by execute_command"
+}
+
+// commandSkipped says why the execute_command step does not run ("" when it
+// runs): no command is set for the VM, or the guest did not boot.
+func commandSkipped(req agentapi.ValidateRequest, booted bool) string {
+	switch {
+	case req.Command == "":
+		return "no command: the VM detail backupValidationCommand is not set"
+	case !booted:
+		return "the guest agent did not answer: the command was not run"
+	}
+	return ""
+}
+
+// passStep records a step that passed.
+func passStep(res *agentapi.ValidateResult, step, detail string) {
+	res.Steps = append(res.Steps, agentapi.StepResult{Step: step, Outcome: agentapi.StepPassed, Detail: detail})
+}
+
+// failStep records a step that failed; its reason is one of the verdict's.
+func failStep(res *agentapi.ValidateResult, step, reason string) {
+	res.Reasons = append(res.Reasons, reason)
+	res.Steps = append(res.Steps, agentapi.StepResult{Step: step, Outcome: agentapi.StepFailed, Detail: reason})
 }
 
 // waitBoot sends guest-sync with a random id until the echo comes back.

@@ -42,11 +42,29 @@ type ValidateRequest struct {
 }
 
 // ValidateResult is the verdict. Reasons is empty when the backup is valid.
+// Steps lists what each step did, in the order they ran.
 type ValidateResult struct {
-	Booted     bool     `json:"booted"`
-	Screenshot string   `json:"screenshot,omitempty"` // relative to the storage root
-	Reasons    []string `json:"reasons"`
+	Booted     bool         `json:"booted"`
+	Screenshot string       `json:"screenshot,omitempty"` // relative to the storage root
+	Reasons    []string     `json:"reasons"`
+	Steps      []StepResult `json:"steps,omitempty"`
 }
+
+// StepResult is what one validation step did: Outcome is StepPassed,
+// StepFailed or StepSkipped (the step did not run), and Detail says why it
+// failed or was skipped.
+type StepResult struct {
+	Step    string `json:"step"`
+	Outcome string `json:"outcome"`
+	Detail  string `json:"detail,omitempty"`
+}
+
+// Outcomes of a validation step.
+const (
+	StepPassed  = "passed"
+	StepFailed  = "failed"
+	StepSkipped = "skipped"
+)
 
 // HashRequest re-hashes backup files.
 type HashRequest struct {

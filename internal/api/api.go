@@ -302,6 +302,15 @@ type Backup struct {
 	ValidationStatus  string `json:"validation_status" doc:"NotValidated, Validating, Valid, NotValid, UnableToValidate"`
 	ValidationReason  string `json:"validation_reason"`
 	HasScreenshot     bool   `json:"has_screenshot"`
+
+	ValidationSteps []ValidationStep `json:"validation_steps" doc:"the steps the last validation ran, in order, with their outcomes"`
+}
+
+// ValidationStep is what one step of a backup's validation did.
+type ValidationStep struct {
+	Step    string `json:"step" doc:"wait_for_boot, screenshot, execute_command; hash for a re-validation"`
+	Outcome string `json:"outcome" doc:"passed, failed or skipped (the step did not run)"`
+	Detail  string `json:"detail,omitempty" doc:"why the step failed or was skipped, or what it produced"`
 }
 
 // BackupFile is the file of one disk in a backup.

@@ -69,6 +69,12 @@ func backupCmd(a *app) *cobra.Command {
 				for _, f := range bk.Files {
 					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", f.Disk, yesNo(f.Full), humanBytes(uint64(f.Size)), f.Path, f.Hash)
 				}
+				if len(bk.ValidationSteps) > 0 {
+					fmt.Fprintln(w, "\nVALIDATION STEP\tOUTCOME\tDETAIL")
+					for _, st := range bk.ValidationSteps {
+						fmt.Fprintf(w, "%s\t%s\t%s\n", st.Step, st.Outcome, st.Detail)
+					}
+				}
 				if bk.Error != "" {
 					fmt.Fprintf(w, "\nerror\t%s\n", bk.Error)
 				}

@@ -65,6 +65,10 @@ type Backup struct {
 	Files             []BackupFile
 	Created           time.Time
 	Updated           time.Time
+
+	// ValidationSteps are the steps the validation behind ValidationStatus
+	// ran, in order, each with its outcome (empty while none is recorded).
+	ValidationSteps []ValidationStepRun
 }
 
 // BackupFile is the file of one disk in a backup.
@@ -136,6 +140,25 @@ const (
 	Valid            ValidationStatus = "Valid"
 	NotValid         ValidationStatus = "NotValid"
 	UnableToValidate ValidationStatus = "UnableToValidate"
+)
+
+// ValidationStepRun is what one step of a validation did.
+type ValidationStepRun struct {
+	Step    ValidationStep `json:"step"`
+	Outcome StepOutcome    `json:"outcome"`
+	// Detail says why a step failed or was skipped, or what it produced.
+	Detail string `json:"detail,omitempty"`
+}
+
+// StepOutcome is how a validation step ended.
+type StepOutcome string
+
+// Step outcomes: a skipped step did not run (for example execute_command
+// without a command).
+const (
+	StepPassed  StepOutcome = "passed"
+	StepFailed  StepOutcome = "failed"
+	StepSkipped StepOutcome = "skipped"
 )
 
 // Schedule takes backups of a VM at regular times and keeps at most

@@ -16,6 +16,11 @@ const (
 	StepExecuteCommand ValidationStep = "execute_command"
 )
 
+// StepHash is the one step of a re-validation (the files re-hashed against
+// their recorded hashes); it is recorded on the backup, never configured in an
+// offering.
+const StepHash ValidationStep = "hash"
+
 // ValidationSteps lists every known step in execution order.
 var ValidationSteps = []ValidationStep{StepWaitForBoot, StepScreenshot, StepExecuteCommand}
 

@@ -492,6 +492,10 @@ func backupToAPI(b domain.Backup, heads map[string]bool) api.Backup {
 	for _, f := range b.Files {
 		out.Files = append(out.Files, api.BackupFile{Disk: f.Disk, Path: f.Path, Full: f.Full, Size: f.Size, VirtualSize: f.VirtualSize, Hash: f.Hash})
 	}
+	out.ValidationSteps = []api.ValidationStep{}
+	for _, st := range b.ValidationSteps {
+		out.ValidationSteps = append(out.ValidationSteps, api.ValidationStep{Step: string(st.Step), Outcome: string(st.Outcome), Detail: st.Detail})
+	}
 	return out
 }
 

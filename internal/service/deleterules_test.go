@@ -73,7 +73,7 @@ func TestDeletionRulesOfTheSpecification(t *testing.T) {
 
 	// 1. Being validated: refused, nothing changes.
 	b1 := mk("a0000000-0000-4000-8000-000000000001", "", 1, domain.BackupBackedUp)
-	if err := e.st.SetValidation(ctx, b1.ID, domain.Validating, "", false, nil); err != nil {
+	if err := e.st.SetValidation(ctx, b1.ID, domain.Validating, "", nil, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := del(false, b1.ID); !errors.Is(err, domain.ErrConflict) || !strings.Contains(err.Error(), "validated") {
@@ -82,7 +82,7 @@ func TestDeletionRulesOfTheSpecification(t *testing.T) {
 	if got := status(b1.ID); got.Status != domain.BackupBackedUp || len(deleted) != 0 {
 		t.Fatalf("a refused deletion changed something: %+v, deleted %v", got, deleted)
 	}
-	if err := e.st.SetValidation(ctx, b1.ID, domain.Valid, "", false, nil); err != nil {
+	if err := e.st.SetValidation(ctx, b1.ID, domain.Valid, "", nil, false, nil); err != nil {
 		t.Fatal(err)
 	}
 

@@ -126,9 +126,10 @@ type Store interface {
 	// transaction.
 	SaveBackup(ctx context.Context, b domain.Backup, chain *Chain) error
 	Backup(ctx context.Context, id string) (domain.Backup, error)
-	// SetValidation changes only the validation fields; hashes, when not nil,
-	// replace the per-disk file hashes (recorded after a valid boot).
-	SetValidation(ctx context.Context, id string, st domain.ValidationStatus, reason string, hasScreenshot bool, hashes map[string]string) error
+	// SetValidation changes only the validation fields; steps replace the
+	// recorded validation steps (nil: none); hashes, when not nil, replace
+	// the per-disk file hashes (recorded after a valid boot).
+	SetValidation(ctx context.Context, id string, st domain.ValidationStatus, reason string, steps []domain.ValidationStepRun, hasScreenshot bool, hashes map[string]string) error
 	// MarkEndOfChain flags a backup as the end of its chain (only that field).
 	MarkEndOfChain(ctx context.Context, id string) error
 	// SetBackupStatus changes only a backup's status (and updated time).

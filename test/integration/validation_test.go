@@ -19,6 +19,20 @@ type validation struct {
 	Files            []struct {
 		Path string `json:"path"`
 	} `json:"files"`
+	Steps []struct {
+		Step    string `json:"step"`
+		Outcome string `json:"outcome"`
+		Detail  string `json:"detail"`
+	} `json:"validation_steps"`
+}
+
+// steps is the validation's steps as "step:outcome", in the order they ran.
+func (v validation) steps() string {
+	var out []string
+	for _, st := range v.Steps {
+		out = append(out, st.Step+":"+st.Outcome)
+	}
+	return strings.Join(out, " ")
 }
 
 func (s *Server) waitValidation(id string) validation {
@@ -40,7 +54,12 @@ func (s *Server) waitValidation(id string) validation {
 
 // TestValidation is the seed's "Validation tests" table, on the test guest
 // and its real guest agent, plus the periodic re-validation that detects a
-// corrupted byte.
+// corrupted byte. Each verdict records the steps that ran (row 3: without a
+// command, execute_command is skipped). A boot that does not answer within
+// backupValidationBootTimeout and a command that outlives
+// backupValidationCommandTimeout are NotValid and leave no validation VM;
+// with backup.validation.end.chain.on.fail=false a NotValid backup stays the
+// chain head and the next backup is incremental on it.
 func TestValidation(t *testing.T) {
 	dom := testbed.NewDomain(t, testbed.DomainOptions{Name: "knib-t-valid", Start: true})
 	s := StartServer(t, "")
@@ -52,25 +71,41 @@ func TestValidation(t *testing.T) {
 	s.CLI("settings", "set", "backup.validation.max.job.retries", "0")
 	s.CLI("host", "refresh")
 
+	// ran is what the backup records: each step run (or skipped) with its outcome.
+	const boot, cmdSkipped, cmdPassed = "wait_for_boot:passed", "execute_command:skipped", "execute_command:passed"
 	cases := []struct {
 		name, steps, command, args, expected string
-		want, reason                         string
+		bootTimeout, commandTimeout          string // VM details, in seconds
+		want, reason, ran                    string
 		screenshot                           bool
+		keepChain                            bool // backup.validation.end.chain.on.fail=false for the VM's account
 	}{
-		{name: "screenshot", steps: "screenshot", want: "Valid", screenshot: true},
-		{name: "boot", steps: "wait_for_boot", want: "Valid"},
-		{name: "boot-no-command", steps: "wait_for_boot,execute_command", want: "Valid"},
-		{name: "echo", steps: "wait_for_boot,execute_command", command: "echo", want: "Valid"},
-		{name: "echo-ababa", steps: "wait_for_boot,execute_command", command: "echo", args: "ababa", want: "Valid"},
-		{name: "echo-wrong", steps: "wait_for_boot,execute_command", command: "echo", args: "ababa", expected: "absdui", want: "NotValid", reason: "YWJhYmEK"},
-		{name: "echo-right", steps: "wait_for_boot,execute_command", command: "echo", args: "ababa", expected: "YWJhYmEK", want: "Valid"},
-		{name: "all", steps: "screenshot,wait_for_boot,execute_command", command: "echo", args: "ababa", expected: "YWJhYmEK", want: "Valid", screenshot: true},
+		{name: "screenshot", steps: "screenshot", want: "Valid", screenshot: true, ran: "screenshot:passed"},
+		{name: "boot", steps: "wait_for_boot", want: "Valid", ran: boot},
+		{name: "boot-no-command", steps: "wait_for_boot,execute_command", want: "Valid", ran: boot + " " + cmdSkipped},
+		{name: "echo", steps: "wait_for_boot,execute_command", command: "echo", want: "Valid", ran: boot + " " + cmdPassed},
+		{name: "echo-ababa", steps: "wait_for_boot,execute_command", command: "echo", args: "ababa", want: "Valid", ran: boot + " " + cmdPassed},
+		{name: "echo-wrong", steps: "wait_for_boot,execute_command", command: "echo", args: "ababa", expected: "absdui", want: "NotValid", reason: "YWJhYmEK",
+			ran: boot + " execute_command:failed"},
+		{name: "echo-right", steps: "wait_for_boot,execute_command", command: "echo", args: "ababa", expected: "YWJhYmEK", want: "Valid", ran: boot + " " + cmdPassed},
+		{name: "all", steps: "screenshot,wait_for_boot,execute_command", command: "echo", args: "ababa", expected: "YWJhYmEK", want: "Valid", screenshot: true,
+			ran: boot + " screenshot:passed " + cmdPassed},
+		// The test guest needs about 5 s to boot under TCG: its agent cannot answer within 1 s, and the command is not run.
+		{name: "boot-timeout", steps: "wait_for_boot,execute_command", command: "echo", bootTimeout: "1", want: "NotValid",
+			reason: "did not answer guest-sync within 1s", ran: "wait_for_boot:failed " + cmdSkipped},
+		{name: "command-timeout", steps: "wait_for_boot,execute_command", command: "sleep", args: "30", commandTimeout: "2", want: "NotValid",
+			reason: "command sleep timed out after 2s", ran: boot + " execute_command:failed", keepChain: true},
 	}
+	var account struct {
+		Account string `json:"account"`
+	}
+	s.MustJSON(&account, "vm", "show", dom.Name)
 	var withShot, withoutShot string
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			for key, val := range map[string]string{"backupValidationCommand": c.command, "backupValidationCommandArguments": c.args,
-				"backupValidationCommandExpectedResult": c.expected} {
+				"backupValidationCommandExpectedResult": c.expected, "backupValidationBootTimeout": c.bootTimeout,
+				"backupValidationCommandTimeout": c.commandTimeout} {
 				if val == "" {
 					s.Run(nil, "vm", "detail", "delete", dom.Name, key)
 				} else {
@@ -81,17 +116,40 @@ func TestValidation(t *testing.T) {
 			s.MustJSON(&off, "offering", "create", "--name", "val-"+c.name, "--validate", "--validation-steps", c.steps)
 			s.Run(nil, "vm", "unassign", dom.Name)
 			s.CLI("vm", "assign", dom.Name, "--offering", off.ID)
+			if c.keepChain {
+				s.CLI("settings", "set", "backup.validation.end.chain.on.fail", "false", "--account", account.Account)
+				defer s.CLI("settings", "reset", "backup.validation.end.chain.on.fail", "--account", account.Account)
+			}
 			b := s.backup(dom.Name)
 			v := s.waitValidation(b.ID)
 			if v.ValidationStatus != c.want || !strings.Contains(v.ValidationReason, c.reason) || v.HasScreenshot != c.screenshot {
 				t.Fatalf("validation: %+v", v)
 			}
-			if c.want == "NotValid" && !strings.Contains(v.ValidationReason, "absdui") {
+			if got := v.steps(); got != c.ran {
+				t.Fatalf("steps recorded: %q, want %q (%+v)", got, c.ran, v.Steps)
+			}
+			if c.expected != "" && c.want == "NotValid" && !strings.Contains(v.ValidationReason, "absdui") {
 				t.Fatalf("the reason must show what was expected and what came: %q", v.ValidationReason)
 			}
-			// backup.validation.end.chain.on.fail (default true): a failed validation ends the chain.
-			if head := s.vmDisks(dom.Name).ChainHead; (c.want == "NotValid") != (head == "") {
-				t.Fatalf("chain head after a %s validation: %q", c.want, head)
+			// backup.validation.end.chain.on.fail (default true): a failed validation ends the chain;
+			// with false it does not, and the next backup is incremental on the one that is NotValid.
+			vm := s.vmDisks(dom.Name)
+			switch {
+			case c.keepChain:
+				if vm.ChainHead != b.ID || len(vm.deltas()) == 0 {
+					t.Fatalf("with end.chain.on.fail=false the NotValid backup %s stays the chain head: %+v", b.ID, vm)
+				}
+				// The next backup fails its validation at once (its boot may take 1 s), and keeps the chain too.
+				s.CLI("vm", "detail", "set", dom.Name, "backupValidationBootTimeout", "1")
+				next := s.backup(dom.Name)
+				if next.Type != "incremental" || next.ParentID != b.ID {
+					t.Fatalf("the backup after a NotValid one on a kept chain: %+v", next)
+				}
+				if v := s.waitValidation(next.ID); v.ValidationStatus != "NotValid" || s.vmDisks(dom.Name).ChainHead != next.ID {
+					t.Fatalf("the next backup's validation: %+v", v)
+				}
+			case (c.want == "NotValid") != (vm.ChainHead == ""):
+				t.Fatalf("chain head after a %s validation: %q", c.want, vm.ChainHead)
 			}
 			if c.screenshot {
 				withShot = b.ID
@@ -101,6 +159,9 @@ func TestValidation(t *testing.T) {
 			// The validation VM is gone, and so are its overlays.
 			if out := run(t, "virsh", "-c", "qemu:///system", "list", "--all", "--name"); strings.Contains(out, "knib-validate-") {
 				t.Fatalf("validation VM left: %s", out)
+			}
+			if left, _ := os.ReadDir(s.storage("validation")); len(left) != 0 {
+				t.Fatalf("validation overlays left: %v", left)
 			}
 		})
 	}
@@ -120,7 +181,7 @@ func TestValidation(t *testing.T) {
 	v := s.waitValidation(withShot)
 	file := s.storage(v.Files[0].Path)
 	s.CLI("backup", "validate", withShot)
-	if got := s.waitValidationAfter(withShot); got.ValidationStatus != "Valid" {
+	if got := s.waitValidationAfter(withShot); got.ValidationStatus != "Valid" || got.steps() != "hash:passed" {
 		t.Fatalf("re-validation of an intact backup: %+v", got)
 	}
 	f, err := os.OpenFile(file, os.O_RDWR, 0)
@@ -134,7 +195,8 @@ func TestValidation(t *testing.T) {
 	f.WriteAt(one, st.Size()/2)
 	f.Close()
 	s.CLI("backup", "validate", withShot)
-	if got := s.waitValidationAfter(withShot); got.ValidationStatus != "NotValid" || !strings.HasPrefix(got.ValidationReason, "damaged: ") {
+	if got := s.waitValidationAfter(withShot); got.ValidationStatus != "NotValid" || !strings.HasPrefix(got.ValidationReason, "damaged: ") ||
+		got.steps() != "hash:failed" {
 		t.Fatalf("re-validation of a corrupted backup: %+v", got)
 	}
 }

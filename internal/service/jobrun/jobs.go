@@ -242,7 +242,7 @@ var errNotNow = fmt.Errorf("not now")
 func (s *Service) jobFailed(ctx context.Context, j jobs.Job, o jobs.Outcome, why string) {
 	if j.Type == jobs.BackupValidation {
 		if o.State == jobs.Failed {
-			if err := s.store.SetValidation(ctx, j.BackupID, domain.UnableToValidate, "the validation job failed: "+why, false, nil); err != nil {
+			if err := s.store.SetValidation(ctx, j.BackupID, domain.UnableToValidate, "the validation job failed: "+why, nil, false, nil); err != nil {
 				s.k.Log().Error("record a failed validation", "backup", j.BackupID, "err", err)
 			}
 		}

@@ -28,7 +28,7 @@ type Store interface {
 	ReapJobOf(ctx context.Context, id, owner string, now time.Time, o jobs.Outcome, lastError string) (bool, error)
 	RenewLease(ctx context.Context, id, owner string, until time.Time) (bool, error)
 	SetCompression(ctx context.Context, id string, st domain.CompressionStatus, size, uncompressed int64, files []domain.BackupFile) error
-	SetValidation(ctx context.Context, id string, st domain.ValidationStatus, reason string, hasScreenshot bool, hashes map[string]string) error
+	SetValidation(ctx context.Context, id string, st domain.ValidationStatus, reason string, steps []domain.ValidationStepRun, hasScreenshot bool, hashes map[string]string) error
 	VM(ctx context.Context, idOrName string) (domain.VM, error)
 	VMDetails(ctx context.Context, vmID string) (map[string]string, error)
 	Zone(ctx context.Context, idOrName string) (domain.Zone, error)

@@ -43,34 +43,31 @@ func (s *Service) validateBackup(ctx context.Context, jobID string, t jobTask, b
 			return err
 		}
 	}
-	if err := s.store.SetValidation(ctx, b.ID, domain.Validating, "", false, nil); err != nil {
+	if err := s.store.SetValidation(ctx, b.ID, domain.Validating, "", nil, false, nil); err != nil {
 		return err
 	}
-	var status domain.ValidationStatus
-	var reason string
-	var shot bool
-	var hashes map[string]string
+	var v verdict
 	if previous == domain.Valid {
-		status, reason, err = s.rehash(ctx, t, b, l)
+		v, err = s.rehash(ctx, t, b, l)
 	} else {
-		status, reason, shot, hashes, err = s.bootCheck(ctx, t, b, view, l)
+		v, err = s.bootCheck(ctx, t, b, view, l)
 	}
 	if err != nil {
-		if werr := s.store.SetValidation(ctx, b.ID, previous, "", false, nil); werr != nil {
+		if werr := s.store.SetValidation(ctx, b.ID, previous, "", nil, false, nil); werr != nil {
 			return errors.Join(err, fmt.Errorf("restore the validation status of backup %s: %w", b.ID, werr))
 		}
 		return err
 	}
 	// A failed validation ends the chain first, so that whoever sees the
 	// verdict also sees its consequence.
-	if status == domain.NotValid && view.Bool(settings.KeyValidationEndChainOnFail) {
+	if v.status == domain.NotValid && view.Bool(settings.KeyValidationEndChainOnFail) {
 		s.endChainIfIn(ctx, b)
 	}
-	if err := s.store.SetValidation(ctx, b.ID, status, reason, shot, hashes); err != nil {
+	if err := s.store.SetValidation(ctx, b.ID, v.status, v.reason, v.steps, v.shot, v.hashes); err != nil {
 		return err
 	}
-	s.k.Log().Info("backup validated", "backup", b.ID, "status", status, "reason", reason)
-	if status == domain.Valid {
+	s.k.Log().Info("backup validated", "backup", b.ID, "status", v.status, "reason", v.reason, "steps", len(v.steps))
+	if v.status == domain.Valid {
 		// Re-validate periodically.
 		next := jobs.Job{ID: domain.NewID(), Type: jobs.BackupValidation, BackupID: b.ID, VMID: b.VMID, ZoneID: h.ZoneID,
 			State: jobs.Queued, Scheduled: s.k.Clock().Now().Add(view.Duration(settings.KeyValidationInterval))}
@@ -79,15 +76,26 @@ func (s *Service) validateBackup(ctx context.Context, jobID string, t jobTask, b
 	return nil
 }
 
+// verdict is what one validation found: the status and its reason, the
+// steps it ran, whether it took a screenshot, and the files' hashes to
+// record (after a valid boot).
+type verdict struct {
+	status domain.ValidationStatus
+	reason string
+	steps  []domain.ValidationStepRun
+	shot   bool
+	hashes map[string]string
+}
+
 // bootCheck boots the backup in a throw-away VM and runs the offering's steps.
-func (s *Service) bootCheck(ctx context.Context, t jobTask, b domain.Backup, view settings.View, l jobs.Limits) (domain.ValidationStatus, string, bool, map[string]string, error) {
+func (s *Service) bootCheck(ctx context.Context, t jobTask, b domain.Backup, view settings.View, l jobs.Limits) (verdict, error) {
 	off, err := s.store.Offering(ctx, b.OfferingID)
 	if err != nil {
-		return "", "", false, nil, err
+		return verdict{}, err
 	}
 	details, err := s.store.VMDetails(ctx, b.VMID)
 	if err != nil {
-		return "", "", false, nil, err
+		return verdict{}, err
 	}
 	dur := func(key string) time.Duration {
 		d, err := view.VMDuration(key, details)
@@ -108,17 +116,29 @@ func (s *Service) bootCheck(ctx context.Context, t jobTask, b domain.Backup, vie
 	}
 	res, err := kernel.Run(ctx, t.agent, agentapi.Validate, req, l.Timeout, nil, 0, 100)
 	if err != nil {
-		return domain.UnableToValidate, "the validation VM could not run: " + err.Error(), false, nil, nil
+		return verdict{status: domain.UnableToValidate, reason: "the validation VM could not run: " + err.Error()}, nil
 	}
+	v := verdict{steps: stepsOf(res), shot: res.Screenshot != ""}
 	if len(res.Reasons) > 0 {
-		return domain.NotValid, strings.Join(res.Reasons, "; "), res.Screenshot != "", nil, nil
+		v.status, v.reason = domain.NotValid, strings.Join(res.Reasons, "; ")
+		return v, nil
 	}
 	// A valid boot: (re)record the files' hashes for the periodic checks.
-	hashes, err := s.hashes(ctx, t, b, l)
-	if err != nil {
-		return "", "", false, nil, err
+	if v.hashes, err = s.hashes(ctx, t, b, l); err != nil {
+		return verdict{}, err
 	}
-	return domain.Valid, "", res.Screenshot != "", hashes, nil
+	v.status = domain.Valid
+	return v, nil
+}
+
+// stepsOf is what the agent says each validation step did, as recorded on
+// the backup.
+func stepsOf(res agentapi.ValidateResult) []domain.ValidationStepRun {
+	var out []domain.ValidationStepRun
+	for _, st := range res.Steps {
+		out = append(out, domain.ValidationStepRun{Step: domain.ValidationStep(st.Step), Outcome: domain.StepOutcome(st.Outcome), Detail: st.Detail})
+	}
+	return out
 }
 
 func (s *Service) hashes(ctx context.Context, t jobTask, b domain.Backup, l jobs.Limits) (map[string]string, error) {
@@ -132,7 +152,7 @@ func (s *Service) hashes(ctx context.Context, t jobTask, b domain.Backup, l jobs
 // rehash compares the files with their recorded hashes, with the agent's
 // integrity check (the one every restore runs). A mismatch makes the
 // backup damaged: restores of it are refused unless accepted.
-func (s *Service) rehash(ctx context.Context, t jobTask, b domain.Backup, l jobs.Limits) (domain.ValidationStatus, string, error) {
+func (s *Service) rehash(ctx context.Context, t jobTask, b domain.Backup, l jobs.Limits) (verdict, error) {
 	var expect []agentapi.ChainFile
 	for _, f := range b.Files {
 		expect = append(expect, agentapi.ChainFile{BackupID: b.ID, Disk: f.Disk, Path: f.Path, Hash: f.Hash})
@@ -140,16 +160,23 @@ func (s *Service) rehash(ctx context.Context, t jobTask, b domain.Backup, l jobs
 	res, err := kernel.Run(ctx, t.agent, agentapi.Hash, agentapi.HashRequest{InStorage: t.in, JobAttempt: t.attempt, Files: kernel.RestoreFiles(b), Expected: expect},
 		l.Timeout, nil, 0, 100)
 	if err != nil {
-		return domain.UnableToValidate, "cannot read the backup files: " + err.Error(), nil
+		why := "cannot read the backup files: " + err.Error()
+		return verdict{status: domain.UnableToValidate, reason: why, steps: hashStep(domain.StepFailed, why)}, nil
 	}
 	if len(res.Damaged) > 0 {
 		var files []string
 		for _, d := range res.Damaged {
 			files = append(files, fmt.Sprintf("file %s hashes to %s, recorded %s", d.Path, d.Found, d.Recorded))
 		}
-		return domain.NotValid, domain.DamagedReason + strings.Join(files, "; ") + " (found by the periodic re-hash)", nil
+		why := domain.DamagedReason + strings.Join(files, "; ") + " (found by the periodic re-hash)"
+		return verdict{status: domain.NotValid, reason: why, steps: hashStep(domain.StepFailed, why)}, nil
 	}
-	return domain.Valid, "", nil
+	return verdict{status: domain.Valid, steps: hashStep(domain.StepPassed, "")}, nil
+}
+
+// hashStep is the one step a re-validation runs.
+func hashStep(o domain.StepOutcome, detail string) []domain.ValidationStepRun {
+	return []domain.ValidationStepRun{{Step: domain.StepHash, Outcome: o, Detail: detail}}
 }
 
 // endChainIfIn ends the VM's chain when the backup belongs to it.

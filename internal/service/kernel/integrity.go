@@ -107,7 +107,7 @@ func (s *Kernel) RecordDamage(ctx context.Context, ds []agentapi.Damage, by stri
 			files = append(files, fmt.Sprintf("file %s hashes to %s, recorded %s", d.Path, d.Found, d.Recorded))
 		}
 		reason := domain.DamagedReason + strings.Join(files, "; ") + " (found by " + by + ")"
-		if err := s.store.SetValidation(ctx, id, domain.NotValid, reason, false, nil); err != nil {
+		if err := s.store.SetValidation(ctx, id, domain.NotValid, reason, nil, false, nil); err != nil {
 			return fmt.Errorf("mark backup %s damaged: %w", id, err)
 		}
 		s.log.Warn("damaged backup", "backup", id, "reason", reason)

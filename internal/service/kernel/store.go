@@ -40,7 +40,7 @@ type Store interface {
 	SetVMError(ctx context.Context, vmID, msg string) error
 	SetVMHost(ctx context.Context, vmID, hostID string) error
 	SetVMWorkState(ctx context.Context, vmID string, s domain.VMState) error
-	SetValidation(ctx context.Context, id string, st domain.ValidationStatus, reason string, hasScreenshot bool, hashes map[string]string) error
+	SetValidation(ctx context.Context, id string, st domain.ValidationStatus, reason string, steps []domain.ValidationStepRun, hasScreenshot bool, hashes map[string]string) error
 	Snapshots(ctx context.Context, vmID string) ([]domain.Snapshot, error)
 	Storage(ctx context.Context, idOrName string) (domain.Storage, error)
 	SyncHostVMs(ctx context.Context, hostID string, vms []domain.VM, defaultAccountID string, at time.Time) error

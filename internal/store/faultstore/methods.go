@@ -257,11 +257,11 @@ func (fs *Store) Backup(ctx context.Context, id string) (domain.Backup, error) {
 }
 
 // SetValidation is store.Store.SetValidation (a write: it may be made to fail).
-func (fs *Store) SetValidation(ctx context.Context, id string, st domain.ValidationStatus, reason string, hasScreenshot bool, hashes map[string]string) error {
+func (fs *Store) SetValidation(ctx context.Context, id string, st domain.ValidationStatus, reason string, steps []domain.ValidationStepRun, hasScreenshot bool, hashes map[string]string) error {
 	if err := fs.write("SetValidation"); err != nil {
 		return err
 	}
-	return fs.inner.SetValidation(ctx, id, st, reason, hasScreenshot, hashes)
+	return fs.inner.SetValidation(ctx, id, st, reason, steps, hasScreenshot, hashes)
 }
 
 // MarkEndOfChain is store.Store.MarkEndOfChain (a write: it may be made to fail).

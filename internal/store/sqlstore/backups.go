@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -10,18 +12,32 @@ import (
 	"github.com/knib/knib/internal/store"
 )
 
-const backupCols = `id, vm_id, vm_name, account_id, offering_id, host_id, type, isolated, parent_id, position, end_of_chain, status, size, virtual_size, dir, plan, error, created, updated, compression_status, uncompressed_size, validation_status, validation_reason, has_screenshot, schedule_id, storage_id`
+const backupCols = `id, vm_id, vm_name, account_id, offering_id, host_id, type, isolated, parent_id, position, end_of_chain, status, size, virtual_size, dir, plan, error, created, updated, compression_status, uncompressed_size, validation_status, validation_reason, has_screenshot, schedule_id, storage_id, validation_steps`
 
 func scanBackup(r scanner) (domain.Backup, error) {
 	var b domain.Backup
-	var typ, status, created, updated, comp, valid string
+	var typ, status, created, updated, comp, valid, steps string
 	err := r.Scan(&b.ID, &b.VMID, &b.VMName, &b.AccountID, &b.OfferingID, &b.HostID, &typ, &b.Isolated, &b.ParentID, &b.Position,
 		&b.EndOfChain, &status, &b.Size, &b.VirtualSize, &b.Dir, &b.Plan, &b.Error, &created, &updated,
-		&comp, &b.UncompressedSize, &valid, &b.ValidationReason, &b.HasScreenshot, &b.ScheduleID, &b.StorageID)
+		&comp, &b.UncompressedSize, &valid, &b.ValidationReason, &b.HasScreenshot, &b.ScheduleID, &b.StorageID, &steps)
 	b.Type, b.Status = domain.BackupType(typ), domain.BackupStatus(status)
 	b.CompressionStatus, b.ValidationStatus = domain.CompressionStatus(comp), domain.ValidationStatus(valid)
 	b.Created, b.Updated = parseTime(created), parseTime(updated)
+	if err == nil && steps != "" && steps != "[]" {
+		if jerr := json.Unmarshal([]byte(steps), &b.ValidationSteps); jerr != nil {
+			return b, fmt.Errorf("backup %s: validation steps: %w", b.ID, jerr)
+		}
+	}
 	return b, err
+}
+
+// stepsJSON is the stored form of a backup's validation steps.
+func stepsJSON(steps []domain.ValidationStepRun) (string, error) {
+	if len(steps) == 0 {
+		return "[]", nil
+	}
+	raw, err := json.Marshal(steps)
+	return string(raw), err
 }
 
 // CreateBackup inserts a backup row (files are saved with SaveBackup).
@@ -32,10 +48,14 @@ func (s *DB) CreateBackup(ctx context.Context, b domain.Backup) error {
 	if b.ValidationStatus == "" {
 		b.ValidationStatus = domain.NotValidated
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO backups(`+backupCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26)`,
+	steps, err := stepsJSON(b.ValidationSteps)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO backups(`+backupCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27)`,
 		b.ID, b.VMID, b.VMName, b.AccountID, b.OfferingID, b.HostID, string(b.Type), b.Isolated, b.ParentID, b.Position,
 		b.EndOfChain, string(b.Status), b.Size, b.VirtualSize, b.Dir, b.Plan, b.Error, fmtTime(b.Created), fmtTime(b.Updated),
-		string(b.CompressionStatus), b.UncompressedSize, string(b.ValidationStatus), b.ValidationReason, b.HasScreenshot, b.ScheduleID, b.StorageID)
+		string(b.CompressionStatus), b.UncompressedSize, string(b.ValidationStatus), b.ValidationReason, b.HasScreenshot, b.ScheduleID, b.StorageID, steps)
 	return err
 }
 
@@ -290,10 +310,14 @@ func (s *DB) MarkEndOfChain(ctx context.Context, id string) error {
 }
 
 // SetValidation changes a backup's validation fields only.
-func (s *DB) SetValidation(ctx context.Context, id string, st domain.ValidationStatus, reason string, hasScreenshot bool, hashes map[string]string) error {
+func (s *DB) SetValidation(ctx context.Context, id string, st domain.ValidationStatus, reason string, steps []domain.ValidationStepRun, hasScreenshot bool, hashes map[string]string) error {
+	raw, err := stepsJSON(steps)
+	if err != nil {
+		return err
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE backups SET validation_status = $2, validation_reason = $3, has_screenshot = (has_screenshot OR $4) WHERE id = $1`,
-			id, string(st), reason, hasScreenshot)
+		res, err := tx.ExecContext(ctx, `UPDATE backups SET validation_status = $2, validation_reason = $3, has_screenshot = (has_screenshot OR $4), validation_steps = $5 WHERE id = $1`,
+			id, string(st), reason, hasScreenshot, raw)
 		if err != nil {
 			return err
 		}

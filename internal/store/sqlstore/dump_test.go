@@ -75,7 +75,7 @@ func populate(t *testing.T, s store.Store) {
 	b.Status, b.Size, b.VirtualSize = domain.BackupBackedUp, 5<<30, 1<<33
 	b.Files = []domain.BackupFile{{Disk: "vda", Path: "backups/web/b1/vda.qcow2", Full: true, Size: 5 << 30, VirtualSize: 1 << 33, Hash: "xxh3-128:00"}}
 	must(t, s.SaveBackup(ctx, b, &store.Chain{Head: b.ID, Deltas: []domain.Delta{{VMID: v1.ID, Disk: "vda", BackupID: b.ID, Delta: "/d", Base: "/a.qcow2"}}}))
-	must(t, s.SetValidation(ctx, b.ID, domain.Valid, "booted", true, nil))
+	must(t, s.SetValidation(ctx, b.ID, domain.Valid, "booted", nil, true, nil))
 	must(t, s.SaveSnapshot(ctx, domain.Snapshot{ID: domain.NewID(), VMID: v1.ID, Name: "s1", Status: domain.SnapshotReady,
 		Files: []domain.SnapshotFile{{Disk: "vda", Frozen: "/a.qcow2"}}, Created: d0}))
 	must(t, s.EnqueueJob(ctx, jobs.Job{ID: domain.NewID(), Type: jobs.BackupValidation, BackupID: b.ID, VMID: v1.ID, ZoneID: z.ID,

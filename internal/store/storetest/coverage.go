@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -129,9 +130,11 @@ func testEveryMethod(t *testing.T, s store.Store) {
 	must(t, s.SetCompression(ctx, b.ID, domain.Compressed, 3<<30, 5<<30,
 		[]domain.BackupFile{{Disk: "vda", Size: 3 << 30, Hash: "h-vda"}}))
 	wantErr(t, s.SetCompression(ctx, "nope", domain.Compressed, 0, 0, nil), domain.ErrNotFound)
-	must(t, s.SetValidation(ctx, b.ID, domain.Valid, "booted", true, map[string]string{"vdb": "h-vdb"}))
-	must(t, s.SetValidation(ctx, b.ID, domain.Valid, "again", false, nil)) // the screenshot stays
-	wantErr(t, s.SetValidation(ctx, "nope", domain.Valid, "", false, nil), domain.ErrNotFound)
+	must(t, s.SetValidation(ctx, b.ID, domain.Valid, "booted", nil, true, map[string]string{"vdb": "h-vdb"}))
+	steps := []domain.ValidationStepRun{{Step: domain.StepWaitForBoot, Outcome: domain.StepPassed},
+		{Step: domain.StepExecuteCommand, Outcome: domain.StepSkipped, Detail: "no command"}}
+	must(t, s.SetValidation(ctx, b.ID, domain.Valid, "again", steps, false, nil)) // the screenshot stays
+	wantErr(t, s.SetValidation(ctx, "nope", domain.Valid, "", nil, false, nil), domain.ErrNotFound)
 	must(t, s.MarkEndOfChain(ctx, b.ID))
 	must(t, s.SetBackupStatus(ctx, b.ID, domain.BackupRemoved, t0.Add(time.Hour)))
 	wantErr(t, s.SetBackupStatus(ctx, "nope", domain.BackupRemoved, t0), domain.ErrNotFound)
@@ -141,9 +144,16 @@ func testEveryMethod(t *testing.T, s store.Store) {
 		got.Size != 3<<30 || got.UncompressedSize != 5<<30 || got.VirtualSize != 10<<30 || got.ValidationStatus != domain.Valid ||
 		got.ValidationReason != "again" || !got.HasScreenshot || !got.EndOfChain || !got.Isolated || got.ScheduleID != "sched1" ||
 		got.OfferingID != o.ID || got.HostID != h.ID || len(got.Files) != 2 ||
-		got.Files[0].Size != 3<<30 || got.Files[0].Hash != "h-vda" || got.Files[1].Hash != "h-vdb" || got.Files[1].Size != 1 {
+		got.Files[0].Size != 3<<30 || got.Files[0].Hash != "h-vda" || got.Files[1].Hash != "h-vdb" || got.Files[1].Size != 1 ||
+		!slices.Equal(got.ValidationSteps, steps) {
 		t.Fatalf("backup after the field updates: %+v", got)
 	}
+	// A new verdict replaces the steps; nil records none.
+	must(t, s.SetValidation(ctx, b.ID, domain.UnableToValidate, "gone", nil, false, nil))
+	if got, err := s.Backup(ctx, b.ID); err != nil || got.ValidationSteps != nil || got.ValidationReason != "gone" {
+		t.Fatalf("steps after a verdict without steps: %+v, %v", got.ValidationSteps, err)
+	}
+	must(t, s.SetValidation(ctx, b.ID, domain.Valid, "again", steps, false, nil))
 	b2 := domain.Backup{ID: domain.NewID(), VMID: v2.ID, VMName: "v2", AccountID: "other", Type: domain.BackupFull, Position: 1,
 		Status: domain.BackupBackedUp, Dir: "backups/v2/b", Created: t0.Add(time.Second), Updated: t0}
 	must(t, s.CreateBackup(ctx, b2))
