@@ -53,7 +53,9 @@ func TestForeignSnapshotsAreRefused(t *testing.T) {
 	// A disk-only snapshot with metadata appears after the assignment: the
 	// next backup is refused and the chain stays as it was.
 	virsh(t, "snapshot-create-as", dom.Name, "ext1", "--disk-only", "--atomic")
-	t.Cleanup(func() { exec.Command("virsh", "-c", "qemu:///system", "snapshot-delete", dom.Name, "ext1", "--metadata").Run() })
+	t.Cleanup(func() {
+		exec.Command("virsh", "-c", "qemu:///system", "snapshot-delete", dom.Name, "ext1", "--metadata").Run()
+	})
 	r := s.Run(nil, "backup", "create", dom.Name)
 	if r.Code == 0 || !strings.Contains(r.Stderr+r.Stdout, "ext1 (disk-only)") {
 		t.Fatalf("backup of a VM with a disk-only snapshot made outside knib: exit %d: %s%s", r.Code, r.Stderr, r.Stdout)
