@@ -144,6 +144,10 @@ func TestBackupChainAcceptance(t *testing.T) {
 	s.checkRestorable(all)
 
 	// 7. b4 is needed by b5: only marked removed, files kept; then b5 goes and takes b4 along.
+	// The seed's text marks both b4 and b5 Removed and keeps their files;
+	// knib does not follow it on purpose: b5 has no live dependant, so it is
+	// expunged with its files, and the Removed b4 it held goes with it
+	// (kboss-behaviour.md §4 steps 5 and 7; README "Deleting backups").
 	s.CLI("backup", "delete", b4.ID)
 	all = s.backups(dom.Name)
 	if all[b4.ID].Status != "Removed" {
@@ -160,6 +164,11 @@ func TestBackupChainAcceptance(t *testing.T) {
 	}
 	if _, ok := all[b5.ID]; ok {
 		t.Fatal("b5 still listed")
+	}
+	for _, b := range []Backup{b4, b5} {
+		if _, err := os.Stat(s.storage(filepath.Join("backups", dom.UUID, b.ID))); !os.IsNotExist(err) {
+			t.Fatalf("the directory of %s is still on storage: %v", b.ID, err)
+		}
 	}
 	s.checkRestorable(all)
 

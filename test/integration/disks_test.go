@@ -14,10 +14,14 @@ import (
 
 // TestDisksThatChange: a disk moved through libvirt (blockcopy --pivot) is
 // copied full at the next backup while the other disk stays incremental, and
-// older backups stay restorable (seed interactions 1-5); a disk attached
-// later is copied full, is left alone by restoring an older backup, and is
-// re-created by restoring a backup that has it after it was detached
-// (17-20); a disk reverted outside knib is detected too.
+// older backups stay restorable (seed interactions 2-5, with the volume
+// moved while the VM stays on its host: interaction 1, the VM's migration,
+// is not done here); a disk attached later is copied full, is left alone by
+// restoring an older backup, and is re-created by restoring a backup that
+// has it after it was detached (17-20); a disk reverted outside knib (the
+// seed's volume snapshot revert, 22-23, emulated by pointing the domain back
+// at the disk's base file) is detected and copied full, and the delta the
+// last backup left on it is gone from primary storage.
 func TestDisksThatChange(t *testing.T) {
 	dom := testbed.NewDomain(t, testbed.DomainOptions{Name: "knib-t-disks", DiskSizes: []int64{64 << 20, 32 << 20}, Start: true})
 	s := StartServer(t, "")
@@ -122,6 +126,21 @@ func TestDisksThatChange(t *testing.T) {
 	b7 := s.backup(dom.Name)
 	if full := s.fullDisks(b7.ID); !full["vda"] || full["vdb"] || b7.ParentID != b6.ID {
 		t.Fatalf("b7 after reverting vda outside knib: parent %s full %v", b7.ParentID, full)
+	}
+	// 23. The delta b6 left on vda is gone from primary storage; every disk
+	// runs on b7's delta now.
+	if left, _ := filepath.Glob(filepath.Join(dom.Dir, "knib-delta.*.vda."+b6.ID+"*")); len(left) != 0 {
+		t.Fatalf("b6's vda delta is left over after the revert: %v", left)
+	}
+	v = s.vmDisks(dom.Name)
+	if d := v.deltas(); len(d) != len(v.Disks) {
+		t.Fatalf("after b7, one delta per disk: %v", d)
+	} else {
+		for _, p := range d {
+			if !strings.Contains(filepath.Base(p), "."+b7.ID+".") {
+				t.Fatalf("after b7, delta %s is not b7's", p)
+			}
+		}
 	}
 	s.checkRestorable(s.backups(dom.Name))
 }

@@ -9,9 +9,13 @@ import (
 	"github.com/knib/knib/internal/testbed"
 )
 
-// TestRestoreForms: restore of a deleted VM (defined again from the stored
-// definition), of a detached disk (re-created and attached), a volume onto a
-// running VM, and a new VM from a backup; every one checks the guest's data.
+// TestRestoreForms: a volume restored onto another running VM (its guest
+// reads the backed-up data), a new VM from a backup (its guest has the
+// backup's data, the original is untouched), a volume of a deleted VM's
+// backup restored onto another VM (only its result and verification are
+// checked), and the restore of the deleted VM (defined again from the stored
+// definition; its guest's data is checked). The restore of a detached disk
+// is in TestDisksThatChange.
 func TestRestoreForms(t *testing.T) {
 	dom := testbed.NewDomain(t, testbed.DomainOptions{Name: "knib-t-rforms", DiskSizes: []int64{64 << 20, 32 << 20}, Start: true})
 	other := testbed.NewDomain(t, testbed.DomainOptions{Name: "knib-t-rother", Start: true})
@@ -176,6 +180,71 @@ func TestQuickRestore(t *testing.T) {
 	}
 	// And the backup files are still intact: they were never written.
 	s.checkRestorable(s.backups(dom.Name))
+
+	// create-vm --quick-restore (issue 11 R8): the new VM runs at once on
+	// overlays over the backup files, is consolidated off them, and holds
+	// the backup's data; the original VM is untouched.
+	guest(t, dom, "echo v4 > /data/v && sync")
+	orig := s.vmDisks(dom.Name)
+	const clone = "knib-t-scqclone"
+	removeVM(t, clone)
+	t.Cleanup(func() { removeVM(t, clone) })
+	var created struct {
+		ID           string `json:"id"`
+		Started      bool   `json:"started"`
+		Consolidated *bool  `json:"consolidated"`
+		Disks        []struct{ Target, Path, Verified string }
+	}
+	s.MustJSON(&created, "backup", "create-vm", b.ID, "--name", clone, "--quick-restore", "--start")
+	if created.ID == "" || created.ID == dom.UUID || !created.Started || created.Consolidated == nil || !*created.Consolidated ||
+		len(created.Disks) != 2 {
+		// The state and last error of the new VM say why (a VM whose QEMU
+		// died during the block pull is shut off).
+		t.Fatalf("quick create-vm: %+v (consolidated %v); the new VM: %+v", created, created.Consolidated != nil && *created.Consolidated, s.vmDisks(clone))
+	}
+	for _, d := range created.Disks {
+		if d.Verified != "overlay on the backup file" {
+			t.Fatalf("quick create-vm disk %s: %q, want an overlay on the backup file", d.Target, d.Verified)
+		}
+	}
+	cv := s.vmDisks(clone)
+	if cv.State != "Running" || len(cv.Disks) != 2 {
+		t.Fatalf("the quick-created VM: %+v", cv)
+	}
+	for _, d := range cv.Disks {
+		if len(d.Backing) != 0 || strings.HasPrefix(d.Source, s.storage("")) {
+			t.Fatalf("quick-created disk %s still reads backup storage: %s %+v", d.Target, d.Source, d.Backing)
+		}
+		for _, o := range orig.Disks {
+			if d.Source == o.Source {
+				t.Fatalf("the quick-created VM uses the original's disk %s", o.Source)
+			}
+		}
+	}
+	c := attach(t, dom, clone, created.ID)
+	if err := c.WaitAgent(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := guest(t, c, "cat /data/v"); got != "v2\n" {
+		t.Fatalf("quick-created VM's data: %q", got)
+	}
+	if got := guest(t, c, "dd if=/dev/vdb bs=1M skip=4 count=1 2>/dev/null | md5sum"); got != want {
+		t.Fatalf("quick-created vdb: %s, want %s", got, want)
+	}
+	if got := guest(t, dom, "cat /data/v"); got != "v4\n" {
+		t.Fatalf("the original VM changed: %q", got)
+	}
+	after := s.vmDisks(dom.Name)
+	if after.State != "Running" || len(after.Disks) != len(orig.Disks) {
+		t.Fatalf("the original VM changed: %+v -> %+v", orig, after)
+	}
+	for i := range orig.Disks {
+		if after.Disks[i].Source != orig.Disks[i].Source {
+			t.Fatalf("the original VM's disk %s changed: %s -> %s", orig.Disks[i].Target, orig.Disks[i].Source, after.Disks[i].Source)
+		}
+	}
+	removeVM(t, clone)
+	s.CLI("host", "refresh")
 	// The VM can be backed up again.
 	s.backup(dom.Name)
 }

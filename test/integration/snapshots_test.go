@@ -95,15 +95,55 @@ func TestDiskOnlySnapshots(t *testing.T) {
 	s3 := s.snapshot(dom.Name, "s3") // 5.
 	guest(t, dom, "echo 4 > /data/f4 && sync")
 
+	chain := func(v VMDisks) string {
+		out := []string{v.Disks[0].Source}
+		for _, l := range v.Disks[0].Backing {
+			out = append(out, l.Path)
+		}
+		return strings.Join(out, " <- ")
+	}
+	before := s.vmDisks(dom.Name)
 	var del snapshot
 	s.MustJSON(&del, "snapshot", "delete", s1.ID) // 6. s1 is a branch point: logical only
 	if del.Status != "Removed" {
 		t.Fatalf("deleting s1: %+v", del)
 	}
+	// Marked Removed, still listed, its files kept on storage and the chain unchanged.
+	var listed []snapshot
+	s.MustJSON(&listed, "snapshot", "list", dom.Name)
+	removed := false
+	for _, sn := range listed {
+		removed = removed || (sn.ID == s1.ID && sn.Status == "Removed")
+	}
+	if !removed {
+		t.Fatalf("s1 should be listed as Removed: %+v", listed)
+	}
+	s1Files, _ := filepath.Glob(filepath.Join(dom.Dir, "knib-snap.*."+s1.ID+"*"))
+	if len(s1Files) == 0 {
+		t.Fatal("s1's files are gone from storage")
+	}
+	for _, f := range s1Files {
+		run(t, "qemu-img", "check", "-U", "-q", f)
+	}
+	if v := s.vmDisks(dom.Name); chain(v) != chain(before) {
+		t.Fatalf("removing s1 changed the chain: %s -> %s", chain(before), chain(v))
+	}
 	s.MustJSON(&del, "snapshot", "delete", s3.ID) // 7. merged with the current disk
 	if del.Status != "Deleted" {
 		t.Fatalf("deleting s3: %+v", del)
 	}
+	// s3's overlay is merged and gone: one layer fewer, the data intact.
+	if left, _ := filepath.Glob(filepath.Join(dom.Dir, "knib-snap.*."+s3.ID+"*")); len(left) != 0 {
+		t.Fatalf("s3's overlay is left: %v", left)
+	}
+	v := s.vmDisks(dom.Name)
+	if snapFiles(v, 0) != snapFiles(before, 0)-1 || len(v.Disks[0].Backing) != len(before.Disks[0].Backing)-1 {
+		t.Fatalf("deleting s3 should drop one layer: %s -> %s", chain(before), chain(v))
+	}
+	if got := files(t, dom); got != "f0 f3 f4" {
+		t.Fatalf("guest files after merging s3: %q", got)
+	}
+	run(t, "qemu-img", "check", "-U", "-q", v.Disks[0].Source)
 	s.MustJSON(&del, "snapshot", "delete", s2.ID) // 8. gone, and s1 merged with the current disk
 	if del.Status != "Deleted" {
 		t.Fatalf("deleting s2: %+v", del)
@@ -113,7 +153,7 @@ func TestDiskOnlySnapshots(t *testing.T) {
 	if len(left) != 0 {
 		t.Fatalf("snapshots left: %+v", left)
 	}
-	v := s.vmDisks(dom.Name)
+	v = s.vmDisks(dom.Name)
 	if v.Disks[0].Source != dom.Disks[0] || len(v.Disks[0].Backing) != 0 {
 		t.Fatalf("everything should be merged into the disk: %+v", v.Disks[0])
 	}

@@ -64,9 +64,9 @@ func (s *Kernel) RepointSnapshots(ctx context.Context, vmID, disk, from, to stri
 
 // recoverVM brings a VM back to a consistent chain after an interruption:
 // backups left BackingUp become Error and their partial files go, every knib
-// delta on the VM's disks is merged (the chain ends), and the VM returns to
-// its hypervisor state. If it cannot, the VM stays BackupError and LastError
-// says what is missing.
+// delta on the VM's disks is merged (the chain ends: its head is marked the
+// end of its chain), and the VM returns to its hypervisor state. If it
+// cannot, the VM stays BackupError and LastError says what is missing.
 func (s *Kernel) RecoverVM(ctx context.Context, vmID string) error {
 	vm, err := s.store.VM(ctx, vmID)
 	if err != nil {
@@ -126,6 +126,17 @@ func (s *Kernel) RecoverVM(ctx context.Context, vmID string) error {
 			if err := s.store.SaveBackup(ctx, b, nil); err != nil {
 				return fmt.Errorf("forget the files of backup %s: %w", b.ID, err)
 			}
+		}
+	}
+	// The chain ended: its head is the last backup of it, as EndChain
+	// records.
+	c, err := s.store.Chain(ctx, vm.ID)
+	if err != nil {
+		return err
+	}
+	if c.Head != "" {
+		if err := s.store.MarkEndOfChain(ctx, c.Head); err != nil {
+			return err
 		}
 	}
 	if err := s.store.SetChain(ctx, vm.ID, store.Chain{}); err != nil {
