@@ -94,6 +94,13 @@ func TestRestoreForms(t *testing.T) {
 	if len(res.Disks) != 1 || res.Disks[0].Verified != "qemu-img compare" {
 		t.Fatalf("restore-volume of a deleted VM's backup: %+v", res)
 	}
+	// The other VM's guest sees the hot-plugged disk and reads the deleted
+	// VM's file system from it (the seed's restoreVolume row 4).
+	vol := res.Disks[0].Target
+	guest(t, other, "i=0; while [ ! -b /dev/"+vol+" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; test -b /dev/"+vol)
+	if got := guest(t, other, "mkdir -p /mnt/r && mount -o ro /dev/"+vol+" /mnt/r && cat /mnt/r/keep; ls /mnt/r; umount /mnt/r"); !strings.HasPrefix(got, "keep\n") || strings.Contains(got, "later") {
+		t.Fatalf("the deleted VM's volume read in the other guest: %q", got)
+	}
 	var restored map[string]any
 	s.MustJSON(&restored, "backup", "restore", b.ID)
 	if restored["defined"] != true {
