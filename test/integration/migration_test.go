@@ -90,6 +90,16 @@ func TestLiveMigrationKeepsTheChain(t *testing.T) {
 	copied := filepath.Join(dom.Dir, "copied", "vdb.qcow2")
 	migrateCopyingDisk(t, hostB.URI, "qemu:///system", dom.Name, "vdb", copied, 32<<20)
 	reattach(t, onA)
+	// Right after the move (the seed's interaction row 2): the copied vdb
+	// has no delta, vda still runs on its knib delta.
+	s.CLI("host", "refresh")
+	moved := s.vmDisks(dom.Name)
+	if moved.Disks[1].Source != copied || len(moved.Disks[1].Backing) != 0 {
+		t.Fatalf("right after the move vdb should be the flat copied file: %+v", moved.Disks[1])
+	}
+	if !strings.Contains(filepath.Base(moved.Disks[0].Source), "knib-delta.") || len(moved.Disks[0].Backing) == 0 {
+		t.Fatalf("right after the move vda should still run on its knib delta: %+v", moved.Disks[0])
+	}
 	b4 := s.backup(dom.Name)
 	checkMigBackup(t, s, b4, b3.ID, map[string]bool{"vda": false, "vdb": true}, done)
 	checkVMOn(t, s, dom.Name, "localhost", "Running")
