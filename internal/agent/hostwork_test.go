@@ -211,10 +211,21 @@ func TestRestoreAndQuickRestoreOnTheFake(t *testing.T) {
 	if _, err := e.a.consolidate(e.ctx, cons, noProgress); !errors.Is(err, fake.ErrInjected) {
 		t.Fatalf("consolidation with a failing block pull: %v", err)
 	}
+	// QEMU dies at the start of the pull: the VM is started again on its
+	// overlays and the pull runs again; a consolidation never leaves down a
+	// VM that ran.
+	e.hv.FailOn("BlockPull", 1, fake.ErrQEMUDied)
+	starts := e.hv.Calls("StartDomain")
 	if _, err := e.a.consolidate(e.ctx, cons, noProgress); err != nil {
 		t.Fatalf("consolidation: %v", err)
 	}
+	if got := e.hv.Calls("StartDomain") - starts; got != 1 {
+		t.Fatalf("the VM whose QEMU died was started %d times, want 1", got)
+	}
 	d, _ = e.hv.Domain(e.ctx, e.uuid)
+	if d.State != hypervisor.StateRunning {
+		t.Fatalf("after consolidation the VM is %s", d.State)
+	}
 	if len(d.Disks[0].BackingChain) != 0 {
 		t.Fatalf("after consolidation the disk still reads %v", d.Disks[0].BackingChain)
 	}

@@ -748,19 +748,28 @@ func (a *Local) consolidate(ctx context.Context, req agentapi.ConsolidateRequest
 		base := 100 * float64(i) / float64(len(todo))
 		span := 100 / float64(len(todo))
 		progress(base, "consolidating "+target)
-		if err := a.hv.WaitBlockJob(ctx, dom.UUID, target, nil); err != nil {
-			return res, err
-		}
-		if err := a.hv.BlockPull(ctx, dom.UUID, target); err != nil {
-			return res, err
-		}
-		err := a.hv.WaitBlockJob(ctx, dom.UUID, target, func(cur, end uint64) {
-			if end > 0 {
-				progress(base+span*float64(cur)/float64(end), fmt.Sprintf("consolidating %s: %d/%d MiB", target, cur>>20, end>>20))
+		for restarts := 0; ; restarts++ {
+			err := a.pullDisk(ctx, dom.UUID, target, func(cur, end uint64) {
+				if end > 0 {
+					progress(base+span*float64(cur)/float64(end), fmt.Sprintf("consolidating %s: %d/%d MiB", target, cur>>20, end>>20))
+				}
+			})
+			if err == nil {
+				break
 			}
-		})
-		if err != nil {
-			return res, err
+			// QEMU 7.2 (Debian 12) sometimes dies with a segfault around
+			// the start of a stream job on a guest that has just booted.
+			// The VM was running and nobody stopped it: start it again
+			// on the same overlays (whatever was pulled is in them) and
+			// pull again, rather than leave it down.
+			now, derr := a.hv.Domain(ctx, dom.UUID)
+			if derr != nil || now.State != hypervisor.StateCrashed || restarts >= consolidateRestarts {
+				return res, err
+			}
+			a.log.Warn("qemu died during the block pull; starting the VM again", "vm", dom.Name, "disk", target, "err", err)
+			if serr := a.hv.StartDomain(ctx, dom.UUID); serr != nil {
+				return res, errors.Join(err, fmt.Errorf("start the VM again after qemu died: %w", serr))
+			}
 		}
 		after, err := a.hv.Domain(ctx, dom.UUID)
 		if err != nil {
@@ -774,6 +783,22 @@ func (a *Local) consolidate(ctx context.Context, req agentapi.ConsolidateRequest
 		res.Disks = append(res.Disks, target)
 	}
 	return res, nil
+}
+
+// consolidateRestarts bounds how often a consolidation starts a VM again
+// whose QEMU died during a block pull.
+const consolidateRestarts = 2
+
+// pullDisk pulls one disk's backing files into its active layer and waits
+// for the job to end.
+func (a *Local) pullDisk(ctx context.Context, uuid, target string, progress func(cur, end uint64)) error {
+	if err := a.hv.WaitBlockJob(ctx, uuid, target, nil); err != nil {
+		return err
+	}
+	if err := a.hv.BlockPull(ctx, uuid, target); err != nil {
+		return err
+	}
+	return a.hv.WaitBlockJob(ctx, uuid, target, progress)
 }
 
 // dependsOnStorage reports whether a disk's chain reaches into the backup

@@ -40,7 +40,8 @@ type HostInfo struct {
 type DomainState string
 
 // The domain states. StateOther covers libvirt's "no state", "blocked" and
-// "shutting down".
+// "shutting down". StateCrashed is a guest crash kept by libvirt, or a
+// domain shut off because its QEMU process died (nobody shut it down).
 const (
 	StateRunning     DomainState = "running"
 	StatePaused      DomainState = "paused"

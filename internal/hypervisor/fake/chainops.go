@@ -32,6 +32,10 @@ var (
 // ErrInjected is returned by a call that FailOn made fail.
 var ErrInjected = errors.New("fake: injected failure")
 
+// ErrQEMUDied, given to FailOn("BlockPull", ...), also leaves the domain
+// crashed, as when QEMU dies under a block job.
+var ErrQEMUDied = errors.New("fake: unable to read from monitor: connection reset by peer")
+
 type blockJob struct {
 	kind       string // "commit" or "pull"
 	top, base  string
@@ -229,6 +233,11 @@ func (h *Hypervisor) BlockCommit(ctx context.Context, uuid, target, top, base st
 // BlockPull implements hypervisor.ChainOps.
 func (h *Hypervisor) BlockPull(ctx context.Context, uuid, target string) error {
 	if err := h.beginOp(ctx, "BlockPull"); err != nil {
+		if errors.Is(err, ErrQEMUDied) {
+			if serr := h.SetState(uuid, hypervisor.StateCrashed); serr != nil {
+				return errors.Join(err, serr)
+			}
+		}
 		return err
 	}
 	defer h.mu.Unlock()

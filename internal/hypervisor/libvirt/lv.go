@@ -388,11 +388,15 @@ func (h *Hypervisor) describe(ctx context.Context, l *libvirt.Libvirt, d libvirt
 	dom := hypervisor.Domain{UUID: uuid, Name: d.Name}
 	var xmlDesc string
 	err := do(ctx, func() error {
-		state, _, err := l.DomainGetState(d, 0)
+		state, reason, err := l.DomainGetState(d, 0)
 		if err != nil {
 			return lvError("get state of domain "+uuid, err)
 		}
 		dom.State = stateName(libvirt.DomainState(state))
+		if dom.State == hypervisor.StateShutoff && libvirt.DomainShutoffReason(reason) == libvirt.DomainShutoffCrashed {
+			// QEMU died (a segfault, a kill): shut off, but not by anyone.
+			dom.State = hypervisor.StateCrashed
+		}
 		persistent, err := l.DomainIsPersistent(d)
 		if err != nil {
 			return lvError("get persistence of domain "+uuid, err)
