@@ -248,6 +248,11 @@ type Operation struct {
 	Updated  time.Time `json:"updated"`
 }
 
+// EventQuery is the query of GET /events.
+type EventQuery struct {
+	Operation string `query:"operation" doc:"follow this operation only; the stream ends after its final state"`
+}
+
 // OperationQuery filters GET /operations.
 type OperationQuery struct {
 	All bool `query:"all" doc:"include finished operations"`

@@ -4,9 +4,11 @@
 package client
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -134,10 +136,86 @@ func (c *Client) Download(ctx context.Context, path string) ([]byte, error) {
 // PathEscape escapes one path segment (names may contain spaces).
 func PathEscape(s string) string { return url.PathEscape(s) }
 
-// WaitOperation polls an operation until it is done, calling progress on every
-// change. It returns the final operation; a failed operation is an error.
+// WaitOperation follows an operation until it is done, calling progress on
+// every change: on the server's event stream (GET /events?operation=ID),
+// and by polling where the stream is not available or ends early. It
+// returns the final operation; a failed operation is an error.
 func (c *Client) WaitOperation(ctx context.Context, id string, progress func(api.Operation)) (api.Operation, error) {
+	last, err := c.followOperation(ctx, id, progress)
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound && apiErr.Field != "stream" {
+		return last, err
+	}
+	switch last.State {
+	case "Succeeded":
+		return last, nil
+	case "Failed":
+		return last, fmt.Errorf("operation %s (%s) failed: %s", last.ID, last.Kind, last.Error)
+	}
+	if ctx.Err() != nil {
+		return last, ctx.Err()
+	}
+	return c.pollOperation(ctx, id, last, progress)
+}
+
+// followOperation reads the operation's event stream until it ends and
+// returns the last state it carried (the zero Operation if none).
+func (c *Client) followOperation(ctx context.Context, id string, progress func(api.Operation)) (api.Operation, error) {
 	var last api.Operation
+	req, err := http.NewRequestWithContext(ctx, "GET", c.Base+"/api/v1/events?operation="+url.QueryEscape(id), nil)
+	if err != nil {
+		return last, err
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return last, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		var p api.Problem
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if json.Unmarshal(raw, &p) != nil || p.Detail == "" || resp.StatusCode == http.StatusNotFound && strings.HasPrefix(p.Detail, "no route") {
+			// An older server without the stream: poll.
+			return last, &APIError{Status: resp.StatusCode, Detail: "no event stream", Field: "stream"}
+		}
+		return last, &APIError{Status: resp.StatusCode, Detail: p.Detail, Field: p.Field}
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	var event, data string
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if event == "operation" && data != "" {
+				var op api.Operation
+				if err := json.Unmarshal([]byte(data), &op); err != nil {
+					return last, fmt.Errorf("decode an operation event: %w", err)
+				}
+				if progress != nil && (op.Progress != last.Progress || op.Message != last.Message || op.State != last.State) {
+					progress(op)
+				}
+				last = op
+				if op.State == "Succeeded" || op.State == "Failed" {
+					return last, nil
+				}
+			}
+			event, data = "", ""
+		case strings.HasPrefix(line, "event:"):
+			event = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
+		case strings.HasPrefix(line, "data:"):
+			data += strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " ")
+		}
+	}
+	return last, sc.Err()
+}
+
+// pollOperation polls an operation until it is done.
+func (c *Client) pollOperation(ctx context.Context, id string, last api.Operation, progress func(api.Operation)) (api.Operation, error) {
 	delay := 50 * time.Millisecond
 	for {
 		var op api.Operation

@@ -378,6 +378,7 @@ func (h *Handler) register() {
 			return operationToAPI(op), err
 		})
 
+	h.registerEvents() // server-sent events of operations (events.go)
 	h.registerAgents() // remote agents: join tokens, host maintenance (agents.go)
 	// Backup storages and zones (storages.go).
 	h.registerStorages()
