@@ -181,6 +181,30 @@ type VMDetailUpdate struct {
 	Value string `json:"value"`
 }
 
+// SessionLogin is the body of POST /session: an account's name and
+// password, or an API token.
+type SessionLogin struct {
+	Account  string `json:"account,omitempty"`
+	Password string `json:"password,omitempty"`
+	Token    string `json:"token,omitempty"`
+}
+
+// Session is the answer of POST and GET /session. CSRFToken goes with every
+// write made with the session cookie, as the X-CSRF-Token header.
+type Session struct {
+	Account   string    `json:"account"`
+	Role      string    `json:"role"`
+	CSRFToken string    `json:"csrf_token,omitempty"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// PasswordUpdate is the body of PUT /accounts/{account}/password; a user
+// changing their own password gives the current one.
+type PasswordUpdate struct {
+	Password        string `json:"password"`
+	CurrentPassword string `json:"current_password,omitempty"`
+}
+
 // AccountCreate is the body of POST /accounts.
 type AccountCreate struct {
 	Name string `json:"name"`

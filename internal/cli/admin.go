@@ -3,12 +3,16 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/knib/knib/internal/api"
+	"github.com/knib/knib/internal/client"
 )
 
 func settingsCmd(a *app) *cobra.Command {
@@ -104,7 +108,7 @@ func accountCmd(a *app) *cobra.Command {
 			}
 			return table([]api.Account{acc})
 		},
-	}, accountShowCmd(a), accountLimitsCmd(a), &cobra.Command{
+	}, accountShowCmd(a), accountLimitsCmd(a), accountPasswdCmd(a), &cobra.Command{
 		Use:   "list",
 		Short: "List accounts",
 		Args:  cobra.NoArgs,
@@ -295,4 +299,43 @@ func opTable(w *tabwriter.Writer, list []api.Operation) {
 	for _, o := range list {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%.0f%%\t%s\t%s\n", o.ID, o.Kind, o.VMID, o.State, o.Progress, o.Message, o.Error)
 	}
+}
+
+// accountPasswdCmd sets an account's console password, read from a file or
+// from standard input (never from a flag, which other users could see).
+func accountPasswdCmd(a *app) *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "passwd NAME [--password-file F]",
+		Short: "Set an account's web console password (read from stdin or a file; a user changes their own with KNIB_CURRENT_PASSWORD set)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var raw []byte
+			var err error
+			if file != "" {
+				raw, err = os.ReadFile(file)
+			} else {
+				raw, err = io.ReadAll(io.LimitReader(cmd.InOrStdin(), 4096))
+			}
+			if err != nil {
+				return usageError{fmt.Errorf("read the password: %w", err)}
+			}
+			pw := strings.TrimRight(string(raw), "\r\n")
+			if pw == "" {
+				return usageError{fmt.Errorf("no password given: pipe it on stdin or name a --password-file")}
+			}
+			var acc api.Account
+			body := api.PasswordUpdate{Password: pw, CurrentPassword: os.Getenv("KNIB_CURRENT_PASSWORD")}
+			if err := a.call(cmd, "PUT", "/accounts/"+client.PathEscape(args[0])+"/password", nil, body, &acc); err != nil {
+				return err
+			}
+			if a.output == "json" {
+				return a.print(acc, nil)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "password of %s set; its console sessions ended\n", acc.Name)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&file, "password-file", "", "file holding the password (trailing newlines are dropped)")
+	return cmd
 }

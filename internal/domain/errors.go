@@ -20,6 +20,9 @@ var (
 	// ErrUnavailable means a dependency (agent, hypervisor, storage) cannot be
 	// reached right now; retrying later may succeed.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrThrottled means the caller failed too often (log-ins) and must
+	// wait before trying again.
+	ErrThrottled = errors.New("too many attempts")
 	// ErrLimitExceeded means an account's resource limit forbids the action.
 	ErrLimitExceeded = errors.New("account resource limit exceeded")
 )

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/knib/knib/internal/api"
+	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/domain"
 	"github.com/knib/knib/internal/store"
 )
@@ -52,7 +53,7 @@ func (h *Handler) registerEvents() {
 			w.Header().Set("Cache-Control", "no-store")
 			w.Header().Set("X-Accel-Buffering", "no")
 			w.WriteHeader(http.StatusOK)
-			s := &eventStream{w: bufio.NewWriter(w), flush: flusher, sent: map[string]api.Operation{}}
+			s := &eventStream{w: bufio.NewWriter(w), flush: flusher, sent: map[string]api.Operation{}, clk: h.svc.Kernel.Clock()}
 			if err := s.commit(); err != nil { // the headers go now
 				return nil
 			}
@@ -69,6 +70,7 @@ type eventStream struct {
 	flush http.Flusher
 	sent  map[string]api.Operation // by id: the last state sent
 	last  time.Time                // when something was last written
+	clk   clock.Clock
 }
 
 // send writes op when it differs from what was sent for it; it reports
@@ -94,13 +96,13 @@ func (s *eventStream) commit() error {
 		return err
 	}
 	s.flush.Flush()
-	s.last = time.Now()
+	s.last = s.clk.Now()
 	return nil
 }
 
 // ping keeps an idle stream open.
 func (s *eventStream) ping() error {
-	if time.Since(s.last) < eventPing {
+	if s.clk.Now().Sub(s.last) < eventPing {
 		return nil
 	}
 	if _, err := s.w.WriteString(": ping\n\n"); err != nil {
@@ -116,7 +118,7 @@ func finished(op domain.Operation) bool {
 
 // one follows a single operation until its final state.
 func (s *eventStream) one(ctx context.Context, h *Handler, p domain.Principal, op domain.Operation) error {
-	s.last = time.Now()
+	s.last = s.clk.Now()
 	for {
 		if _, err := s.send(op); err != nil {
 			return nil // the client went away
@@ -144,8 +146,8 @@ func (s *eventStream) one(ctx context.Context, h *Handler, p domain.Principal, o
 // every one that changed since the stream opened (so that an operation that
 // starts and ends between two reads still shows its final state).
 func (s *eventStream) all(ctx context.Context, h *Handler, p domain.Principal) error {
-	s.last = time.Now()
-	since := time.Now().Add(-time.Second)
+	s.last = s.clk.Now()
+	since := s.last.Add(-time.Second)
 	const recent = 50
 	for {
 		unfinished, err := storePage(api.Paging{Limit: api.MaxPage})

@@ -378,8 +378,9 @@ func (h *Handler) register() {
 			return operationToAPI(op), err
 		})
 
-	h.registerEvents() // server-sent events of operations (events.go)
-	h.registerAgents() // remote agents: join tokens, host maintenance (agents.go)
+	h.registerSession() // console log-in and passwords (session.go)
+	h.registerEvents()  // server-sent events of operations (events.go)
+	h.registerAgents()  // remote agents: join tokens, host maintenance (agents.go)
 	// Backup storages and zones (storages.go).
 	h.registerStorages()
 }

@@ -79,12 +79,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.Serv
 func (h *Handler) serve(rt route, w http.ResponseWriter, r *http.Request) {
 	var p domain.Principal
 	if !rt.public {
-		tok, err := auth.ParseBearer(r.Header.Get("Authorization"))
-		if err != nil {
-			writeProblem(w, http.StatusUnauthorized, "missing or malformed API token: send \"Authorization: Bearer <token>\"", "")
-			return
+		var err error
+		if hdr := r.Header.Get("Authorization"); hdr != "" || r.Header.Get("Cookie") == "" {
+			tok, perr := auth.ParseBearer(hdr)
+			if perr != nil {
+				writeProblem(w, http.StatusUnauthorized, "missing or malformed API token: send \"Authorization: Bearer <token>\" or log in (POST "+Prefix+"/session)", "")
+				return
+			}
+			p, err = h.svc.Accounts.Authenticate(r.Context(), tok)
+		} else {
+			p, err = h.sessionPrincipal(r) // the console's cookie (session.go)
 		}
-		p, err = h.svc.Accounts.Authenticate(r.Context(), tok)
 		if err != nil {
 			h.writeError(w, r, err)
 			return

@@ -23,6 +23,7 @@ var table = []struct {
 	{domain.ErrConflict, http.StatusConflict},
 	{domain.ErrLimitExceeded, http.StatusConflict},
 	{domain.ErrUnavailable, http.StatusServiceUnavailable},
+	{domain.ErrThrottled, http.StatusTooManyRequests},
 	{context.DeadlineExceeded, http.StatusGatewayTimeout},
 }
 

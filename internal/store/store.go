@@ -44,6 +44,19 @@ type Token struct {
 	Created   time.Time
 }
 
+// Session is a web console session (hash only). A session started with an
+// API token keeps the token's id and role; one started with a password has
+// no token id.
+type Session struct {
+	Hash      string // SHA-256 of the session secret, hex
+	AccountID string
+	Role      domain.Role
+	TokenID   string
+	Created   time.Time
+	LastSeen  time.Time
+	Expires   time.Time // absolute end; the idle end is LastSeen + the idle timeout
+}
+
 // Setting is a value stored at a scope. ScopeID is empty for global values and
 // holds the zone, host or account id otherwise.
 type Setting struct {
@@ -64,6 +77,25 @@ type Store interface {
 	SetAccountLimits(ctx context.Context, id string, l domain.Limits) error
 	CreateToken(ctx context.Context, t Token) error
 	TokenByHash(ctx context.Context, hash string) (Token, error)
+	// SetAccountPassword stores an account's password hash ("" removes the
+	// password); ErrNotFound when no account has that id.
+	SetAccountPassword(ctx context.Context, id, hash string) error
+	// AccountPassword returns an account's password hash ("" when it has
+	// none); ErrNotFound when no account has that id or name.
+	AccountPassword(ctx context.Context, idOrName string) (string, error)
+
+	// Console sessions. CreateSession inserts one; SessionByHash finds one
+	// (ErrNotFound when there is none, expired or not: the caller checks
+	// the times); TouchSession sets its last use; DeleteSession removes
+	// one (no error when it is gone); DeleteSessions removes those of an
+	// account, and DeleteExpiredSessions those whose absolute end is before
+	// now or whose last use is before idleBefore, returning how many.
+	CreateSession(ctx context.Context, s Session) error
+	SessionByHash(ctx context.Context, hash string) (Session, error)
+	TouchSession(ctx context.Context, hash string, at time.Time) error
+	DeleteSession(ctx context.Context, hash string) error
+	DeleteSessions(ctx context.Context, accountID string) error
+	DeleteExpiredSessions(ctx context.Context, now, idleBefore time.Time) (int, error)
 
 	// Zones and hosts.
 	EnsureZone(ctx context.Context, name string) (domain.Zone, error)

@@ -2,6 +2,7 @@ package accounts
 
 import (
 	"context"
+	"time"
 
 	"github.com/knib/knib/internal/domain"
 	"github.com/knib/knib/internal/jobs"
@@ -12,6 +13,14 @@ import (
 // its methods keep store.Store's contracts.
 type Store interface {
 	Account(ctx context.Context, idOrName string) (domain.Account, error)
+	AccountPassword(ctx context.Context, idOrName string) (string, error)
+	CreateSession(ctx context.Context, s store.Session) error
+	DeleteExpiredSessions(ctx context.Context, now, idleBefore time.Time) (int, error)
+	DeleteSession(ctx context.Context, hash string) error
+	DeleteSessions(ctx context.Context, accountID string) error
+	SessionByHash(ctx context.Context, hash string) (store.Session, error)
+	SetAccountPassword(ctx context.Context, id, hash string) error
+	TouchSession(ctx context.Context, hash string, at time.Time) error
 	CreateAccount(ctx context.Context, a domain.Account) error
 	CreateToken(ctx context.Context, t store.Token) error
 	Jobs(ctx context.Context, f store.JobFilter) ([]jobs.Job, error)
