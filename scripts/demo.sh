@@ -71,4 +71,12 @@ virsh -c qemu:///system start "$vm" >/dev/null
 for _ in $(seq 1 60); do "$knib" vm exec "$vm" -- true >/dev/null 2>&1 && break; sleep 1; done
 echo "files in the guest after the restore (second.txt is gone):"
 "$knib" vm exec "$vm" -- ls /data
+# The web console: admin logs in with a password set here (kept in the
+# data directory, readable by root only) or with the admin token.
+pwfile="$KNIB_DATA_DIR/console-admin.password"
+if [[ ! -s $pwfile ]]; then
+	(umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$pwfile")
+fi
+"$knib" account passwd admin --password-file "$pwfile" >/dev/null
+say "web console: $server/ui/  (account admin, password in $pwfile, or log in with the token in $KNIB_DATA_DIR/admin.token)"
 say "done: try ./bin/knib --help"

@@ -19,7 +19,7 @@ script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # --- 1. packages -------------------------------------------------------------
 packages=(qemu-utils qemu-system-x86 libvirt-daemon-system libvirt-clients
-	qemu-guest-agent busybox-static e2fsprogs zstd curl jq virtnbdbackup)
+	qemu-guest-agent busybox-static e2fsprogs zstd curl jq virtnbdbackup chromium)
 missing=()
 for p in "${packages[@]}"; do
 	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)

@@ -15,6 +15,7 @@ import (
 	"github.com/knib/knib/internal/agent"
 	"github.com/knib/knib/internal/auth"
 	"github.com/knib/knib/internal/clock"
+	"github.com/knib/knib/internal/console"
 	"github.com/knib/knib/internal/domain"
 	"github.com/knib/knib/internal/fsatomic"
 	"github.com/knib/knib/internal/httpapi"
@@ -135,11 +136,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.ReadTimeout == 0 {
 		cfg.ReadTimeout = 30 * time.Second
 	}
-	srv := &http.Server{Handler: httpapi.New(svc, log), ReadHeaderTimeout: min(10*time.Second, cfg.ReadTimeout), ReadTimeout: cfg.ReadTimeout,
+	srv := &http.Server{Handler: console.Mount(httpapi.New(svc, log)), ReadHeaderTimeout: min(10*time.Second, cfg.ReadTimeout), ReadTimeout: cfg.ReadTimeout,
 		IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("knib server listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir)
+	log.Info("knib server listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "console", "http://"+ln.Addr().String()+console.Prefix)
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr().String())
 	}

@@ -1,0 +1,513 @@
+// knib web console: one page, views chosen by the URL fragment. It talks to
+// the public API under /api/v1 only, with the session cookie, and sends the
+// session's CSRF token with every write.
+
+const API = "/api/v1";
+let session = null; // {account, role, csrf_token}
+let lastOp = null; // the final state of the operation the page just followed
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const main = () => $("#main");
+
+// el builds an element: el("a", {href: "#/"}, "text", child, ...).
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") e.className = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+function svgEl(tag, attrs = {}, ...children) {
+  const e = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+
+function flash(msg, ok = false) {
+  const f = $("#flash");
+  f.textContent = msg;
+  f.className = ok ? "ok" : "";
+  f.hidden = !msg;
+}
+
+class APIError extends Error {
+  constructor(status, detail) { super(detail); this.status = status; }
+}
+
+// api calls the API; errors carry the API's message.
+async function api(method, path, body) {
+  const opts = { method, headers: {}, credentials: "same-origin" };
+  if (body !== undefined) {
+    opts.headers["Content-Type"] = "application/json";
+    opts.body = JSON.stringify(body);
+  }
+  if (method !== "GET" && session && session.csrf_token) opts.headers["X-CSRF-Token"] = session.csrf_token;
+  const resp = await fetch(API + path, opts);
+  const text = await resp.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+  if (!resp.ok) {
+    if (resp.status === 401 && path !== "/session") { session = null; location.hash = "#/login"; }
+    throw new APIError(resp.status, (data && data.detail) || `${method} ${path}: ${resp.status}`);
+  }
+  return data;
+}
+
+function ready(page) { document.body.dataset.ready = page; }
+
+function fmtTime(t) {
+  if (!t || t.startsWith("0001-")) return "";
+  return new Date(t).toLocaleString();
+}
+
+function age(t) {
+  if (!t || t.startsWith("0001-")) return "never";
+  const s = Math.max(0, (Date.now() - new Date(t).getTime()) / 1000);
+  if (s < 90) return `${Math.round(s)} s ago`;
+  if (s < 5400) return `${Math.round(s / 60)} min ago`;
+  if (s < 129600) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86400)} d ago`;
+}
+
+function bytes(n) {
+  if (!n) return "0 B";
+  const u = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+  return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
+}
+
+function badge(text, kind = "") { return el("span", { class: `badge ${kind}` }, text); }
+
+function statusKind(s) {
+  if (["Error", "Failed", "NotValid", "BackupError", "RestoreError", "CompressionError"].includes(s)) return "bad";
+  if (["UnableToValidate", "Missing", "Removed"].includes(s)) return "warn";
+  if (["BackedUp", "Valid", "Running", "Succeeded", "Compressed"].includes(s)) return "good";
+  return "";
+}
+
+// allPages follows the Knib-Next-Cursor header of a paged list.
+async function allPages(path, max = 20) {
+  let out = [];
+  let cursor = "";
+  for (let i = 0; i < max; i++) {
+    const sep = path.includes("?") ? "&" : "?";
+    const resp = await fetch(API + path + sep + "limit=1000" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""), { credentials: "same-origin" });
+    const data = await resp.json();
+    if (!resp.ok) throw new APIError(resp.status, data.detail);
+    out = out.concat(data);
+    cursor = resp.headers.get("Knib-Next-Cursor") || "";
+    if (!cursor) break;
+  }
+  return out;
+}
+
+// ---- Log-in -------------------------------------------------------------
+
+function loginPage() {
+  const form = el("form", { class: "login", "aria-label": "Log in" },
+    el("h1", {}, "Log in to knib"),
+    el("label", {}, "Account", el("input", { name: "account", autocomplete: "username", id: "login-account" })),
+    el("label", {}, "Password", el("input", { name: "password", type: "password", autocomplete: "current-password", id: "login-password" })),
+    el("p", { class: "muted" }, "or"),
+    el("label", {}, "API token", el("input", { name: "token", type: "password", autocomplete: "off", id: "login-token" })),
+    el("button", { class: "primary", type: "submit", id: "login-submit" }, "Log in"));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = new FormData(form);
+    const body = f.get("token") ? { token: f.get("token") } : { account: f.get("account"), password: f.get("password") };
+    try {
+      session = await api("POST", "/session", body);
+      flash("");
+      showSession();
+      location.hash = "#/";
+    } catch (e) { flash(e.message); }
+  });
+  main().replaceChildren(form);
+  $("#login-account").focus();
+  ready("login");
+}
+
+function showSession() {
+  $("#nav").hidden = !session;
+  $("#logout").hidden = !session;
+  $("#nav-admin").hidden = !(session && session.role === "admin");
+  $("#who").textContent = session ? `${session.account} (${session.role})` : "";
+}
+
+// ---- Dashboard ----------------------------------------------------------
+
+// attention lists what needs a human for a VM and its backups.
+function attention(vm, backups) {
+  const out = [];
+  if (vm.state === "BackupError" || vm.state === "RestoreError") out.push({ sev: 3, text: `VM ${vm.state}` + (vm.last_error ? `: ${vm.last_error}` : "") });
+  const last = backups[0];
+  if (last && (last.status === "Error" || last.status === "Failed")) out.push({ sev: 3, text: `last backup ${last.status}` });
+  if (backups.some((b) => b.validation_status === "NotValid")) out.push({ sev: 3, text: "a backup is NotValid" });
+  if (backups.some((b) => b.validation_status === "UnableToValidate")) out.push({ sev: 2, text: "a backup could not be validated" });
+  if (vm.offering_id && !backups.some((b) => b.status === "BackedUp")) out.push({ sev: 2, text: "assigned, never backed up" });
+  if (vm.state === "Missing") out.push({ sev: 1, text: "VM missing on its host" });
+  return out;
+}
+
+function chainOf(backups) {
+  // The current chain: from the head back through parents.
+  const byID = new Map(backups.map((b) => [b.id, b]));
+  const head = backups.find((b) => b.chain_head);
+  const chain = [];
+  for (let b = head; b; b = byID.get(b.parent_id)) chain.push(b);
+  return chain;
+}
+
+let dashSort = { key: "sev", dir: -1 };
+
+async function dashboardPage() {
+  main().replaceChildren(el("h1", {}, "Dashboard"), el("p", { class: "muted" }, "Loading…"));
+  const [vms, backups] = await Promise.all([allPages("/vms"), allPages("/backups")]);
+  const byVM = new Map();
+  for (const b of backups) {
+    if (!byVM.has(b.vm_id)) byVM.set(b.vm_id, []);
+    byVM.get(b.vm_id).push(b);
+  }
+  const rows = vms.map((vm) => {
+    const bs = (byVM.get(vm.id) || []).sort((a, b) => b.created.localeCompare(a.created));
+    const ok = bs.find((b) => b.status === "BackedUp");
+    const proven = bs.find((b) => b.validation_status === "Valid");
+    const att = attention(vm, bs);
+    return {
+      vm, backups: bs, last: bs[0], lastOK: ok, proven, chain: chainOf(bs), att,
+      sev: att.reduce((m, a) => Math.max(m, a.sev), 0),
+      size: bs.filter((b) => b.status !== "Removed").reduce((s, b) => s + (b.size || 0), 0),
+    };
+  });
+  const filter = el("input", { type: "search", placeholder: "Filter by name", "aria-label": "Filter VMs by name", id: "dash-filter" });
+  const onlyAtt = el("input", { type: "checkbox", id: "dash-attention" });
+  const table = el("table", { id: "dashboard" });
+  const cols = [
+    ["VM", "name", (r) => r.vm.name], ["State", "state", (r) => r.vm.state], ["Offering", "offering", (r) => r.vm.offering || ""],
+    ["Last backup", "last", (r) => (r.last ? r.last.created : "")], ["Proven restorable", "proven", (r) => (r.proven ? r.proven.created : "")],
+    ["Chain", "chain", (r) => r.chain.length], ["Size", "size", (r) => r.size], ["Needs attention", "sev", (r) => r.sev],
+  ];
+  function render() {
+    const q = filter.value.toLowerCase();
+    const col = cols.find((c) => c[1] === dashSort.key);
+    const list = rows.filter((r) => r.vm.name.toLowerCase().includes(q) && (!onlyAtt.checked || r.sev > 0))
+      .sort((a, b) => {
+        const x = col[2](a), y = col[2](b);
+        const c = x < y ? -1 : x > y ? 1 : 0;
+        return c * dashSort.dir || a.vm.name.localeCompare(b.vm.name);
+      });
+    const head = el("tr", {}, cols.map(([label, key]) => {
+      const th = el("th", { tabindex: "0", scope: "col", "aria-sort": dashSort.key === key ? (dashSort.dir > 0 ? "ascending" : "descending") : "none" },
+        label + (dashSort.key === key ? (dashSort.dir > 0 ? " ▲" : " ▼") : ""));
+      const sort = () => { dashSort = { key, dir: dashSort.key === key ? -dashSort.dir : 1 }; render(); };
+      th.addEventListener("click", sort);
+      th.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); sort(); } });
+      return th;
+    }));
+    const body = list.map((r) => el("tr", { class: `sev-${r.sev}`, "data-vm": r.vm.name },
+      el("td", {}, el("a", { href: `#/vm/${encodeURIComponent(r.vm.name)}` }, r.vm.name), el("div", { class: "muted" }, r.vm.account || "")),
+      el("td", {}, badge(r.vm.state, statusKind(r.vm.state))),
+      el("td", {}, r.vm.offering || el("span", { class: "muted" }, "none")),
+      el("td", {}, r.last ? [age(r.last.created), " ", badge(r.last.status, statusKind(r.last.status))] : el("span", { class: "muted" }, "never")),
+      el("td", {}, r.proven ? [age(r.proven.created), " ", el("span", { class: "muted" }, "validation")] : el("span", { class: "muted" }, "not yet")),
+      el("td", {}, r.chain.length ? `${r.chain.length} (head ${r.chain[0].id.slice(0, 8)})` : "0"),
+      el("td", {}, bytes(r.size)),
+      el("td", {}, r.att.length ? r.att.map((a) => badge(a.text, a.sev >= 3 ? "bad" : "warn")) : badge("ok", "good"))));
+    table.replaceChildren(el("thead", {}, head), el("tbody", {}, body));
+  }
+  filter.addEventListener("input", render);
+  onlyAtt.addEventListener("change", render);
+  main().replaceChildren(el("h1", {}, "Dashboard"),
+    el("div", { class: "toolbar" }, filter, el("label", {}, onlyAtt, " only what needs attention"),
+      el("span", { class: "muted" }, `${vms.length} VMs, ${backups.length} backups`)),
+    table);
+  render();
+  ready("dashboard");
+}
+
+// ---- VM page ------------------------------------------------------------
+
+// chainGraph draws the VM's backups: each chain a row from its full backup
+// through its incrementals, isolated backups on their own row.
+function chainGraph(backups) {
+  const byID = new Map(backups.map((b) => [b.id, b]));
+  const asc = [...backups].sort((a, b) => a.created.localeCompare(b.created));
+  const rows = [];
+  const rowOf = new Map();
+  for (const b of asc) {
+    const parent = byID.get(b.parent_id);
+    if (b.type === "incremental" && parent && rowOf.has(parent.id)) {
+      const r = rowOf.get(parent.id);
+      rows[r].push(b);
+      rowOf.set(b.id, r);
+    } else {
+      rows.push([b]);
+      rowOf.set(b.id, rows.length - 1);
+    }
+  }
+  const W = 130, H = 46, GX = 40, GY = 24;
+  const width = Math.max(...rows.map((r) => r.length), 1) * (W + GX) + 20;
+  const svg = svgEl("svg", { class: "chain", id: "chain-graph", width, height: rows.length * (H + GY) + 20, role: "img", "aria-label": "Backup chains" });
+  rows.forEach((row, ri) => row.forEach((b, ci) => {
+    const x = 10 + ci * (W + GX), y = 10 + ri * (H + GY);
+    if (ci > 0) svg.append(svgEl("line", { class: "edge", x1: x - GX, y1: y + H / 2, x2: x, y2: y + H / 2 }));
+    const cls = ["node", b.type, b.status === "Removed" ? "removed" : "", b.chain_head ? "head" : "", b.isolated ? "isolated" : ""].join(" ");
+    const link = svgEl("a", { href: `#/backup/${b.id}`, "data-backup": b.id });
+    link.append(svgEl("g", { class: cls },
+      svgEl("rect", { x, y, width: W, height: H, rx: 6 }),
+      svgEl("text", { x: x + 8, y: y + 18 }, `${b.type === "full" ? "full" : "inc"} ${b.id.slice(0, 8)}${b.chain_head ? " ★" : ""}`),
+      svgEl("text", { x: x + 8, y: y + 36 }, `${b.status}${b.isolated ? " · isolated" : ""}`),
+      svgEl("title", {}, `${b.id}\n${b.status}, ${fmtTime(b.created)}`)));
+    svg.append(link);
+  }));
+  return svg;
+}
+
+// follow shows an operation's progress, pushed by the server, until it ends.
+function follow(op, box, done) {
+  const bar = el("div", { class: "w0" });
+  const text = el("span", { class: "op-state" }, `${op.kind}: ${op.state}`);
+  box.replaceChildren(el("div", { class: "toolbar", "data-operation": op.id }, el("div", { class: "progress", role: "progressbar" }, bar), text));
+  const es = new EventSource(`${API}/events?operation=${encodeURIComponent(op.id)}`);
+  es.addEventListener("operation", (ev) => {
+    const o = JSON.parse(ev.data);
+    bar.className = "w" + Math.min(100, Math.round((o.progress || 0) / 10) * 10);
+    text.textContent = `${o.kind}: ${o.state}${o.message ? " — " + o.message : ""}${o.error ? " — " + o.error : ""}`;
+    text.dataset.state = o.state;
+    if (o.state === "Succeeded" || o.state === "Failed") {
+      es.close();
+      lastOp = { id: o.id, state: o.state, text: text.textContent };
+      if (o.state === "Failed") flash(o.error || "the operation failed");
+      done(o);
+    }
+  });
+  es.onerror = () => { if (es.readyState === EventSource.CLOSED) text.textContent += " (stream closed)"; };
+}
+
+// consequences says what deleting a backup does under the chain rules.
+function consequences(b, backups) {
+  const children = backups.filter((x) => x.parent_id === b.id && x.status !== "Removed");
+  const parent = backups.find((x) => x.id === b.parent_id);
+  const lines = [];
+  if (children.length) lines.push(`${b.id.slice(0, 8)} is only marked Removed: ${children.length} newer backup(s) need its files; they go when the last of those goes.`);
+  else lines.push(`${b.id.slice(0, 8)} and its files are deleted.`);
+  if (b.chain_head) lines.push("It is the chain head: its delta on the VM's disks is merged first; the next backup is full.");
+  if (!children.length && parent && parent.status === "Removed") lines.push(`Its parent ${parent.id.slice(0, 8)} (marked Removed) goes with it.`);
+  return lines;
+}
+
+async function vmPage(name) {
+  const [vm, backups, snaps, schedules, details] = await Promise.all([
+    api("GET", `/vms/${encodeURIComponent(name)}`),
+    allPages(`/backups?vm=${encodeURIComponent(name)}`),
+    api("GET", `/vms/${encodeURIComponent(name)}/snapshots`).catch(() => []),
+    api("GET", `/vms/${encodeURIComponent(name)}/schedules`).catch(() => []),
+    api("GET", `/vms/${encodeURIComponent(name)}/details`).catch(() => []),
+  ]);
+  backups.sort((a, b) => b.created.localeCompare(a.created));
+  const opBox = el("div", { id: "op" });
+  if (lastOp) {
+    // What the last action ended with stays in view after the re-render.
+    opBox.append(el("div", { class: "toolbar", "data-operation": lastOp.id }, el("span", { class: "op-state", "data-state": lastOp.state }, lastOp.text)));
+    lastOp = null;
+  }
+  const isolated = el("input", { type: "checkbox", id: "opt-isolated" });
+  const quiesce = el("input", { type: "checkbox", id: "opt-quiesce" });
+  const backupBtn = el("button", { class: "primary", id: "backup-now", type: "button" }, "Back up now");
+  backupBtn.addEventListener("click", async () => {
+    try {
+      const op = await api("POST", `/vms/${encodeURIComponent(name)}/backups`, { isolated: isolated.checked, quiesce: quiesce.checked });
+      follow(op, opBox, () => route());
+    } catch (e) { flash(e.message); }
+  });
+  const finishBtn = el("button", { type: "button", id: "chain-finish" }, "Finish chain");
+  finishBtn.addEventListener("click", async () => {
+    try { follow(await api("POST", `/vms/${encodeURIComponent(name)}/chain/finish`), opBox, () => route()); } catch (e) { flash(e.message); }
+  });
+  const act = (label, cls, fn) => { const b = el("button", { type: "button", class: cls }, label); b.addEventListener("click", fn); return b; };
+  const rows = backups.map((b) => el("tr", { "data-backup": b.id },
+    el("td", {}, el("a", { href: `#/backup/${b.id}` }, b.id.slice(0, 8))),
+    el("td", {}, b.type, b.isolated ? " (isolated)" : "", b.chain_head ? " ★ head" : ""),
+    el("td", {}, badge(b.status, statusKind(b.status))),
+    el("td", { class: "hide-narrow" }, badge(b.validation_status, statusKind(b.validation_status)), " ", badge(b.compression_status)),
+    el("td", {}, fmtTime(b.created)),
+    el("td", { class: "hide-narrow" }, bytes(b.size)),
+    el("td", {}, b.status === "BackedUp" ? [
+      act("Restore", "", () => restore(b, false, opBox)),
+      act("Quick restore", "", () => restore(b, true, opBox)),
+      act("Delete", "danger", () => confirmDelete(b, backups, opBox)),
+    ] : b.status === "Removed" ? "" : act("Delete", "danger", () => confirmDelete(b, backups, opBox)))));
+  const shots = backups.filter((b) => b.has_screenshot);
+  main().replaceChildren(
+    el("h1", {}, `VM ${vm.name}`),
+    el("p", {}, badge(vm.state, statusKind(vm.state)), ` on ${vm.host} · offering ${vm.offering || "none"} · ${vm.vcpus} vCPU · ${bytes(vm.memory_bytes)}`,
+      vm.last_error ? el("div", { class: "badge bad" }, vm.last_error) : ""),
+    el("div", { class: "toolbar" }, backupBtn, el("label", {}, isolated, " isolated"), el("label", {}, quiesce, " quiesce"), finishBtn),
+    opBox,
+    el("h2", {}, "Backup chains"), backups.length ? chainGraph(backups) : el("p", { class: "muted" }, "No backups yet."),
+    el("h2", {}, "Backups"),
+    el("table", {}, el("thead", {}, el("tr", {}, ["ID", "Type", "Status", "Validation / compression", "Created", "Size", "Actions"].map((h, i) =>
+      el("th", { class: i === 3 || i === 5 ? "hide-narrow" : "" }, h)))), el("tbody", { id: "backups" }, rows)),
+    el("h2", {}, "Disks"),
+    el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Target"), el("th", {}, "Source"), el("th", {}, "Backing chain"))),
+      el("tbody", {}, vm.disks.map((d) => el("tr", {}, el("td", {}, d.target), el("td", {}, d.source, " ", el("span", { class: "muted" }, `${d.format}, ${bytes(d.virtual_size)}`)),
+        el("td", {}, (d.backing_chain || []).map((l) => el("div", {}, l.path))))))),
+    el("h2", {}, "Snapshots"),
+    snaps.length ? el("ul", {}, snaps.map((s) => el("li", {}, `${s.name} — ${s.status} — ${fmtTime(s.created)}`))) : el("p", { class: "muted" }, "None."),
+    el("h2", {}, "Schedules"),
+    schedules.length ? el("ul", {}, schedules.map((s) => el("li", {}, `${s.interval} at ${s.at} (${s.timezone || "UTC"})${s.isolated ? ", isolated" : ""}, keep ${s.max_backups}, next ${fmtTime(s.next_run)}`))) : el("p", { class: "muted" }, "None."),
+    el("h2", {}, "Details"),
+    details.length ? el("ul", {}, details.map((d) => el("li", {}, `${d.key} = ${d.value}`))) : el("p", { class: "muted" }, "None."),
+    el("h2", {}, "Validation screenshots"),
+    shots.length ? el("div", { class: "gallery" }, shots.map((b) => el("figure", {},
+      el("a", { href: `${API}/backups/${b.id}/screenshot`, target: "_blank", rel: "noopener" }, el("img", { src: `${API}/backups/${b.id}/screenshot`, alt: `Screenshot of ${b.id}` })),
+      el("figcaption", {}, `${b.id.slice(0, 8)} ${b.validation_status}`)))) : el("p", { class: "muted" }, "None."));
+  ready("vm");
+}
+
+// ask shows a confirmation with what the action will do; onYes runs on
+// "yes". Escape or "Cancel" closes it.
+function ask(title, lines, yesLabel, yesClass, onYes) {
+  const dlg = el("dialog", { id: "confirm" },
+    el("h2", {}, title),
+    el("ul", { id: "confirm-consequences" }, lines.map((l) => el("li", {}, l))),
+    el("div", { class: "toolbar" },
+      el("button", { type: "button", class: yesClass, id: "confirm-yes" }, yesLabel),
+      el("button", { type: "button", id: "confirm-no" }, "Cancel")));
+  document.body.append(dlg);
+  dlg.addEventListener("close", () => dlg.remove());
+  $("#confirm-no", dlg).addEventListener("click", () => dlg.close());
+  $("#confirm-yes", dlg).addEventListener("click", () => { dlg.close(); onYes(); });
+  dlg.showModal();
+  $("#confirm-no", dlg).focus();
+}
+
+function restore(b, quick, box) {
+  const lines = [`The disks of ${b.vm_name} are replaced by those of backup ${b.id.slice(0, 8)} (${fmtTime(b.created)}).`,
+    quick ? "Quick restore: the VM starts at once on the backup files, then its disks are consolidated while it runs."
+      : "The VM is stopped while its disks are written."];
+  ask(`${quick ? "Quick-restore" : "Restore"} ${b.vm_name}?`, lines, quick ? "Quick restore" : "Restore", "primary", async () => {
+    try { follow(await api("POST", `/backups/${b.id}/restore`, quick ? { quick_restore: true } : {}), box, () => route()); } catch (e) { flash(e.message); }
+  });
+}
+
+function confirmDelete(b, backups, box) {
+  ask(`Delete backup ${b.id.slice(0, 8)}?`, consequences(b, backups), "Delete", "danger", async () => {
+    try { follow(await api("POST", "/backups/delete", { ids: [b.id] }), box, () => route()); } catch (e) { flash(e.message); }
+  });
+}
+
+// ---- Backup page --------------------------------------------------------
+
+async function backupPage(id) {
+  const b = await api("GET", `/backups/${encodeURIComponent(id)}`);
+  const siblings = await allPages(`/backups?vm=${encodeURIComponent(b.vm_id)}`);
+  const children = siblings.filter((x) => x.parent_id === b.id);
+  main().replaceChildren(
+    el("h1", {}, `Backup ${b.id}`),
+    el("p", {}, "VM ", el("a", { href: `#/vm/${encodeURIComponent(b.vm_name)}` }, b.vm_name), ` · ${b.type}${b.isolated ? " (isolated)" : ""} · position ${b.position} · `,
+      badge(b.status, statusKind(b.status)), b.chain_head ? badge("chain head", "good") : "", b.end_of_chain ? badge("end of chain") : ""),
+    el("p", {}, `Created ${fmtTime(b.created)} · ${bytes(b.size)} on storage · virtual ${bytes(b.virtual_size)}`, b.error ? el("div", { class: "badge bad" }, b.error) : ""),
+    el("p", {}, "Parent: ", b.parent_id ? el("a", { href: `#/backup/${b.parent_id}` }, b.parent_id.slice(0, 8)) : "none",
+      " · Children: ", children.length ? children.map((c) => el("a", { href: `#/backup/${c.id}` }, c.id.slice(0, 8) + " ")) : "none"),
+    el("h2", {}, "Compression"), el("p", {}, badge(b.compression_status, statusKind(b.compression_status)), b.uncompressed_size ? ` from ${bytes(b.uncompressed_size)}` : ""),
+    el("h2", {}, "Validation"),
+    el("p", {}, badge(b.validation_status, statusKind(b.validation_status)), " ", b.validation_reason || ""),
+    (b.validation_steps || []).length ? el("ul", {}, b.validation_steps.map((s) => el("li", {}, `${s.step}: ${s.outcome}${s.detail ? " — " + s.detail : ""}`))) : "",
+    b.has_screenshot ? el("img", { id: "screenshot", src: `${API}/backups/${b.id}/screenshot`, alt: "Validation screenshot", class: "shot" }) : "",
+    el("h2", {}, "Files"),
+    el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Disk"), el("th", {}, "Path"), el("th", {}, "Size"), el("th", { class: "hide-narrow" }, "Hash"))),
+      el("tbody", {}, (b.files || []).map((f) => el("tr", {}, el("td", {}, f.disk), el("td", {}, f.path), el("td", {}, bytes(f.size)),
+        el("td", { class: "hide-narrow" }, el("code", {}, f.hash || "")))))),
+  );
+  ready("backup");
+}
+
+// ---- Jobs and operations ------------------------------------------------
+
+async function jobsPage() {
+  const [jobs, ops] = await Promise.all([api("GET", "/jobs?all=true&limit=200").catch(() => []), api("GET", "/operations?all=true&limit=200")]);
+  const opBody = el("tbody", { id: "operations" });
+  const render = (list) => opBody.replaceChildren(...list.map((o) => el("tr", { "data-operation": o.id },
+    el("td", {}, o.kind), el("td", {}, badge(o.state, statusKind(o.state))), el("td", {}, `${Math.round(o.progress || 0)}%`),
+    el("td", {}, o.message || o.error || ""), el("td", {}, fmtTime(o.updated)))));
+  const byID = new Map(ops.map((o) => [o.id, o]));
+  render(ops);
+  // Live: the server pushes every change of the operations we may see.
+  const es = new EventSource(`${API}/events`);
+  es.addEventListener("operation", (ev) => {
+    const o = JSON.parse(ev.data);
+    byID.set(o.id, o);
+    render([...byID.values()].sort((a, b) => b.created.localeCompare(a.created)));
+  });
+  window.addEventListener("hashchange", () => es.close(), { once: true });
+  main().replaceChildren(
+    el("h1", {}, "Jobs and operations"),
+    el("h2", {}, "Operations (live)"),
+    el("table", {}, el("thead", {}, el("tr", {}, ["Kind", "State", "Progress", "Message", "Updated"].map((h) => el("th", {}, h)))), opBody),
+    el("h2", {}, "Jobs"),
+    el("table", {}, el("thead", {}, el("tr", {}, ["Type", "Backup", "State", "Attempts", "Last error"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, jobs.map((j) => el("tr", {}, el("td", {}, j.type), el("td", {}, (j.backup_id || "").slice(0, 8)), el("td", {}, badge(j.state, statusKind(j.state))),
+        el("td", {}, String(j.attempts)), el("td", {}, j.last_error || ""))))));
+  ready("jobs");
+}
+
+// ---- Admin --------------------------------------------------------------
+
+async function adminPage() {
+  const [offerings, hosts, storages, accounts, settings] = await Promise.all([
+    api("GET", "/offerings"), api("GET", "/hosts"), api("GET", "/storages"), api("GET", "/accounts"), api("GET", "/settings")]);
+  const simple = (cols, list, fn) => el("table", {}, el("thead", {}, el("tr", {}, cols.map((c) => el("th", {}, c)))), el("tbody", {}, list.map((x) => el("tr", {}, fn(x).map((v) => el("td", {}, v))))));
+  main().replaceChildren(
+    el("h1", {}, "Administration"),
+    el("h2", {}, "Offerings"), simple(["Name", "Compress", "Validate", "Quick restore", "Chain size"], offerings, (o) => [o.name, String(o.compress), String(o.validate), String(o.allow_quick_restore), o.backup_chain_size == null ? "global" : String(o.backup_chain_size)]),
+    el("h2", {}, "Hosts"), simple(["Name", "Zone", "State", "Libvirt"], hosts, (h) => [h.name, h.zone, h.enabled ? "enabled" : "disabled", `${h.libvirt_version}, seen ${age(h.last_seen)}`]),
+    el("h2", {}, "Storages"), simple(["Name", "Path", "Capacity", "Free", "Used by knib"], storages, (s) => [s.name, s.path, bytes(s.capacity), bytes(s.free), bytes(s.used)]),
+    el("h2", {}, "Accounts"), simple(["Name", "Created"], accounts, (a) => [a.name, fmtTime(a.created)]),
+    el("h2", {}, "Settings (global scope)"), simple(["Key", "Value", "From", "Settable at"], settings, (s) => [s.key, s.value, s.source, ["global"].concat(s.scopes || []).join(", ")]));
+  ready("admin");
+}
+
+// ---- Routing ------------------------------------------------------------
+
+async function route() {
+  flash("");
+  delete document.body.dataset.ready;
+  const h = location.hash || "#/";
+  if (!session) {
+    try { session = await api("GET", "/session"); } catch { session = null; }
+  }
+  showSession();
+  if (!session || h === "#/login") { if (session && h === "#/login") { location.hash = "#/"; return; } loginPage(); return; }
+  try {
+    let m;
+    if ((m = h.match(/^#\/vm\/(.+)$/))) await vmPage(decodeURIComponent(m[1]));
+    else if ((m = h.match(/^#\/backup\/(.+)$/))) await backupPage(decodeURIComponent(m[1]));
+    else if (h === "#/jobs") await jobsPage();
+    else if (h === "#/admin") await adminPage();
+    else await dashboardPage();
+  } catch (e) {
+    main().replaceChildren(el("h1", {}, "Cannot show this page"), el("p", { id: "page-error" }, e.message));
+    ready("error");
+  }
+  main().focus();
+}
+
+$("#logout").addEventListener("click", async () => {
+  try { await api("DELETE", "/session"); } catch (e) { flash(e.message); }
+  session = null;
+  showSession();
+  location.hash = "#/login";
+});
+window.addEventListener("hashchange", route);
+route();

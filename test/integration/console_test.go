@@ -1,0 +1,239 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/knib/knib/internal/testbed"
+)
+
+// chromium is Debian's browser, installed by scripts/setup.sh.
+const chromium = "/usr/bin/chromium"
+
+// browserSession is one headless Chromium profile: its own cookies.
+type browserSession struct {
+	t      *testing.T
+	ctx    context.Context
+	shots  string
+	mu     sync.Mutex
+	errors []string
+}
+
+func newBrowserSession(t *testing.T, shots string) *browserSession {
+	t.Helper()
+	if _, err := os.Stat(chromium); err != nil {
+		if os.Getenv("KNIB_TEST_REQUIRE_INFRA") != "" {
+			t.Fatalf("chromium is not installed (scripts/setup.sh installs it): %v", err)
+		}
+		t.Skip("chromium is not installed")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelC := chromedp.NewContext(actx)
+	ctx, cancelT := context.WithTimeout(ctx, 4*time.Minute)
+	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
+	b := &browserSession{t: t, ctx: ctx, shots: shots}
+	chromedp.ListenTarget(ctx, func(ev any) {
+		switch e := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			b.mu.Lock()
+			b.errors = append(b.errors, e.ExceptionDetails.Error())
+			b.mu.Unlock()
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.APITypeError {
+				b.mu.Lock()
+				b.errors = append(b.errors, fmt.Sprintf("console.error %v", e.Args))
+				b.mu.Unlock()
+			}
+		case *page.EventJavascriptDialogOpening:
+			b.mu.Lock()
+			b.errors = append(b.errors, "a native dialog opened: "+e.Message) // the console asks in its own dialogs
+			b.mu.Unlock()
+		}
+	})
+	return b
+}
+
+func (b *browserSession) run(what string, actions ...chromedp.Action) {
+	b.t.Helper()
+	if err := chromedp.Run(b.ctx, actions...); err != nil {
+		var html string
+		_ = chromedp.Run(b.ctx, chromedp.OuterHTML("main", &html, chromedp.ByQuery))
+		b.t.Fatalf("%s: %v\npage: %.2000s", what, err, html)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.errors) > 0 {
+		b.t.Fatalf("%s: the browser's console shows errors: %v", what, b.errors)
+	}
+}
+
+// ready waits until the page says it has rendered page.
+func ready(pageName string) chromedp.Action {
+	return chromedp.WaitVisible(fmt.Sprintf(`body[data-ready=%q]`, pageName), chromedp.ByQuery)
+}
+
+// shot saves the page as a PNG for a reviewer.
+func (b *browserSession) shot(name string) {
+	b.t.Helper()
+	var png []byte
+	b.run("screenshot "+name, chromedp.FullScreenshot(&png, 100))
+	if err := os.WriteFile(filepath.Join(b.shots, name+".png"), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+func (b *browserSession) login(url, account, password string) {
+	b.t.Helper()
+	b.run("log in as "+account,
+		chromedp.Navigate(url+"/"), ready("login"),
+		chromedp.SendKeys("#login-account", account, chromedp.ByQuery),
+		chromedp.SendKeys("#login-password", password, chromedp.ByQuery),
+		chromedp.Click("#login-submit", chromedp.ByQuery), ready("dashboard"))
+}
+
+// TestConsoleInABrowser drives the web console in Debian's Chromium against
+// a real server and real VMs: log-in with a password, the dashboard, a
+// backup whose progress the server pushes, the chain graph, a validation
+// screenshot, the jobs and admin pages, logout; then a tenant who sees only their VM, cannot
+// reach the admin's backup by URL, and whose cookie does not carry a
+// cross-site write. Each page is saved as a PNG (KNIB_TEST_ARTIFACTS, else
+// the test's artifact directory).
+func TestConsoleInABrowser(t *testing.T) {
+	shots := os.Getenv("KNIB_TEST_ARTIFACTS")
+	if shots == "" {
+		shots = t.ArtifactDir()
+	} else if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("console screenshots in %s", shots)
+	dom := testbed.NewDomain(t, testbed.DomainOptions{Name: "knib-t-console", Start: true})
+	other := testbed.NewDomain(t, testbed.DomainOptions{Name: "knib-t-console-alice"})
+	s := StartServer(t, "")
+	s.Stop()
+	s.JobsEvery = "1s"
+	s.Restart()
+	s.CLI("settings", "set", "backup.validation.screenshot.default.wait", "2")
+	s.CLI("settings", "set", "backup.validation.max.job.retries", "0")
+	s.CLI("host", "refresh")
+	var off struct{ ID string }
+	s.MustJSON(&off, "offering", "create", "--name", "console", "--validate", "--validation-steps", "screenshot", "--allow-quick-restore")
+	s.CLI("vm", "assign", dom.Name, "--offering", off.ID)
+	pw := filepath.Join(t.TempDir(), "pw")
+	for acc, secret := range map[string]string{"admin": "admin-console-pw", "alice": "alice-console-pw"} {
+		if acc != "admin" {
+			s.CLI("account", "create", acc)
+		}
+		if err := os.WriteFile(pw, []byte(secret+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s.CLI("account", "passwd", acc, "--password-file", pw)
+	}
+	s.CLI("vm", "set-owner", other.Name, "--account", "alice")
+
+	admin := newBrowserSession(t, shots)
+	admin.login(s.URL, "admin", "admin-console-pw")
+	var table string
+	admin.run("dashboard", chromedp.Text("#dashboard", &table, chromedp.ByQuery))
+	if !strings.Contains(table, dom.Name) || !strings.Contains(table, other.Name) || !strings.Contains(table, "assigned, never backed up") {
+		t.Fatalf("dashboard: %s", table)
+	}
+	admin.shot("dashboard")
+
+	// A backup from the VM page: the progress arrives without a reload.
+	admin.run("vm page", chromedp.Navigate(s.URL+"/ui/#/vm/"+dom.Name), ready("vm"))
+	admin.run("back up", chromedp.Click("#backup-now", chromedp.ByQuery),
+		chromedp.WaitVisible(`#op .op-state[data-state="Succeeded"]`, chromedp.ByQuery), ready("vm"))
+	var backups []Backup
+	s.MustJSON(&backups, "backup", "list", "--vm", dom.Name)
+	if len(backups) != 1 {
+		t.Fatalf("backups after the console's backup: %+v", backups)
+	}
+	b1 := backups[0].ID
+	admin.run("chain graph", chromedp.WaitVisible(fmt.Sprintf(`#chain-graph [data-backup=%q]`, b1), chromedp.ByQuery))
+	admin.shot("vm")
+
+	// The validation's screenshot on the backup page.
+	if v := s.waitValidation(b1); v.ValidationStatus != "Valid" {
+		t.Fatalf("validation: %+v", v)
+	}
+	var width int
+	admin.run("backup page", chromedp.Navigate(s.URL+"/ui/#/backup/"+b1), ready("backup"),
+		chromedp.WaitVisible("#screenshot", chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector("#screenshot").complete && document.querySelector("#screenshot").naturalWidth`, &width))
+	if width < 100 {
+		t.Fatalf("the validation screenshot did not load: width %d", width)
+	}
+	admin.shot("backup")
+
+	admin.run("jobs page", chromedp.Navigate(s.URL+"/ui/#/jobs"), ready("jobs"))
+	admin.shot("jobs")
+	admin.run("admin page", chromedp.Navigate(s.URL+"/ui/#/admin"), ready("admin"))
+	admin.shot("admin")
+	var status int
+	admin.run("log out", chromedp.Click("#logout", chromedp.ByQuery), ready("login"),
+		chromedp.Evaluate(`fetch("/api/v1/whoami").then(r => r.status)`, &status, func(p *runtime.EvaluateParams) *runtime.EvaluateParams {
+			return p.WithAwaitPromise(true)
+		}))
+	if status != 401 {
+		t.Fatalf("whoami after logout: %d", status)
+	}
+
+	// A tenant sees only their VM and cannot open the admin's backup.
+	alice := newBrowserSession(t, shots)
+	alice.login(s.URL, "alice", "alice-console-pw")
+	alice.run("tenant dashboard", chromedp.Text("#dashboard", &table, chromedp.ByQuery))
+	if !strings.Contains(table, other.Name) || strings.Contains(table, dom.Name+"\n") || strings.Contains(table, "knib-t-console\t") {
+		t.Fatalf("tenant dashboard: %s", table)
+	}
+	var rows int
+	alice.run("tenant rows", chromedp.Evaluate(`document.querySelectorAll("#dashboard tbody tr").length`, &rows))
+	if rows != 1 {
+		t.Fatalf("the tenant sees %d VMs, want 1: %s", rows, table)
+	}
+	alice.shot("tenant-dashboard")
+	var msg string
+	alice.run("tenant opens the admin's backup", chromedp.Navigate(s.URL+"/ui/#/backup/"+b1), ready("error"),
+		chromedp.Text("#page-error", &msg, chromedp.ByQuery))
+	if !strings.Contains(msg, "not found") {
+		t.Fatalf("the tenant's view of the admin's backup: %q", msg)
+	}
+	// A write from another site with the tenant's cookie is refused.
+	var cookies []*network.Cookie
+	alice.run("cookies", chromedp.ActionFunc(func(ctx context.Context) error {
+		var err error
+		cookies, err = network.GetCookies().WithURLs([]string{s.URL}).Do(ctx)
+		return err
+	}))
+	req, _ := http.NewRequest("POST", s.URL+"/api/v1/vms/"+other.Name+"/backups", strings.NewReader("{}"))
+	req.Header.Set("Origin", "https://evil.example")
+	req.Header.Set("Content-Type", "text/plain")
+	for _, c := range cookies {
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if len(cookies) == 0 || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-site write with the tenant's cookie (%d cookies): %d", len(cookies), resp.StatusCode)
+	}
+}
