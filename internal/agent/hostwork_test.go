@@ -229,6 +229,39 @@ func TestRestoreAndQuickRestoreOnTheFake(t *testing.T) {
 	if len(d.Disks[0].BackingChain) != 0 {
 		t.Fatalf("after consolidation the disk still reads %v", d.Disks[0].BackingChain)
 	}
+	// QEMU dies as the pull ends, after it wrote the overlay's new header
+	// (no backing file) and before the pulled data's metadata: the overlay
+	// gets its backup file back before the VM starts again, and is pulled
+	// again, so the VM never reads the zeros such an overlay would give.
+	if err := e.hv.SetState(e.uuid, hypervisor.StateShutoff); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.a.restore(e.ctx, req, noProgress); err != nil {
+		t.Fatalf("quick restore: %v", err)
+	}
+	d, _ = e.hv.Domain(e.ctx, e.uuid)
+	overlay, backing := d.Disks[0].Source, d.Disks[0].BackingChain[0].Path
+	e.hv.FailOn("WaitBlockJob", 2, fake.ErrQEMUDied)
+	starts, pulls := e.hv.Calls("StartDomain"), e.hv.Calls("BlockPull")
+	if _, err := e.a.consolidate(e.ctx, cons, noProgress); err != nil {
+		t.Fatalf("consolidation: %v", err)
+	}
+	if got := e.hv.Calls("StartDomain") - starts; got != 1 {
+		t.Fatalf("the VM whose QEMU died was started %d times, want 1", got)
+	}
+	if got := e.hv.Calls("BlockPull") - pulls; got != 2 {
+		t.Fatalf("%d block pulls, want 2 (the one QEMU died under, and again)", got)
+	}
+	infos, err := qemuimg.Default.Info(e.ctx, overlay, qemuimg.InfoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if infos[0].FullBackingFilename != backing {
+		t.Fatalf("the overlay's backing file after QEMU died at the pull's end: %q, want %q", infos[0].FullBackingFilename, backing)
+	}
+	if d, _ = e.hv.Domain(e.ctx, e.uuid); d.State != hypervisor.StateRunning || len(d.Disks[0].BackingChain) != 0 {
+		t.Fatalf("after consolidation: %+v", d)
+	}
 	// Without a storage root the agent refuses, rather than guess one.
 	if _, err := e.a.consolidate(context.Background(), agentapi.ConsolidateRequest{DomainUUID: e.uuid}, noProgress); err == nil {
 		t.Fatal("a consolidation without a storage root ran")

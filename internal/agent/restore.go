@@ -722,13 +722,24 @@ func (a *Local) consolidate(ctx context.Context, req agentapi.ConsolidateRequest
 	if err != nil {
 		return nil, err
 	}
+	if dom.State == hypervisor.StateCrashed {
+		// QEMU died after the quick restore started the VM: it ran, and
+		// nobody stopped it; nothing was pulled yet.
+		a.log.Warn("qemu died before consolidation; starting the VM again", "vm", dom.Name)
+		if err := a.hv.StartDomain(ctx, dom.UUID); err != nil {
+			return nil, fmt.Errorf("start the VM again after qemu died: %w", err)
+		}
+		if dom, err = a.hv.Domain(ctx, req.DomainUUID); err != nil {
+			return nil, err
+		}
+	}
 	if dom.State != hypervisor.StateRunning {
 		return nil, fmt.Errorf("the VM is %s; consolidation runs while it runs", dom.State)
 	}
-	var todo []string
+	var todo []hypervisor.Disk
 	for _, d := range dom.Disks {
 		if dependsOnStorage(req.Storage, d) {
-			todo = append(todo, d.Target)
+			todo = append(todo, d)
 		}
 	}
 	res := agentapi.ConsolidateResult{Disks: []string{}}
@@ -744,7 +755,8 @@ func (a *Local) consolidate(ctx context.Context, req agentapi.ConsolidateRequest
 			return res, err
 		}
 	}
-	for i, target := range todo {
+	for i, disk := range todo {
+		target := disk.Target
 		base := 100 * float64(i) / float64(len(todo))
 		span := 100 / float64(len(todo))
 		progress(base, "consolidating "+target)
@@ -767,6 +779,9 @@ func (a *Local) consolidate(ctx context.Context, req agentapi.ConsolidateRequest
 				return res, err
 			}
 			a.log.Warn("qemu died during the block pull; starting the VM again", "vm", dom.Name, "disk", target, "err", err)
+			if rerr := a.rejoinBacking(ctx, disk); rerr != nil {
+				return res, errors.Join(err, rerr)
+			}
 			if serr := a.hv.StartDomain(ctx, dom.UUID); serr != nil {
 				return res, errors.Join(err, fmt.Errorf("start the VM again after qemu died: %w", serr))
 			}
@@ -782,7 +797,48 @@ func (a *Local) consolidate(ctx context.Context, req agentapi.ConsolidateRequest
 		}
 		res.Disks = append(res.Disks, target)
 	}
+	// The pulled data was flushed when each pull ended; a QEMU that died
+	// since lost none of it, and the VM that ran is started again.
+	if now, err := a.hv.Domain(ctx, dom.UUID); err != nil {
+		return res, err
+	} else if now.State == hypervisor.StateCrashed {
+		a.log.Warn("qemu died after consolidation; starting the VM again", "vm", dom.Name)
+		if err := a.hv.StartDomain(ctx, dom.UUID); err != nil {
+			return res, fmt.Errorf("start the VM again after qemu died: %w", err)
+		}
+	}
 	return res, nil
+}
+
+// rejoinBacking points a disk's overlay at its first backing file again
+// after QEMU died under its block pull. QEMU writes a finished pull's new
+// header (no backing file) before the metadata of the clusters it pulled;
+// dying in between leaves an overlay that claims to stand alone but reads
+// zeros where the pulled data went. Every cluster the overlay does hold is
+// as new as the backup file's (pulled from it, or written by the guest
+// since), and backup files never change, so the overlay on its backing
+// file again reads exactly what the VM had; the pull then runs again.
+func (a *Local) rejoinBacking(ctx context.Context, d hypervisor.Disk) error {
+	if len(d.BackingChain) == 0 {
+		return nil
+	}
+	infos, err := a.img.Info(ctx, d.Source, qemuimg.InfoOptions{ForceShare: true})
+	if err != nil {
+		return fmt.Errorf("read the overlay of %s: %w", d.Target, err)
+	}
+	if infos[0].BackingFilename != "" {
+		return nil
+	}
+	back := d.BackingChain[0]
+	format := back.Format
+	if format == "" {
+		format = "qcow2"
+	}
+	a.log.Warn("the overlay lost its backing file with qemu; setting it again", "disk", d.Target, "overlay", d.Source, "backing", back.Path)
+	if err := a.img.Rebase(ctx, d.Source, back.Path, format, true); err != nil {
+		return fmt.Errorf("set the backing file of %s again: %w", d.Target, err)
+	}
+	return nil
 }
 
 // consolidateRestarts bounds how often a consolidation starts a VM again

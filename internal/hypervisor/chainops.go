@@ -24,6 +24,10 @@ type DiskSnapshot struct {
 //     no job runs, so it also finishes jobs a killed process left behind.
 //   - BlockPull starts copying all backing data into the active layer of a
 //     running domain's disk; WaitBlockJob waits for it.
+//   - When WaitBlockJob returns nil after a job it saw ends, what the job
+//     wrote is on disk, metadata included (the domain's images were
+//     flushed): a hypervisor that dies afterwards loses none of it. It
+//     returns an error when the domain stopped meanwhile.
 //   - SetDiskSources rewrites the stored definition so that the given disks
 //     use the given file and format (for stopped domains).
 //   - BootFiles lists the external boot files of the stored definition that

@@ -33,7 +33,10 @@ var (
 var ErrInjected = errors.New("fake: injected failure")
 
 // ErrQEMUDied, given to FailOn("BlockPull", ...), also leaves the domain
-// crashed, as when QEMU dies under a block job.
+// crashed, as when QEMU dies under a block job; given to
+// FailOn("WaitBlockJob", ...) it is QEMU dying as a pull ends, after the
+// overlay's header lost its backing file and before the pulled data's
+// metadata reached the file (the overlay's file has no backing file).
 var ErrQEMUDied = errors.New("fake: unable to read from monitor: connection reset by peer")
 
 type blockJob struct {
@@ -269,6 +272,9 @@ func (e *entry) setJob(target string, j *blockJob) {
 // (an active commit pivots to its base).
 func (h *Hypervisor) WaitBlockJob(ctx context.Context, uuid, target string, progress func(cur, end uint64)) error {
 	if err := h.beginOp(ctx, "WaitBlockJob"); err != nil {
+		if errors.Is(err, ErrQEMUDied) {
+			return errors.Join(err, h.dieAtJobEnd(ctx, uuid, target))
+		}
 		return err
 	}
 	defer h.mu.Unlock()
@@ -302,6 +308,32 @@ func (h *Hypervisor) WaitBlockJob(ctx context.Context, uuid, target string, prog
 	}
 	refreshXML(e)
 	return nil
+}
+
+// dieAtJobEnd is QEMU dying as a pull ends, after it wrote the overlay's
+// new header (no backing file) and before it flushed the metadata of the
+// pulled clusters: the job is gone, the overlay's file claims to stand
+// alone, and the domain is crashed.
+func (h *Hypervisor) dieAtJobEnd(ctx context.Context, uuid, target string) error {
+	var overlay string
+	err := h.with(uuid, func(e *entry) {
+		j := e.jobs[target]
+		delete(e.jobs, target)
+		if d, err := findDisk(e, target); err == nil && j != nil && j.kind == "pull" {
+			if _, _, ok := qcow2Backing(d.Source); ok {
+				overlay = d.Source
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if overlay != "" {
+		if err := qemuimg.Default.Rebase(ctx, overlay, "", "", true); err != nil {
+			return err
+		}
+	}
+	return h.SetState(uuid, hypervisor.StateCrashed)
 }
 
 // SetDiskSources implements hypervisor.ChainOps: each disk gets the file

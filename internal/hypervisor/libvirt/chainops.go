@@ -117,15 +117,19 @@ func blockPull(l *libvirt.Libvirt, dom libvirt.Domain, target string) (err error
 // waitBlockJob waits until no block job runs on the disk, pivoting an active
 // commit once it is ready. progress, if not nil, gets (cur, end).
 func waitBlockJob(ctx context.Context, l *libvirt.Libvirt, dom libvirt.Domain, target string, progress func(cur, end uint64)) error {
-	pivoted := false
+	pivoted, seen := false, false
 	for {
 		found, typ, _, cur, end, err := l.DomainGetBlockJobInfo(dom, target, 0)
 		if err != nil {
 			return fmt.Errorf("block job info of %s: %w", target, err)
 		}
 		if found == 0 {
-			return nil
+			if !seen {
+				return nil
+			}
+			return flushDomain(l, dom, target)
 		}
+		seen = true
 		if progress != nil {
 			progress(cur, end)
 		}
@@ -140,6 +144,36 @@ func waitBlockJob(ctx context.Context, l *libvirt.Libvirt, dom libvirt.Domain, t
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// flushDomain makes QEMU write the cached metadata of every image of a
+// running domain, by pausing it (QEMU flushes all block devices when the
+// VM stops) and resuming it at once. QEMU writes the image header a
+// finished job changes (a pull drops the backing file, a pivot makes the
+// base the active layer) at once, but keeps the L2 tables of the clusters
+// the job wrote in its cache until the next flush: were QEMU to die before
+// that, the image would read zeros where the job's data went. A paused
+// domain is left paused (whoever paused it resumes it); a domain that is
+// no longer running yields an error, as a QEMU that died would.
+func flushDomain(l *libvirt.Libvirt, dom libvirt.Domain, target string) error {
+	state, _, err := l.DomainGetState(dom, 0)
+	if err != nil {
+		return fmt.Errorf("state after the block job on %s: %w", target, err)
+	}
+	switch libvirt.DomainState(state) {
+	case libvirt.DomainRunning:
+	case libvirt.DomainPaused:
+		return nil
+	default:
+		return fmt.Errorf("the domain stopped after the block job on %s ended (state %d)", target, state)
+	}
+	if err := l.DomainSuspend(dom); err != nil {
+		return fmt.Errorf("flush after the block job on %s: pause: %w", target, err)
+	}
+	if err := l.DomainResume(dom); err != nil {
+		return fmt.Errorf("flush after the block job on %s: resume: %w", target, err)
+	}
+	return nil
 }
 
 // setDiskSources points disks of the stored definition at other files (for
