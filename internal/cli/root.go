@@ -17,6 +17,7 @@ import (
 
 	"github.com/knib/knib/internal/api"
 	"github.com/knib/knib/internal/client"
+	"github.com/knib/knib/internal/server"
 )
 
 // Defaults shared by the roles and the client commands.
@@ -61,6 +62,7 @@ func isCobraUsage(err error) bool {
 // app carries the global flags to the commands.
 type app struct {
 	server string
+	caCert string
 	output string
 	async  bool
 	out    io.Writer
@@ -84,6 +86,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.CompletionOptions.DisableDefaultCmd = true
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.server, "server", envOr("KNIB_SERVER", "http://"+DefaultListen), "server URL (env KNIB_SERVER)")
+	pf.StringVar(&a.caCert, "ca-cert", os.Getenv("KNIB_CA_CERT"), "PEM file of the CA that issued an HTTPS server's certificate (knib's own: ca.pem in the server's data directory; env KNIB_CA_CERT)")
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	pf.BoolVar(&a.async, "async", false, "do not wait for long operations; print the operation")
 	root.AddCommand(serverCmd(a), agentCmd(a), offeringCmd(a), hostCmd(a), vmCmd(a), settingsCmd(a),
@@ -114,7 +117,25 @@ func (a *app) client() (*client.Client, error) {
 		}
 		tok = strings.TrimSpace(string(raw))
 	}
-	return client.New(a.server, tok), nil
+	c := client.New(a.server, tok)
+	// An HTTPS server with a certificate from knib's CA: --ca-cert, or the
+	// CA file of the local server's data directory when it is readable.
+	caFile := a.caCert
+	if caFile == "" && strings.HasPrefix(a.server, "https://") {
+		if _, err := os.Stat(filepath.Join(dataDir(), server.CAFile)); err == nil {
+			caFile = filepath.Join(dataDir(), server.CAFile)
+		}
+	}
+	if caFile != "" {
+		raw, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-cert: %w", err)
+		}
+		if err := c.TrustCA(raw); err != nil {
+			return nil, fmt.Errorf("--ca-cert %s: %w", caFile, err)
+		}
+	}
+	return c, nil
 }
 
 // call is a shortcut for one API request.

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -295,7 +296,11 @@ func (ca *CA) ServerIdentity(name string, now time.Time) (tls.Certificate, error
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	iss, err := ca.Sign(&key.PublicKey, RoleServer, name, LocalIPs(), []string{"localhost"}, now, 365*24*time.Hour)
+	dns := []string{"localhost"}
+	if h, err := os.Hostname(); err == nil && h != "" && h != "localhost" {
+		dns = append(dns, h)
+	}
+	iss, err := ca.Sign(&key.PublicKey, RoleServer, name, LocalIPs(), dns, now, 365*24*time.Hour)
 	if err != nil {
 		return tls.Certificate{}, err
 	}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,14 +31,19 @@ type Config struct {
 	DataDir string
 	// Database is the catalogue: a postgres:// (or postgresql://) URL, or a
 	// SQLite file; default the SQLite file knib.db in DataDir.
-	Database   string
-	Listen     string
-	LibvirtURI string // "" disables the in-process agent
-	LocalHost  string // host name of the in-process agent, default "localhost"
-	Zone       string // zone of the in-process agent, default "default"
-	SyncEvery  time.Duration
-	JobsEvery  time.Duration // job scheduler round; default 10 s
-	JobLease   time.Duration // lease of a running job; default 60 s
+	Database string
+	Listen   string
+	// TLSCert and TLSKey are PEM files of the API's certificate (with its
+	// chain) and key. Without them the API serves plain HTTP on a loopback
+	// address and HTTPS with a certificate from knib's own CA on any other
+	// (its certificate is written to ca.pem in DataDir for clients).
+	TLSCert, TLSKey string
+	LibvirtURI      string // "" disables the in-process agent
+	LocalHost       string // host name of the in-process agent, default "localhost"
+	Zone            string // zone of the in-process agent, default "default"
+	SyncEvery       time.Duration
+	JobsEvery       time.Duration // job scheduler round; default 10 s
+	JobLease        time.Duration // lease of a running job; default 60 s
 	// ReadTimeout bounds reading one request, body included (a client
 	// sending a byte now and then holds no connection for long); default
 	// 30 s. Idle keep-alive connections close after 2 minutes.
@@ -137,10 +143,20 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.ReadTimeout = 30 * time.Second
 	}
 	srv := &http.Server{Handler: console.Mount(httpapi.New(svc, log)), ReadHeaderTimeout: min(10*time.Second, cfg.ReadTimeout), ReadTimeout: cfg.ReadTimeout,
-		IdleTimeout: 2 * time.Minute}
+		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	tlsCfg, err := apiTLS(cfg, rem)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+		ln = tls.NewListener(ln, tlsCfg)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("knib server listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "console", "http://"+ln.Addr().String()+console.Prefix)
+	log.Info("knib server listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "console", scheme+"://"+ln.Addr().String()+console.Prefix)
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr().String())
 	}
