@@ -364,6 +364,21 @@ type BackupDelete struct {
 	Forced bool     `json:"forced,omitempty" doc:"forget backups whose files cannot be deleted"`
 }
 
+// DeletePlan is what POST /backups/delete would do with the same ids
+// (POST /backups/delete/plan, a dry run that changes nothing).
+type DeletePlan struct {
+	VMs []VMDeletePlan `json:"vms"`
+}
+
+// VMDeletePlan is what a deletion does to one VM's chains.
+type VMDeletePlan struct {
+	VM            string   `json:"vm"`
+	MarkRemoved   []string `json:"mark_removed" doc:"kept on storage and marked Removed: newer backups need their files; they go with the last of those"`
+	Deleted       []string `json:"deleted" doc:"their files go and they leave the catalogue, Removed ancestors that nothing needs any more included"`
+	CatalogueOnly []string `json:"catalogue_only" doc:"failed backups without files that only leave the catalogue"`
+	MergeHead     bool     `json:"merge_head" doc:"the chain head goes: its deltas on the VM's disks are merged first, and the VM's next backup is full"`
+}
+
 // Restore is the body of POST /backups/{id}/restore.
 type Restore struct {
 	QuickRestore  bool   `json:"quick_restore,omitempty" doc:"boot from the backup at once and consolidate while running (offering must allow it)"`

@@ -81,12 +81,24 @@ func backupCmd(a *app) *cobra.Command {
 			})
 		},
 	}
-	var forced bool
+	var forced, dryRun bool
 	del := &cobra.Command{
-		Use:   "delete ID... [--forced]",
+		Use:   "delete ID... [--forced] [--dry-run]",
 		Short: "Delete backups; one that others depend on is marked Removed until its last dependant goes",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if dryRun {
+				var plan api.DeletePlan
+				if err := a.call(cmd, "POST", "/backups/delete/plan", nil, api.BackupDelete{IDs: args}, &plan); err != nil {
+					return err
+				}
+				return a.print(plan, func(w *tabwriter.Writer) {
+					fmt.Fprintln(w, "VM\tDELETED\tMARKED REMOVED\tCATALOGUE ONLY\tMERGES THE HEAD")
+					for _, v := range plan.VMs {
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%v\n", v.VM, strings.Join(v.Deleted, " "), strings.Join(v.MarkRemoved, " "), strings.Join(v.CatalogueOnly, " "), v.MergeHead)
+					}
+				})
+			}
 			var op api.Operation
 			if err := a.call(cmd, "POST", "/backups/delete", nil, api.BackupDelete{IDs: args, Forced: forced}, &op); err != nil {
 				return err
@@ -101,6 +113,7 @@ func backupCmd(a *app) *cobra.Command {
 		},
 	}
 	del.Flags().BoolVar(&forced, "forced", false, "forget backups even when their files cannot be deleted")
+	del.Flags().BoolVar(&dryRun, "dry-run", false, "only say what the deletion would do under the chain rules; change nothing")
 	var file string
 	shot := &cobra.Command{
 		Use:   "screenshot BACKUP -o FILE.png",

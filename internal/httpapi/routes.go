@@ -254,6 +254,16 @@ func (h *Handler) register() {
 			op, err := svc.Backups.DeleteBackups(ctx, p, b.IDs, b.Forced)
 			return operationToAPI(op), err
 		})
+	add(h, "POST", "/backups/delete/plan", "backups", "What deleting these backups would do under the chain rules (Removed, deleted, merged), changing nothing; refused as the deletion would be", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.BackupDelete) (api.DeletePlan, error) {
+			plans, err := svc.Backups.PlanDeleteBackups(ctx, p, b.IDs)
+			out := api.DeletePlan{VMs: []api.VMDeletePlan{}}
+			for _, vp := range plans {
+				out.VMs = append(out.VMs, api.VMDeletePlan{VM: vp.VM.Name, MarkRemoved: nonNil(vp.Plan.MarkRemoved), Deleted: nonNil(vp.Plan.Expunge),
+					CatalogueOnly: nonNil(vp.Plan.CatalogueOnly), MergeHead: vp.Plan.MergeHead})
+			}
+			return out, err
+		})
 	add(h, "POST", "/vms/{vm}/chain/finish", "backups", "End a VM's backup chain (merge its deltas); also recovers a VM in BackupError", accepted,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Operation, error) {
 			op, err := svc.Backups.FinishChain(ctx, p, r.PathValue("vm"))
@@ -383,6 +393,8 @@ func (h *Handler) register() {
 	h.registerAgents()  // remote agents: join tokens, host maintenance (agents.go)
 	// Backup storages and zones (storages.go).
 	h.registerStorages()
+	// The console's dashboard (dashboard.go).
+	h.registerDashboard()
 }
 
 func accountToAPI(a domain.Account, u *domain.Usage) api.Account {
@@ -532,4 +544,12 @@ func scheduleSpec(b api.ScheduleSpec) schedules.ScheduleSpec {
 func scheduleToAPI(sc domain.Schedule) api.Schedule {
 	return api.Schedule{ID: sc.ID, VMID: sc.VMID, Interval: sc.Interval, At: sc.At, Timezone: sc.Timezone, MaxBackups: sc.MaxBackups,
 		Isolated: sc.Isolated, NextRun: sc.NextRun, Created: sc.Created}
+}
+
+// nonNil answers an empty list as [] rather than null.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

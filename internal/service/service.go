@@ -7,6 +7,7 @@ import (
 	"github.com/knib/knib/internal/service/accounts"
 	"github.com/knib/knib/internal/service/backups"
 	"github.com/knib/knib/internal/service/config"
+	"github.com/knib/knib/internal/service/dashboard"
 	"github.com/knib/knib/internal/service/hosts"
 	"github.com/knib/knib/internal/service/jobrun"
 	"github.com/knib/knib/internal/service/kernel"
@@ -37,6 +38,7 @@ type Service struct {
 	Jobs      *jobrun.Service
 	Schedules *schedules.Service
 	Recovery  *recovery.Service
+	Dashboard *dashboard.Service
 }
 
 // New wires the use cases over one catalogue.
@@ -55,5 +57,6 @@ func New(st store.Store, clk clock.Clock, log *slog.Logger) *Service {
 	s.Schedules = schedules.New(k, st, s.Backups)
 	s.Recovery = recovery.New(k, st, s.Restores, s.Storages)
 	s.Hosts = hosts.New(k, st, s.Jobs, s.Recovery)
+	s.Dashboard = dashboard.New(k, st)
 	return s
 }

@@ -242,6 +242,9 @@ type Store interface {
 
 	// The CA, join tokens and remote agents' identities (see agents.go).
 	AgentStore
+
+	// The dashboard's aggregates (see dashboard.go).
+	Dashboards
 }
 
 // JobFilter selects jobs (seed: listBackupServiceJobs).

@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/knib/knib/internal/testbed"
 )
@@ -86,8 +87,10 @@ func (b *browserSession) run(what string, actions ...chromedp.Action) {
 }
 
 // ready waits until the page says it has rendered page.
+// It polls from the page's script: chromedp's DOM tracking loses its way
+// once a modal dialog (the top layer) opened.
 func ready(pageName string) chromedp.Action {
-	return chromedp.WaitVisible(fmt.Sprintf(`body[data-ready=%q]`, pageName), chromedp.ByQuery)
+	return waitJS(fmt.Sprintf(`document.body.dataset.ready === %q`, pageName))
 }
 
 // shot saves the page as a PNG for a reviewer.
@@ -97,6 +100,38 @@ func (b *browserSession) shot(name string) {
 	b.run("screenshot "+name, chromedp.FullScreenshot(&png, 100))
 	if err := os.WriteFile(filepath.Join(b.shots, name+".png"), png, 0o644); err != nil {
 		b.t.Fatal(err)
+	}
+}
+
+// clickJS clicks an element from the page's own script: chromedp's DOM
+// tracking does not follow a modal dialog (the top layer).
+func clickJS(sel string) chromedp.Action {
+	var ok bool
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		if err := chromedp.Poll(fmt.Sprintf(`document.querySelector(%q) !== null`, sel), &ok).Do(ctx); err != nil {
+			return err
+		}
+		return chromedp.Evaluate(fmt.Sprintf(`document.querySelector(%q).click(), true`, sel), &ok).Do(ctx)
+	})
+}
+
+// waitJS waits until a script expression is truthy.
+func waitJS(expr string) chromedp.Action {
+	var res any
+	return chromedp.Poll(expr+` ? true : false`, &res)
+}
+
+// phone shows the current page at a phone's width: it must fit without a
+// horizontal scroll of the page; a screenshot is saved.
+func (b *browserSession) phone(name string) {
+	b.t.Helper()
+	var overflow int
+	b.run("phone width", chromedp.EmulateViewport(390, 844),
+		chromedp.Evaluate(`document.documentElement.scrollWidth - window.innerWidth`, &overflow))
+	b.shot(name)
+	b.run("desktop width", chromedp.EmulateViewport(1280, 900))
+	if overflow > 0 {
+		b.t.Fatalf("%s: the page is %d px wider than a phone's screen", name, overflow)
 	}
 }
 
@@ -157,10 +192,38 @@ func TestConsoleInABrowser(t *testing.T) {
 	}
 	admin.shot("dashboard")
 
+	// Keyboard: Tab reaches the dashboard's column headers, Enter sorts.
+	var sorted string
+	admin.run("sort with the keyboard", chromedp.ActionFunc(func(ctx context.Context) error {
+		for range 30 {
+			if err := chromedp.KeyEvent(kb.Tab).Do(ctx); err != nil {
+				return err
+			}
+			var tag string
+			if err := chromedp.Evaluate(`document.activeElement.tagName + ":" + document.activeElement.textContent`, &tag).Do(ctx); err != nil {
+				return err
+			}
+			if strings.HasPrefix(tag, "TH:VM") {
+				return nil
+			}
+		}
+		return fmt.Errorf("30 tabs never reached the dashboard's VM column")
+	}), chromedp.KeyEvent(kb.Enter),
+		chromedp.AttributeValue(`#dashboard th[aria-sort="ascending"]`, "aria-sort", &sorted, nil, chromedp.ByQuery))
+	if sorted != "ascending" {
+		t.Fatalf("the VM column after Enter: %q", sorted)
+	}
+	// A phone: the page fits its width (wide tables scroll in place).
+	admin.phone("dashboard-phone")
+
+	// What the guest wrote before the backup is what a quick restore from
+	// the console gives back.
+	guest(t, dom, "echo before > /data/console && sync")
+
 	// A backup from the VM page: the progress arrives without a reload.
 	admin.run("vm page", chromedp.Navigate(s.URL+"/ui/#/vm/"+dom.Name), ready("vm"))
 	admin.run("back up", chromedp.Click("#backup-now", chromedp.ByQuery),
-		chromedp.WaitVisible(`#op .op-state[data-state="Succeeded"]`, chromedp.ByQuery), ready("vm"))
+		waitJS(`document.querySelector('#op .op-state[data-state="Succeeded"]')`), ready("vm"))
 	var backups []Backup
 	s.MustJSON(&backups, "backup", "list", "--vm", dom.Name)
 	if len(backups) != 1 {
@@ -182,6 +245,51 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Fatalf("the validation screenshot did not load: width %d", width)
 	}
 	admin.shot("backup")
+
+	// Quick restore from the console, after the confirmation: the stopped
+	// VM runs again at once with the backup's data.
+	guest(t, dom, "echo after > /data/console && sync")
+	if err := dom.Destroy(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	s.CLI("host", "refresh")
+	admin.run("quick restore", chromedp.Navigate(s.URL+"/ui/#/vm/"+dom.Name), ready("vm"),
+		clickJS(fmt.Sprintf(`tr[data-backup=%q] [data-action="quick-restore"]`, b1)), waitJS(`document.querySelector("#confirm[open]")`))
+	admin.shot("quick-restore-confirm")
+	admin.run("confirm the quick restore", clickJS("#confirm-yes"),
+		waitJS(`document.querySelector('#op .op-state[data-state="Succeeded"]')`), ready("vm"))
+	if err := dom.WaitAgent(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := guest(t, dom, "cat /data/console"); got != "before\n" {
+		t.Fatalf("after the console's quick restore the guest reads %q, want the backup's", got)
+	}
+	admin.shot("vm-after-quick-restore")
+
+	// Delete from the console: the confirmation says what the chain rules
+	// do (the server's plan), and the deletion does just that.
+	b2 := s.backup(dom.Name)
+	b3 := s.backup(dom.Name)
+	if b3.Type != "incremental" {
+		t.Fatalf("b3: %+v", b3)
+	}
+	var lines string
+	admin.run("delete", chromedp.Navigate(s.URL+"/ui/#/"), ready("dashboard"), chromedp.Navigate(s.URL+"/ui/#/vm/"+dom.Name), ready("vm"),
+		clickJS(fmt.Sprintf(`tr[data-backup=%q] [data-action="delete"]`, b2.ID)), waitJS(`document.querySelector("#confirm[open]")`),
+		chromedp.Evaluate(`document.querySelector("#confirm-consequences").textContent`, &lines))
+	if !strings.Contains(lines, "Only marked Removed") || !strings.Contains(lines, b2.ID[:8]) {
+		t.Fatalf("the delete confirmation: %q", lines)
+	}
+	admin.shot("delete-confirm")
+	admin.run("confirm the deletion", clickJS("#confirm-yes"),
+		waitJS(`document.querySelector('#op .op-state[data-state="Succeeded"]')`), ready("vm"))
+	if got := s.backups(dom.Name)[b2.ID]; got.Status != "Removed" {
+		t.Fatalf("b2 after the console's delete: %+v", got)
+	}
+	if got := s.backups(dom.Name)[b3.ID]; got.Status != "BackedUp" {
+		t.Fatalf("b3 after the console's delete of b2: %+v", got)
+	}
+	admin.phone("vm-phone")
 
 	admin.run("jobs page", chromedp.Navigate(s.URL+"/ui/#/jobs"), ready("jobs"))
 	admin.shot("jobs")

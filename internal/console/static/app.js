@@ -146,65 +146,31 @@ function showSession() {
 
 // ---- Dashboard ----------------------------------------------------------
 
-// attention lists what needs a human for a VM and its backups.
-function attention(vm, backups) {
-  const out = [];
-  if (vm.state === "BackupError" || vm.state === "RestoreError") out.push({ sev: 3, text: `VM ${vm.state}` + (vm.last_error ? `: ${vm.last_error}` : "") });
-  const last = backups[0];
-  if (last && (last.status === "Error" || last.status === "Failed")) out.push({ sev: 3, text: `last backup ${last.status}` });
-  if (backups.some((b) => b.validation_status === "NotValid")) out.push({ sev: 3, text: "a backup is NotValid" });
-  if (backups.some((b) => b.validation_status === "UnableToValidate")) out.push({ sev: 2, text: "a backup could not be validated" });
-  if (vm.offering_id && !backups.some((b) => b.status === "BackedUp")) out.push({ sev: 2, text: "assigned, never backed up" });
-  if (vm.state === "Missing") out.push({ sev: 1, text: "VM missing on its host" });
-  return out;
-}
-
-function chainOf(backups) {
-  // The current chain: from the head back through parents.
-  const byID = new Map(backups.map((b) => [b.id, b]));
-  const head = backups.find((b) => b.chain_head);
-  const chain = [];
-  for (let b = head; b; b = byID.get(b.parent_id)) chain.push(b);
-  return chain;
-}
-
 let dashSort = { key: "sev", dir: -1 };
 
+// The server aggregates the rows (GET /dashboard, one query), worst first.
 async function dashboardPage() {
   main().replaceChildren(el("h1", {}, "Dashboard"), el("p", { class: "muted" }, "Loading…"));
-  const [vms, backups] = await Promise.all([allPages("/vms"), allPages("/backups")]);
-  const byVM = new Map();
-  for (const b of backups) {
-    if (!byVM.has(b.vm_id)) byVM.set(b.vm_id, []);
-    byVM.get(b.vm_id).push(b);
-  }
-  const rows = vms.map((vm) => {
-    const bs = (byVM.get(vm.id) || []).sort((a, b) => b.created.localeCompare(a.created));
-    const ok = bs.find((b) => b.status === "BackedUp");
-    const proven = bs.find((b) => b.validation_status === "Valid");
-    const att = attention(vm, bs);
-    return {
-      vm, backups: bs, last: bs[0], lastOK: ok, proven, chain: chainOf(bs), att,
-      sev: att.reduce((m, a) => Math.max(m, a.sev), 0),
-      size: bs.filter((b) => b.status !== "Removed").reduce((s, b) => s + (b.size || 0), 0),
-    };
-  });
+  const d = await api("GET", "/dashboard");
+  const rows = d.vms;
   const filter = el("input", { type: "search", placeholder: "Filter by name", "aria-label": "Filter VMs by name", id: "dash-filter" });
   const onlyAtt = el("input", { type: "checkbox", id: "dash-attention" });
   const table = el("table", { id: "dashboard" });
+  const at = (e) => (e ? e.at : "");
   const cols = [
-    ["VM", "name", (r) => r.vm.name], ["State", "state", (r) => r.vm.state], ["Offering", "offering", (r) => r.vm.offering || ""],
-    ["Last backup", "last", (r) => (r.last ? r.last.created : "")], ["Proven restorable", "proven", (r) => (r.proven ? r.proven.created : "")],
-    ["Chain", "chain", (r) => r.chain.length], ["Size", "size", (r) => r.size], ["Needs attention", "sev", (r) => r.sev],
+    ["VM", "name", (r) => r.name], ["State", "state", (r) => r.state], ["Offering", "offering", (r) => r.offering],
+    ["Last backup", "last", (r) => at(r.last_backup)], ["Proven restorable", "proven", (r) => at(r.proven)],
+    ["Chain", "chain", (r) => r.chain_length], ["Size", "size", (r) => r.stored_bytes], ["Next backup", "next", (r) => r.next_run || ""],
+    ["Needs attention", "sev", (r) => r.severity],
   ];
   function render() {
     const q = filter.value.toLowerCase();
     const col = cols.find((c) => c[1] === dashSort.key);
-    const list = rows.filter((r) => r.vm.name.toLowerCase().includes(q) && (!onlyAtt.checked || r.sev > 0))
+    const list = rows.filter((r) => r.name.toLowerCase().includes(q) && (!onlyAtt.checked || r.severity > 0))
       .sort((a, b) => {
         const x = col[2](a), y = col[2](b);
         const c = x < y ? -1 : x > y ? 1 : 0;
-        return c * dashSort.dir || a.vm.name.localeCompare(b.vm.name);
+        return c * dashSort.dir || a.name.localeCompare(b.name);
       });
     const head = el("tr", {}, cols.map(([label, key]) => {
       const th = el("th", { tabindex: "0", scope: "col", "aria-sort": dashSort.key === key ? (dashSort.dir > 0 ? "ascending" : "descending") : "none" },
@@ -214,23 +180,26 @@ async function dashboardPage() {
       th.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); sort(); } });
       return th;
     }));
-    const body = list.map((r) => el("tr", { class: `sev-${r.sev}`, "data-vm": r.vm.name },
-      el("td", {}, el("a", { href: `#/vm/${encodeURIComponent(r.vm.name)}` }, r.vm.name), el("div", { class: "muted" }, r.vm.account || "")),
-      el("td", {}, badge(r.vm.state, statusKind(r.vm.state))),
-      el("td", {}, r.vm.offering || el("span", { class: "muted" }, "none")),
-      el("td", {}, r.last ? [age(r.last.created), " ", badge(r.last.status, statusKind(r.last.status))] : el("span", { class: "muted" }, "never")),
-      el("td", {}, r.proven ? [age(r.proven.created), " ", el("span", { class: "muted" }, "validation")] : el("span", { class: "muted" }, "not yet")),
-      el("td", {}, r.chain.length ? `${r.chain.length} (head ${r.chain[0].id.slice(0, 8)})` : "0"),
-      el("td", {}, bytes(r.size)),
-      el("td", {}, r.att.length ? r.att.map((a) => badge(a.text, a.sev >= 3 ? "bad" : "warn")) : badge("ok", "good"))));
+    const body = list.map((r) => el("tr", { class: `sev-${r.severity}`, "data-vm": r.name },
+      el("td", {}, el("a", { href: `#/vm/${encodeURIComponent(r.name)}` }, r.name), el("div", { class: "muted" }, r.account)),
+      el("td", {}, badge(r.state, statusKind(r.state))),
+      el("td", {}, r.offering || el("span", { class: "muted" }, "none")),
+      el("td", {}, r.last_backup ? [age(r.last_backup.at), " ", badge(r.last_backup.status, statusKind(r.last_backup.status))] : el("span", { class: "muted" }, "never")),
+      el("td", {}, r.proven ? [age(r.proven.at), " ", el("span", { class: "muted" }, r.proven.how)] : el("span", { class: "muted" }, "not yet")),
+      el("td", {}, r.chain_length ? `${r.chain_length} (head ${r.chain_head.slice(0, 8)})` : "0"),
+      el("td", {}, bytes(r.stored_bytes)),
+      el("td", {}, r.next_run ? fmtTime(r.next_run) : el("span", { class: "muted" }, "not scheduled")),
+      el("td", {}, r.attention.length ? r.attention.map((a) => badge(a.what, a.severity >= 3 ? "bad" : "warn")) : badge("ok", "good"))));
     table.replaceChildren(el("thead", {}, head), el("tbody", {}, body));
   }
   filter.addEventListener("input", render);
   onlyAtt.addEventListener("change", render);
+  const low = (d.storages || []).filter((s) => s.low);
   main().replaceChildren(el("h1", {}, "Dashboard"),
+    low.length ? el("div", { class: "badge bad", id: "storage-low" }, `Backup storage low on space: ${low.map((s) => `${s.name} (${bytes(s.free)} free of ${bytes(s.capacity)})`).join(", ")}`) : "",
     el("div", { class: "toolbar" }, filter, el("label", {}, onlyAtt, " only what needs attention"),
-      el("span", { class: "muted" }, `${vms.length} VMs, ${backups.length} backups`)),
-    table);
+      el("span", { class: "muted" }, `${rows.length} VMs, ${rows.filter((r) => r.severity > 0).length} need attention`)),
+    el("div", { class: "scroll" }, table));
   render();
   ready("dashboard");
 }
@@ -294,15 +263,17 @@ function follow(op, box, done) {
   es.onerror = () => { if (es.readyState === EventSource.CLOSED) text.textContent += " (stream closed)"; };
 }
 
-// consequences says what deleting a backup does under the chain rules.
-function consequences(b, backups) {
-  const children = backups.filter((x) => x.parent_id === b.id && x.status !== "Removed");
-  const parent = backups.find((x) => x.id === b.parent_id);
+// planLines says what a deletion does under the chain rules, as the
+// server plans it (POST /backups/delete/plan, a dry run).
+function planLines(plan) {
+  const short = (ids) => ids.map((i) => i.slice(0, 8)).join(", ");
   const lines = [];
-  if (children.length) lines.push(`${b.id.slice(0, 8)} is only marked Removed: ${children.length} newer backup(s) need its files; they go when the last of those goes.`);
-  else lines.push(`${b.id.slice(0, 8)} and its files are deleted.`);
-  if (b.chain_head) lines.push("It is the chain head: its delta on the VM's disks is merged first; the next backup is full.");
-  if (!children.length && parent && parent.status === "Removed") lines.push(`Its parent ${parent.id.slice(0, 8)} (marked Removed) goes with it.`);
+  for (const v of plan.vms) {
+    if (v.deleted.length) lines.push(`Deleted with their files: ${short(v.deleted)}.`);
+    if (v.mark_removed.length) lines.push(`Only marked Removed, because newer backups need their files (they go with the last of those): ${short(v.mark_removed)}.`);
+    if (v.catalogue_only.length) lines.push(`Only forgotten (they have no files): ${short(v.catalogue_only)}.`);
+    if (v.merge_head) lines.push(`The chain head goes: its deltas on the disks of ${v.vm} are merged first, and the next backup is full.`);
+  }
   return lines;
 }
 
@@ -334,7 +305,11 @@ async function vmPage(name) {
   finishBtn.addEventListener("click", async () => {
     try { follow(await api("POST", `/vms/${encodeURIComponent(name)}/chain/finish`), opBox, () => route()); } catch (e) { flash(e.message); }
   });
-  const act = (label, cls, fn) => { const b = el("button", { type: "button", class: cls }, label); b.addEventListener("click", fn); return b; };
+  const act = (label, cls, fn) => {
+    const b = el("button", { type: "button", class: cls, "data-action": label.toLowerCase().replace(" ", "-") }, label);
+    b.addEventListener("click", fn);
+    return b;
+  };
   const rows = backups.map((b) => el("tr", { "data-backup": b.id },
     el("td", {}, el("a", { href: `#/backup/${b.id}` }, b.id.slice(0, 8))),
     el("td", {}, b.type, b.isolated ? " (isolated)" : "", b.chain_head ? " ★ head" : ""),
@@ -345,8 +320,8 @@ async function vmPage(name) {
     el("td", {}, b.status === "BackedUp" ? [
       act("Restore", "", () => restore(b, false, opBox)),
       act("Quick restore", "", () => restore(b, true, opBox)),
-      act("Delete", "danger", () => confirmDelete(b, backups, opBox)),
-    ] : b.status === "Removed" ? "" : act("Delete", "danger", () => confirmDelete(b, backups, opBox)))));
+      act("Delete", "danger", () => confirmDelete(b, opBox)),
+    ] : b.status === "Removed" ? "" : act("Delete", "danger", () => confirmDelete(b, opBox)))));
   const shots = backups.filter((b) => b.has_screenshot);
   main().replaceChildren(
     el("h1", {}, `VM ${vm.name}`),
@@ -401,8 +376,10 @@ function restore(b, quick, box) {
   });
 }
 
-function confirmDelete(b, backups, box) {
-  ask(`Delete backup ${b.id.slice(0, 8)}?`, consequences(b, backups), "Delete", "danger", async () => {
+async function confirmDelete(b, box) {
+  let plan;
+  try { plan = await api("POST", "/backups/delete/plan", { ids: [b.id] }); } catch (e) { flash(e.message); return; }
+  ask(`Delete backup ${b.id.slice(0, 8)}?`, planLines(plan), "Delete", "danger", async () => {
     try { follow(await api("POST", "/backups/delete", { ids: [b.id] }), box, () => route()); } catch (e) { flash(e.message); }
   });
 }

@@ -369,22 +369,9 @@ func (s *Service) ChainHeads(ctx context.Context, list ...domain.Backup) (map[st
 // last dependant; deleting a chain head merges its deltas and ends the chain;
 // failed backups leave the catalogue only.
 func (s *Service) DeleteBackups(ctx context.Context, p domain.Principal, ids []string, forced bool) (domain.Operation, error) {
-	if len(ids) == 0 {
-		return domain.Operation{}, domain.Invalid("ids", "give at least one backup id")
-	}
-	byVM := map[string][]string{}
-	var order []string
-	for _, id := range ids {
-		b, err := s.k.Backup(ctx, p, id)
-		if err != nil {
-			return domain.Operation{}, err
-		}
-		if _, ok := byVM[b.VMID]; !ok {
-			order = append(order, b.VMID)
-		}
-		if !slices.Contains(byVM[b.VMID], id) {
-			byVM[b.VMID] = append(byVM[b.VMID], id)
-		}
+	order, byVM, err := s.groupByVM(ctx, p, ids)
+	if err != nil {
+		return domain.Operation{}, err
 	}
 	// Plan everything first: bad input changes nothing.
 	var releases []func()
@@ -395,50 +382,10 @@ func (s *Service) DeleteBackups(ctx context.Context, p domain.Principal, ids []s
 	}
 	plans := map[string]chain.DeletePlan{}
 	for _, vmID := range order {
-		vm, err := s.store.VM(ctx, vmID)
+		vm, plan, err := s.planVM(ctx, vmID, byVM[vmID])
 		if err != nil {
 			releaseAll()
 			return domain.Operation{}, err
-		}
-		all, err := s.store.ListBackups(ctx, store.BackupFilter{VMID: vmID})
-		if err != nil {
-			releaseAll()
-			return domain.Operation{}, err
-		}
-		// An Error backup belongs to the VM's failed work while the VM is
-		// in BackupError: recovery (or chain finish) reads it first.
-		for _, b := range all {
-			if b.Status == domain.BackupError && slices.Contains(byVM[vmID], b.ID) && vm.WorkState == domain.VMBackupError {
-				releaseAll()
-				return domain.Operation{}, fmt.Errorf("backup %s is Error and vm %s is in BackupError; recovery runs by itself, or run `knib chain finish %s`, then delete it: %w",
-					b.ID, vm.Name, vm.Name, domain.ErrConflict)
-			}
-		}
-		plan, err := chain.PlanDelete(kernel.ToChain(all), vm.ChainHead, byVM[vmID])
-		if err != nil {
-			releaseAll()
-			if errors.Is(err, chain.ErrBusy) {
-				return domain.Operation{}, fmt.Errorf("%v: %w", err, domain.ErrConflict)
-			}
-			return domain.Operation{}, domain.Invalid("ids", "%v", err)
-		}
-		for _, id := range append(append([]string{}, plan.MarkRemoved...), plan.Expunge...) {
-			b, err := s.store.Backup(ctx, id)
-			if err != nil {
-				releaseAll()
-				return domain.Operation{}, err
-			}
-			if err := deletable(b); err != nil {
-				releaseAll()
-				return domain.Operation{}, err
-			}
-			if users, err := s.k.Dependants(ctx, b); err != nil || len(users) > 0 {
-				releaseAll()
-				if err != nil {
-					return domain.Operation{}, err
-				}
-				return domain.Operation{}, fmt.Errorf("backup %s: VM %s still runs on its files (quick restore not consolidated): %w", id, strings.Join(users, ", "), domain.ErrConflict)
-			}
 		}
 		release, err := s.k.LockVM(ctx, vm, "a backup deletion")
 		if err != nil {
@@ -465,6 +412,98 @@ func (s *Service) DeleteBackups(ctx context.Context, p domain.Principal, ids []s
 		releaseAll() // the operation was not recorded: nothing runs
 	}
 	return op, err
+}
+
+// VMDeletePlan is what deleting backups does to one VM's chains.
+type VMDeletePlan struct {
+	VM   domain.VM
+	Plan chain.DeletePlan
+}
+
+// PlanDeleteBackups says what DeleteBackups would do with ids, VM by VM,
+// and refuses what it would refuse, changing nothing (a dry run: the
+// console shows it before asking for confirmation).
+func (s *Service) PlanDeleteBackups(ctx context.Context, p domain.Principal, ids []string) ([]VMDeletePlan, error) {
+	order, byVM, err := s.groupByVM(ctx, p, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]VMDeletePlan, 0, len(order))
+	for _, vmID := range order {
+		vm, plan, err := s.planVM(ctx, vmID, byVM[vmID])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, VMDeletePlan{VM: vm, Plan: plan})
+	}
+	return out, nil
+}
+
+// groupByVM checks that the principal may see every backup of ids and
+// groups them by VM, in the order the VMs first appear.
+func (s *Service) groupByVM(ctx context.Context, p domain.Principal, ids []string) ([]string, map[string][]string, error) {
+	if len(ids) == 0 {
+		return nil, nil, domain.Invalid("ids", "give at least one backup id")
+	}
+	byVM := map[string][]string{}
+	var order []string
+	for _, id := range ids {
+		b, err := s.k.Backup(ctx, p, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, ok := byVM[b.VMID]; !ok {
+			order = append(order, b.VMID)
+		}
+		if !slices.Contains(byVM[b.VMID], id) {
+			byVM[b.VMID] = append(byVM[b.VMID], id)
+		}
+	}
+	return order, byVM, nil
+}
+
+// planVM plans deleting ids among one VM's backups under the chain rules
+// and refuses what may not go now.
+func (s *Service) planVM(ctx context.Context, vmID string, ids []string) (domain.VM, chain.DeletePlan, error) {
+	vm, err := s.store.VM(ctx, vmID)
+	if err != nil {
+		return vm, chain.DeletePlan{}, err
+	}
+	all, err := s.store.ListBackups(ctx, store.BackupFilter{VMID: vmID})
+	if err != nil {
+		return vm, chain.DeletePlan{}, err
+	}
+	// An Error backup belongs to the VM's failed work while the VM is
+	// in BackupError: recovery (or chain finish) reads it first.
+	for _, b := range all {
+		if b.Status == domain.BackupError && slices.Contains(ids, b.ID) && vm.WorkState == domain.VMBackupError {
+			return vm, chain.DeletePlan{}, fmt.Errorf("backup %s is Error and vm %s is in BackupError; recovery runs by itself, or run `knib chain finish %s`, then delete it: %w",
+				b.ID, vm.Name, vm.Name, domain.ErrConflict)
+		}
+	}
+	plan, err := chain.PlanDelete(kernel.ToChain(all), vm.ChainHead, ids)
+	if err != nil {
+		if errors.Is(err, chain.ErrBusy) {
+			return vm, chain.DeletePlan{}, fmt.Errorf("%v: %w", err, domain.ErrConflict)
+		}
+		return vm, chain.DeletePlan{}, domain.Invalid("ids", "%v", err)
+	}
+	for _, id := range append(append([]string{}, plan.MarkRemoved...), plan.Expunge...) {
+		b, err := s.store.Backup(ctx, id)
+		if err != nil {
+			return vm, chain.DeletePlan{}, err
+		}
+		if err := deletable(b); err != nil {
+			return vm, chain.DeletePlan{}, err
+		}
+		if users, err := s.k.Dependants(ctx, b); err != nil || len(users) > 0 {
+			if err != nil {
+				return vm, chain.DeletePlan{}, err
+			}
+			return vm, chain.DeletePlan{}, fmt.Errorf("backup %s: VM %s still runs on its files (quick restore not consolidated): %w", id, strings.Join(users, ", "), domain.ErrConflict)
+		}
+	}
+	return vm, plan, nil
 }
 
 // deletable refuses a backup whose files a job is reading or rewriting: a
