@@ -26,12 +26,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/knib/knib/bench/internal/catalogue"
 	"github.com/knib/knib/bench/internal/knibproc"
 	"github.com/knib/knib/internal/testbed"
 )
 
 type options struct {
-	large, small Catalogue
+	large, small catalogue.Catalogue
 	engines      []string
 	requests     int
 	clients      int
@@ -40,13 +41,13 @@ type options struct {
 
 // Report is the benchmark's result; -json prints it as is.
 type Report struct {
-	Machine string     `json:"machine"`
-	Clients int        `json:"clients"`
-	When    string     `json:"when"`
-	Large   Catalogue  `json:"large"`
-	Small   Catalogue  `json:"small"`
-	Dump    DumpFigure `json:"dump"`
-	Engines []*Engine  `json:"engines"`
+	Machine string              `json:"machine"`
+	Clients int                 `json:"clients"`
+	When    string              `json:"when"`
+	Large   catalogue.Catalogue `json:"large"`
+	Small   catalogue.Catalogue `json:"small"`
+	Dump    DumpFigure          `json:"dump"`
+	Engines []*Engine           `json:"engines"`
 }
 
 // DumpFigure is the generated dump of the large catalogue.
@@ -90,7 +91,7 @@ func main() {
 	flag.BoolVar(&opts.json, "json", false, "print the results as JSON instead of a table")
 	flag.Parse()
 	opts.large.Hosts, opts.large.Accounts = 100, 100
-	opts.small = Catalogue{VMs: 100, BackupsPerVM: 100, QueuedJobs: 1000, Hosts: 10, Accounts: 10}
+	opts.small = catalogue.Catalogue{VMs: 100, BackupsPerVM: 100, QueuedJobs: 1000, Hosts: 10, Accounts: 10}
 	opts.engines = strings.Split(engines, ",")
 	knibproc.Main("bench/scale", 2*time.Hour, opts.json, func(ctx context.Context) (*Report, error) { return run(ctx, opts) }, printReport)
 }
@@ -114,11 +115,11 @@ func run(ctx context.Context, opts options) (*Report, error) {
 		return rep, err
 	}
 	dumps := map[string]string{}
-	for name, c := range map[string]Catalogue{"large": opts.large, "small": opts.small} {
+	for name, c := range map[string]catalogue.Catalogue{"large": opts.large, "small": opts.small} {
 		file := filepath.Join(tmp, name+".json")
 		knibproc.Logf("generating the %s catalogue: %d VMs, %d backups, %d queued jobs", name, c.VMs, c.Backups(), c.QueuedJobs)
 		t0 := now()
-		if err := generate(ctx, c, filepath.Join(tmp, "storage"), file); err != nil {
+		if err := catalogue.Generate(ctx, c, filepath.Join(tmp, "storage"), file); err != nil {
 			return rep, fmt.Errorf("generate the %s catalogue: %w", name, err)
 		}
 		if name == "large" {

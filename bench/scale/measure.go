@@ -3,17 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	mrand "math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -26,12 +21,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/knib/knib/bench/internal/catalogue"
 	"github.com/knib/knib/bench/internal/knibproc"
 	"github.com/knib/knib/internal/agentapi"
 	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/service"
 	"github.com/knib/knib/internal/store/sqlstore"
-	"github.com/knib/knib/internal/testbed"
 )
 
 func now() time.Time                 { return clock.Real{}.Now() }
@@ -55,52 +50,15 @@ func spread(ds []time.Duration) Latency {
 	return Latency{N: len(ds), P50: round(at(0.50), 2), P99: round(at(0.99), 2)}
 }
 
-// database creates an empty database for one run and returns its string
-// for --database and a function that removes it.
-func database(ctx context.Context, engine, dir, name string) (string, func(), error) {
-	if engine == sqlstore.EngineSQLite {
-		return filepath.Join(dir, "knib.db"), func() {}, nil
-	}
-	base := os.Getenv(testbed.EnvPostgresURL)
-	if base == "" {
-		raw, err := os.ReadFile(testbed.PostgresURLFile)
-		if err != nil {
-			return "", nil, fmt.Errorf("no PostgreSQL (run scripts/setup-postgres.sh): %w", err)
-		}
-		base = strings.TrimSpace(string(raw))
-	}
-	db, err := sql.Open("pgx", base)
-	if err != nil {
-		return "", nil, err
-	}
-	var b [4]byte
-	rand.Read(b[:])
-	dbName := "knib_scale_" + name + "_" + hex.EncodeToString(b[:]) // letters, digits and _: a safe identifier
-	if _, err := db.ExecContext(ctx, `CREATE DATABASE `+dbName+` TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'`); err != nil {
-		db.Close()
-		return "", nil, fmt.Errorf("create database: %w", err)
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		db.Close()
-		return "", nil, err
-	}
-	u.Path = "/" + dbName
-	return u.String(), func() {
-		db.ExecContext(context.Background(), `DROP DATABASE IF EXISTS `+dbName+` WITH (FORCE)`)
-		db.Close()
-	}, nil
-}
-
 // measureEngine loads a catalogue into a new database of the engine,
 // serves it and measures.
-func measureEngine(ctx context.Context, opts options, bin, tmp, engine, size string, c Catalogue, dump string) (*Figures, error) {
+func measureEngine(ctx context.Context, opts options, bin, tmp, engine, size string, c catalogue.Catalogue, dump string) (*Figures, error) {
 	f := &Figures{Requests: map[string]Latency{}, ListBytes: map[string]int{}}
 	dir := filepath.Join(tmp, engine+"-"+size)
 	if err := os.MkdirAll(dir, 0o711); err != nil {
 		return f, err
 	}
-	dbs, drop, err := database(ctx, engine, dir, size)
+	dbs, drop, err := catalogue.Database(ctx, engine, dir, size)
 	if err != nil {
 		return f, err
 	}
@@ -114,14 +72,14 @@ func measureEngine(ctx context.Context, opts options, bin, tmp, engine, size str
 	}
 	knibproc.Logf("%s, %s catalogue: imported in %.1f s, peak %.0f MiB", engine, size, f.ImportSeconds, f.ImportPeakMiB)
 
-	srv, start, err := startServer(ctx, bin, dir, dbs)
+	srv, start, err := catalogue.StartServer(ctx, bin, dir, dbs)
 	if err != nil {
 		return f, err
 	}
 	f.StartSeconds = round(start, 3)
 	knibproc.Logf("%s, %s catalogue: server answers after %.2f s", engine, size, start)
 	err = measureRequests(ctx, opts, srv, engine+"-"+size, c, f)
-	srv.stop()
+	srv.Stop()
 	if err != nil {
 		return f, err
 	}
@@ -161,118 +119,13 @@ func timed(ctx context.Context, bin string, args ...string) (float64, float64, e
 	return secs, peak, nil
 }
 
-type server struct {
-	cmd   *exec.Cmd
-	url   string
-	token string
-	done  chan struct{}
-	log   string
-}
-
-func (s *server) stop() { knibproc.StopProcess(s.cmd, s.done) }
-
-// startServer runs `knib server` on the catalogue (no local libvirt: the
-// catalogue's hosts are not connected) and returns when its API answers,
-// with the seconds that took.
-func startServer(ctx context.Context, bin, dir, dbs string) (*server, float64, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, 0, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	data := filepath.Join(dir, "data")
-	s := &server{url: "http://" + addr, done: make(chan struct{}), log: filepath.Join(dir, "server.log")}
-	logf, err := os.Create(s.log)
-	if err != nil {
-		return nil, 0, err
-	}
-	args := []string{"server", "--data-dir", data, "--listen", addr, "--libvirt-uri", "", "--log-level", "warn"}
-	if !strings.HasSuffix(dbs, ".db") {
-		args = append(args, "--database", dbs)
-	} else {
-		// The SQLite catalogue is the data directory's knib.db.
-		if err := os.MkdirAll(data, 0o711); err != nil {
-			return nil, 0, err
-		}
-		if err := os.Rename(dbs, filepath.Join(data, "knib.db")); err != nil {
-			return nil, 0, err
-		}
-	}
-	s.cmd = exec.Command(bin, args...)
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	t0 := now()
-	if err := s.cmd.Start(); err != nil {
-		return nil, 0, err
-	}
-	go func() { s.cmd.Wait(); logf.Close(); close(s.done) }()
-	for {
-		if resp, err := http.Get(s.url + "/api/v1/health"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		select {
-		case <-s.done:
-			raw, _ := os.ReadFile(s.log)
-			return nil, 0, fmt.Errorf("knib server exited: %s", raw)
-		case <-ctx.Done():
-			s.stop()
-			return nil, 0, ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	took := since(t0)
-	raw, err := os.ReadFile(filepath.Join(data, "admin.token"))
-	if err != nil {
-		s.stop()
-		return nil, 0, err
-	}
-	s.token = strings.TrimSpace(string(raw))
-	return s, took, nil
-}
-
-// call makes one request and returns the answer's size and next cursor.
-func (s *server) call(ctx context.Context, hc *http.Client, method, path string, body any) (int, string, error) {
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			return 0, "", err
-		}
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, s.url+"/api/v1"+path, rd)
-	if err != nil {
-		return 0, "", err
-	}
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	n, err := io.Copy(io.Discard, resp.Body)
-	if err != nil {
-		return 0, "", err
-	}
-	if resp.StatusCode >= 300 {
-		return 0, "", fmt.Errorf("%s %s: %s", method, path, resp.Status)
-	}
-	return int(n), resp.Header.Get("Knib-Next-Cursor"), nil
-}
-
 // request is one kind of API request of the workload; next makes the i-th.
 type request struct {
 	name string
 	next func(i int) (method, path string, body any)
 }
 
-func measureRequests(ctx context.Context, opts options, s *server, tag string, c Catalogue, f *Figures) error {
+func measureRequests(ctx context.Context, opts options, s *catalogue.Server, tag string, c catalogue.Catalogue, f *Figures) error {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: opts.clients + 1}, Timeout: 5 * time.Minute}
 	// Cursors of the first pages of the VM and job lists, collected by
 	// walking them, so that the workload reads pages all over the lists.
@@ -284,7 +137,7 @@ func measureRequests(ctx context.Context, opts options, s *server, tag string, c
 			if cur != "" {
 				p += "&cursor=" + url.QueryEscape(cur)
 			}
-			n, next, err := s.call(ctx, hc, "GET", p, nil)
+			n, next, err := s.Call(ctx, hc, "GET", p, nil)
 			if err != nil {
 				return nil, err
 			}
@@ -321,7 +174,7 @@ func measureRequests(ctx context.Context, opts options, s *server, tag string, c
 			return "GET", "/vms?limit=100&cursor=" + url.QueryEscape(cur), nil
 		}},
 		{"one backup", func(int) (string, string, any) {
-			return "GET", "/backups/" + id(kBackup, pick(c.Backups())), nil
+			return "GET", "/backups/" + catalogue.ID(catalogue.KBackup, pick(c.Backups())), nil
 		}},
 		{"job list, filtered page of 100", func(int) (string, string, any) {
 			cur := jobPages[pick(len(jobPages))]
@@ -332,7 +185,7 @@ func measureRequests(ctx context.Context, opts options, s *server, tag string, c
 		}},
 	}
 	for _, r := range reqs {
-		n, _, err := s.call(ctx, hc, "GET", fmt.Sprintf("/backups?vm=vm-%05d", 0), nil)
+		n, _, err := s.Call(ctx, hc, "GET", fmt.Sprintf("/backups?vm=vm-%05d", 0), nil)
 		if err != nil {
 			return err
 		}
@@ -353,7 +206,7 @@ func measureRequests(ctx context.Context, opts options, s *server, tag string, c
 
 // load runs n requests from clients concurrent clients and returns their
 // durations.
-func load(ctx context.Context, s *server, hc *http.Client, r request, clients, n int) ([]time.Duration, error) {
+func load(ctx context.Context, s *catalogue.Server, hc *http.Client, r request, clients, n int) ([]time.Duration, error) {
 	var mu sync.Mutex
 	var ds []time.Duration
 	var next atomic.Int64
@@ -370,7 +223,7 @@ func load(ctx context.Context, s *server, hc *http.Client, r request, clients, n
 				}
 				method, path, body := r.next(i)
 				t0 := now()
-				_, _, err := s.call(ctx, hc, method, path, body)
+				_, _, err := s.Call(ctx, hc, method, path, body)
 				d := clock.Since(clock.Real{}, t0)
 				mu.Lock()
 				if err != nil && first == nil {

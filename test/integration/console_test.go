@@ -115,6 +115,18 @@ func clickJS(sel string) chromedp.Action {
 	})
 }
 
+// setJS sets a form field's value from the page's script.
+func setJS(sel, value string) chromedp.Action {
+	var ok bool
+	return chromedp.Evaluate(fmt.Sprintf(`(e => { e.value = %q; e.dispatchEvent(new Event("input")); return true })(document.querySelector(%q))`, value, sel), &ok)
+}
+
+// checkJS ticks a checkbox from the page's script.
+func checkJS(sel string) chromedp.Action {
+	var ok bool
+	return chromedp.Evaluate(fmt.Sprintf(`(e => { e.checked = true; return true })(document.querySelector(%q))`, sel), &ok)
+}
+
 // waitJS waits until a script expression is truthy.
 func waitJS(expr string) chromedp.Action {
 	var res any
@@ -273,6 +285,9 @@ func TestConsoleInABrowser(t *testing.T) {
 	if b3.Type != "incremental" {
 		t.Fatalf("b3: %+v", b3)
 	}
+	// A backup being validated cannot be deleted: let the validations end.
+	s.waitValidation(b2.ID)
+	s.waitValidation(b3.ID)
 	var lines string
 	admin.run("delete", chromedp.Navigate(s.URL+"/ui/#/"), ready("dashboard"), chromedp.Navigate(s.URL+"/ui/#/vm/"+dom.Name), ready("vm"),
 		clickJS(fmt.Sprintf(`tr[data-backup=%q] [data-action="delete"]`, b2.ID)), waitJS(`document.querySelector("#confirm[open]")`),
@@ -295,6 +310,57 @@ func TestConsoleInABrowser(t *testing.T) {
 	admin.shot("jobs")
 	admin.run("admin page", chromedp.Navigate(s.URL+"/ui/#/admin"), ready("admin"))
 	admin.shot("admin")
+
+	// Forms: a new offering, a setting at an account's scope, a schedule;
+	// the API's refusal shows in the form, which stays open.
+	formDone := func(id, pageName string) chromedp.Action {
+		return waitJS(fmt.Sprintf(`!document.querySelector(%q) && document.body.dataset.ready === %q`, "#"+id, pageName))
+	}
+	admin.run("new offering", clickJS("#offering-create"), waitJS(`document.querySelector("#offering")`),
+		setJS("#offering-name", "console-form"), checkJS("#offering-validate"), setJS("#offering-backup_chain_size", "4"))
+	admin.shot("offering-form")
+	admin.run("create the offering", clickJS("#offering-submit"), formDone("offering", "admin"))
+	var offerings []struct {
+		Name            string
+		Validate        bool
+		BackupChainSize *int `json:"backup_chain_size"`
+	}
+	s.MustJSON(&offerings, "offering", "list")
+	found := false
+	for _, o := range offerings {
+		found = found || (o.Name == "console-form" && o.Validate && o.BackupChainSize != nil && *o.BackupChainSize == 4)
+	}
+	if !found {
+		t.Fatalf("the console's offering: %+v", offerings)
+	}
+	var formErr string
+	admin.run("the same offering again", clickJS("#offering-create"), waitJS(`document.querySelector("#offering")`),
+		setJS("#offering-name", "console-form"), clickJS("#offering-submit"), waitJS(`!document.querySelector("#offering-error").hidden`),
+		chromedp.Evaluate(`document.querySelector("#offering-error").textContent`, &formErr), clickJS("#offering-cancel"))
+	if !strings.Contains(formErr, "console-form") {
+		t.Fatalf("the refusal of a taken name: %q", formErr)
+	}
+	admin.run("a setting for an account", clickJS(`[data-setting="backup.compression.task.enabled"]`), waitJS(`document.querySelector("#setting")`),
+		setJS("#setting-value", "false"), setJS("#setting-scope", "account"), setJS("#setting-name", "alice"),
+		clickJS("#setting-submit"), formDone("setting", "admin"))
+	var settings []struct{ Key, Value, Source string }
+	s.MustJSON(&settings, "settings", "list", "--scope", "account", "--account", "alice")
+	for _, st := range settings {
+		if st.Key == "backup.compression.task.enabled" && (st.Value != "false" || st.Source != "account") {
+			t.Fatalf("the setting the console set for alice: %+v", st)
+		}
+	}
+	admin.run("a schedule", chromedp.Navigate(s.URL+"/ui/#/vm/"+dom.Name), ready("vm"), clickJS("#schedule-add"),
+		waitJS(`document.querySelector("#schedule")`), setJS("#schedule-at", "03:30"), setJS("#schedule-max_backups", "7"),
+		clickJS("#schedule-submit"), formDone("schedule", "vm"), waitJS(`document.querySelectorAll("#schedules li").length === 1`))
+	var schedules []struct {
+		Interval, At string
+		MaxBackups   int `json:"max_backups"`
+	}
+	s.MustJSON(&schedules, "schedule", "list", dom.Name)
+	if len(schedules) != 1 || schedules[0].Interval != "daily" || schedules[0].At != "03:30" || schedules[0].MaxBackups != 7 {
+		t.Fatalf("the console's schedule: %+v", schedules)
+	}
 	var status int
 	admin.run("log out", chromedp.Click("#logout", chromedp.ByQuery), ready("login"),
 		chromedp.Evaluate(`fetch("/api/v1/whoami").then(r => r.status)`, &status, func(p *runtime.EvaluateParams) *runtime.EvaluateParams {

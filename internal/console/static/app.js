@@ -163,15 +163,28 @@ async function dashboardPage() {
     ["Chain", "chain", (r) => r.chain_length], ["Size", "size", (r) => r.stored_bytes], ["Next backup", "next", (r) => r.next_run || ""],
     ["Needs attention", "sev", (r) => r.severity],
   ];
-  function render() {
+  // A page of rows at a time: a thousand VMs stay quick to show.
+  const perPage = 100;
+  let pageNo = 0;
+  const pager = el("div", { class: "toolbar", id: "dash-pager" });
+  function render(resetPage = true) {
+    if (resetPage) pageNo = 0;
     const q = filter.value.toLowerCase();
     const col = cols.find((c) => c[1] === dashSort.key);
-    const list = rows.filter((r) => r.name.toLowerCase().includes(q) && (!onlyAtt.checked || r.severity > 0))
+    const all = rows.filter((r) => r.name.toLowerCase().includes(q) && (!onlyAtt.checked || r.severity > 0))
       .sort((a, b) => {
         const x = col[2](a), y = col[2](b);
         const c = x < y ? -1 : x > y ? 1 : 0;
         return c * dashSort.dir || a.name.localeCompare(b.name);
       });
+    const pages = Math.max(1, Math.ceil(all.length / perPage));
+    pageNo = Math.min(pageNo, pages - 1);
+    const list = all.slice(pageNo * perPage, (pageNo + 1) * perPage);
+    const go = (d) => { pageNo += d; render(false); };
+    pager.replaceChildren(
+      el("button", { type: "button", id: "dash-prev", disabled: pageNo === 0, onclick: () => go(-1) }, "Previous"),
+      el("span", { class: "muted" }, all.length ? `${pageNo * perPage + 1}–${pageNo * perPage + list.length} of ${all.length}` : "no VM"),
+      el("button", { type: "button", id: "dash-next", disabled: pageNo >= pages - 1, onclick: () => go(1) }, "Next"));
     const head = el("tr", {}, cols.map(([label, key]) => {
       const th = el("th", { tabindex: "0", scope: "col", "aria-sort": dashSort.key === key ? (dashSort.dir > 0 ? "ascending" : "descending") : "none" },
         label + (dashSort.key === key ? (dashSort.dir > 0 ? " ▲" : " ▼") : ""));
@@ -192,14 +205,14 @@ async function dashboardPage() {
       el("td", {}, r.attention.length ? r.attention.map((a) => badge(a.what, a.severity >= 3 ? "bad" : "warn")) : badge("ok", "good"))));
     table.replaceChildren(el("thead", {}, head), el("tbody", {}, body));
   }
-  filter.addEventListener("input", render);
-  onlyAtt.addEventListener("change", render);
+  filter.addEventListener("input", () => render());
+  onlyAtt.addEventListener("change", () => render());
   const low = (d.storages || []).filter((s) => s.low);
   main().replaceChildren(el("h1", {}, "Dashboard"),
     low.length ? el("div", { class: "badge bad", id: "storage-low" }, `Backup storage low on space: ${low.map((s) => `${s.name} (${bytes(s.free)} free of ${bytes(s.capacity)})`).join(", ")}`) : "",
     el("div", { class: "toolbar" }, filter, el("label", {}, onlyAtt, " only what needs attention"),
       el("span", { class: "muted" }, `${rows.length} VMs, ${rows.filter((r) => r.severity > 0).length} need attention`)),
-    el("div", { class: "scroll" }, table));
+    el("div", { class: "scroll" }, table), pager);
   render();
   ready("dashboard");
 }
@@ -320,6 +333,8 @@ async function vmPage(name) {
     el("td", {}, b.status === "BackedUp" ? [
       act("Restore", "", () => restore(b, false, opBox)),
       act("Quick restore", "", () => restore(b, true, opBox)),
+      act("Restore disk", "", () => restoreDisk(b, opBox)),
+      act("New VM", "", () => createVM(b, opBox)),
       act("Delete", "danger", () => confirmDelete(b, opBox)),
     ] : b.status === "Removed" ? "" : act("Delete", "danger", () => confirmDelete(b, opBox)))));
   const shots = backups.filter((b) => b.has_screenshot);
@@ -327,7 +342,9 @@ async function vmPage(name) {
     el("h1", {}, `VM ${vm.name}`),
     el("p", {}, badge(vm.state, statusKind(vm.state)), ` on ${vm.host} · offering ${vm.offering || "none"} · ${vm.vcpus} vCPU · ${bytes(vm.memory_bytes)}`,
       vm.last_error ? el("div", { class: "badge bad" }, vm.last_error) : ""),
-    el("div", { class: "toolbar" }, backupBtn, el("label", {}, isolated, " isolated"), el("label", {}, quiesce, " quiesce"), finishBtn),
+    el("div", { class: "toolbar" }, backupBtn, el("label", {}, isolated, " isolated"), el("label", {}, quiesce, " quiesce"), finishBtn,
+      el("button", { type: "button", id: "vm-assign", onclick: () => assignVM(vm) }, vm.offering ? "Change offering" : "Assign to an offering"),
+      vm.offering ? el("button", { type: "button", id: "vm-unassign", onclick: () => unassignVM(vm) }, "Unassign") : ""),
     opBox,
     el("h2", {}, "Backup chains"), backups.length ? chainGraph(backups) : el("p", { class: "muted" }, "No backups yet."),
     el("h2", {}, "Backups"),
@@ -340,9 +357,14 @@ async function vmPage(name) {
     el("h2", {}, "Snapshots"),
     snaps.length ? el("ul", {}, snaps.map((s) => el("li", {}, `${s.name} — ${s.status} — ${fmtTime(s.created)}`))) : el("p", { class: "muted" }, "None."),
     el("h2", {}, "Schedules"),
-    schedules.length ? el("ul", {}, schedules.map((s) => el("li", {}, `${s.interval} at ${s.at} (${s.timezone || "UTC"})${s.isolated ? ", isolated" : ""}, keep ${s.max_backups}, next ${fmtTime(s.next_run)}`))) : el("p", { class: "muted" }, "None."),
+    schedules.length ? el("ul", { id: "schedules" }, schedules.map((s) => el("li", { "data-schedule": s.id },
+      `${s.interval} at ${s.at} (${s.timezone || "UTC"})${s.isolated ? ", isolated" : ""}, keep ${s.max_backups || "all"}, next ${fmtTime(s.next_run)} `,
+      el("button", { type: "button", class: "danger", onclick: () => removeSchedule(s) }, "Remove")))) : el("p", { class: "muted" }, "None."),
+    el("button", { type: "button", id: "schedule-add", onclick: () => addSchedule(vm) }, "Add a schedule"),
     el("h2", {}, "Details"),
-    details.length ? el("ul", {}, details.map((d) => el("li", {}, `${d.key} = ${d.value}`))) : el("p", { class: "muted" }, "None."),
+    details.length ? el("ul", { id: "details" }, details.map((d) => el("li", { "data-detail": d.key }, `${d.key} = ${d.value} `,
+      el("button", { type: "button", class: "danger", onclick: () => removeDetail(vm, d.key) }, "Remove")))) : el("p", { class: "muted" }, "None."),
+    el("button", { type: "button", id: "detail-set", onclick: () => setDetail(vm) }, "Set a detail"),
     el("h2", {}, "Validation screenshots"),
     shots.length ? el("div", { class: "gallery" }, shots.map((b) => el("figure", {},
       el("a", { href: `${API}/backups/${b.id}/screenshot`, target: "_blank", rel: "noopener" }, el("img", { src: `${API}/backups/${b.id}/screenshot`, alt: `Screenshot of ${b.id}` })),
@@ -367,6 +389,55 @@ function ask(title, lines, yesLabel, yesClass, onYes) {
   $("#confirm-no", dlg).focus();
 }
 
+// formDialog asks for the fields of an action in a dialog; onSubmit gets
+// the values and may throw: the API's message then shows in the dialog,
+// which stays open. fields: {name, label, type (text, number, checkbox,
+// select), options [[value, label]], value, required, placeholder}.
+function formDialog(id, title, fields, submitLabel, onSubmit) {
+  const form = el("form", { id, "aria-label": title });
+  const err = el("p", { class: "badge bad", role: "alert", id: `${id}-error`, hidden: true });
+  for (const f of fields) {
+    const fid = `${id}-${f.name}`;
+    let input;
+    if (f.type === "select") {
+      input = el("select", { name: f.name, id: fid }, f.options.map(([v, l]) => el("option", { value: v, selected: v === f.value }, l)));
+    } else {
+      input = el("input", { name: f.name, id: fid, type: f.type || "text", required: f.required, placeholder: f.placeholder,
+        value: f.type === "checkbox" ? undefined : f.value, checked: f.type === "checkbox" && f.value, min: f.type === "number" ? "0" : undefined });
+    }
+    form.append(f.type === "checkbox" ? el("label", { class: "check" }, input, " ", f.label) : el("label", { class: "field" }, f.label, input));
+  }
+  const dlg = el("dialog", { class: "form" }, el("h2", {}, title), form);
+  form.append(err, el("div", { class: "toolbar" },
+    el("button", { type: "submit", class: "primary", id: `${id}-submit` }, submitLabel),
+    el("button", { type: "button", id: `${id}-cancel`, onclick: () => dlg.close() }, "Cancel")));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const vals = {};
+    for (const f of fields) {
+      const input = form.elements[f.name];
+      if (f.type === "checkbox") vals[f.name] = input.checked;
+      else if (f.type === "number") vals[f.name] = input.value === "" ? undefined : Number(input.value);
+      else vals[f.name] = input.value.trim();
+    }
+    try {
+      await onSubmit(vals);
+      dlg.close();
+    } catch (e) {
+      err.textContent = e.message;
+      err.hidden = false;
+    }
+  });
+  document.body.append(dlg);
+  dlg.addEventListener("close", () => dlg.remove());
+  dlg.showModal();
+  const first = form.querySelector("input, select");
+  if (first) first.focus();
+}
+
+// done re-renders the page with a message once an action succeeded.
+function done(msg) { route().then(() => flash(msg, true)); }
+
 function restore(b, quick, box) {
   const lines = [`The disks of ${b.vm_name} are replaced by those of backup ${b.id.slice(0, 8)} (${fmtTime(b.created)}).`,
     quick ? "Quick restore: the VM starts at once on the backup files, then its disks are consolidated while it runs."
@@ -381,6 +452,89 @@ async function confirmDelete(b, box) {
   try { plan = await api("POST", "/backups/delete/plan", { ids: [b.id] }); } catch (e) { flash(e.message); return; }
   ask(`Delete backup ${b.id.slice(0, 8)}?`, planLines(plan), "Delete", "danger", async () => {
     try { follow(await api("POST", "/backups/delete", { ids: [b.id] }), box, () => route()); } catch (e) { flash(e.message); }
+  });
+}
+
+// ---- Forms of the VM page ------------------------------------------------
+
+const vmPath = (vm) => `/vms/${encodeURIComponent(vm.name)}`;
+
+async function assignVM(vm) {
+  // Admins pick from the offerings; a user names the offering's id.
+  let field = { name: "offering", label: "Offering id", required: true };
+  try {
+    const offerings = await api("GET", "/offerings");
+    field = { name: "offering", label: "Offering", type: "select", options: offerings.map((o) => [o.id, o.name]), value: vm.offering_id };
+  } catch { /* not an admin */ }
+  formDialog("assign", `Assign ${vm.name} to an offering`, [field], "Assign", async (v) => {
+    if (vm.offering) await api("POST", `${vmPath(vm)}/unassign`);
+    await api("POST", `${vmPath(vm)}/assign`, { offering_id: v.offering });
+    done(`${vm.name} is assigned.`);
+  });
+}
+
+async function unassignVM(vm) {
+  ask(`Unassign ${vm.name}?`, ["Its chain ends (its deltas are merged); its backups stay."], "Unassign", "danger", async () => {
+    try { await api("POST", `${vmPath(vm)}/unassign`); done(`${vm.name} is unassigned.`); } catch (e) { flash(e.message); }
+  });
+}
+
+function addSchedule(vm) {
+  formDialog("schedule", `Add a schedule to ${vm.name}`, [
+    { name: "interval", label: "Every", type: "select", options: [["hourly", "hour"], ["daily", "day"], ["weekly", "week"], ["monthly", "month"]], value: "daily" },
+    { name: "at", label: "At (MM, HH:MM, DAY HH:MM or D HH:MM)", value: "02:00", required: true },
+    { name: "timezone", label: "Time zone (IANA)", value: "UTC" },
+    { name: "max_backups", label: "Keep at most (0: all)", type: "number", value: "0" },
+    { name: "isolated", label: "isolated backups", type: "checkbox" },
+  ], "Add", async (v) => {
+    await api("POST", `${vmPath(vm)}/schedules`, v);
+    done("Schedule added.");
+  });
+}
+
+function removeSchedule(sc) {
+  ask("Remove this schedule?", [`${sc.interval} at ${sc.at}: its backups stay.`], "Remove", "danger", async () => {
+    try { await api("DELETE", `/schedules/${encodeURIComponent(sc.id)}`); done("Schedule removed."); } catch (e) { flash(e.message); }
+  });
+}
+
+function setDetail(vm) {
+  const keys = ["backupValidationCommand", "backupValidationCommandArguments", "backupValidationCommandExpectedResult",
+    "backupValidationCommandTimeout", "backupValidationScreenshotWait", "backupValidationBootTimeout"];
+  formDialog("detail", `Set a detail of ${vm.name}`, [
+    { name: "key", label: "Detail", type: "select", options: keys.map((k) => [k, k]), value: keys[0] },
+    { name: "value", label: "Value", required: true },
+  ], "Set", async (v) => {
+    await api("PUT", `${vmPath(vm)}/details/${encodeURIComponent(v.key)}`, { value: v.value });
+    done(`${v.key} is set.`);
+  });
+}
+
+function removeDetail(vm, key) {
+  ask(`Remove ${key}?`, ["The offering's or the setting's value applies again."], "Remove", "danger", async () => {
+    try { await api("DELETE", `${vmPath(vm)}/details/${encodeURIComponent(key)}`); done(`${key} is removed.`); } catch (e) { flash(e.message); }
+  });
+}
+
+function restoreDisk(b, box) {
+  formDialog("restore-disk", `Restore one disk of ${b.id.slice(0, 8)}`, [
+    { name: "disk", label: "Disk of the backup", type: "select", options: (b.files || []).map((f) => [f.disk, `${f.disk} (${bytes(f.virtual_size)})`]) },
+    { name: "vm", label: "Attach it to the VM", value: b.vm_name, required: true },
+    { name: "quick_restore", label: "quick restore (attach at once, consolidate while running)", type: "checkbox" },
+  ], "Restore the disk", async (v) => {
+    const op = await api("POST", `/backups/${b.id}/restore-volume`, v);
+    follow(op, box, () => route());
+  });
+}
+
+function createVM(b, box) {
+  formDialog("create-vm", `New VM from ${b.id.slice(0, 8)}`, [
+    { name: "name", label: "Name of the new VM", value: `${b.vm_name}-restored`, required: true },
+    { name: "start", label: "start it", type: "checkbox", value: true },
+    { name: "quick_restore", label: "quick restore (run at once on the backup, consolidate while running)", type: "checkbox" },
+  ], "Create", async (v) => {
+    const op = await api("POST", `/backups/${b.id}/create-vm`, v);
+    follow(op, box, () => route());
   });
 }
 
@@ -442,17 +596,89 @@ async function jobsPage() {
 // ---- Admin --------------------------------------------------------------
 
 async function adminPage() {
-  const [offerings, hosts, storages, accounts, settings] = await Promise.all([
-    api("GET", "/offerings"), api("GET", "/hosts"), api("GET", "/storages"), api("GET", "/accounts"), api("GET", "/settings")]);
+  const [offerings, hosts, storages, accounts, settings, zones, joins] = await Promise.all([
+    api("GET", "/offerings"), api("GET", "/hosts"), api("GET", "/storages"), api("GET", "/accounts"), api("GET", "/settings"),
+    api("GET", "/zones"), api("GET", "/join-tokens")]);
   const simple = (cols, list, fn) => el("table", {}, el("thead", {}, el("tr", {}, cols.map((c) => el("th", {}, c)))), el("tbody", {}, list.map((x) => el("tr", {}, fn(x).map((v) => el("td", {}, v))))));
   main().replaceChildren(
     el("h1", {}, "Administration"),
+    el("div", { class: "toolbar" },
+      el("button", { type: "button", id: "offering-create", onclick: createOffering }, "New offering"),
+      el("button", { type: "button", id: "account-create", onclick: createAccount }, "New account"),
+      el("button", { type: "button", id: "token-create", onclick: () => createToken(accounts) }, "New API token"),
+      el("button", { type: "button", id: "join-create", onclick: () => createJoinToken(zones) }, "New join token")),
     el("h2", {}, "Offerings"), simple(["Name", "Compress", "Validate", "Quick restore", "Chain size"], offerings, (o) => [o.name, String(o.compress), String(o.validate), String(o.allow_quick_restore), o.backup_chain_size == null ? "global" : String(o.backup_chain_size)]),
     el("h2", {}, "Hosts"), simple(["Name", "Zone", "State", "Libvirt"], hosts, (h) => [h.name, h.zone, h.enabled ? "enabled" : "disabled", `${h.libvirt_version}, seen ${age(h.last_seen)}`]),
     el("h2", {}, "Storages"), simple(["Name", "Path", "Capacity", "Free", "Used by knib"], storages, (s) => [s.name, s.path, bytes(s.capacity), bytes(s.free), bytes(s.used)]),
+    el("h2", {}, "Zones"), simple(["Name", "Hosts", "Storages"], zones, (z) => [z.name, String(z.hosts), String(z.storages)]),
+    el("h2", {}, "Join tokens"), simple(["ID", "Zone", "State", "Expires", "Used by"], joins, (j) => [j.id.slice(0, 8), j.zone, badge(j.state), fmtTime(j.expires_at), j.used_by || ""]),
     el("h2", {}, "Accounts"), simple(["Name", "Created"], accounts, (a) => [a.name, fmtTime(a.created)]),
-    el("h2", {}, "Settings (global scope)"), simple(["Key", "Value", "From", "Settable at"], settings, (s) => [s.key, s.value, s.source, ["global"].concat(s.scopes || []).join(", ")]));
+    el("h2", {}, "Settings"),
+    el("p", { class: "muted" }, "Effective values at the global scope; a setting that cannot be set at any scope but global is marked as such, one an agent reports is read-only."),
+    simple(["Key", "Value", "From", "Settable at", ""], settings, (s) => [s.key, s.value, s.source, ["global"].concat(s.scopes || []).join(", "),
+      s.source === "agent" ? badge("read-only") : el("button", { type: "button", "data-setting": s.key, onclick: () => setSetting(s) }, "Set")]));
   ready("admin");
+}
+
+function createOffering() {
+  formDialog("offering", "New backup offering", [
+    { name: "name", label: "Name", required: true },
+    { name: "description", label: "Description" },
+    { name: "compress", label: "compress backups in the background", type: "checkbox" },
+    { name: "validate", label: "validate backups (boot them)", type: "checkbox" },
+    { name: "allow_quick_restore", label: "allow quick restore", type: "checkbox", value: true },
+    { name: "allow_extract_file", label: "allow file extraction", type: "checkbox", value: true },
+    { name: "backup_chain_size", label: "Chain size (empty: the setting; 0: unlimited)", type: "number" },
+    { name: "storage_tag", label: "Storage tag" },
+  ], "Create", async (v) => {
+    await api("POST", "/offerings", v);
+    done(`Offering ${v.name} created.`);
+  });
+}
+
+function createAccount() {
+  formDialog("account", "New account", [{ name: "name", label: "Name", required: true }], "Create", async (v) => {
+    await api("POST", "/accounts", v);
+    done(`Account ${v.name} created; give it a password with knib account passwd, or a token.`);
+  });
+}
+
+function createToken(accounts) {
+  formDialog("token", "New API token", [
+    { name: "account", label: "Account", type: "select", options: accounts.map((a) => [a.name, a.name]) },
+    { name: "role", label: "Role", type: "select", options: [["user", "user"], ["admin", "admin"]], value: "user" },
+    { name: "name", label: "Name", required: true },
+  ], "Create", async (v) => {
+    const t = await api("POST", "/tokens", v);
+    done(`Token for ${v.account} (shown once): ${t.token}`);
+  });
+}
+
+function createJoinToken(zones) {
+  formDialog("join", "New join token for an agent", [
+    { name: "zone", label: "Zone", type: "select", options: zones.map((z) => [z.name, z.name]) },
+    { name: "ttl", label: "Valid for (Go duration)", value: "1h" },
+  ], "Create", async (v) => {
+    const t = await api("POST", "/join-tokens", v);
+    done(`Join token (shown once): ${t.token} — run knib agent --join on the new host with it.`);
+  });
+}
+
+function setSetting(st) {
+  const scopes = ["global"].concat(st.scopes || []);
+  formDialog("setting", `Set ${st.key}`, [
+    { name: "value", label: `Value (${st.type}${st.unit ? ", " + st.unit : ""}; default ${st.default})`, value: st.value, required: true },
+    { name: "scope", label: "Scope", type: "select", options: scopes.map((x) => [x, x]), value: "global" },
+    { name: "name", label: "Zone, host or account name (not for global)" },
+  ], "Set", async (v) => {
+    const body = { value: v.value };
+    if (v.scope !== "global") {
+      if (!v.name) throw new Error(`scope ${v.scope} needs a ${v.scope} name`);
+      body[v.scope] = v.name;
+    }
+    await api("PUT", `/settings/${encodeURIComponent(st.key)}`, body);
+    done(`${st.key} set at ${v.scope}${v.name && v.scope !== "global" ? " " + v.name : ""}.`);
+  });
 }
 
 // ---- Routing ------------------------------------------------------------

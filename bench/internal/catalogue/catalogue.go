@@ -1,4 +1,8 @@
-package main
+// Package catalogue generates knib catalogues of any size as dumps for
+// knib db import (the benchmarks' fixtures): accounts, hosts, offerings,
+// VMs with chains of ChainSize backups a day apart, their files, jobs and
+// operations, following the migrations' schema.
+package catalogue
 
 import (
 	"bufio"
@@ -26,25 +30,27 @@ type Catalogue struct {
 // Backups is the number of backups.
 func (c Catalogue) Backups() int { return c.VMs * c.BackupsPerVM }
 
-// chainSize is the offerings' chain length: a full, then incrementals.
-const chainSize = 10
+// ChainSize is the offerings' chain length: a full, then incrementals.
+const ChainSize = 10
 
-// genTime is the time of the newest generated backup.
-var genTime = time.Date(2026, 11, 30, 2, 0, 0, 0, time.UTC)
+// GenTime is the time of the newest generated backup.
+var GenTime = time.Date(2026, 11, 30, 2, 0, 0, 0, time.UTC)
 
-func id(kind, n int) string { return fmt.Sprintf("%08x-0000-4000-8000-%012x", kind, n) }
+// ID is the n-th generated id of a kind (KVM, KBackup, ...).
+func ID(kind, n int) string { return fmt.Sprintf("%08x-0000-4000-8000-%012x", kind, n) }
 
 // Id kinds.
 const (
-	kAccount = iota + 1
-	kZone
-	kHost
-	kOffering
-	kVM
-	kBackup
-	kJob
-	kOperation
-	kStorage
+	KAccount = iota + 1
+	KZone
+	KHost
+	KOffering
+	KVM
+	KBackup
+	KJob
+	KOperation
+	KStorage
+	KSchedule
 )
 
 func ts(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z") }
@@ -127,8 +133,8 @@ func zeroOf(col string) any {
 	return ""
 }
 
-// generate writes a dump of a catalogue of the given size to file.
-func generate(ctx context.Context, c Catalogue, storage, file string) error {
+// Generate writes a dump of a catalogue of the given size to file.
+func Generate(ctx context.Context, c Catalogue, storage, file string) error {
 	tables, version, err := schema(ctx, filepath.Dir(file))
 	if err != nil {
 		return fmt.Errorf("read the schema: %w", err)
@@ -141,7 +147,7 @@ func generate(ctx context.Context, c Catalogue, storage, file string) error {
 	w := bufio.NewWriterSize(f, 1<<20)
 	head, _ := json.Marshal(map[string]any{"knib_dump": sqlstore.DumpFormat})
 	w.Write(head[:len(head)-1])
-	fmt.Fprintf(w, `,"schema_version":%d,"engine":"generated","created":%q,"tables":[`, version, ts(genTime))
+	fmt.Fprintf(w, `,"schema_version":%d,"engine":"generated","created":%q,"tables":[`, version, ts(GenTime))
 	for i, t := range tables {
 		if i > 0 {
 			w.WriteString(",")
@@ -168,28 +174,28 @@ func fill(c Catalogue, storage, table string, rw *rowWriter) {
 	day := 24 * time.Hour
 	switch table {
 	case "accounts":
-		rw.row(map[string]any{"id": id(kAccount, 0), "name": "admin", "created": ts(genTime.Add(-400 * day))})
+		rw.row(map[string]any{"id": ID(KAccount, 0), "name": "admin", "created": ts(GenTime.Add(-400 * day))})
 		for i := 1; i <= c.Accounts; i++ {
-			rw.row(map[string]any{"id": id(kAccount, i), "name": fmt.Sprintf("tenant-%03d", i), "created": ts(genTime.Add(-400 * day))})
+			rw.row(map[string]any{"id": ID(KAccount, i), "name": fmt.Sprintf("tenant-%03d", i), "created": ts(GenTime.Add(-400 * day))})
 		}
 	case "zones":
-		rw.row(map[string]any{"id": id(kZone, 0), "name": "default"})
+		rw.row(map[string]any{"id": ID(KZone, 0), "name": "default"})
 	case "hosts":
 		for i := range c.Hosts {
-			rw.row(map[string]any{"id": id(kHost, i), "name": fmt.Sprintf("kvm-%03d", i), "zone_id": id(kZone, 0),
+			rw.row(map[string]any{"id": ID(KHost, i), "name": fmt.Sprintf("kvm-%03d", i), "zone_id": ID(KZone, 0),
 				"uri": "qemu:///system", "libvirt_version": "9.0.0", "hypervisor_version": "7.2.0", "cpus": 64, "memory_bytes": int64(512) << 30,
-				"storage_capacity": int64(8) << 40, "storage_free": int64(4) << 40, "enabled": true, "last_seen": ts(genTime),
+				"storage_capacity": int64(8) << 40, "storage_free": int64(4) << 40, "enabled": true, "last_seen": ts(GenTime),
 				"storage_path": "/var/lib/knib/storage"})
 		}
 	case "offerings":
 		for i := range 4 {
-			rw.row(map[string]any{"id": id(kOffering, i), "name": fmt.Sprintf("offering-%d", i), "description": "generated",
+			rw.row(map[string]any{"id": ID(KOffering, i), "name": fmt.Sprintf("offering-%d", i), "description": "generated",
 				"compress": i%2 == 0, "validate": i < 2, "allow_quick_restore": true, "allow_extract_file": true,
-				"backup_chain_size": chainSize, "compression_library": "zstd", "created": ts(genTime.Add(-400 * day))})
+				"backup_chain_size": ChainSize, "compression_library": "zstd", "created": ts(GenTime.Add(-400 * day))})
 		}
 	case "storages":
-		rw.row(map[string]any{"id": id(kStorage, 0), "name": domain.DefaultStorageName, "zone_id": id(kZone, 0), "path": storage,
-			"enabled": true, "created": ts(genTime.Add(-400 * day))})
+		rw.row(map[string]any{"id": ID(KStorage, 0), "name": domain.DefaultStorageName, "zone_id": ID(KZone, 0), "path": storage,
+			"enabled": true, "created": ts(GenTime.Add(-400 * day))})
 	case "vms":
 		for v := range c.VMs {
 			disks, _ := json.Marshal([]domain.Disk{
@@ -199,10 +205,10 @@ func fill(c Catalogue, storage, table string, rw *rowWriter) {
 					Format: "qcow2", VirtualSize: 100 << 30}})
 			head := ""
 			if c.BackupsPerVM > 0 {
-				head = id(kBackup, v*c.BackupsPerVM+c.BackupsPerVM-1)
+				head = ID(KBackup, v*c.BackupsPerVM+c.BackupsPerVM-1)
 			}
-			rw.row(map[string]any{"id": id(kVM, v), "name": fmt.Sprintf("vm-%05d", v), "host_id": id(kHost, v%c.Hosts), "state": "Running",
-				"account_id": id(kAccount, 1+v%c.Accounts), "offering_id": id(kOffering, v%4), "disks": string(disks), "seen": ts(genTime),
+			rw.row(map[string]any{"id": ID(KVM, v), "name": fmt.Sprintf("vm-%05d", v), "host_id": ID(KHost, v%c.Hosts), "state": "Running",
+				"account_id": ID(KAccount, 1+v%c.Accounts), "offering_id": ID(KOffering, v%4), "disks": string(disks), "seen": ts(GenTime),
 				"chain_head": head, "vcpus": 4, "memory_bytes": int64(8) << 30})
 		}
 	case "vm_deltas":
@@ -211,7 +217,7 @@ func fill(c Catalogue, storage, table string, rw *rowWriter) {
 				continue
 			}
 			for _, d := range []string{"vda", "vdb"} {
-				rw.row(map[string]any{"vm_id": id(kVM, v), "disk": d, "backup_id": id(kBackup, v*c.BackupsPerVM+c.BackupsPerVM-1),
+				rw.row(map[string]any{"vm_id": ID(KVM, v), "disk": d, "backup_id": ID(KBackup, v*c.BackupsPerVM+c.BackupsPerVM-1),
 					"delta": fmt.Sprintf("/var/lib/libvirt/images/vm-%05d-%s.knib-delta.qcow2", v, d), "base": fmt.Sprintf("/var/lib/libvirt/images/vm-%05d.qcow2", v)})
 			}
 		}
@@ -225,14 +231,14 @@ func fill(c Catalogue, storage, table string, rw *rowWriter) {
 		for v := range c.VMs {
 			for k := range c.BackupsPerVM {
 				n := v*c.BackupsPerVM + k
-				full := k%chainSize == 0
-				dir := fmt.Sprintf("backups/vm-%05d/%s", v, id(kBackup, n))
+				full := k%ChainSize == 0
+				dir := fmt.Sprintf("backups/vm-%05d/%s", v, ID(KBackup, n))
 				for _, d := range []string{"vda", "vdb"} {
 					size := int64(1+n%97) << 20
 					if full {
 						size <<= 6
 					}
-					rw.row(map[string]any{"backup_id": id(kBackup, n), "disk": d, "path": dir + "/" + d + ".qcow2", "full_copy": full,
+					rw.row(map[string]any{"backup_id": ID(KBackup, n), "disk": d, "path": dir + "/" + d + ".qcow2", "full_copy": full,
 						"size": size, "virtual_size": int64(20) << 30, "hash": fmt.Sprintf("xxh3-128:%032x", n*2+len(d))})
 				}
 			}
@@ -242,48 +248,55 @@ func fill(c Catalogue, storage, table string, rw *rowWriter) {
 		for j := range c.QueuedJobs {
 			v := j % c.VMs
 			b := v*c.BackupsPerVM + (j/c.VMs)%max(1, c.BackupsPerVM)
-			rw.row(map[string]any{"id": id(kJob, j), "type": types[j%2], "backup_id": id(kBackup, b), "vm_id": id(kVM, v),
-				"zone_id": id(kZone, 0), "scheduled": ts(genTime.Add(-time.Duration(c.QueuedJobs-j) * time.Second)), "state": "Queued"})
+			rw.row(map[string]any{"id": ID(KJob, j), "type": types[j%2], "backup_id": ID(KBackup, b), "vm_id": ID(KVM, v),
+				"zone_id": ID(KZone, 0), "scheduled": ts(GenTime.Add(-time.Duration(c.QueuedJobs-j) * time.Second)), "state": "Queued"})
 		}
 		// As many finished ones, as a queue keeps.
 		for j := range c.QueuedJobs / 5 {
 			v := j % c.VMs
-			rw.row(map[string]any{"id": id(kJob, c.QueuedJobs+j), "type": types[j%2], "backup_id": id(kBackup, v*c.BackupsPerVM), "vm_id": id(kVM, v),
-				"host_id": id(kHost, v%c.Hosts), "zone_id": id(kZone, 0), "attempts": 1,
-				"scheduled": ts(genTime.Add(-time.Duration(10*c.QueuedJobs-j) * time.Second)), "started": ts(genTime.Add(-day)),
-				"ended": ts(genTime.Add(-day + time.Minute)), "state": "Succeeded"})
+			rw.row(map[string]any{"id": ID(KJob, c.QueuedJobs+j), "type": types[j%2], "backup_id": ID(KBackup, v*c.BackupsPerVM), "vm_id": ID(KVM, v),
+				"host_id": ID(KHost, v%c.Hosts), "zone_id": ID(KZone, 0), "attempts": 1,
+				"scheduled": ts(GenTime.Add(-time.Duration(10*c.QueuedJobs-j) * time.Second)), "started": ts(GenTime.Add(-day)),
+				"ended": ts(GenTime.Add(-day + time.Minute)), "state": map[bool]string{true: "Failed", false: "Succeeded"}[j%13 == 0]})
+		}
+	case "schedules":
+		// A daily backup per VM, spread over the day; the first runs lie years
+		// ahead so that no server serving the catalogue starts backups.
+		for v := range c.VMs {
+			rw.row(map[string]any{"id": ID(KSchedule, v), "vm_id": ID(KVM, v), "interval": "daily", "at": fmt.Sprintf("%02d:%02d", v%24, v%60),
+				"timezone": "UTC", "max_backups": c.BackupsPerVM, "next_run": ts(GenTime.AddDate(5, 0, 0).Add(time.Duration(v%1440) * time.Minute)), "created": ts(GenTime.Add(-400 * day))})
 		}
 	case "operations":
 		for o := range c.VMs {
-			at := genTime.Add(-time.Duration(c.VMs-o) * time.Minute)
-			rw.row(map[string]any{"id": id(kOperation, o), "kind": "backup.create", "vm_id": id(kVM, o), "account_id": id(kAccount, 1+o%c.Accounts),
+			at := GenTime.Add(-time.Duration(c.VMs-o) * time.Minute)
+			rw.row(map[string]any{"id": ID(KOperation, o), "kind": "backup.create", "vm_id": ID(KVM, o), "account_id": ID(KAccount, 1+o%c.Accounts),
 				"state": "Succeeded", "progress": 100.0, "message": "done", "created": ts(at), "updated": ts(at.Add(time.Minute))})
 		}
 	}
 }
 
-// backupRow is the k-th backup of VM v: chains of chainSize, one a day,
-// the newest at genTime; a few failed, older chains compressed and
+// backupRow is the k-th backup of VM v: chains of ChainSize, one a day,
+// the newest at GenTime; a few failed, older chains compressed and
 // validated.
 func backupRow(c Catalogue, v, k int) map[string]any {
 	n := v*c.BackupsPerVM + k
-	pos := k%chainSize + 1
-	typ, parent := "incremental", id(kBackup, n-1)
+	pos := k%ChainSize + 1
+	typ, parent := "incremental", ID(KBackup, n-1)
 	if pos == 1 {
 		typ, parent = "full", ""
 	}
-	created := genTime.Add(-time.Duration(c.BackupsPerVM-1-k)*24*time.Hour + time.Duration(v)*time.Second)
+	created := GenTime.Add(-time.Duration(c.BackupsPerVM-1-k)*24*time.Hour + time.Duration(v)*time.Second)
 	status, comp, valid := "BackedUp", "Uncompressed", "NotValidated"
-	if k < c.BackupsPerVM-chainSize {
+	if k < c.BackupsPerVM-ChainSize {
 		comp, valid = "Compressed", "Valid"
 	}
 	if n%211 == 0 && pos != 1 {
 		status = "Error"
 	}
-	return map[string]any{"id": id(kBackup, n), "vm_id": id(kVM, v), "vm_name": fmt.Sprintf("vm-%05d", v), "account_id": id(kAccount, 1+v%c.Accounts),
-		"offering_id": id(kOffering, v%4), "host_id": id(kHost, v%c.Hosts), "type": typ, "parent_id": parent, "position": pos,
-		"end_of_chain": pos == chainSize, "status": status, "size": int64(1+n%97) << 21, "virtual_size": int64(120) << 30,
-		"dir": fmt.Sprintf("backups/vm-%05d/%s", v, id(kBackup, n)), "plan": `{"disks":["vda","vdb"]}`, "created": ts(created),
+	return map[string]any{"id": ID(KBackup, n), "vm_id": ID(KVM, v), "vm_name": fmt.Sprintf("vm-%05d", v), "account_id": ID(KAccount, 1+v%c.Accounts),
+		"offering_id": ID(KOffering, v%4), "host_id": ID(KHost, v%c.Hosts), "type": typ, "parent_id": parent, "position": pos,
+		"end_of_chain": pos == ChainSize, "status": status, "size": int64(1+n%97) << 21, "virtual_size": int64(120) << 30,
+		"dir": fmt.Sprintf("backups/vm-%05d/%s", v, ID(KBackup, n)), "plan": `{"disks":["vda","vdb"]}`, "created": ts(created),
 		"updated": ts(created.Add(3 * time.Minute)), "compression_status": comp, "uncompressed_size": int64(1+n%97) << 22,
-		"validation_status": valid, "storage_id": id(kStorage, 0)}
+		"validation_status": valid, "storage_id": ID(KStorage, 0)}
 }
