@@ -266,9 +266,9 @@ func TestConsoleInABrowser(t *testing.T) {
 	}
 	s.CLI("host", "refresh")
 	admin.run("quick restore", chromedp.Navigate(s.URL+"/ui/#/vm/"+dom.Name), ready("vm"),
-		clickJS(fmt.Sprintf(`tr[data-backup=%q] [data-action="quick-restore"]`, b1)), waitJS(`document.querySelector("#confirm[open]")`))
+		clickJS(fmt.Sprintf(`tr[data-backup=%q] [data-action="quick-restore"]`, b1)), waitJS(`document.querySelector("dialog[open] #restore")`))
 	admin.shot("quick-restore-confirm")
-	admin.run("confirm the quick restore", clickJS("#confirm-yes"),
+	admin.run("confirm the quick restore", clickJS("#restore-submit"),
 		waitJS(`document.querySelector('#op .op-state[data-state="Succeeded"]')`), ready("vm"))
 	if err := dom.WaitAgent(ctxT(t)); err != nil {
 		t.Fatal(err)
@@ -360,6 +360,12 @@ func TestConsoleInABrowser(t *testing.T) {
 	s.MustJSON(&schedules, "schedule", "list", dom.Name)
 	if len(schedules) != 1 || schedules[0].Interval != "daily" || schedules[0].At != "03:30" || schedules[0].MaxBackups != 7 {
 		t.Fatalf("the console's schedule: %+v", schedules)
+	}
+	admin.run("change the schedule", clickJS(`#schedules [data-action="edit"]`), waitJS(`document.querySelector("#schedule")`),
+		setJS("#schedule-interval", "weekly"), setJS("#schedule-at", "sun 04:15"), clickJS("#schedule-submit"), formDone("schedule", "vm"))
+	s.MustJSON(&schedules, "schedule", "list", dom.Name)
+	if len(schedules) != 1 || schedules[0].Interval != "weekly" || schedules[0].At != "sun 04:15" || schedules[0].MaxBackups != 7 {
+		t.Fatalf("the console's changed schedule: %+v", schedules)
 	}
 	var status int
 	admin.run("log out", chromedp.Click("#logout", chromedp.ByQuery), ready("login"),

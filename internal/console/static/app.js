@@ -359,6 +359,7 @@ async function vmPage(name) {
     el("h2", {}, "Schedules"),
     schedules.length ? el("ul", { id: "schedules" }, schedules.map((s) => el("li", { "data-schedule": s.id },
       `${s.interval} at ${s.at} (${s.timezone || "UTC"})${s.isolated ? ", isolated" : ""}, keep ${s.max_backups || "all"}, next ${fmtTime(s.next_run)} `,
+      el("button", { type: "button", "data-action": "edit", onclick: () => editSchedule(vm, s) }, "Edit"),
       el("button", { type: "button", class: "danger", onclick: () => removeSchedule(s) }, "Remove")))) : el("p", { class: "muted" }, "None."),
     el("button", { type: "button", id: "schedule-add", onclick: () => addSchedule(vm) }, "Add a schedule"),
     el("h2", {}, "Details"),
@@ -438,13 +439,27 @@ function formDialog(id, title, fields, submitLabel, onSubmit) {
 // done re-renders the page with a message once an action succeeded.
 function done(msg) { route().then(() => flash(msg, true)); }
 
-function restore(b, quick, box) {
+async function restore(b, quick, box) {
   const lines = [`The disks of ${b.vm_name} are replaced by those of backup ${b.id.slice(0, 8)} (${fmtTime(b.created)}).`,
     quick ? "Quick restore: the VM starts at once on the backup files, then its disks are consolidated while it runs."
       : "The VM is stopped while its disks are written."];
-  ask(`${quick ? "Quick-restore" : "Restore"} ${b.vm_name}?`, lines, quick ? "Quick restore" : "Restore", "primary", async () => {
-    try { follow(await api("POST", `/backups/${b.id}/restore`, quick ? { quick_restore: true } : {}), box, () => route()); } catch (e) { flash(e.message); }
-  });
+  const run = async (host) => {
+    const body = quick ? { quick_restore: true } : {};
+    if (host) body.host = host;
+    follow(await api("POST", `/backups/${b.id}/restore`, body), box, () => route());
+  };
+  if (session.role !== "admin") {
+    ask(`${quick ? "Quick-restore" : "Restore"} ${b.vm_name}?`, lines, quick ? "Quick restore" : "Restore", "primary", async () => {
+      try { await run(""); } catch (e) { flash(e.message); }
+    });
+    return;
+  }
+  // An admin may restore onto another host of the zone (the VM moves there).
+  let hosts = [];
+  try { hosts = await api("GET", "/hosts"); } catch (e) { flash(e.message); return; }
+  formDialog("restore", `${quick ? "Quick-restore" : "Restore"} ${b.vm_name}?`, [
+    { name: "host", label: lines.join(" ") + " Host:", type: "select", options: [["", "its own host"]].concat(hosts.filter((h) => h.enabled).map((h) => [h.name, h.name])), value: "" },
+  ], quick ? "Quick restore" : "Restore", async (v) => { await run(v.host); });
 }
 
 async function confirmDelete(b, box) {
@@ -479,16 +494,27 @@ async function unassignVM(vm) {
   });
 }
 
+function scheduleFields(sc) {
+  return [
+    { name: "interval", label: "Every", type: "select", options: [["hourly", "hour"], ["daily", "day"], ["weekly", "week"], ["monthly", "month"]], value: sc.interval },
+    { name: "at", label: "At (MM, HH:MM, DAY HH:MM or D HH:MM)", value: sc.at, required: true },
+    { name: "timezone", label: "Time zone (IANA)", value: sc.timezone || "UTC" },
+    { name: "max_backups", label: "Keep at most (0: all)", type: "number", value: String(sc.max_backups || 0) },
+    { name: "isolated", label: "isolated backups", type: "checkbox", value: sc.isolated },
+  ];
+}
+
 function addSchedule(vm) {
-  formDialog("schedule", `Add a schedule to ${vm.name}`, [
-    { name: "interval", label: "Every", type: "select", options: [["hourly", "hour"], ["daily", "day"], ["weekly", "week"], ["monthly", "month"]], value: "daily" },
-    { name: "at", label: "At (MM, HH:MM, DAY HH:MM or D HH:MM)", value: "02:00", required: true },
-    { name: "timezone", label: "Time zone (IANA)", value: "UTC" },
-    { name: "max_backups", label: "Keep at most (0: all)", type: "number", value: "0" },
-    { name: "isolated", label: "isolated backups", type: "checkbox" },
-  ], "Add", async (v) => {
+  formDialog("schedule", `Add a schedule to ${vm.name}`, scheduleFields({ interval: "daily", at: "02:00" }), "Add", async (v) => {
     await api("POST", `${vmPath(vm)}/schedules`, v);
     done("Schedule added.");
+  });
+}
+
+function editSchedule(vm, sc) {
+  formDialog("schedule", `Change a schedule of ${vm.name}`, scheduleFields(sc), "Save", async (v) => {
+    await api("PUT", `/schedules/${encodeURIComponent(sc.id)}`, v);
+    done("Schedule changed.");
   });
 }
 
@@ -566,8 +592,22 @@ async function backupPage(id) {
 
 // ---- Jobs and operations ------------------------------------------------
 
+let jobFilter = { type: "", state: "all" };
+
 async function jobsPage() {
-  const [jobs, ops] = await Promise.all([api("GET", "/jobs?all=true&limit=200").catch(() => []), api("GET", "/operations?all=true&limit=200")]);
+  const q = new URLSearchParams({ limit: "200" });
+  if (jobFilter.type) q.set("type", jobFilter.type);
+  if (jobFilter.state === "all") q.set("all", "true");
+  else if (jobFilter.state === "executing") q.set("executing", "true");
+  else if (jobFilter.state === "scheduled") q.set("scheduled", "true");
+  const [jobs, ops] = await Promise.all([api("GET", "/jobs?" + q).catch(() => []), api("GET", "/operations?all=true&limit=200")]);
+  const typeSel = el("select", { id: "job-type", "aria-label": "Job type" }, [["", "every type"], ["StartCompression", "compression"], ["FinalizeCompression", "compression finalize"],
+    ["BackupValidation", "validation"]].map(([v, l]) => el("option", { value: v, selected: v === jobFilter.type }, l)));
+  const stateSel = el("select", { id: "job-state", "aria-label": "Job state" }, [["all", "finished too"], ["open", "unfinished"], ["executing", "executing"],
+    ["scheduled", "queued for later"]].map(([v, l]) => el("option", { value: v, selected: v === jobFilter.state }, l)));
+  const refilter = () => { jobFilter = { type: typeSel.value, state: stateSel.value }; route(); };
+  typeSel.addEventListener("change", refilter);
+  stateSel.addEventListener("change", refilter);
   const opBody = el("tbody", { id: "operations" });
   const render = (list) => opBody.replaceChildren(...list.map((o) => el("tr", { "data-operation": o.id },
     el("td", {}, o.kind), el("td", {}, badge(o.state, statusKind(o.state))), el("td", {}, `${Math.round(o.progress || 0)}%`),
@@ -587,6 +627,7 @@ async function jobsPage() {
     el("h2", {}, "Operations (live)"),
     el("table", {}, el("thead", {}, el("tr", {}, ["Kind", "State", "Progress", "Message", "Updated"].map((h) => el("th", {}, h)))), opBody),
     el("h2", {}, "Jobs"),
+    el("div", { class: "toolbar" }, typeSel, stateSel),
     el("table", {}, el("thead", {}, el("tr", {}, ["Type", "Backup", "State", "Attempts", "Last error"].map((h) => el("th", {}, h)))),
       el("tbody", {}, jobs.map((j) => el("tr", {}, el("td", {}, j.type), el("td", {}, (j.backup_id || "").slice(0, 8)), el("td", {}, badge(j.state, statusKind(j.state))),
         el("td", {}, String(j.attempts)), el("td", {}, j.last_error || ""))))));
