@@ -23,7 +23,7 @@ type DashboardVM struct {
 	Backups     int             `json:"backups" doc:"recorded backups, Removed ones included"`
 	LastBackup  *DashboardEvent `json:"last_backup" doc:"the newest backup, whatever its status; null without backups"`
 	LastGood    *time.Time      `json:"last_good" doc:"when the newest BackedUp backup was taken"`
-	Proven      *DashboardEvent `json:"proven" doc:"the newest backup a validation found Valid (the VM booted from it and answered)"`
+	Proven      *DashboardEvent `json:"proven" doc:"the newest proof that a backup restores: a validation found it Valid (the VM booted from it and answered), or a restore of it succeeded (its disks checked against it)"`
 	StoredBytes int64           `json:"stored_bytes" doc:"bytes of its backups whose files are kept"`
 	NextRun     *time.Time      `json:"next_run" doc:"the next scheduled backup; null without schedules"`
 	Severity    int             `json:"severity" doc:"the worst attention item: 3 data at risk, 2 protection in doubt, 1 worth a look, 0 all well"`
@@ -33,9 +33,9 @@ type DashboardVM struct {
 // DashboardEvent is a backup and when it happened.
 type DashboardEvent struct {
 	BackupID string    `json:"backup_id"`
-	Status   string    `json:"status"`
+	Status   string    `json:"status,omitempty" doc:"the backup's status (last_backup); Valid for a proof by validation"`
 	At       time.Time `json:"at"`
-	How      string    `json:"how,omitempty" doc:"what proved it: validation"`
+	How      string    `json:"how,omitempty" doc:"what proved it: validation or restore"`
 }
 
 // Attention is something that needs a human.

@@ -41,7 +41,10 @@ func dashboardToAPI(d dashboard.Dashboard) api.Dashboard {
 			v.LastBackup = &api.DashboardEvent{BackupID: r.LastBackupID, Status: string(r.LastBackupStatus), At: r.LastBackupAt}
 		}
 		if r.ProvenBackupID != "" {
-			v.Proven = &api.DashboardEvent{BackupID: r.ProvenBackupID, Status: string(domain.Valid), At: r.ProvenAt, How: "validation"}
+			v.Proven = &api.DashboardEvent{BackupID: r.ProvenBackupID, At: r.ProvenAt, How: r.ProvenBy}
+			if r.ProvenBy == "validation" {
+				v.Proven.Status = string(domain.Valid)
+			}
 		}
 		for _, a := range r.Attention {
 			v.Attention = append(v.Attention, api.Attention{Severity: a.Severity, What: a.What})

@@ -24,13 +24,14 @@ type VMSummary struct {
 	LastBackupStatus   domain.BackupStatus
 	LastBackupAt       time.Time // zero without backups
 	LastGoodAt         time.Time // the newest BackedUp backup
-	ProvenAt           time.Time // the newest backup a validation found Valid
+	ProvenAt           time.Time // the newest proof: a kept backup (BackedUp or Removed) a validation found Valid, or a succeeded restore
 	ProvenBackupID     string
-	StoredBytes        int64 // sizes of the backups whose files are kept (BackedUp, Removed)
-	NotValid           int   // BackedUp backups a validation found NotValid
-	UnableToValidate   int   // BackedUp backups a validation could not check
-	FailedBackups      int   // backups in Error or Failed
-	FailedJobs         int   // compression and validation jobs that failed for good, of BackedUp backups
+	ProvenBy           string // "validation" (it booted and answered) or "restore" (a restore of it succeeded, its disks checked against it)
+	StoredBytes        int64  // sizes of the backups whose files are kept (BackedUp, Removed)
+	NotValid           int    // BackedUp backups a validation found NotValid
+	UnableToValidate   int    // BackedUp backups a validation could not check
+	FailedBackups      int    // backups in Error or Failed
+	FailedJobs         int    // compression and validation jobs that failed for good, of BackedUp backups
 	NextRun            time.Time
 }
 

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 
 	"github.com/knib/knib/internal/domain"
@@ -94,7 +95,42 @@ func (s *DB) VMSummaries(ctx context.Context, accountID string) ([]store.VMSumma
 			v.FailedBackups += n
 		}
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, s.provenByRestores(ctx, accountID, byVM)
+}
+
+// provenByRestores counts a succeeded restore as a proof of its backup:
+// every disk a restore writes is checked against the backup (hashes, or an
+// overlay on the backup file) before the operation succeeds.
+func (s *DB) provenByRestores(ctx context.Context, accountID string, byVM map[string]*store.VMSummary) error {
+	stmt := `SELECT vm_id, updated, result FROM operations WHERE kind = 'backup.restore' AND state = 'Succeeded'`
+	var args []any
+	if accountID != "" {
+		stmt, args = stmt+` AND vm_id IN (SELECT id FROM vms WHERE account_id = $1)`, []any{accountID}
+	}
+	rows, err := s.db.QueryContext(ctx, stmt, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var vmID, updated, result string
+		if err := rows.Scan(&vmID, &updated, &result); err != nil {
+			return err
+		}
+		v, at := byVM[vmID], parseTime(updated)
+		if v == nil || !at.After(v.ProvenAt) {
+			continue
+		}
+		var r domain.BackupRestoreResult
+		if json.Unmarshal([]byte(result), &r) != nil || r.Backup == "" {
+			continue
+		}
+		v.ProvenAt, v.ProvenBackupID, v.ProvenBy = at, r.Backup, "restore"
+	}
+	return rows.Err()
 }
 
 func (s *DB) vmSummaries(ctx context.Context, accountID string) ([]store.VMSummary, error) {
@@ -117,7 +153,7 @@ func (s *DB) vmSummaries(ctx context.Context, accountID string) ([]store.VMSumma
 			v.LastBackupAt, v.LastBackupStatus, v.LastBackupID = parseTime(parts[0]), domain.BackupStatus(parts[1]), parts[2]
 		}
 		if parts := strings.SplitN(proven, "|", 2); len(parts) == 2 {
-			v.ProvenAt, v.ProvenBackupID = parseTime(parts[0]), parts[1]
+			v.ProvenAt, v.ProvenBackupID, v.ProvenBy = parseTime(parts[0]), parts[1], "validation"
 		}
 		out = append(out, v)
 	}

@@ -55,6 +55,17 @@ func testDashboard(t *testing.T, s store.Store) {
 	must(t, s.SaveSchedule(ctx, domain.Schedule{ID: domain.NewID(), VMID: b.ID, Interval: "daily", At: "01:00", NextRun: t0.Add(2 * time.Hour), Created: t0}))
 	must(t, s.SaveSchedule(ctx, domain.Schedule{ID: domain.NewID(), VMID: b.ID, Interval: "hourly", At: "00", NextRun: t0.Add(time.Hour), Created: t0}))
 
+	// A succeeded restore of c1 after its validation proves it anew; an
+	// older one, a failed one and one of another kind do not count.
+	for _, op := range []domain.Operation{
+		{ID: domain.NewID(), Kind: "backup.restore", VMID: c.ID, State: domain.OpSucceeded, Result: `{"vm":"c","backup":"` + c1.ID + `"}`, Created: t0, Updated: t0.Add(5 * time.Hour)},
+		{ID: domain.NewID(), Kind: "backup.restore", VMID: c.ID, State: domain.OpSucceeded, Result: `{"vm":"c","backup":"old"}`, Created: t0, Updated: t0.Add(4 * time.Hour)},
+		{ID: domain.NewID(), Kind: "backup.restore", VMID: c.ID, State: domain.OpFailed, Result: `{"vm":"c","backup":"failed"}`, Created: t0, Updated: t0.Add(9 * time.Hour)},
+		{ID: domain.NewID(), Kind: "backup.create", VMID: c.ID, State: domain.OpSucceeded, Result: `{"backup":"created"}`, Created: t0, Updated: t0.Add(9 * time.Hour)},
+	} {
+		must(t, s.CreateOperation(ctx, op))
+	}
+
 	all, err := s.VMSummaries(ctx, "")
 	must(t, err)
 	if len(all) != 3 || all[0].Name != "a" || all[1].Name != "b" || all[2].Name != "c" {
@@ -72,8 +83,11 @@ func testDashboard(t *testing.T, s store.Store) {
 		!sb.ProvenAt.IsZero() || sb.ChainLength != 0 || !sb.NextRun.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("summary of b: %+v", sb)
 	}
+	if sa.ProvenBy != "validation" {
+		t.Fatalf("a's proof: %q", sa.ProvenBy)
+	}
 	if sc.WorkState != domain.VMBackupError || sc.StoredBytes != 10 || sc.UnableToValidate != 1 || sc.FailedJobs != 1 ||
-		!sc.ProvenAt.Equal(c1.Created) || sc.LastBackupID != c2.ID || !sc.LastGoodAt.Equal(c2.Created) {
+		!sc.ProvenAt.Equal(t0.Add(5*time.Hour)) || sc.ProvenBy != "restore" || sc.ProvenBackupID != c1.ID || sc.LastBackupID != c2.ID || !sc.LastGoodAt.Equal(c2.Created) {
 		t.Fatalf("summary of c: %+v", sc)
 	}
 	mine, err := s.VMSummaries(ctx, tenant.ID)
