@@ -121,6 +121,13 @@ func setJS(sel, value string) chromedp.Action {
 	return chromedp.Evaluate(fmt.Sprintf(`(e => { e.value = %q; e.dispatchEvent(new Event("input")); return true })(document.querySelector(%q))`, value, sel), &ok)
 }
 
+// changeJS picks a select's option from the page's script, as a user's
+// choice does (a change event).
+func changeJS(sel, value string) chromedp.Action {
+	var ok bool
+	return chromedp.Evaluate(fmt.Sprintf(`(e => { e.value = %q; e.dispatchEvent(new Event("change")); return true })(document.querySelector(%q))`, value, sel), &ok)
+}
+
 // checkJS ticks a checkbox from the page's script.
 func checkJS(sel string) chromedp.Action {
 	var ok bool
@@ -350,6 +357,12 @@ func TestConsoleInABrowser(t *testing.T) {
 			t.Fatalf("the setting the console set for alice: %+v", st)
 		}
 	}
+	// The admin page shows the effective values at alice's scope.
+	admin.run("settings at alice's scope", chromedp.Navigate(s.URL+"/ui/#/admin"), ready("admin"), changeJS("#settings-scope", "account"),
+		waitJS(`document.body.dataset.ready === "admin" && !document.querySelector("#settings-scope-name").hidden`),
+		changeJS("#settings-scope-name", "alice"),
+		waitJS(`[...document.querySelectorAll("tr")].some(tr => tr.textContent.startsWith("backup.compression.task.enabledfalseaccount"))`))
+	admin.shot("settings-alice")
 	admin.run("a schedule", chromedp.Navigate(s.URL+"/ui/#/vm/"+dom.Name), ready("vm"), clickJS("#schedule-add"),
 		waitJS(`document.querySelector("#schedule")`), setJS("#schedule-at", "03:30"), setJS("#schedule-max_backups", "7"),
 		clickJS("#schedule-submit"), formDone("schedule", "vm"), waitJS(`document.querySelectorAll("#schedules li").length === 1`))

@@ -636,10 +636,21 @@ async function jobsPage() {
 
 // ---- Admin --------------------------------------------------------------
 
+// settingsScope is the scope whose effective settings the admin page shows.
+let settingsScope = { scope: "global", name: "" };
+
 async function adminPage() {
+  const sq = new URLSearchParams({ scope: settingsScope.scope });
+  if (settingsScope.scope !== "global") sq.set(settingsScope.scope, settingsScope.name);
   const [offerings, hosts, storages, accounts, settings, zones, joins] = await Promise.all([
-    api("GET", "/offerings"), api("GET", "/hosts"), api("GET", "/storages"), api("GET", "/accounts"), api("GET", "/settings"),
+    api("GET", "/offerings"), api("GET", "/hosts"), api("GET", "/storages"), api("GET", "/accounts"), api("GET", "/settings?" + sq),
     api("GET", "/zones"), api("GET", "/join-tokens")]);
+  const scopeSel = el("select", { id: "settings-scope", "aria-label": "Scope" }, ["global", "zone", "host", "account"].map((x) => el("option", { value: x, selected: x === settingsScope.scope }, x)));
+  const names = { zone: zones.map((z) => z.name), host: hosts.map((h) => h.name), account: accounts.map((a) => a.name) };
+  const nameSel = el("select", { id: "settings-scope-name", "aria-label": "Scope name", hidden: settingsScope.scope === "global" },
+    (names[settingsScope.scope] || []).map((n) => el("option", { value: n, selected: n === settingsScope.name }, n)));
+  scopeSel.addEventListener("change", () => { settingsScope = { scope: scopeSel.value, name: (names[scopeSel.value] || [""])[0] || "" }; route(); });
+  nameSel.addEventListener("change", () => { settingsScope = { scope: scopeSel.value, name: nameSel.value }; route(); });
   const simple = (cols, list, fn) => el("table", {}, el("thead", {}, el("tr", {}, cols.map((c) => el("th", {}, c)))), el("tbody", {}, list.map((x) => el("tr", {}, fn(x).map((v) => el("td", {}, v))))));
   main().replaceChildren(
     el("h1", {}, "Administration"),
@@ -655,7 +666,8 @@ async function adminPage() {
     el("h2", {}, "Join tokens"), simple(["ID", "Zone", "State", "Expires", "Used by"], joins, (j) => [j.id.slice(0, 8), j.zone, badge(j.state), fmtTime(j.expires_at), j.used_by || ""]),
     el("h2", {}, "Accounts"), simple(["Name", "Created"], accounts, (a) => [a.name, fmtTime(a.created)]),
     el("h2", {}, "Settings"),
-    el("p", { class: "muted" }, "Effective values at the global scope; a setting that cannot be set at any scope but global is marked as such, one an agent reports is read-only."),
+    el("div", { class: "toolbar" }, el("span", {}, "Effective values at"), scopeSel, nameSel),
+    el("p", { class: "muted" }, "From says where a value comes from (default, or the scope that set it); one an agent reports is read-only; Settable at lists the scopes a setting may be set at."),
     simple(["Key", "Value", "From", "Settable at", ""], settings, (s) => [s.key, s.value, s.source, ["global"].concat(s.scopes || []).join(", "),
       s.source === "agent" ? badge("read-only") : el("button", { type: "button", "data-setting": s.key, onclick: () => setSetting(s) }, "Set")]));
   ready("admin");
