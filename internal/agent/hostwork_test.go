@@ -262,6 +262,36 @@ func TestRestoreAndQuickRestoreOnTheFake(t *testing.T) {
 	if d, _ = e.hv.Domain(e.ctx, e.uuid); d.State != hypervisor.StateRunning || len(d.Disks[0].BackingChain) != 0 {
 		t.Fatalf("after consolidation: %+v", d)
 	}
+	// QEMU dies at every pull's end, more often than a consolidation
+	// starts it again: the consolidation fails, but the overlay has its
+	// backup file back, so the next one (which starts the crashed VM)
+	// pulls it rather than run the VM on an overlay that reads zeros.
+	if err := e.hv.SetState(e.uuid, hypervisor.StateShutoff); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.a.restore(e.ctx, req, noProgress); err != nil {
+		t.Fatalf("quick restore: %v", err)
+	}
+	for n := 2; n <= 2*(consolidateRestarts+1); n += 2 {
+		e.hv.FailOn("WaitBlockJob", n, fake.ErrQEMUDied)
+	}
+	if _, err := e.a.consolidate(e.ctx, cons, noProgress); !errors.Is(err, fake.ErrQEMUDied) {
+		t.Fatalf("consolidation whose QEMU always dies: %v", err)
+	}
+	infos, err = qemuimg.Default.Info(e.ctx, overlay, qemuimg.InfoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ = e.hv.Domain(e.ctx, e.uuid); d.State != hypervisor.StateCrashed || infos[0].FullBackingFilename != backing {
+		t.Fatalf("after giving up: the VM is %s, the overlay's backing file %q (want %q)", d.State, infos[0].FullBackingFilename, backing)
+	}
+	pulls = e.hv.Calls("BlockPull")
+	if _, err := e.a.consolidate(e.ctx, cons, noProgress); err != nil {
+		t.Fatalf("the next consolidation: %v", err)
+	}
+	if d, _ = e.hv.Domain(e.ctx, e.uuid); d.State != hypervisor.StateRunning || len(d.Disks[0].BackingChain) != 0 || e.hv.Calls("BlockPull")-pulls != 1 {
+		t.Fatalf("after the next consolidation: %+v, %d pulls", d, e.hv.Calls("BlockPull")-pulls)
+	}
 	// Without a storage root the agent refuses, rather than guess one.
 	if _, err := e.a.consolidate(context.Background(), agentapi.ConsolidateRequest{DomainUUID: e.uuid}, noProgress); err == nil {
 		t.Fatal("a consolidation without a storage root ran")

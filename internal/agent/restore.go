@@ -775,13 +775,19 @@ func (a *Local) consolidate(ctx context.Context, req agentapi.ConsolidateRequest
 			// on the same overlays (whatever was pulled is in them) and
 			// pull again, rather than leave it down.
 			now, derr := a.hv.Domain(ctx, dom.UUID)
-			if derr != nil || now.State != hypervisor.StateCrashed || restarts >= consolidateRestarts {
+			if derr != nil || now.State != hypervisor.StateCrashed {
 				return res, err
 			}
-			a.log.Warn("qemu died during the block pull; starting the VM again", "vm", dom.Name, "disk", target, "err", err)
+			// The overlay gets its backup file back first, whether the VM
+			// starts again now or at the next consolidation: one that
+			// lost it would start standing alone on zeros.
 			if rerr := a.rejoinBacking(ctx, disk); rerr != nil {
 				return res, errors.Join(err, rerr)
 			}
+			if restarts >= consolidateRestarts {
+				return res, err
+			}
+			a.log.Warn("qemu died during the block pull; starting the VM again", "vm", dom.Name, "disk", target, "err", err)
 			if serr := a.hv.StartDomain(ctx, dom.UUID); serr != nil {
 				return res, errors.Join(err, fmt.Errorf("start the VM again after qemu died: %w", serr))
 			}

@@ -249,6 +249,20 @@ type TokenCreate struct {
 	Name    string `json:"name,omitempty"`
 }
 
+// TokenInfo is a stored API token, without its secret.
+type TokenInfo struct {
+	ID      string    `json:"id"`
+	Account string    `json:"account"`
+	Role    string    `json:"role"`
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
+}
+
+// TokenQuery filters GET /tokens.
+type TokenQuery struct {
+	Account string `query:"account" doc:"only this account's tokens"`
+}
+
 // Token is a newly created API token; the secret is shown only once.
 type Token struct {
 	ID      string `json:"id"`

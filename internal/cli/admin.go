@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -143,7 +144,37 @@ func tokenCmd(a *app) *cobra.Command {
 	f.StringVar(&b.Role, "role", "user", "admin or user")
 	f.StringVar(&b.Name, "name", "", "label for the token")
 	create.MarkFlagRequired("account")
-	cmd.AddCommand(create)
+	var account string
+	list := &cobra.Command{
+		Use:   "list [--account A]",
+		Short: "List API tokens (never their secrets)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var out []api.TokenInfo
+			if err := a.call(cmd, "GET", "/tokens", map[string]string{"account": account}, nil, &out); err != nil {
+				return err
+			}
+			return a.print(out, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "ID\tACCOUNT\tROLE\tNAME\tCREATED")
+				for _, t := range out {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Account, t.Role, t.Name, t.Created.Format(time.RFC3339))
+				}
+			})
+		},
+	}
+	list.Flags().StringVar(&account, "account", "", "only this account's tokens")
+	revoke := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke an API token: it and the console sessions started with it stop working",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := a.call(cmd, "DELETE", "/tokens/"+esc(args[0]), nil, nil, nil); err != nil {
+				return err
+			}
+			return a.print(map[string]string{"revoked": args[0]}, func(w *tabwriter.Writer) { fmt.Fprintf(w, "revoked\t%s\n", args[0]) })
+		},
+	}
+	cmd.AddCommand(create, list, revoke)
 	return cmd
 }
 

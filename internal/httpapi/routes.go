@@ -220,6 +220,17 @@ func (h *Handler) register() {
 			secret, t, err := svc.Accounts.CreateToken(ctx, p, b.Account, b.Role, b.Name)
 			return api.Token{ID: t.ID, Account: b.Account, Role: string(t.Role), Name: t.Name, Token: secret}, err
 		})
+	add(h, "GET", "/tokens", "accounts", "List API tokens (admin), never their secrets", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, q api.TokenQuery, _ api.Empty) ([]api.TokenInfo, error) {
+			list, err := svc.Accounts.ListTokens(ctx, p, q.Account)
+			return mapList(list, func(t store.Token) api.TokenInfo {
+				return api.TokenInfo{ID: t.ID, Account: svc.Kernel.AccountName(ctx, t.AccountID), Role: string(t.Role), Name: t.Name, Created: t.Created}
+			}), err
+		})
+	add(h, "DELETE", "/tokens/{id}", "accounts", "Revoke an API token (admin): it and the console sessions started with it stop working", ok,
+		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Empty, error) {
+			return api.Empty{}, svc.Accounts.RevokeToken(ctx, p, r.PathValue("id"))
+		})
 
 	// Backups.
 	add(h, "POST", "/vms/{vm}/backups", "backups", "Take a backup of a VM; answers with an operation whose result holds the backup id", accepted,

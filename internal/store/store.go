@@ -77,6 +77,12 @@ type Store interface {
 	SetAccountLimits(ctx context.Context, id string, l domain.Limits) error
 	CreateToken(ctx context.Context, t Token) error
 	TokenByHash(ctx context.Context, hash string) (Token, error)
+	// ListTokens lists the tokens of an account (every token with
+	// accountID ""), oldest first.
+	ListTokens(ctx context.Context, accountID string) ([]Token, error)
+	// DeleteToken removes a token and the console sessions started with
+	// it, in one transaction; ErrNotFound when no token has that id.
+	DeleteToken(ctx context.Context, id string) error
 	// SetAccountPassword stores an account's password hash ("" removes the
 	// password); ErrNotFound when no account has that id.
 	SetAccountPassword(ctx context.Context, id, hash string) error

@@ -357,6 +357,29 @@ func TestConsoleInABrowser(t *testing.T) {
 			t.Fatalf("the setting the console set for alice: %+v", st)
 		}
 	}
+	// A token revoked from the admin page authenticates nobody afterwards.
+	var tok struct{ ID, Token string }
+	s.MustJSON(&tok, "token", "create", "--account", "alice", "--name", "console-revoke")
+	whoami := func() int {
+		req, _ := http.NewRequest("GET", s.URL+"/api/v1/whoami", nil)
+		req.Header.Set("Authorization", "Bearer "+tok.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := whoami(); got != http.StatusOK {
+		t.Fatalf("the new token: %d", got)
+	}
+	admin.run("revoke a token", chromedp.Navigate(s.URL+"/ui/#/"), ready("dashboard"), chromedp.Navigate(s.URL+"/ui/#/admin"), ready("admin"),
+		clickJS(fmt.Sprintf(`[data-token=%q]`, tok.ID)), waitJS(`document.querySelector("#confirm[open]")`), clickJS("#confirm-yes"),
+		waitJS(fmt.Sprintf(`document.body.dataset.ready === "admin" && !document.querySelector(%q)`, fmt.Sprintf(`[data-token=%q]`, tok.ID))))
+	if got := whoami(); got != http.StatusUnauthorized {
+		t.Fatalf("the token revoked in the console: %d", got)
+	}
+
 	// The admin page shows the effective values at alice's scope.
 	admin.run("settings at alice's scope", chromedp.Navigate(s.URL+"/ui/#/admin"), ready("admin"), changeJS("#settings-scope", "account"),
 		waitJS(`document.body.dataset.ready === "admin" && !document.querySelector("#settings-scope-name").hidden`),

@@ -642,9 +642,9 @@ let settingsScope = { scope: "global", name: "" };
 async function adminPage() {
   const sq = new URLSearchParams({ scope: settingsScope.scope });
   if (settingsScope.scope !== "global") sq.set(settingsScope.scope, settingsScope.name);
-  const [offerings, hosts, storages, accounts, settings, zones, joins] = await Promise.all([
+  const [offerings, hosts, storages, accounts, settings, zones, joins, tokens] = await Promise.all([
     api("GET", "/offerings"), api("GET", "/hosts"), api("GET", "/storages"), api("GET", "/accounts"), api("GET", "/settings?" + sq),
-    api("GET", "/zones"), api("GET", "/join-tokens")]);
+    api("GET", "/zones"), api("GET", "/join-tokens"), api("GET", "/tokens")]);
   const scopeSel = el("select", { id: "settings-scope", "aria-label": "Scope" }, ["global", "zone", "host", "account"].map((x) => el("option", { value: x, selected: x === settingsScope.scope }, x)));
   const names = { zone: zones.map((z) => z.name), host: hosts.map((h) => h.name), account: accounts.map((a) => a.name) };
   const nameSel = el("select", { id: "settings-scope-name", "aria-label": "Scope name", hidden: settingsScope.scope === "global" },
@@ -664,6 +664,8 @@ async function adminPage() {
     el("h2", {}, "Storages"), simple(["Name", "Path", "Capacity", "Free", "Used by knib"], storages, (s) => [s.name, s.path, bytes(s.capacity), bytes(s.free), bytes(s.used)]),
     el("h2", {}, "Zones"), simple(["Name", "Hosts", "Storages"], zones, (z) => [z.name, String(z.hosts), String(z.storages)]),
     el("h2", {}, "Join tokens"), simple(["ID", "Zone", "State", "Expires", "Used by"], joins, (j) => [j.id.slice(0, 8), j.zone, badge(j.state), fmtTime(j.expires_at), j.used_by || ""]),
+    el("h2", {}, "API tokens"), simple(["ID", "Account", "Role", "Name", "Created", ""], tokens, (t) => [t.id.slice(0, 8), t.account, t.role, t.name, fmtTime(t.created),
+      el("button", { type: "button", class: "danger", "data-token": t.id, onclick: () => revokeToken(t) }, "Revoke")]),
     el("h2", {}, "Accounts"), simple(["Name", "Created"], accounts, (a) => [a.name, fmtTime(a.created)]),
     el("h2", {}, "Settings"),
     el("div", { class: "toolbar" }, el("span", {}, "Effective values at"), scopeSel, nameSel),
@@ -704,6 +706,12 @@ function createToken(accounts) {
   ], "Create", async (v) => {
     const t = await api("POST", "/tokens", v);
     done(`Token for ${v.account} (shown once): ${t.token}`);
+  });
+}
+
+function revokeToken(t) {
+  ask(`Revoke the token ${t.name}?`, [`It stops working at once for ${t.account}, and so do the console sessions started with it.`], "Revoke", "danger", async () => {
+    try { await api("DELETE", `/tokens/${encodeURIComponent(t.id)}`); done(`Token ${t.name} revoked.`); } catch (e) { flash(e.message); }
   });
 }
 

@@ -53,6 +53,7 @@ type fault struct {
 
 // FailOn makes the n-th next call of the named method (e.g. "BlockCommit",
 // "SnapshotDisks") fail with err (ErrInjected when nil), changing nothing.
+// Several FailOn of one method each fail their own call.
 func (h *Hypervisor) FailOn(method string, n int, err error) {
 	if err == nil {
 		err = ErrInjected
@@ -60,9 +61,9 @@ func (h *Hypervisor) FailOn(method string, n int, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.faults == nil {
-		h.faults = map[string]*fault{}
+		h.faults = map[string][]*fault{}
 	}
-	h.faults[method] = &fault{n: n, err: err}
+	h.faults[method] = append(h.faults[method], &fault{n: n, err: err})
 }
 
 // Calls returns how many times each ChainOps or Transient method was called.
@@ -78,16 +79,23 @@ func (h *Hypervisor) call(method string) error {
 		h.calls = map[string]int{}
 	}
 	h.calls[method]++
-	f := h.faults[method]
-	if f == nil {
+	if len(h.faults[method]) == 0 {
 		return nil
 	}
-	f.n--
-	if f.n > 0 {
+	var hit *fault
+	kept := h.faults[method][:0]
+	for _, f := range h.faults[method] {
+		if f.n--; f.n == 0 && hit == nil {
+			hit = f
+			continue
+		}
+		kept = append(kept, f)
+	}
+	h.faults[method] = kept
+	if hit == nil {
 		return nil
 	}
-	delete(h.faults, method)
-	return fmt.Errorf("%s: %w", method, f.err)
+	return fmt.Errorf("%s: %w", method, hit.err)
 }
 
 // beginOp checks ctx and Close, counts the call and applies FailOn; on

@@ -25,7 +25,7 @@ type Hypervisor struct {
 	domains map[string]*entry
 	exec    func(uuid string, req guestagent.ExecRequest) (guestagent.ExecResult, error)
 	closed  bool
-	faults  map[string]*fault // FailOn (chainops.go)
+	faults  map[string][]*fault // FailOn (chainops.go)
 	calls   map[string]int
 	serial  int
 	watches map[*watch]bool // WatchDomains (events.go)

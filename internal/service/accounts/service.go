@@ -85,3 +85,39 @@ func (s *Service) CreateToken(ctx context.Context, p domain.Principal, account, 
 	}
 	return s.IssueToken(ctx, acc.ID, r, name)
 }
+
+// ListTokens lists API tokens (admin), of one account when account is
+// given; never their secrets.
+func (s *Service) ListTokens(ctx context.Context, p domain.Principal, account string) ([]store.Token, error) {
+	if err := p.RequireAdmin("listing tokens"); err != nil {
+		return nil, err
+	}
+	accountID := ""
+	if account != "" {
+		if err := domain.ValidateRef("account", account); err != nil {
+			return nil, err
+		}
+		acc, err := s.store.Account(ctx, account)
+		if err != nil {
+			return nil, err
+		}
+		accountID = acc.ID
+	}
+	return s.store.ListTokens(ctx, accountID)
+}
+
+// RevokeToken deletes an API token (admin) and ends the console sessions
+// started with it: it authenticates nobody from now on.
+func (s *Service) RevokeToken(ctx context.Context, p domain.Principal, id string) error {
+	if err := p.RequireAdmin("revoking tokens"); err != nil {
+		return err
+	}
+	if err := domain.ValidateRef("id", id); err != nil {
+		return err
+	}
+	if err := s.store.DeleteToken(ctx, id); err != nil {
+		return err
+	}
+	s.k.Log().Info("token revoked", "token", id, "by", p.AccountName)
+	return nil
+}

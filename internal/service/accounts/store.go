@@ -23,6 +23,8 @@ type Store interface {
 	TouchSession(ctx context.Context, hash string, at time.Time) error
 	CreateAccount(ctx context.Context, a domain.Account) error
 	CreateToken(ctx context.Context, t store.Token) error
+	DeleteToken(ctx context.Context, id string) error
+	ListTokens(ctx context.Context, accountID string) ([]store.Token, error)
 	Jobs(ctx context.Context, f store.JobFilter) ([]jobs.Job, error)
 	ListAccounts(ctx context.Context) ([]domain.Account, error)
 	ListVMs(ctx context.Context, f store.VMFilter) ([]domain.VM, error)

@@ -64,3 +64,16 @@ func (fs *Store) DeleteExpiredSessions(ctx context.Context, now, idleBefore time
 	}
 	return fs.inner.DeleteExpiredSessions(ctx, now, idleBefore)
 }
+
+// ListTokens is store.Store.ListTokens.
+func (fs *Store) ListTokens(ctx context.Context, accountID string) ([]store.Token, error) {
+	return fs.inner.ListTokens(ctx, accountID)
+}
+
+// DeleteToken is store.Store.DeleteToken (a write: it may be made to fail).
+func (fs *Store) DeleteToken(ctx context.Context, id string) error {
+	if err := fs.write("DeleteToken"); err != nil {
+		return err
+	}
+	return fs.inner.DeleteToken(ctx, id)
+}

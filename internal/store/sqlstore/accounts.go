@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/knib/knib/internal/domain"
@@ -73,6 +74,47 @@ func (s *DB) CreateToken(ctx context.Context, t store.Token) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO tokens(id, account_id, role, name, hash, created) VALUES ($1, $2, $3, $4, $5, $6)`,
 		t.ID, t.AccountID, string(t.Role), t.Name, t.Hash, fmtTime(t.Created))
 	return err
+}
+
+// ListTokens lists tokens, oldest first (see store.Store).
+func (s *DB) ListTokens(ctx context.Context, accountID string) ([]store.Token, error) {
+	stmt, args := `SELECT id, account_id, role, name, hash, created FROM tokens ORDER BY created, id`, []any(nil)
+	if accountID != "" {
+		stmt, args = `SELECT id, account_id, role, name, hash, created FROM tokens WHERE account_id = $1 ORDER BY created, id`, []any{accountID}
+	}
+	rows, err := s.db.QueryContext(ctx, stmt, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Token
+	for rows.Next() {
+		var t store.Token
+		var role, created string
+		if err := rows.Scan(&t.ID, &t.AccountID, &role, &t.Name, &t.Hash, &created); err != nil {
+			return nil, err
+		}
+		t.Role, t.Created = domain.Role(role), parseTime(created)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// DeleteToken removes a token and its sessions (see store.Store).
+func (s *DB) DeleteToken(ctx context.Context, id string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE token_id = $1`, id); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE id = $1`, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("token", id)
+		}
+		return nil
+	})
 }
 
 // TokenByHash finds a token by the hash of its secret.

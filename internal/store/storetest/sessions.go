@@ -63,4 +63,38 @@ func testSessions(t *testing.T, s store.Store) {
 	must(t, s.DeleteSessions(ctx, acc.ID))
 	_, err = s.SessionByHash(ctx, "s1")
 	wantErr(t, err, domain.ErrNotFound)
+	// Tokens: listed per account or all, oldest first; deleting one ends the
+	// sessions started with it and nothing else.
+	other := domain.Account{ID: domain.NewID(), Name: "other", Created: t0}
+	must(t, s.CreateAccount(ctx, other))
+	t1 := store.Token{ID: domain.NewID(), AccountID: acc.ID, Role: domain.RoleAdmin, Name: "one", Hash: "h1", Created: t0}
+	t2 := store.Token{ID: domain.NewID(), AccountID: other.ID, Role: domain.RoleUser, Name: "two", Hash: "h2", Created: t0.Add(time.Minute)}
+	must(t, s.CreateToken(ctx, t1))
+	must(t, s.CreateToken(ctx, t2))
+	all, err := s.ListTokens(ctx, "")
+	must(t, err)
+	if len(all) != 2 || all[0].ID != t1.ID || all[1].ID != t2.ID || all[1].Role != domain.RoleUser || all[1].Name != "two" || !all[1].Created.Equal(t2.Created) {
+		t.Fatalf("tokens: %+v", all)
+	}
+	mine, err := s.ListTokens(ctx, other.ID)
+	must(t, err)
+	if len(mine) != 1 || mine[0].ID != t2.ID {
+		t.Fatalf("other's tokens: %+v", mine)
+	}
+	must(t, s.CreateSession(ctx, store.Session{Hash: "st2", AccountID: other.ID, Role: domain.RoleUser, TokenID: t2.ID, Created: t0, LastSeen: t0, Expires: t0.Add(time.Hour)}))
+	must(t, s.CreateSession(ctx, store.Session{Hash: "spw", AccountID: other.ID, Role: domain.RoleUser, Created: t0, LastSeen: t0, Expires: t0.Add(time.Hour)}))
+	must(t, s.DeleteToken(ctx, t2.ID))
+	wantErr(t, s.DeleteToken(ctx, t2.ID), domain.ErrNotFound)
+	if _, err := s.TokenByHash(ctx, "h2"); err == nil {
+		t.Fatal("a deleted token still authenticates")
+	}
+	if _, err := s.SessionByHash(ctx, "st2"); err == nil {
+		t.Fatal("the deleted token's session is still there")
+	}
+	if _, err := s.SessionByHash(ctx, "spw"); err != nil {
+		t.Fatalf("a password session went with another's token: %v", err)
+	}
+	if left, _ := s.ListTokens(ctx, ""); len(left) != 1 || left[0].ID != t1.ID {
+		t.Fatalf("tokens after the deletion: %+v", left)
+	}
 }
