@@ -129,6 +129,8 @@ func (s *eventStream) one(ctx context.Context, h *Handler, p domain.Principal, o
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-h.closing:
+			return nil
 		case <-time.After(eventPollOne):
 		}
 		if err := s.ping(); err != nil {
@@ -182,6 +184,8 @@ func (s *eventStream) all(ctx context.Context, h *Handler, p domain.Principal) e
 		}
 		select {
 		case <-ctx.Done():
+			return nil
+		case <-h.closing:
 			return nil
 		case <-time.After(eventPollAll):
 		}

@@ -100,3 +100,33 @@ func TestOperationEvents(t *testing.T) {
 		t.Fatalf("wait: %v %+v, progress %v", err, final, seen)
 	}
 }
+
+// CloseStreams (the server's shutdown) ends an open stream, which would
+// otherwise keep a graceful shutdown waiting; later streams end at once.
+func TestCloseStreamsEndsEventStreams(t *testing.T) {
+	e := newEnv(t)
+	for _, opened := range []string{"before", "after"} {
+		resp, next := openEvents(t, e, e.admin, "")
+		if resp.StatusCode != 200 {
+			t.Fatalf("events (%s): %d", opened, resp.StatusCode)
+		}
+		// A bound, so that a stream that does not end fails the test
+		// rather than hang it.
+		bound := time.AfterFunc(30*time.Second, func() { resp.Body.Close() })
+		ended := make(chan bool, 1)
+		go func() {
+			for {
+				if _, _, ok := next(); !ok {
+					ended <- true
+					return
+				}
+			}
+		}()
+		e.handle.CloseStreams()
+		<-ended
+		if !bound.Stop() {
+			t.Fatalf("the stream opened %s the shutdown did not end", opened)
+		}
+		resp.Body.Close()
+	}
+}

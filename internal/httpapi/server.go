@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/knib/knib/internal/api"
@@ -32,7 +33,16 @@ type Handler struct {
 	log    *slog.Logger
 	mux    *http.ServeMux
 	routes []route
+	// closing is closed by CloseStreams: event streams end, so that a
+	// server shutting down does not wait on them.
+	closing   chan struct{}
+	closeOnce sync.Once
 }
+
+// CloseStreams ends every open event stream (GET /events) and refuses new
+// ones; for http.Server.RegisterOnShutdown, since a stream never goes idle
+// by itself. Other requests are left to finish.
+func (h *Handler) CloseStreams() { h.closeOnce.Do(func() { close(h.closing) }) }
 
 type route struct {
 	method, path, summary, tag string
@@ -46,7 +56,7 @@ type route struct {
 
 // New builds the handler with every route.
 func New(svc *service.Service, log *slog.Logger) *Handler {
-	h := &Handler{svc: svc, log: log, mux: http.NewServeMux()}
+	h := &Handler{svc: svc, log: log, mux: http.NewServeMux(), closing: make(chan struct{})}
 	h.register()
 	// A known path asked with another method is a 405 naming the methods
 	// it takes, not a 404.

@@ -142,8 +142,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.ReadTimeout == 0 {
 		cfg.ReadTimeout = 30 * time.Second
 	}
-	srv := &http.Server{Handler: console.Mount(httpapi.New(svc, log)), ReadHeaderTimeout: min(10*time.Second, cfg.ReadTimeout), ReadTimeout: cfg.ReadTimeout,
+	apiHandler := httpapi.New(svc, log)
+	srv := &http.Server{Handler: console.Mount(apiHandler), ReadHeaderTimeout: min(10*time.Second, cfg.ReadTimeout), ReadTimeout: cfg.ReadTimeout,
 		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	// Event streams never go idle: they end when shutdown begins, so that
+	// Shutdown only waits for real requests.
+	srv.RegisterOnShutdown(apiHandler.CloseStreams)
 	tlsCfg, err := apiTLS(cfg, rem)
 	if err != nil {
 		ln.Close()
