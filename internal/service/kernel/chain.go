@@ -142,6 +142,12 @@ func (s *Kernel) RecoverVM(ctx context.Context, vmID string) error {
 	if err := s.store.SetChain(ctx, vm.ID, store.Chain{}); err != nil {
 		return err
 	}
+	// The VM's disks as they are now reach the catalogue before its state
+	// says that the recovery is over: nobody sees a recovered VM with the
+	// chain it had (a reader between the two saw the old delta).
+	if _, _, err := s.ReadVM(ctx, vm); err != nil {
+		s.log.Warn("read the recovered vm's disks", "vm", vm.Name, "err", err)
+	}
 	if err := s.store.SetVMError(ctx, vm.ID, ""); err != nil {
 		return err
 	}
