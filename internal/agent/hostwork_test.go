@@ -285,9 +285,18 @@ func TestRestoreAndQuickRestoreOnTheFake(t *testing.T) {
 	if d, _ = e.hv.Domain(e.ctx, e.uuid); d.State != hypervisor.StateCrashed || infos[0].FullBackingFilename != backing {
 		t.Fatalf("after giving up: the VM is %s, the overlay's backing file %q (want %q)", d.State, infos[0].FullBackingFilename, backing)
 	}
+	// And had QEMU rewritten the header unseen (it died as a pull ended
+	// but libvirt still said running), the next consolidation finds the
+	// backup file in the note beside the overlay.
+	if err := qemuimg.Default.Rebase(e.ctx, overlay, "", "", true); err != nil {
+		t.Fatal(err)
+	}
 	pulls = e.hv.Calls("BlockPull")
 	if _, err := e.a.consolidate(e.ctx, cons, noProgress); err != nil {
 		t.Fatalf("the next consolidation: %v", err)
+	}
+	if _, err := os.Stat(backingNote(overlay)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the backing note outlives the consolidation: %v", err)
 	}
 	if d, _ = e.hv.Domain(e.ctx, e.uuid); d.State != hypervisor.StateRunning || len(d.Disks[0].BackingChain) != 0 || e.hv.Calls("BlockPull")-pulls != 1 {
 		t.Fatalf("after the next consolidation: %+v, %d pulls", d, e.hv.Calls("BlockPull")-pulls)

@@ -9,11 +9,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/knib/knib/internal/agentapi"
 	"github.com/knib/knib/internal/fileperm"
+	"github.com/knib/knib/internal/fsatomic"
 	"github.com/knib/knib/internal/hypervisor"
 	"github.com/knib/knib/internal/qemuimg"
 	"github.com/knib/knib/internal/revert"
@@ -81,15 +83,15 @@ func (a *Local) writeDisk(ctx context.Context, src, dest, format string, quick b
 // destination, not yet in place: a restore of several disks prepares them
 // all, and checks the backup files' hashes, before it replaces any.
 type preparedDisk struct {
-	part, dest string
-	quick      bool
+	part, dest, src string
+	quick           bool
 }
 
 // prepareDisk writes a backup file's flattened content (or, quick, a thin
 // overlay on it) beside dest and checks the result against the backup. On
 // error nothing is left behind.
 func (a *Local) prepareDisk(ctx context.Context, src, dest, format string, quick bool) (preparedDisk, error) {
-	p := preparedDisk{part: dest + ".knib-restore.part", dest: dest, quick: quick}
+	p := preparedDisk{part: dest + ".knib-restore.part", dest: dest, src: src, quick: quick}
 	os.Remove(p.part)
 	if err := a.perm.MkdirAll(filepath.Dir(dest)); err != nil {
 		return p, err
@@ -144,6 +146,12 @@ func (p preparedDisk) discard() { os.Remove(p.part) }
 // the VM runs.
 func (p preparedDisk) commit(trash *[]string) error {
 	if p.quick {
+		// The overlay's backing file, kept beside it until consolidation
+		// pulled it in: a QEMU that dies as a pull ends can leave the
+		// overlay's header without it (rejoinBacking).
+		if err := fsatomic.WriteFile(backingNote(p.dest), []byte(p.src), 0o600); err != nil {
+			return err
+		}
 		// Freeing a large old disk file takes seconds and slows everything
 		// else on that file system, QEMU's start included: move it aside
 		// and let the caller free it after the start.
@@ -723,9 +731,15 @@ func (a *Local) consolidate(ctx context.Context, req agentapi.ConsolidateRequest
 		return nil, err
 	}
 	if dom.State == hypervisor.StateCrashed {
-		// QEMU died after the quick restore started the VM: it ran, and
-		// nobody stopped it; nothing was pulled yet.
+		// QEMU died since the quick restore started the VM (it ran, and
+		// nobody stopped it), maybe as a pull ended: the overlays get their
+		// backup files back before it starts again.
 		a.log.Warn("qemu died before consolidation; starting the VM again", "vm", dom.Name)
+		for _, d := range dom.Disks {
+			if err := a.rejoinBacking(ctx, d); err != nil {
+				return nil, err
+			}
+		}
 		if err := a.hv.StartDomain(ctx, dom.UUID); err != nil {
 			return nil, fmt.Errorf("start the VM again after qemu died: %w", err)
 		}
@@ -774,7 +788,7 @@ func (a *Local) consolidate(ctx context.Context, req agentapi.ConsolidateRequest
 			// The VM was running and nobody stopped it: start it again
 			// on the same overlays (whatever was pulled is in them) and
 			// pull again, rather than leave it down.
-			now, derr := a.hv.Domain(ctx, dom.UUID)
+			now, derr := a.settledState(ctx, dom.UUID)
 			if derr != nil || now.State != hypervisor.StateCrashed {
 				return res, err
 			}
@@ -801,6 +815,9 @@ func (a *Local) consolidate(ctx context.Context, req agentapi.ConsolidateRequest
 				return res, fmt.Errorf("disk %s still depends on backup storage after the block pull", target)
 			}
 		}
+		if err := os.Remove(backingNote(disk.Source)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return res, err
+		}
 		res.Disks = append(res.Disks, target)
 	}
 	// The pulled data was flushed when each pull ended; a QEMU that died
@@ -825,7 +842,12 @@ func (a *Local) consolidate(ctx context.Context, req agentapi.ConsolidateRequest
 // since), and backup files never change, so the overlay on its backing
 // file again reads exactly what the VM had; the pull then runs again.
 func (a *Local) rejoinBacking(ctx context.Context, d hypervisor.Disk) error {
-	if len(d.BackingChain) == 0 {
+	var back hypervisor.Layer
+	if raw, err := os.ReadFile(backingNote(d.Source)); err == nil && len(raw) > 0 {
+		back = hypervisor.Layer{Path: string(raw), Format: "qcow2"}
+	} else if len(d.BackingChain) > 0 {
+		back = d.BackingChain[0]
+	} else {
 		return nil
 	}
 	infos, err := a.img.Info(ctx, d.Source, qemuimg.InfoOptions{ForceShare: true})
@@ -835,7 +857,6 @@ func (a *Local) rejoinBacking(ctx context.Context, d hypervisor.Disk) error {
 	if infos[0].BackingFilename != "" {
 		return nil
 	}
-	back := d.BackingChain[0]
 	format := back.Format
 	if format == "" {
 		format = "qcow2"
@@ -846,6 +867,27 @@ func (a *Local) rejoinBacking(ctx context.Context, d hypervisor.Disk) error {
 	}
 	return nil
 }
+
+// settledState reads a domain after a failed block job call: libvirt may
+// report a QEMU that just died as running for a moment, so a running
+// domain is read again a few times before it counts as running.
+func (a *Local) settledState(ctx context.Context, uuid string) (hypervisor.Domain, error) {
+	for i := 0; ; i++ {
+		d, err := a.hv.Domain(ctx, uuid)
+		if err != nil || d.State != hypervisor.StateRunning || i == 20 {
+			return d, err
+		}
+		select {
+		case <-ctx.Done():
+			return d, ctx.Err()
+		case <-a.clk.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// backingNote is the file beside a quick-restore overlay that names its
+// backup file until consolidation pulled it in.
+func backingNote(overlay string) string { return overlay + ".knib-backing" }
 
 // consolidateRestarts bounds how often a consolidation starts a VM again
 // whose QEMU died during a block pull.
