@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"net/http"
-	"time"
 
 	"github.com/knib/knib/internal/api"
 	"github.com/knib/knib/internal/domain"
@@ -23,20 +22,10 @@ func (h *Handler) registerDashboard() {
 
 func dashboardToAPI(d dashboard.Dashboard) api.Dashboard {
 	out := api.Dashboard{VMs: make([]api.DashboardVM, 0, len(d.Rows)), Storages: []api.DashboardStorage{}, Generated: d.Generated}
-	when := func(t time.Time) *time.Time {
-		if t.IsZero() {
-			return nil
-		}
-		return &t
-	}
 	for _, r := range d.Rows {
-		state := r.State
-		if r.WorkState != "" {
-			state = r.WorkState
-		}
-		v := api.DashboardVM{ID: r.VMID, Name: r.Name, Account: r.Account, Host: r.Host, State: string(state), Offering: r.Offering,
-			ChainHead: r.ChainHead, ChainLength: r.ChainLength, Backups: r.Backups, LastGood: when(r.LastGoodAt),
-			StoredBytes: r.StoredBytes, NextRun: when(r.NextRun), Severity: r.Severity, Attention: make([]api.Attention, 0, len(r.Attention))}
+		v := api.DashboardVM{ID: r.VMID, Name: r.Name, Account: r.Account, Host: r.Host, State: string(r.EffectiveState()), Offering: r.Offering,
+			ChainHead: r.ChainHead, ChainLength: r.ChainLength, Backups: r.Backups, LastGood: optTime(r.LastGoodAt),
+			StoredBytes: r.StoredBytes, NextRun: optTime(r.NextRun), Severity: r.Severity, Attention: make([]api.Attention, 0, len(r.Attention))}
 		if r.LastBackupID != "" {
 			v.LastBackup = &api.DashboardEvent{BackupID: r.LastBackupID, Status: string(r.LastBackupStatus), At: r.LastBackupAt}
 		}
@@ -53,7 +42,7 @@ func dashboardToAPI(d dashboard.Dashboard) api.Dashboard {
 	}
 	for _, s := range d.Storages {
 		out.Storages = append(out.Storages, api.DashboardStorage{Name: s.Name, Capacity: s.Capacity, Free: s.Free, Used: s.Used,
-			Measured: when(s.Measured), Low: s.Low})
+			Measured: optTime(s.Measured), Low: s.Low})
 	}
 	return out
 }

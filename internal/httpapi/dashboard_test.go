@@ -35,14 +35,7 @@ func TestDashboard(t *testing.T) {
 	if err := e.st.SetValidation(ctx, ok.ID, domain.Valid, "", nil, false, nil); err != nil {
 		t.Fatal(err)
 	}
-	z, err := e.st.EnsureZone(ctx, "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := domain.Storage{ID: domain.NewID(), Name: "nfs", ZoneID: z.ID, Path: "/srv/nfs", Enabled: true, Created: now}
-	if err := e.st.CreateStorage(ctx, st); err != nil {
-		t.Fatal(err)
-	}
+	st := addStorage(t, e, now)
 	if err := e.st.SetStorageCapacity(ctx, st.ID, 1000, 50, now); err != nil {
 		t.Fatal(err)
 	}
@@ -80,14 +73,7 @@ func TestDeletePlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
-	z, err := e.st.EnsureZone(ctx, "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := domain.Storage{ID: domain.NewID(), Name: "nfs", ZoneID: z.ID, Path: "/srv/nfs", Enabled: true, Created: now}
-	if err := e.st.CreateStorage(ctx, st); err != nil {
-		t.Fatal(err)
-	}
+	st := addStorage(t, e, now)
 	full := domain.Backup{ID: "b0000000-0000-4000-8000-000000000001", VMID: vmUUID, VMName: "web", AccountID: admin.ID, Type: domain.BackupFull,
 		Position: 1, Status: domain.BackupBackedUp, Dir: "backups/web/b1", Plan: "{}", Created: now, Updated: now, StorageID: st.ID}
 	inc := full
@@ -117,4 +103,18 @@ func TestDeletePlan(t *testing.T) {
 	}
 	e.do(e.admin, "POST", "/backups/delete/plan", `{"ids":[]}`, 400, nil)
 	e.do(e.user, "POST", "/backups/delete/plan", `{"ids":["`+full.ID+`"]}`, 404, nil)
+}
+
+// addStorage records a backup storage "nfs" in the default zone.
+func addStorage(t *testing.T, e *env, now time.Time) domain.Storage {
+	t.Helper()
+	z, err := e.st.EnsureZone(context.Background(), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := domain.Storage{ID: domain.NewID(), Name: "nfs", ZoneID: z.ID, Path: "/srv/nfs", Enabled: true, Created: now}
+	if err := e.st.CreateStorage(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

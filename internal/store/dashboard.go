@@ -42,3 +42,9 @@ type Dashboards interface {
 	// the catalogue, not with a round trip per VM.
 	VMSummaries(ctx context.Context, accountID string) ([]VMSummary, error)
 }
+
+// EffectiveState is the VM's state as domain.VM.EffectiveState says it:
+// its work state (BackingUp, BackupError, ...) over the hypervisor's.
+func (v VMSummary) EffectiveState() domain.VMState {
+	return domain.VM{State: v.State, WorkState: v.WorkState}.EffectiveState()
+}

@@ -96,10 +96,7 @@ func Low(capacity, free int64) bool {
 // Needs lists what about a VM needs a human, worst first.
 func Needs(v store.VMSummary) []Attention {
 	var out []Attention
-	state := v.State
-	if v.WorkState != "" {
-		state = v.WorkState
-	}
+	state := v.EffectiveState()
 	if state == domain.VMBackupError || state == domain.VMRestoreError {
 		what := "VM " + string(state)
 		if v.LastError != "" {

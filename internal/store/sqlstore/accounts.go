@@ -76,25 +76,31 @@ func (s *DB) CreateToken(ctx context.Context, t store.Token) error {
 	return err
 }
 
+const tokenCols = `id, account_id, role, name, hash, created`
+
+func scanToken(r scanner) (store.Token, error) {
+	var t store.Token
+	var role, created string
+	err := r.Scan(&t.ID, &t.AccountID, &role, &t.Name, &t.Hash, &created)
+	t.Role, t.Created = domain.Role(role), parseTime(created)
+	return t, err
+}
+
 // ListTokens lists tokens, oldest first (see store.Store).
 func (s *DB) ListTokens(ctx context.Context, accountID string) ([]store.Token, error) {
-	stmt, args := `SELECT id, account_id, role, name, hash, created FROM tokens ORDER BY created, id`, []any(nil)
-	if accountID != "" {
-		stmt, args = `SELECT id, account_id, role, name, hash, created FROM tokens WHERE account_id = $1 ORDER BY created, id`, []any{accountID}
-	}
-	rows, err := s.db.QueryContext(ctx, stmt, args...)
+	var q query
+	q.eq("account_id", accountID)
+	rows, err := s.db.QueryContext(ctx, q.sql(tokenCols, "tokens", "created, id", 0), q.args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []store.Token
 	for rows.Next() {
-		var t store.Token
-		var role, created string
-		if err := rows.Scan(&t.ID, &t.AccountID, &role, &t.Name, &t.Hash, &created); err != nil {
+		t, err := scanToken(rows)
+		if err != nil {
 			return nil, err
 		}
-		t.Role, t.Created = domain.Role(role), parseTime(created)
 		out = append(out, t)
 	}
 	return out, rows.Err()
@@ -119,13 +125,9 @@ func (s *DB) DeleteToken(ctx context.Context, id string) error {
 
 // TokenByHash finds a token by the hash of its secret.
 func (s *DB) TokenByHash(ctx context.Context, hash string) (store.Token, error) {
-	var t store.Token
-	var role, created string
-	err := s.db.QueryRowContext(ctx, `SELECT id, account_id, role, name, hash, created FROM tokens WHERE hash = $1`, hash).
-		Scan(&t.ID, &t.AccountID, &role, &t.Name, &t.Hash, &created)
+	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = $1`, hash))
 	if noRows(err) {
 		return t, fmt.Errorf("token: %w", domain.ErrNotFound)
 	}
-	t.Role, t.Created = domain.Role(role), parseTime(created)
 	return t, err
 }
