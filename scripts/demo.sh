@@ -48,9 +48,12 @@ for _ in $(seq 1 90); do "$knib" vm exec "$vm" -- true >/dev/null 2>&1 && break;
 "$knib" vm show "$vm"
 
 say "offering"
-offering=$("$knib" offering list -o json | jq -r '.[] | select(.name == "demo") | .id')
+# (demo-files: the offering allows file-level restore; a "demo" offering
+# of an older demo run did not.)
+offering=$("$knib" offering list -o json | jq -r '.[] | select(.name == "demo-files") | .id')
 if [[ -z $offering ]]; then
-	offering=$("$knib" offering create --name demo --description "demo offering" --backup-chain-size 4 --allow-quick-restore -o json | jq -r .id)
+	offering=$("$knib" offering create --name demo-files --description "demo offering" --backup-chain-size 4 \
+		--allow-quick-restore --allow-extract-file -o json | jq -r .id)
 fi
 "$knib" offering list
 current=$("$knib" vm show "$vm" -o json | jq -r .offering_id)
@@ -78,5 +81,12 @@ if [[ ! -s $pwfile ]]; then
 	(umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$pwfile")
 fi
 "$knib" account passwd admin --password-file "$pwfile" >/dev/null
+say "file-level restore: browse the first backup and extract a file (read in an isolated helper VM)"
+"$knib" backup files "$first"
+"$knib" backup files "$first" / --disk vda
+out=$(mktemp -d)
+"$knib" backup extract "$first" /first.txt --disk vda -o "$out/files"
+echo "extracted from the first backup: $(cat "$out/files/first.txt")"
+rm -rf "$out"
 say "web console: $server/ui/  (account admin, password in $pwfile, or log in with the token in $KNIB_DATA_DIR/admin.token)"
 say "done: try ./bin/knib --help"

@@ -4,6 +4,9 @@
 # Idempotent and quick when everything is already in place:
 #   1. installs the Debian packages the test bed needs (apt-get update only when
 #      something is missing),
+#   1b. prepares libguestfs (file-level restore and its test fixtures): a
+#      supermin kernel unpacked under /var/cache/knib/gfk and the environment
+#      file /var/cache/knib/gfk/env that guestfish is run with,
 #   2. starts virtlogd and libvirtd (this machine has no systemd) and waits
 #      until qemu:///system answers,
 #   3. builds the test guest (scripts/build-guest.sh, cached).
@@ -18,21 +21,116 @@ script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 [[ $(id -u) -eq 0 ]] || die "must run as root"
 
 # --- 1. packages -------------------------------------------------------------
+# The file-system tools (xfsprogs ... fdisk) build the file-level restore's
+# test images; kmod provides the depmod of step 1b.
 packages=(qemu-utils qemu-system-x86 libvirt-daemon-system libvirt-clients
-	qemu-guest-agent busybox-static e2fsprogs zstd curl jq virtnbdbackup chromium)
-missing=()
-for p in "${packages[@]}"; do
-	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-	[[ $status == installed ]] || missing+=("$p")
-done
-if ((${#missing[@]})); then
-	log "installing ${missing[*]} (apt-get update first)"
+	qemu-guest-agent busybox-static e2fsprogs zstd curl jq virtnbdbackup chromium
+	xfsprogs btrfs-progs dosfstools mtools ntfs-3g lvm2 fdisk kmod)
+# Installed without their recommends (libguestfs-tools recommends a lot).
+packages_norec=(libguestfs-tools)
+
+# missing_of PKG...: prints the packages of the list that are not installed.
+missing_of() {
+	local p status
+	for p in "$@"; do
+		status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+		[[ $status == installed ]] || printf '%s\n' "$p"
+	done
+}
+mapfile -t missing < <(missing_of "${packages[@]}")
+mapfile -t missing_norec < <(missing_of "${packages_norec[@]}")
+if ((${#missing[@]} + ${#missing_norec[@]})); then
+	log "installing ${missing[*]} ${missing_norec[*]} (apt-get update first)"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
-	apt-get install -y -qq "${missing[@]}" >/dev/null
+	if ((${#missing[@]})); then
+		apt-get install -y -qq "${missing[@]}" >/dev/null
+	fi
+	if ((${#missing_norec[@]})); then
+		apt-get install -y -qq --no-install-recommends "${missing_norec[@]}" >/dev/null
+	fi
 	log "packages installed"
 else
 	log "packages already installed"
+fi
+
+# --- 1b. libguestfs: supermin kernel and environment -------------------------
+# These machines have no kernel in /boot, which supermin needs to build the
+# libguestfs appliance: Debian's cloud kernel (the package
+# linux-image-cloud-amd64 depends on) is unpacked into $gfk/k, its modules.dep
+# made with kmod's depmod (busybox's breaks modprobe in the appliance), and
+# $gfk/env names it for supermin (KEY=VALUE lines; guestfish is run with
+# them added to its environment). QEMU runs under TCG (nested KVM is
+# unreliable here). Skipped when the env file and what it names exist.
+gfk=${KNIB_GFK_DIR:-/var/cache/knib/gfk}
+gfk_env=$gfk/env
+gfk_ready() {
+	local kernel modules
+	[[ -s $gfk_env ]] || return 1
+	kernel=$(sed -n 's/^SUPERMIN_KERNEL=//p' "$gfk_env")
+	modules=$(sed -n 's/^SUPERMIN_MODULES=//p' "$gfk_env")
+	[[ -n $kernel && -s $kernel && -n $modules && -s $modules/modules.dep ]]
+}
+mkdir -p /lib/modules # supermin reads it even with SUPERMIN_MODULES set
+if gfk_ready; then
+	log "libguestfs kernel already in $gfk ($(sed -n 's/^SUPERMIN_KERNEL_VERSION=//p' "$gfk_env"))"
+else
+	depmod=/sbin/depmod
+	[[ $(readlink -f "$depmod") == */kmod ]] || die "$depmod is not kmod's (apt-get install kmod)"
+	kpkg() { apt-cache depends linux-image-cloud-amd64 2>/dev/null |
+		awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }'; }
+	pkg=$(kpkg || true)
+	if [[ -z $pkg ]]; then
+		log "apt lists lack linux-image-cloud-amd64: apt-get update"
+		apt-get update -qq
+		pkg=$(kpkg || true)
+	fi
+	[[ -n $pkg ]] || die "cannot find the package linux-image-cloud-amd64 depends on"
+	mkdir -p "$gfk/deb"
+	chmod 0755 "$gfk"
+	# A download of an earlier run is reused.
+	deb=$(find "$gfk/deb" -maxdepth 1 -name "${pkg}_*.deb" | sort | tail -n 1)
+	if [[ -z $deb ]]; then
+		log "libguestfs kernel: downloading $pkg"
+		# Let apt's sandbox user write there (avoids a warning and a root fallback).
+		if id _apt >/dev/null 2>&1; then chown _apt "$gfk/deb"; fi
+		(cd "$gfk/deb" && apt-get download -qq "$pkg") || die "apt-get download $pkg failed"
+		deb=$(find "$gfk/deb" -maxdepth 1 -name "${pkg}_*.deb" | sort | tail -n 1)
+		[[ -n $deb ]] || die "apt-get download $pkg left no ${pkg}_*.deb in $gfk/deb"
+	else
+		log "libguestfs kernel: reusing $deb"
+	fi
+	rm -rf "$gfk/k.new"
+	dpkg -x "$deb" "$gfk/k.new"
+	kver=$(ls "$gfk/k.new/lib/modules")
+	[[ -n $kver && $kver != *[[:space:]]* ]] || die "no single kernel version in $deb"
+	[[ -f $gfk/k.new/boot/vmlinuz-$kver ]] || die "no boot/vmlinuz-$kver in $deb"
+	# The package ships no modules.dep (depmod runs at install time): make one.
+	"$depmod" -b "$gfk/k.new" "$kver" || die "depmod for $kver failed"
+	rm -rf "$gfk/k"
+	mv "$gfk/k.new" "$gfk/k"
+	k=$gfk/k
+	cat >"$gfk_env.new" <<-ENV
+		LIBGUESTFS_BACKEND=direct
+		LIBGUESTFS_BACKEND_SETTINGS=force_tcg
+		SUPERMIN_KERNEL=$k/boot/vmlinuz-$kver
+		SUPERMIN_MODULES=$k/lib/modules/$kver
+		SUPERMIN_KERNEL_VERSION=$kver
+	ENV
+	chmod 0644 "$gfk_env.new"
+	mv -f "$gfk_env.new" "$gfk_env"
+	log "libguestfs kernel $kver in $k, environment in $gfk_env"
+	# First launch: supermin builds the appliance (cached in /var/tmp).
+	log "libguestfs: first launch (builds the appliance, ~15 s)"
+	gfk_tmp=$(mktemp -d /tmp/knib-gfk.XXXXXX)
+	if ! (set -a && . "$gfk_env" && guestfish -N "$gfk_tmp/t.img=fs:ext4:64M" exit) \
+		>"$gfk_tmp/log" 2>&1; then
+		cat "$gfk_tmp/log" >&2
+		rm -rf "$gfk_tmp"
+		die "guestfish cannot launch its appliance with $gfk_env"
+	fi
+	rm -rf "$gfk_tmp"
+	log "libguestfs works"
 fi
 
 # --- 2. daemons --------------------------------------------------------------

@@ -244,6 +244,7 @@ func load(ctx context.Context, s *catalogue.Server, hc *http.Client, r request, 
 // stubAgent is a connected host that refuses every task: the scheduler
 // claims jobs for it, and the jobs fail and go back to the queue.
 type stubAgent struct {
+	agentapi.NoFiles
 	name  string
 	tasks *atomic.Int64
 }

@@ -55,6 +55,8 @@ type Local struct {
 	perm    fileperm.Perms
 	permErr error
 	secured storageGuard
+	// files: the helpers that read backups' file systems (files.go).
+	files *fileHelpers
 }
 
 var _ agentapi.Agent = (*Local)(nil)
@@ -86,6 +88,8 @@ func NewLocal(cfg Config, hv Hypervisor, log *slog.Logger) *Local {
 	handle(a, agentapi.Undefine, a.undefine)
 	handle(a, agentapi.StorageStat, a.statStorage)
 	handle(a, agentapi.StorageCopy, a.copyStorage)
+	handle(a, agentapi.RestoreFiles, a.restoreFiles)
+	a.files = newFileHelpers(a.clk, cfg.Name, cfg.StoragePath)
 	a.changes = newChanges()
 	return a
 }
@@ -95,6 +99,7 @@ func NewLocal(cfg Config, hv Hypervisor, log *slog.Logger) *Local {
 func (a *Local) Close() {
 	a.changes.close()
 	a.tasks.closeAll()
+	a.files.closeAll()
 }
 
 // HostReport describes this host.

@@ -49,6 +49,8 @@ type Agent interface {
 	CancelTask(ctx context.Context, id string) error
 
 	WaitInventoryChange(ctx context.Context, since ChangeMark) (ChangeMark, error)
+
+	Files
 }
 
 // ChangeMark says how far an agent's inventory changes went: the agent's

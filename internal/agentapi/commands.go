@@ -39,6 +39,7 @@ var (
 	Validate            = register[ValidateRequest, ValidateResult](KindValidate)
 	Hash                = register[HashRequest, HashResult](KindHash)
 	CleanupValidation   = register[CleanupValidationRequest, CleanupValidationResult](KindCleanupValidation)
+	RestoreFiles        = register[RestoreFilesRequest, RestoreFilesResult](KindRestoreFiles)
 )
 
 var registry = map[string]bool{}

@@ -74,6 +74,7 @@ func NewHandler(a agentapi.Agent, log *slog.Logger) http.Handler {
 	mux.HandleFunc("POST "+prefix+"/tasks/{id}/cancel", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, log, struct{}{}, a.CancelTask(r.Context(), r.PathValue("id")))
 	})
+	filesRoutes(mux, a, log)
 	return mux
 }
 

@@ -103,6 +103,7 @@ var codecs = func() map[string]codec {
 		func() (string, codec) { return codecOf(agentapi.Validate) },
 		func() (string, codec) { return codecOf(agentapi.Hash) },
 		func() (string, codec) { return codecOf(agentapi.CleanupValidation) },
+		func() (string, codec) { return codecOf(agentapi.RestoreFiles) },
 	} {
 		name, c := add()
 		m[name] = c

@@ -495,3 +495,62 @@ type Schedule struct {
 	NextRun    time.Time `json:"next_run"`
 	Created    time.Time `json:"created"`
 }
+
+// FileQuery is the query of GET /backups/{id}/files.
+type FileQuery struct {
+	Path string `query:"path" doc:"directory to list, absolute inside the file system; empty: list the volumes"`
+	Disk string `query:"disk" doc:"volume: a disk (vda) with one file system, a partition (vda1) or VG/LV; empty when the backup has one file system"`
+}
+
+// FileVolume is a device of a backup that holds a file system.
+type FileVolume struct {
+	Name      string `json:"name" doc:"vda (whole disk), vda1 (partition) or VG/LV"`
+	Disk      string `json:"disk,omitempty"`
+	Partition int    `json:"partition,omitempty"`
+	Table     string `json:"table,omitempty" doc:"gpt or msdos"`
+	FSType    string `json:"fs_type"`
+	Label     string `json:"label,omitempty"`
+	Size      int64  `json:"size"`
+	Total     int64  `json:"total,omitempty"`
+	Used      int64  `json:"used,omitempty"`
+	Browsable bool   `json:"browsable"`
+}
+
+// FileEntry is one directory entry of a backup's file system.
+type FileEntry struct {
+	Name   string    `json:"name"`
+	Type   string    `json:"type" doc:"file, dir, symlink, char, block, fifo, socket"`
+	Size   int64     `json:"size"`
+	Mode   uint32    `json:"mode" doc:"permission bits with setuid, setgid and sticky"`
+	UID    int64     `json:"uid"`
+	GID    int64     `json:"gid"`
+	MTime  time.Time `json:"mtime"`
+	Links  int64     `json:"links"`
+	Target string    `json:"target,omitempty" doc:"symlink target"`
+}
+
+// FileListing is the answer of GET /backups/{id}/files: the volumes, or a
+// directory's entries.
+type FileListing struct {
+	Backup  string       `json:"backup"`
+	Volumes []FileVolume `json:"volumes,omitempty"`
+	Volume  string       `json:"volume,omitempty"`
+	Path    string       `json:"path,omitempty"`
+	Entries []FileEntry  `json:"entries,omitempty"`
+}
+
+// FileExtract is the body of POST /backups/{id}/files/extract.
+type FileExtract struct {
+	Paths       []string `json:"paths" doc:"absolute paths inside the file system: files, directories (whole trees), symlinks"`
+	Disk        string   `json:"disk,omitempty"`
+	Compression string   `json:"compression,omitempty" doc:"zstd: the tar stream is zstd-compressed"`
+}
+
+// FileRestore is the body of POST /backups/{id}/files/restore.
+type FileRestore struct {
+	Paths     []string `json:"paths"`
+	Disk      string   `json:"disk,omitempty"`
+	VM        string   `json:"vm" doc:"running VM (name or uuid) with a guest agent"`
+	To        string   `json:"to" doc:"directory in the guest; each path goes to TO/path"`
+	Overwrite bool     `json:"overwrite,omitempty" doc:"replace existing files; without it nothing is written when a target exists"`
+}

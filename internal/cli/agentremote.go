@@ -69,6 +69,7 @@ func runRemoteAgent(ctx context.Context, a *app, o remoteAgentOpts) error {
 	defer hv.Close()
 	local := agent.NewLocal(agent.Config{Name: o.name, StoragePath: o.storage, DiskDir: o.diskDir, PropertiesFile: filepath.Join(o.dir, "agent.properties")}, hv, log)
 	defer local.Close()
+	local.EndOrphanedHelpers()
 	// A storage an older knib wrote (0755/0644) is tightened.
 	if err := local.TightenStorage(); err != nil {
 		log.Warn("backup storage not tightened", "err", err)

@@ -149,6 +149,7 @@ func backupCmd(a *app) *cobra.Command {
 	}
 	cmd.AddCommand(create, list, show, del, shot, validate)
 	cmd.AddCommand(restoreCmds(a)...)
+	cmd.AddCommand(fileCmds(a)...)
 	return cmd
 }
 

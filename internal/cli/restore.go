@@ -17,7 +17,7 @@ func (a *app) printRestore(res json.RawMessage) error {
 		return err
 	}
 	return a.print(r, func(w *tabwriter.Writer) {
-		for _, k := range []string{"vm", "id", "backup", "host", "defined", "started", "quick", "consolidated"} {
+		for _, k := range []string{"vm", "id", "backup", "host", "defined", "started", "quick", "consolidated", "to", "files", "dirs", "links", "bytes", "skipped"} {
 			if v, ok := r[k]; ok {
 				fmt.Fprintf(w, "%s\t%v\n", k, v)
 			}

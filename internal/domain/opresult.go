@@ -18,6 +18,7 @@ const (
 	OpChainFinish         = "chain.finish"
 	OpInventoryRefresh    = "inventory.refresh"
 	OpStorageMigrate      = "storage.migrate"
+	OpBackupRestoreFiles  = "backup.restore-files"
 )
 
 // OpResults returns a zero value of every result type, one per operation
@@ -27,6 +28,7 @@ func OpResults() []OpResult {
 		BackupCreateResult{}, BackupCreateVMResult{}, BackupDeleteResult{},
 		BackupRestoreResult{}, BackupRestoreVolumeResult{}, VMConsolidateResult{},
 		ChainFinishResult{}, InventoryRefreshResult{}, StorageMigrateResult{},
+		BackupRestoreFilesResult{},
 	}
 }
 
@@ -158,6 +160,22 @@ type StorageMigrateResult struct {
 	Moved []string `json:"moved"`
 }
 
+// BackupRestoreFilesResult is the result of backup.restore-files: what was
+// written into the VM through its guest agent.
+type BackupRestoreFilesResult struct {
+	// VM is the VM's name; To the directory in the guest.
+	VM string `json:"vm"`
+	To string `json:"to"`
+	// Files, Dirs and Links count what was written; Bytes the files' bytes.
+	Files int   `json:"files"`
+	Dirs  int   `json:"dirs"`
+	Links int   `json:"links"`
+	Bytes int64 `json:"bytes"`
+	// Skipped counts devices, fifos and sockets (not restored).
+	Skipped int `json:"skipped,omitempty"`
+}
+
+func (BackupRestoreFilesResult) OpKind() string  { return OpBackupRestoreFiles }
 func (BackupCreateResult) OpKind() string        { return OpBackupCreate }
 func (BackupCreateVMResult) OpKind() string      { return OpBackupCreateVM }
 func (BackupDeleteResult) OpKind() string        { return OpBackupDelete }

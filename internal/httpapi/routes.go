@@ -406,6 +406,7 @@ func (h *Handler) register() {
 	h.registerStorages()
 	// The console's dashboard (dashboard.go).
 	h.registerDashboard()
+	h.registerFiles()
 }
 
 func accountToAPI(a domain.Account, u *domain.Usage) api.Account {

@@ -55,12 +55,14 @@ func extraAgentLoop(ctx context.Context, svc *service.Service, cfg Config, eh Ex
 			a := agent.NewLocal(agent.Config{Name: eh.Name, StoragePath: storage, DiskDir: disks,
 				PropertiesFile: filepath.Join(dir, "agent.properties")}, hv, log.With("host", eh.Name))
 			svc.Jobs.CleanupValidations(ctx, a)
+			a.EndOrphanedHelpers()
 			if _, err = svc.Hosts.RegisterHost(ctx, cfg.Zone, a, true); err == nil {
 				<-ctx.Done()
 				a.Close()
 				hv.Close()
 				return
 			}
+			a.Close()
 			hv.Close()
 		}
 		log.Warn("extra host agent not ready; retrying", "host", eh.Name, "uri", eh.URI, "err", err)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/knib/knib/internal/agent"
@@ -167,8 +168,11 @@ func Run(ctx context.Context, cfg Config) error {
 
 	loopCtx, stopLoops := context.WithCancel(ctx)
 	defer stopLoops()
+	// The in-process agents end with the loops; their Close (which stops
+	// their file-restore helpers and tasks) must be over before Run returns.
+	var agentLoops sync.WaitGroup
 	if cfg.LibvirtURI != "" {
-		go localAgentLoop(loopCtx, svc, cfg, storage, log)
+		agentLoops.Go(func() { localAgentLoop(loopCtx, svc, cfg, storage, log) })
 	}
 	go jobLoop(loopCtx, svc, cfg.JobsEvery, log)
 	go leaseLoop(loopCtx, svc, cfg.JobLease, log)
@@ -176,7 +180,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// below (every SyncEvery) remain the safety net.
 	go svc.Hosts.FollowInventory(loopCtx)
 	for _, eh := range cfg.ExtraHosts {
-		go extraAgentLoop(loopCtx, svc, cfg, eh, storage, log)
+		agentLoops.Go(func() { extraAgentLoop(loopCtx, svc, cfg, eh, storage, log) })
 	}
 	go rem.manage(loopCtx)
 	if cfg.AgentListen != "" {
@@ -200,6 +204,7 @@ func Run(ctx context.Context, cfg Config) error {
 	srv.Shutdown(shutdownCtx)
 	svc.Kernel.Wait()
 	svc.Jobs.WaitJobs()
+	agentLoops.Wait()
 	log.Info("knib server stopped")
 	return nil
 }
@@ -220,11 +225,13 @@ func localAgentLoop(ctx context.Context, svc *service.Service, cfg Config, stora
 			// Validation VMs a dead process left behind go first, before
 			// the host takes new jobs.
 			svc.Jobs.CleanupValidations(ctx, a)
+			a.EndOrphanedHelpers()
 			if _, err = svc.Hosts.RegisterHost(ctx, cfg.Zone, a, true); err == nil {
 				local = a
 				defer func() { a.Close(); hv.Close() }()
 				break
 			}
+			a.Close()
 			hv.Close()
 		}
 		log.Warn("local agent not ready; retrying", "uri", cfg.LibvirtURI, "err", err)

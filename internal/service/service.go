@@ -8,6 +8,7 @@ import (
 	"github.com/knib/knib/internal/service/backups"
 	"github.com/knib/knib/internal/service/config"
 	"github.com/knib/knib/internal/service/dashboard"
+	"github.com/knib/knib/internal/service/files"
 	"github.com/knib/knib/internal/service/hosts"
 	"github.com/knib/knib/internal/service/jobrun"
 	"github.com/knib/knib/internal/service/kernel"
@@ -34,6 +35,7 @@ type Service struct {
 	Storages  *storages.Service
 	Backups   *backups.Service
 	Restores  *restores.Service
+	Files     *files.Service
 	Snapshots *snapshots.Service
 	Jobs      *jobrun.Service
 	Schedules *schedules.Service
@@ -52,6 +54,7 @@ func New(st store.Store, clk clock.Clock, log *slog.Logger) *Service {
 	s.Storages = storages.New(k, st)
 	s.Backups = backups.New(k, st, s.Storages)
 	s.Restores = restores.New(k, st)
+	s.Files = files.New(k, st)
 	s.Snapshots = snapshots.New(k, st)
 	s.Jobs = jobrun.New(k, st, s.Accounts)
 	s.Schedules = schedules.New(k, st, s.Backups)

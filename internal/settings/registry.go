@@ -87,7 +87,11 @@ const (
 
 	// Not in the seed's table, but used by the provider's validation
 	// scheduler (kboss-behaviour §7.1, §11.2).
-	KeyValidationTimeout       = "backup.validation.timeout"
+	KeyValidationTimeout = "backup.validation.timeout"
+
+	// File-level restore (knib's own).
+	KeyFileHelperIdleTimeout   = "backup.file.helper.idle.timeout"
+	KeyFileHelperMaxPerHost    = "backup.file.helper.max.per.host"
 	KeyValidationMaxJobRetries = "backup.validation.max.job.retries"
 	KeyValidationRetryInterval = "backup.validation.retry.interval"
 
@@ -266,6 +270,16 @@ var definitions = []Definition{
 	{
 		Key: KeyValidationTimeout, Type: TypeInt, Default: "3600", Min: num(1), Unit: UnitSeconds,
 		Description: "Timeout, in seconds, for running validation jobs. Jobs still executing after 2.5 times this value are considered lost and treated as failed.",
+		Scopes:      []Scope{ScopeHost},
+	},
+	{
+		Key: KeyFileHelperIdleTimeout, Type: TypeInt, Default: "300", Min: num(1), Unit: UnitSeconds,
+		Description: "Seconds after its last call that a file-restore helper (the isolated appliance that reads a backup's file systems) is stopped",
+		Scopes:      []Scope{ScopeHost},
+	},
+	{
+		Key: KeyFileHelperMaxPerHost, Type: TypeInt, Default: "2", Min: num(1),
+		Description: "Maximum number of file-restore helpers running at the same time on each host; one more ends the longest idle one",
 		Scopes:      []Scope{ScopeHost},
 	},
 	{

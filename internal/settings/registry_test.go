@@ -58,6 +58,8 @@ var extraTable = []struct {
 	{"backup.validation.retry.interval", "60", settings.TypeInt, settings.ScopeAccount, settings.UnitMinutes},
 	{"user.vm.readonly.details", "backupValidationCommandTimeout,backupValidationScreenshotWait,backupValidationBootTimeout", settings.TypeList, "", ""},
 	{"backup.restore.verify.hashes", "true", settings.TypeBool, "", ""},
+	{"backup.file.helper.idle.timeout", "300", settings.TypeInt, settings.ScopeHost, settings.UnitSeconds},
+	{"backup.file.helper.max.per.host", "2", settings.TypeInt, settings.ScopeHost, ""},
 }
 
 func TestSeedSettingsPresentWithDefaults(t *testing.T) {

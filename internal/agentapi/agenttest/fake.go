@@ -15,9 +15,12 @@ import (
 
 // Fake answers commands from its fields.
 type Fake struct {
-	mu      sync.Mutex
-	Report  agentapi.HostReport
-	Domains []agentapi.Domain
+	agentapi.NoFiles
+	// ListFilesFunc, if set, answers ListFiles (otherwise NoFiles does).
+	ListFilesFunc func(req agentapi.ListFilesRequest) (agentapi.ListFilesResult, error)
+	mu            sync.Mutex
+	Report        agentapi.HostReport
+	Domains       []agentapi.Domain
 	// Exec, if set, answers GuestExec; by default it echoes the arguments.
 	Exec func(req agentapi.GuestExecRequest) (agentapi.GuestExecResult, error)
 	// Task, if set, accepts every task and gives its status at each poll;
@@ -29,6 +32,14 @@ type Fake struct {
 	// changes: SetDomains is a change (WaitInventoryChange).
 	changes uint64
 	wake    chan struct{}
+}
+
+// ListFiles implements agentapi.Files through ListFilesFunc.
+func (f *Fake) ListFiles(ctx context.Context, req agentapi.ListFilesRequest) (agentapi.ListFilesResult, error) {
+	if f.ListFilesFunc != nil {
+		return f.ListFilesFunc(req)
+	}
+	return f.NoFiles.ListFiles(ctx, req)
 }
 
 // FakeEpoch is the Epoch of every Fake's change marks.

@@ -586,8 +586,74 @@ async function backupPage(id) {
     el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Disk"), el("th", {}, "Path"), el("th", {}, "Size"), el("th", { class: "hide-narrow" }, "Hash"))),
       el("tbody", {}, (b.files || []).map((f) => el("tr", {}, el("td", {}, f.disk), el("td", {}, f.path), el("td", {}, bytes(f.size)),
         el("td", { class: "hide-narrow" }, el("code", {}, f.hash || "")))))),
+    el("h2", {}, "Browse files"),
+    fileBrowser(b),
   );
   ready("backup");
+}
+
+// fileBrowser browses the file systems inside a backup and downloads
+// files and directories as tar archives (offerings that allow file
+// extraction). The first look starts an isolated helper on the host.
+function fileBrowser(b) {
+  const box = el("div", { id: "file-browser" });
+  const base = `/backups/${encodeURIComponent(b.id)}/files`;
+  const join = (dir, name) => (dir === "/" ? "/" : dir + "/") + name;
+  const show = async (vol, dir) => {
+    box.replaceChildren(el("p", {}, "Reading the backup's file systems (the first look starts an isolated helper: some seconds)…"));
+    try {
+      const q = new URLSearchParams();
+      if (vol) { q.set("disk", vol); q.set("path", dir); }
+      const l = await api("GET", `${base}?${q}`);
+      if (!vol) {
+        box.replaceChildren(el("table", { id: "volumes" },
+          el("thead", {}, el("tr", {}, ["Volume", "File system", "Label", "Size", "Used"].map((h) => el("th", {}, h)))),
+          el("tbody", {}, (l.volumes || []).map((v) => el("tr", { "data-volume": v.name },
+            el("td", {}, v.browsable ? el("button", { type: "button", class: "link", onclick: () => show(v.name, "/") }, v.name) : v.name),
+            el("td", {}, v.fs_type), el("td", {}, v.label || ""), el("td", {}, bytes(v.size)), el("td", {}, v.total ? `${bytes(v.used)} of ${bytes(v.total)}` : ""))))));
+      } else {
+        const parent = dir.replace(/\/[^/]*$/, "") || "/";
+        box.replaceChildren(
+          el("p", {}, el("button", { type: "button", onclick: () => show() }, "Volumes"), " ",
+            dir !== "/" ? el("button", { type: "button", onclick: () => show(vol, parent) }, "Up") : "", " ",
+            el("code", { id: "file-path" }, `${l.volume}:${l.path}`), " ",
+            el("button", { type: "button", onclick: () => downloadPath(b, vol, dir) }, "Download this directory")),
+          el("table", { id: "entries" },
+            el("thead", {}, el("tr", {}, ["Name", "Mode", "Owner", "Size", "Modified", ""].map((h) => el("th", {}, h)))),
+            el("tbody", {}, (l.entries || []).map((e) => el("tr", { "data-entry": e.name },
+              el("td", {}, e.type === "dir" ? el("button", { type: "button", class: "link", onclick: () => show(vol, join(dir, e.name)) }, e.name + "/")
+                : e.type === "symlink" ? `${e.name} → ${e.target}` : e.name),
+              el("td", {}, `${e.type === "dir" ? "d" : e.type === "symlink" ? "l" : "-"}${(e.mode & 0o7777).toString(8).padStart(4, "0")}`),
+              el("td", {}, `${e.uid}:${e.gid}`), el("td", {}, e.type === "file" ? bytes(e.size) : ""), el("td", {}, fmtTime(e.mtime)),
+              el("td", {}, el("button", { type: "button", onclick: () => downloadPath(b, vol, join(dir, e.name)) }, "Download")))))));
+      }
+    } catch (e) {
+      box.replaceChildren(el("div", { class: "badge bad", id: "files-error" }, e.message));
+    }
+    ready("files");
+  };
+  box.append(el("button", { type: "button", id: "browse-files", onclick: () => show() }, "Browse the backup's files"));
+  return box;
+}
+
+// downloadPath saves a tar archive of one path of a backup's volume.
+async function downloadPath(b, vol, p) {
+  const resp = await fetch(`${API}/backups/${encodeURIComponent(b.id)}/files/extract`, {
+    method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": (session && session.csrf_token) || "" },
+    body: JSON.stringify({ paths: [p], disk: vol }),
+  });
+  if (!resp.ok) {
+    const d = await resp.json().catch(() => null);
+    flash((d && d.detail) || `download: ${resp.status}`);
+    return;
+  }
+  const url = URL.createObjectURL(await resp.blob());
+  const a = el("a", { href: url, download: `${p === "/" ? vol.replace("/", "-") : p.split("/").pop()}.tar` });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
 }
 
 // ---- Jobs and operations ------------------------------------------------
