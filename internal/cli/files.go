@@ -52,9 +52,9 @@ func fileCmds(a *app) []*cobra.Command {
 						}
 						used := "-"
 						if v.Total > 0 {
-							used = fmt.Sprintf("%s/%s", human(v.Used), human(v.Total))
+							used = fmt.Sprintf("%s/%s", humanBytes(uint64(v.Used)), humanBytes(uint64(v.Total)))
 						}
-						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, dash(v.Disk), part, dash(v.Table), v.FSType, dash(printable(v.Label)), human(v.Size), used)
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, dash(v.Disk), part, dash(v.Table), v.FSType, dash(printable(v.Label)), humanBytes(uint64(v.Size)), used)
 					}
 					return
 				}
@@ -167,19 +167,6 @@ func printable(s string) string {
 	return s
 }
 
-func human(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%dB", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f%ci", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 func modeString(typ string, mode uint32) string {
 	t := map[string]byte{"dir": 'd', "symlink": 'l', "char": 'c', "block": 'b', "fifo": 'p', "socket": 's'}[typ]
 	if t == 0 {
@@ -234,7 +221,7 @@ func untarZstd(r io.Reader, dir string) (int, error) {
 				return n, err
 			}
 		}
-		mode := fs.FileMode(hd.Mode & 0o777)
+		mode := hd.FileInfo().Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
 		switch hd.Typeflag {
 		case tar.TypeDir:
 			if err := root.Mkdir(name, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
@@ -271,7 +258,7 @@ func untarZstd(r io.Reader, dir string) (int, error) {
 					return n, err
 				}
 			}
-			if err := root.Chmod(name, mode|fs.FileMode(specialBits(hd.Mode))); err != nil {
+			if err := root.Chmod(name, mode); err != nil {
 				return n, err
 			}
 			if err := root.Chtimes(name, hd.ModTime, hd.ModTime); err != nil {
@@ -291,7 +278,7 @@ func untarZstd(r io.Reader, dir string) (int, error) {
 				return n, err
 			}
 		}
-		if err := root.Chmod(d.name, fs.FileMode(d.hd.Mode&0o777)|fs.FileMode(specialBits(d.hd.Mode))); err != nil {
+		if err := root.Chmod(d.name, d.hd.FileInfo().Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
 			return n, err
 		}
 		if err := root.Chtimes(d.name, d.hd.ModTime, d.hd.ModTime); err != nil {
@@ -299,19 +286,4 @@ func untarZstd(r io.Reader, dir string) (int, error) {
 		}
 	}
 	return n, nil
-}
-
-// specialBits maps setuid, setgid and sticky of a tar mode to fs.FileMode.
-func specialBits(m int64) fs.FileMode {
-	var out fs.FileMode
-	if m&0o4000 != 0 {
-		out |= fs.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		out |= fs.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		out |= fs.ModeSticky
-	}
-	return out
 }

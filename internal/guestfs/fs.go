@@ -157,20 +157,14 @@ func CleanPath(p string) (string, error) {
 
 // Stat describes p (not following a final symlink) in dev's file system.
 func (h *Handle) Stat(ctx context.Context, dev, p string) (Entry, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return Entry{}, ErrClosed
-	}
-	if err := h.mount(ctx, dev); err != nil {
-		return Entry{}, err
-	}
-	e, err := h.lstat(ctx, p)
-	if err != nil {
-		return Entry{}, err
-	}
-	e.Name = path.Base(p)
-	return e, nil
+	var e Entry
+	err := h.onMounted(ctx, dev, func() error {
+		var err error
+		e, err = h.lstat(ctx, p)
+		e.Name = path.Base(p)
+		return err
+	})
+	return e, err
 }
 
 func (h *Handle) lstat(ctx context.Context, p string) (Entry, error) {
@@ -191,14 +185,17 @@ func (h *Handle) lstat(ctx context.Context, p string) (Entry, error) {
 
 // List reads directory dir of dev's file system, sorted by name.
 func (h *Handle) List(ctx context.Context, dev, dir string) ([]Entry, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return nil, ErrClosed
-	}
-	if err := h.mount(ctx, dev); err != nil {
-		return nil, err
-	}
+	var es []Entry
+	err := h.onMounted(ctx, dev, func() error {
+		var err error
+		es, err = h.list(ctx, dir)
+		return err
+	})
+	return es, err
+}
+
+// list reads a directory of the mounted file system. Caller holds h.mu.
+func (h *Handle) list(ctx context.Context, dir string) ([]Entry, error) {
 	if out, err := h.call(ctx, nil, "is-dir", dir); err != nil {
 		return nil, err
 	} else if strings.TrimSpace(string(out)) != "true" {
@@ -270,20 +267,22 @@ func (h *Handle) List(ctx context.Context, dev, dir string) ([]Entry, error) {
 // TarOut streams dir of dev's file system as a tar archive (numeric owners;
 // members named "./..."), the way GNU tar in the appliance writes it.
 func (h *Handle) TarOut(ctx context.Context, dev, dir string, w io.Writer) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return ErrClosed
-	}
-	if err := h.mount(ctx, dev); err != nil {
+	return h.onMounted(ctx, dev, func() error {
+		_, err := h.call(ctx, w, "tar-out", dir, "-", "numericowner:true")
 		return err
-	}
-	_, err := h.call(ctx, w, "tar-out", dir, "-", "numericowner:true")
-	return err
+	})
 }
 
 // Download streams the content of file p of dev's file system.
 func (h *Handle) Download(ctx context.Context, dev, p string, w io.Writer) error {
+	return h.onMounted(ctx, dev, func() error {
+		_, err := h.call(ctx, w, "download", p, "-")
+		return err
+	})
+}
+
+// onMounted runs fn under the handle's lock with dev mounted.
+func (h *Handle) onMounted(ctx context.Context, dev string, fn func() error) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -292,8 +291,7 @@ func (h *Handle) Download(ctx context.Context, dev, p string, w io.Writer) error
 	if err := h.mount(ctx, dev); err != nil {
 		return err
 	}
-	_, err := h.call(ctx, w, "download", p, "-")
-	return err
+	return fn()
 }
 
 // listSafe reports whether name survives guestfish's string-list parser

@@ -295,13 +295,3 @@ func errorMessage(stderr string) string {
 	}
 	return strings.Join(msgs, "; ")
 }
-
-// Call runs one guestfish command under the handle's lock; stdout as in call.
-func (h *Handle) locked(ctx context.Context, stdout io.Writer, args ...string) ([]byte, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return nil, ErrClosed
-	}
-	return h.call(ctx, stdout, args...)
-}
