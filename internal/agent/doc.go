@@ -22,4 +22,9 @@
 //     (internal/fileperm, perms.go); a storage is tightened once per
 //     process, at start (TightenStorage) or by the first task in it, and
 //     CheckHost lists what is still open.
+//   - file-restore helper: a libguestfs appliance (internal/guestfs) that
+//     reads one backup's file systems for ListFiles, ExtractFiles and the
+//     files.restore task (files.go); reused while calls come, ended when
+//     idle, at most FileSource.MaxHelpers per host; its pid is noted so
+//     that EndOrphanedHelpers ends what a dead agent process left.
 package agent

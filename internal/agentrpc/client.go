@@ -192,7 +192,7 @@ func (c *Client) once(ctx context.Context, method, path string, body []byte, out
 		if json.Unmarshal(raw, &we) != nil || we.Error == "" {
 			return false, fmt.Errorf("agent %s: HTTP %d", c.peer.Host, resp.StatusCode)
 		}
-		return false, &remoteError{msg: we.Error, sentinel: sentinelOf(we.Code)}
+		return false, answerError(we)
 	}
 	if out == nil {
 		return false, nil

@@ -50,7 +50,7 @@ func (c *Client) ExtractFiles(ctx context.Context, req agentapi.ExtractFilesRequ
 		if json.Unmarshal(raw, &we) != nil || we.Error == "" {
 			return fmt.Errorf("agent %s: HTTP %d", c.peer.Host, resp.StatusCode)
 		}
-		return &remoteError{msg: we.Error, sentinel: sentinelOf(we.Code)}
+		return answerError(we)
 	}
 	if _, err := io.Copy(w, resp.Body); err != nil {
 		return fmt.Errorf("agent %s: extract: %w", c.peer.Host, err)

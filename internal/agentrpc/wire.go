@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/knib/knib/internal/agentapi"
+	"github.com/knib/knib/internal/domain"
 )
 
 const prefix = "/agent-api/v1"
@@ -24,9 +25,22 @@ var codes = []struct {
 	{"unknown_domain", agentapi.ErrUnknownDomain},
 	{"unknown_task", agentapi.ErrUnknownTask},
 	{"unknown_kind", agentapi.ErrUnknownKind},
+	// The domain's sentinels, so that the server answers a remote agent's
+	// refusal as it answers a local one's (404, 409, 403, 503).
+	{"not_found", domain.ErrNotFound},
+	{"conflict", domain.ErrConflict},
+	{"forbidden", domain.ErrForbidden},
+	{"unavailable", domain.ErrUnavailable},
 }
 
+// codeInvalid marks an answer that is a *domain.InvalidError (bad input).
+const codeInvalid = "invalid"
+
 func codeOf(err error) string {
+	var inv *domain.InvalidError
+	if errors.As(err, &inv) {
+		return codeInvalid
+	}
 	for _, c := range codes {
 		if errors.Is(err, c.err) {
 			return c.code
@@ -53,6 +67,14 @@ type remoteError struct {
 
 func (e *remoteError) Error() string { return e.msg }
 func (e *remoteError) Unwrap() error { return e.sentinel }
+
+// answerError is the error an agent's error answer stands for.
+func answerError(we wireError) error {
+	if we.Code == codeInvalid {
+		return &domain.InvalidError{Reason: we.Error}
+	}
+	return &remoteError{msg: we.Error, sentinel: sentinelOf(we.Code)}
+}
 
 // codec decodes one command's request and result from JSON. JSON exists
 // here only: in process, requests and results travel as typed values.

@@ -188,7 +188,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	s.CLI("settings", "set", "backup.validation.max.job.retries", "0")
 	s.CLI("host", "refresh")
 	var off struct{ ID string }
-	s.MustJSON(&off, "offering", "create", "--name", "console", "--validate", "--validation-steps", "screenshot", "--allow-quick-restore")
+	s.MustJSON(&off, "offering", "create", "--name", "console", "--validate", "--validation-steps", "screenshot", "--allow-quick-restore", "--allow-extract-file")
 	s.CLI("vm", "assign", dom.Name, "--offering", off.ID)
 	pw := filepath.Join(t.TempDir(), "pw")
 	for acc, secret := range map[string]string{"admin": "admin-console-pw", "alice": "alice-console-pw"} {
@@ -264,6 +264,22 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Fatalf("the validation screenshot did not load: width %d", width)
 	}
 	admin.shot("backup")
+
+	// Browse the backup's files and download one (the page's own request:
+	// the session's cookie and CSRF token).
+	admin.run("browse files", clickJS("#browse-files"), waitJS(`document.querySelector('#volumes [data-volume="vda"] button')`),
+		clickJS(`#volumes [data-volume="vda"] button`), waitJS(`document.querySelector('#entries [data-entry="console"]')`))
+	admin.shot("files")
+	var tarText string
+	admin.run("download a file", chromedp.Evaluate(fmt.Sprintf(`(async () => {
+		const s = await (await fetch("/api/v1/session")).json();
+		const r = await fetch("/api/v1/backups/%s/files/extract", {method: "POST", headers: {"Content-Type": "application/json", "X-CSRF-Token": s.csrf_token},
+			body: JSON.stringify({paths: ["/console"], disk: "vda"})});
+		return r.status + ":" + await r.text();
+	})()`, b1), &tarText, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
+	if !strings.HasPrefix(tarText, "200:console") || !strings.Contains(tarText, "before\n") {
+		t.Fatalf("the console's download of /console: %.200q", tarText)
+	}
 
 	// Quick restore from the console, after the confirmation: the stopped
 	// VM runs again at once with the backup's data.
