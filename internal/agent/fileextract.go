@@ -2,10 +2,12 @@ package agent
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"path"
 	"strings"
 
@@ -30,7 +32,7 @@ func (a *Local) ExtractFiles(ctx context.Context, req agentapi.ExtractFilesReque
 		return err
 	}
 	defer release()
-	_, dev, err := fh.volume(req.Volume)
+	vol, dev, err := fh.volume(req.Volume)
 	if err != nil {
 		return err
 	}
@@ -41,13 +43,89 @@ func (a *Local) ExtractFiles(ctx context.Context, req agentapi.ExtractFilesReque
 			return guestPathError(err)
 		}
 	}
+	x := &extraction{h: fh.h, dev: dev, vol: vol, drives: drives, log: a.log, views: map[int]*rawView{}}
+	defer x.close()
 	tw := tar.NewWriter(w)
 	for i, p := range paths {
-		if err := writeMember(ctx, tw, fh.h, dev, p, entries[i]); err != nil {
+		if err := x.writeMember(ctx, tw, p, entries[i]); err != nil {
 			return err
 		}
 	}
 	return tw.Close()
+}
+
+// extraction writes the members of one ExtractFiles call.
+type extraction struct {
+	h      *guestfs.Handle
+	dev    string
+	vol    agentapi.FileVolume
+	drives []guestfs.Drive
+	log    *slog.Logger
+	views  map[int]*rawView // by drive, opened for the fast path
+}
+
+func (x *extraction) close() {
+	for _, v := range x.views {
+		v.Close()
+	}
+}
+
+// fastMin is the size from which a file of a clean ext4 is read from the
+// backup's bytes directly (its extents from the appliance) rather than
+// through the appliance, which runs at tens of MB/s under TCG.
+const fastMin = 4 << 20
+
+// fastContent returns the content of regular file p read from the
+// backup's bytes, or nil when it can't be (not ext4, a logical volume, a
+// file system that needs journal recovery, a layout the checks refuse):
+// then the appliance reads it. The first and last 4 KiB are compared with
+// what the appliance reads before any is used.
+func (x *extraction) fastContent(ctx context.Context, p string, e guestfs.Entry) io.ReaderAt {
+	if x.vol.FSType != "ext4" || x.vol.Disk == "" || e.Size < fastMin {
+		return nil
+	}
+	refuse := func(why string, err error) io.ReaderAt {
+		x.log.Debug("file read through the helper", "path", p, "why", why, "err", err)
+		return nil
+	}
+	drive, base, err := x.h.DeviceOnDrive(ctx, x.dev)
+	if err != nil || drive >= len(x.drives) {
+		return refuse("device", err)
+	}
+	// The raw view starts while the appliance reads the extents.
+	v := x.views[drive]
+	var viewErr error
+	viewReady := make(chan struct{})
+	if v == nil {
+		go func() {
+			defer close(viewReady)
+			v, viewErr = openRawView(ctx, x.drives[drive].Path)
+		}()
+	} else {
+		close(viewReady)
+	}
+	ext, exts, err := x.h.Ext4Extents(ctx, x.dev, p)
+	<-viewReady
+	if viewErr != nil {
+		return refuse("raw view", viewErr)
+	}
+	x.views[drive] = v
+	if err != nil || ext.Size != e.Size || ext.Inode != e.Inode {
+		return refuse("extents", err)
+	}
+	if !ext4Clean(v, base) {
+		return refuse("the file system needs journal recovery", nil)
+	}
+	f := &extentFile{dev: v, base: base, exts: exts, size: e.Size}
+	const probe = 4096
+	for _, off := range []int64{0, e.Size - probe} {
+		want, err := x.h.Pread(ctx, x.dev, p, probe, off)
+		got := make([]byte, probe)
+		if _, rerr := f.ReadAt(got, off); err != nil || rerr != nil || !bytes.Equal(got, want) {
+			return refuse("probe differs", errors.Join(err, rerr))
+		}
+	}
+	return f
 }
 
 // memberName is the tar name of guest path p.
@@ -78,7 +156,8 @@ func headerOf(name string, e guestfs.Entry) *tar.Header {
 
 // writeMember writes guest path p: a file from its content, a directory
 // from the helper's tar of it (renamed under p), a symlink as a symlink.
-func writeMember(ctx context.Context, tw *tar.Writer, h *guestfs.Handle, dev, p string, e guestfs.Entry) error {
+func (x *extraction) writeMember(ctx context.Context, tw *tar.Writer, p string, e guestfs.Entry) error {
+	h, dev := x.h, x.dev
 	name := memberName(p)
 	if e.Type != "dir" {
 		hd := headerOf(name, e)
@@ -88,10 +167,13 @@ func writeMember(ctx context.Context, tw *tar.Writer, h *guestfs.Handle, dev, p 
 		if err := tw.WriteHeader(hd); err != nil {
 			return err
 		}
-		if e.Type == "file" {
-			return h.Download(ctx, dev, p, tw)
+		if e.Type != "file" {
+			return nil
 		}
-		return nil
+		if f := x.fastContent(ctx, p, e); f != nil {
+			return readAhead(tw, f, e.Size)
+		}
+		return h.Download(ctx, dev, p, tw)
 	}
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)

@@ -263,7 +263,7 @@ func nameVolumes(vols []guestfs.Volume, files []agentapi.RestoreFile) ([]agentap
 
 // volume picks the volume a request names: a volume name, or a disk with
 // exactly one browsable volume, or (none named) the only browsable volume.
-func (fh *fileHelper) volume(name string) (string, string, error) {
+func (fh *fileHelper) volume(name string) (agentapi.FileVolume, string, error) {
 	var cands []agentapi.FileVolume
 	for _, v := range fh.vols {
 		if !v.Browsable {
@@ -275,11 +275,11 @@ func (fh *fileHelper) volume(name string) (string, string, error) {
 	}
 	for _, v := range cands {
 		if v.Name == name {
-			return v.Name, fh.devs[v.Name], nil
+			return v, fh.devs[v.Name], nil
 		}
 	}
 	if len(cands) == 1 {
-		return cands[0].Name, fh.devs[cands[0].Name], nil
+		return cands[0], fh.devs[cands[0].Name], nil
 	}
 	var names []string
 	for _, v := range fh.vols {
@@ -289,11 +289,11 @@ func (fh *fileHelper) volume(name string) (string, string, error) {
 	}
 	if len(cands) == 0 {
 		if name == "" {
-			return "", "", fmt.Errorf("the backup has no file system that can be read: %w", domain.ErrNotFound)
+			return agentapi.FileVolume{}, "", fmt.Errorf("the backup has no file system that can be read: %w", domain.ErrNotFound)
 		}
-		return "", "", &domain.InvalidError{Field: "disk", Reason: fmt.Sprintf("no file system %q in the backup (it has: %s)", name, strings.Join(names, ", "))}
+		return agentapi.FileVolume{}, "", &domain.InvalidError{Field: "disk", Reason: fmt.Sprintf("no file system %q in the backup (it has: %s)", name, strings.Join(names, ", "))}
 	}
-	return "", "", &domain.InvalidError{Field: "disk", Reason: fmt.Sprintf("the backup has several file systems: name one with --disk (%s)", strings.Join(names, ", "))}
+	return agentapi.FileVolume{}, "", &domain.InvalidError{Field: "disk", Reason: fmt.Sprintf("the backup has several file systems: name one with --disk (%s)", strings.Join(names, ", "))}
 }
 
 // drivesOf resolves the request's disk files inside its storage.
@@ -329,7 +329,7 @@ func (a *Local) ListFiles(ctx context.Context, req agentapi.ListFilesRequest) (a
 	if req.Volume == "" && req.Path == "" {
 		return agentapi.ListFilesResult{Volumes: fh.vols}, nil
 	}
-	name, dev, err := fh.volume(req.Volume)
+	vol, dev, err := fh.volume(req.Volume)
 	if err != nil {
 		return agentapi.ListFilesResult{}, err
 	}
@@ -341,7 +341,7 @@ func (a *Local) ListFiles(ctx context.Context, req agentapi.ListFilesRequest) (a
 	if err != nil {
 		return agentapi.ListFilesResult{}, guestPathError(err)
 	}
-	res := agentapi.ListFilesResult{Volume: name, Path: p, Entries: make([]agentapi.FileEntry, 0, len(es))}
+	res := agentapi.ListFilesResult{Volume: vol.Name, Path: p, Entries: make([]agentapi.FileEntry, 0, len(es))}
 	for _, e := range es {
 		res.Entries = append(res.Entries, entryOf(e))
 	}

@@ -44,7 +44,8 @@ func (c *Client) Stream(ctx context.Context, path string, body any, w io.Writer)
 		}
 		return &APIError{Status: resp.StatusCode, Detail: p.Detail, Field: p.Field}
 	}
-	if _, err := io.Copy(w, resp.Body); err != nil {
+	// Large reads: a file's ReadFrom would copy 32 KiB at a time.
+	if _, err := io.CopyBuffer(struct{ io.Writer }{w}, resp.Body, make([]byte, 1<<20)); err != nil {
 		return fmt.Errorf("POST %s: the stream broke off: %w", path, err)
 	}
 	if msg := resp.Trailer.Get(TrailerError); msg != "" {

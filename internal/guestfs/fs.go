@@ -141,6 +141,8 @@ type Entry struct {
 	Inode  int64
 	MTime  time.Time
 	Target string // symlink target
+
+	blockSize int64 // of its file system, when Ext4Extents read it
 }
 
 // CleanPath checks a path inside a guest file system: absolute, no NUL; it
@@ -388,4 +390,126 @@ func typeOf(mode uint32) string {
 
 func sortEntries(es []Entry) {
 	sort.Slice(es, func(i, j int) bool { return es[i].Name < es[j].Name })
+}
+
+// Extent is a run of a file's content on its device, in bytes.
+type Extent struct {
+	Logical  int64 // offset in the file
+	Physical int64 // offset on the device
+	Length   int64
+	// Unwritten: allocated but never written (reads as zeros).
+	Unwritten bool
+}
+
+var (
+	sdDevice = regexp.MustCompile(`^/dev/sd[a-z]+[0-9]*$`)
+	// A leaf line of debugfs' dump_extents: level, entries, logical
+	// first - last, physical first - last, length, flags.
+	extentLine = regexp.MustCompile(`^\s*\d+/\s*\d+\s+\d+/\s*\d+\s+(\d+)\s*-\s*(\d+)\s+(\d+)\s*-\s*(\d+)\s+(\d+)\s*(\S*)\s*$`)
+)
+
+// Ext4Extents returns where the content of regular file p lies on dev, an
+// ext4 file system (debugfs reads the inode's extent tree in the
+// appliance; only the inode number and the checked device name go into
+// its command). The extents are sorted and checked: in the file, not
+// overlapping. The caller reads them from the device's bytes itself.
+func (h *Handle) Ext4Extents(ctx context.Context, dev, p string) (Entry, []Extent, error) {
+	if !sdDevice.MatchString(dev) {
+		return Entry{}, nil, fmt.Errorf("device %q: extents are read on drives and partitions only", dev)
+	}
+	var e Entry
+	var out []byte
+	err := h.onMounted(ctx, dev, func() error {
+		var err error
+		if e, err = h.lstat(ctx, p); err != nil {
+			return err
+		}
+		if e.Type != "file" || e.Inode <= 0 {
+			return &Error{Command: "extents", Message: p + ": not a regular file"}
+		}
+		st, err := h.call(ctx, nil, "statvfs", "/")
+		if err != nil {
+			return err
+		}
+		e.blockSize = fields(st)["bsize"]
+		// One string-list item (single-quoted), which the daemon runs
+		// with sh -c: the inode number and the device only.
+		cmd := fmt.Sprintf(`'debugfs -R "dump_extents -l <%d>" %s'`, e.Inode, dev)
+		out, err = h.call(ctx, nil, "debug", "sh", cmd)
+		return err
+	})
+	if err != nil {
+		return Entry{}, nil, err
+	}
+	bs := e.blockSize
+	if bs <= 0 || bs&(bs-1) != 0 {
+		return Entry{}, nil, fmt.Errorf("block size %d", bs)
+	}
+	var exts []Extent
+	for _, line := range strings.Split(string(out), "\n") {
+		m := extentLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		n := make([]int64, 5)
+		for i := range n {
+			n[i], _ = strconv.ParseInt(m[i+1], 10, 64)
+		}
+		if n[1]-n[0]+1 != n[4] || n[3]-n[2]+1 != n[4] {
+			return Entry{}, nil, fmt.Errorf("extent line %q does not add up", line)
+		}
+		exts = append(exts, Extent{Logical: n[0] * bs, Physical: n[2] * bs, Length: n[4] * bs, Unwritten: strings.Contains(m[6], "Uninit")})
+	}
+	sort.Slice(exts, func(i, j int) bool { return exts[i].Logical < exts[j].Logical })
+	var end int64
+	for _, x := range exts {
+		if x.Logical < end || x.Length <= 0 {
+			return Entry{}, nil, fmt.Errorf("extents of %s overlap", p)
+		}
+		end = x.Logical + x.Length
+	}
+	if e.Size > 0 && len(exts) == 0 && e.Size > 60 {
+		return Entry{}, nil, fmt.Errorf("no extents for %s (inline data?)", p)
+	}
+	return e, exts, nil
+}
+
+// DeviceOnDrive says where device dev (/dev/sdX or /dev/sdXN) lies: the
+// index of its drive (in Launch's order) and its byte offset there.
+func (h *Handle) DeviceOnDrive(ctx context.Context, dev string) (int, int64, error) {
+	m := sdName.FindStringSubmatch(dev)
+	if m == nil {
+		return 0, 0, fmt.Errorf("device %q is not a drive or a partition", dev)
+	}
+	drive := driveIndex(m[1])
+	if m[2] == "" {
+		return drive, 0, nil
+	}
+	n, _ := strconv.ParseInt(m[2], 10, 64)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return 0, 0, ErrClosed
+	}
+	out, err := h.call(ctx, nil, "part-list", "/dev/sd"+m[1])
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, f := range fieldsList(out) {
+		if f["part_num"] == n {
+			return drive, f["part_start"], nil
+		}
+	}
+	return 0, 0, fmt.Errorf("%s: no such partition", dev)
+}
+
+// Pread reads count bytes at off of file p of dev's file system.
+func (h *Handle) Pread(ctx context.Context, dev, p string, count, off int64) ([]byte, error) {
+	var b []byte
+	err := h.onMounted(ctx, dev, func() error {
+		var err error
+		b, err = h.call(ctx, nil, "pread", p, strconv.FormatInt(count, 10), strconv.FormatInt(off, 10))
+		return err
+	})
+	return b, err
 }
