@@ -198,6 +198,10 @@ func lookTools(names ...string) error {
 	return nil
 }
 
+// humanSize prints n rounded to GiB (two decimals) or MiB (one decimal):
+// this report's sizes are measured, not exact multiples, so it keeps its
+// own variant rather than report.HumanSize (which prints exact multiples
+// only and would change the output).
 func humanSize(n int64) string {
 	switch {
 	case n >= 1<<30:

@@ -22,13 +22,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/knib/knib/bench/internal/knibproc"
+	"github.com/knib/knib/bench/internal/report"
 	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/testbed"
 )
@@ -213,9 +213,9 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 	rep = &Report{
 		Machine: knibproc.Machine(),
 		When:    clock.Real{}.Now().UTC().Format(time.RFC3339),
-		LoadAvg: []string{loadAvg()},
+		LoadAvg: []string{report.LoadAvg()},
 	}
-	defer func() { rep.LoadAvg = append(rep.LoadAvg, loadAvg()) }()
+	defer func() { rep.LoadAvg = append(rep.LoadAvg, report.LoadAvg()) }()
 	if os.Geteuid() != 0 {
 		return rep, errors.New("must run as root (test VMs live under " + testbed.ImagesDir + ")")
 	}
@@ -473,7 +473,7 @@ func compressRound(ctx context.Context, srv *knibServer, storage, work string, c
 		q.InputBytes += fr.UncompressedBytes
 		q.Bytes += fr.QemuImgBytes
 	}
-	q.Ratio = ratio(float64(q.InputBytes), float64(q.Bytes))
+	q.Ratio = report.Ratio(float64(q.InputBytes), float64(q.Bytes))
 	r.QemuImg = q
 	logf("round %d: qemu-img %.2f s (+%.2f s fsync), %s -> %s, ratio %.2f", i+1, q.Seconds, q.SyncSeconds, humanSize(q.InputBytes), humanSize(q.Bytes), q.Ratio)
 
@@ -495,8 +495,8 @@ func compressRound(ctx context.Context, srv *knibServer, storage, work string, c
 		z.Bytes += fr.ZstdBytes
 		qcow2Bytes += fr.UncompressedBytes
 	}
-	z.Ratio = ratio(float64(z.InputBytes), float64(z.Bytes))
-	z.RatioVsQCOW2 = ratio(float64(qcow2Bytes), float64(z.Bytes))
+	z.Ratio = report.Ratio(float64(z.InputBytes), float64(z.Bytes))
+	z.RatioVsQCOW2 = report.Ratio(float64(qcow2Bytes), float64(z.Bytes))
 	r.Zstd = z
 	logf("round %d: zstd -1 -T0 %.2f s, raw %s -> %s, ratio %.2f (%.2f against the qcow2 files)", i+1, z.Seconds, humanSize(z.InputBytes), humanSize(z.Bytes), z.Ratio, z.RatioVsQCOW2)
 	return r, nil
@@ -533,7 +533,7 @@ func knibCompression(ctx context.Context, srv *knibServer, b backup) (*KnibResul
 		FinalizeJobSeconds: fin.Ended.Sub(*fin.Started).Seconds(),
 		Bytes:              b.Size,
 		UncompressedSize:   b.UncompressedSize,
-		Ratio:              ratio(float64(b.UncompressedSize), float64(b.Size)),
+		Ratio:              report.Ratio(float64(b.UncompressedSize), float64(b.Size)),
 		Status:             b.CompressionStatus,
 	}
 	for _, r := range srv.loggedConverts(" convert ", " -c ", b.ID) {
@@ -653,14 +653,14 @@ func (rep *Report) summarize() {
 
 	r := Ratios{}
 	if k, q := rep.Knib, rep.QemuImg; k != nil && q != nil {
-		r.KnibOverQemuImg = ratio(k.Seconds, q.Seconds)
-		r.KnibOverQemuImgFsync = ratio(k.Seconds, q.Seconds+q.SyncSeconds)
-		r.KnibConvertOverQemuImg = ratio(k.QemuImgSeconds, q.Seconds)
-		r.KnibRatioOverQemuImgRatio = ratio(k.Ratio, q.Ratio)
+		r.KnibOverQemuImg = report.Ratio(k.Seconds, q.Seconds)
+		r.KnibOverQemuImgFsync = report.Ratio(k.Seconds, q.Seconds+q.SyncSeconds)
+		r.KnibConvertOverQemuImg = report.Ratio(k.QemuImgSeconds, q.Seconds)
+		r.KnibRatioOverQemuImgRatio = report.Ratio(k.Ratio, q.Ratio)
 	}
 	if k, z := rep.Knib, rep.Zstd; k != nil && z != nil {
-		r.KnibOverZstd = ratio(k.Seconds, z.Seconds)
-		r.KnibRatioOverZstdRatio = ratio(k.Ratio, z.RatioVsQCOW2)
+		r.KnibOverZstd = report.Ratio(k.Seconds, z.Seconds)
+		r.KnibRatioOverZstdRatio = report.Ratio(k.Ratio, z.RatioVsQCOW2)
 	}
 	var vs []float64
 	for _, v := range rep.Validations {
@@ -668,8 +668,8 @@ func (rep *Report) summarize() {
 			vs = append(vs, v.Seconds)
 		}
 	}
-	rep.ValidationSeconds = median(vs)
-	r.ValidationOverBoot = ratio(rep.ValidationSeconds, rep.BootSeconds)
+	rep.ValidationSeconds = report.Median(vs)
+	r.ValidationOverBoot = report.Ratio(rep.ValidationSeconds, rep.BootSeconds)
 	rep.Ratios = r
 }
 
@@ -678,43 +678,8 @@ func medianOf(rs []Round, f func(Round) float64) float64 {
 	for i, r := range rs {
 		v[i] = f(r)
 	}
-	return median(v)
+	return report.Median(v)
 }
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	v = append([]float64(nil), v...)
-	sort.Float64s(v)
-	m := len(v) / 2
-	if len(v)%2 == 1 {
-		return v[m]
-	}
-	return (v[m-1] + v[m]) / 2
-}
-
-func ratio(a, b float64) float64 {
-	if b <= 0 {
-		return 0
-	}
-	return a / b
-}
-
-// loadAvg returns the first three fields of /proc/loadavg.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) > 3 {
-		f = f[:3]
-	}
-	return strings.Join(f, " ")
-}
-
-func f2(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
 
 func printReport(w io.Writer, rep *Report) {
 	fmt.Fprintln(w, "knib compression and validation of a VM whose vdb holds real files")
@@ -727,19 +692,19 @@ func printReport(w io.Writer, rep *Report) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "compression of a full backup (medians)\tseconds\tinput\toutput\tratio\t")
 	if k := rep.Knib; k != nil {
-		fmt.Fprintf(tw, "knib (StartCompression started -> FinalizeCompression ended)\t%s\t%s\t%s\t%s\t\n", f2(k.Seconds), humanSize(k.UncompressedSize), humanSize(k.Bytes), f2(k.Ratio))
-		fmt.Fprintf(tw, "  StartCompression job / wait / FinalizeCompression job\t%s / %s / %s\t\t\t\t\n", f2(k.StartJobSeconds), f2(k.WaitSeconds), f2(k.FinalizeJobSeconds))
+		fmt.Fprintf(tw, "knib (StartCompression started -> FinalizeCompression ended)\t%s\t%s\t%s\t%s\t\n", report.F2(k.Seconds), humanSize(k.UncompressedSize), humanSize(k.Bytes), report.F2(k.Ratio))
+		fmt.Fprintf(tw, "  StartCompression job / wait / FinalizeCompression job\t%s / %s / %s\t\t\t\t\n", report.F2(k.StartJobSeconds), report.F2(k.WaitSeconds), report.F2(k.FinalizeJobSeconds))
 		if k.QemuImgSeconds > 0 {
-			fmt.Fprintf(tw, "  knib's own qemu-img convert runs (server log)\t%s\t\t\t\t\n", f2(k.QemuImgSeconds))
+			fmt.Fprintf(tw, "  knib's own qemu-img convert runs (server log)\t%s\t\t\t\t\n", report.F2(k.QemuImgSeconds))
 		}
 	}
 	if q := rep.QemuImg; q != nil {
-		fmt.Fprintf(tw, "qemu-img convert -c -o compression_type=zstd -m %d -W\t%s\t%s\t%s\t%s\t\n", rep.Coroutines, f2(q.Seconds), humanSize(q.InputBytes), humanSize(q.Bytes), f2(q.Ratio))
-		fmt.Fprintf(tw, "  + sync of its output\t%s\t\t\t\t\n", f2(q.SyncSeconds))
+		fmt.Fprintf(tw, "qemu-img convert -c -o compression_type=zstd -m %d -W\t%s\t%s\t%s\t%s\t\n", rep.Coroutines, report.F2(q.Seconds), humanSize(q.InputBytes), humanSize(q.Bytes), report.F2(q.Ratio))
+		fmt.Fprintf(tw, "  + sync of its output\t%s\t\t\t\t\n", report.F2(q.SyncSeconds))
 	}
 	if z := rep.Zstd; z != nil {
-		fmt.Fprintf(tw, "zstd -1 -T0 of the raw images\t%s\t%s\t%s\t%s\t\n", f2(z.Seconds), humanSize(z.InputBytes), humanSize(z.Bytes), f2(z.Ratio))
-		fmt.Fprintf(tw, "  ratio against the uncompressed qcow2 files\t\t\t\t%s\t\n", f2(z.RatioVsQCOW2))
+		fmt.Fprintf(tw, "zstd -1 -T0 of the raw images\t%s\t%s\t%s\t%s\t\n", report.F2(z.Seconds), humanSize(z.InputBytes), humanSize(z.Bytes), report.F2(z.Ratio))
+		fmt.Fprintf(tw, "  ratio against the uncompressed qcow2 files\t\t\t\t%s\t\n", report.F2(z.RatioVsQCOW2))
 	}
 	tw.Flush()
 	if len(rep.Rounds) > 0 {
@@ -750,18 +715,18 @@ func printReport(w io.Writer, rep *Report) {
 		for i, r := range rep.Rounds {
 			ks, qs, zs := dash, dash, dash
 			if r.Knib != nil {
-				ks = f2(r.Knib.Seconds)
+				ks = report.F2(r.Knib.Seconds)
 			}
 			if r.QemuImg != nil {
-				qs = f2(r.QemuImg.Seconds)
+				qs = report.F2(r.QemuImg.Seconds)
 			}
 			if r.Zstd != nil {
-				zs = f2(r.Zstd.Seconds)
+				zs = report.F2(r.Zstd.Seconds)
 			}
-			fmt.Fprintf(tw, "%d\t\t\t\t\t\t\t%s\t%s\t%s\t%s\t\n", i+1, f2(r.FullBackup.Seconds), ks, qs, zs)
+			fmt.Fprintf(tw, "%d\t\t\t\t\t\t\t%s\t%s\t%s\t%s\t\n", i+1, report.F2(r.FullBackup.Seconds), ks, qs, zs)
 			for _, f := range r.Files {
 				fmt.Fprintf(tw, "\t%s\t%s\t%s\t%s\t%s\t%s\t\t\t%s\t%s\t\n", f.Disk, humanSize(f.UncompressedBytes), humanSize(f.KnibBytes),
-					humanSize(f.QemuImgBytes), humanSize(f.VirtualBytes), humanSize(f.ZstdBytes), f2(f.QemuImgSeconds), f2(f.ZstdSeconds))
+					humanSize(f.QemuImgBytes), humanSize(f.VirtualBytes), humanSize(f.ZstdBytes), report.F2(f.QemuImgSeconds), report.F2(f.ZstdSeconds))
 			}
 		}
 		tw.Flush()
@@ -781,28 +746,28 @@ func printReport(w io.Writer, rep *Report) {
 			if v.Disturbed {
 				verdict += " (VM destroyed from outside, not counted)"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\t%s\t\n", v.Backup.ID, v.Backup.Type, f2(v.Backup.Seconds), f2(v.Seconds), verdict, v.HasScreenshot, pulled)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\t%s\t\n", v.Backup.ID, v.Backup.Type, report.F2(v.Backup.Seconds), report.F2(v.Seconds), verdict, v.HasScreenshot, pulled)
 		}
 		tw.Flush()
 		if overlaps > 0 {
 			fmt.Fprintf(w, "NOTE %d validation(s) ran while the server's periodic reconcile block-pulled the validation VM's disks,\n", overlaps)
 			fmt.Fprintln(w, "     taking it for a quick-restored VM (\"resuming the consolidation of a quick-restored VM\" in the server log)")
 		}
-		fmt.Fprintf(w, "median of the Valid ones %s s; the benchmark VM's own boot (start -> guest agent answers): %s s\n", f2(rep.ValidationSeconds), f2(rep.BootSeconds))
+		fmt.Fprintf(w, "median of the Valid ones %s s; the benchmark VM's own boot (start -> guest agent answers): %s s\n", report.F2(rep.ValidationSeconds), report.F2(rep.BootSeconds))
 	}
 	fmt.Fprintln(w)
 	r := rep.Ratios
 	if rep.Knib != nil && rep.QemuImg != nil {
 		fmt.Fprintf(w, "RATIO time knib/qemu-img=%s (qemu-img with fsync: %s; knib's own convert/qemu-img: %s)\n",
-			f2(r.KnibOverQemuImg), f2(r.KnibOverQemuImgFsync), f2(r.KnibConvertOverQemuImg))
+			report.F2(r.KnibOverQemuImg), report.F2(r.KnibOverQemuImgFsync), report.F2(r.KnibConvertOverQemuImg))
 	}
 	if rep.Knib != nil && rep.Zstd != nil {
-		fmt.Fprintf(w, "RATIO time knib/zstd=%s\n", f2(r.KnibOverZstd))
-		fmt.Fprintf(w, "RATIO compression knib=%s qemu-img=%s zstd=%s (vs qcow2: %s) knib/qemu-img=%s knib/zstd=%s\n", f2(rep.Knib.Ratio), f2(rep.QemuImg.Ratio),
-			f2(rep.Zstd.Ratio), f2(rep.Zstd.RatioVsQCOW2), f2(r.KnibRatioOverQemuImgRatio), f2(r.KnibRatioOverZstdRatio))
+		fmt.Fprintf(w, "RATIO time knib/zstd=%s\n", report.F2(r.KnibOverZstd))
+		fmt.Fprintf(w, "RATIO compression knib=%s qemu-img=%s zstd=%s (vs qcow2: %s) knib/qemu-img=%s knib/zstd=%s\n", report.F2(rep.Knib.Ratio), report.F2(rep.QemuImg.Ratio),
+			report.F2(rep.Zstd.Ratio), report.F2(rep.Zstd.RatioVsQCOW2), report.F2(r.KnibRatioOverQemuImgRatio), report.F2(r.KnibRatioOverZstdRatio))
 	}
 	if r.ValidationOverBoot > 0 {
-		fmt.Fprintf(w, "RATIO validation/boot=%s\n", f2(r.ValidationOverBoot))
+		fmt.Fprintf(w, "RATIO validation/boot=%s\n", report.F2(r.ValidationOverBoot))
 	}
 	for _, e := range rep.Errors {
 		fmt.Fprintf(w, "NOTE %s\n", e)

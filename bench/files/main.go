@@ -22,19 +22,18 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/knib/knib/bench/internal/knibproc"
+	"github.com/knib/knib/bench/internal/report"
 	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/testbed"
 )
 
 const (
-	mib = int64(1) << 20
 	gib = int64(1) << 30
 	// bigFile is the file the extraction reads, bigSize its size.
 	bigFile = "/big/file"
@@ -156,12 +155,12 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 	rep = &Report{
 		Machine:   knibproc.Machine(),
 		When:      clock.Real{}.Now().UTC().Format(time.RFC3339),
-		LoadAvg:   []string{loadAvg()},
+		LoadAvg:   []string{report.LoadAvg()},
 		ColdCache: opts.cold,
 		Disk: fmt.Sprintf("vdb: GPT, one ext4 partition (%s) of %d MiB holding %s (%s of pattern data) and a few small files",
-			volume, volumeMiB, bigFile, humanSize(bigSize)),
+			volume, volumeMiB, bigFile, report.HumanSize(bigSize)),
 	}
-	defer func() { rep.LoadAvg = append(rep.LoadAvg, loadAvg()) }()
+	defer func() { rep.LoadAvg = append(rep.LoadAvg, report.LoadAvg()) }()
 	if os.Geteuid() != 0 {
 		return rep, errors.New("must run as root (test VMs live under " + testbed.ImagesDir + ")")
 	}
@@ -224,12 +223,12 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 
 // summarize sets the report's medians and ratios.
 func (rep *Report) summarize() {
-	rep.Boot = median(rep.Boots)
-	rep.FirstOverBoot = ratio(rep.FirstListing, rep.Boot)
+	rep.Boot = report.Median(rep.Boots)
+	rep.FirstOverBoot = report.Ratio(rep.FirstListing, rep.Boot)
 	rep.Extract, rep.Convert = medianTransfer(rep.Extracts), medianTransfer(rep.Converts)
 	if rep.Extract != nil && rep.Convert != nil {
-		rep.ExtractOverConvert = ratio(rep.Extract.MBps, rep.Convert.MBps)
-		rep.TimeOverConvert = ratio(rep.Extract.Seconds+rep.Extract.SyncSeconds, rep.Convert.Seconds+rep.Convert.SyncSeconds)
+		rep.ExtractOverConvert = report.Ratio(rep.Extract.MBps, rep.Convert.MBps)
+		rep.TimeOverConvert = report.Ratio(rep.Extract.Seconds+rep.Extract.SyncSeconds, rep.Convert.Seconds+rep.Convert.SyncSeconds)
 	}
 }
 
@@ -242,7 +241,7 @@ func medianTransfer(ts []Transfer) *Transfer {
 		for i, t := range ts {
 			v[i] = f(t)
 		}
-		return median(v)
+		return report.Median(v)
 	}
 	return &Transfer{
 		Seconds:     pick(func(t Transfer) float64 { return t.Seconds }),
@@ -261,7 +260,7 @@ func printTable(w io.Writer, rep *Report) {
 	fmt.Fprintf(w, "machine: %s; %s; %s\n", rep.Machine, rep.Disk, cache)
 	fmt.Fprintf(w, "load average at start / end: %s\n", strings.Join(rep.LoadAvg, " / "))
 	if rep.BackupID != "" {
-		fmt.Fprintf(w, "backup %s: full, %s stored, %.2f s (disk built in %.1f s)\n", rep.BackupID, mibString(rep.BackupBytes), rep.BackupSeconds, rep.BuildSeconds)
+		fmt.Fprintf(w, "backup %s: full, %s stored, %.2f s (disk built in %.1f s)\n", rep.BackupID, report.MiB(rep.BackupBytes), rep.BackupSeconds, rep.BuildSeconds)
 	}
 	fmt.Fprintln(w)
 
@@ -269,39 +268,39 @@ func printTable(w io.Writer, rep *Report) {
 	fmt.Fprintln(tw, "figure\tseconds\tbaseline s\tratio\ttarget\tmet\t")
 	row := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t") }
 	if len(rep.Boots) > 0 {
-		row("plain boot of the test VM, start → guest agent (median of "+strconv.Itoa(len(rep.Boots))+")", f2(rep.Boot), "-", "-", "-", "-")
+		row("plain boot of the test VM, start → guest agent (median of "+strconv.Itoa(len(rep.Boots))+")", report.F2(rep.Boot), "-", "-", "-", "-")
 	}
 	if rep.FirstListing > 0 {
-		row("first listing `files B / --disk "+volume+"` (boots the helper)", f2(rep.FirstListing), f2(rep.Boot), f2(rep.FirstOverBoot), "-", "-")
+		row("first listing `files B / --disk "+volume+"` (boots the helper)", report.F2(rep.FirstListing), report.F2(rep.Boot), report.F2(rep.FirstOverBoot), "-", "-")
 	}
 	for _, l := range rep.Listings {
 		if len(l.Runs) == 0 {
 			continue
 		}
-		row(fmt.Sprintf("then %s, median of %d", l.What, len(l.Runs)), f3(l.Median), "-", "-", "<= "+f2(targetSecondListing), yes(l.Median <= targetSecondListing))
-		row(fmt.Sprintf("then %s, slowest of %d", l.What, len(l.Runs)), f3(l.Max), "-", "-", "<= "+f2(targetSecondListing), yes(l.Max <= targetSecondListing))
+		row(fmt.Sprintf("then %s, median of %d", l.What, len(l.Runs)), report.F3(l.Median), "-", "-", "<= "+report.F2(targetSecondListing), yes(l.Median <= targetSecondListing))
+		row(fmt.Sprintf("then %s, slowest of %d", l.What, len(l.Runs)), report.F3(l.Max), "-", "-", "<= "+report.F2(targetSecondListing), yes(l.Max <= targetSecondListing))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
 
 	if rep.Extract != nil || rep.Convert != nil {
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "copy of "+humanSize(bigSize)+"\tseconds\t+sync s\tbytes written\tMB/s\t")
+		fmt.Fprintln(tw, "copy of "+report.HumanSize(bigSize)+"\tseconds\t+sync s\tbytes written\tMB/s\t")
 		if t := rep.Extract; t != nil {
-			fmt.Fprintf(tw, "`knib backup extract B %s --disk %s -o OUT.tar`\t%s\t%s\t%d\t%s\t\n", bigFile, volume, f2(t.Seconds), f2(t.SyncSeconds), t.Bytes, f1(t.MBps))
+			fmt.Fprintf(tw, "`knib backup extract B %s --disk %s -o OUT.tar`\t%s\t%s\t%d\t%s\t\n", bigFile, volume, report.F2(t.Seconds), report.F2(t.SyncSeconds), t.Bytes, report.F1(t.MBps))
 		}
 		if t := rep.Convert; t != nil {
-			fmt.Fprintf(tw, "`qemu-img convert -f qcow2 -O raw <backup's vdb file> OUT.raw`\t%s\t%s\t%d\t%s\t\n", f2(t.Seconds), f2(t.SyncSeconds), t.Bytes, f1(t.MBps))
+			fmt.Fprintf(tw, "`qemu-img convert -f qcow2 -O raw <backup's vdb file> OUT.raw`\t%s\t%s\t%d\t%s\t\n", report.F2(t.Seconds), report.F2(t.SyncSeconds), t.Bytes, report.F1(t.MBps))
 		}
 		tw.Flush()
 		fmt.Fprintln(w)
 		if len(rep.Extracts) > 1 || len(rep.Converts) > 1 {
 			var e, c []string
 			for _, t := range rep.Extracts {
-				e = append(e, f2(t.Seconds+t.SyncSeconds))
+				e = append(e, report.F2(t.Seconds+t.SyncSeconds))
 			}
 			for _, t := range rep.Converts {
-				c = append(c, f2(t.Seconds+t.SyncSeconds))
+				c = append(c, report.F2(t.Seconds+t.SyncSeconds))
 			}
 			fmt.Fprintf(w, "rounds (with sync): extract %s s; convert %s s\n\n", strings.Join(e, ", "), strings.Join(c, ", "))
 		}
@@ -316,11 +315,11 @@ func printTable(w io.Writer, rep *Report) {
 	}
 	fmt.Fprintln(w)
 	if rep.FirstListing > 0 {
-		fmt.Fprintf(w, "RATIO first_listing/plain_boot=%s (%s s / %s s)\n", f2(rep.FirstOverBoot), f2(rep.FirstListing), f2(rep.Boot))
+		fmt.Fprintf(w, "RATIO first_listing/plain_boot=%s (%s s / %s s)\n", report.F2(rep.FirstOverBoot), report.F2(rep.FirstListing), report.F2(rep.Boot))
 	}
 	for _, l := range rep.Listings {
 		if len(l.Runs) > 0 {
-			fmt.Fprintf(w, "RATIO second_listing %s median=%s s max=%s s (target <= %s s: %s)\n", l.Key, f3(l.Median), f3(l.Max), f2(targetSecondListing), yes(l.Max <= targetSecondListing))
+			fmt.Fprintf(w, "RATIO second_listing %s median=%s s max=%s s (target <= %s s: %s)\n", l.Key, report.F3(l.Median), report.F3(l.Max), report.F2(targetSecondListing), yes(l.Max <= targetSecondListing))
 		}
 	}
 	if rep.Extract != nil && rep.Convert != nil {
@@ -329,8 +328,8 @@ func printTable(w io.Writer, rep *Report) {
 			verified = "bytes verified"
 		}
 		fmt.Fprintf(w, "RATIO extract/convert throughput=%s (%s MB/s / %s MB/s; target >= %s: %s; time ratio %s; %s)\n",
-			f2(rep.ExtractOverConvert), f1(rep.Extract.MBps), f1(rep.Convert.MBps), f2(targetExtractOverConv),
-			yes(rep.ExtractOverConvert >= targetExtractOverConv), f2(rep.TimeOverConvert), verified)
+			report.F2(rep.ExtractOverConvert), report.F1(rep.Extract.MBps), report.F1(rep.Convert.MBps), report.F2(targetExtractOverConv),
+			yes(rep.ExtractOverConvert >= targetExtractOverConv), report.F2(rep.TimeOverConvert), verified)
 	}
 }
 
@@ -340,51 +339,3 @@ func yes(ok bool) string {
 	}
 	return "no"
 }
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	m := len(s) / 2
-	if len(s)%2 == 1 {
-		return s[m]
-	}
-	return (s[m-1] + s[m]) / 2
-}
-
-func humanSize(n int64) string {
-	switch {
-	case n >= gib && n%gib == 0:
-		return fmt.Sprintf("%d GiB", n/gib)
-	case n >= mib && n%mib == 0:
-		return fmt.Sprintf("%d MiB", n/mib)
-	}
-	return fmt.Sprintf("%d B", n)
-}
-
-func mibString(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/float64(mib)) }
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) > 3 {
-		f = f[:3]
-	}
-	return strings.Join(f, " ")
-}
-
-func ratio(a, b float64) float64 {
-	if b <= 0 {
-		return 0
-	}
-	return a / b
-}
-
-func f1(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
-func f2(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
-func f3(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }

@@ -17,6 +17,7 @@ import (
 	"github.com/digitalocean/go-libvirt"
 
 	"github.com/knib/knib/bench/internal/knibproc"
+	"github.com/knib/knib/bench/internal/report"
 	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/testbed"
 )
@@ -151,7 +152,7 @@ func (b *bench) measure(ctx context.Context, rep *Report) error {
 			ls.Runs = append(ls.Runs, secs)
 			ls.Entries = max(len(l.Entries), len(l.Volumes))
 		}
-		ls.Median = median(ls.Runs)
+		ls.Median = report.Median(ls.Runs)
 		for _, s := range ls.Runs {
 			ls.Max = max(ls.Max, s)
 		}
@@ -258,7 +259,7 @@ func (b *bench) fullBackup(ctx context.Context, d *testbed.Domain, rep *Report) 
 		return bk, err
 	}
 	rep.BackupID, rep.BackupBytes = bk.ID, bk.Size
-	logf("%s: knib full backup %s (%s stored) in %.1f s", d.Name, bk.ID, mibString(bk.Size), rep.BackupSeconds)
+	logf("%s: knib full backup %s (%s stored) in %.1f s", d.Name, bk.ID, report.MiB(bk.Size), rep.BackupSeconds)
 	return bk, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/knib/knib/bench/internal/report"
 	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/testbed"
 )
@@ -40,16 +41,6 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-func humanSize(n int64) string {
-	switch {
-	case n >= gib && n%gib == 0:
-		return fmt.Sprintf("%d GiB", n/gib)
-	case n >= mib && n%mib == 0:
-		return fmt.Sprintf("%d MiB", n/mib)
-	}
-	return fmt.Sprintf("%d B", n)
-}
-
 // extent is one write: length bytes at offset.
 type extent struct{ Offset, Length int64 }
 
@@ -59,7 +50,7 @@ type extent struct{ Offset, Length int64 }
 // clusters. Offsets are multiples of 1 MiB.
 func writePlan(n, diskSize, chunk int64, round int) ([]extent, error) {
 	if n <= 0 || n > diskSize {
-		return nil, fmt.Errorf("cannot write %s into a %s disk", humanSize(n), humanSize(diskSize))
+		return nil, fmt.Errorf("cannot write %s into a %s disk", report.HumanSize(n), report.HumanSize(diskSize))
 	}
 	k := (n + chunk - 1) / chunk
 	stride := diskSize / k / mib * mib

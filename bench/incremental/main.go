@@ -20,13 +20,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/knib/knib/bench/internal/knibproc"
+	"github.com/knib/knib/bench/internal/report"
 	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/testbed"
 )
@@ -166,26 +166,26 @@ func (row *Row) summarize() {
 	row.Knib, row.KnibBig = medianKnib(knib), medianKnib(big)
 	if len(vnb) > 0 {
 		row.Vnb = &VnbResult{
-			Seconds:     median(vnb, func(v VnbResult) float64 { return v.Seconds }),
-			SyncSeconds: median(vnb, func(v VnbResult) float64 { return v.SyncSeconds }),
-			DataBytes:   int64(median(vnb, func(v VnbResult) float64 { return float64(v.DataBytes) })),
+			Seconds:     medianBy(vnb, func(v VnbResult) float64 { return v.Seconds }),
+			SyncSeconds: medianBy(vnb, func(v VnbResult) float64 { return v.SyncSeconds }),
+			DataBytes:   int64(medianBy(vnb, func(v VnbResult) float64 { return float64(v.DataBytes) })),
 		}
 	}
-	row.FloorSeconds = median(floor, func(f float64) float64 { return f })
+	row.FloorSeconds = report.Median(floor)
 	row.Ratios = Ratios{}
 	if row.Knib == nil {
 		return
 	}
-	row.Ratios.KnibOverFloor = ratio(row.Knib.Seconds, row.FloorSeconds)
-	row.Ratios.KnibOpOverFloor = ratio(row.Knib.OperationSeconds, row.FloorSeconds)
+	row.Ratios.KnibOverFloor = report.Ratio(row.Knib.Seconds, row.FloorSeconds)
+	row.Ratios.KnibOpOverFloor = report.Ratio(row.Knib.OperationSeconds, row.FloorSeconds)
 	if row.Vnb != nil {
-		row.Ratios.KnibOverVnb = ratio(row.Knib.Seconds, row.Vnb.Seconds)
-		row.Ratios.KnibOpOverVnb = ratio(row.Knib.OperationSeconds, row.Vnb.Seconds)
-		row.Ratios.KnibOverVnbFsync = ratio(row.Knib.Seconds, row.Vnb.Seconds+row.Vnb.SyncSeconds)
+		row.Ratios.KnibOverVnb = report.Ratio(row.Knib.Seconds, row.Vnb.Seconds)
+		row.Ratios.KnibOpOverVnb = report.Ratio(row.Knib.OperationSeconds, row.Vnb.Seconds)
+		row.Ratios.KnibOverVnbFsync = report.Ratio(row.Knib.Seconds, row.Vnb.Seconds+row.Vnb.SyncSeconds)
 	}
 	if row.KnibBig != nil {
-		row.Ratios.BigOverSmall = ratio(row.KnibBig.Seconds, row.Knib.Seconds)
-		row.Ratios.BigOverSmallOp = ratio(row.KnibBig.OperationSeconds, row.Knib.OperationSeconds)
+		row.Ratios.BigOverSmall = report.Ratio(row.KnibBig.Seconds, row.Knib.Seconds)
+		row.Ratios.BigOverSmallOp = report.Ratio(row.KnibBig.OperationSeconds, row.Knib.OperationSeconds)
 	}
 }
 
@@ -194,30 +194,22 @@ func medianKnib(rs []KnibResult) *KnibResult {
 		return nil
 	}
 	return &KnibResult{
-		Seconds:                median(rs, func(r KnibResult) float64 { return r.Seconds }),
-		OperationSeconds:       median(rs, func(r KnibResult) float64 { return r.OperationSeconds }),
-		BeforeOperationSeconds: median(rs, func(r KnibResult) float64 { return r.BeforeOperationSeconds }),
-		AfterOperationSeconds:  median(rs, func(r KnibResult) float64 { return r.AfterOperationSeconds }),
-		FreezeSeconds:          median(rs, func(r KnibResult) float64 { return r.FreezeSeconds }),
-		BackupBytes:            int64(median(rs, func(r KnibResult) float64 { return float64(r.BackupBytes) })),
+		Seconds:                medianBy(rs, func(r KnibResult) float64 { return r.Seconds }),
+		OperationSeconds:       medianBy(rs, func(r KnibResult) float64 { return r.OperationSeconds }),
+		BeforeOperationSeconds: medianBy(rs, func(r KnibResult) float64 { return r.BeforeOperationSeconds }),
+		AfterOperationSeconds:  medianBy(rs, func(r KnibResult) float64 { return r.AfterOperationSeconds }),
+		FreezeSeconds:          medianBy(rs, func(r KnibResult) float64 { return r.FreezeSeconds }),
+		BackupBytes:            int64(medianBy(rs, func(r KnibResult) float64 { return float64(r.BackupBytes) })),
 	}
 }
 
-// median of f over xs (the mean of the middle two for an even count).
-func median[T any](xs []T, f func(T) float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
+// medianBy is the median of f over xs (report.Median of the projections).
+func medianBy[T any](xs []T, f func(T) float64) float64 {
 	v := make([]float64, len(xs))
 	for i, x := range xs {
 		v[i] = f(x)
 	}
-	sort.Float64s(v)
-	m := len(v) / 2
-	if len(v)%2 == 1 {
-		return v[m]
-	}
-	return (v[m-1] + v[m]) / 2
+	return report.Median(v)
 }
 
 func main() {
@@ -278,8 +270,8 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 		BigDiskBytes:   opts.bigDisk,
 		ChunkBytes:     opts.chunk,
 	}
-	rep.LoadAvg = append(rep.LoadAvg, loadAvg())
-	defer func() { rep.LoadAvg = append(rep.LoadAvg, loadAvg()) }()
+	rep.LoadAvg = append(rep.LoadAvg, report.LoadAvg())
+	defer func() { rep.LoadAvg = append(rep.LoadAvg, report.LoadAvg()) }()
 	if os.Geteuid() != 0 {
 		return rep, errors.New("must run as root (test VMs live under " + testbed.ImagesDir + ")")
 	}
@@ -341,7 +333,7 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 		if err != nil {
 			return nil, err
 		}
-		logf("VM %s up (vda %s blank, vdb %s) in %.1f s", name, humanSize(firstDisk), humanSize(size), clock.Since(clock.Real{}, start).Seconds())
+		logf("VM %s up (vda %s blank, vdb %s) in %.1f s", name, report.HumanSize(firstDisk), report.HumanSize(size), clock.Since(clock.Real{}, start).Seconds())
 		return d, nil
 	}
 
@@ -469,7 +461,7 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 						return
 					}
 					r.KnibBig = knibResult(b)
-					logf("N=%d MiB: knib incremental on the %s disk %.2f s (%.2f s before the operation, operation %.2f s, %.2f s after; freeze %.3f s)", n, humanSize(opts.bigDisk), b.Seconds, b.PreSeconds, b.OpSeconds, b.PostSeconds, b.Freeze)
+					logf("N=%d MiB: knib incremental on the %s disk %.2f s (%.2f s before the operation, operation %.2f s, %.2f s after; freeze %.3f s)", n, report.HumanSize(opts.bigDisk), b.Seconds, b.PreSeconds, b.OpSeconds, b.PostSeconds, b.Freeze)
 				}
 				if r.BigFirst {
 					big()
@@ -481,7 +473,7 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 					return fmt.Errorf("knib incremental backup after %d MiB: %w", n, err)
 				}
 				r.Knib = knibResult(k)
-				logf("N=%d MiB: knib incremental %.2f s (%.2f s before the operation, operation %.2f s, %.2f s after; freeze %.3f s, %s stored)", n, k.Seconds, k.PreSeconds, k.OpSeconds, k.PostSeconds, k.Freeze, mibString(k.Backup.Size))
+				logf("N=%d MiB: knib incremental %.2f s (%.2f s before the operation, operation %.2f s, %.2f s after; freeze %.3f s, %s stored)", n, k.Seconds, k.PreSeconds, k.OpSeconds, k.PostSeconds, k.Freeze, report.MiB(k.Backup.Size))
 				if !r.BigFirst {
 					big()
 				}
@@ -495,7 +487,7 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 						vnbVM = nil
 					} else {
 						r.Vnb = &VnbResult{Seconds: v.Seconds, SyncSeconds: v.SyncSeconds, DataBytes: v.Bytes}
-						logf("N=%d MiB: virtnbdbackup incremental %.2f s (+%.2f s fsync, %s data)", n, v.Seconds, v.SyncSeconds, mibString(v.Bytes))
+						logf("N=%d MiB: virtnbdbackup incremental %.2f s (+%.2f s fsync, %s data)", n, v.Seconds, v.SyncSeconds, report.MiB(v.Bytes))
 					}
 				}
 
@@ -529,35 +521,13 @@ func settle(ctx context.Context) {
 	time.Sleep(500 * time.Millisecond)
 }
 
-// loadAvg returns the first three fields of /proc/loadavg.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) > 3 {
-		f = f[:3]
-	}
-	return strings.Join(f, " ")
-}
-
-func ratio(a, b float64) float64 {
-	if b <= 0 {
-		return 0
-	}
-	return a / b
-}
-
-func mibString(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/float64(mib)) }
-
 func printTable(w io.Writer, rep *Report) {
 	fmt.Fprintf(w, "knib incremental backup of a running VM, N MiB changed since the last backup\n")
-	fmt.Fprintf(w, "machine: %s; disks: vda %s blank + vdb %s", rep.Machine, humanSize(rep.FirstDiskBytes), humanSize(rep.DiskBytes))
+	fmt.Fprintf(w, "machine: %s; disks: vda %s blank + vdb %s", rep.Machine, report.HumanSize(rep.FirstDiskBytes), report.HumanSize(rep.DiskBytes))
 	if rep.BigDiskBytes > 0 {
-		fmt.Fprintf(w, " (big-disk VM: vdb %s)", humanSize(rep.BigDiskBytes))
+		fmt.Fprintf(w, " (big-disk VM: vdb %s)", report.HumanSize(rep.BigDiskBytes))
 	}
-	fmt.Fprintf(w, "; writes of %s through HMP qemu-io\n", humanSize(rep.ChunkBytes))
+	fmt.Fprintf(w, "; writes of %s through HMP qemu-io\n", report.HumanSize(rep.ChunkBytes))
 	if len(rep.Rows) > 0 {
 		fmt.Fprintf(w, "medians of %d rounds per N; load average at start and end: %s\n", rep.Rows[0].Reps, strings.Join(rep.LoadAvg, " / "))
 	}
@@ -566,7 +536,7 @@ func printTable(w io.Writer, rep *Report) {
 		fmt.Fprintf(w, ", virtnbdbackup %.2f s", rep.VnbFull)
 	}
 	if rep.KnibBigFull > 0 {
-		fmt.Fprintf(w, ", knib on %s %.2f s", humanSize(rep.BigDiskBytes), rep.KnibBigFull)
+		fmt.Fprintf(w, ", knib on %s %.2f s", report.HumanSize(rep.BigDiskBytes), rep.KnibBigFull)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w)
@@ -581,17 +551,17 @@ func printTable(w io.Writer, rep *Report) {
 		big, bigRatio)
 	dash := "-"
 	for _, r := range rep.Rows {
-		cols := []string{strconv.FormatInt(r.ChangedMiB, 10), dash, dash, dash, dash, dash, dash, f2(r.FloorSeconds), dash, dash, dash, dash, dash, dash}
+		cols := []string{strconv.FormatInt(r.ChangedMiB, 10), dash, dash, dash, dash, dash, dash, report.F2(r.FloorSeconds), dash, dash, dash, dash, dash, dash}
 		if r.Knib != nil {
-			cols[1], cols[2], cols[3], cols[4] = f2(r.Knib.Seconds), f2(r.Knib.OperationSeconds), f3(r.Knib.FreezeSeconds), mibString(r.Knib.BackupBytes)
-			cols[10] = f2(r.Ratios.KnibOverFloor)
+			cols[1], cols[2], cols[3], cols[4] = report.F2(r.Knib.Seconds), report.F2(r.Knib.OperationSeconds), report.F3(r.Knib.FreezeSeconds), report.MiB(r.Knib.BackupBytes)
+			cols[10] = report.F2(r.Ratios.KnibOverFloor)
 		}
 		if r.Vnb != nil {
-			cols[5], cols[6] = f2(r.Vnb.Seconds), f2(r.Vnb.SyncSeconds)
-			cols[8], cols[9] = f2(r.Ratios.KnibOverVnb), f2(r.Ratios.KnibOverVnbFsync)
+			cols[5], cols[6] = report.F2(r.Vnb.Seconds), report.F2(r.Vnb.SyncSeconds)
+			cols[8], cols[9] = report.F2(r.Ratios.KnibOverVnb), report.F2(r.Ratios.KnibOverVnbFsync)
 		}
 		if r.KnibBig != nil {
-			cols[11], cols[12], cols[13] = f2(r.KnibBig.Seconds), f2(r.KnibBig.OperationSeconds), f2(r.Ratios.BigOverSmall)
+			cols[11], cols[12], cols[13] = report.F2(r.KnibBig.Seconds), report.F2(r.KnibBig.OperationSeconds), report.F2(r.Ratios.BigOverSmall)
 		}
 		fmt.Fprintln(tw, strings.Join(cols, "\t")+"\t")
 	}
@@ -607,14 +577,14 @@ func printTable(w io.Writer, rep *Report) {
 		}
 		vnb := "n/a"
 		if r.Vnb != nil {
-			vnb = f2(r.Ratios.KnibOverVnb) + " (operation: " + f2(r.Ratios.KnibOpOverVnb) + ")"
+			vnb = report.F2(r.Ratios.KnibOverVnb) + " (operation: " + report.F2(r.Ratios.KnibOpOverVnb) + ")"
 		}
 		bigRatio := "n/a"
 		if r.KnibBig != nil {
-			bigRatio = f2(r.Ratios.BigOverSmall) + " (operations: " + f2(r.Ratios.BigOverSmallOp) + ")"
+			bigRatio = report.F2(r.Ratios.BigOverSmall) + " (operations: " + report.F2(r.Ratios.BigOverSmallOp) + ")"
 		}
 		fmt.Fprintf(w, "RATIO N=%dMiB knib/virtnbdbackup=%s knib/floor=%s (operation: %s) knib_%s/knib_%s=%s\n", r.ChangedMiB, vnb,
-			f2(r.Ratios.KnibOverFloor), f2(r.Ratios.KnibOpOverFloor), compact(rep.BigDiskBytes), compact(rep.DiskBytes), bigRatio)
+			report.F2(r.Ratios.KnibOverFloor), report.F2(r.Ratios.KnibOpOverFloor), compact(rep.BigDiskBytes), compact(rep.DiskBytes), bigRatio)
 	}
 	for _, e := range []struct{ what, msg string }{
 		{"virtnbdbackup did not run", rep.VnbError},
@@ -628,8 +598,5 @@ func printTable(w io.Writer, rep *Report) {
 }
 
 func compact(n int64) string {
-	return strings.ReplaceAll(strings.ReplaceAll(humanSize(n), " GiB", "G"), " MiB", "M")
+	return strings.ReplaceAll(strings.ReplaceAll(report.HumanSize(n), " GiB", "G"), " MiB", "M")
 }
-
-func f2(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
-func f3(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/knib/knib/bench/internal/knibproc"
+	"github.com/knib/knib/bench/internal/report"
 	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/testbed"
 )
@@ -198,9 +199,9 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 		Fill:           opts.fill,
 		ChunkBytes:     opts.chunk,
 		ColdCache:      opts.cold,
-		LoadAvg:        []string{loadAvg()},
+		LoadAvg:        []string{report.LoadAvg()},
 	}
-	defer func() { rep.LoadAvg = append(rep.LoadAvg, loadAvg()) }()
+	defer func() { rep.LoadAvg = append(rep.LoadAvg, report.LoadAvg()) }()
 	if os.Geteuid() != 0 {
 		return rep, errors.New("must run as root (test VMs live under " + testbed.ImagesDir + ")")
 	}
@@ -277,7 +278,7 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 		vms = append(vms, vmName(size))
 		if err := b.measure(ctx, row); err != nil {
 			row.Error = err.Error()
-			logf("%s: %v", humanSize(size), err)
+			logf("%s: %v", report.HumanSize(size), err)
 			if ctx.Err() != nil {
 				return rep, err
 			}
@@ -394,15 +395,15 @@ func (row *Row) summarize() {
 	}
 	m := row.Median
 	row.Ratios = Ratios{
-		CheckedOverUnchecked:  ratio(m.RestoreSeconds, m.UncheckedSeconds),
-		KnibOverConvert:       ratio(m.RestoreSeconds, m.ConvertSeconds),
-		KnibOverConvertFull:   ratio(m.RestoreSeconds, m.ConvertSeconds+m.ConvertSyncSeconds+m.ConvertCompareSeconds),
-		QuickOverStartRunning: ratio(m.QuickRunningSeconds, m.StartRunningSeconds),
-		QuickOverStartAgent:   ratio(m.QuickAgentSeconds, m.StartAgentSeconds),
+		CheckedOverUnchecked:  report.Ratio(m.RestoreSeconds, m.UncheckedSeconds),
+		KnibOverConvert:       report.Ratio(m.RestoreSeconds, m.ConvertSeconds),
+		KnibOverConvertFull:   report.Ratio(m.RestoreSeconds, m.ConvertSeconds+m.ConvertSyncSeconds+m.ConvertCompareSeconds),
+		QuickOverStartRunning: report.Ratio(m.QuickRunningSeconds, m.StartRunningSeconds),
+		QuickOverStartAgent:   report.Ratio(m.QuickAgentSeconds, m.StartAgentSeconds),
 	}
 	if row.VnrSeconds > 0 {
-		row.Ratios.KnibOverVnr = ratio(m.RestoreSeconds, row.VnrSeconds)
-		row.Ratios.KnibOverVnrSync = ratio(m.RestoreSeconds, row.VnrSeconds+row.VnrSyncSeconds)
+		row.Ratios.KnibOverVnr = report.Ratio(m.RestoreSeconds, row.VnrSeconds)
+		row.Ratios.KnibOverVnrSync = report.Ratio(m.RestoreSeconds, row.VnrSeconds+row.VnrSyncSeconds)
 	}
 }
 
@@ -426,10 +427,10 @@ func flatness(rows []*Row) *Flatness {
 	s, g := small.Median, big.Median
 	return &Flatness{
 		Big: big.DataBytes, Small: small.DataBytes,
-		Running:      ratio(g.QuickRunningSeconds, s.QuickRunningSeconds),
-		Agent:        ratio(g.QuickAgentSeconds, s.QuickAgentSeconds),
-		Consolidated: ratio(g.ConsolidationSeconds, s.ConsolidationSeconds),
-		Restore:      ratio(g.RestoreSeconds, s.RestoreSeconds),
+		Running:      report.Ratio(g.QuickRunningSeconds, s.QuickRunningSeconds),
+		Agent:        report.Ratio(g.QuickAgentSeconds, s.QuickAgentSeconds),
+		Consolidated: report.Ratio(g.ConsolidationSeconds, s.ConsolidationSeconds),
+		Restore:      report.Ratio(g.RestoreSeconds, s.RestoreSeconds),
 	}
 }
 
@@ -444,7 +445,7 @@ func printTable(w io.Writer, rep *Report) {
 		cache = "page cache dropped before each timed step"
 	}
 	fmt.Fprintf(w, "machine: %s; VM: vda %s blank + vdb = data size, filled with %s writes (%s); %s\n",
-		rep.Machine, humanSize(rep.FirstDiskBytes), humanSize(rep.ChunkBytes), how, cache)
+		rep.Machine, report.HumanSize(rep.FirstDiskBytes), report.HumanSize(rep.ChunkBytes), how, cache)
 	fmt.Fprintf(w, "load average at start / end: %s\n\n", strings.Join(rep.LoadAvg, " / "))
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
@@ -459,19 +460,19 @@ func printTable(w io.Writer, rep *Report) {
 		}
 		c[0] = compact(r.DataBytes)
 		if r.BackupSeconds > 0 {
-			c[1] = f2(r.BackupSeconds)
+			c[1] = report.F2(r.BackupSeconds)
 		}
 		if m := r.Median; m != nil {
-			c[2], c[3], c[4] = f2(m.ConvertSeconds), f2(m.ConvertSyncSeconds), f2(m.ConvertCompareSeconds)
-			c[5], c[6] = f2(m.RestoreSeconds), f2(m.RestoreOpSeconds)
-			c[7], c[8] = f2(r.Ratios.KnibOverConvert), f2(r.Ratios.KnibOverConvertFull)
-			c[13], c[14] = f2(m.StartRunningSeconds), f2(m.StartAgentSeconds)
-			c[15], c[16], c[17], c[18] = f2(m.QuickRunningSeconds), f2(m.QuickAgentSeconds), f2(m.ConsolidationSeconds), f2(m.QuickOpSeconds)
+			c[2], c[3], c[4] = report.F2(m.ConvertSeconds), report.F2(m.ConvertSyncSeconds), report.F2(m.ConvertCompareSeconds)
+			c[5], c[6] = report.F2(m.RestoreSeconds), report.F2(m.RestoreOpSeconds)
+			c[7], c[8] = report.F2(r.Ratios.KnibOverConvert), report.F2(r.Ratios.KnibOverConvertFull)
+			c[13], c[14] = report.F2(m.StartRunningSeconds), report.F2(m.StartAgentSeconds)
+			c[15], c[16], c[17], c[18] = report.F2(m.QuickRunningSeconds), report.F2(m.QuickAgentSeconds), report.F2(m.ConsolidationSeconds), report.F2(m.QuickOpSeconds)
 		}
 		if r.VnrSeconds > 0 {
-			c[9], c[10] = f2(r.VnrSeconds), f2(r.VnrSyncSeconds)
+			c[9], c[10] = report.F2(r.VnrSeconds), report.F2(r.VnrSyncSeconds)
 			if r.Median != nil {
-				c[11], c[12] = f2(r.Ratios.KnibOverVnr), f2(r.Ratios.KnibOverVnrSync)
+				c[11], c[12] = report.F2(r.Ratios.KnibOverVnr), report.F2(r.Ratios.KnibOverVnrSync)
 			}
 		}
 		fmt.Fprintln(tw, strings.Join(c, "\t")+"\t")
@@ -501,18 +502,18 @@ func printTable(w io.Writer, rep *Report) {
 		}
 		vnr := "n/a"
 		if r.VnrSeconds > 0 {
-			vnr = f2(r.Ratios.KnibOverVnr) + " (with its fsync: " + f2(r.Ratios.KnibOverVnrSync) + ")"
+			vnr = report.F2(r.Ratios.KnibOverVnr) + " (with its fsync: " + report.F2(r.Ratios.KnibOverVnrSync) + ")"
 		}
 		fmt.Fprintf(w, "RATIO data=%s knib_restore/qemu-img_convert=%s knib_restore/(convert+sync+compare)=%s knib_restore/virtnbdrestore=%s\n",
-			compact(r.DataBytes), f2(r.Ratios.KnibOverConvert), f2(r.Ratios.KnibOverConvertFull), vnr)
+			compact(r.DataBytes), report.F2(r.Ratios.KnibOverConvert), report.F2(r.Ratios.KnibOverConvertFull), vnr)
 		fmt.Fprintf(w, "RATIO data=%s knib_restore_with_hash_check/without=%s (%s s / %s s)\n",
-			compact(r.DataBytes), f2(r.Ratios.CheckedOverUnchecked), f2(r.Median.RestoreSeconds), f2(r.Median.UncheckedSeconds))
+			compact(r.DataBytes), report.F2(r.Ratios.CheckedOverUnchecked), report.F2(r.Median.RestoreSeconds), report.F2(r.Median.UncheckedSeconds))
 		fmt.Fprintf(w, "RATIO data=%s quick_restore/plain_start time_to_running=%s time_to_guest_agent=%s\n",
-			compact(r.DataBytes), f2(r.Ratios.QuickOverStartRunning), f2(r.Ratios.QuickOverStartAgent))
+			compact(r.DataBytes), report.F2(r.Ratios.QuickOverStartRunning), report.F2(r.Ratios.QuickOverStartAgent))
 	}
 	if f := rep.Flat; f != nil {
 		fmt.Fprintf(w, "RATIO quick_restore %s/%s time_to_running=%s time_to_guest_agent=%s (consolidation %s, normal restore %s)\n",
-			compact(f.Big), compact(f.Small), f2(f.Running), f2(f.Agent), f2(f.Consolidated), f2(f.Restore))
+			compact(f.Big), compact(f.Small), report.F2(f.Running), report.F2(f.Agent), report.F2(f.Consolidated), report.F2(f.Restore))
 	}
 	for _, r := range rep.Rows {
 		if r.VnrError != "" {
@@ -542,39 +543,6 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-func humanSize(n int64) string {
-	switch {
-	case n >= gib && n%gib == 0:
-		return fmt.Sprintf("%d GiB", n/gib)
-	case n >= mib && n%mib == 0:
-		return fmt.Sprintf("%d MiB", n/mib)
-	}
-	return fmt.Sprintf("%d B", n)
-}
-
 func compact(n int64) string {
-	return strings.ReplaceAll(strings.ReplaceAll(humanSize(n), " GiB", "G"), " MiB", "M")
+	return strings.ReplaceAll(strings.ReplaceAll(report.HumanSize(n), " GiB", "G"), " MiB", "M")
 }
-
-func mibString(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/float64(mib)) }
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) > 3 {
-		f = f[:3]
-	}
-	return strings.Join(f, " ")
-}
-
-func ratio(a, b float64) float64 {
-	if b <= 0 {
-		return 0
-	}
-	return a / b
-}
-
-func f2(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }

@@ -16,6 +16,7 @@ import (
 	"github.com/digitalocean/go-libvirt"
 
 	"github.com/knib/knib/bench/internal/knibproc"
+	"github.com/knib/knib/bench/internal/report"
 	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/testbed"
 )
@@ -83,7 +84,7 @@ func (b *bench) newVM(ctx context.Context, size int64, row *Row) (*testbed.Domai
 		}
 	}
 	row.FillSeconds = clock.Since(clock.Real{}, start).Seconds()
-	logf("%s: filled vdb with %s (%d writes of %s, %s) in %.1f s", name, humanSize(size), len(plan), humanSize(b.opts.chunk), b.opts.fill, row.FillSeconds)
+	logf("%s: filled vdb with %s (%d writes of %s, %s) in %.1f s", name, report.HumanSize(size), len(plan), report.HumanSize(b.opts.chunk), b.opts.fill, row.FillSeconds)
 	if !hmp {
 		bctx, cancel := context.WithTimeout(ctx, testbed.BootTimeout)
 		defer cancel()
@@ -117,7 +118,7 @@ func (b *bench) fullBackup(ctx context.Context, d *testbed.Domain, row *Row) (ba
 		return bk, err
 	}
 	row.BackupID, row.BackupBytes = bk.ID, bk.Size
-	logf("%s: knib full backup %s (%s stored) in %.1f s", d.Name, bk.ID, mibString(bk.Size), row.BackupSeconds)
+	logf("%s: knib full backup %s (%s stored) in %.1f s", d.Name, bk.ID, report.MiB(bk.Size), row.BackupSeconds)
 	return bk, nil
 }
 
@@ -412,7 +413,7 @@ func (b *bench) vnb(ctx context.Context, d *testbed.Domain, row *Row) error {
 		return err
 	}
 	row.VnrSyncSeconds = clock.Since(clock.Real{}, start).Seconds()
-	logf("%s: virtnbdrestore %.2f s (+ sync %.2f s), %s of qcow2 files", d.Name, row.VnrSeconds, row.VnrSyncSeconds, mibString(row.VnrBytes))
+	logf("%s: virtnbdrestore %.2f s (+ sync %.2f s), %s of qcow2 files", d.Name, row.VnrSeconds, row.VnrSyncSeconds, report.MiB(row.VnrBytes))
 	return nil
 }
 

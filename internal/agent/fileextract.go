@@ -40,6 +40,7 @@ func (a *Local) ExtractFiles(ctx context.Context, req agentapi.ExtractFilesReque
 	entries := make([]guestfs.Entry, len(paths))
 	for i, p := range paths {
 		if entries[i], err = fh.h.Stat(ctx, dev, p); err != nil {
+			a.files.gone(req.BackupID, fh, err)
 			return guestPathError(err)
 		}
 	}
@@ -48,6 +49,7 @@ func (a *Local) ExtractFiles(ctx context.Context, req agentapi.ExtractFilesReque
 	tw := tar.NewWriter(w)
 	for i, p := range paths {
 		if err := x.writeMember(ctx, tw, p, entries[i]); err != nil {
+			a.files.gone(req.BackupID, fh, err)
 			return err
 		}
 	}

@@ -224,15 +224,29 @@ func (f *fileHelpers) launch(fh *fileHelper, drives []guestfs.Drive, src agentap
 	}
 	vols, err := h.Volumes(ctx)
 	if err != nil {
-		h.Close()
+		f.end(&fileHelper{h: h})
 		fh.err = fmt.Errorf("read the backup's volumes: %w", err)
 		return
 	}
-	fh.h = h
-	fh.vols, fh.devs = nameVolumes(vols, src.Files)
+	named, devs := nameVolumes(vols, src.Files)
 	f.mu.Lock()
+	fh.h, fh.vols, fh.devs = h, named, devs
 	fh.lastUsed = f.clk.Now()
 	f.mu.Unlock()
+}
+
+// gone forgets backupID's helper fh when err says its process is gone (a
+// crashed appliance): the next call starts a new one.
+func (f *fileHelpers) gone(backupID string, fh *fileHelper, err error) {
+	if !errors.Is(err, guestfs.ErrClosed) {
+		return
+	}
+	f.mu.Lock()
+	if f.helpers[backupID] == fh {
+		delete(f.helpers, backupID)
+	}
+	f.mu.Unlock()
+	go f.end(fh)
 }
 
 // nameVolumes names the helper's devices after the backup's disks.
@@ -339,6 +353,7 @@ func (a *Local) ListFiles(ctx context.Context, req agentapi.ListFilesRequest) (a
 	}
 	es, err := fh.h.List(ctx, dev, p)
 	if err != nil {
+		a.files.gone(req.BackupID, fh, err)
 		return agentapi.ListFilesResult{}, guestPathError(err)
 	}
 	res := agentapi.ListFilesResult{Volume: vol.Name, Path: p, Entries: make([]agentapi.FileEntry, 0, len(es))}

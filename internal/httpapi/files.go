@@ -54,8 +54,9 @@ func (h *Handler) registerFiles() {
 					return zerr
 				}
 				err = svc.Files.Extract(r.Context(), p, r.PathValue("id"), b.Disk, b.Paths, zw)
-				if err == nil {
-					err = zw.Close()
+				// Close ends the frame (and the encoder's goroutines).
+				if cerr := zw.Close(); err == nil {
+					err = cerr
 				}
 			} else {
 				err = svc.Files.Extract(r.Context(), p, r.PathValue("id"), b.Disk, b.Paths, sw)

@@ -277,7 +277,7 @@ func TestConsoleInABrowser(t *testing.T) {
 			body: JSON.stringify({paths: ["/console"], disk: "vda"})});
 		return r.status + ":" + await r.text();
 	})()`, b1), &tarText, func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }))
-	if !strings.HasPrefix(tarText, "200:console") || !strings.Contains(tarText, "before\n") {
+	if !strings.HasPrefix(tarText, "200:") || !strings.Contains(tarText, "console\x00") || !strings.Contains(tarText, "before\n") {
 		t.Fatalf("the console's download of /console: %.200q", tarText)
 	}
 
