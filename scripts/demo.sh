@@ -57,7 +57,11 @@ if [[ -z $offering ]]; then
 fi
 "$knib" offering list
 current=$("$knib" vm show "$vm" -o json | jq -r .offering_id)
-[[ $current == "$offering" ]] || "$knib" vm assign "$vm" --offering "$offering"
+if [[ $current != "$offering" ]]; then
+	# A demo VM of an older run is on the old "demo" offering.
+	if [[ -n $current && $current != null ]]; then "$knib" vm unassign "$vm"; fi
+	"$knib" vm assign "$vm" --offering "$offering"
+fi
 
 say "backups (a new chain starts with a full, then incrementals)"
 "$knib" vm exec "$vm" -- sh -c 'echo "first $(date)" > /data/first.txt && sync && ls /data'
