@@ -267,29 +267,19 @@ func (b *bench) fullBackup(ctx context.Context, d *testbed.Domain, rep *Report) 
 // (the CLI fsyncs the file) and a `sync` of it, then checks the file's
 // bytes in the tar (untimed).
 func (b *bench) extract(ctx context.Context, id string) (Transfer, error) {
-	var t Transfer
 	out := filepath.Join(b.tmp, "extract.tar")
-	os.Remove(out)
 	defer os.Remove(out)
-	settle(ctx, b.opts.cold)
-	start := clock.Real{}.Now()
-	if _, err := b.srv.CLI(ctx, "backup", "extract", id, bigFile, "--disk", volume, "-o", out); err != nil {
-		return t, err
-	}
-	t.Seconds = clock.Since(clock.Real{}, start).Seconds()
-	start = clock.Real{}.Now()
-	if err := runQuiet(ctx, "sync", out); err != nil {
-		return t, err
-	}
-	t.SyncSeconds = clock.Since(clock.Real{}, start).Seconds()
-	fi, err := os.Stat(out)
+	t, fi, err := b.timedCopy(ctx, out, func() error {
+		_, err := b.srv.CLI(ctx, "backup", "extract", id, bigFile, "--disk", volume, "-o", out)
+		return err
+	})
 	if err != nil {
 		return t, err
 	}
 	t.Bytes = fi.Size()
 	t.MBps = float64(t.Bytes) / 1e6 / (t.Seconds + t.SyncSeconds)
 	logf("knib backup extract %s: %.2f s (+ sync %.2f s), %d bytes of tar, %.1f MB/s", bigFile, t.Seconds, t.SyncSeconds, t.Bytes, t.MBps)
-	start = clock.Real{}.Now()
+	start := clock.Real{}.Now()
 	if err := verifyTar(out); err != nil {
 		return t, err
 	}
@@ -300,22 +290,11 @@ func (b *bench) extract(ctx context.Context, id string) (Transfer, error) {
 // convert is the baseline: `qemu-img convert -f qcow2 -O raw` of the
 // backup's vdb file into the same file system, then a `sync` of the copy.
 func (b *bench) convert(ctx context.Context, src string) (Transfer, error) {
-	var t Transfer
 	out := filepath.Join(b.tmp, "convert.raw")
-	os.Remove(out)
 	defer os.Remove(out)
-	settle(ctx, b.opts.cold)
-	start := clock.Real{}.Now()
-	if err := runQuiet(ctx, "qemu-img", "convert", "-f", "qcow2", "-O", "raw", src, out); err != nil {
-		return t, err
-	}
-	t.Seconds = clock.Since(clock.Real{}, start).Seconds()
-	start = clock.Real{}.Now()
-	if err := runQuiet(ctx, "sync", out); err != nil {
-		return t, err
-	}
-	t.SyncSeconds = clock.Since(clock.Real{}, start).Seconds()
-	fi, err := os.Stat(out)
+	t, fi, err := b.timedCopy(ctx, out, func() error {
+		return runQuiet(ctx, "qemu-img", "convert", "-f", "qcow2", "-O", "raw", src, out)
+	})
 	if err != nil {
 		return t, err
 	}
@@ -327,6 +306,26 @@ func (b *bench) convert(ctx context.Context, src string) (Transfer, error) {
 	t.MBps = float64(t.Bytes) / 1e6 / (t.Seconds + t.SyncSeconds)
 	logf("qemu-img convert -O raw: %.2f s (+ sync %.2f s), %d bytes allocated of %d, %.1f MB/s", t.Seconds, t.SyncSeconds, t.Bytes, fi.Size(), t.MBps)
 	return t, nil
+}
+
+// timedCopy times run, which writes out, and a `sync` of out (the page
+// cache dropped first unless -cold=false), and stats the result.
+func (b *bench) timedCopy(ctx context.Context, out string, run func() error) (Transfer, os.FileInfo, error) {
+	var t Transfer
+	os.Remove(out)
+	settle(ctx, b.opts.cold)
+	start := clock.Real{}.Now()
+	if err := run(); err != nil {
+		return t, nil, err
+	}
+	t.Seconds = clock.Since(clock.Real{}, start).Seconds()
+	start = clock.Real{}.Now()
+	if err := runQuiet(ctx, "sync", out); err != nil {
+		return t, nil, err
+	}
+	t.SyncSeconds = clock.Since(clock.Real{}, start).Seconds()
+	fi, err := os.Stat(out)
+	return t, fi, err
 }
 
 // verifyTar checks that the tar at path holds big/file with exactly
