@@ -23,7 +23,7 @@ demo: setup build
 test: setup tidy-check
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 40m ./...
-	bash scripts/fuzz.sh 2s
+	bash scripts/fuzz.sh 5000x
 
 # Every fuzz target for longer (FUZZTIME each, default 5m).
 FUZZTIME ?= 5m
