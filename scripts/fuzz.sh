@@ -13,6 +13,7 @@ targets=(
   "FuzzSettingValues ./internal/settings"
   "FuzzDecodeRequest ./internal/agentrpc"
   "FuzzDecodeInfo ./internal/qemuimg"
+  "FuzzDecodeMap ./internal/qemuimg"
   "FuzzDomainXML ./internal/hypervisor/libvirt"
   "FuzzInStorage ./internal/agent"
   "FuzzManifest ./internal/agent"

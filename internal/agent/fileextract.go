@@ -13,6 +13,7 @@ import (
 
 	"github.com/knib/knib/internal/agentapi"
 	"github.com/knib/knib/internal/guestfs"
+	"github.com/knib/knib/internal/qemuimg"
 )
 
 // ExtractFiles implements agentapi.Files: a tar stream (PAX, numeric
@@ -44,7 +45,7 @@ func (a *Local) ExtractFiles(ctx context.Context, req agentapi.ExtractFilesReque
 			return guestPathError(err)
 		}
 	}
-	x := &extraction{h: fh.h, dev: dev, vol: vol, drives: drives, log: a.log, views: map[int]*rawView{}}
+	x := &extraction{h: fh.h, dev: dev, vol: vol, drives: drives, log: a.log, img: a.img, views: map[int]guestBytes{}}
 	defer x.close()
 	tw := tar.NewWriter(w)
 	for i, p := range paths {
@@ -63,7 +64,8 @@ type extraction struct {
 	vol    agentapi.FileVolume
 	drives []guestfs.Drive
 	log    *slog.Logger
-	views  map[int]*rawView // by drive, opened for the fast path
+	img    *qemuimg.Tool
+	views  map[int]guestBytes // by drive, opened for the fast path
 }
 
 func (x *extraction) close() {
@@ -101,7 +103,7 @@ func (x *extraction) fastContent(ctx context.Context, p string, e guestfs.Entry)
 	if v == nil {
 		go func() {
 			defer close(viewReady)
-			v, viewErr = openRawView(ctx, x.drives[drive].Path)
+			v, viewErr = openGuestBytes(ctx, x.img, x.drives[drive].Path, x.drives[drive].Format)
 		}()
 	} else {
 		close(viewReady)

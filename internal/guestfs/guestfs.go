@@ -79,6 +79,7 @@ type Handle struct {
 	mu      sync.Mutex
 	closed  bool
 	mounted string
+	starts  map[string]int64 // partitions' byte offsets on their drives (DeviceOnDrive)
 }
 
 var pidLine = regexp.MustCompile(`GUESTFISH_PID=(\d+)`)

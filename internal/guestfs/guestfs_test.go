@@ -107,6 +107,21 @@ func TestHandleReadsAGuestFileSystem(t *testing.T) {
 	if v := vols[0]; v.Device != "/dev/sda1" || v.Type != "ext4" || v.Label != "data" || v.Partition != 1 || v.Table != "gpt" || v.Used <= 0 || v.Total < v.Used {
 		t.Fatalf("volume %+v", v)
 	}
+	// The partition's offset (sysfs) is parted's, and is kept.
+	out, err := h.call(ctx, nil, "part-list", "/dev/sda")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := fieldsList(out)
+	for range 2 {
+		drive, start, err := h.DeviceOnDrive(ctx, "/dev/sda1")
+		if err != nil || drive != 0 || len(parts) != 1 || start != parts[0]["part_start"] || start <= 0 {
+			t.Fatalf("sda1 on drive %d at %d (%v), parted says %v", drive, start, err, parts)
+		}
+	}
+	if _, _, err := h.DeviceOnDrive(ctx, "/dev/sda9"); err == nil {
+		t.Fatal("a missing partition has an offset")
+	}
 	// An error does not end the helper.
 	if _, err := h.List(ctx, "/dev/sda1", "/nope"); err == nil {
 		t.Fatal("listing a missing directory worked")

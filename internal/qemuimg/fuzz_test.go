@@ -18,3 +18,23 @@ func FuzzDecodeInfo(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeMap(f *testing.F) {
+	f.Add([]byte(`[{ "start": 0, "length": 524288, "depth": 1, "present": true, "zero": false, "data": true, "offset": 327680},
+{ "start": 524288, "length": 65536, "depth": 0, "present": true, "zero": false, "data": true}]`))
+	f.Add([]byte(`[{ "start": 0, "length": -1, "depth": 0}]`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, out []byte) {
+		m, err := decodeMap(out)
+		if err != nil {
+			return
+		}
+		var next int64
+		for _, e := range m {
+			if e.Start != next || e.Length <= 0 || (e.Offset != nil && *e.Offset < 0) {
+				t.Fatalf("accepted %+v at %d", e, next)
+			}
+			next = e.Start + e.Length
+		}
+	})
+}

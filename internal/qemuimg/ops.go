@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -401,4 +402,59 @@ func (t *Tool) ConvertRateLimit(ctx context.Context) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// MapEntry is one range of `qemu-img map --output=json`: where the
+// guest-visible bytes [Start, Start+Length) of an image live.
+type MapEntry struct {
+	Start  int64 `json:"start"`
+	Length int64 `json:"length"`
+	// Depth is the image of the chain that holds the range: 0 the named
+	// image, 1 its backing file, and so on (Info's order with
+	// BackingChain).
+	Depth   int  `json:"depth"`
+	Present bool `json:"present"`
+	Zero    bool `json:"zero"`
+	Data    bool `json:"data"`
+	// Offset is where the range's bytes start in the file at Depth; nil
+	// when they have no plain place there (compressed clusters, or no
+	// data).
+	Offset *int64 `json:"offset"`
+}
+
+// Map lists where the guest-visible bytes of the image at path (format
+// given, "" to probe) live in its chain: sorted, contiguous ranges from 0
+// to the virtual size.
+func (t *Tool) Map(ctx context.Context, path, format string) ([]MapEntry, error) {
+	args := []string{"map", "--output=json"}
+	if format != "" {
+		args = append(args, "-f", format)
+	}
+	out, err := t.run(ctx, append(args, imagePath(path)), nil)
+	if err != nil {
+		return nil, err
+	}
+	m, err := decodeMap(out)
+	if err != nil {
+		return nil, fmt.Errorf("qemu-img map %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// decodeMap reads `qemu-img map --output=json` and checks that its ranges
+// follow each other from 0 with sane depths and offsets.
+func decodeMap(out []byte) ([]MapEntry, error) {
+	var m []MapEntry
+	if err := json.Unmarshal(out, &m); err != nil {
+		return nil, fmt.Errorf("decode output: %w", err)
+	}
+	var next int64
+	for _, e := range m {
+		if e.Start != next || e.Length <= 0 || e.Start > math.MaxInt64-e.Length || e.Depth < 0 ||
+			(e.Offset != nil && (*e.Offset < 0 || *e.Offset > math.MaxInt64-e.Length)) {
+			return nil, fmt.Errorf("range %+v does not follow at %d", e, next)
+		}
+		next = e.Start + e.Length
+	}
+	return m, nil
 }

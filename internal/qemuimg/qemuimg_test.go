@@ -445,3 +445,51 @@ func TestConvertRateLimitIsDetected(t *testing.T) {
 		t.Fatalf("qemu-img 5.1: %v %v, want no rate limit", ok, err)
 	}
 }
+
+// TestMap: each range says which layer holds it and where; the bytes at
+// that offset of that layer's file are the guest's.
+func TestMap(t *testing.T) {
+	requireTools(t)
+	dir := t.TempDir()
+	base, top := filepath.Join(dir, "base.qcow2"), filepath.Join(dir, "top.qcow2")
+	mustCreate(t, base, 8<<20, nil)
+	qemuIO(t, base, "write -P 0xab 0 1M")
+	mustCreate(t, top, 0, &Backing{Path: base, Format: "qcow2"})
+	qemuIO(t, top, "write -P 0xcd 512k 64k")
+	m, err := Default.Map(ctx(t), top, "qcow2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := []string{top, base}
+	want := map[int64]byte{0: 0xab, 512 << 10: 0xcd, 600 << 10: 0xab}
+	found := 0
+	var end int64
+	for _, e := range m {
+		end = e.Start + e.Length
+		for at, b := range want {
+			if at < e.Start || at >= e.Start+e.Length {
+				continue
+			}
+			if !e.Data || e.Offset == nil || e.Depth >= len(files) {
+				t.Fatalf("%d lies in %+v", at, e)
+			}
+			f, err := os.Open(files[e.Depth])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, 1)
+			_, err = f.ReadAt(got, *e.Offset+at-e.Start)
+			f.Close()
+			if err != nil || got[0] != b {
+				t.Fatalf("byte %d read at %d of %s: %x (%v), want %x", at, *e.Offset+at-e.Start, files[e.Depth], got, err, b)
+			}
+			found++
+		}
+	}
+	if found != len(want) || end != 8<<20 {
+		t.Fatalf("map %+v: found %d of %d, ends at %d", m, found, len(want), end)
+	}
+	if _, err := Default.Map(ctx(t), filepath.Join(dir, "missing.qcow2"), "qcow2"); err == nil {
+		t.Fatal("map of a missing image worked")
+	}
+}
