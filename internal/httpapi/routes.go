@@ -406,6 +406,7 @@ func (h *Handler) register() {
 	h.registerStorages()
 	// The console's dashboard (dashboard.go).
 	h.registerDashboard()
+	h.registerAudit() // the audit log (audit.go)
 	h.registerFiles()
 }
 

@@ -87,6 +87,11 @@ func New(svc *service.Service, log *slog.Logger) *Handler {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
 func (h *Handler) serve(rt route, w http.ResponseWriter, r *http.Request) {
+	if audited(r.Method) { // the audit log (audit.go)
+		aw := h.newAuditWriter(rt, w, r)
+		defer aw.finish()
+		w = aw
+	}
 	var p domain.Principal
 	if !rt.public {
 		var err error
@@ -104,6 +109,7 @@ func (h *Handler) serve(rt route, w http.ResponseWriter, r *http.Request) {
 			h.writeError(w, r, err)
 			return
 		}
+		auditOf(w).principal(p)
 	}
 	if err := rt.serve(w, r, p); err != nil {
 		h.writeError(w, r, err)
@@ -132,6 +138,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 }
 
 func writeProblem(w http.ResponseWriter, status int, detail, field string) {
+	auditOf(w).problem(detail)
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(api.Problem{
@@ -179,6 +186,9 @@ func add[Q, B, R any](h *Handler, method, path, tag, summary string, status int,
 		res, err := fn(r.Context(), p, r, q, b)
 		if err != nil {
 			return err
+		}
+		if op, ok := any(res).(api.Operation); ok {
+			auditOf(w).operation(op.ID)
 		}
 		return writeJSON(w, status, res)
 	}

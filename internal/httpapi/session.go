@@ -85,6 +85,7 @@ func (h *Handler) registerSession() {
 			}
 			var login accounts.Login
 			var err error
+			auditOf(w).tried(b.Account)
 			switch {
 			case b.Token != "" && (b.Account != "" || b.Password != ""):
 				return &badRequest{field: "token", msg: "token: give an API token, or an account and a password, not both"}
@@ -102,6 +103,7 @@ func (h *Handler) registerSession() {
 			if err != nil {
 				return err
 			}
+			auditOf(w).principal(login.Principal)
 			setSessionCookie(w, r, login.Secret, login.Expires)
 			return writeJSON(w, ok, api.Session{Account: login.Principal.AccountName, Role: string(login.Principal.Role), CSRFToken: login.CSRF, ExpiresAt: login.Expires})
 		}})

@@ -5,6 +5,7 @@ import (
 
 	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/service/accounts"
+	"github.com/knib/knib/internal/service/audit"
 	"github.com/knib/knib/internal/service/backups"
 	"github.com/knib/knib/internal/service/config"
 	"github.com/knib/knib/internal/service/dashboard"
@@ -41,6 +42,7 @@ type Service struct {
 	Schedules *schedules.Service
 	Recovery  *recovery.Service
 	Dashboard *dashboard.Service
+	Audit     *audit.Service
 }
 
 // New wires the use cases over one catalogue.
@@ -61,5 +63,6 @@ func New(st store.Store, clk clock.Clock, log *slog.Logger) *Service {
 	s.Recovery = recovery.New(k, st, s.Restores, s.Storages)
 	s.Hosts = hosts.New(k, st, s.Jobs, s.Recovery)
 	s.Dashboard = dashboard.New(k, st)
+	s.Audit = audit.New(k, st)
 	return s
 }

@@ -102,6 +102,8 @@ const (
 	// knib's own: restores check the recorded hash of every backup file
 	// they read (issue 18).
 	KeyRestoreVerifyHashes = "backup.restore.verify.hashes"
+
+	KeyAuditRetentionDays = "audit.retention.days"
 )
 
 // MaxCoroutines is the largest backup.compression.coroutines value: qemu-img
@@ -296,6 +298,10 @@ var definitions = []Definition{
 		Key: KeyRestoreVerifyHashes, Type: TypeBool, Default: "true",
 		Description: "If true, every restore, volume restore, create-vm, consolidation after a quick restore and storage migration " +
 			"checks that the backup files it reads still hash to the hashes recorded when they were written, and stops on a mismatch.",
+	},
+	{
+		Key: KeyAuditRetentionDays, Type: TypeInt, Default: "365", Min: num(1), Unit: UnitNone,
+		Description: "Days an audit log line (a state-changing API call) is kept; the server removes older lines every hour",
 	},
 	{
 		Key: KeyUserVMReadOnlyDetails, Type: TypeList,

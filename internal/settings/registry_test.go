@@ -60,6 +60,7 @@ var extraTable = []struct {
 	{"backup.restore.verify.hashes", "true", settings.TypeBool, "", ""},
 	{"backup.file.helper.idle.timeout", "300", settings.TypeInt, settings.ScopeHost, settings.UnitSeconds},
 	{"backup.file.helper.max.per.host", "2", settings.TypeInt, settings.ScopeHost, ""},
+	{"audit.retention.days", "365", settings.TypeInt, "", ""},
 }
 
 func TestSeedSettingsPresentWithDefaults(t *testing.T) {

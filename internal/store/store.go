@@ -251,6 +251,9 @@ type Store interface {
 
 	// The dashboard's aggregates (see dashboard.go).
 	Dashboards
+
+	// The audit log of API calls (see audit.go).
+	AuditStore
 }
 
 // JobFilter selects jobs (seed: listBackupServiceJobs).
