@@ -42,25 +42,32 @@ func (a *Local) takeBackup(ctx context.Context, req agentapi.TakeBackupRequest, 
 
 	// 1. Snapshot: a new delta on top of every disk.
 	progress(2, "creating the new deltas")
+	res.Phases = map[string]time.Duration{}
+	began := a.now()
 	freeze, err := a.snapshot(ctx, dom, req, running)
 	if err != nil {
 		return nil, err
 	}
 	res.Freeze = freeze
+	res.Phases[agentapi.PhaseSnapshot] = a.since(began)
 	crashpoint.Hit("backup.after-snapshot")
 
 	// 2. Copy the frozen layers to backup storage.
 	if err := a.perm.MkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("backup directory: %w", err)
 	}
+	began = a.now()
+	var fsync time.Duration
 	for i, d := range req.Disks {
 		progress(5+80*float64(i)/float64(len(req.Disks)), "copying "+d.Target)
-		f, err := a.copyDisk(ctx, req, d, dir)
+		f, err := a.copyDisk(ctx, req, d, dir, &fsync)
 		if err != nil {
 			return nil, fmt.Errorf("copy %s: %w", d.Target, err)
 		}
 		res.Files = append(res.Files, f)
 	}
+	res.Phases[agentapi.PhaseCopy] = a.since(began) - fsync
+	res.Phases[agentapi.PhaseFsync] = fsync
 	progress(86, "saving the domain definition")
 	if err := a.saveDomainFiles(ctx, req, dir, res.Files, baseDisks(dom, req)); err != nil {
 		return nil, err
@@ -68,6 +75,7 @@ func (a *Local) takeBackup(ctx context.Context, req agentapi.TakeBackupRequest, 
 
 	// 3. Merge the previous deltas, so one delta per disk remains.
 	crashpoint.Hit("backup.before-merge")
+	began = a.now()
 	others := req.Others
 	branches, err := a.otherBranches(ctx, dom, others)
 	if err != nil {
@@ -94,6 +102,7 @@ func (a *Local) takeBackup(ctx context.Context, req agentapi.TakeBackupRequest, 
 			}
 		}
 	}
+	res.Phases[agentapi.PhaseMerge] = a.since(began)
 	// Deltas of earlier backups that left the chain outside knib (disk moved,
 	// replaced or reverted) are left-overs now.
 	var dirs []string
@@ -176,7 +185,7 @@ func (a *Local) snapshot(ctx context.Context, dom hypervisor.Domain, req agentap
 
 // copyDisk writes the backup file of one disk (idempotent: a finished file is
 // kept) and hashes it.
-func (a *Local) copyDisk(ctx context.Context, req agentapi.TakeBackupRequest, d agentapi.BackupDiskPlan, dir string) (agentapi.BackupFile, error) {
+func (a *Local) copyDisk(ctx context.Context, req agentapi.TakeBackupRequest, d agentapi.BackupDiskPlan, dir string, fsync *time.Duration) (agentapi.BackupFile, error) {
 	rel := filepath.Join(req.Dir, d.Target+".qcow2")
 	dst := filepath.Join(dir, d.Target+".qcow2")
 	f := agentapi.BackupFile{Disk: d.Target, Path: rel, Full: d.Full}
@@ -213,9 +222,11 @@ func (a *Local) copyDisk(ctx context.Context, req agentapi.TakeBackupRequest, d 
 			os.Remove(part)
 			return f, err
 		}
+		synced := a.now()
 		if err := syncFile(part); err != nil {
 			return f, err
 		}
+		*fsync += a.since(synced)
 		if err := os.Rename(part, dst); err != nil {
 			return f, err
 		}

@@ -64,7 +64,18 @@ type TakeBackupResult struct {
 	Freeze time.Duration `json:"freeze"`
 	// Domain is the VM as the backup left it (its disks and their chains).
 	Domain Domain `json:"domain"`
+	// Phases is how long each phase took: snapshot, copy (fsync excluded),
+	// fsync and merge (PhaseSnapshot...); an older agent sends none.
+	Phases map[string]time.Duration `json:"phases,omitempty"`
 }
+
+// The phases of a backup that TakeBackupResult.Phases times.
+const (
+	PhaseSnapshot = "snapshot"
+	PhaseCopy     = "copy"
+	PhaseFsync    = "fsync"
+	PhaseMerge    = "merge"
+)
 
 // BackupFile is one written backup file.
 type BackupFile struct {

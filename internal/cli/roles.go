@@ -62,6 +62,8 @@ func serverCmd(a *app) *cobra.Command {
 	f.StringVar(&cfg.AgentListen, "agent-listen", "", "address of the HTTPS listener remote agents join and say hello on (empty: off)")
 	f.DurationVar(&cfg.AgentHeartbeat, "agent-heartbeat", 5*time.Second, "how often remote agents are called")
 	f.IntVar(&cfg.AgentFailures, "agent-failures", 3, "failed heartbeats in a row before a remote host is Disconnected")
+	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "address serving Prometheus metrics at /metrics without a token (bind it to localhost or a private network; empty: only the API's /metrics, for admin tokens)")
+	f.BoolVar(&cfg.NoMetrics, "no-metrics", false, "record and serve no metrics")
 	return cmd
 }
 

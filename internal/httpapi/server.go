@@ -16,6 +16,7 @@ import (
 
 	"github.com/knib/knib/internal/api"
 	"github.com/knib/knib/internal/auth"
+	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/domain"
 	"github.com/knib/knib/internal/httperr"
 	"github.com/knib/knib/internal/service"
@@ -37,6 +38,7 @@ type Handler struct {
 	// server shutting down does not wait on them.
 	closing   chan struct{}
 	closeOnce sync.Once
+	observe   RequestObserver // metrics.go; nil = none
 }
 
 // CloseStreams ends every open event stream (GET /events) and refuses new
@@ -87,7 +89,13 @@ func New(svc *service.Service, log *slog.Logger) *Handler {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
 func (h *Handler) serve(rt route, w http.ResponseWriter, r *http.Request) {
-	if audited(r.Method) { // the audit log (audit.go)
+	if h.observe != nil && rt.produces != "text/event-stream" {
+		sw := &statusWriter{ResponseWriter: w}
+		start := clock.Real{}.Now()
+		defer func() { h.observe(rt.method, Prefix+rt.path, sw.status(), clock.Since(clock.Real{}, start)) }()
+		w = sw
+	}
+	if audited(r.Method) { // the audit log (audit.go); innermost, for auditOf
 		aw := h.newAuditWriter(rt, w, r)
 		defer aw.finish()
 		w = aw
@@ -95,17 +103,7 @@ func (h *Handler) serve(rt route, w http.ResponseWriter, r *http.Request) {
 	var p domain.Principal
 	if !rt.public {
 		var err error
-		if hdr := r.Header.Get("Authorization"); hdr != "" || r.Header.Get("Cookie") == "" {
-			tok, perr := auth.ParseBearer(hdr)
-			if perr != nil {
-				writeProblem(w, http.StatusUnauthorized, "missing or malformed API token: send \"Authorization: Bearer <token>\" or log in (POST "+Prefix+"/session)", "")
-				return
-			}
-			p, err = h.svc.Accounts.Authenticate(r.Context(), tok)
-		} else {
-			p, err = h.sessionPrincipal(r) // the console's cookie (session.go)
-		}
-		if err != nil {
+		if p, err = h.authenticate(r); err != nil {
 			h.writeError(w, r, err)
 			return
 		}
@@ -114,6 +112,19 @@ func (h *Handler) serve(rt route, w http.ResponseWriter, r *http.Request) {
 	if err := rt.serve(w, r, p); err != nil {
 		h.writeError(w, r, err)
 	}
+}
+
+// authenticate finds the caller: the bearer token, else the console's
+// session cookie.
+func (h *Handler) authenticate(r *http.Request) (domain.Principal, error) {
+	if hdr := r.Header.Get("Authorization"); hdr != "" || r.Header.Get("Cookie") == "" {
+		tok, perr := auth.ParseBearer(hdr)
+		if perr != nil {
+			return domain.Principal{}, errMissingToken
+		}
+		return h.svc.Accounts.Authenticate(r.Context(), tok)
+	}
+	return h.sessionPrincipal(r) // the console's cookie (session.go)
 }
 
 // badRequest marks decoding errors of the request itself.
@@ -128,6 +139,10 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	var br *badRequest
 	if errors.As(err, &br) {
 		writeProblem(w, http.StatusBadRequest, br.msg, br.field)
+		return
+	}
+	if errors.Is(err, errMissingToken) {
+		writeProblem(w, http.StatusUnauthorized, err.Error(), "")
 		return
 	}
 	status, field := httperr.Status(err) // one mapping for API, agent RPC and server

@@ -60,6 +60,13 @@ type Config struct {
 	AgentHeartbeat time.Duration // heartbeat interval; default 5 s
 	AgentFailures  int           // failed heartbeats in a row before a host is Disconnected; default 3
 	AgentReady     func(addr string)
+
+	// Metrics (metrics.go): NoMetrics switches them off; MetricsListen is
+	// an address serving /metrics without a token ("" = only the API
+	// listener's /metrics, for admin tokens).
+	NoMetrics     bool
+	MetricsListen string
+	MetricsReady  func(addr string)
 }
 
 // Run serves until ctx is cancelled.
@@ -144,6 +151,14 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.ReadTimeout = 30 * time.Second
 	}
 	apiHandler := httpapi.New(svc, log)
+	metricsSrv, err := setupMetrics(cfg, st, svc, apiHandler, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if metricsSrv != nil {
+		defer metricsSrv.Close()
+	}
 	srv := &http.Server{Handler: console.Mount(apiHandler), ReadHeaderTimeout: min(10*time.Second, cfg.ReadTimeout), ReadTimeout: cfg.ReadTimeout,
 		IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	// Event streams never go idle: they end when shutdown begins, so that

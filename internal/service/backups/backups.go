@@ -114,6 +114,11 @@ func (s *Service) runBackup(ctx context.Context, vm domain.VM, dom agentapi.Doma
 		return nil, s.backupFailed(ctx, vm, b, err)
 	}
 	s.k.Log().Info("backup done", "vm", vm.Name, "backup", b.ID, "size", b.Size, "freeze", res.Freeze)
+	obs := s.k.Observe()
+	for phase, d := range res.Phases {
+		obs.BackupPhase(phase, d)
+	}
+	obs.BackupPhase("freeze", res.Freeze)
 	return domain.BackupCreateResult{ID: b.ID, Type: string(b.Type), Freeze: res.Freeze.Seconds()}, nil
 }
 

@@ -226,12 +226,27 @@ func (s *Service) runJob(ctx, stop context.Context, owner string, j jobs.Job, l 
 		s.k.Log().Warn("job outcome not recorded", "job", j.ID, "err", ferr)
 		return
 	}
+	s.k.Observe().JobAttempt(string(j.Type), attemptOutcome(err, o), now.Sub(j.Started))
 	if err != nil && err != errNotNow {
 		s.jobFailed(ctx, j, o, msg)
 	}
 	if err == nil {
 		s.k.Log().Info("job done", "job", j.ID, "type", j.Type, "backup", j.BackupID, "attempt", j.Attempts, "owner", owner)
 	}
+}
+
+// attemptOutcome names an attempt's end for the metrics: succeeded,
+// deferred (not now), retry (queued again) or failed (for good).
+func attemptOutcome(err error, o jobs.Outcome) string {
+	switch {
+	case err == nil:
+		return "succeeded"
+	case err == errNotNow:
+		return "deferred"
+	case o.State == jobs.Queued:
+		return "retry"
+	}
+	return "failed"
 }
 
 // errNotNow asks for the job to run again soon without counting an attempt.

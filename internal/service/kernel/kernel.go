@@ -23,9 +23,10 @@ type Kernel struct {
 	inv      inventoryState            // registry changes, syncs and re-reads (follow.go)
 	ops      sync.WaitGroup
 	jobLease time.Duration
-	node     string // this installation on this machine (leases.go)
-	owner    string // this process in leases (leases.go)
-	names    names  // display names by id (names.go)
+	node     string   // this installation on this machine (leases.go)
+	owner    string   // this process in leases (leases.go)
+	names    names    // display names by id (names.go)
+	obs      Observer // metrics (observe.go); nil = none
 }
 
 // New returns a kernel over st.

@@ -90,6 +90,7 @@ func (s *Kernel) StartID(ctx context.Context, p domain.Principal, id, kind, vmID
 			}
 		}
 		save()
+		s.Observe().OperationDone(kind, map[bool]string{true: "succeeded", false: "failed"}[cur.State == domain.OpSucceeded])
 	}()
 	return op, nil
 }
