@@ -99,4 +99,22 @@ func TestAuditUserRestore(t *testing.T) {
 		t.Fatalf("carol's audit page: %s", table)
 	}
 	carol.phone("audit-phone")
+
+	// The admin's page shows every account and filters by one.
+	if err := os.WriteFile(pw, []byte("admin-console-pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.CLI("account", "passwd", "admin", "--password-file", pw)
+	admin := newBrowserSession(t, shots)
+	admin.login(s.URL, "admin", "admin-console-pw")
+	admin.run("admin's audit page", chromedp.Navigate(s.URL+"/ui/#/audit"), ready("audit"), chromedp.Text("#audit", &table, chromedp.ByQuery))
+	if !strings.Contains(table, "PUT /accounts/{account}/password") || !strings.Contains(table, "POST /backups/{id}/restore") {
+		t.Fatalf("the admin's audit page: %s", table)
+	}
+	admin.run("filter by carol", setJS("#audit-account", "carol"), clickJS("form.toolbar button[type=submit]"), ready("audit"),
+		chromedp.Text("#audit", &table, chromedp.ByQuery))
+	if strings.Contains(table, "PUT /accounts/{account}/password") || !strings.Contains(table, "POST /backups/{id}/restore") {
+		t.Fatalf("the admin's audit page for carol: %s", table)
+	}
+	admin.phone("audit-admin-phone")
 }
