@@ -110,6 +110,9 @@ func TestAuditLog(t *testing.T) {
 	if st, _, body := b2.login(`{"account":"alice","password":"` + password + `"}`); st != 200 {
 		t.Fatalf("the right password: %d %s", st, body)
 	}
+	if st, _, body := b2.do("DELETE", "/session", "", nil); st != 200 {
+		t.Fatalf("log-out: %d %s", st, body)
+	}
 	// Reads leave no line.
 	e.do(e.user, "GET", "/vms", "", 200, nil)
 
@@ -158,6 +161,9 @@ func TestAuditLog(t *testing.T) {
 		logins[1].Status != 401 || logins[1].AccountID != "" || logins[1].Account != "alice" || logins[1].Error == "" {
 		t.Errorf("log-in lines (newest first): %+v", logins)
 	}
+	if l := only(t, list, "DELETE /session", ""); l.AccountID != user.AccountID || l.Account != "alice" || l.Status != 200 || l.TokenID != "" {
+		t.Errorf("the log-out's line: %+v", l)
+	}
 	for _, secret := range []string{password, wrong, e.admin, e.user, tok["token"].(string)} {
 		if strings.Contains(raw, secret) {
 			t.Errorf("the audit log holds a secret %q: %s", secret, raw)
@@ -185,6 +191,28 @@ func TestAuditLog(t *testing.T) {
 		}
 	}
 	e.do(e.admin, "GET", "/audit?since=yesterday", "", 400, nil)
+	e.do(e.admin, "GET", "/audit?account="+strings.Repeat("x", 300), "", 400, nil)
+	// Pages: one line, then the next one through the cursor.
+	page := func(cursor string) (api.AuditLine, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/audit?limit=1&cursor="+url.QueryEscape(cursor), nil)
+		req.Header.Set("Authorization", "Bearer "+e.admin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var l []api.AuditLine
+		if err := json.NewDecoder(resp.Body).Decode(&l); err != nil || len(l) != 1 {
+			t.Fatalf("a page of one line: %+v %v", l, err)
+		}
+		return l[0], resp.Header.Get(api.NextCursorHeader)
+	}
+	first, next := page("")
+	second, _ := page(next)
+	if next == "" || first.ID != list[0].ID || second.ID != list[1].ID {
+		t.Errorf("pages: %s then %s (cursor %q), want %s then %s", first.ID, second.ID, next, list[0].ID, list[1].ID)
+	}
 	e.do(e.admin, "GET", "/audit?limit=0&bogus=1", "", 400, nil)
 }
 

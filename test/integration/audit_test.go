@@ -2,8 +2,12 @@ package integration
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/knib/knib/internal/testbed"
 )
@@ -73,4 +77,44 @@ func TestAuditUserRestore(t *testing.T) {
 	if msg := s.Fail(asCarol, 1, "audit", "list", "--account", "admin"); !strings.Contains(msg, "admins") {
 		t.Fatalf("carol asking for the admin's lines: %s", msg)
 	}
+
+	// The console's Audit page shows carol her restore (and her log-in).
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("carol-console-pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.CLI("account", "passwd", "carol", "--password-file", pw)
+	shots := os.Getenv("KNIB_TEST_ARTIFACTS")
+	if shots == "" {
+		shots = t.ArtifactDir()
+	} else if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	carol := newBrowserSession(t, shots)
+	carol.login(s.URL, "carol", "carol-console-pw")
+	var table string
+	carol.run("audit page", chromedp.Navigate(s.URL+"/ui/#/audit"), ready("audit"), chromedp.Text("#audit", &table, chromedp.ByQuery))
+	if !strings.Contains(table, "POST /backups/{id}/restore") || !strings.Contains(table, op.ID[:8]) || !strings.Contains(table, "POST /session") ||
+		strings.Contains(table, "PUT /accounts/{account}/password") {
+		t.Fatalf("carol's audit page: %s", table)
+	}
+	carol.phone("audit-phone")
+
+	// The admin's page shows every account and filters by one.
+	if err := os.WriteFile(pw, []byte("admin-console-pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.CLI("account", "passwd", "admin", "--password-file", pw)
+	admin := newBrowserSession(t, shots)
+	admin.login(s.URL, "admin", "admin-console-pw")
+	admin.run("admin's audit page", chromedp.Navigate(s.URL+"/ui/#/audit"), ready("audit"), chromedp.Text("#audit", &table, chromedp.ByQuery))
+	if !strings.Contains(table, "PUT /accounts/{account}/password") || !strings.Contains(table, "POST /backups/{id}/restore") {
+		t.Fatalf("the admin's audit page: %s", table)
+	}
+	admin.run("filter by carol", setJS("#audit-account", "carol"), clickJS("form.toolbar button[type=submit]"), ready("audit"),
+		chromedp.Text("#audit", &table, chromedp.ByQuery))
+	if strings.Contains(table, "PUT /accounts/{account}/password") || !strings.Contains(table, "POST /backups/{id}/restore") {
+		t.Fatalf("the admin's audit page for carol: %s", table)
+	}
+	admin.phone("audit-admin-phone")
 }

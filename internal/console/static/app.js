@@ -700,6 +700,35 @@ async function jobsPage() {
   ready("jobs");
 }
 
+// ---- Audit log ----------------------------------------------------------
+
+let auditFilter = { account: "", action: "" };
+
+// The newest 200 lines of the audit log (GET /audit): admins read every
+// account's, users their own.
+async function auditPage() {
+  const q = new URLSearchParams({ limit: "200" });
+  if (auditFilter.account) q.set("account", auditFilter.account);
+  if (auditFilter.action) q.set("action", auditFilter.action);
+  const lines = await api("GET", "/audit?" + q);
+  const account = el("input", { id: "audit-account", "aria-label": "Account", placeholder: "account", value: auditFilter.account });
+  const action = el("input", { id: "audit-action", "aria-label": "Action", placeholder: "action, e.g. POST /backups/{id}/restore", value: auditFilter.action, size: "40" });
+  const form = el("form", { class: "toolbar" }, account, action, el("button", { type: "submit" }, "Filter"));
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); auditFilter = { account: account.value.trim(), action: action.value.trim() }; route(); });
+  if (!session || session.role !== "admin") account.hidden = true;
+  main().replaceChildren(
+    el("h1", {}, "Audit log"),
+    form,
+    el("table", { id: "audit" }, el("thead", {}, el("tr", {}, ["Time", "Account", "Source", "Action", "Object", "Result", "Operation"].map((h) =>
+      el("th", { class: ["Source", "Object", "Operation"].includes(h) ? "hide-narrow" : undefined }, h)))),
+      el("tbody", {}, lines.map((l) => el("tr", { "data-audit": l.id },
+        el("td", {}, fmtTime(l.time)), el("td", {}, l.account || "—", l.token_id ? el("div", { class: "muted" }, "token " + l.token_id.slice(0, 8)) : ""),
+        el("td", { class: "hide-narrow" }, l.source), el("td", {}, l.action), el("td", { class: "hide-narrow" }, l.object),
+        el("td", {}, badge(String(l.status), l.status >= 400 ? "bad" : "good"), l.error ? el("div", { class: "muted" }, l.error) : ""),
+        el("td", { class: "hide-narrow" }, l.operation_id ? l.operation_id.slice(0, 8) : ""))))));
+  ready("audit");
+}
+
 // ---- Admin --------------------------------------------------------------
 
 // settingsScope is the scope whose effective settings the admin page shows.
@@ -824,6 +853,7 @@ async function route() {
     if ((m = h.match(/^#\/vm\/(.+)$/))) await vmPage(decodeURIComponent(m[1]));
     else if ((m = h.match(/^#\/backup\/(.+)$/))) await backupPage(decodeURIComponent(m[1]));
     else if (h === "#/jobs") await jobsPage();
+    else if (h === "#/audit") await auditPage();
     else if (h === "#/admin") await adminPage();
     else await dashboardPage();
   } catch (e) {
