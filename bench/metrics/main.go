@@ -158,7 +158,7 @@ func run(ctx context.Context, changed, disk int64, reps int, keep bool) (*Report
 			ln.Close()
 			args = []string{"--metrics-listen", addr}
 		}
-		srv, err := knibproc.Start(ctx, bin, dataDir, logPath, args...)
+		srv, err := knibproc.Start(ctx, bin, dataDir, fmt.Sprintf("%s.%d", logPath, i+1), args...)
 		if err != nil {
 			return rep, err
 		}
