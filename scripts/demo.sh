@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 knib=./bin/knib
 export KNIB_DATA_DIR=${KNIB_DATA_DIR:-/var/lib/knib}
 server=${KNIB_SERVER:-http://127.0.0.1:8181}
+metrics=${KNIB_METRICS_LISTEN:-127.0.0.1:9181}
 vm=knib-demo
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -24,7 +25,7 @@ if curl -fsS "$server/api/v1/health" >/dev/null 2>&1; then
 	echo "reusing the knib server at $server"
 else
 	mkdir -p "$KNIB_DATA_DIR"
-	nohup "$knib" server >>"$KNIB_DATA_DIR/server.log" 2>&1 &
+	nohup "$knib" server --metrics-listen "$metrics" >>"$KNIB_DATA_DIR/server.log" 2>&1 &
 	echo $! >"$pidfile"
 	echo "started knib server (pid $!, log $KNIB_DATA_DIR/server.log)"
 	for _ in $(seq 1 100); do
@@ -92,5 +93,13 @@ out=$(mktemp -d)
 "$knib" backup extract "$first" /first.txt --disk vda -o "$out/files"
 echo "extracted from the first backup: $(cat "$out/files/first.txt")"
 rm -rf "$out"
+say "metrics (Prometheus): http://$metrics/metrics (no token: localhost only), or $server/metrics with an admin token"
+# The token goes in a header read from a file descriptor, never in argv.
+if ! scraped=$(curl -fsS "http://$metrics/metrics" 2>/dev/null); then
+	scraped=$(curl -fsS -H @<(printf 'Authorization: Bearer %s\n' "$(cat "$KNIB_DATA_DIR/admin.token")") "$server/metrics")
+fi
+grep -E "^knib_vm_(last_backup_timestamp_seconds|chain_length|stored_bytes)\{.*vm=\"$vm\"" <<<"$scraped" || true
+grep -E '^knib_backup_phase_duration_seconds_count' <<<"$scraped" || true
+echo "alerting rules (with promtool tests), a scrape configuration and a Grafana dashboard: docs/monitoring/"
 say "web console: $server/ui/  (account admin, password in $pwfile, or log in with the token in $KNIB_DATA_DIR/admin.token)"
 say "done: try ./bin/knib --help"

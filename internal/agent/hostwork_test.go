@@ -99,6 +99,12 @@ func TestBackupOnTheFake(t *testing.T) {
 			if len(res.Files) != 1 || res.Files[0].Hash == "" || len(res.Chains) != 1 || res.Chains[0].Top != delta || res.Domain.UUID != e.uuid {
 				t.Fatalf("result %+v", res)
 			}
+			// Every phase is timed (the metrics' phase durations).
+			for _, ph := range []string{agentapi.PhaseSnapshot, agentapi.PhaseCopy, agentapi.PhaseFsync, agentapi.PhaseMerge} {
+				if d, ok := res.Phases[ph]; !ok || d < 0 {
+					t.Errorf("phase %s: %v, %v (phases %v)", ph, d, ok, res.Phases)
+				}
+			}
 			for _, f := range []string{"vda.qcow2", "manifest.json", "domain.xml"} {
 				if _, err := os.Stat(filepath.Join(e.storage, "backups", e.uuid, "b1", f)); err != nil {
 					t.Fatalf("backup file %s: %v", f, err)
