@@ -251,6 +251,9 @@ type Store interface {
 
 	// The dashboard's aggregates (see dashboard.go).
 	Dashboards
+
+	// Notification targets, rules, conditions and outbox (see notify.go).
+	NotifyStore
 }
 
 // JobFilter selects jobs (seed: listBackupServiceJobs).

@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Paging", func(t *testing.T) { testPaging(t, open(t)) })
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, open(t)) })
 	t.Run("Dashboard", func(t *testing.T) { testDashboard(t, open(t)) })
+	t.Run("Notify", func(t *testing.T) { testNotify(t, open(t)) })
 }
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 123456789, time.UTC)
