@@ -93,6 +93,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		accountCmd(a), tokenCmd(a), operationCmd(a), whoamiCmd(a), backupCmd(a), chainCmd(a), snapshotCmd(a), jobCmd(a), scheduleCmd(a), devCmd(a))
 	root.AddCommand(dbCmd(a))                  // issue 6: PostgreSQL, export/import
 	root.AddCommand(storageCmd(a), zoneCmd(a)) // backup storages and zones (storages.go)
+	root.AddCommand(notifyCmd(a))              // notifications (notify.go)
 	return root
 }
 

@@ -407,6 +407,7 @@ func (h *Handler) register() {
 	// The console's dashboard (dashboard.go).
 	h.registerDashboard()
 	h.registerFiles()
+	h.registerNotify() // notification targets, rules and log (notify.go)
 }
 
 func accountToAPI(a domain.Account, u *domain.Usage) api.Account {

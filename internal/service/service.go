@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/knib/knib/internal/clock"
@@ -12,6 +13,7 @@ import (
 	"github.com/knib/knib/internal/service/hosts"
 	"github.com/knib/knib/internal/service/jobrun"
 	"github.com/knib/knib/internal/service/kernel"
+	"github.com/knib/knib/internal/service/notify"
 	"github.com/knib/knib/internal/service/offerings"
 	"github.com/knib/knib/internal/service/recovery"
 	"github.com/knib/knib/internal/service/restores"
@@ -19,6 +21,7 @@ import (
 	"github.com/knib/knib/internal/service/snapshots"
 	"github.com/knib/knib/internal/service/storages"
 	"github.com/knib/knib/internal/service/vms"
+	"github.com/knib/knib/internal/settings"
 	"github.com/knib/knib/internal/store"
 )
 
@@ -41,6 +44,7 @@ type Service struct {
 	Schedules *schedules.Service
 	Recovery  *recovery.Service
 	Dashboard *dashboard.Service
+	Notify    *notify.Service
 }
 
 // New wires the use cases over one catalogue.
@@ -61,5 +65,9 @@ func New(st store.Store, clk clock.Clock, log *slog.Logger) *Service {
 	s.Recovery = recovery.New(k, st, s.Restores, s.Storages)
 	s.Hosts = hosts.New(k, st, s.Jobs, s.Recovery)
 	s.Dashboard = dashboard.New(k, st)
+	s.Notify = notify.New(st, clk, log, func(ctx context.Context) (notify.Config, error) {
+		v, err := k.Settings(ctx, settings.Target{})
+		return notify.ConfigFrom(v), err
+	})
 	return s
 }

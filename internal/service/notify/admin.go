@@ -206,7 +206,7 @@ func ruleView(r store.NotifyRule) RuleView {
 }
 
 // AddRule validates and stores a rule.
-func (s *Service) AddRule(ctx context.Context, p domain.Principal, as AdminStore, spec RuleSpec) (RuleView, error) {
+func (s *Service) AddRule(ctx context.Context, p domain.Principal, spec RuleSpec) (RuleView, error) {
 	if err := p.RequireAdmin("add a notification rule"); err != nil {
 		return RuleView{}, err
 	}
@@ -226,7 +226,7 @@ func (s *Service) AddRule(ctx context.Context, p domain.Principal, as AdminStore
 		}
 	}
 	if spec.Zone != "" {
-		z, err := as.Zone(ctx, spec.Zone)
+		z, err := s.store.Zone(ctx, spec.Zone)
 		if errors.Is(err, domain.ErrNotFound) {
 			return RuleView{}, domain.Invalid("zone", "no zone %q", spec.Zone)
 		} else if err != nil {
@@ -235,7 +235,7 @@ func (s *Service) AddRule(ctx context.Context, p domain.Principal, as AdminStore
 		r.ZoneID = z.ID
 	}
 	if spec.Account != "" {
-		a, err := as.Account(ctx, spec.Account)
+		a, err := s.store.Account(ctx, spec.Account)
 		if errors.Is(err, domain.ErrNotFound) {
 			return RuleView{}, domain.Invalid("account", "no account %q", spec.Account)
 		} else if err != nil {

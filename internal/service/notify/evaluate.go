@@ -26,6 +26,7 @@ type Store interface {
 	ListStorages(ctx context.Context, zoneID string) ([]domain.Storage, error)
 	Schedules(ctx context.Context, vmID string) ([]domain.Schedule, error)
 	store.NotifyStore
+	AdminStore
 }
 
 // Config is what an evaluation reads from the settings.
@@ -400,3 +401,6 @@ func (s *Service) digests(ctx context.Context, rules []store.NotifyRule, now tim
 	}
 	return n, nil
 }
+
+// Settings returns the current notification settings.
+func (s *Service) Settings(ctx context.Context) (Config, error) { return s.settings(ctx) }

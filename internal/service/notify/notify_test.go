@@ -89,15 +89,15 @@ func (f *fixture) round(t *testing.T) notify.Result {
 // clears; a rule for another zone gets nothing.
 func TestConditionNotifiesOnceAndResolvesOnce(t *testing.T) {
 	f := setup(t)
-	_, err := f.svc.AddRule(f.ctx, f.admin, f.st, notify.RuleSpec{Target: "hook"})
+	_, err := f.svc.AddRule(f.ctx, f.admin, notify.RuleSpec{Target: "hook"})
 	must(t, err)
-	_, err = f.svc.AddRule(f.ctx, f.admin, f.st, notify.RuleSpec{Target: "mail", Events: []string{notify.KindVMError}, Zone: "default"})
+	_, err = f.svc.AddRule(f.ctx, f.admin, notify.RuleSpec{Target: "mail", Events: []string{notify.KindVMError}, Zone: "default"})
 	must(t, err)
 	other, err := f.st.EnsureZone(f.ctx, "east")
 	must(t, err)
 	_, err = f.svc.AddTarget(f.ctx, f.admin, notify.TargetSpec{Name: "east", Webhook: f.hook.URL + "/east", Secret: "hook-secret"})
 	must(t, err)
-	_, err = f.svc.AddRule(f.ctx, f.admin, f.st, notify.RuleSpec{Target: "east", Zone: other.Name})
+	_, err = f.svc.AddRule(f.ctx, f.admin, notify.RuleSpec{Target: "east", Zone: other.Name})
 	must(t, err)
 
 	must(t, f.st.SetVMWorkState(f.ctx, f.vm.ID, domain.VMBackupError))
@@ -149,7 +149,7 @@ func TestConditionNotifiesOnceAndResolvesOnce(t *testing.T) {
 // own kind.
 func TestValidationFailureLinksScreenshot(t *testing.T) {
 	f := setup(t)
-	_, err := f.svc.AddRule(f.ctx, f.admin, f.st, notify.RuleSpec{Target: "mail"})
+	_, err := f.svc.AddRule(f.ctx, f.admin, notify.RuleSpec{Target: "mail"})
 	must(t, err)
 	mk := func(n int) domain.Backup {
 		b := domain.Backup{ID: domain.NewID(), VMID: f.vm.ID, VMName: f.vm.Name, AccountID: f.acc.ID, Type: domain.BackupFull, Position: n,
@@ -189,11 +189,11 @@ func TestValidationFailureLinksScreenshot(t *testing.T) {
 // is back, and failed for good after the last attempt when it is not.
 func TestTargetDownIsRetriedAndVisible(t *testing.T) {
 	f := setup(t)
-	_, err := f.svc.AddRule(f.ctx, f.admin, f.st, notify.RuleSpec{Target: "hook"})
+	_, err := f.svc.AddRule(f.ctx, f.admin, notify.RuleSpec{Target: "hook"})
 	must(t, err)
 	_, err = f.svc.AddTarget(f.ctx, f.admin, notify.TargetSpec{Name: "dead", Webhook: "http://127.0.0.1:1/x", Secret: "s"})
 	must(t, err)
-	_, err = f.svc.AddRule(f.ctx, f.admin, f.st, notify.RuleSpec{Target: "dead"})
+	_, err = f.svc.AddRule(f.ctx, f.admin, notify.RuleSpec{Target: "dead"})
 	must(t, err)
 	f.hook.SetFailing(true)
 	must(t, f.st.SetVMWorkState(f.ctx, f.vm.ID, domain.VMRestoreError))
@@ -234,7 +234,7 @@ func TestTargetDownIsRetriedAndVisible(t *testing.T) {
 func TestDailyDigest(t *testing.T) {
 	f := setup(t)
 	f.clk.Advance(-24 * time.Hour) // rule made the day before
-	_, err := f.svc.AddRule(f.ctx, f.admin, f.st, notify.RuleSpec{Target: "mail", Digest: "daily"})
+	_, err := f.svc.AddRule(f.ctx, f.admin, notify.RuleSpec{Target: "mail", Digest: "daily"})
 	must(t, err)
 	f.clk.Advance(24 * time.Hour)
 	must(t, f.st.SetVMWorkState(f.ctx, f.vm.ID, domain.VMBackupError))
@@ -273,7 +273,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		}
 	}
 	for _, spec := range []notify.RuleSpec{{Target: "nope"}, {Target: "hook", Events: []string{"vm.bored"}}, {Target: "hook", Zone: "nope"}, {Target: "hook", Digest: "weekly"}} {
-		if _, err := f.svc.AddRule(f.ctx, f.admin, f.st, spec); !domain.IsInvalid(err) {
+		if _, err := f.svc.AddRule(f.ctx, f.admin, spec); !domain.IsInvalid(err) {
 			t.Errorf("rule %+v: %v", spec, err)
 		}
 	}
