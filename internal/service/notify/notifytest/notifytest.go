@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"io"
 	"math/big"
@@ -43,6 +44,7 @@ type SMTP struct {
 	User     string
 	Password string
 	RootCAs  *x509.CertPool // trusts the server's certificate
+	CertPEM  []byte         // the server's certificate (for SSL_CERT_FILE of another process)
 
 	mu   sync.Mutex
 	mail []Mail
@@ -59,7 +61,8 @@ func (s *SMTP) Mails() []Mail {
 func StartSMTP(t testing.TB, user, password string) *SMTP {
 	t.Helper()
 	cert, pool := selfSigned(t)
-	s := &SMTP{User: user, Password: password, RootCAs: pool}
+	s := &SMTP{User: user, Password: password, RootCAs: pool,
+		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		return &session{srv: s, conn: c}, nil
 	}))
