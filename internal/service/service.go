@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/knib/knib/internal/clock"
+	"github.com/knib/knib/internal/domain"
 	"github.com/knib/knib/internal/service/accounts"
 	"github.com/knib/knib/internal/service/backups"
 	"github.com/knib/knib/internal/service/config"
@@ -68,6 +69,9 @@ func New(st store.Store, clk clock.Clock, log *slog.Logger) *Service {
 	s.Notify = notify.New(st, clk, log, func(ctx context.Context) (notify.Config, error) {
 		v, err := k.Settings(ctx, settings.Target{})
 		return notify.ConfigFrom(v), err
+	})
+	s.Notify.SetScreenshots(func(ctx context.Context, backupID string) ([]byte, error) {
+		return s.Jobs.Screenshot(ctx, domain.Principal{Role: domain.RoleAdmin}, backupID)
 	})
 	return s
 }

@@ -172,7 +172,7 @@ func (s *Service) TestTarget(ctx context.Context, p domain.Principal, ref string
 	if err != nil {
 		return err
 	}
-	if err := s.senderOf(t).Send(ctx, t, "test-"+domain.NewID(), body, now); err != nil {
+	if err := s.senderOf(t).Send(ctx, t, Outgoing{ID: "test-" + domain.NewID(), Body: body, Now: now}); err != nil {
 		return errors.Join(domain.ErrUnavailable, err)
 	}
 	return nil

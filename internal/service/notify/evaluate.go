@@ -56,6 +56,8 @@ type Service struct {
 	log      *slog.Logger
 	settings func(ctx context.Context) (Config, error)
 	senders  map[string]Sender
+	// screenshot reads a backup's validation screenshot (PNG) for e-mails.
+	screenshot func(ctx context.Context, backupID string) ([]byte, error)
 	// BackoffBase is the first retry delay (doubling up to BackoffMax).
 	BackoffBase, BackoffMax time.Duration
 }
@@ -65,6 +67,11 @@ func New(st Store, clk clock.Clock, log *slog.Logger, cfg func(ctx context.Conte
 	return &Service{store: st, clock: clk, log: log, settings: cfg,
 		senders:     map[string]Sender{store.NotifyWebhook: Webhook{}, store.NotifySMTP: Mailer{}},
 		BackoffBase: 30 * time.Second, BackoffMax: time.Hour}
+}
+
+// SetScreenshots gives e-mails the validation screenshot of a backup.
+func (s *Service) SetScreenshots(fn func(ctx context.Context, backupID string) ([]byte, error)) {
+	s.screenshot = fn
 }
 
 // SetSender replaces the sender of a target kind (tests).

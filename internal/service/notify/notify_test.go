@@ -151,6 +151,8 @@ func TestValidationFailureLinksScreenshot(t *testing.T) {
 	f := setup(t)
 	_, err := f.svc.AddRule(f.ctx, f.admin, notify.RuleSpec{Target: "mail"})
 	must(t, err)
+	png := []byte("\x89PNG\r\n\x1a\n not really a picture, but its bytes must arrive intact")
+	f.svc.SetScreenshots(func(_ context.Context, id string) ([]byte, error) { return png, nil })
 	mk := func(n int) domain.Backup {
 		b := domain.Backup{ID: domain.NewID(), VMID: f.vm.ID, VMName: f.vm.Name, AccountID: f.acc.ID, Type: domain.BackupFull, Position: n,
 			Status: domain.BackupBackedUp, Dir: "backups/web1", Plan: "{}", Created: t0.Add(time.Duration(n) * time.Minute), Updated: t0}
@@ -179,7 +181,11 @@ func TestValidationFailureLinksScreenshot(t *testing.T) {
 		!strings.Contains(notValid.Body, "Screenshot: /api/v1/backups/"+b1.ID+"/screenshot") {
 		t.Fatalf("not valid mail: %s", notValid.Body)
 	}
-	if !strings.Contains(changed.Body, "disk0 changed") || strings.Contains(changed.Body, "Screenshot") {
+	if len(notValid.Attachments) != 1 || notValid.Attachments[0].Type != "image/png" || string(notValid.Attachments[0].Data) != string(png) ||
+		notValid.Attachments[0].Name != "screenshot-"+b1.ID+".png" {
+		t.Fatalf("attachments: %+v", notValid.Attachments)
+	}
+	if !strings.Contains(changed.Body, "disk0 changed") || strings.Contains(changed.Body, "Screenshot") || len(changed.Attachments) != 0 {
 		t.Fatalf("changed mail: %s", changed.Body)
 	}
 }

@@ -7,15 +7,18 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/smtp"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"time"
@@ -25,9 +28,25 @@ import (
 	"github.com/knib/knib/internal/store"
 )
 
-// Sender delivers one message body (a Message as JSON) to a target.
+// Sender delivers one message to a target.
 type Sender interface {
-	Send(ctx context.Context, t store.NotifyTarget, deliveryID string, body []byte, now time.Time) error
+	Send(ctx context.Context, t store.NotifyTarget, out Outgoing) error
+}
+
+// Outgoing is one message on its way: the delivery id (the same on every
+// retry), the body (a Message as JSON), when it is sent, and files an
+// e-mail attaches (a webhook links them instead).
+type Outgoing struct {
+	ID          string
+	Body        []byte
+	Now         time.Time
+	Attachments []Attachment
+}
+
+// Attachment is a file attached to an e-mail.
+type Attachment struct {
+	Name, Type string
+	Data       []byte
 }
 
 // Webhook headers. The signature is the hex HMAC-SHA256, keyed with the
@@ -61,7 +80,8 @@ type Webhook struct {
 }
 
 // Send POSTs body to the target's URL; any status but 2xx is an error.
-func (w Webhook) Send(ctx context.Context, t store.NotifyTarget, deliveryID string, body []byte, now time.Time) error {
+func (w Webhook) Send(ctx context.Context, t store.NotifyTarget, out Outgoing) error {
+	body, now, deliveryID := out.Body, out.Now, out.ID
 	c := w.Client
 	if c == nil {
 		c = &http.Client{Timeout: 10 * time.Second}
@@ -100,9 +120,9 @@ type Mailer struct {
 }
 
 // Send mails the message.
-func (m Mailer) Send(ctx context.Context, t store.NotifyTarget, deliveryID string, body []byte, now time.Time) error {
+func (m Mailer) Send(ctx context.Context, t store.NotifyTarget, out Outgoing) error {
 	var msg Message
-	if err := json.Unmarshal(body, &msg); err != nil {
+	if err := json.Unmarshal(out.Body, &msg); err != nil {
 		return fmt.Errorf("decode message: %w", err)
 	}
 	host, _, err := net.SplitHostPort(t.Addr)
@@ -158,7 +178,12 @@ func (m Mailer) Send(ctx context.Context, t store.NotifyTarget, deliveryID strin
 	if err != nil {
 		return err
 	}
-	if _, err := w.Write(mailBytes(t, deliveryID, msg, now)); err != nil {
+	raw, err := mailBytes(t, out, msg)
+	if err != nil {
+		w.Close()
+		return err
+	}
+	if _, err := w.Write(raw); err != nil {
 		w.Close()
 		return err
 	}
@@ -228,7 +253,8 @@ func Text(m Message) string {
 	return b.String()
 }
 
-func mailBytes(t store.NotifyTarget, deliveryID string, m Message, now time.Time) []byte {
+func mailBytes(t store.NotifyTarget, out Outgoing, m Message) ([]byte, error) {
+	deliveryID, now := out.ID, out.Now
 	var b bytes.Buffer
 	hdr := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, v) }
 	hdr("From", t.From)
@@ -241,15 +267,49 @@ func mailBytes(t store.NotifyTarget, deliveryID string, m Message, now time.Time
 	}
 	hdr("Message-ID", "<"+deliveryID+"@"+domainPart+">")
 	hdr("MIME-Version", "1.0")
-	hdr("Content-Type", "text/plain; charset=utf-8")
-	hdr("Content-Transfer-Encoding", "8bit")
 	hdr("X-Knib-Event", m.Event)
 	if m.Key != "" {
 		hdr("X-Knib-Condition", m.Key)
 	}
+	if len(out.Attachments) == 0 {
+		hdr("Content-Type", "text/plain; charset=utf-8")
+		hdr("Content-Transfer-Encoding", "8bit")
+		b.WriteString("\r\n")
+		b.WriteString(Text(m))
+		return b.Bytes(), nil
+	}
+	mw := multipart.NewWriter(&b)
+	hdr("Content-Type", mime.FormatMediaType("multipart/mixed", map[string]string{"boundary": mw.Boundary()}))
 	b.WriteString("\r\n")
-	b.WriteString(Text(m))
-	return b.Bytes()
+	part, err := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {"text/plain; charset=utf-8"}, "Content-Transfer-Encoding": {"8bit"}})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.WriteString(part, Text(m)); err != nil {
+		return nil, err
+	}
+	for _, a := range out.Attachments {
+		part, err := mw.CreatePart(textproto.MIMEHeader{
+			"Content-Type":              {a.Type},
+			"Content-Transfer-Encoding": {"base64"},
+			"Content-Disposition":       {mime.FormatMediaType("attachment", map[string]string{"filename": a.Name})},
+		})
+		if err != nil {
+			return nil, err
+		}
+		enc := base64.StdEncoding.EncodeToString(a.Data)
+		for len(enc) > 76 {
+			io.WriteString(part, enc[:76]+"\r\n")
+			enc = enc[76:]
+		}
+		if _, err := io.WriteString(part, enc+"\r\n"); err != nil {
+			return nil, err
+		}
+	}
+	if err := mw.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // Send delivers the due deliveries: each claimed by owner (so that one
@@ -271,7 +331,7 @@ func (s *Service) Send(ctx context.Context, owner string) (int, error) {
 	for _, d := range claimed {
 		t, err := s.store.NotifyTarget(ctx, d.TargetID)
 		if err == nil {
-			err = s.senderOf(t).Send(ctx, t, d.ID, []byte(d.Payload), s.clock.Now())
+			err = s.senderOf(t).Send(ctx, t, Outgoing{ID: d.ID, Body: []byte(d.Payload), Now: s.clock.Now(), Attachments: s.attachments(ctx, t, d)})
 		} else if errors.Is(err, domain.ErrNotFound) {
 			err = fmt.Errorf("target removed")
 			d.Attempts = cfg.MaxAttempts - 1 // give up now
@@ -297,6 +357,25 @@ func (s *Service) Send(ctx context.Context, owner string) (int, error) {
 	return n, errors.Join(errs...)
 }
 
+// attachments are the files an e-mail of d carries: the validation
+// screenshot of a firing validation.notvalid. A screenshot that can't be
+// read is left out (the message still links it).
+func (s *Service) attachments(ctx context.Context, t store.NotifyTarget, d store.NotifyDelivery) []Attachment {
+	if t.Kind != store.NotifySMTP || s.screenshot == nil || d.Event != store.DeliveryFiring {
+		return nil
+	}
+	var m Message
+	if err := json.Unmarshal([]byte(d.Payload), &m); err != nil || m.Details == nil || m.Details.ScreenshotURL == "" || m.Details.BackupID == "" {
+		return nil
+	}
+	png, err := s.screenshot(ctx, m.Details.BackupID)
+	if err != nil {
+		s.log.Info("notification without its screenshot", "delivery", d.ID, "backup", m.Details.BackupID, "err", err)
+		return nil
+	}
+	return []Attachment{{Name: "screenshot-" + m.Details.BackupID + ".png", Type: "image/png", Data: png}}
+}
+
 func (s *Service) senderOf(t store.NotifyTarget) Sender {
 	if snd, ok := s.senders[t.Kind]; ok {
 		return snd
@@ -306,7 +385,7 @@ func (s *Service) senderOf(t store.NotifyTarget) Sender {
 
 type failing struct{ kind string }
 
-func (f failing) Send(context.Context, store.NotifyTarget, string, []byte, time.Time) error {
+func (f failing) Send(context.Context, store.NotifyTarget, Outgoing) error {
 	return fmt.Errorf("unknown target kind %q", f.kind)
 }
 

@@ -7,10 +7,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"io"
 	"math/big"
+	"mime"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -34,8 +37,16 @@ type Mail struct {
 	User    string // who authenticated
 	TLS     bool   // received after STARTTLS
 	Header  mail.Header
-	Body    string
+	Body    string // the text (of the text/plain part of a multipart message)
 	Subject string
+	// Attachments are the non-text parts of a multipart message.
+	Attachments []Attachment
+}
+
+// Attachment is one attached file, decoded.
+type Attachment struct {
+	Name, Type string
+	Data       []byte
 }
 
 // SMTP is a running SMTP server.
@@ -122,6 +133,32 @@ func (s *session) Data(r io.Reader) error {
 		return err
 	}
 	s.cur.Header, s.cur.Body = m.Header, string(body)
+	if mt, params, err := mime.ParseMediaType(m.Header.Get("Content-Type")); err == nil && strings.HasPrefix(mt, "multipart/") {
+		s.cur.Body = ""
+		mr := multipart.NewReader(strings.NewReader(string(body)), params["boundary"])
+		for {
+			p, err := mr.NextPart()
+			if err == io.EOF {
+				break
+			} else if err != nil {
+				return err
+			}
+			data, err := io.ReadAll(p)
+			if err != nil {
+				return err
+			}
+			if p.Header.Get("Content-Transfer-Encoding") == "base64" {
+				if data, err = base64.StdEncoding.DecodeString(strings.NewReplacer("\r", "", "\n", "").Replace(string(data))); err != nil {
+					return err
+				}
+			}
+			if strings.HasPrefix(p.Header.Get("Content-Type"), "text/plain") {
+				s.cur.Body += string(data)
+				continue
+			}
+			s.cur.Attachments = append(s.cur.Attachments, Attachment{Name: p.FileName(), Type: p.Header.Get("Content-Type"), Data: data})
+		}
+	}
 	dec := new(mimeDecoder)
 	s.cur.Subject = dec.decode(m.Header.Get("Subject"))
 	s.srv.mu.Lock()
