@@ -255,16 +255,21 @@ func (s *Service) Evaluate(ctx context.Context) (Result, error) {
 	if err != nil {
 		return r, err
 	}
+	rules, err := s.store.ListNotifyRules(ctx)
+	if err != nil {
+		return r, err
+	}
+	if len(rules) == 0 {
+		// Notifications are off: not even the catalogue is read. What is
+		// active when the first rule comes is notified then.
+		return r, nil
+	}
 	found, err := s.Derive(ctx, cfg)
 	if err != nil {
 		return r, fmt.Errorf("derive conditions: %w", err)
 	}
 	r.Active = len(found)
 	active, err := s.store.ActiveConditions(ctx)
-	if err != nil {
-		return r, err
-	}
-	rules, err := s.store.ListNotifyRules(ctx)
 	if err != nil {
 		return r, err
 	}
