@@ -322,7 +322,10 @@ func (s *Service) Send(ctx context.Context, owner string) (int, error) {
 		return 0, err
 	}
 	now := s.clock.Now()
-	claimed, err := s.store.ClaimDeliveries(ctx, owner, now, now.Add(2*time.Minute), 50)
+	// At most 10 a round, each bounded (10 s a webhook, 30 s an e-mail):
+	// the round ends well within the 10-minute claim, so no other server
+	// sends the same delivery beside it.
+	claimed, err := s.store.ClaimDeliveries(ctx, owner, now, now.Add(10*time.Minute), 10)
 	if err != nil {
 		return 0, fmt.Errorf("claim deliveries: %w", err)
 	}
