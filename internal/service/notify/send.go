@@ -74,6 +74,22 @@ func Verify(secret []byte, timestamp string, body []byte, signature string) bool
 	return hmac.Equal([]byte(Sign(secret, timestamp, body)), []byte(signature))
 }
 
+// VerifyFresh is Verify that also refuses a timestamp more than skew away
+// from now (a replayed request), as a receiver should check.
+func VerifyFresh(secret []byte, timestamp string, body []byte, signature string, now time.Time, skew time.Duration) error {
+	sec, err := strconv.ParseInt(timestamp, 10, 64)
+	if err != nil {
+		return fmt.Errorf("bad %s %q", HeaderTimestamp, timestamp)
+	}
+	if d := now.Sub(time.Unix(sec, 0)); d > skew || d < -skew {
+		return fmt.Errorf("%s %s is %s away from now", HeaderTimestamp, timestamp, d.Round(time.Second))
+	}
+	if !Verify(secret, timestamp, body, signature) {
+		return errors.New("signature does not match")
+	}
+	return nil
+}
+
 // Webhook POSTs the JSON body, signed.
 type Webhook struct {
 	Client *http.Client // default: 10 s timeout
