@@ -47,7 +47,9 @@ func TestNotifyAPI(t *testing.T) {
 		t.Fatalf("rules: %v", rules)
 	}
 	e.do(e.admin, "GET", "/notify/log?state=bogus", "", 400, nil)
-	e.do(e.admin, "GET", "/notify/log?state=pending", "", 200, nil)
+	e.do(e.admin, "GET", "/notify/log?state=pending&limit=5", "", 200, nil)
+	e.do(e.admin, "GET", "/notify/log?limit=-1", "", 400, nil)
+	e.do(e.user, "GET", "/notify/log", "", 403, nil)
 	e.do(e.admin, "DELETE", "/notify/rules/"+rule["id"].(string), "", 200, nil)
 	e.do(e.admin, "DELETE", "/notify/rules/"+rule["id"].(string), "", 404, nil)
 	e.do(e.admin, "DELETE", "/notify/targets/hook", "", 200, nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/mail"
 	"net/url"
@@ -173,7 +174,7 @@ func (s *Service) TestTarget(ctx context.Context, p domain.Principal, ref string
 		return err
 	}
 	if err := s.senderOf(t).Send(ctx, t, Outgoing{ID: "test-" + domain.NewID(), Body: body, Now: now}); err != nil {
-		return errors.Join(domain.ErrUnavailable, err)
+		return fmt.Errorf("test message to %s failed: %v: %w", t.Name, err, domain.ErrUnavailable)
 	}
 	return nil
 }
