@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -139,5 +141,52 @@ func testNotify(t *testing.T, s store.Store) {
 	_, err = s.ListDeliveries(ctx, store.NotifyDeliveryFilter{State: "bogus"})
 	if !domain.IsInvalid(err) {
 		t.Fatalf("bogus state: %v", err)
+	}
+}
+
+// testNotifyRaces: several servers evaluating and sending at once — of
+// racers firing one key one wins, of racers resolving it one wins, and
+// each due delivery is claimed by one sender.
+func testNotifyRaces(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	target := store.NotifyTarget{ID: domain.NewID(), Name: "t", Kind: store.NotifyWebhook, URL: "https://h/x", Secret: "s", Created: t0}
+	must(t, s.CreateNotifyTarget(ctx, target))
+	c := store.NotifyCondition{Key: "agent.down/h1", Kind: "agent.down", FirstSeen: t0}
+	d := func(i int, event string) []store.NotifyDelivery {
+		return []store.NotifyDelivery{{ID: fmt.Sprintf("%s-%d", event, i), TargetID: target.ID, ConditionKey: c.Key, Event: event, Payload: "{}", NextAttempt: t0, Created: t0}}
+	}
+	for episode := 1; episode <= 2; episode++ {
+		if wins := race(t, func(i int) (bool, error) { return s.FireCondition(ctx, c, d(i+100*episode, store.DeliveryFiring)) }); wins != 1 {
+			t.Fatalf("episode %d: %d servers fired %s", episode, wins, c.Key)
+		}
+		if wins := race(t, func(i int) (bool, error) {
+			return s.ResolveCondition(ctx, c.Key, t0.Add(time.Hour), d(i+100*episode, store.DeliveryResolved))
+		}); wins != 1 {
+			t.Fatalf("episode %d: %d servers resolved %s", episode, wins, c.Key)
+		}
+	}
+	all, err := s.ListDeliveries(ctx, store.NotifyDeliveryFilter{})
+	must(t, err)
+	if len(all) != 4 {
+		t.Fatalf("deliveries: %d, want 2 firing and 2 resolved", len(all))
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	race(t, func(i int) (bool, error) {
+		got, err := s.ClaimDeliveries(ctx, fmt.Sprint("owner", i), t0.Add(2*time.Hour), t0.Add(3*time.Hour), 10)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, d := range got {
+			seen[d.ID]++
+		}
+		return len(got) > 0, err
+	})
+	if len(seen) != 4 {
+		t.Fatalf("claimed %d of 4 deliveries: %v", len(seen), seen)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("delivery %s claimed %d times", id, n)
+		}
 	}
 }
