@@ -235,6 +235,26 @@ func TestTargetDownIsRetriedAndVisible(t *testing.T) {
 	}
 }
 
+// TestAuthLogin: a server offering only AUTH LOGIN gets it, and a wrong
+// password is an error the test command reports.
+func TestAuthLogin(t *testing.T) {
+	f := setup(t)
+	login := notifytest.StartSMTP(t, "knib", "pw", "LOGIN")
+	f.svc.SetSender(store.NotifySMTP, notify.Mailer{TLS: &tls.Config{RootCAs: login.RootCAs}})
+	for name, pw := range map[string]string{"good": "pw", "bad": "nope"} {
+		_, err := f.svc.AddTarget(f.ctx, f.admin, notify.TargetSpec{Name: name, SMTP: login.Addr, From: "knib@example.org",
+			To: []string{"ops@example.org"}, User: "knib", Secret: pw})
+		must(t, err)
+	}
+	must(t, f.svc.TestTarget(f.ctx, f.admin, "good"))
+	if err := f.svc.TestTarget(f.ctx, f.admin, "bad"); err == nil || !strings.Contains(err.Error(), "auth") {
+		t.Fatalf("a wrong password: %v", err)
+	}
+	if m := login.Mails(); len(m) != 1 || !m[0].TLS || m[0].User != "knib" || m[0].Subject != "[knib] test notification" {
+		t.Fatalf("mails: %+v", m)
+	}
+}
+
 // TestDailyDigest: a digest rule sends nothing at once and, the next day,
 // one digest listing the day's conditions, once.
 func TestDailyDigest(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/smtp"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -178,7 +179,20 @@ func (m Mailer) Send(ctx context.Context, t store.NotifyTarget, out Outgoing) er
 		}
 	}
 	if t.User != "" {
-		if err := c.Auth(smtp.PlainAuth("", t.User, t.Secret, host)); err != nil {
+		ok, mechs := c.Extension("AUTH")
+		if !ok {
+			return errors.New("the smtp server offers no AUTH (the target has a user)")
+		}
+		var auth smtp.Auth
+		switch fields := strings.Fields(strings.ToUpper(mechs)); {
+		case slices.Contains(fields, "PLAIN"):
+			auth = smtp.PlainAuth("", t.User, t.Secret, host)
+		case slices.Contains(fields, "LOGIN"):
+			auth = loginAuth{user: t.User, password: t.Secret, host: host}
+		default:
+			return fmt.Errorf("the smtp server offers neither AUTH PLAIN nor LOGIN (it offers %s)", mechs)
+		}
+		if err := c.Auth(auth); err != nil {
 			return fmt.Errorf("smtp auth: %w", err)
 		}
 	}
@@ -207,6 +221,35 @@ func (m Mailer) Send(ctx context.Context, t store.NotifyTarget, out Outgoing) er
 		return err
 	}
 	return c.Quit()
+}
+
+// loginAuth is AUTH LOGIN (user and password each base64-encoded in
+// answer to the server's prompts), refused like net/smtp's PLAIN on a
+// connection that is neither TLS nor to localhost.
+type loginAuth struct{ user, password, host string }
+
+func (a loginAuth) Start(server *smtp.ServerInfo) (string, []byte, error) {
+	local := a.host == "localhost" || a.host == "127.0.0.1" || a.host == "::1"
+	if !server.TLS && !local {
+		return "", nil, errors.New("unencrypted connection")
+	}
+	if server.Name != a.host {
+		return "", nil, errors.New("wrong host name")
+	}
+	return "LOGIN", nil, nil
+}
+
+func (a loginAuth) Next(fromServer []byte, more bool) ([]byte, error) {
+	if !more {
+		return nil, nil
+	}
+	switch strings.ToLower(strings.TrimSpace(string(fromServer))) {
+	case "username:", "user name", "username":
+		return []byte(a.user), nil
+	case "password:", "password":
+		return []byte(a.password), nil
+	}
+	return nil, fmt.Errorf("unexpected AUTH LOGIN prompt %q", fromServer)
 }
 
 // Subject is a message's e-mail subject.

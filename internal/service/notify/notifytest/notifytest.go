@@ -57,8 +57,9 @@ type SMTP struct {
 	RootCAs  *x509.CertPool // trusts the server's certificate
 	CertPEM  []byte         // the server's certificate (for SSL_CERT_FILE of another process)
 
-	mu   sync.Mutex
-	mail []Mail
+	mechanisms []string
+	mu         sync.Mutex
+	mail       []Mail
 }
 
 // Mails returns the messages received so far.
@@ -68,11 +69,15 @@ func (s *SMTP) Mails() []Mail {
 	return append([]Mail(nil), s.mail...)
 }
 
-// StartSMTP runs an SMTP server on 127.0.0.1 until the test ends.
-func StartSMTP(t testing.TB, user, password string) *SMTP {
+// StartSMTP runs an SMTP server on 127.0.0.1 until the test ends. It
+// offers the AUTH mechanisms given (default PLAIN; PLAIN and LOGIN known).
+func StartSMTP(t testing.TB, user, password string, mechanisms ...string) *SMTP {
 	t.Helper()
 	cert, pool := selfSigned(t)
-	s := &SMTP{User: user, Password: password, RootCAs: pool,
+	if len(mechanisms) == 0 {
+		mechanisms = []string{sasl.Plain}
+	}
+	s := &SMTP{User: user, Password: password, RootCAs: pool, mechanisms: mechanisms,
 		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		return &session{srv: s, conn: c}, nil
@@ -97,16 +102,46 @@ type session struct {
 	cur    Mail
 }
 
-func (s *session) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (s *session) AuthMechanisms() []string { return s.srv.mechanisms }
+
+func (s *session) check(user, password string) error {
+	if user != s.srv.User || password != s.srv.Password {
+		return errors.New("bad credentials")
+	}
+	s.authed = user
+	return nil
+}
 
 func (s *session) Auth(mech string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(identity, user, password string) error {
-		if user != s.srv.User || password != s.srv.Password {
-			return errors.New("bad credentials")
+	if mech == sasl.Login {
+		return &loginServer{check: s.check}, nil
+	}
+	return sasl.NewPlainServer(func(identity, user, password string) error { return s.check(user, password) }), nil
+}
+
+// loginServer is the server side of AUTH LOGIN: prompt for the user, then
+// the password.
+type loginServer struct {
+	check func(user, password string) error
+	step  int
+	user  string
+}
+
+func (l *loginServer) Next(response []byte) ([]byte, bool, error) {
+	switch l.step {
+	case 0:
+		l.step = 1
+		if len(response) > 0 { // an initial response is the user
+			l.user, l.step = string(response), 2
+			return []byte("Password:"), false, nil
 		}
-		s.authed = user
-		return nil
-	}), nil
+		return []byte("Username:"), false, nil
+	case 1:
+		l.user, l.step = string(response), 2
+		return []byte("Password:"), false, nil
+	default:
+		return nil, true, l.check(l.user, string(response))
+	}
 }
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
