@@ -94,6 +94,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(dbCmd(a))                  // issue 6: PostgreSQL, export/import
 	root.AddCommand(storageCmd(a), zoneCmd(a)) // backup storages and zones (storages.go)
 	root.AddCommand(auditCmd(a))               // the audit log (audit.go)
+	root.AddCommand(notifyCmd(a))              // notifications (notify.go)
 	return root
 }
 

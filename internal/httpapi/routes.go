@@ -408,6 +408,7 @@ func (h *Handler) register() {
 	h.registerDashboard()
 	h.registerAudit() // the audit log (audit.go)
 	h.registerFiles()
+	h.registerNotify() // notification targets, rules and log (notify.go)
 }
 
 func accountToAPI(a domain.Account, u *domain.Usage) api.Account {

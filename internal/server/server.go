@@ -191,7 +191,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	go jobLoop(loopCtx, svc, cfg.JobsEvery, log)
 	go leaseLoop(loopCtx, svc, cfg.JobLease, log)
-	go auditLoop(loopCtx, svc, log) // audit log retention (audit.go)
+	go auditLoop(loopCtx, svc, log)  // audit log retention (audit.go)
+	go notifyLoop(loopCtx, svc, log) // notify.go
 	// Every agent's domain events re-read its host at once; the sync loops
 	// below (every SyncEvery) remain the safety net.
 	go svc.Hosts.FollowInventory(loopCtx)

@@ -1,9 +1,11 @@
 package service
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/knib/knib/internal/clock"
+	"github.com/knib/knib/internal/domain"
 	"github.com/knib/knib/internal/service/accounts"
 	"github.com/knib/knib/internal/service/audit"
 	"github.com/knib/knib/internal/service/backups"
@@ -13,6 +15,7 @@ import (
 	"github.com/knib/knib/internal/service/hosts"
 	"github.com/knib/knib/internal/service/jobrun"
 	"github.com/knib/knib/internal/service/kernel"
+	"github.com/knib/knib/internal/service/notify"
 	"github.com/knib/knib/internal/service/offerings"
 	"github.com/knib/knib/internal/service/recovery"
 	"github.com/knib/knib/internal/service/restores"
@@ -20,6 +23,7 @@ import (
 	"github.com/knib/knib/internal/service/snapshots"
 	"github.com/knib/knib/internal/service/storages"
 	"github.com/knib/knib/internal/service/vms"
+	"github.com/knib/knib/internal/settings"
 	"github.com/knib/knib/internal/store"
 )
 
@@ -43,6 +47,7 @@ type Service struct {
 	Recovery  *recovery.Service
 	Dashboard *dashboard.Service
 	Audit     *audit.Service
+	Notify    *notify.Service
 }
 
 // New wires the use cases over one catalogue.
@@ -64,5 +69,12 @@ func New(st store.Store, clk clock.Clock, log *slog.Logger) *Service {
 	s.Hosts = hosts.New(k, st, s.Jobs, s.Recovery)
 	s.Dashboard = dashboard.New(k, st)
 	s.Audit = audit.New(k, st)
+	s.Notify = notify.New(st, clk, log, func(ctx context.Context) (notify.Config, error) {
+		v, err := k.Settings(ctx, settings.Target{})
+		return notify.ConfigFrom(v), err
+	})
+	s.Notify.SetScreenshots(func(ctx context.Context, backupID string) ([]byte, error) {
+		return s.Jobs.Screenshot(ctx, domain.Principal{Role: domain.RoleAdmin}, backupID)
+	})
 	return s
 }

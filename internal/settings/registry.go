@@ -315,6 +315,7 @@ var definitions = []Definition{
 var index map[string]int
 
 func init() {
+	definitions = append(definitions, notifyDefinitions...)
 	slices.SortFunc(definitions, func(a, b Definition) int { return strings.Compare(a.Key, b.Key) })
 	index = make(map[string]int, len(definitions))
 	for i, d := range definitions {

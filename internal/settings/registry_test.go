@@ -61,6 +61,11 @@ var extraTable = []struct {
 	{"backup.file.helper.idle.timeout", "300", settings.TypeInt, settings.ScopeHost, settings.UnitSeconds},
 	{"backup.file.helper.max.per.host", "2", settings.TypeInt, settings.ScopeHost, ""},
 	{"audit.retention.days", "365", settings.TypeInt, "", ""},
+	{"notify.interval", "30", settings.TypeInt, "", settings.UnitSeconds},
+	{"notify.agent.down.after", "300", settings.TypeInt, "", settings.UnitSeconds},
+	{"notify.storage.free.percent", "10", settings.TypeFloat, "", ""},
+	{"notify.max.attempts", "8", settings.TypeInt, "", ""},
+	{"notify.link.base.url", "", settings.TypeString, "", ""},
 }
 
 func TestSeedSettingsPresentWithDefaults(t *testing.T) {

@@ -254,6 +254,8 @@ type Store interface {
 
 	// The audit log of API calls (see audit.go).
 	AuditStore
+	// Notification targets, rules, conditions and outbox (see notify.go).
+	NotifyStore
 }
 
 // JobFilter selects jobs (seed: listBackupServiceJobs).
