@@ -16,7 +16,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -216,18 +215,12 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 		LoadAvg: []string{report.LoadAvg()},
 	}
 	defer func() { rep.LoadAvg = append(rep.LoadAvg, report.LoadAvg()) }()
-	if os.Geteuid() != 0 {
-		return rep, errors.New("must run as root (test VMs live under " + testbed.ImagesDir + ")")
-	}
 	if err := lookTools("qemu-img", "mkfs.ext4", "zstd", "du", "cp", "sync"); err != nil {
 		return rep, err
 	}
-	root, err := testbed.ModuleRoot()
+	root, err := knibproc.Prepare()
 	if err != nil {
 		return rep, err
-	}
-	if err := testbed.EnsureGuest(); err != nil {
-		return rep, fmt.Errorf("test guest: %v (run bash scripts/setup.sh)", err)
 	}
 	// QEMU (libvirt-qemu) opens the backup files during a validation: every
 	// level of the data directory must be traversable.

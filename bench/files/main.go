@@ -16,7 +16,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -164,15 +163,9 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 			volume, volumeMiB, bigFile, report.HumanSize(bigSize)),
 	}
 	defer func() { rep.LoadAvg = append(rep.LoadAvg, report.LoadAvg()) }()
-	if os.Geteuid() != 0 {
-		return rep, errors.New("must run as root (test VMs live under " + testbed.ImagesDir + ")")
-	}
-	root, err := testbed.ModuleRoot()
+	root, err := knibproc.Prepare()
 	if err != nil {
 		return rep, err
-	}
-	if err := testbed.EnsureGuest(); err != nil {
-		return rep, fmt.Errorf("test guest: %v (run bash scripts/setup.sh)", err)
 	}
 	if _, err := testbed.GuestfsEnv(); err != nil {
 		return rep, err

@@ -14,7 +14,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -272,15 +271,9 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 	}
 	rep.LoadAvg = append(rep.LoadAvg, report.LoadAvg())
 	defer func() { rep.LoadAvg = append(rep.LoadAvg, report.LoadAvg()) }()
-	if os.Geteuid() != 0 {
-		return rep, errors.New("must run as root (test VMs live under " + testbed.ImagesDir + ")")
-	}
-	root, err := testbed.ModuleRoot()
+	root, err := knibproc.Prepare()
 	if err != nil {
 		return rep, err
-	}
-	if err := testbed.EnsureGuest(); err != nil {
-		return rep, fmt.Errorf("test guest: %v (run bash scripts/setup.sh)", err)
 	}
 	tmp, err := os.MkdirTemp("", "knib-bench-incremental-")
 	if err != nil {

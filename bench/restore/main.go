@@ -202,15 +202,9 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 		LoadAvg:        []string{report.LoadAvg()},
 	}
 	defer func() { rep.LoadAvg = append(rep.LoadAvg, report.LoadAvg()) }()
-	if os.Geteuid() != 0 {
-		return rep, errors.New("must run as root (test VMs live under " + testbed.ImagesDir + ")")
-	}
-	root, err := testbed.ModuleRoot()
+	root, err := knibproc.Prepare()
 	if err != nil {
 		return rep, err
-	}
-	if err := testbed.EnsureGuest(); err != nil {
-		return rep, fmt.Errorf("test guest: %v (run bash scripts/setup.sh)", err)
 	}
 	// QEMU (libvirt-qemu) reads the backup files during a quick restore:
 	// every level of the data directory must be traversable.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/knib/knib/internal/clock"
+	"github.com/knib/knib/internal/testbed"
 )
 
 // Build compiles ./cmd/knib of the module at root into dir and returns the
@@ -232,4 +234,20 @@ func Main[R any](name string, timeout time.Duration, asJSON bool, run func(conte
 		fmt.Fprintln(os.Stderr, name+": FAILED:", err)
 		os.Exit(1)
 	}
+}
+
+// Prepare checks what every benchmark with a test VM needs (root, the
+// test guest) and returns the module's root directory, for Build.
+func Prepare() (string, error) {
+	if os.Geteuid() != 0 {
+		return "", errors.New("must run as root (test VMs live under " + testbed.ImagesDir + ")")
+	}
+	root, err := testbed.ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	if err := testbed.EnsureGuest(); err != nil {
+		return "", fmt.Errorf("test guest: %v (run bash scripts/setup.sh)", err)
+	}
+	return root, nil
 }
