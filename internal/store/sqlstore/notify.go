@@ -167,30 +167,24 @@ func insertDeliveries(ctx context.Context, tx *sql.Tx, ds []store.NotifyDelivery
 
 // FireCondition records c as active and enqueues ds, once per episode.
 func (s *DB) FireCondition(ctx context.Context, c store.NotifyCondition, ds []store.NotifyDelivery) (bool, error) {
-	won := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO notify_conditions(`+notifyCondCols+`) VALUES ($1,$2,$3,$4,$5,$6,'',1)
+	return s.conditionWrite(ctx, ds, `INSERT INTO notify_conditions(`+notifyCondCols+`) VALUES ($1,$2,$3,$4,$5,$6,'',1)
 			ON CONFLICT (cond_key) DO UPDATE SET kind = excluded.kind, zone_id = excluded.zone_id, account_id = excluded.account_id,
 			summary = excluded.summary, first_seen = excluded.first_seen, resolved = '', episode = notify_conditions.episode + 1
 			WHERE notify_conditions.resolved <> ''`,
-			c.Key, c.Kind, c.ZoneID, c.AccountID, c.Summary, fmtTime(c.FirstSeen))
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return err
-		}
-		won = true
-		return insertDeliveries(ctx, tx, ds)
-	})
-	return won && err == nil, err
+		c.Key, c.Kind, c.ZoneID, c.AccountID, c.Summary, fmtTime(c.FirstSeen))
 }
 
 // ResolveCondition marks an active condition resolved and enqueues ds.
 func (s *DB) ResolveCondition(ctx context.Context, key string, at time.Time, ds []store.NotifyDelivery) (bool, error) {
+	return s.conditionWrite(ctx, ds, `UPDATE notify_conditions SET resolved = $2 WHERE cond_key = $1 AND resolved = ''`, key, fmtTime(at))
+}
+
+// conditionWrite runs the conditional write of a condition and, only when
+// it changed a row (this caller won), enqueues ds in the same transaction.
+func (s *DB) conditionWrite(ctx context.Context, ds []store.NotifyDelivery, query string, args ...any) (bool, error) {
 	won := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE notify_conditions SET resolved = $2 WHERE cond_key = $1 AND resolved = ''`, key, fmtTime(at))
+		res, err := tx.ExecContext(ctx, query, args...)
 		if err != nil {
 			return err
 		}
