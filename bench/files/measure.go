@@ -101,7 +101,7 @@ func (b *bench) measure(ctx context.Context, rep *Report) error {
 	}
 
 	// 2. The first listing boots the helper.
-	settle(ctx, b.opts.cold)
+	knibproc.Settle(ctx, b.opts.cold)
 	var l fileListing
 	start = clock.Real{}.Now()
 	if err := b.srv.CLIJSON(ctx, &l, "backup", "files", bk.ID, "/", "--disk", volume); err != nil {
@@ -139,7 +139,7 @@ func (b *bench) measure(ctx context.Context, rep *Report) error {
 		ls := &Listing{Key: c.key, What: c.what, Args: c.args}
 		rep.Listings = append(rep.Listings, ls)
 		for i := 0; i < b.opts.listings; i++ {
-			settle(ctx, false)
+			knibproc.Settle(ctx, false)
 			var l fileListing
 			start := clock.Real{}.Now()
 			if err := b.srv.CLIJSON(ctx, &l, c.args...); err != nil {
@@ -221,7 +221,7 @@ func (b *bench) plainBoot(ctx context.Context, d *testbed.Domain) (float64, erro
 	if err := d.Destroy(ctx); err != nil {
 		return 0, err
 	}
-	settle(ctx, b.opts.cold)
+	knibproc.Settle(ctx, b.opts.cold)
 	actx, cancel := context.WithTimeout(ctx, testbed.BootTimeout)
 	defer cancel()
 	start := clock.Real{}.Now()
@@ -252,7 +252,7 @@ func (b *bench) fullBackup(ctx context.Context, d *testbed.Domain, rep *Report) 
 	if _, err := b.srv.CLI(ctx, "vm", "assign", d.Name, "--offering", off.ID); err != nil {
 		return bk, err
 	}
-	settle(ctx, false)
+	knibproc.Settle(ctx, false)
 	start := clock.Real{}.Now()
 	if err := b.srv.CLIJSON(ctx, &bk, "backup", "create", d.Name); err != nil {
 		return bk, err
@@ -319,7 +319,7 @@ func (b *bench) convert(ctx context.Context, src string) (Transfer, error) {
 func (b *bench) timedCopy(ctx context.Context, out string, run func() error) (Transfer, os.FileInfo, error) {
 	var t Transfer
 	os.Remove(out)
-	settle(ctx, b.opts.cold)
+	knibproc.Settle(ctx, b.opts.cold)
 	start := clock.Real{}.Now()
 	if err := run(); err != nil {
 		return t, nil, err
@@ -406,21 +406,6 @@ func sameBytes(got, want io.Reader) error {
 			return fmt.Errorf("extract: comparing %s at offset %d: %v / %v", bigFile, off, errA, errW)
 		}
 	}
-}
-
-// settle flushes dirty pages (untimed) and, with cold, drops the page cache,
-// so that each timed step reads from disk and does not pay for the step
-// before it.
-func settle(ctx context.Context, cold bool) {
-	if err := runQuiet(ctx, "sync"); err != nil {
-		logf("sync: %v", err)
-	}
-	if cold {
-		if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0o644); err != nil {
-			logf("drop caches: %v", err)
-		}
-	}
-	time.Sleep(500 * time.Millisecond)
 }
 
 func runQuiet(ctx context.Context, name string, args ...string) error {

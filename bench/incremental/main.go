@@ -445,7 +445,7 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 					if bigVM == nil {
 						return
 					}
-					settle(ctx)
+					knibproc.Settle(ctx, false)
 					b, err := srv.timedBackup(ctx, vmBig, "incremental")
 					if err != nil {
 						rep.BigError = fmt.Sprintf("incremental after %d MiB: %v", n, err)
@@ -459,7 +459,7 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 				if r.BigFirst {
 					big()
 				}
-				settle(ctx)
+				knibproc.Settle(ctx, false)
 				k, err := srv.timedBackup(ctx, vmKnib, "incremental")
 				if err != nil {
 					rep.KnibError = err.Error()
@@ -472,7 +472,7 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 				}
 
 				if vnbVM != nil {
-					settle(ctx)
+					knibproc.Settle(ctx, false)
 					v, err := vnb.run(ctx, vmVnb, "inc")
 					if err != nil {
 						rep.VnbError = fmt.Sprintf("incremental after %d MiB: %v", n, err)
@@ -484,7 +484,7 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 					}
 				}
 
-				settle(ctx)
+				knibproc.Settle(ctx, false)
 				if r.FloorSeconds, err = floorCopy(ctx, tmp, storage, n*mib, p, idx); err != nil {
 					return err
 				}
@@ -502,16 +502,6 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 		}
 	}
 	return rep, nil
-}
-
-// settle flushes the host's dirty pages (untimed) so that every timed step
-// starts from the same state, not paying for the writeback of the step
-// before it.
-func settle(ctx context.Context) {
-	if err := runQuiet(ctx, "sync"); err != nil {
-		logf("sync: %v", err)
-	}
-	time.Sleep(500 * time.Millisecond)
 }
 
 func printTable(w io.Writer, rep *Report) {

@@ -251,3 +251,18 @@ func Prepare() (string, error) {
 	}
 	return root, nil
 }
+
+// Settle flushes dirty pages (untimed), with cold drops the page cache too,
+// and pauses half a second, so that a timed step neither pays for the step
+// before it nor reads what that one left in memory.
+func Settle(ctx context.Context, cold bool) {
+	if out, err := exec.CommandContext(ctx, "sync").CombinedOutput(); err != nil {
+		Logf("sync: %v: %s", err, bytes.TrimSpace(out))
+	}
+	if cold {
+		if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0o644); err != nil {
+			Logf("drop caches: %v", err)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+}
