@@ -50,11 +50,11 @@ type Report struct {
 	// PairRatio: the median of on/off over each pair of neighbouring
 	// rounds (off then on), which a drift of the machine over the run does
 	// not tilt.
-	PairRatio float64 `json:"pair_ratio"`
-	Scrapes    int       `json:"scrapes"`
-	Webhooks   int       `json:"webhooks"` // notifications received (none expected: nothing fails)
-	ScrapeMean float64   `json:"scrape_mean_seconds"`
-	LoadAvg    []string  `json:"load_avg"`
+	PairRatio  float64  `json:"pair_ratio"`
+	Scrapes    int      `json:"scrapes"`
+	Webhooks   int      `json:"webhooks"` // notifications received (none expected: nothing fails)
+	ScrapeMean float64  `json:"scrape_mean_seconds"`
+	LoadAvg    []string `json:"load_avg"`
 }
 
 func main() {
