@@ -18,6 +18,7 @@ set -euo pipefail
 
 log() { printf 'build-guest: %s\n' "$*"; }
 die() { printf 'build-guest: ERROR: %s\n' "$*" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/kernel-pkg.sh"
 
 out=${KNIB_GUEST_DIR:-/var/cache/knib/guest}
 self=$(readlink -f "${BASH_SOURCE[0]}")
@@ -53,15 +54,7 @@ chmod 0755 "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 
 # --- kernel package ---------------------------------------------------------
-kpkg() { apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-	awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }'; }
-pkg=$(kpkg || true)
-if [[ -z $pkg ]]; then
-	log "apt lists lack linux-image-cloud-amd64: apt-get update"
-	apt-get update -qq
-	pkg=$(kpkg || true)
-fi
-[[ -n $pkg ]] || die "cannot find the package linux-image-cloud-amd64 depends on"
+pkg=$(cloud_kernel_pkg)
 log "downloading $pkg"
 mkdir "$tmp/deb"
 # Let apt's sandbox user write there (avoids a warning and a root fallback).

@@ -17,6 +17,7 @@ log() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$script_dir/kernel-pkg.sh"
 
 [[ $(id -u) -eq 0 ]] || die "must run as root"
 
@@ -90,15 +91,7 @@ if gfk_ready; then
 else
 	depmod=/sbin/depmod
 	[[ $(readlink -f "$depmod") == */kmod ]] || die "$depmod is not kmod's (apt-get install kmod)"
-	kpkg() { apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-		awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }'; }
-	pkg=$(kpkg || true)
-	if [[ -z $pkg ]]; then
-		log "apt lists lack linux-image-cloud-amd64: apt-get update"
-		apt-get update -qq
-		pkg=$(kpkg || true)
-	fi
-	[[ -n $pkg ]] || die "cannot find the package linux-image-cloud-amd64 depends on"
+	pkg=$(cloud_kernel_pkg)
 	mkdir -p "$gfk/deb"
 	chmod 0755 "$gfk"
 	# A download of an earlier run is reused.

@@ -1,19 +1,5 @@
 package main
 
-// backupInfo is what the benchmark reads of `knib backup create/show -o json`.
-type backupInfo struct {
-	ID     string `json:"id"`
-	Type   string `json:"type"`
-	Status string `json:"status"`
-	Size   int64  `json:"size"`
-	Error  string `json:"error"`
-	Files  []struct {
-		Disk string `json:"disk"`
-		Path string `json:"path"` // relative to the backup storage
-		Size int64  `json:"size"`
-	} `json:"files"`
-}
-
 // fileListing is what the benchmark reads of `knib backup files -o json`:
 // the volumes (no PATH) or one directory's entries.
 type fileListing struct {

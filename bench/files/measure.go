@@ -81,14 +81,9 @@ func (b *bench) measure(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	src := ""
-	for _, f := range bk.Files {
-		if f.Disk == "vdb" {
-			src = filepath.Join(b.storage, f.Path)
-		}
-	}
-	if src == "" {
-		return fmt.Errorf("backup %s has no file for vdb", bk.ID)
+	src, err := bk.DiskFile(b.storage, "vdb")
+	if err != nil {
+		return err
 	}
 	if _, err := os.Stat(src); err != nil {
 		return fmt.Errorf("backup %s: vdb's file: %w", bk.ID, err)
@@ -238,8 +233,8 @@ func (b *bench) plainBoot(ctx context.Context, d *testbed.Domain) (float64, erro
 
 // fullBackup creates the offering (--allow-extract-file), assigns the VM
 // and takes a full backup; it returns the backup with its files.
-func (b *bench) fullBackup(ctx context.Context, d *testbed.Domain, rep *Report) (backupInfo, error) {
-	var bk backupInfo
+func (b *bench) fullBackup(ctx context.Context, d *testbed.Domain, rep *Report) (knibproc.Backup, error) {
+	var bk knibproc.Backup
 	var off struct {
 		ID string `json:"id"`
 	}

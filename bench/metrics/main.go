@@ -281,9 +281,7 @@ func backup(ctx context.Context, srv *knibproc.Server, wantType string) (float64
 	if err != nil {
 		return secs, err
 	}
-	var b struct {
-		ID, Type, Status, Error string
-	}
+	var b knibproc.Backup
 	if err := json.Unmarshal([]byte(out), &b); err != nil {
 		return secs, fmt.Errorf("decode %q: %w", out, err)
 	}

@@ -1,18 +1,5 @@
 package main
 
-// backupInfo is what the benchmark reads of `knib backup create/show -o json`.
-type backupInfo struct {
-	ID     string `json:"id"`
-	Type   string `json:"type"`
-	Status string `json:"status"`
-	Size   int64  `json:"size"`
-	Error  string `json:"error"`
-	Files  []struct {
-		Disk string `json:"disk"`
-		Path string `json:"path"` // relative to the backup storage
-	} `json:"files"`
-}
-
 // restoreResult is what the benchmark reads of `knib backup restore -o json`.
 type restoreResult struct {
 	Disks []struct {

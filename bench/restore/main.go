@@ -307,14 +307,9 @@ func (b *bench) measure(ctx context.Context, row *Row) error {
 	if err != nil {
 		return err
 	}
-	src := ""
-	for _, f := range bk.Files {
-		if f.Disk == "vdb" {
-			src = filepath.Join(b.storage, f.Path)
-		}
-	}
-	if src == "" {
-		return fmt.Errorf("backup %s has no file for vdb", bk.ID)
+	src, err := bk.DiskFile(b.storage, "vdb")
+	if err != nil {
+		return err
 	}
 	for i := 0; i < b.opts.reps; i++ {
 		var r Run

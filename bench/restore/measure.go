@@ -97,8 +97,8 @@ func (b *bench) newVM(ctx context.Context, size int64, row *Row) (*testbed.Domai
 
 // fullBackup assigns the VM to the benchmark's offering and takes a full
 // backup; it returns the backup with its files.
-func (b *bench) fullBackup(ctx context.Context, d *testbed.Domain, row *Row) (backupInfo, error) {
-	var bk backupInfo
+func (b *bench) fullBackup(ctx context.Context, d *testbed.Domain, row *Row) (knibproc.Backup, error) {
+	var bk knibproc.Backup
 	if _, err := b.srv.CLI(ctx, "host", "refresh"); err != nil {
 		return bk, err
 	}

@@ -266,3 +266,31 @@ func Settle(ctx context.Context, cold bool) {
 	}
 	time.Sleep(500 * time.Millisecond)
 }
+
+// Backup is what the benchmarks read of `knib backup create/show -o json`.
+type Backup struct {
+	ID     string       `json:"id"`
+	Type   string       `json:"type"`
+	Status string       `json:"status"`
+	Size   int64        `json:"size"`
+	Error  string       `json:"error"`
+	Files  []BackupFile `json:"files"`
+}
+
+// BackupFile is one file of a Backup.
+type BackupFile struct {
+	Disk string `json:"disk"`
+	Path string `json:"path"` // relative to the backup storage
+	Size int64  `json:"size"`
+}
+
+// DiskFile is the path of disk's file of b in the backup storage at
+// storage; an error when b has none.
+func (b Backup) DiskFile(storage, disk string) (string, error) {
+	for _, f := range b.Files {
+		if f.Disk == disk {
+			return filepath.Join(storage, f.Path), nil
+		}
+	}
+	return "", fmt.Errorf("backup %s has no file for %s", b.ID, disk)
+}
