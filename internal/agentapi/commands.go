@@ -40,6 +40,8 @@ var (
 	Hash                = register[HashRequest, HashResult](KindHash)
 	CleanupValidation   = register[CleanupValidationRequest, CleanupValidationResult](KindCleanupValidation)
 	RestoreFiles        = register[RestoreFilesRequest, RestoreFilesResult](KindRestoreFiles)
+	OffsitePut          = register[OffsitePutRequest, OffsitePutResult](KindOffsitePut)
+	OffsiteGet          = register[OffsiteGetRequest, OffsiteGetResult](KindOffsiteGet)
 )
 
 var registry = map[string]bool{}
