@@ -256,6 +256,8 @@ type Store interface {
 	AuditStore
 	// Notification targets, rules, conditions and outbox (see notify.go).
 	NotifyStore
+	// Remotes, copy policies and backup copies (see remotes.go).
+	RemoteStore
 }
 
 // JobFilter selects jobs (seed: listBackupServiceJobs).

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open(t)) })
 	t.Run("Notify", func(t *testing.T) { testNotify(t, open(t)) })
 	t.Run("NotifyRaces", func(t *testing.T) { testNotifyRaces(t, open(t)) })
+	t.Run("Remotes", func(t *testing.T) { testRemotes(t, open(t)) })
 }
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 123456789, time.UTC)
