@@ -448,7 +448,7 @@ type SnapshotFile struct {
 // Job is a background service job (seed: listBackupServiceJobs).
 type Job struct {
 	ID        string     `json:"id"`
-	Type      string     `json:"type" doc:"StartCompression, FinalizeCompression or BackupValidation"`
+	Type      string     `json:"type" doc:"StartCompression, FinalizeCompression, BackupValidation or BackupCopy"`
 	BackupID  string     `json:"backup_id"`
 	VMID      string     `json:"vm_id"`
 	Host      string     `json:"host"`

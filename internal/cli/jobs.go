@@ -39,7 +39,7 @@ func jobCmd(a *app) *cobra.Command {
 	f.StringVar(&q.Backup, "backup", "", "only jobs of this backup")
 	f.StringVar(&q.Host, "host", "", "only jobs executing on this host")
 	f.StringVar(&q.Zone, "zone", "", "only jobs of this zone")
-	f.StringVar(&q.Type, "type", "", "StartCompression, FinalizeCompression or BackupValidation")
+	f.StringVar(&q.Type, "type", "", "StartCompression, FinalizeCompression, BackupValidation or BackupCopy")
 	f.BoolVar(&q.Executing, "executing", false, "only running jobs")
 	f.BoolVar(&q.Scheduled, "scheduled", false, "only jobs queued for later")
 	f.BoolVar(&q.All, "all", false, "finished jobs too")

@@ -13,12 +13,14 @@ const (
 	StartCompression    Type = "StartCompression"
 	FinalizeCompression Type = "FinalizeCompression"
 	BackupValidation    Type = "BackupValidation"
+	// BackupCopy uploads a backup's queued copies to their remotes.
+	BackupCopy Type = "BackupCopy"
 )
 
 // ParseType checks a job type name.
 func ParseType(s string) (Type, bool) {
 	switch t := Type(s); t {
-	case StartCompression, FinalizeCompression, BackupValidation:
+	case StartCompression, FinalizeCompression, BackupValidation, BackupCopy:
 		return t, true
 	}
 	return "", false
@@ -31,12 +33,16 @@ type Family string
 const (
 	Compression Family = "compression"
 	Validation  Family = "validation"
+	Copy        Family = "copy"
 )
 
 // Family returns the type's family.
 func (t Type) Family() Family {
-	if t == BackupValidation {
+	switch t {
+	case BackupValidation:
 		return Validation
+	case BackupCopy:
+		return Copy
 	}
 	return Compression
 }
@@ -111,8 +117,8 @@ type Assignment struct {
 // the jobs running now (any family); limits gives a job's limits.
 func Plan(now time.Time, queued, running []Job, hosts []Host, limits func(Job) Limits) []Assignment {
 	busyBackup, validatingVM, compressingVM := map[string]bool{}, map[string]bool{}, map[string]bool{}
-	perHost := map[Family]map[string]int64{Compression: {}, Validation: {}}
-	perZone := map[Family]map[string]int64{Compression: {}, Validation: {}}
+	perHost := map[Family]map[string]int64{Compression: {}, Validation: {}, Copy: {}}
+	perZone := map[Family]map[string]int64{Compression: {}, Validation: {}, Copy: {}}
 	for _, j := range running {
 		busyBackup[j.BackupID] = true
 		if j.Type == BackupValidation {

@@ -18,6 +18,7 @@ import (
 	"github.com/knib/knib/internal/service/notify"
 	"github.com/knib/knib/internal/service/offerings"
 	"github.com/knib/knib/internal/service/recovery"
+	"github.com/knib/knib/internal/service/remotes"
 	"github.com/knib/knib/internal/service/restores"
 	"github.com/knib/knib/internal/service/schedules"
 	"github.com/knib/knib/internal/service/snapshots"
@@ -48,6 +49,7 @@ type Service struct {
 	Dashboard *dashboard.Service
 	Audit     *audit.Service
 	Notify    *notify.Service
+	Remotes   *remotes.Service
 }
 
 // New wires the use cases over one catalogue.
@@ -59,11 +61,14 @@ func New(st store.Store, clk clock.Clock, log *slog.Logger) *Service {
 	s.Offerings = offerings.New(k, st)
 	s.Config = config.New(k, st)
 	s.Storages = storages.New(k, st)
+	s.Remotes = remotes.New(k, st)
 	s.Backups = backups.New(k, st, s.Storages)
+	s.Backups.SetAfterCommit(s.Remotes.BackupTaken)
 	s.Restores = restores.New(k, st)
+	s.Restores.SetRemotes(s.Remotes)
 	s.Files = files.New(k, st)
 	s.Snapshots = snapshots.New(k, st)
-	s.Jobs = jobrun.New(k, st, s.Accounts)
+	s.Jobs = jobrun.New(k, st, s.Accounts, s.Remotes)
 	s.Schedules = schedules.New(k, st, s.Backups)
 	s.Recovery = recovery.New(k, st, s.Restores, s.Storages)
 	s.Hosts = hosts.New(k, st, s.Jobs, s.Recovery)

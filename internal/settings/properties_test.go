@@ -50,7 +50,7 @@ func TestParseProperties(t *testing.T) {
 			name: "not agent configurable",
 			in:   "backup.chain.size=4\n",
 			err: "line 1: backup.chain.size: cannot be set in the agent configuration file (allowed: " +
-				"backup.compression.max.concurrent.operations.per.host, backup.validation.max.concurrent.operations.per.host)",
+				"backup.compression.max.concurrent.operations.per.host, backup.copy.max.concurrent.operations.per.host, backup.validation.max.concurrent.operations.per.host)",
 			kind: settings.ErrUnsupportedScope,
 		},
 		{

@@ -74,6 +74,12 @@ const (
 	KeyCompressionMinimumFreeStorage   = "backup.compression.minimum.free.storage"
 	KeyCompressionCoroutines           = "backup.compression.coroutines"
 	KeyCompressionRateLimit            = "backup.compression.rate.limit"
+	KeyCopyTaskEnabled                 = "backup.copy.task.enabled"
+	KeyCopyMaxConcurrentPerHost        = "backup.copy.max.concurrent.operations.per.host"
+	KeyCopyMaxConcurrent               = "backup.copy.max.concurrent.operations"
+	KeyCopyMaxJobRetries               = "backup.copy.max.job.retries"
+	KeyCopyRetryInterval               = "backup.copy.retry.interval"
+	KeyCopyTimeout                     = "backup.copy.timeout"
 
 	KeyValidationTaskEnabled          = "backup.validation.task.enabled"
 	KeyValidationInterval             = "backup.validation.interval"
@@ -221,6 +227,36 @@ var definitions = []Definition{
 	{
 		Key: KeyCompressionRateLimit, Type: TypeInt, Default: "0", Min: num(0), Unit: UnitMBPerSecond,
 		Description: "Compression rate limit, in MB/s. Values less than 1 disable the limit",
+		Scopes:      []Scope{ScopeHost},
+	},
+	{
+		Key: KeyCopyTaskEnabled, Type: TypeBool, Default: "true",
+		Description: "Determines whether offsite copy jobs run. If not, copies stay queued.",
+		Scopes:      []Scope{ScopeAccount},
+	},
+	{
+		Key: KeyCopyMaxConcurrentPerHost, Type: TypeInt, Default: "2",
+		Description: "Maximum number of concurrent offsite copy jobs (uploads to remotes) on each host. Values lower than 1 disable the limit." + perHostAgentNote,
+		Scopes:      []Scope{ScopeHost}, AgentConfigurable: true,
+	},
+	{
+		Key: KeyCopyMaxConcurrent, Type: TypeInt, Default: "0",
+		Description: "Maximum number of offsite copy jobs that can run at the same time in the zone. Values lower than 1 disable the limit.",
+		Scopes:      []Scope{ScopeZone},
+	},
+	{
+		Key: KeyCopyMaxJobRetries, Type: TypeInt, Default: "5", Min: num(0),
+		Description: "Maximum number of attempts of an offsite copy job; each attempt resumes the uploads where the last one stopped",
+		Scopes:      []Scope{ScopeHost},
+	},
+	{
+		Key: KeyCopyRetryInterval, Type: TypeInt, Default: "5", Min: num(1), Unit: UnitMinutes,
+		Description: "Interval, in minutes, between attempts of an offsite copy job",
+		Scopes:      []Scope{ScopeHost},
+	},
+	{
+		Key: KeyCopyTimeout, Type: TypeInt, Default: "86400", Min: num(1), Unit: UnitSeconds,
+		Description: "Timeout, in seconds, of one attempt of an offsite copy job",
 		Scopes:      []Scope{ScopeHost},
 	},
 	{

@@ -66,6 +66,12 @@ var extraTable = []struct {
 	{"notify.storage.free.percent", "10", settings.TypeFloat, "", ""},
 	{"notify.max.attempts", "8", settings.TypeInt, "", ""},
 	{"notify.link.base.url", "", settings.TypeString, "", ""},
+	{"backup.copy.task.enabled", "true", settings.TypeBool, settings.ScopeAccount, ""},
+	{"backup.copy.max.concurrent.operations.per.host", "2", settings.TypeInt, settings.ScopeHost, ""},
+	{"backup.copy.max.concurrent.operations", "0", settings.TypeInt, settings.ScopeZone, ""},
+	{"backup.copy.max.job.retries", "5", settings.TypeInt, settings.ScopeHost, ""},
+	{"backup.copy.retry.interval", "5", settings.TypeInt, settings.ScopeHost, settings.UnitMinutes},
+	{"backup.copy.timeout", "86400", settings.TypeInt, settings.ScopeHost, settings.UnitSeconds},
 }
 
 func TestSeedSettingsPresentWithDefaults(t *testing.T) {
@@ -170,6 +176,7 @@ func TestAgentConfigurableKeys(t *testing.T) {
 	}
 	want := []string{
 		"backup.compression.max.concurrent.operations.per.host",
+		"backup.copy.max.concurrent.operations.per.host",
 		"backup.validation.max.concurrent.operations.per.host",
 	}
 	if !slices.Equal(got, want) {

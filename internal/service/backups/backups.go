@@ -275,6 +275,9 @@ func (s *Service) commit(ctx context.Context, vm domain.VM, b *domain.Backup, re
 			s.k.Log().Warn("queue the validation", "backup", b.ID, "err", err)
 		}
 	}
+	if s.afterCommit != nil {
+		s.afterCommit(ctx, *b)
+	}
 	// Snapshots frozen on a merged delta now find their state in its base.
 	for _, d := range req.Disks {
 		if d.MergeInto != "" {

@@ -1,6 +1,9 @@
 package backups
 
 import (
+	"context"
+
+	"github.com/knib/knib/internal/domain"
 	"github.com/knib/knib/internal/service/kernel"
 	"github.com/knib/knib/internal/service/storages"
 )
@@ -10,7 +13,13 @@ type Service struct {
 	k        *kernel.Kernel
 	store    Store
 	storages *storages.Service
+	// afterCommit is told of every backup committed (offsite copy
+	// policies); it logs its own failures.
+	afterCommit func(ctx context.Context, b domain.Backup)
 }
+
+// SetAfterCommit sets what is told of every committed backup.
+func (s *Service) SetAfterCommit(fn func(ctx context.Context, b domain.Backup)) { s.afterCommit = fn }
 
 // New returns the use cases over the kernel and the catalogue.
 func New(k *kernel.Kernel, st Store, storages *storages.Service) *Service {

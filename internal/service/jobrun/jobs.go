@@ -2,6 +2,7 @@ package jobrun
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/knib/knib/internal/domain"
 	"github.com/knib/knib/internal/jobs"
 	"github.com/knib/knib/internal/service/kernel"
+	"github.com/knib/knib/internal/service/remotes"
 	"github.com/knib/knib/internal/settings"
 	"github.com/knib/knib/internal/store"
 )
@@ -215,6 +217,9 @@ func (s *Service) runJob(ctx, stop context.Context, owner string, j jobs.Job, l 
 	case err == errNotNow:
 		o = jobs.Outcome{State: jobs.Queued, Scheduled: now.Add(5 * time.Second), Attempts: j.Attempts - 1}
 		msg = "waiting: a restore reads this backup"
+		if j.Type == jobs.BackupCopy {
+			o.Scheduled, msg = now.Add(30*time.Second), "waiting: the backup's compression has not ended"
+		}
 	default:
 		if jctx.Err() == context.DeadlineExceeded {
 			err = fmt.Errorf("timed out after %s: %w", l.Timeout, err)
@@ -260,6 +265,12 @@ func (s *Service) jobFailed(ctx context.Context, j jobs.Job, o jobs.Outcome, why
 			if err := s.store.SetValidation(ctx, j.BackupID, domain.UnableToValidate, "the validation job failed: "+why, nil, false, nil); err != nil {
 				s.k.Log().Error("record a failed validation", "backup", j.BackupID, "err", err)
 			}
+		}
+		return
+	}
+	if j.Type == jobs.BackupCopy {
+		if o.State == jobs.Failed {
+			s.copier.CopyJobFailed(ctx, j.BackupID, why)
 		}
 		return
 	}
@@ -343,6 +354,12 @@ func (s *Service) execJob(ctx context.Context, j jobs.Job, l jobs.Limits) (note 
 		return "", s.finalizeCompression(ctx, t, b, l)
 	case jobs.BackupValidation:
 		return "", s.validateBackup(ctx, j.ID, t, b, l)
+	case jobs.BackupCopy:
+		err := s.copier.RunCopyJob(ctx, remotes.CopyTask{Agent: t.agent, Root: t.in.Storage, Attempt: t.attempt, Timeout: l.Timeout}, b)
+		if errors.Is(err, remotes.ErrNotNow) {
+			return "", errNotNow
+		}
+		return "", err
 	}
 	return "", fmt.Errorf("job type %s cannot run yet", j.Type)
 }
@@ -478,7 +495,7 @@ func (s *Service) listJobs(ctx context.Context, p domain.Principal, f store.JobF
 	}
 	if f.Type != "" {
 		if _, ok := jobs.ParseType(string(f.Type)); !ok {
-			return nil, domain.Invalid("type", "unknown job type %q, want StartCompression, FinalizeCompression or BackupValidation", f.Type)
+			return nil, domain.Invalid("type", "unknown job type %q, want StartCompression, FinalizeCompression, BackupValidation or BackupCopy", f.Type)
 		}
 	}
 	f.Now = s.k.Clock().Now()

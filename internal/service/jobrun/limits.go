@@ -20,6 +20,8 @@ var keysOf = map[jobs.Family]familyKeys{
 		settings.KeyCompressionMaxJobRetries, settings.KeyCompressionRetryInterval, settings.KeyCompressionTimeout},
 	jobs.Validation: {settings.KeyValidationTaskEnabled, settings.KeyValidationMaxConcurrentPerHost, settings.KeyValidationMaxConcurrent,
 		settings.KeyValidationMaxJobRetries, settings.KeyValidationRetryInterval, settings.KeyValidationTimeout},
+	jobs.Copy: {settings.KeyCopyTaskEnabled, settings.KeyCopyMaxConcurrentPerHost, settings.KeyCopyMaxConcurrent,
+		settings.KeyCopyMaxJobRetries, settings.KeyCopyRetryInterval, settings.KeyCopyTimeout},
 }
 
 // passSettings resolves the job settings of one scheduler pass. Each

@@ -27,6 +27,10 @@ type RestoreOptions struct {
 	// AcceptDamaged restores backup files that no longer match their
 	// recorded hashes (the result lists them; the backups stay NotValid).
 	AcceptDamaged bool
+	// From names a remote the backup's chain is fetched from first (its
+	// files written back into the backup storage, each checked against its
+	// recorded hash; files already there and intact are kept).
+	From string
 }
 
 // restorable loads a backup the principal may restore and checks the
@@ -52,7 +56,14 @@ func (s *Service) restorable(ctx context.Context, p domain.Principal, id string,
 			return b, fmt.Errorf("the compression of backup %s in this chain is being finalized; restore when it ends: %w", id, domain.ErrConflict)
 		}
 	}
-	if err := s.k.RefuseDamaged(ctx, b, o.AcceptDamaged); err != nil {
+	if o.From != "" {
+		if o.Host != "" {
+			return b, domain.Invalid("from", "a restore from a remote runs on the VM's own host; leave out --host")
+		}
+		if _, err := s.remotes.PlanFetch(ctx, b, o.From); err != nil {
+			return b, err
+		}
+	} else if err := s.k.RefuseDamaged(ctx, b, o.AcceptDamaged); err != nil {
 		return b, err
 	}
 	if o.Host != "" {
@@ -132,6 +143,10 @@ func (s *Service) runRestore(ctx context.Context, vm domain.VM, b domain.Backup,
 		return nil, err
 	}
 	defer release()
+	// Fetched files are backup files: a failed fetch changes no disk.
+	if err := s.fetch(ctx, a, root, b, o, timeout, progress); err != nil {
+		return nil, err
+	}
 	r := revert.New(s.k.Log())
 	defer r.Fail()
 	if err := s.recordIntent(ctx, vm, r); err != nil {
@@ -334,6 +349,9 @@ func (s *Service) RestoreVolume(ctx context.Context, p domain.Principal, id, dis
 			return nil, err
 		}
 		defer release()
+		if err := s.fetch(ctx, a, root, b, o, timeout, progress); err != nil {
+			return nil, err
+		}
 		name := fmt.Sprintf("%s-%s-restore-%s", vm.Name, disk, b.ID[:8])
 		verify, err := s.k.Verify(ctx, b, o.AcceptDamaged, disk)
 		if err != nil {
@@ -495,6 +513,9 @@ func (s *Service) CreateVMFromBackup(ctx context.Context, p domain.Principal, id
 			return nil, err
 		}
 		defer release()
+		if err := s.fetch(ctx, a, root, b, o, timeout, progress); err != nil {
+			return nil, err
+		}
 		verify, err := s.k.Verify(ctx, b, o.AcceptDamaged)
 		if err != nil {
 			return nil, err
