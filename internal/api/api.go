@@ -347,6 +347,8 @@ type Backup struct {
 	HasScreenshot     bool   `json:"has_screenshot"`
 
 	ValidationSteps []ValidationStep `json:"validation_steps" doc:"the steps the last validation ran, in order, with their outcomes"`
+
+	Copies []BackupCopy `json:"copies" doc:"its offsite copies"`
 }
 
 // ValidationStep is what one step of a backup's validation did.
@@ -398,6 +400,7 @@ type Restore struct {
 	QuickRestore  bool   `json:"quick_restore,omitempty" doc:"boot from the backup at once and consolidate while running (offering must allow it)"`
 	Host          string `json:"host,omitempty" doc:"host to restore onto (admin only): any enabled host of the backup's zone; the VM moves there"`
 	AcceptDamaged bool   `json:"accept_damaged,omitempty" doc:"restore even when backup files no longer match their recorded hashes (the result lists them)"`
+	From          string `json:"from,omitempty" doc:"remote to fetch the backup's chain from first (restore when the local files are gone)"`
 }
 
 // RestoreVolume is the body of POST /backups/{id}/restore-volume.
@@ -407,6 +410,7 @@ type RestoreVolume struct {
 	QuickRestore  bool   `json:"quick_restore,omitempty"`
 	Host          string `json:"host,omitempty" doc:"must be the VM's own host (admin only)"`
 	AcceptDamaged bool   `json:"accept_damaged,omitempty" doc:"restore even when backup files no longer match their recorded hashes (the result lists them)"`
+	From          string `json:"from,omitempty" doc:"remote to fetch the backup's chain from first (restore when the local files are gone)"`
 }
 
 // CreateVM is the body of POST /backups/{id}/create-vm.
@@ -416,6 +420,7 @@ type CreateVM struct {
 	Start         bool   `json:"start,omitempty"`
 	Host          string `json:"host,omitempty" doc:"host to define the new VM on (admin only): any enabled host of the backup's zone"`
 	AcceptDamaged bool   `json:"accept_damaged,omitempty" doc:"restore even when backup files no longer match their recorded hashes (the result lists them)"`
+	From          string `json:"from,omitempty" doc:"remote to fetch the backup's chain from first (restore when the local files are gone)"`
 }
 
 // AttachDisk is the body of POST /vms/{vm}/disks.

@@ -69,6 +69,10 @@ func backupCmd(a *app) *cobra.Command {
 				for _, f := range bk.Files {
 					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", f.Disk, yesNo(f.Full), humanBytes(uint64(f.Size)), f.Path, f.Hash)
 				}
+				if len(bk.Copies) > 0 {
+					fmt.Fprintln(w)
+					copyTable(w, bk.Copies)
+				}
 				if len(bk.ValidationSteps) > 0 {
 					fmt.Fprintln(w, "\nVALIDATION STEP\tOUTCOME\tDETAIL")
 					for _, st := range bk.ValidationSteps {
@@ -147,7 +151,7 @@ func backupCmd(a *app) *cobra.Command {
 			return a.print(j, func(w *tabwriter.Writer) { fmt.Fprintf(w, "queued job %s\n", j.ID) })
 		},
 	}
-	cmd.AddCommand(create, list, show, del, shot, validate)
+	cmd.AddCommand(create, list, show, del, shot, validate, backupCopyCmd(a))
 	cmd.AddCommand(restoreCmds(a)...)
 	cmd.AddCommand(fileCmds(a)...)
 	return cmd
@@ -177,13 +181,13 @@ func chainCmd(a *app) *cobra.Command {
 }
 
 func backupTable(w *tabwriter.Writer, list []api.Backup) {
-	fmt.Fprintln(w, "ID\tVM\tTYPE\tISOLATED\tPARENT\tSTATUS\tSIZE\tVIRTUAL\tCREATED\tHEAD")
+	fmt.Fprintln(w, "ID\tVM\tTYPE\tISOLATED\tPARENT\tSTATUS\tSIZE\tVIRTUAL\tCREATED\tHEAD\tCOPIES")
 	for _, b := range list {
 		parent := b.ParentID
 		if parent == "" {
 			parent = "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.ID, b.VMName, b.Type, yesNo(b.Isolated), parent, b.Status,
-			humanBytes(uint64(b.Size)), humanBytes(uint64(b.VirtualSize)), b.Created.Format("2006-01-02 15:04:05"), yesNo(b.ChainHead))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.ID, b.VMName, b.Type, yesNo(b.Isolated), parent, b.Status,
+			humanBytes(uint64(b.Size)), humanBytes(uint64(b.VirtualSize)), b.Created.Format("2006-01-02 15:04:05"), yesNo(b.ChainHead), copiesCell(b.Copies))
 	}
 }

@@ -48,6 +48,7 @@ func restoreCmds(a *app) []*cobra.Command {
 	}
 	restore.Flags().BoolVar(&r.QuickRestore, "quick-restore", false, "start the VM from the backup at once, consolidate while it runs")
 	restore.Flags().StringVar(&r.Host, "host", "", "host to restore onto, in the backup's zone: the VM moves there (admin)")
+	restore.Flags().StringVar(&r.From, "from", "", "fetch the backup's chain from this remote first (when the local files are gone)")
 	restore.Flags().BoolVar(&r.AcceptDamaged, "accept-damaged", false, "restore even from backup files that no longer match their recorded hashes (the result lists them)")
 
 	var v api.RestoreVolume
@@ -67,6 +68,7 @@ func restoreCmds(a *app) []*cobra.Command {
 	volume.Flags().StringVar(&v.VM, "vm", "", "VM to attach the new disk to")
 	volume.Flags().BoolVar(&v.QuickRestore, "quick-restore", false, "attach an overlay on the backup file at once, consolidate while the VM runs")
 	volume.Flags().StringVar(&v.Host, "host", "", "with --quick-restore, a stopped VM starts on this host of its zone (shared primary storage; admin)")
+	volume.Flags().StringVar(&v.From, "from", "", "fetch the backup's chain from this remote first (when the local files are gone)")
 	volume.Flags().BoolVar(&v.AcceptDamaged, "accept-damaged", false, "restore even from backup files that no longer match their recorded hashes (the result lists them)")
 	volume.MarkFlagRequired("disk")
 	volume.MarkFlagRequired("vm")
@@ -90,6 +92,7 @@ func restoreCmds(a *app) []*cobra.Command {
 	createVM.Flags().BoolVar(&c.QuickRestore, "quick-restore", false, "boot from the backup at once, consolidate while running")
 	createVM.Flags().BoolVar(&c.Start, "start", false, "start the new VM")
 	createVM.Flags().StringVar(&c.Host, "host", "", "host to define the new VM on, in the backup's zone (admin)")
+	createVM.Flags().StringVar(&c.From, "from", "", "fetch the backup's chain from this remote first (when the local files are gone)")
 	createVM.Flags().BoolVar(&c.AcceptDamaged, "accept-damaged", false, "restore even from backup files that no longer match their recorded hashes (the result lists them)")
 	createVM.MarkFlagRequired("name")
 	return []*cobra.Command{restore, volume, createVM}

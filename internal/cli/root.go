@@ -95,6 +95,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(storageCmd(a), zoneCmd(a)) // backup storages and zones (storages.go)
 	root.AddCommand(auditCmd(a))               // the audit log (audit.go)
 	root.AddCommand(notifyCmd(a))              // notifications (notify.go)
+	root.AddCommand(remoteCmd(a))              // offsite copies (remotes.go)
 	return root
 }
 

@@ -249,7 +249,12 @@ func (h *Handler) register() {
 				return paged[api.Backup]{}, err
 			}
 			heads, err := svc.Backups.ChainHeads(ctx, list...)
-			return pageOf(list, next, func(b domain.Backup) api.Backup { return backupToAPI(b, heads) }), err
+			if err != nil {
+				return paged[api.Backup]{}, err
+			}
+			out := pageOf(list, next, func(b domain.Backup) api.Backup { return backupToAPI(b, heads) })
+			out.items, err = h.withCopies(ctx, out.items)
+			return out, err
 		})
 	add(h, "GET", "/backups/{id}", "backups", "Show one backup", ok,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, _ api.Empty) (api.Backup, error) {
@@ -258,7 +263,11 @@ func (h *Handler) register() {
 				return api.Backup{}, err
 			}
 			heads, err := svc.Backups.ChainHeads(ctx, b)
-			return backupToAPI(b, heads), err
+			if err != nil {
+				return api.Backup{}, err
+			}
+			out, err := h.withCopies(ctx, []api.Backup{backupToAPI(b, heads)})
+			return out[0], err
 		})
 	add(h, "POST", "/backups/delete", "backups", "Delete backups (batch); backups others depend on are only marked Removed", accepted,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.BackupDelete) (api.Operation, error) {
@@ -283,17 +292,17 @@ func (h *Handler) register() {
 
 	add(h, "POST", "/backups/{id}/restore", "restores", "Restore all disks of a backup onto its VM (stopped or deleted); ends the chain", accepted,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.Restore) (api.Operation, error) {
-			op, err := svc.Restores.RestoreBackup(ctx, p, r.PathValue("id"), restores.RestoreOptions{Quick: b.QuickRestore, Host: b.Host, AcceptDamaged: b.AcceptDamaged})
+			op, err := svc.Restores.RestoreBackup(ctx, p, r.PathValue("id"), restores.RestoreOptions{Quick: b.QuickRestore, Host: b.Host, AcceptDamaged: b.AcceptDamaged, From: b.From})
 			return operationToAPI(op), err
 		})
 	add(h, "POST", "/backups/{id}/restore-volume", "restores", "Make a new disk from one disk of a backup and attach it to a VM", accepted,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.RestoreVolume) (api.Operation, error) {
-			op, err := svc.Restores.RestoreVolume(ctx, p, r.PathValue("id"), b.Disk, b.VM, restores.RestoreOptions{Quick: b.QuickRestore, Host: b.Host, AcceptDamaged: b.AcceptDamaged})
+			op, err := svc.Restores.RestoreVolume(ctx, p, r.PathValue("id"), b.Disk, b.VM, restores.RestoreOptions{Quick: b.QuickRestore, Host: b.Host, AcceptDamaged: b.AcceptDamaged, From: b.From})
 			return operationToAPI(op), err
 		})
 	add(h, "POST", "/backups/{id}/create-vm", "restores", "Define a new VM from a backup (new name, uuid, MACs and disk files)", accepted,
 		func(ctx context.Context, p domain.Principal, r *http.Request, _ none, b api.CreateVM) (api.Operation, error) {
-			op, err := svc.Restores.CreateVMFromBackup(ctx, p, r.PathValue("id"), b.Name, restores.RestoreOptions{Quick: b.QuickRestore, Host: b.Host, AcceptDamaged: b.AcceptDamaged}, b.Start)
+			op, err := svc.Restores.CreateVMFromBackup(ctx, p, r.PathValue("id"), b.Name, restores.RestoreOptions{Quick: b.QuickRestore, Host: b.Host, AcceptDamaged: b.AcceptDamaged, From: b.From}, b.Start)
 			return operationToAPI(op), err
 		})
 	add(h, "POST", "/vms/{vm}/consolidate", "restores", "Resume the consolidation of a quick-restored VM", accepted,
@@ -408,7 +417,8 @@ func (h *Handler) register() {
 	h.registerDashboard()
 	h.registerAudit() // the audit log (audit.go)
 	h.registerFiles()
-	h.registerNotify() // notification targets, rules and log (notify.go)
+	h.registerNotify()  // notification targets, rules and log (notify.go)
+	h.registerRemotes() // offsite copies: remotes, copies, copy policies (remotes.go)
 }
 
 func accountToAPI(a domain.Account, u *domain.Usage) api.Account {

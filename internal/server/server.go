@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/knib/knib/internal/offsite/s3"
 	"log/slog"
 	"net"
 	"net/http"
@@ -116,6 +117,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer st.Close()
 	log.Info("catalogue open", "engine", st.Engine(), "database", sqlstore.Redact(cfg.Database))
 	svc := service.New(st, clock.Real{}, log)
+	svc.Remotes.SetOpener(s3.Open)
 	svc.Kernel.SetJobLease(cfg.JobLease)
 	if err := ensureAdminToken(ctx, svc, cfg.DataDir); err != nil {
 		return err
@@ -277,9 +279,17 @@ func localAgentLoop(ctx context.Context, svc *service.Service, cfg Config, stora
 // lease for its own.
 func jobLoop(ctx context.Context, svc *service.Service, every time.Duration, log *slog.Logger) {
 	owner := svc.Kernel.Owner()
+	var policies time.Time
 	for {
 		if err := svc.Jobs.RunJobs(ctx, owner); err != nil && ctx.Err() == nil {
 			log.Warn("job scheduler", "err", err)
+		}
+		// Offsite copy policies and expiry: at most once a minute.
+		if clock.Since(clock.Real{}, policies) >= time.Minute {
+			policies = clock.Real{}.Now()
+			if err := svc.Remotes.RunPolicies(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("offsite copy policies", "err", err)
+			}
 		}
 		if _, err := svc.Schedules.RunSchedules(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("backup schedules", "err", err)

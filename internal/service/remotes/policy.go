@@ -65,11 +65,6 @@ func (s *Service) RemovePolicy(ctx context.Context, p domain.Principal, offering
 	return s.store.SetCopyPolicy(ctx, domain.CopyPolicy{OfferingID: off.ID})
 }
 
-// Policy returns an offering's copy policy (ErrNotFound when none).
-func (s *Service) Policy(ctx context.Context, offeringID string) (domain.CopyPolicy, error) {
-	return s.store.CopyPolicy(ctx, offeringID)
-}
-
 // BackupTaken queues the copy of a backup that was just taken when its
 // offering copies every backup. A failure is logged: the backup stands.
 func (s *Service) BackupTaken(ctx context.Context, b domain.Backup) {
@@ -208,4 +203,20 @@ func (s *Service) deleteCopy(ctx context.Context, c domain.BackupCopy) error {
 	}
 	s.k.Log().Info("offsite copy deleted", "copy", c.ID, "backup", c.BackupID, "remote", r.Name, "state", c.State)
 	return s.store.DeleteCopy(ctx, c.ID)
+}
+
+// ShowPolicy returns an offering's copy policy (admin; ErrNotFound when it
+// has none).
+func (s *Service) ShowPolicy(ctx context.Context, p domain.Principal, offeringID string) (domain.CopyPolicy, error) {
+	if err := p.RequireAdmin("showing a copy policy"); err != nil {
+		return domain.CopyPolicy{}, err
+	}
+	if err := domain.ValidateRef("offering", offeringID); err != nil {
+		return domain.CopyPolicy{}, err
+	}
+	off, err := s.store.Offering(ctx, offeringID)
+	if err != nil {
+		return domain.CopyPolicy{}, err
+	}
+	return s.store.CopyPolicy(ctx, off.ID)
 }

@@ -269,3 +269,17 @@ func (s *Service) ExportKey(ctx context.Context, p domain.Principal, ref string)
 	s.k.Log().Warn("remote key exported", "remote", r.Name)
 	return r.Key, nil
 }
+
+// RemoteNames maps remote ids to names (for lists of copies; a remote
+// that can't be read is left out).
+func (s *Service) RemoteNames(ctx context.Context) map[string]string {
+	out := map[string]string{}
+	list, err := s.store.ListRemotes(ctx)
+	if err != nil {
+		s.k.Log().Warn("remote names", "err", err)
+	}
+	for _, r := range list {
+		out[r.ID] = r.Name
+	}
+	return out
+}
