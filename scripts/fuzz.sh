@@ -18,6 +18,7 @@ targets=(
   "FuzzInStorage ./internal/agent"
   "FuzzManifest ./internal/agent"
   "FuzzImport ./internal/store/sqlstore"
+  "FuzzOpen ./internal/offsite/seal"
 )
 for t in "${targets[@]}"; do
   set -- $t

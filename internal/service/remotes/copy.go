@@ -313,7 +313,10 @@ func (s *Service) copyOne(ctx context.Context, t CopyTask, b domain.Backup, c do
 		return c, err
 	}
 	mkey := manifestPrefix + key.ObjectName("manifest", c.ID)
-	sealed := seal.Seal(key, salt, mkey, raw)
+	sealed, err := seal.Seal(key, salt, mkey, raw)
+	if err != nil {
+		return c, err
+	}
 	info, err := bucket.Put(ctx, mkey, bytes.NewReader(sealed), int64(len(sealed)), offsite.Lock{Mode: lockMode(r.LockMode), Until: lockUntil}, nil)
 	if err != nil {
 		return c, fmt.Errorf("write the manifest: %w", err)
