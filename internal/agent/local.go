@@ -14,6 +14,7 @@ import (
 	"github.com/knib/knib/internal/fileperm"
 	"github.com/knib/knib/internal/guestagent"
 	"github.com/knib/knib/internal/hypervisor"
+	"github.com/knib/knib/internal/offsite"
 	"github.com/knib/knib/internal/qemuimg"
 	"github.com/knib/knib/internal/settings"
 )
@@ -57,6 +58,8 @@ type Local struct {
 	secured storageGuard
 	// files: the helpers that read backups' file systems (files.go).
 	files *fileHelpers
+	// openBucket opens remotes' buckets (offsite.go; nil: the S3 adapter).
+	openBucket offsite.Opener
 }
 
 var _ agentapi.Agent = (*Local)(nil)
@@ -89,6 +92,8 @@ func NewLocal(cfg Config, hv Hypervisor, log *slog.Logger) *Local {
 	handle(a, agentapi.StorageStat, a.statStorage)
 	handle(a, agentapi.StorageCopy, a.copyStorage)
 	handle(a, agentapi.RestoreFiles, a.restoreFiles)
+	handle(a, agentapi.OffsitePut, a.offsitePut)
+	handle(a, agentapi.OffsiteGet, a.offsiteGet)
 	a.files = newFileHelpers(a.clk, cfg.Name, cfg.StoragePath)
 	a.changes = newChanges()
 	return a

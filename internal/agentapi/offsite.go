@@ -40,6 +40,10 @@ type OffsitePutRequest struct {
 	JobAttempt
 	Remote  Remote      `json:"remote"`
 	Objects []PutObject `json:"objects"`
+	// Extras, when Dir is set, uploads every other regular file under that
+	// backup directory (domain.xml, manifest.json, boot files; not
+	// screenshots or partial files) too.
+	Extras Extras `json:"extras,omitzero"`
 	// LockMode and LockUntil: the retention of the new versions (none
 	// when LockUntil is zero).
 	LockMode  string    `json:"lock_mode,omitempty"`
@@ -56,6 +60,16 @@ type PutObject struct {
 	Hash string `json:"hash"` // recorded "xxh3-128:<hex>" ("" to skip the check)
 }
 
+// Extras names the other files of a backup directory to upload: each
+// under the key ObjectPrefix + seal.Key.ObjectName("object", Copy, path)
+// (path relative to the storage root), sealed with Salt.
+type Extras struct {
+	Dir          string `json:"dir"`
+	Copy         string `json:"copy"`
+	Salt         string `json:"salt"`
+	ObjectPrefix string `json:"object_prefix"`
+}
+
 // OffsitePutResult lists the objects as they are in the bucket.
 type OffsitePutResult struct {
 	Objects []PutObjectResult `json:"objects"`
@@ -63,6 +77,7 @@ type OffsitePutResult struct {
 
 // PutObjectResult is one uploaded (or already present) object.
 type PutObjectResult struct {
+	Path      string `json:"path"`
 	Key       string `json:"key"`
 	VersionID string `json:"version_id,omitempty"`
 	Size      int64  `json:"size"`       // sealed bytes in the bucket

@@ -270,10 +270,7 @@ func (s *Service) copyOne(ctx context.Context, t CopyTask, b domain.Backup, c do
 		req.Objects = append(req.Objects, agentapi.PutObject{Path: f.Path, Key: objectKey(key, c.ID, f.Path), Salt: c.Salt, Hash: f.Hash})
 		disks[f.Path] = f.Disk
 	}
-	for _, extra := range []string{"domain.xml", "manifest.json"} {
-		p := b.Dir + "/" + extra
-		req.Objects = append(req.Objects, agentapi.PutObject{Path: p, Key: objectKey(key, c.ID, p), Salt: c.Salt})
-	}
+	req.Extras = agentapi.Extras{Dir: b.Dir, Copy: c.ID, Salt: c.Salt, ObjectPrefix: objectPrefix}
 	res, err := kernel.Run(ctx, t.Agent, agentapi.OffsitePut, req, t.Timeout, nil, 0, 100)
 	if err != nil {
 		return c, err
@@ -282,15 +279,11 @@ func (s *Service) copyOne(ctx context.Context, t CopyTask, b domain.Backup, c do
 	for _, f := range b.Files {
 		hashOf[f.Path] = f.Hash
 	}
-	pathOf := map[string]string{}
-	for _, o := range req.Objects {
-		pathOf[o.Key] = o.Path
-	}
 	c.Objects, c.Size = nil, 0
 	for _, o := range res.Objects {
-		path, ok := pathOf[o.Key]
-		if !ok {
-			return c, fmt.Errorf("the agent reported an object that was not asked for: %s", o.Key)
+		path := o.Path
+		if want := objectKey(key, c.ID, path); o.Key != want {
+			return c, fmt.Errorf("the agent reported object %s for %s, want %s", o.Key, path, want)
 		}
 		c.Objects = append(c.Objects, domain.CopyObject{Path: path, Disk: disks[path], Key: o.Key, VersionID: o.VersionID, Size: o.Size, PlainSize: o.PlainSize, Hash: hashOf[path]})
 		c.Size += o.Size
@@ -330,7 +323,8 @@ func (s *Service) copyOne(ctx context.Context, t CopyTask, b domain.Backup, c do
 	return c, nil
 }
 
-// objectKey is the bucket key of one file of a copy.
+// objectKey is the bucket key of one file of a copy (the agent names a
+// backup directory's other files the same way: agentapi.Extras).
 func objectKey(key seal.Key, copyID, path string) string {
 	return objectPrefix + key.ObjectName("object", copyID, path)
 }
