@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/knib/knib/internal/clock"
 	"github.com/knib/knib/internal/offsite"
 )
 
@@ -23,7 +24,7 @@ import (
 // the real adapter passes the same conformance suite against a real
 // server.
 type Mem struct {
-	// Now is the clock locks are checked against (default time.Now).
+	// Now is the clock locks are checked against (default the real clock).
 	Now func() time.Time
 	// PartSize is the multipart part size (default 1 MiB).
 	PartSize int64
@@ -55,7 +56,7 @@ func (m *Mem) now() time.Time {
 	if m.Now != nil {
 		return m.Now()
 	}
-	return time.Now()
+	return clock.Real{}.Now()
 }
 
 func (m *Mem) init() {
