@@ -55,8 +55,12 @@ func (s *Service) Import(ctx context.Context, p domain.Principal, remoteRef, hos
 	if err != nil {
 		return ImportResult{}, err
 	}
-	if err := s.checkHeader(ctx, b, key, false); err != nil {
+	found, err := s.checkHeader(ctx, b, key)
+	if err != nil {
 		return ImportResult{}, err
+	}
+	if !found {
+		return ImportResult{}, fmt.Errorf("the bucket of remote %s holds no knib remote header (%s): %w", r.Name, headerKey, domain.ErrNotFound)
 	}
 	infos, err := b.List(ctx, manifestPrefix, true)
 	if err != nil {

@@ -65,7 +65,8 @@ func (s *Service) Add(ctx context.Context, p domain.Principal, spec domain.Remot
 	if err != nil {
 		return domain.Remote{}, err
 	}
-	if err := s.checkHeader(ctx, b, key, true); err != nil {
+	found, err := s.checkHeader(ctx, b, key)
+	if err != nil {
 		return domain.Remote{}, err
 	}
 	if r.LockDays > 0 {
@@ -78,6 +79,11 @@ func (s *Service) Add(ctx context.Context, p domain.Principal, spec domain.Remot
 		}
 		r.LockCheck, r.CheckedAt = verdict, s.k.Clock().Now()
 	}
+	if !found {
+		if err := writeHeader(ctx, b, key); err != nil {
+			return domain.Remote{}, err
+		}
+	}
 	if err := s.store.CreateRemote(ctx, r); err != nil {
 		return domain.Remote{}, err
 	}
@@ -86,36 +92,38 @@ func (s *Service) Add(ctx context.Context, p domain.Principal, spec domain.Remot
 }
 
 // checkHeader reads the remote header: a header with another key's check
-// value is refused; a missing one is written when write is set.
-func (s *Service) checkHeader(ctx context.Context, b offsite.Bucket, key seal.Key, write bool) error {
+// value is refused; found says whether there is one.
+func (s *Service) checkHeader(ctx context.Context, b offsite.Bucket, key seal.Key) (found bool, err error) {
 	rc, err := b.Get(ctx, headerKey, "")
 	switch {
 	case errors.Is(err, offsite.ErrNotFound):
-		if !write {
-			return fmt.Errorf("the bucket holds no knib remote header (%s): %w", headerKey, domain.ErrNotFound)
-		}
-		raw, err := json.Marshal(header{Format: headerFormat, Check: key.Check()})
-		if err != nil {
-			return err
-		}
-		if _, err := b.Put(ctx, headerKey, bytes.NewReader(raw), int64(len(raw)), offsite.Lock{}, nil); err != nil {
-			return fmt.Errorf("write the remote header: %w", err)
-		}
-		return nil
+		return false, nil
 	case err != nil:
-		return fmt.Errorf("read the remote header: %w", err)
+		return false, fmt.Errorf("read the remote header: %w", err)
 	}
 	defer rc.Close()
 	raw, err := io.ReadAll(io.LimitReader(rc, 64<<10))
 	if err != nil {
-		return fmt.Errorf("read the remote header: %w", err)
+		return false, fmt.Errorf("read the remote header: %w", err)
 	}
 	var h header
 	if err := json.Unmarshal(raw, &h); err != nil || h.Format != headerFormat {
-		return fmt.Errorf("the bucket's %s is not a knib remote header of format %s: %w", headerKey, headerFormat, domain.ErrConflict)
+		return true, fmt.Errorf("the bucket's %s is not a knib remote header of format %s: %w", headerKey, headerFormat, domain.ErrConflict)
 	}
 	if h.Check != key.Check() {
-		return fmt.Errorf("the bucket holds copies sealed with another key; add the remote with that key (--key-file): %w", domain.ErrConflict)
+		return true, fmt.Errorf("the bucket holds copies sealed with another key; add the remote with that key (--key-file): %w", domain.ErrConflict)
+	}
+	return true, nil
+}
+
+// writeHeader writes the remote header of a key.
+func writeHeader(ctx context.Context, b offsite.Bucket, key seal.Key) error {
+	raw, err := json.Marshal(header{Format: headerFormat, Check: key.Check()})
+	if err != nil {
+		return err
+	}
+	if _, err := b.Put(ctx, headerKey, bytes.NewReader(raw), int64(len(raw)), offsite.Lock{}, nil); err != nil {
+		return fmt.Errorf("write the remote header: %w", err)
 	}
 	return nil
 }
@@ -232,8 +240,14 @@ func (s *Service) Test(ctx context.Context, p domain.Principal, ref string) (Tes
 		return TestResult{}, err
 	}
 	var res TestResult
-	if err := s.checkHeader(ctx, b, key, true); err != nil {
+	found, err := s.checkHeader(ctx, b, key)
+	if err != nil {
 		return res, err
+	}
+	if !found {
+		if err := writeHeader(ctx, b, key); err != nil {
+			return res, err
+		}
 	}
 	res.Reachable = true
 	if res.LockEnabled, err = b.LockEnabled(ctx); err != nil {
