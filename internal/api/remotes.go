@@ -81,6 +81,18 @@ type BackupCopy struct {
 	KeepUntil time.Time `json:"keep_until,omitzero"`
 	Copied    time.Time `json:"copied,omitzero"`
 	Error     string    `json:"error,omitempty"`
+	// Files are the copy's objects (GET /backups/{id}/copies only).
+	Files []CopyFile `json:"files,omitempty"`
+}
+
+// CopyFile is one backup file of a copy in the bucket.
+type CopyFile struct {
+	Path      string `json:"path" doc:"relative to the backup storage root"`
+	Disk      string `json:"disk,omitempty"`
+	Key       string `json:"key" doc:"the object's key in the bucket (an HMAC: it reveals no name)"`
+	VersionID string `json:"version_id,omitempty"`
+	Size      int64  `json:"size" doc:"sealed bytes"`
+	PlainSize int64  `json:"plain_size"`
 }
 
 // CopyPolicy is an offering's copy policy (PUT /offerings/{id}/copy-policy).

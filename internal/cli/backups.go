@@ -151,7 +151,7 @@ func backupCmd(a *app) *cobra.Command {
 			return a.print(j, func(w *tabwriter.Writer) { fmt.Fprintf(w, "queued job %s\n", j.ID) })
 		},
 	}
-	cmd.AddCommand(create, list, show, del, shot, validate, backupCopyCmd(a))
+	cmd.AddCommand(create, list, show, del, shot, validate, backupCopyCmd(a), backupCopiesCmd(a))
 	cmd.AddCommand(restoreCmds(a)...)
 	cmd.AddCommand(fileCmds(a)...)
 	return cmd

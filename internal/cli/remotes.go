@@ -254,6 +254,29 @@ func backupCopyCmd(a *app) *cobra.Command {
 	return cmd
 }
 
+func backupCopiesCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "copies BACKUP",
+		Short: "List a backup's offsite copies with their objects",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var list []api.BackupCopy
+			if err := a.call(cmd, "GET", "/backups/"+esc(args[0])+"/copies", nil, nil, &list); err != nil {
+				return err
+			}
+			return a.print(list, func(w *tabwriter.Writer) {
+				copyTable(w, list)
+				for _, c := range list {
+					fmt.Fprintf(w, "\nCOPY %s\tDISK\tSIZE\tKEY\n", c.ID)
+					for _, f := range c.Files {
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", f.Path, f.Disk, humanBytes(uint64(f.Size)), f.Key)
+					}
+				}
+			})
+		},
+	}
+}
+
 func copyTable(w *tabwriter.Writer, list []api.BackupCopy) {
 	fmt.Fprintln(w, "COPY\tREMOTE\tSTATE\tOBJECTS\tSIZE\tLOCKED UNTIL\tKEEP UNTIL\tERROR")
 	for _, c := range list {

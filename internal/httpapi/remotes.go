@@ -65,7 +65,11 @@ func (h *Handler) registerRemotes() {
 			names := svc.Remotes.RemoteNames(ctx)
 			out := []api.BackupCopy{}
 			for _, c := range list {
-				out = append(out, copyToAPI(c, names))
+				ac := copyToAPI(c, names)
+				for _, o := range c.Objects {
+					ac.Files = append(ac.Files, api.CopyFile{Path: o.Path, Disk: o.Disk, Key: o.Key, VersionID: o.VersionID, Size: o.Size, PlainSize: o.PlainSize})
+				}
+				out = append(out, ac)
 			}
 			return out, err
 		})
