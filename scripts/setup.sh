@@ -181,4 +181,7 @@ bash "$script_dir/setup-postgres.sh"
 # --- 5. second libvirt daemon (host B of the cross-host tests) ---------------
 bash "$script_dir/second-libvirtd.sh"
 
+# --- 6. S3 server for the offsite-copy tests (issue 15) -----------------------
+bash "$script_dir/setup-s3.sh"
+
 log "done"
