@@ -85,7 +85,6 @@ func (e *offsiteEnv) putRequest(t *testing.T) agentapi.OffsitePutRequest {
 	return req
 }
 
-
 func (e *offsiteEnv) put(t *testing.T, req agentapi.OffsitePutRequest) (agentapi.OffsitePutResult, error) {
 	res, err := e.a.offsitePut(context.Background(), req, noProgress)
 	if err != nil {
