@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,56 +39,74 @@ type S3 struct {
 // KNIB_TEST_REQUIRE_INFRA=1.
 func StartS3(t testing.TB) *S3 {
 	t.Helper()
-	bin := os.Getenv(EnvVersityGW)
-	if bin == "" {
-		bin = VersityGWPath
-	}
-	if _, err := os.Stat(bin); err != nil {
+	if _, err := os.Stat(versityGW()); err != nil {
 		unavailableS3(t, fmt.Sprintf("no S3 server: %v", err))
 		return nil
 	}
-	dir := t.TempDir()
-	s := &S3{DataDir: filepath.Join(dir, "data"), VersionsDir: filepath.Join(dir, "versions"), AccessKey: "knibtest", SecretKey: randomHex(t, 16)}
+	s, stop, err := LaunchS3(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return s
+}
+
+func versityGW() string {
+	if bin := os.Getenv(EnvVersityGW); bin != "" {
+		return bin
+	}
+	return VersityGWPath
+}
+
+// LaunchS3 starts a versitygw with its data under dir and waits until it
+// answers; stop ends it (benchmarks; tests use StartS3).
+func LaunchS3(dir string) (*S3, func(), error) {
+	secret := make([]byte, 16)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, nil, err
+	}
+	s := &S3{DataDir: filepath.Join(dir, "data"), VersionsDir: filepath.Join(dir, "versions"), AccessKey: "knibtest", SecretKey: hex.EncodeToString(secret)}
 	for _, d := range []string{s.DataDir, s.VersionsDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
-			t.Fatal(err)
+			return nil, nil, err
 		}
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	addr := l.Addr().String()
 	l.Close()
 	s.Endpoint = "http://" + addr
 	logf, err := os.Create(filepath.Join(dir, "versitygw.log"))
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
-	cmd := exec.Command(bin, "--access", s.AccessKey, "--secret", s.SecretKey, "--port", addr, "posix", "--versioning-dir", s.VersionsDir, s.DataDir)
+	cmd := exec.Command(versityGW(), "--access", s.AccessKey, "--secret", s.SecretKey, "--port", addr, "posix", "--versioning-dir", s.VersionsDir, s.DataDir)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start versitygw: %v", err)
+		logf.Close()
+		return nil, nil, fmt.Errorf("start versitygw: %w", err)
 	}
-	t.Cleanup(func() {
+	stop := func() {
 		cmd.Process.Kill()
 		cmd.Wait()
 		logf.Close()
-	})
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			break
+			return s, stop, nil
 		}
 		if time.Now().After(deadline) {
+			stop()
 			log, _ := os.ReadFile(logf.Name())
-			t.Fatalf("versitygw does not answer on %s: %v\n%s", addr, err, log)
+			return nil, nil, fmt.Errorf("versitygw does not answer on %s: %v\n%s", addr, err, log)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return s
 }
 
 func unavailableS3(t testing.TB, reason string) {
@@ -98,41 +117,49 @@ func unavailableS3(t testing.TB, reason string) {
 	t.Skipf("testbed: infra skip: %s (run scripts/setup-s3.sh; set %s=1 to fail instead)", reason, EnvRequireInfra)
 }
 
-func randomHex(t testing.TB, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
+// NewClient is a minio-go client of the server.
+func (s *S3) NewClient() (*minio.Client, error) {
+	return minio.New(strings.TrimPrefix(s.Endpoint, "http://"), &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, "")})
 }
 
-// Client is a minio-go client of the server (for tests and benchmarks).
+// Client is NewClient failing the test on error.
 func (s *S3) Client(t testing.TB) *minio.Client {
 	t.Helper()
-	c, err := minio.New(s.Endpoint[len("http://"):], &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, "")})
+	c, err := s.NewClient()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
 
-// Bucket creates a bucket (with Object Lock, which turns versioning on,
-// when lock) and returns how to reach it.
+// MakeBucket creates a bucket (with Object Lock and versioning when lock)
+// and returns how to reach it.
+func (s *S3) MakeBucket(ctx context.Context, name string, lock bool) (offsite.Config, error) {
+	c, err := s.NewClient()
+	if err != nil {
+		return offsite.Config{}, err
+	}
+	if err := c.MakeBucket(ctx, name, minio.MakeBucketOptions{ObjectLocking: lock}); err != nil {
+		return offsite.Config{}, fmt.Errorf("make bucket %s: %w", name, err)
+	}
+	if lock {
+		if err := c.EnableVersioning(ctx, name); err != nil {
+			return offsite.Config{}, fmt.Errorf("versioning of %s: %w", name, err)
+		}
+	}
+	return offsite.Config{Endpoint: s.Endpoint, Bucket: name, AccessKey: s.AccessKey, SecretKey: s.SecretKey}, nil
+}
+
+// Bucket is MakeBucket failing the test on error.
 func (s *S3) Bucket(t testing.TB, name string, lock bool) offsite.Config {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := s.Client(t)
-	if err := c.MakeBucket(ctx, name, minio.MakeBucketOptions{ObjectLocking: lock}); err != nil {
-		t.Fatalf("make bucket %s: %v", name, err)
+	cfg, err := s.MakeBucket(ctx, name, lock)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if lock {
-		if err := c.EnableVersioning(ctx, name); err != nil {
-			t.Fatalf("versioning of %s: %v", name, err)
-		}
-	}
-	return offsite.Config{Endpoint: s.Endpoint, Bucket: name, AccessKey: s.AccessKey, SecretKey: s.SecretKey}
+	return cfg
 }
 
 // Corrupt flips one byte, at off, of the current version of an object, on

@@ -218,7 +218,7 @@ func (s *Service) runJob(ctx, stop context.Context, owner string, j jobs.Job, l 
 		o = jobs.Outcome{State: jobs.Queued, Scheduled: now.Add(5 * time.Second), Attempts: j.Attempts - 1}
 		msg = "waiting: a restore reads this backup"
 		if j.Type == jobs.BackupCopy {
-			o.Scheduled, msg = now.Add(30*time.Second), "waiting: the backup's compression has not ended"
+			o.Scheduled, msg = now.Add(10*time.Second), "waiting: the backup's compression, or a parent's copy, has not ended"
 		}
 	default:
 		if jctx.Err() == context.DeadlineExceeded {

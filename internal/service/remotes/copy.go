@@ -97,16 +97,24 @@ func (s *Service) liveCopy(ctx context.Context, backupID, remoteID string) (doma
 
 // enqueue queues the backup's copy job unless one is queued or running.
 func (s *Service) enqueue(ctx context.Context, b domain.Backup) error {
-	list, err := s.store.Jobs(ctx, store.JobFilter{BackupID: b.ID, Type: jobs.BackupCopy, All: true})
-	if err != nil {
+	if busy, err := s.copyJobActive(ctx, b.ID); err != nil || busy {
 		return err
+	}
+	return s.k.Enqueue(ctx, jobs.BackupCopy, b)
+}
+
+// copyJobActive reports whether a backup has a copy job queued or running.
+func (s *Service) copyJobActive(ctx context.Context, backupID string) (bool, error) {
+	list, err := s.store.Jobs(ctx, store.JobFilter{BackupID: backupID, Type: jobs.BackupCopy, All: true})
+	if err != nil {
+		return false, err
 	}
 	for _, j := range list {
 		if j.State == jobs.Queued || j.State == jobs.Running {
-			return nil
+			return true, nil
 		}
 	}
-	return s.k.Enqueue(ctx, jobs.BackupCopy, b)
+	return false, nil
 }
 
 // CopyTask is where a copy job's agent tasks run.
@@ -119,7 +127,8 @@ type CopyTask struct {
 
 // RunCopyJob is one attempt of a BackupCopy job: every queued copy of the
 // backup is uploaded, its chain's missing copies first. ErrNotNow while the
-// backup's compression has not ended (the copy takes the final files).
+// backup's compression has not ended (the copy takes the final files), or
+// while a parent's own copy job is queued or running.
 func (s *Service) RunCopyJob(ctx context.Context, t CopyTask, b domain.Backup) error {
 	if b.CompressionStatus == domain.Compressing || b.CompressionStatus == domain.FinalizingCompression {
 		return ErrNotNow
@@ -225,6 +234,14 @@ func (s *Service) copyWithChain(ctx context.Context, t CopyTask, b domain.Backup
 			}
 		}
 		if ac.State != domain.CopyCopied {
+			// The parent's own copy job, queued or running, makes it: this
+			// one waits rather than upload the same objects beside it.
+			if busy, err := s.copyJobActive(ctx, anc.ID); err != nil || busy {
+				if err == nil {
+					err = ErrNotNow
+				}
+				return err
+			}
 			if ac, err = s.copyOne(ctx, t, anc, ac, r, key, bucket, lockUntil); err != nil {
 				return fmt.Errorf("the copy of parent backup %s: %w", anc.ID, err)
 			}
