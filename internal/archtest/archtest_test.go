@@ -94,20 +94,24 @@ func TestLayering(t *testing.T) {
 		from   func(p string) bool
 		banned func(imp string) bool
 	}
-	adapters := []string{"internal/store/sqlstore", "internal/hypervisor/libvirt", "internal/agentrpc"}
+	adapters := []string{"internal/store/sqlstore", "internal/hypervisor/libvirt", "internal/agentrpc", "internal/offsite/s3"}
 	rules := []rule{
 		{"the pure core imports only the standard library and the core",
 			func(p string) bool { return under(p, pureCore...) },
 			func(imp string) bool { return !isStd(imp) && !under(imp, pureCore...) }},
+		{"the offsite port and its sealed format import only the standard library",
+			func(p string) bool { return p == module+"/internal/offsite" || under(p, "internal/offsite/seal") },
+			func(imp string) bool { return !isStd(imp) }},
 		{"use cases never import an adapter, libvirt or a database driver",
 			func(p string) bool { return under(p, "internal/service") },
 			func(imp string) bool {
 				return under(imp, adapters...) || strings.HasPrefix(imp, "github.com/digitalocean/go-libvirt") ||
-					strings.HasPrefix(imp, "libvirt.org/") || strings.HasPrefix(imp, "github.com/jackc/") || strings.HasPrefix(imp, "modernc.org/")
+					strings.HasPrefix(imp, "libvirt.org/") || strings.HasPrefix(imp, "github.com/jackc/") || strings.HasPrefix(imp, "modernc.org/") ||
+					strings.HasPrefix(imp, "github.com/minio/")
 			}},
 		{"adapters never import the use cases or the layers above them",
 			func(p string) bool {
-				return under(p, "internal/store", "internal/hypervisor", "internal/agentrpc", "internal/qemuimg", "internal/guestagent", "internal/agentapi")
+				return under(p, "internal/store", "internal/hypervisor", "internal/agentrpc", "internal/qemuimg", "internal/guestagent", "internal/agentapi", "internal/offsite")
 			},
 			func(imp string) bool {
 				return under(imp, "internal/service", "internal/httpapi", "internal/server", "internal/cli", "internal/agent")
