@@ -7,7 +7,7 @@
 // .part file) against minio-go's GetObject of the plain object into a file
 // with an fsync. Throughput ratios are knib / plain (target >= 0.7).
 //
-//	go run ./bench/offsite [-size 1G] [-reps 3] [-json]
+//	go run ./bench/offsite [-size 1073741824] [-reps 3] [-s3dir /dev/shm] [-json]
 //
 // It needs the S3 server scripts/setup-s3.sh installs (versitygw on
 // loopback). See bench/README.md.
@@ -61,10 +61,11 @@ type Report struct {
 func main() {
 	size := flag.Int64("size", 1<<30, "bytes of the backup file")
 	reps := flag.Int("reps", 3, "rounds (each: plain upload, knib upload, plain download, knib download)")
+	s3dir := flag.String("s3dir", "/dev/shm", "where the S3 server keeps its data (memory by default: the server's disk is the same for both sides and would only add its noise)")
 	asJSON := flag.Bool("json", false, "print the report as JSON")
 	flag.Parse()
 	knibproc.Main("bench/offsite", 30*time.Minute, *asJSON, func(ctx context.Context) (*Report, error) {
-		return run(ctx, *size, *reps)
+		return run(ctx, *size, *reps, *s3dir)
 	}, print)
 }
 
@@ -80,14 +81,19 @@ func print(w io.Writer, r *Report) {
 	fmt.Fprintf(w, "load average: %v\n", r.LoadAvg)
 }
 
-func run(ctx context.Context, size int64, reps int) (*Report, error) {
+func run(ctx context.Context, size int64, reps int, s3dir string) (*Report, error) {
 	r := &Report{Machine: knibproc.Machine(), When: clock.Real{}.Now().UTC().Format(time.RFC3339), Bytes: size, Reps: reps}
 	dir, err := os.MkdirTemp("/var/tmp", "knib-bench-offsite-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	gw, stop, err := testbed.LaunchS3(filepath.Join(dir, "s3"))
+	s3root, err := os.MkdirTemp(s3dir, "knib-bench-s3-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(s3root)
+	gw, stop, err := testbed.LaunchS3(s3root)
 	if err != nil {
 		return nil, fmt.Errorf("%w (install it with scripts/setup-s3.sh)", err)
 	}
@@ -123,48 +129,72 @@ func run(ctx context.Context, size int64, reps int) (*Report, error) {
 	remote := agentapi.Remote{Endpoint: locked.Endpoint, Bucket: locked.Bucket, AccessKey: locked.AccessKey, SecretKey: locked.SecretKey, Key: key.String()}
 	var upR, downR []float64
 	for i := range reps {
-		// Plain upload.
-		t0 := clock.Real{}.Now()
-		if _, err := client.FPutObject(ctx, plainCfg.Bucket, fmt.Sprintf("plain-%d", i), file, minio.PutObjectOptions{}); err != nil {
-			return r, fmt.Errorf("plain upload: %w", err)
-		}
-		r.PlainUp = append(r.PlainUp, clock.Since(clock.Real{}, t0).Seconds())
-		// knib's upload: the agent's task, a new copy (new salt and key) each round.
+		plainKey := fmt.Sprintf("plain-%d", i)
 		salt, err := seal.NewSalt()
 		if err != nil {
 			return r, err
 		}
 		objKey := "knib/o/" + key.ObjectName("object", fmt.Sprint(i), rel)
-		req := agentapi.OffsitePutRequest{InStorage: agentapi.InStorage{Storage: root}, Remote: remote, LockMode: "COMPLIANCE", LockUntil: clock.Real{}.Now().Add(time.Hour),
-			Objects: []agentapi.PutObject{{Path: rel, Key: objKey, Salt: hex.EncodeToString(salt), Hash: hash}}}
-		t0 = clock.Real{}.Now()
-		put, err := kernel.Run(ctx, agentapi.Agent(a), agentapi.OffsitePut, req, time.Hour, nil, 0, 100)
-		if err != nil {
-			return r, fmt.Errorf("knib upload: %w", err)
+		var version string
+		plainUp := func() error {
+			_, err := client.FPutObject(ctx, plainCfg.Bucket, plainKey, file, minio.PutObjectOptions{})
+			return err
 		}
-		r.KnibUp = append(r.KnibUp, clock.Since(clock.Real{}, t0).Seconds())
-		// Plain download into a file, fsynced.
+		knibUp := func() error {
+			// The agent's task; a new copy (salt and key) each round.
+			req := agentapi.OffsitePutRequest{InStorage: agentapi.InStorage{Storage: root}, Remote: remote, LockMode: "COMPLIANCE", LockUntil: clock.Real{}.Now().Add(time.Hour),
+				Objects: []agentapi.PutObject{{Path: rel, Key: objKey, Salt: hex.EncodeToString(salt), Hash: hash}}}
+			put, err := kernel.Run(ctx, agentapi.Agent(a), agentapi.OffsitePut, req, time.Hour, nil, 0, 100)
+			if err == nil {
+				version = put.Objects[0].VersionID
+			}
+			return err
+		}
 		out := filepath.Join(dir, "plain.out")
-		t0 = clock.Real{}.Now()
-		if err := plainGet(ctx, client, plainCfg.Bucket, fmt.Sprintf("plain-%d", i), out); err != nil {
-			return r, fmt.Errorf("plain download: %w", err)
+		plainDown := func() error { return plainGet(ctx, client, plainCfg.Bucket, plainKey, out) }
+		knibDown := func() error {
+			get := agentapi.OffsiteGetRequest{InStorage: agentapi.InStorage{Storage: root}, Remote: remote,
+				Objects: []agentapi.GetObject{{Key: objKey, VersionID: version, Path: rel, Hash: hash}}}
+			_, err := kernel.Run(ctx, agentapi.Agent(a), agentapi.OffsiteGet, get, time.Hour, nil, 0, 100)
+			return err
 		}
-		r.PlainDown = append(r.PlainDown, clock.Since(clock.Real{}, t0).Seconds())
+		// Each step starts on a settled machine (the previous step's
+		// writes flushed, untimed); the order alternates between rounds.
+		timed := func(what string, fn func() error, into *[]float64) error {
+			knibproc.Settle(ctx, false)
+			t0 := clock.Real{}.Now()
+			if err := fn(); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			*into = append(*into, clock.Since(clock.Real{}, t0).Seconds())
+			return nil
+		}
+		ups := []func() error{
+			func() error { return timed("plain upload", plainUp, &r.PlainUp) },
+			func() error { return timed("knib upload", knibUp, &r.KnibUp) },
+		}
+		downs := []func() error{
+			func() error { return timed("plain download", plainDown, &r.PlainDown) },
+			func() error {
+				if err := os.Remove(file); err != nil { // the backup file is gone: fetched back
+					return err
+				}
+				return timed("knib download", knibDown, &r.KnibDown)
+			},
+		}
+		if i%2 == 1 {
+			ups[0], ups[1] = ups[1], ups[0]
+			downs[0], downs[1] = downs[1], downs[0]
+		}
+		for _, step := range append(ups, downs...) {
+			if err := step(); err != nil {
+				return r, err
+			}
+		}
 		os.Remove(out)
-		// knib's download: into the storage, the file gone first.
-		if err := os.Remove(file); err != nil {
-			return r, err
-		}
-		get := agentapi.OffsiteGetRequest{InStorage: agentapi.InStorage{Storage: root}, Remote: remote,
-			Objects: []agentapi.GetObject{{Key: objKey, VersionID: put.Objects[0].VersionID, Path: rel, Hash: hash}}}
-		t0 = clock.Real{}.Now()
-		if _, err := kernel.Run(ctx, agentapi.Agent(a), agentapi.OffsiteGet, get, time.Hour, nil, 0, 100); err != nil {
-			return r, fmt.Errorf("knib download: %w", err)
-		}
-		r.KnibDown = append(r.KnibDown, clock.Since(clock.Real{}, t0).Seconds())
 		upR = append(upR, report.Ratio(r.PlainUp[i], r.KnibUp[i]))
 		downR = append(downR, report.Ratio(r.PlainDown[i], r.KnibDown[i]))
-		if err := client.RemoveObject(ctx, plainCfg.Bucket, fmt.Sprintf("plain-%d", i), minio.RemoveObjectOptions{}); err != nil {
+		if err := client.RemoveObject(ctx, plainCfg.Bucket, plainKey, minio.RemoveObjectOptions{}); err != nil {
 			return r, err
 		}
 	}

@@ -35,15 +35,18 @@ type Options struct {
 	// Parallel is the number of parts in flight (default 2: one sealed
 	// while another is sent).
 	Parallel int
+	// MD5Parts sends every part with Content-MD5 (servers that demand it).
+	MD5Parts bool
 }
 
 type bucket struct {
-	c       *minio.Client
-	core    minio.Core
-	name    string
-	part    int64
-	par     int
-	limiter *limiter
+	c        *minio.Client
+	core     minio.Core
+	name     string
+	part     int64
+	par      int
+	md5Parts bool
+	limiter  *limiter
 }
 
 // Open returns a Bucket for cfg.
@@ -63,7 +66,7 @@ func OpenWith(cfg offsite.Config, o Options) (offsite.Bucket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3 client: %w", err)
 	}
-	b := &bucket{c: c, core: minio.Core{Client: c}, name: cfg.Bucket, part: o.PartSize, par: o.Parallel}
+	b := &bucket{c: c, core: minio.Core{Client: c}, name: cfg.Bucket, part: o.PartSize, par: o.Parallel, md5Parts: o.MD5Parts}
 	if b.part <= 0 {
 		b.part = DefaultPartSize
 	}
@@ -207,20 +210,13 @@ func (b *bucket) putMultipart(ctx context.Context, key string, src io.ReaderAt, 
 					cancel()
 					return
 				}
-				sum := md5.Sum(buf[:ln])
-				etag := hex.EncodeToString(sum[:])
-				if p, ok := have[i+1]; ok && p.Size == ln && strings.Trim(p.ETag, `"`) == etag {
-					done[i] = minio.CompletePart{PartNumber: i + 1, ETag: p.ETag}
-				} else {
-					p, err := b.core.PutObjectPart(ctx, b.name, key, id, i+1, b.limited(ctx, bytes.NewReader(buf[:ln])), ln,
-						minio.PutObjectPartOptions{Md5Base64: base64.StdEncoding.EncodeToString(sum[:]), DisableContentSha256: true})
-					if err != nil {
-						errs <- wrap("upload a part of", key, err)
-						cancel()
-						return
-					}
-					done[i] = minio.CompletePart{PartNumber: i + 1, ETag: p.ETag}
+				part, err := b.putPart(ctx, key, id, i+1, buf[:ln], have)
+				if err != nil {
+					errs <- err
+					cancel()
+					return
 				}
+				done[i] = part
 				mu.Lock()
 				sent += ln
 				if progress != nil {
@@ -253,6 +249,26 @@ feed:
 		return offsite.ObjectInfo{}, wrap("complete the upload of", key, err)
 	}
 	return offsite.ObjectInfo{Key: key, VersionID: info.VersionID, Size: size, ETag: strings.Trim(info.ETag, `"`), Lock: lock}, nil
+}
+
+// putPart sends one part unless the unfinished upload has it already: a
+// part on the server is kept when its MD5 (its ETag) is that of the bytes
+// src holds for it. A new part goes without Content-MD5 unless MD5Parts:
+// its bytes are sealed, and a restore authenticates every chunk end to end.
+func (b *bucket) putPart(ctx context.Context, key, id string, n int, data []byte, have map[int]minio.ObjectPart) (minio.CompletePart, error) {
+	opts := minio.PutObjectPartOptions{DisableContentSha256: true}
+	if p, ok := have[n]; ok || b.md5Parts {
+		sum := md5.Sum(data)
+		if ok && p.Size == int64(len(data)) && strings.Trim(p.ETag, `"`) == hex.EncodeToString(sum[:]) {
+			return minio.CompletePart{PartNumber: n, ETag: p.ETag}, nil
+		}
+		opts.Md5Base64 = base64.StdEncoding.EncodeToString(sum[:])
+	}
+	p, err := b.core.PutObjectPart(ctx, b.name, key, id, n, b.limited(ctx, bytes.NewReader(data)), int64(len(data)), opts)
+	if err != nil {
+		return minio.CompletePart{}, wrap("upload a part of", key, err)
+	}
+	return minio.CompletePart{PartNumber: n, ETag: p.ETag}, nil
 }
 
 // Get implements offsite.Bucket.
