@@ -29,8 +29,13 @@ func HashFile(path string) (string, error) {
 	if _, err := io.Copy(h, fh); err != nil {
 		return "", fmt.Errorf("hash %s: %w", path, err)
 	}
+	return hashText(h), nil
+}
+
+// hashText is a hash's text form, "xxh3-128:<hex>".
+func hashText(h *xxh3.Hasher) string {
 	sum := h.Sum128().Bytes()
-	return "xxh3-128:" + hex.EncodeToString(sum[:]), nil
+	return "xxh3-128:" + hex.EncodeToString(sum[:])
 }
 
 // DamageError is the failure of a command that found damaged backup files.

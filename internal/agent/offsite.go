@@ -14,7 +14,6 @@ import (
 	"github.com/zeebo/xxh3"
 
 	"github.com/knib/knib/internal/agentapi"
-	"github.com/knib/knib/internal/fileperm"
 	"github.com/knib/knib/internal/fsatomic"
 	"github.com/knib/knib/internal/offsite"
 	"github.com/knib/knib/internal/offsite/s3"
@@ -29,18 +28,28 @@ import (
 // default is the S3 adapter.
 func (a *Local) SetBucketOpener(open offsite.Opener) { a.openBucket = open }
 
-// remote opens a request's bucket and parses its key.
-func (a *Local) remote(r agentapi.Remote) (offsite.Bucket, seal.Key, error) {
+// remote checks a request's storage root, opens its bucket and parses its
+// key; every error is clean (nothing was done).
+func (a *Local) remote(root string, r agentapi.Remote) (offsite.Bucket, seal.Key, error) {
+	if err := CheckStorageRoot(root); err != nil {
+		return nil, seal.Key{}, cleanError{err}
+	}
 	key, err := seal.ParseKey(r.Key)
 	if err != nil {
 		return nil, key, err
+	}
+	if err != nil {
+		return nil, key, cleanError{err}
 	}
 	open := a.openBucket
 	if open == nil {
 		open = s3.Open
 	}
 	b, err := open(offsite.Config{Endpoint: r.Endpoint, Bucket: r.Bucket, Region: r.Region, AccessKey: r.AccessKey, SecretKey: r.SecretKey, BandwidthBps: r.BandwidthBps})
-	return b, key, err
+	if err != nil {
+		return nil, key, cleanError{err}
+	}
+	return b, key, nil
 }
 
 // putItem is one file to upload.
@@ -54,12 +63,9 @@ type putItem struct {
 // offsitePut seals and uploads backup files (see agentapi.OffsitePutRequest).
 func (a *Local) offsitePut(ctx context.Context, req agentapi.OffsitePutRequest, progress func(float64, string)) (any, error) {
 	root := req.Storage
-	if err := CheckStorageRoot(root); err != nil {
-		return nil, cleanError{err}
-	}
-	b, key, err := a.remote(req.Remote)
+	b, key, err := a.remote(root, req.Remote)
 	if err != nil {
-		return nil, cleanError{err}
+		return nil, err
 	}
 	items, err := putItems(root, key, req)
 	if err != nil {
@@ -194,12 +200,9 @@ func (a *Local) putOne(ctx context.Context, b offsite.Bucket, key seal.Key, it p
 // agentapi.OffsiteGetRequest).
 func (a *Local) offsiteGet(ctx context.Context, req agentapi.OffsiteGetRequest, progress func(float64, string)) (any, error) {
 	root := req.Storage
-	if err := CheckStorageRoot(root); err != nil {
-		return nil, cleanError{err}
-	}
-	b, key, err := a.remote(req.Remote)
+	b, key, err := a.remote(root, req.Remote)
 	if err != nil {
-		return nil, cleanError{err}
+		return nil, err
 	}
 	paths := make([]string, len(req.Objects))
 	for i, o := range req.Objects {
@@ -239,40 +242,24 @@ func (a *Local) getOne(ctx context.Context, b offsite.Bucket, key seal.Key, o ag
 		return got, fmt.Errorf("object %s (%s): %w", o.Key, o.Path, err)
 	}
 	defer rc.Close()
-	part := abs + ".part"
-	f, err := os.OpenFile(part, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fileperm.FileMode)
-	if err != nil {
-		return got, err
-	}
-	h := xxh3.New()
-	n, err := io.Copy(io.MultiWriter(f, h), seal.NewOpener(rc, key, o.Key))
-	if err == nil {
-		sum := h.Sum128().Bytes()
-		digest := "xxh3-128:" + hex.EncodeToString(sum[:])
-		if o.Hash != "" && digest != o.Hash {
-			err = fmt.Errorf("%w: it opens, but its content hashes to %s, recorded %s", seal.ErrTampered, digest, o.Hash)
+	var n int64
+	err = writePart(abs, a.perm, func(w io.Writer) error {
+		h := xxh3.New()
+		var err error
+		if n, err = io.Copy(io.MultiWriter(w, h), seal.NewOpener(rc, key, o.Key)); err != nil {
+			return err
 		}
-		got.Hash = digest
-	}
-	if err == nil {
-		err = a.perm.File(part)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+		got.Hash = hashText(h)
+		if o.Hash != "" && got.Hash != o.Hash {
+			return fmt.Errorf("%w: it opens, but its content hashes to %s, recorded %s", seal.ErrTampered, got.Hash, o.Hash)
+		}
+		return nil
+	})
+	if errors.Is(err, seal.ErrTampered) {
+		return got, fmt.Errorf("object %s (for %s) is damaged or was tampered with; nothing was written: %w", o.Key, o.Path, err)
 	}
 	if err != nil {
-		os.Remove(part)
-		if errors.Is(err, seal.ErrTampered) {
-			return got, fmt.Errorf("object %s (for %s) is damaged or was tampered with; nothing was written: %w", o.Key, o.Path, err)
-		}
 		return got, fmt.Errorf("fetch %s: %w", o.Path, err)
-	}
-	if err := os.Rename(part, abs); err != nil {
-		os.Remove(part)
-		return got, err
 	}
 	if err := fsatomic.SyncDir(filepath.Dir(abs)); err != nil {
 		return got, err

@@ -232,8 +232,7 @@ func (a *Local) relativeBacking(ctx context.Context, file, from, to string) (boo
 	return true, nil
 }
 
-// copyPart copies src to dst through dst.part (fsynced, then renamed); the
-// copy is a backup file: fileperm.FileMode in the QEMU group.
+// copyPart copies src to dst through dst.part (writePart).
 func copyPart(ctx context.Context, src, dst string, perm fileperm.Perms) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -243,24 +242,42 @@ func copyPart(ctx context.Context, src, dst string, perm fileperm.Perms) (int64,
 		return 0, err
 	}
 	defer in.Close()
-	part := dst + ".part"
-	out, err := os.OpenFile(part, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fileperm.FileMode)
+	var n int64
+	err = writePart(dst, perm, func(w io.Writer) error {
+		n, err = io.Copy(w, in)
+		return err
+	})
 	if err != nil {
-		return 0, err
+		return n, fmt.Errorf("copy %s: %w", src, err)
 	}
-	n, err := io.Copy(out, in)
+	return n, nil
+}
+
+// writePart writes a backup file at dst through dst.part: fill writes its
+// bytes, then the part gets the backup files' mode and group
+// (fileperm.FileMode in the QEMU group), is fsynced and renamed. On any
+// error the part is removed and nothing is at dst that was not there.
+func writePart(dst string, perm fileperm.Perms, fill func(w io.Writer) error) error {
+	part := dst + ".part"
+	f, err := os.OpenFile(part, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fileperm.FileMode)
+	if err != nil {
+		return err
+	}
+	err = fill(f)
 	if err == nil {
 		err = perm.File(part)
 	}
 	if err == nil {
-		err = out.Sync()
+		err = f.Sync()
 	}
-	if cerr := out.Close(); err == nil {
+	if cerr := f.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(part, dst)
 	}
 	if err != nil {
 		os.Remove(part)
-		return n, fmt.Errorf("copy %s: %w", src, err)
 	}
-	return n, os.Rename(part, dst)
+	return err
 }
