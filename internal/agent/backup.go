@@ -73,44 +73,12 @@ func (a *Local) takeBackup(ctx context.Context, req agentapi.TakeBackupRequest, 
 		return nil, err
 	}
 
-	// 3. Merge the previous deltas, so one delta per disk remains.
-	crashpoint.Hit("backup.before-merge")
-	began = a.now()
-	others := req.Others
-	branches, err := a.otherBranches(ctx, dom, others)
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range req.Disks {
-		if d.MergeInto == "" {
-			continue
-		}
-		progress(90, "merging the previous delta of "+d.Target)
-		if err := a.mergeLayer(ctx, req.DomainUUID, d.Target, d.Delta, d.MergeInto, running); err != nil {
-			return nil, fmt.Errorf("merge previous delta of %s: %w", d.Target, err)
-		}
-		if err := a.rebaseBranches(ctx, branches, d.Delta, d.MergeInto); err != nil {
+	if !req.DeferMerge {
+		merged, err := a.mergeBackup(ctx, agentapi.MergeBackupRequestOf(req), running, progress)
+		if err != nil {
 			return nil, err
 		}
-	}
-	// 4. End of chain or isolated: merge the new delta back as well.
-	if req.MergeNewDelta {
-		for _, d := range req.Disks {
-			progress(95, "merging the new delta of "+d.Target)
-			if err := a.mergeTop(ctx, req.DomainUUID, d.Target, d.NewDelta, d.NewDeltaBase(), running); err != nil {
-				return nil, fmt.Errorf("merge new delta of %s: %w", d.Target, err)
-			}
-		}
-	}
-	res.Phases[agentapi.PhaseMerge] = a.since(began)
-	// Deltas of earlier backups that left the chain outside knib (disk moved,
-	// replaced or reverted) are left-overs now.
-	var dirs []string
-	for _, d := range req.Disks {
-		dirs = append(dirs, filepath.Dir(d.Frozen))
-	}
-	if removed, err := a.removeUnreferenced(ctx, req.DomainUUID, others, dirs); err == nil && len(removed) > 0 {
-		a.log.Info("removed left-over deltas", "vm", req.DomainUUID, "files", removed)
+		res.Phases[agentapi.PhaseMerge] = merged
 	}
 	chains, err := a.chains(ctx, req.DomainUUID)
 	if err != nil {
@@ -123,6 +91,78 @@ func (a *Local) takeBackup(ctx context.Context, req agentapi.TakeBackupRequest, 
 	}
 	res.Domain = domainToAPI(after)
 	return res, nil
+}
+
+// mergeBackupTask runs the merges a committed backup left to do
+// (agentapi.MergeBackup).
+func (a *Local) mergeBackupTask(ctx context.Context, req agentapi.MergeBackupRequest, progress func(float64, string)) (any, error) {
+	dom, err := a.hv.Domain(ctx, req.DomainUUID)
+	if err != nil {
+		return nil, err
+	}
+	took, err := a.mergeBackup(ctx, req, dom.State == hypervisor.StateRunning, progress)
+	if err != nil {
+		return nil, err
+	}
+	res := agentapi.MergeBackupResult{Merge: took}
+	if res.Chains, err = a.chains(ctx, req.DomainUUID); err != nil {
+		return nil, err
+	}
+	after, err := a.hv.Domain(ctx, req.DomainUUID)
+	if err != nil {
+		return nil, err
+	}
+	res.Domain = domainToAPI(after)
+	return res, nil
+}
+
+// mergeBackup merges the previous deltas (one delta per disk remains), then
+// the new ones too at the end of a chain or for an isolated backup, and
+// removes left-over deltas. Idempotent: every merge checks the real chain.
+func (a *Local) mergeBackup(ctx context.Context, req agentapi.MergeBackupRequest, running bool, progress func(float64, string)) (time.Duration, error) {
+	crashpoint.Hit("backup.before-merge")
+	began := a.now()
+	dom, err := a.hv.Domain(ctx, req.DomainUUID)
+	if err != nil {
+		return 0, err
+	}
+	others := req.Others
+	branches, err := a.otherBranches(ctx, dom, others)
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range req.Disks {
+		if d.MergeInto == "" {
+			continue
+		}
+		progress(90, "merging the previous delta of "+d.Target)
+		if err := a.mergeLayer(ctx, req.DomainUUID, d.Target, d.Delta, d.MergeInto, running); err != nil {
+			return 0, fmt.Errorf("merge previous delta of %s: %w", d.Target, err)
+		}
+		if err := a.rebaseBranches(ctx, branches, d.Delta, d.MergeInto); err != nil {
+			return 0, err
+		}
+	}
+	// End of chain or isolated: merge the new delta back as well.
+	if req.MergeNewDelta {
+		for _, d := range req.Disks {
+			progress(95, "merging the new delta of "+d.Target)
+			if err := a.mergeTop(ctx, req.DomainUUID, d.Target, d.NewDelta, d.NewDeltaBase(), running); err != nil {
+				return 0, fmt.Errorf("merge new delta of %s: %w", d.Target, err)
+			}
+		}
+	}
+	took := a.since(began)
+	// Deltas of earlier backups that left the chain outside knib (disk moved,
+	// replaced or reverted) are left-overs now.
+	var dirs []string
+	for _, d := range req.Disks {
+		dirs = append(dirs, filepath.Dir(d.Frozen))
+	}
+	if removed, err := a.removeUnreferenced(ctx, req.DomainUUID, others, dirs); err == nil && len(removed) > 0 {
+		a.log.Info("removed left-over deltas", "vm", req.DomainUUID, "files", removed)
+	}
+	return took, nil
 }
 
 // snapshot puts NewDelta on top of every disk, unless that happened already.

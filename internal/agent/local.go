@@ -68,6 +68,7 @@ func NewLocal(cfg Config, hv Hypervisor, log *slog.Logger) *Local {
 	a.perm, a.permErr = fileperm.Host()
 	handle(a, agentapi.TakeBackup, a.takeBackup)
 	handle(a, agentapi.Reconcile, a.reconcile)
+	handle(a, agentapi.MergeBackup, a.mergeBackupTask)
 	handle(a, agentapi.DeleteFiles, a.deleteFiles)
 	handle(a, agentapi.Restore, a.restore)
 	handle(a, agentapi.RestoreVolume, a.restoreVolume)
