@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/knib/knib/internal/agentapi"
@@ -189,12 +190,29 @@ func (a *Local) snapshot(ctx context.Context, dom hypervisor.Domain, req agentap
 		return 0, fmt.Errorf("only %d of %d disks have their new delta", done, len(req.Disks))
 	}
 	if running {
+		// The new deltas are created first: the snapshot (and the file
+		// system freeze of a quiesced one) then only switches the disks
+		// over to them.
 		snaps := make([]hypervisor.DiskSnapshot, 0, len(req.Disks))
+		removeAll := func() {
+			for _, c := range req.Disks {
+				os.Remove(c.NewDelta)
+			}
+		}
 		for _, d := range req.Disks {
-			snaps = append(snaps, hypervisor.DiskSnapshot{Target: d.Target, File: d.NewDelta})
+			err := a.img.Create(ctx, d.NewDelta, "qcow2", 0, &qemuimg.Backing{Path: d.Frozen, Format: formats[d.Target]})
+			if err == nil {
+				err = a.perm.Disk(d.NewDelta)
+			}
+			if err != nil {
+				removeAll()
+				return 0, cleanError{fmt.Errorf("create delta for %s: %w", d.Target, err)}
+			}
+			snaps = append(snaps, hypervisor.DiskSnapshot{Target: d.Target, File: d.NewDelta, Reuse: true})
 		}
 		start := a.now()
 		if err := a.hv.SnapshotDisks(ctx, req.DomainUUID, snaps, req.Quiesce); err != nil {
+			removeAll()
 			return 0, cleanError{fmt.Errorf("disk-only snapshot: %w", err)}
 		}
 		return a.since(start), nil
@@ -262,23 +280,41 @@ func (a *Local) copyDisk(ctx context.Context, req agentapi.TakeBackupRequest, d 
 			os.Remove(part)
 			return f, err
 		}
+		// The file is complete: it is hashed and inspected while it is
+		// synced (one fsync per file; the hash reads the page cache).
+		var wg sync.WaitGroup
+		var hashErr, infoErr error
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.Hash, hashErr = HashFile(part)
+			if hashErr == nil {
+				f.VirtualSize, infoErr = a.virtualSize(ctx, part)
+			}
+		}()
 		synced := a.now()
-		if err := syncFile(part); err != nil {
+		err := syncFile(part)
+		*fsync += a.since(synced)
+		wg.Wait()
+		if err = errors.Join(err, hashErr, infoErr); err != nil {
 			return f, err
 		}
-		*fsync += a.since(synced)
 		if err := os.Rename(part, dst); err != nil {
 			return f, err
 		}
+		st, err := os.Stat(dst)
+		if err != nil {
+			return f, err
+		}
+		f.Size = st.Size()
+		return f, nil
 	} else if err != nil {
 		return f, err
 	}
-	info, err := a.img.Info(ctx, dst, qemuimg.InfoOptions{})
-	if err != nil {
+	// A file finished by an earlier attempt.
+	var err error
+	if f.VirtualSize, err = a.virtualSize(ctx, dst); err != nil {
 		return f, err
-	}
-	if len(info) > 0 {
-		f.VirtualSize = info[0].VirtualSize
 	}
 	st, err := os.Stat(dst)
 	if err != nil {
@@ -289,6 +325,15 @@ func (a *Local) copyDisk(ctx context.Context, req agentapi.TakeBackupRequest, d 
 		return f, err
 	}
 	return f, nil
+}
+
+// virtualSize is the guest-visible size of an image.
+func (a *Local) virtualSize(ctx context.Context, path string) (int64, error) {
+	info, err := a.img.Info(ctx, path, qemuimg.InfoOptions{})
+	if err != nil || len(info) == 0 {
+		return 0, err
+	}
+	return info[0].VirtualSize, nil
 }
 
 func syncFile(path string) error {

@@ -215,6 +215,13 @@ func (a *Local) TaskStatus(ctx context.Context, id string) (agentapi.TaskStatus,
 	return a.tasks.status(id)
 }
 
+// WaitTask implements agentapi.TaskWaiter.
+func (a *Local) WaitTask(ctx context.Context, id string, last agentapi.TaskStatus) (agentapi.TaskStatus, error) {
+	return a.tasks.waitChange(ctx, id, last)
+}
+
+var _ agentapi.TaskWaiter = (*Local)(nil)
+
 // CancelTask cancels a running task.
 func (a *Local) CancelTask(ctx context.Context, id string) error { return a.tasks.cancel(id) }
 

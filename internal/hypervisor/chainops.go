@@ -6,6 +6,10 @@ import "context"
 type DiskSnapshot struct {
 	Target string
 	File   string
+	// Reuse: File exists already, a qcow2 overlay of the disk's current top
+	// (created beforehand, so that the snapshot itself only switches the
+	// disk over: the guest's I/O is held for less).
+	Reuse bool
 }
 
 // ChainOps are the operations on a domain's disk chains that backups,

@@ -28,8 +28,10 @@ func snapshotDisks(l *libvirt.Libvirt, dom libvirt.Domain, disks []hypervisor.Di
 		return fmt.Errorf("parse domain xml: %w", err)
 	}
 	want := map[string]string{}
+	reuse := len(disks) > 0
 	for _, d := range disks {
 		want[d.Target] = d.File
+		reuse = reuse && d.Reuse
 	}
 	snap := libvirtxml.DomainSnapshot{
 		Name:   fmt.Sprintf("knib-%d", clock.Real{}.Now().UnixNano()),
@@ -66,6 +68,9 @@ func snapshotDisks(l *libvirt.Libvirt, dom libvirt.Domain, disks []hypervisor.Di
 	flags := libvirt.DomainSnapshotCreateDiskOnly | libvirt.DomainSnapshotCreateAtomic | libvirt.DomainSnapshotCreateNoMetadata
 	if quiesce {
 		flags |= libvirt.DomainSnapshotCreateQuiesce
+	}
+	if reuse {
+		flags |= libvirt.DomainSnapshotCreateReuseExt
 	}
 	if _, err := l.DomainSnapshotCreateXML(dom, doc, uint32(flags)); err != nil {
 		return fmt.Errorf("create disk-only snapshot: %w", err)
