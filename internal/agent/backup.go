@@ -251,7 +251,8 @@ func (a *Local) copyDisk(ctx context.Context, req agentapi.TakeBackupRequest, d 
 		part := dst + ".part"
 		os.Remove(part)
 		if d.Full {
-			err := a.img.Convert(ctx, qemuimg.ConvertOptions{Src: d.Frozen, Dst: part, DstFormat: "qcow2", ForceShare: true})
+			err := a.img.Convert(ctx, qemuimg.ConvertOptions{Src: d.Frozen, Dst: part, DstFormat: "qcow2", ForceShare: true,
+				DstCache: "unsafe", OutOfOrder: true}) // synced once below
 			if err != nil {
 				os.Remove(part)
 				return f, err
@@ -466,8 +467,9 @@ func (a *Local) copyLayers(ctx context.Context, layers []string, parent, dst str
 		if i < len(layers)-1 {
 			piece = fmt.Sprintf("%s.%d", dst, i)
 		}
+		// No flush here: the backup file is synced once when it is complete.
 		err := a.img.Convert(ctx, qemuimg.ConvertOptions{Src: layers[i], Dst: piece, DstFormat: "qcow2", ForceShare: true,
-			BackingFile: backing, BackingFormat: "qcow2"})
+			BackingFile: backing, BackingFormat: "qcow2", DstCache: "unsafe", OutOfOrder: true})
 		if err != nil {
 			return err
 		}

@@ -63,6 +63,7 @@ func (s *Kernel) startID(ctx context.Context, p domain.Principal, id, kind, vmID
 			} else {
 				err = write()
 			}
+			s.opw.written()
 			if err != nil {
 				s.log.Error("update operation", "id", cur.ID, "state", cur.State, "err", err)
 			} else if !ok && !lost {
