@@ -101,7 +101,17 @@ func (a *Local) mergeBackupTask(ctx context.Context, req agentapi.MergeBackupReq
 	if err != nil {
 		return nil, err
 	}
-	took, err := a.mergeBackup(ctx, req, dom.State == hypervisor.StateRunning, progress)
+	running := dom.State == hypervisor.StateRunning
+	took, err := a.mergeBackup(ctx, req, running, progress)
+	if err != nil && running {
+		// The merge follows the backup, so the VM may be stopped outside
+		// knib meanwhile: the merge goes on without QEMU (every step
+		// checks the real chain first).
+		if now, derr := a.hv.Domain(ctx, req.DomainUUID); derr == nil && now.State != hypervisor.StateRunning && now.State != hypervisor.StatePaused {
+			a.log.Info("the VM stopped during the merge; merging offline", "vm", req.DomainUUID, "err", err)
+			took, err = a.mergeBackup(ctx, req, false, progress)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

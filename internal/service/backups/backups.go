@@ -153,6 +153,18 @@ func (s *Service) runBackup(ctx context.Context, vm domain.VM, dom agentapi.Doma
 func (s *Service) mergeAfter(ctx context.Context, vm domain.VM, a agentapi.Agent, b domain.Backup, req agentapi.TakeBackupRequest, timeout time.Duration) bool {
 	crashpoint.Hit("backup.before-merge-task")
 	res, err := kernel.Run(ctx, a, agentapi.MergeBackup, agentapi.MergeBackupRequestOf(req), timeout, nil, 0, 100)
+	if err != nil {
+		// The VM is the user's again once the backup reported success: it
+		// may have been migrated outside knib meanwhile. The merge goes on
+		// where it is now (idempotent: the agent checks the real chain).
+		if _, cur, rerr := s.k.ReadVM(ctx, vm); rerr == nil && cur.HostID != vm.HostID {
+			if a2, aerr := s.k.Agent(cur.HostID); aerr == nil {
+				s.k.Log().Info("the VM moved during the merge; merging on its new host", "vm", vm.Name, "err", err)
+				vm = cur
+				res, err = kernel.Run(ctx, a2, agentapi.MergeBackup, agentapi.MergeBackupRequestOf(req), timeout, nil, 0, 100)
+			}
+		}
+	}
 	if err == nil {
 		s.k.Observe().BackupPhase(agentapi.PhaseMerge, res.Merge)
 		if res.Domain.UUID != "" {
