@@ -127,6 +127,8 @@ var codecs = func() map[string]codec {
 		func() (string, codec) { return codecOf(agentapi.Hash) },
 		func() (string, codec) { return codecOf(agentapi.CleanupValidation) },
 		func() (string, codec) { return codecOf(agentapi.RestoreFiles) },
+		func() (string, codec) { return codecOf(agentapi.OffsitePut) },
+		func() (string, codec) { return codecOf(agentapi.OffsiteGet) },
 	} {
 		name, c := add()
 		m[name] = c
