@@ -67,7 +67,7 @@ func newOffEnv(t *testing.T) *offEnv {
 			e.gets = append(e.gets, r)
 			return agentapi.TaskStatus{State: agentapi.TaskSucceeded, Result: agentapi.OffsiteGetResult{}}
 		}
-		return agentapi.TaskStatus{State: agentapi.TaskFailed, Message: "unexpected task " + req.Command}
+		return agentapi.TaskStatus{State: agentapi.TaskFailed, Error: "unexpected task " + req.Command}
 	}
 	if _, err := e.svc.Hosts.RegisterHost(ctx, "default", fake, true); err != nil {
 		t.Fatal(err)
@@ -102,7 +102,7 @@ func (e *offEnv) put(r agentapi.OffsitePutRequest) agentapi.TaskStatus {
 		data := []byte("sealed " + o.Path)
 		info, err := e.mem.Put(context.Background(), o.Key, bytes.NewReader(data), int64(len(data)), offsite.Lock{Mode: offsite.LockMode(r.LockMode), Until: r.LockUntil}, nil)
 		if err != nil {
-			return agentapi.TaskStatus{State: agentapi.TaskFailed, Message: err.Error()}
+			return agentapi.TaskStatus{State: agentapi.TaskFailed, Error: err.Error()}
 		}
 		res.Objects = append(res.Objects, agentapi.PutObjectResult{Path: o.Path, Key: o.Key, VersionID: info.VersionID, Size: info.Size, PlainSize: info.Size, Sent: info.Size})
 	}
@@ -434,5 +434,41 @@ func TestCopyFailureAndFetchRefusal(t *testing.T) {
 	cs := e.copies(t, bs[0])
 	if len(cs) != 1 || cs[0].State != domain.CopyFailed || cs[0].Error != "the bucket is gone" {
 		t.Fatalf("failed copy: %+v", cs)
+	}
+}
+
+// A copy job whose upload fails is retried after the copy retry interval
+// and then makes the copy; the failed attempt's message is kept on the job.
+func TestCopyJobRetries(t *testing.T) {
+	e := newOffEnv(t)
+	ctx := context.Background()
+	e.addRemote(t, 0)
+	bs := e.backups(t, 1)
+	failures := 1
+	fake, _ := e.svc.Kernel.Agent(mustBackup(t, e, bs[0].ID).HostID)
+	f := fake.(*agenttest.Fake)
+	next := f.Task
+	f.Task = func(req agentapi.Task) agentapi.TaskStatus {
+		if _, ok := req.Request.(agentapi.OffsitePutRequest); ok && failures > 0 {
+			failures--
+			return agentapi.TaskStatus{State: agentapi.TaskFailed, Error: "connection reset by peer"}
+		}
+		return next(req)
+	}
+	if _, err := e.svc.Remotes.CopyBackup(ctx, e.admin, bs[0].ID, "offsite", 0); err != nil {
+		t.Fatal(err)
+	}
+	e.runJobs(t)
+	if cs := e.copies(t, bs[0]); len(cs) != 1 || cs[0].State != domain.CopyCopying {
+		t.Fatalf("after a failed attempt: %+v", cs)
+	}
+	jobsNow, _ := e.st.Jobs(ctx, store.JobFilter{BackupID: bs[0].ID, All: true})
+	if len(jobsNow) != 1 || jobsNow[0].State != "Queued" || !strings.Contains(jobsNow[0].LastError, "connection reset") {
+		t.Fatalf("job after a failed attempt: %+v", jobsNow)
+	}
+	e.clk.Advance(6 * time.Minute) // backup.copy.retry.interval: 5 minutes
+	e.runJobs(t)
+	if cs := e.copies(t, bs[0]); len(cs) != 1 || cs[0].State != domain.CopyCopied {
+		t.Fatalf("after the retry: %+v", cs)
 	}
 }
