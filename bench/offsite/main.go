@@ -215,50 +215,42 @@ func minOf(v []float64) float64 {
 	return m
 }
 
+// writeRandom writes size random bytes at path, fsynced.
 func writeRandom(path string, size int64) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return err
 	}
-	f, err := os.Create(path)
-	if err != nil {
+	return writeSynced(path, func(w io.Writer) error {
+		_, err := io.CopyN(w, rand.Reader, size)
 		return err
-	}
-	buf := make([]byte, 4<<20)
-	for done := int64(0); done < size; done += int64(len(buf)) {
-		if _, err := rand.Read(buf); err != nil {
-			f.Close()
-			return err
-		}
-		n := min(int64(len(buf)), size-done)
-		if _, err := f.Write(buf[:n]); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	})
 }
 
+// plainGet downloads an object into a file, fsynced.
 func plainGet(ctx context.Context, c *minio.Client, bucket, key, path string) error {
 	obj, err := c.GetObject(ctx, bucket, key, minio.GetObjectOptions{})
 	if err != nil {
 		return err
 	}
 	defer obj.Close()
+	return writeSynced(path, func(w io.Writer) error {
+		_, err := io.Copy(w, obj)
+		return err
+	})
+}
+
+// writeSynced creates path, fills it and fsyncs it.
+func writeSynced(path string, fill func(io.Writer) error) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(f, obj); err != nil {
-		f.Close()
-		return err
+	err = fill(f)
+	if err == nil {
+		err = f.Sync()
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	return f.Close()
+	return err
 }

@@ -105,13 +105,21 @@ func (s *Service) enqueue(ctx context.Context, b domain.Backup) error {
 
 // copyJobActive reports whether a backup has a copy job queued or running.
 func (s *Service) copyJobActive(ctx context.Context, backupID string) (bool, error) {
-	list, err := s.store.Jobs(ctx, store.JobFilter{BackupID: backupID, Type: jobs.BackupCopy, All: true})
-	if err != nil {
-		return false, err
-	}
-	for _, j := range list {
-		if j.State == jobs.Queued || j.State == jobs.Running {
-			return true, nil
+	return s.jobActive(ctx, backupID, jobs.BackupCopy)
+}
+
+// jobActive reports whether a backup has a job of one of the types queued
+// or running.
+func (s *Service) jobActive(ctx context.Context, backupID string, types ...jobs.Type) (bool, error) {
+	for _, typ := range types {
+		list, err := s.store.Jobs(ctx, store.JobFilter{BackupID: backupID, Type: typ, All: true})
+		if err != nil {
+			return false, err
+		}
+		for _, j := range list {
+			if j.State == jobs.Queued || j.State == jobs.Running {
+				return true, nil
+			}
 		}
 	}
 	return false, nil
@@ -133,7 +141,7 @@ func (s *Service) RunCopyJob(ctx context.Context, t CopyTask, b domain.Backup) e
 	if b.CompressionStatus == domain.Compressing || b.CompressionStatus == domain.FinalizingCompression {
 		return ErrNotNow
 	}
-	if pending, err := s.compressionPending(ctx, b.ID); err != nil || pending {
+	if pending, err := s.jobActive(ctx, b.ID, jobs.StartCompression, jobs.FinalizeCompression); err != nil || pending {
 		if err == nil {
 			err = ErrNotNow
 		}
@@ -156,23 +164,6 @@ func (s *Service) RunCopyJob(ctx context.Context, t CopyTask, b domain.Backup) e
 		}
 	}
 	return nil
-}
-
-// compressionPending reports whether a compression job of the backup is
-// queued or running.
-func (s *Service) compressionPending(ctx context.Context, backupID string) (bool, error) {
-	for _, typ := range []jobs.Type{jobs.StartCompression, jobs.FinalizeCompression} {
-		list, err := s.store.Jobs(ctx, store.JobFilter{BackupID: backupID, Type: typ, All: true})
-		if err != nil {
-			return false, err
-		}
-		for _, j := range list {
-			if j.State == jobs.Queued || j.State == jobs.Running {
-				return true, nil
-			}
-		}
-	}
-	return false, nil
 }
 
 // CopyJobFailed records that a backup's copy job gave up: its queued and
