@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/knib/knib/internal/domain"
@@ -151,6 +152,13 @@ func (s *Service) expire(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	due := func(c domain.BackupCopy) bool {
+		past := c.State == domain.CopyFailed || (c.State == domain.CopyCopied && !c.KeepUntil.IsZero() && now.After(c.KeepUntil))
+		return past && (c.LockUntil.IsZero() || !now.Before(c.LockUntil))
+	}
+	if !slices.ContainsFunc(all, due) {
+		return nil // nothing to delete: the chains need not be read
+	}
 	needed := map[string]bool{} // remote/backup ids a live copy's chain needs
 	for _, c := range all {
 		if c.State == domain.CopyFailed || (!c.KeepUntil.IsZero() && now.After(c.KeepUntil)) {
@@ -168,8 +176,7 @@ func (s *Service) expire(ctx context.Context, now time.Time) error {
 		}
 	}
 	for _, c := range all {
-		due := c.State == domain.CopyFailed || (c.State == domain.CopyCopied && !c.KeepUntil.IsZero() && now.After(c.KeepUntil))
-		if !due || needed[c.RemoteID+"/"+c.BackupID] || (!c.LockUntil.IsZero() && now.Before(c.LockUntil)) {
+		if !due(c) || needed[c.RemoteID+"/"+c.BackupID] {
 			continue
 		}
 		if err := s.deleteCopy(ctx, c); err != nil {
