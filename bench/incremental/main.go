@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -113,13 +114,20 @@ type KnibResult struct {
 	BeforeOperationSeconds float64 `json:"before_operation_seconds"`
 	AfterOperationSeconds  float64 `json:"after_operation_seconds"`
 	FreezeSeconds          float64 `json:"freeze_seconds"`
-	BackupBytes            int64   `json:"backup_bytes"`
-	BackupID               string  `json:"backup_id,omitempty"`
+	// PhaseSeconds are the operation result's phases (snapshot, copy,
+	// fsync; merge when it ran inside the backup).
+	PhaseSeconds map[string]float64 `json:"phase_seconds,omitempty"`
+	// MergeAfterSeconds: from the CLI's exit until the VM is free again
+	// (the merge that follows the backup); not part of Seconds.
+	MergeAfterSeconds float64 `json:"merge_after_seconds"`
+	BackupBytes       int64   `json:"backup_bytes"`
+	BackupID          string  `json:"backup_id,omitempty"`
 }
 
 func knibResult(r backupRun) *KnibResult {
 	return &KnibResult{Seconds: r.Seconds, OperationSeconds: r.OpSeconds, BeforeOperationSeconds: r.PreSeconds,
-		AfterOperationSeconds: r.PostSeconds, FreezeSeconds: r.Freeze, BackupBytes: r.Backup.Size, BackupID: r.Backup.ID}
+		AfterOperationSeconds: r.PostSeconds, FreezeSeconds: r.Freeze, PhaseSeconds: r.Phases, MergeAfterSeconds: r.MergeAfter,
+		BackupBytes: r.Backup.Size, BackupID: r.Backup.ID}
 }
 
 // VnbResult is one virtnbdbackup incremental backup.
@@ -192,7 +200,15 @@ func medianKnib(rs []KnibResult) *KnibResult {
 	if len(rs) == 0 {
 		return nil
 	}
+	phases := map[string]float64{}
+	for _, r := range rs {
+		for p := range r.PhaseSeconds {
+			phases[p] = medianBy(rs, func(r KnibResult) float64 { return r.PhaseSeconds[p] })
+		}
+	}
 	return &KnibResult{
+		PhaseSeconds:           phases,
+		MergeAfterSeconds:      medianBy(rs, func(r KnibResult) float64 { return r.MergeAfterSeconds }),
 		Seconds:                medianBy(rs, func(r KnibResult) float64 { return r.Seconds }),
 		OperationSeconds:       medianBy(rs, func(r KnibResult) float64 { return r.OperationSeconds }),
 		BeforeOperationSeconds: medianBy(rs, func(r KnibResult) float64 { return r.BeforeOperationSeconds }),
@@ -466,7 +482,7 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 					return fmt.Errorf("knib incremental backup after %d MiB: %w", n, err)
 				}
 				r.Knib = knibResult(k)
-				logf("N=%d MiB: knib incremental %.2f s (%.2f s before the operation, operation %.2f s, %.2f s after; freeze %.3f s, %s stored)", n, k.Seconds, k.PreSeconds, k.OpSeconds, k.PostSeconds, k.Freeze, report.MiB(k.Backup.Size))
+				logf("N=%d MiB: knib incremental %.2f s (%.2f s before the operation, operation %.2f s, %.2f s after; freeze %.3f s, %s stored; phases %s; merge after it %.2f s)", n, k.Seconds, k.PreSeconds, k.OpSeconds, k.PostSeconds, k.Freeze, report.MiB(k.Backup.Size), phaseList(k.Phases), k.MergeAfter)
 				if !r.BigFirst {
 					big()
 				}
@@ -568,6 +584,9 @@ func printTable(w io.Writer, rep *Report) {
 		}
 		fmt.Fprintf(w, "RATIO N=%dMiB knib/virtnbdbackup=%s knib/floor=%s (operation: %s) knib_%s/knib_%s=%s\n", r.ChangedMiB, vnb,
 			report.F2(r.Ratios.KnibOverFloor), report.F2(r.Ratios.KnibOpOverFloor), compact(rep.BigDiskBytes), compact(rep.DiskBytes), bigRatio)
+		fmt.Fprintf(w, "TARGET N=%dMiB knib/virtnbdbackup %s (target %s); knib/floor %s (target <= 1.5); big/small %s (target 0.9-1.1); freeze %s s (target <= 0.030); phases %s; merge after the backup %s s\n",
+			r.ChangedMiB, report.F2(r.Ratios.KnibOverVnb), vnbTarget(r.ChangedMiB), report.F2(r.Ratios.KnibOverFloor), report.F2(r.Ratios.BigOverSmall),
+			report.F3(r.Knib.FreezeSeconds), phaseList(r.Knib.PhaseSeconds), report.F2(r.Knib.MergeAfterSeconds))
 	}
 	for _, e := range []struct{ what, msg string }{
 		{"virtnbdbackup did not run", rep.VnbError},
@@ -578,6 +597,37 @@ func printTable(w io.Writer, rep *Report) {
 			fmt.Fprintf(w, "NOTE %s: %s\n", e.what, e.msg)
 		}
 	}
+}
+
+// vnbTarget is issue 17's target for knib/virtnbdbackup at n MiB changed.
+func vnbTarget(n int64) string {
+	switch {
+	case n <= 100:
+		return "<= 0.5"
+	case n <= 500:
+		return "<= 0.6"
+	}
+	return "none set"
+}
+
+// phaseList prints phases as "copy 0.12 fsync 0.03 ...", sorted by name.
+func phaseList(p map[string]float64) string {
+	names := make([]string, 0, len(p))
+	for n := range p {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for i, n := range names {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s %.3f", n, p[n])
+	}
+	if b.Len() == 0 {
+		return "-"
+	}
+	return b.String()
 }
 
 func compact(n int64) string {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/knib/knib/internal/agentapi"
@@ -73,44 +74,12 @@ func (a *Local) takeBackup(ctx context.Context, req agentapi.TakeBackupRequest, 
 		return nil, err
 	}
 
-	// 3. Merge the previous deltas, so one delta per disk remains.
-	crashpoint.Hit("backup.before-merge")
-	began = a.now()
-	others := req.Others
-	branches, err := a.otherBranches(ctx, dom, others)
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range req.Disks {
-		if d.MergeInto == "" {
-			continue
-		}
-		progress(90, "merging the previous delta of "+d.Target)
-		if err := a.mergeLayer(ctx, req.DomainUUID, d.Target, d.Delta, d.MergeInto, running); err != nil {
-			return nil, fmt.Errorf("merge previous delta of %s: %w", d.Target, err)
-		}
-		if err := a.rebaseBranches(ctx, branches, d.Delta, d.MergeInto); err != nil {
+	if !req.DeferMerge {
+		merged, err := a.mergeBackup(ctx, agentapi.MergeBackupRequestOf(req), running, progress)
+		if err != nil {
 			return nil, err
 		}
-	}
-	// 4. End of chain or isolated: merge the new delta back as well.
-	if req.MergeNewDelta {
-		for _, d := range req.Disks {
-			progress(95, "merging the new delta of "+d.Target)
-			if err := a.mergeTop(ctx, req.DomainUUID, d.Target, d.NewDelta, d.NewDeltaBase(), running); err != nil {
-				return nil, fmt.Errorf("merge new delta of %s: %w", d.Target, err)
-			}
-		}
-	}
-	res.Phases[agentapi.PhaseMerge] = a.since(began)
-	// Deltas of earlier backups that left the chain outside knib (disk moved,
-	// replaced or reverted) are left-overs now.
-	var dirs []string
-	for _, d := range req.Disks {
-		dirs = append(dirs, filepath.Dir(d.Frozen))
-	}
-	if removed, err := a.removeUnreferenced(ctx, req.DomainUUID, others, dirs); err == nil && len(removed) > 0 {
-		a.log.Info("removed left-over deltas", "vm", req.DomainUUID, "files", removed)
+		res.Phases[agentapi.PhaseMerge] = merged
 	}
 	chains, err := a.chains(ctx, req.DomainUUID)
 	if err != nil {
@@ -123,6 +92,88 @@ func (a *Local) takeBackup(ctx context.Context, req agentapi.TakeBackupRequest, 
 	}
 	res.Domain = domainToAPI(after)
 	return res, nil
+}
+
+// mergeBackupTask runs the merges a committed backup left to do
+// (agentapi.MergeBackup).
+func (a *Local) mergeBackupTask(ctx context.Context, req agentapi.MergeBackupRequest, progress func(float64, string)) (any, error) {
+	dom, err := a.hv.Domain(ctx, req.DomainUUID)
+	if err != nil {
+		return nil, err
+	}
+	running := dom.State == hypervisor.StateRunning
+	took, err := a.mergeBackup(ctx, req, running, progress)
+	if err != nil && running {
+		// The merge follows the backup, so the VM may be stopped outside
+		// knib meanwhile: the merge goes on without QEMU (every step
+		// checks the real chain first).
+		if now, derr := a.hv.Domain(ctx, req.DomainUUID); derr == nil && now.State != hypervisor.StateRunning && now.State != hypervisor.StatePaused {
+			a.log.Info("the VM stopped during the merge; merging offline", "vm", req.DomainUUID, "err", err)
+			took, err = a.mergeBackup(ctx, req, false, progress)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	res := agentapi.MergeBackupResult{Merge: took}
+	if res.Chains, err = a.chains(ctx, req.DomainUUID); err != nil {
+		return nil, err
+	}
+	after, err := a.hv.Domain(ctx, req.DomainUUID)
+	if err != nil {
+		return nil, err
+	}
+	res.Domain = domainToAPI(after)
+	return res, nil
+}
+
+// mergeBackup merges the previous deltas (one delta per disk remains), then
+// the new ones too at the end of a chain or for an isolated backup, and
+// removes left-over deltas. Idempotent: every merge checks the real chain.
+func (a *Local) mergeBackup(ctx context.Context, req agentapi.MergeBackupRequest, running bool, progress func(float64, string)) (time.Duration, error) {
+	crashpoint.Hit("backup.before-merge")
+	began := a.now()
+	dom, err := a.hv.Domain(ctx, req.DomainUUID)
+	if err != nil {
+		return 0, err
+	}
+	others := req.Others
+	branches, err := a.otherBranches(ctx, dom, others)
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range req.Disks {
+		if d.MergeInto == "" {
+			continue
+		}
+		progress(90, "merging the previous delta of "+d.Target)
+		if err := a.mergeLayer(ctx, req.DomainUUID, d.Target, d.Delta, d.MergeInto, running); err != nil {
+			return 0, fmt.Errorf("merge previous delta of %s: %w", d.Target, err)
+		}
+		if err := a.rebaseBranches(ctx, branches, d.Delta, d.MergeInto); err != nil {
+			return 0, err
+		}
+	}
+	// End of chain or isolated: merge the new delta back as well.
+	if req.MergeNewDelta {
+		for _, d := range req.Disks {
+			progress(95, "merging the new delta of "+d.Target)
+			if err := a.mergeTop(ctx, req.DomainUUID, d.Target, d.NewDelta, d.NewDeltaBase(), running); err != nil {
+				return 0, fmt.Errorf("merge new delta of %s: %w", d.Target, err)
+			}
+		}
+	}
+	took := a.since(began)
+	// Deltas of earlier backups that left the chain outside knib (disk moved,
+	// replaced or reverted) are left-overs now.
+	var dirs []string
+	for _, d := range req.Disks {
+		dirs = append(dirs, filepath.Dir(d.Frozen))
+	}
+	if removed, err := a.removeUnreferenced(ctx, req.DomainUUID, others, dirs); err == nil && len(removed) > 0 {
+		a.log.Info("removed left-over deltas", "vm", req.DomainUUID, "files", removed)
+	}
+	return took, nil
 }
 
 // snapshot puts NewDelta on top of every disk, unless that happened already.
@@ -149,12 +200,38 @@ func (a *Local) snapshot(ctx context.Context, dom hypervisor.Domain, req agentap
 		return 0, fmt.Errorf("only %d of %d disks have their new delta", done, len(req.Disks))
 	}
 	if running {
+		// The new deltas are created first: the snapshot (and the file
+		// system freeze of a quiesced one) then only switches the disks
+		// over to them.
 		snaps := make([]hypervisor.DiskSnapshot, 0, len(req.Disks))
+		removeAll := func() {
+			for _, c := range req.Disks {
+				os.Remove(c.NewDelta)
+			}
+		}
 		for _, d := range req.Disks {
-			snaps = append(snaps, hypervisor.DiskSnapshot{Target: d.Target, File: d.NewDelta})
+			err := a.img.Create(ctx, d.NewDelta, "qcow2", 0, &qemuimg.Backing{Path: d.Frozen, Format: formats[d.Target]})
+			if err == nil {
+				err = a.perm.Disk(d.NewDelta)
+			}
+			if err != nil {
+				removeAll()
+				return 0, cleanError{fmt.Errorf("create delta for %s: %w", d.Target, err)}
+			}
+			snaps = append(snaps, hypervisor.DiskSnapshot{Target: d.Target, File: d.NewDelta, Reuse: true})
+		}
+		if ts, ok := a.hv.(hypervisor.TimedSnapshotter); ok {
+			// The hypervisor times its snapshot call alone.
+			took, err := ts.SnapshotDisksTimed(ctx, req.DomainUUID, snaps, req.Quiesce)
+			if err != nil {
+				removeAll()
+				return 0, cleanError{fmt.Errorf("disk-only snapshot: %w", err)}
+			}
+			return took, nil
 		}
 		start := a.now()
 		if err := a.hv.SnapshotDisks(ctx, req.DomainUUID, snaps, req.Quiesce); err != nil {
+			removeAll()
 			return 0, cleanError{fmt.Errorf("disk-only snapshot: %w", err)}
 		}
 		return a.since(start), nil
@@ -193,7 +270,8 @@ func (a *Local) copyDisk(ctx context.Context, req agentapi.TakeBackupRequest, d 
 		part := dst + ".part"
 		os.Remove(part)
 		if d.Full {
-			err := a.img.Convert(ctx, qemuimg.ConvertOptions{Src: d.Frozen, Dst: part, DstFormat: "qcow2", ForceShare: true})
+			err := a.img.Convert(ctx, qemuimg.ConvertOptions{Src: d.Frozen, Dst: part, DstFormat: "qcow2", ForceShare: true,
+				DstCache: "unsafe", OutOfOrder: true}) // synced once below
 			if err != nil {
 				os.Remove(part)
 				return f, err
@@ -222,23 +300,41 @@ func (a *Local) copyDisk(ctx context.Context, req agentapi.TakeBackupRequest, d 
 			os.Remove(part)
 			return f, err
 		}
+		// The file is complete: it is hashed and inspected while it is
+		// synced (one fsync per file; the hash reads the page cache).
+		var wg sync.WaitGroup
+		var hashErr, infoErr error
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.Hash, hashErr = HashFile(part)
+			if hashErr == nil {
+				f.VirtualSize, infoErr = a.virtualSize(ctx, part)
+			}
+		}()
 		synced := a.now()
-		if err := syncFile(part); err != nil {
+		err := syncFile(part)
+		*fsync += a.since(synced)
+		wg.Wait()
+		if err = errors.Join(err, hashErr, infoErr); err != nil {
 			return f, err
 		}
-		*fsync += a.since(synced)
 		if err := os.Rename(part, dst); err != nil {
 			return f, err
 		}
+		st, err := os.Stat(dst)
+		if err != nil {
+			return f, err
+		}
+		f.Size = st.Size()
+		return f, nil
 	} else if err != nil {
 		return f, err
 	}
-	info, err := a.img.Info(ctx, dst, qemuimg.InfoOptions{})
-	if err != nil {
+	// A file finished by an earlier attempt.
+	var err error
+	if f.VirtualSize, err = a.virtualSize(ctx, dst); err != nil {
 		return f, err
-	}
-	if len(info) > 0 {
-		f.VirtualSize = info[0].VirtualSize
 	}
 	st, err := os.Stat(dst)
 	if err != nil {
@@ -249,6 +345,15 @@ func (a *Local) copyDisk(ctx context.Context, req agentapi.TakeBackupRequest, d 
 		return f, err
 	}
 	return f, nil
+}
+
+// virtualSize is the guest-visible size of an image.
+func (a *Local) virtualSize(ctx context.Context, path string) (int64, error) {
+	info, err := a.img.Info(ctx, path, qemuimg.InfoOptions{})
+	if err != nil || len(info) == 0 {
+		return 0, err
+	}
+	return info[0].VirtualSize, nil
 }
 
 func syncFile(path string) error {
@@ -381,8 +486,9 @@ func (a *Local) copyLayers(ctx context.Context, layers []string, parent, dst str
 		if i < len(layers)-1 {
 			piece = fmt.Sprintf("%s.%d", dst, i)
 		}
+		// No flush here: the backup file is synced once when it is complete.
 		err := a.img.Convert(ctx, qemuimg.ConvertOptions{Src: layers[i], Dst: piece, DstFormat: "qcow2", ForceShare: true,
-			BackingFile: backing, BackingFormat: "qcow2"})
+			BackingFile: backing, BackingFormat: "qcow2", DstCache: "unsafe", OutOfOrder: true})
 		if err != nil {
 			return err
 		}

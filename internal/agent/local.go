@@ -71,6 +71,7 @@ func NewLocal(cfg Config, hv Hypervisor, log *slog.Logger) *Local {
 	a.perm, a.permErr = fileperm.Host()
 	handle(a, agentapi.TakeBackup, a.takeBackup)
 	handle(a, agentapi.Reconcile, a.reconcile)
+	handle(a, agentapi.MergeBackup, a.mergeBackupTask)
 	handle(a, agentapi.DeleteFiles, a.deleteFiles)
 	handle(a, agentapi.Restore, a.restore)
 	handle(a, agentapi.RestoreVolume, a.restoreVolume)
@@ -218,6 +219,13 @@ func (a *Local) StartTask(ctx context.Context, t agentapi.Task) error {
 func (a *Local) TaskStatus(ctx context.Context, id string) (agentapi.TaskStatus, error) {
 	return a.tasks.status(id)
 }
+
+// WaitTask implements agentapi.TaskWaiter.
+func (a *Local) WaitTask(ctx context.Context, id string, last agentapi.TaskStatus) (agentapi.TaskStatus, error) {
+	return a.tasks.waitChange(ctx, id, last)
+}
+
+var _ agentapi.TaskWaiter = (*Local)(nil)
 
 // CancelTask cancels a running task.
 func (a *Local) CancelTask(ctx context.Context, id string) error { return a.tasks.cancel(id) }

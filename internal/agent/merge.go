@@ -10,6 +10,7 @@ import (
 
 	"github.com/knib/knib/internal/crashpoint"
 	"github.com/knib/knib/internal/hypervisor"
+	"github.com/knib/knib/internal/qemuimg"
 )
 
 // layers returns a disk's files top to bottom with their formats.
@@ -87,7 +88,24 @@ func (a *Local) mergeLayer(ctx context.Context, uuid, target, layer, base string
 			return err
 		}
 		crashpoint.Hit("backup.during-merge")
-		if err := a.img.Rebase(ctx, chain[i-1], base, ls[i+1].Format, true); err != nil {
+		baseFormat := ""
+		if i+1 < len(ls) && chain[i+1] == base {
+			baseFormat = ls[i+1].Format
+		} else {
+			// The definition's chain stops short of base: ask the image.
+			infos, err := a.img.Info(ctx, base, qemuimg.InfoOptions{ForceShare: true})
+			if err != nil || len(infos) == 0 {
+				return fmt.Errorf("inspect %s: %w", base, err)
+			}
+			baseFormat = infos[0].Format
+		}
+		if err := a.img.Rebase(ctx, chain[i-1], base, baseFormat, true); err != nil {
+			return err
+		}
+		// The definition may still name the old chain (a VM snapshotted
+		// running, then stopped): it names the top alone again, and the
+		// chain is read from the images' headers.
+		if err := a.hv.SetDiskSources(ctx, uuid, map[string]hypervisor.Layer{target: ls[0]}); err != nil {
 			return err
 		}
 	}

@@ -54,6 +54,8 @@ type task struct {
 	status agentapi.TaskStatus
 	cancel context.CancelFunc
 	done   chan struct{}
+	// changed is closed (and replaced) on every change of the message.
+	changed chan struct{}
 }
 
 // recentlyCollected is how many finished tasks stay known after their
@@ -100,7 +102,8 @@ func (tt *taskTable) start(t agentapi.Task, log *slog.Logger) error {
 		deadline = clock.Real{}.Now().Add(defaultTaskDeadline)
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	tk := &task{status: agentapi.TaskStatus{ID: t.ID, Kind: t.Command, State: agentapi.TaskRunning}, cancel: cancel, done: make(chan struct{})}
+	tk := &task{status: agentapi.TaskStatus{ID: t.ID, Kind: t.Command, State: agentapi.TaskRunning}, cancel: cancel, done: make(chan struct{}),
+		changed: make(chan struct{})}
 	tt.tasks[t.ID] = tk
 	tt.wg.Add(1)
 	go func() {
@@ -109,6 +112,10 @@ func (tt *taskTable) start(t agentapi.Task, log *slog.Logger) error {
 		defer cancel()
 		progress := func(pct float64, msg string) {
 			tt.mu.Lock()
+			if msg != tk.status.Message {
+				close(tk.changed)
+				tk.changed = make(chan struct{})
+			}
 			tk.status.Progress, tk.status.Message = pct, msg
 			tt.mu.Unlock()
 		}
@@ -182,6 +189,30 @@ func (tt *taskTable) closeAll() {
 	}
 	tt.mu.Unlock()
 	tt.wg.Wait()
+}
+
+// waitChange returns the task's status as soon as its state or message
+// differs from last, or when ctx ends (then the status as it is).
+func (tt *taskTable) waitChange(ctx context.Context, id string, last agentapi.TaskStatus) (agentapi.TaskStatus, error) {
+	for {
+		tt.mu.Lock()
+		t, ok := tt.tasks[id]
+		if !ok {
+			tt.mu.Unlock()
+			return agentapi.TaskStatus{}, fmt.Errorf("task %s: %w", id, agentapi.ErrUnknownTask)
+		}
+		st, changed := t.status, t.changed
+		tt.mu.Unlock()
+		if st.State != agentapi.TaskRunning || st.State != last.State || st.Message != last.Message {
+			return tt.status(id)
+		}
+		select {
+		case <-changed:
+		case <-t.done:
+		case <-ctx.Done():
+			return tt.status(id)
+		}
+	}
 }
 
 // wait blocks until a known task has finished.

@@ -99,3 +99,42 @@ func itoa(i int) string {
 	}
 	return string(b)
 }
+
+// WaitTask answers on each change of a task's message and on its end, so
+// that the server waits on pushed changes instead of polling.
+func TestWaitTaskAnswersOnChanges(t *testing.T) {
+	a := &Local{tasks: newTaskTable(), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	step, finish := make(chan struct{}), make(chan struct{})
+	handle(a, agentapi.Hash, func(ctx context.Context, req agentapi.HashRequest, progress func(float64, string)) (any, error) {
+		progress(10, "first")
+		<-step
+		progress(50, "second")
+		<-finish
+		return agentapi.HashResult{Hashes: map[string]string{"vda": "done"}}, nil
+	})
+	ctx := context.Background()
+	if err := a.StartTask(ctx, agentapi.Hash.Task("w1", agentapi.HashRequest{})); err != nil {
+		t.Fatal(err)
+	}
+	st, err := a.WaitTask(ctx, "w1", agentapi.TaskStatus{})
+	if err != nil || st.State != agentapi.TaskRunning {
+		t.Fatalf("first answer: %+v %v", st, err)
+	}
+	if st.Message != "first" {
+		// The task had not reported yet: the next change is its first message.
+		if st, err = a.WaitTask(ctx, "w1", st); err != nil || st.Message != "first" {
+			t.Fatalf("first message: %+v %v", st, err)
+		}
+	}
+	close(step)
+	if st, err = a.WaitTask(ctx, "w1", st); err != nil || st.Message != "second" {
+		t.Fatalf("second message: %+v %v", st, err)
+	}
+	close(finish)
+	if st, err = a.WaitTask(ctx, "w1", st); err != nil || st.State != agentapi.TaskSucceeded {
+		t.Fatalf("end: %+v %v", st, err)
+	}
+	if _, err := a.WaitTask(ctx, "nope", agentapi.TaskStatus{}); !errors.Is(err, agentapi.ErrUnknownTask) {
+		t.Fatalf("unknown task: %v", err)
+	}
+}

@@ -53,6 +53,14 @@ type Agent interface {
 	Files
 }
 
+// TaskWaiter is an agent that pushes task changes (the in-process agent):
+// WaitTask answers as soon as the task's state or message differs from
+// last (or ctx ends), so that a caller does not poll. Agents without it
+// are polled with TaskStatus.
+type TaskWaiter interface {
+	WaitTask(ctx context.Context, id string, last TaskStatus) (TaskStatus, error)
+}
+
 // ChangeMark says how far an agent's inventory changes went: the agent's
 // life (Epoch, chosen at random when the agent starts) and the number of
 // changes it saw in it. Marks are compared for equality only.

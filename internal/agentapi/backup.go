@@ -5,6 +5,7 @@ import "time"
 // Task kinds of the backup chain.
 const (
 	KindTakeBackup  = "backup.take"
+	KindMergeBackup = "backup.merge"
 	KindReconcile   = "vm.reconcile"
 	KindDeleteFiles = "storage.delete"
 )
@@ -26,6 +27,11 @@ type TakeBackupRequest struct {
 	// isolated backup): the disks are left as they were before.
 	MergeNewDelta bool             `json:"merge_new_delta"`
 	Disks         []BackupDiskPlan `json:"disks"`
+	// DeferMerge leaves the merges (MergeInto, MergeNewDelta) to a
+	// KindMergeBackup task run after the backup is committed: the backup is
+	// complete once its files are copied, synced and hashed. An agent that
+	// does not know the field merges at once, as before.
+	DeferMerge bool `json:"defer_merge,omitempty"`
 	// Others are the VM snapshots' frozen files: files of their chains off
 	// the current chain that are backed by a merged delta follow the merge,
 	// and none of their files is removed as a left-over.
@@ -76,6 +82,29 @@ const (
 	PhaseFsync    = "fsync"
 	PhaseMerge    = "merge"
 )
+
+// MergeBackupRequest is the payload of KindMergeBackup: the merges a
+// committed backup left to do (its TakeBackupRequest with DeferMerge).
+// Idempotent: a delta no longer in its disk's chain is only removed.
+type MergeBackupRequest struct {
+	BackupID      string           `json:"backup_id"`
+	DomainUUID    string           `json:"domain_uuid"`
+	MergeNewDelta bool             `json:"merge_new_delta"`
+	Disks         []BackupDiskPlan `json:"disks"`
+	Others        []string         `json:"others,omitempty"`
+}
+
+// MergeBackupRequestOf is the merge a TakeBackupRequest left to do.
+func MergeBackupRequestOf(req TakeBackupRequest) MergeBackupRequest {
+	return MergeBackupRequest{BackupID: req.BackupID, DomainUUID: req.DomainUUID, MergeNewDelta: req.MergeNewDelta, Disks: req.Disks, Others: req.Others}
+}
+
+// MergeBackupResult is the VM as the merge left it.
+type MergeBackupResult struct {
+	Chains []DiskChain   `json:"chains"`
+	Domain Domain        `json:"domain"`
+	Merge  time.Duration `json:"merge"`
+}
 
 // BackupFile is one written backup file.
 type BackupFile struct {

@@ -19,6 +19,7 @@ type None struct{}
 var (
 	TakeBackup          = register[TakeBackupRequest, TakeBackupResult](KindTakeBackup)
 	Reconcile           = register[ReconcileRequest, ReconcileResult](KindReconcile)
+	MergeBackup         = register[MergeBackupRequest, MergeBackupResult](KindMergeBackup)
 	DeleteFiles         = register[DeleteFilesRequest, DeleteFilesResult](KindDeleteFiles)
 	Compress            = register[CompressRequest, CompressResult](KindCompress)
 	FinalizeCompression = register[FinalizeCompressionRequest, CompressResult](KindFinalizeCompressed)

@@ -105,6 +105,7 @@ var codecs = func() map[string]codec {
 	for _, add := range []func() (string, codec){
 		func() (string, codec) { return codecOf(agentapi.TakeBackup) },
 		func() (string, codec) { return codecOf(agentapi.Reconcile) },
+		func() (string, codec) { return codecOf(agentapi.MergeBackup) },
 		func() (string, codec) { return codecOf(agentapi.DeleteFiles) },
 		func() (string, codec) { return codecOf(agentapi.Compress) },
 		func() (string, codec) { return codecOf(agentapi.FinalizeCompression) },

@@ -52,6 +52,9 @@ type BackupCreateResult struct {
 	Type string `json:"type"`
 	// Freeze is how long the guest file systems were frozen, in seconds.
 	Freeze float64 `json:"freeze_seconds"`
+	// Phases are the backup's phases in seconds: snapshot, copy (fsync
+	// excluded), fsync; the merge on primary storage follows the backup.
+	Phases map[string]float64 `json:"phases_seconds,omitempty"`
 }
 
 // BackupCreateVMResult is the result of backup.create-vm: a new VM made

@@ -119,6 +119,7 @@ func finished(op domain.Operation) bool {
 // one follows a single operation until its final state.
 func (s *eventStream) one(ctx context.Context, h *Handler, p domain.Principal, op domain.Operation) error {
 	s.last = s.clk.Now()
+	changed := h.svc.Kernel.OperationsChanged()
 	for {
 		if _, err := s.send(op); err != nil {
 			return nil // the client went away
@@ -126,16 +127,20 @@ func (s *eventStream) one(ctx context.Context, h *Handler, p domain.Principal, o
 		if finished(op) {
 			return nil
 		}
+		// A change this process writes wakes the stream at once; the poll
+		// finds those of other servers.
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-h.closing:
 			return nil
+		case <-changed:
 		case <-time.After(eventPollOne):
 		}
 		if err := s.ping(); err != nil {
 			return nil
 		}
+		changed = h.svc.Kernel.OperationsChanged()
 		next, err := h.svc.Kernel.Operation(ctx, p, op.ID)
 		if err != nil {
 			return nil // gone (or the client left): end the stream

@@ -1,11 +1,25 @@
 package hypervisor
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // DiskSnapshot names the overlay file a disk-only snapshot puts on a disk.
 type DiskSnapshot struct {
 	Target string
 	File   string
+	// Reuse: File exists already, a qcow2 overlay of the disk's current top
+	// (created beforehand, so that the snapshot itself only switches the
+	// disk over: the guest's I/O is held for less).
+	Reuse bool
+}
+
+// TimedSnapshotter is ChainOps whose snapshot also reports how long the
+// hypervisor's snapshot call itself took (the span in which the guest's
+// I/O can be held), without the preparation around it.
+type TimedSnapshotter interface {
+	SnapshotDisksTimed(ctx context.Context, uuid string, disks []DiskSnapshot, quiesce bool) (time.Duration, error)
 }
 
 // ChainOps are the operations on a domain's disk chains that backups,

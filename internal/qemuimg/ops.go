@@ -161,6 +161,10 @@ type ConvertOptions struct {
 	RateLimit int64
 	// OutOfOrder allows out-of-order writes to Dst (-W).
 	OutOfOrder bool
+	// DstCache is Dst's cache mode (-t: "writeback", "unsafe", "none",
+	// ...); empty keeps qemu-img's default (writeback: it flushes Dst when
+	// it closes it). "unsafe" leaves the one flush to the caller.
+	DstCache string
 	// Progress, when set, is called with the percentage done (0..100) as
 	// qemu-img reports it (-p). It is called from another goroutine, never
 	// concurrently with itself.
@@ -206,6 +210,13 @@ func (t *Tool) Convert(ctx context.Context, o ConvertOptions) error {
 	}
 	if o.OutOfOrder {
 		args = append(args, "-W")
+	}
+	switch o.DstCache {
+	case "":
+	case "none", "writeback", "writethrough", "directsync", "unsafe":
+		args = append(args, "-t", o.DstCache)
+	default:
+		return fmt.Errorf("qemu-img convert: invalid cache mode %q", o.DstCache)
 	}
 	args = append(args, imagePath(o.Src), imagePath(o.Dst))
 	if o.Progress == nil {

@@ -127,7 +127,8 @@ func backupOn(t *testing.T, e *env, want, other *migHost, typ domain.BackupType,
 	if op = waitOp(t, e, op); op.State != domain.OpSucceeded {
 		t.Fatalf("backup: %+v", op)
 	}
-	if len(want.Started) != before+1 || len(other.Started) != otherBefore {
+	// The backup, then the merge that follows it (both where the VM runs).
+	if len(want.Started) != before+2 || len(other.Started) != otherBefore {
 		t.Fatalf("backup tasks: wanted host %v, other host %v", want.Started[before:], other.Started[otherBefore:])
 	}
 	var res domain.BackupCreateResult

@@ -11,7 +11,7 @@ import (
 )
 
 // startCall finds the kind literal of every operation the service starts.
-var startCall = regexp.MustCompile(`k\.(?:Start|StartID|VMOperation)\([^\n]*?"([a-z-]+\.[a-z-]+)", `)
+var startCall = regexp.MustCompile(`k\.(?:Start|StartID|VMOperation|VMOperationThen)\([^\n]*?"([a-z-]+\.[a-z-]+)", `)
 
 // Every operation kind the service can start has a registered result type,
 // and the registry has no kind the service never starts.

@@ -23,12 +23,16 @@ func TestCrashPointsRecoverByThemselves(t *testing.T) {
 	s.CLI("host", "refresh")
 	s.CLI("vm", "assign", dom.Name, "--offering", off.ID)
 
-	points := []string{"backup.after-snapshot", "backup.during-copy", "backup.before-merge", "backup.during-merge", "backup.before-commit"}
+	points := []string{"backup.after-snapshot", "backup.during-copy", "backup.before-merge", "backup.during-merge", "backup.before-commit", "backup.before-merge-task"}
+	// The merge of the previous delta follows the committed backup: a crash
+	// there leaves the backup BackedUp (and whole), the VM to recovery.
+	afterCommit := map[string]bool{"backup.before-merge": true, "backup.during-merge": true, "backup.before-merge-task": true}
 	for i, point := range points {
 		t.Run(point, func(t *testing.T) {
 			// A healthy chain head first, so the crashing backup is an
 			// incremental that must also merge the previous delta.
 			s.backup(dom.Name)
+			known := s.backups(dom.Name)
 			marker := "before-" + point
 			guest(t, dom, "echo "+marker+" > /data/f"+strings.Repeat("x", i)+" && sync")
 			if err := dom.WriteDisk(ctxT(t), 1, byte(0x10+i), int64(i)<<20, 1<<20); err != nil {
@@ -61,6 +65,15 @@ func TestCrashPointsRecoverByThemselves(t *testing.T) {
 			for _, b := range s.backups(dom.Name) {
 				if b.Status == "BackingUp" {
 					t.Fatalf("backup still BackingUp: %+v", b)
+				}
+				if _, old := known[b.ID]; !old && afterCommit[point] {
+					if b.Status != "BackedUp" || b.Type != "incremental" {
+						t.Fatalf("the backup committed before the crash: %+v", b)
+					}
+					raw := flatten(t, s.storage(b.Files[1].Path))
+					if !pattern(t, raw, byte(0x10+i), int64(i)<<20, 1<<20) {
+						t.Fatal("the backup committed before the crash misses the data written before it")
+					}
 				}
 				if b.Status == "Error" {
 					if _, err := os.Stat(s.storage(filepath.Join("backups", dom.UUID, b.ID))); !os.IsNotExist(err) {

@@ -158,6 +158,13 @@ func (h *Hypervisor) SnapshotDisks(ctx context.Context, uuid string, disks []hyp
 	var created []string
 	for _, d := range disks {
 		disk, _ := findDisk(e, d.Target)
+		if d.Reuse {
+			// Like libvirt's REUSE_EXT: the overlay was created beforehand.
+			if st, err := os.Stat(filepath.Dir(d.File)); err == nil && st.IsDir() && !fileExists(d.File) {
+				return fmt.Errorf("snapshot of %s: overlay %s to reuse does not exist", e.dom.Name, d.File)
+			}
+			continue
+		}
 		if err := createOverlay(ctx, d.File, disk.Source, disk.Format); err != nil {
 			for _, c := range created {
 				os.Remove(c)

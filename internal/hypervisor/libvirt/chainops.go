@@ -18,7 +18,7 @@ import (
 // snapshotDisks takes one atomic external disk-only snapshot of the listed
 // disks (DISK_ONLY|ATOMIC|NO_METADATA, plus QUIESCE). Disks not listed are
 // excluded explicitly, so libvirt never invents overlays for them.
-func snapshotDisks(l *libvirt.Libvirt, dom libvirt.Domain, disks []hypervisor.DiskSnapshot, quiesce bool) error {
+func snapshotDisks(l *libvirt.Libvirt, dom libvirt.Domain, disks []hypervisor.DiskSnapshot, quiesce bool, took *time.Duration) error {
 	live, err := l.DomainGetXMLDesc(dom, 0)
 	if err != nil {
 		return fmt.Errorf("domain xml: %w", err)
@@ -28,8 +28,10 @@ func snapshotDisks(l *libvirt.Libvirt, dom libvirt.Domain, disks []hypervisor.Di
 		return fmt.Errorf("parse domain xml: %w", err)
 	}
 	want := map[string]string{}
+	reuse := len(disks) > 0
 	for _, d := range disks {
 		want[d.Target] = d.File
+		reuse = reuse && d.Reuse
 	}
 	snap := libvirtxml.DomainSnapshot{
 		Name:   fmt.Sprintf("knib-%d", clock.Real{}.Now().UnixNano()),
@@ -67,7 +69,13 @@ func snapshotDisks(l *libvirt.Libvirt, dom libvirt.Domain, disks []hypervisor.Di
 	if quiesce {
 		flags |= libvirt.DomainSnapshotCreateQuiesce
 	}
-	if _, err := l.DomainSnapshotCreateXML(dom, doc, uint32(flags)); err != nil {
+	if reuse {
+		flags |= libvirt.DomainSnapshotCreateReuseExt
+	}
+	start := clock.Real{}.Now()
+	_, err = l.DomainSnapshotCreateXML(dom, doc, uint32(flags))
+	*took = clock.Since(clock.Real{}, start)
+	if err != nil {
 		return fmt.Errorf("create disk-only snapshot: %w", err)
 	}
 	return nil
@@ -265,7 +273,28 @@ func (h *Hypervisor) SnapshotDisks(ctx context.Context, uuid string, disks []hyp
 	if err != nil {
 		return err
 	}
-	return do(ctx, func() error { return snapshotDisks(l, d, disks, quiesce) })
+	var took time.Duration
+	return do(ctx, func() error { return snapshotDisks(l, d, disks, quiesce, &took) })
+}
+
+// SnapshotDisksTimed implements hypervisor.TimedSnapshotter: the time of
+// the libvirt snapshot call alone (the domain's XML is read before).
+func (h *Hypervisor) SnapshotDisksTimed(ctx context.Context, uuid string, disks []hypervisor.DiskSnapshot, quiesce bool) (time.Duration, error) {
+	l, d, err := h.lookup(ctx, uuid)
+	if err != nil {
+		return 0, err
+	}
+	var took time.Duration
+	done := make(chan struct{})
+	err = do(ctx, func() error {
+		defer close(done)
+		return snapshotDisks(l, d, disks, quiesce, &took)
+	})
+	if err != nil {
+		return 0, err
+	}
+	<-done
+	return took, nil
 }
 
 // BlockCommit implements hypervisor.ChainOps.

@@ -8,6 +8,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/knib/knib/internal/agentapi"
 	"github.com/knib/knib/internal/chain"
@@ -36,6 +37,9 @@ func (s *Service) CreateScheduled(ctx context.Context, p domain.Principal, ref s
 	if err != nil {
 		return domain.Operation{}, err
 	}
+	// The previous backup's merge may still run (it follows the backup's
+	// success): wait for it, the VM is read again below.
+	s.k.AwaitFollowUp(ctx, vm.ID)
 	if vm.OfferingID == "" {
 		return domain.Operation{}, fmt.Errorf("vm %s is not assigned to a backup offering: %w", vm.Name, domain.ErrConflict)
 	}
@@ -71,55 +75,116 @@ func (s *Service) CreateScheduled(ctx context.Context, p domain.Principal, ref s
 	if err := s.storages.CheckPlacement(ctx, vm); err != nil {
 		return domain.Operation{}, fmt.Errorf("vm %s: %w", vm.Name, err)
 	}
-	return s.k.VMOperation(ctx, p, vm, "a backup", "backup.create", func(ctx context.Context, progress kernel.Progress) (domain.OpResult, error) {
-		res, err := s.runBackup(ctx, vm, dom, isolated, quiesce, sched, progress)
-		if err == nil && after != nil {
-			if rerr := after(ctx, vm); rerr != nil {
-				s.k.Log().Warn("after the backup", "vm", vm.Name, "err", rerr)
-			}
+	return s.k.VMOperationThen(ctx, p, vm, "a backup", "backup.create", func(ctx context.Context, progress kernel.Progress) (domain.OpResult, kernel.FollowUp, error) {
+		res, merge, err := s.runBackup(ctx, vm, dom, isolated, quiesce, sched, progress)
+		if err != nil {
+			return nil, nil, err
 		}
-		return res, err
+		return res, func(ctx context.Context) {
+			if merge != nil && !merge(ctx) {
+				return
+			}
+			if after != nil {
+				if rerr := after(ctx, vm); rerr != nil {
+					s.k.Log().Warn("after the backup", "vm", vm.Name, "err", rerr)
+				}
+			}
+		}, nil
 	})
 }
 
 // A backup is four steps, each a function below: plan (pure, in
-// internal/chain), record the intent, execute on the agent, commit.
-func (s *Service) runBackup(ctx context.Context, vm domain.VM, dom agentapi.Domain, isolated, quiesce bool, sched *domain.Schedule, progress kernel.Progress) (domain.OpResult, error) {
+// internal/chain), record the intent, execute on the agent, commit. The
+// backup is complete then; the merges on primary storage it leaves (the
+// previous delta, and the new one at the end of a chain) follow as a step
+// of their own (the returned merge, see mergeAfter).
+func (s *Service) runBackup(ctx context.Context, vm domain.VM, dom agentapi.Domain, isolated, quiesce bool, sched *domain.Schedule, progress kernel.Progress) (domain.OpResult, func(context.Context) bool, error) {
 	a, err := s.k.Agent(vm.HostID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	off, err := s.store.Offering(ctx, vm.OfferingID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	view, err := s.k.VMSettings(ctx, vm)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	progress(1, "planning")
 	b, req, err := s.plan(ctx, vm, dom, off, view, isolated, quiesce, sched)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := s.recordIntent(ctx, vm, &b, req); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	res, err := kernel.Run(ctx, a, agentapi.TakeBackup, req, view.Duration(settings.KeyKnibTimeout), progress, 5, 95)
 	if err != nil {
-		return nil, s.backupFailed(ctx, vm, b, err)
+		return nil, nil, s.backupFailed(ctx, vm, b, err)
 	}
 	crashpoint.Hit("backup.before-commit")
 	if err := s.commit(ctx, vm, &b, req, res, off); err != nil {
-		return nil, s.backupFailed(ctx, vm, b, err)
+		return nil, nil, s.backupFailed(ctx, vm, b, err)
 	}
-	s.k.Log().Info("backup done", "vm", vm.Name, "backup", b.ID, "size", b.Size, "freeze", res.Freeze)
+	s.k.Log().Info("backup done", "vm", vm.Name, "backup", b.ID, "size", b.Size, "freeze", res.Freeze, "phases", res.Phases)
 	obs := s.k.Observe()
+	phases := map[string]float64{}
 	for phase, d := range res.Phases {
 		obs.BackupPhase(phase, d)
+		phases[phase] = d.Seconds()
 	}
 	obs.BackupPhase("freeze", res.Freeze)
-	return domain.BackupCreateResult{ID: b.ID, Type: string(b.Type), Freeze: res.Freeze.Seconds()}, nil
+	out := domain.BackupCreateResult{ID: b.ID, Type: string(b.Type), Freeze: res.Freeze.Seconds(), Phases: phases}
+	if !req.DeferMerge {
+		return out, nil, nil
+	}
+	return out, func(ctx context.Context) bool {
+		return s.mergeAfter(ctx, vm, a, b, req, view.Duration(settings.KeyKnibTimeout))
+	}, nil
+}
+
+// mergeAfter runs the merges a committed backup left (agentapi.MergeBackup)
+// and reports whether the VM is free again. The VM stays BackingUp in the
+// catalogue until they are done: a crash before leaves it to recovery
+// (kernel.RecoverVM merges every delta and ends the chain; the backup
+// stays BackedUp). A failure makes the VM BackupError and recovery runs at
+// once, as for a failed backup.
+func (s *Service) mergeAfter(ctx context.Context, vm domain.VM, a agentapi.Agent, b domain.Backup, req agentapi.TakeBackupRequest, timeout time.Duration) bool {
+	crashpoint.Hit("backup.before-merge-task")
+	res, err := kernel.Run(ctx, a, agentapi.MergeBackup, agentapi.MergeBackupRequestOf(req), timeout, nil, 0, 100)
+	if err != nil {
+		// The VM is the user's again once the backup reported success: it
+		// may have been migrated outside knib meanwhile. The merge goes on
+		// where it is now (idempotent: the agent checks the real chain).
+		if _, cur, rerr := s.k.ReadVM(ctx, vm); rerr == nil && cur.HostID != vm.HostID {
+			if a2, aerr := s.k.Agent(cur.HostID); aerr == nil {
+				s.k.Log().Info("the VM moved during the merge; merging on its new host", "vm", vm.Name, "err", err)
+				vm = cur
+				res, err = kernel.Run(ctx, a2, agentapi.MergeBackup, agentapi.MergeBackupRequestOf(req), timeout, nil, 0, 100)
+			}
+		}
+	}
+	if err == nil {
+		s.k.Observe().BackupPhase(agentapi.PhaseMerge, res.Merge)
+		if res.Domain.UUID != "" {
+			if rerr := s.k.RecordDomain(ctx, res.Domain); rerr != nil {
+				s.k.Log().Warn("record the VM's disks after the merge; the next inventory pass does", "vm", vm.Name, "err", rerr)
+			}
+		}
+		if err = s.store.SetVMWorkState(ctx, vm.ID, ""); err == nil {
+			s.k.Log().Info("backup merged", "vm", vm.Name, "backup", b.ID, "merge", res.Merge)
+			return true
+		}
+	}
+	s.k.Log().Warn("merge after the backup failed; recovering the vm (the backup stays)", "vm", vm.Name, "backup", b.ID, "err", err)
+	if werr := s.store.SetVMWorkState(ctx, vm.ID, domain.VMBackupError); werr != nil {
+		s.k.Log().Warn("record BackupError; recovery finds the VM BackingUp", "vm", vm.Name, "err", werr)
+	}
+	if rerr := s.k.RecoverVM(ctx, vm.ID); rerr != nil {
+		s.k.Log().Warn("recovery after a failed merge did not finish", "vm", vm.Name, "err", rerr)
+	}
+	return false
 }
 
 // plan decides the backup from the chain head, the recorded deltas and the
@@ -198,7 +263,7 @@ func (s *Service) plan(ctx context.Context, vm domain.VM, dom agentapi.Domain, o
 	}
 	// The agent names the new deltas it creates (agentapi.DeltaPrefix).
 	req = agentapi.TakeBackupRequest{InStorage: agentapi.InStorage{Storage: root}, BackupID: b.ID, DomainUUID: vm.ID, Dir: b.Dir,
-		Quiesce: quiesce, MergeNewDelta: pl.MergeNewDelta, Others: others}
+		Quiesce: quiesce, MergeNewDelta: pl.MergeNewDelta, Others: others, DeferMerge: true}
 	for _, p := range pl.Disks {
 		if p.Reason != "" {
 			s.k.Log().Info("disk copied full in an incremental backup", "vm", vm.Name, "disk", p.Target, "why", p.Reason)
@@ -259,6 +324,11 @@ func (s *Service) commit(ctx context.Context, vm domain.VM, b *domain.Backup, re
 				return fmt.Errorf("the agent reported no chain for disk %s", d.Target)
 			}
 			c := res.Chains[i]
+			if req.DeferMerge && d.MergeInto != "" && c.Base == d.Delta {
+				// The previous delta is merged into MergeInto right after
+				// (mergeAfter); the VM stays BackingUp until then.
+				c.Base = d.MergeInto
+			}
 			newChain.Deltas = append(newChain.Deltas, domain.Delta{VMID: vm.ID, Disk: d.Target, BackupID: b.ID, Delta: c.Top, Base: c.Base})
 		}
 	}
@@ -285,6 +355,9 @@ func (s *Service) commit(ctx context.Context, vm domain.VM, b *domain.Backup, re
 				return err
 			}
 		}
+	}
+	if req.DeferMerge {
+		return nil // the VM stays BackingUp until mergeAfter
 	}
 	if err := s.store.SetVMWorkState(ctx, vm.ID, ""); err != nil {
 		return err

@@ -21,6 +21,12 @@ func (s *Kernel) VM(ctx context.Context, p domain.Principal, ref string) (domain
 	if !p.CanSeeVM(vm) {
 		return domain.VM{}, fmt.Errorf("vm %q: %w", ref, domain.ErrNotFound)
 	}
+	if s.follow.running(vm.ID) != nil {
+		// A request about the VM sees it after its operation's follow-up
+		// (a backup's merge), never in between.
+		s.AwaitFollowUp(ctx, vm.ID)
+		return s.store.VM(ctx, vm.ID)
+	}
 	return vm, nil
 }
 

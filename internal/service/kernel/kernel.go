@@ -22,6 +22,8 @@ type Kernel struct {
 	gated    map[string]bool           // hosts whose agent is recovering
 	inv      inventoryState            // registry changes, syncs and re-reads (follow.go)
 	ops      sync.WaitGroup
+	follow   followUps // operations' follow-ups running (followup.go)
+	opw      opWatch   // operation writes, for the event stream (opwatch.go)
 	jobLease time.Duration
 	node     string   // this installation on this machine (leases.go)
 	owner    string   // this process in leases (leases.go)

@@ -10,6 +10,7 @@ import (
 
 // lockVM marks the VM busy for the operation or refuses with a clear message.
 func (s *Kernel) LockVM(ctx context.Context, vm domain.VM, what string) (release func(), err error) {
+	s.AwaitFollowUp(ctx, vm.ID)
 	holder := what + " (started " + s.clock.Now().Format(time.RFC3339) + ")"
 	if err := s.store.AcquireVMFor(ctx, vm.ID, holder, s.Owner(), s.LeaseEnd()); err != nil {
 		return nil, fmt.Errorf("vm %s: %w", vm.Name, err)

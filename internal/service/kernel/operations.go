@@ -26,6 +26,12 @@ func (s *Kernel) Start(ctx context.Context, p domain.Principal, kind, vmID strin
 }
 
 func (s *Kernel) StartID(ctx context.Context, p domain.Principal, id, kind, vmID string, fn func(ctx context.Context, progress Progress) (domain.OpResult, error)) (domain.Operation, error) {
+	return s.startID(ctx, p, id, kind, vmID, fn, nil)
+}
+
+// startID is StartID with then, run once the outcome is recorded (nil:
+// nothing).
+func (s *Kernel) startID(ctx context.Context, p domain.Principal, id, kind, vmID string, fn func(ctx context.Context, progress Progress) (domain.OpResult, error), then func(ctx context.Context)) (domain.Operation, error) {
 	now := s.clock.Now()
 	op := domain.Operation{ID: id, Kind: kind, VMID: vmID, AccountID: p.AccountID, State: domain.OpPending, Created: now, Updated: now,
 		Owner: s.Owner(), LeaseUntil: now.Add(s.Lease())}
@@ -36,6 +42,9 @@ func (s *Kernel) StartID(ctx context.Context, p domain.Principal, id, kind, vmID
 	go func() {
 		defer s.ops.Done()
 		bg := context.WithoutCancel(ctx)
+		if then != nil {
+			defer then(bg) // after the outcome's save below (LIFO)
+		}
 		var mu sync.Mutex
 		cur := op
 		lost := false
@@ -54,6 +63,7 @@ func (s *Kernel) StartID(ctx context.Context, p domain.Principal, id, kind, vmID
 			} else {
 				err = write()
 			}
+			s.opw.written()
 			if err != nil {
 				s.log.Error("update operation", "id", cur.ID, "state", cur.State, "err", err)
 			} else if !ok && !lost {

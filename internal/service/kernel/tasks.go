@@ -90,8 +90,17 @@ func Run[Req, Res any](ctx context.Context, a agentapi.Agent, cmd agentapi.Comma
 	}
 	delay := 25 * time.Millisecond
 	last := ""
+	// An agent that pushes changes is waited on, never polled.
+	waiter, push := a.(agentapi.TaskWaiter)
+	var seen agentapi.TaskStatus
 	for {
-		st, err := a.TaskStatus(tctx, id)
+		var st agentapi.TaskStatus
+		var err error
+		if push {
+			st, err = waiter.WaitTask(tctx, id, seen)
+		} else {
+			st, err = a.TaskStatus(tctx, id)
+		}
 		if err != nil {
 			if tctx.Err() != nil {
 				cancelTask()
@@ -99,6 +108,7 @@ func Run[Req, Res any](ctx context.Context, a agentapi.Agent, cmd agentapi.Comma
 			}
 			return zero, &TaskError{Msg: fmt.Sprintf("%s: %v", cmd.Name, err)}
 		}
+		seen = st
 		if progress != nil && st.Message != last {
 			last = st.Message
 			progress(from+(to-from)*st.Progress/100, st.Message)
@@ -112,6 +122,13 @@ func Run[Req, Res any](ctx context.Context, a agentapi.Agent, cmd agentapi.Comma
 			return res, nil
 		case agentapi.TaskFailed:
 			return zero, &TaskError{Msg: st.Error, Clean: st.Clean, Damaged: st.Damaged}
+		}
+		if push {
+			if tctx.Err() != nil {
+				cancelTask()
+				return zero, &TaskError{Msg: fmt.Sprintf("%s timed out after %s (knib.timeout)", cmd.Name, timeout)}
+			}
+			continue
 		}
 		select {
 		case <-tctx.Done():

@@ -95,6 +95,8 @@ func (s *Service) RestoreBackup(ctx context.Context, p domain.Principal, id stri
 	if err != nil {
 		return domain.Operation{}, err
 	}
+	// The merge that follows a backup of the VM finishes first.
+	s.k.AwaitFollowUp(ctx, b.VMID)
 	// Decide on the VM's real state, not on the last inventory.
 	if old, err := s.store.VM(ctx, b.VMID); err == nil {
 		s.k.RefreshHost(ctx, old.HostID)
