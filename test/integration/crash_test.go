@@ -99,13 +99,13 @@ func TestCrashPointsRecoverByThemselves(t *testing.T) {
 }
 
 // waitRecovered waits until no backup of the VM is BackingUp and the VM is
-// not in a work state.
+// not in a work state: its last backup's merge and any recovery have ended.
 func waitRecovered(t *testing.T, s *Server, vm string) VMDisks {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		v := s.vmDisks(vm)
-		busy := v.State == "BackingUp" || v.State == "BackupError"
+		busy := v.State == "BackingUp" || v.State == "BackupError" || v.Busy != ""
 		for _, b := range s.backups(vm) {
 			busy = busy || b.Status == "BackingUp"
 		}

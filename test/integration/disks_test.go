@@ -45,6 +45,7 @@ func TestDisksThatChange(t *testing.T) {
 	if full := s.fullDisks(b2.ID); b2.Type != "incremental" || full["vda"] || !full["vdb"] {
 		t.Fatalf("after the move: b2 %s, full disks %v", b2.Type, full)
 	}
+	waitRecovered(t, s, dom.Name) // the old delta goes with the merge that follows b2
 	if left, _ := filepath.Glob(filepath.Join(dom.Dir, "knib-delta.*.vdb.*")); len(left) != 0 {
 		t.Fatalf("the moved disk's old delta is left over: %v", left)
 	}
@@ -124,6 +125,7 @@ func TestDisksThatChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	b7 := s.backup(dom.Name)
+	waitRecovered(t, s, dom.Name)
 	if full := s.fullDisks(b7.ID); !full["vda"] || full["vdb"] || b7.ParentID != b6.ID {
 		t.Fatalf("b7 after reverting vda outside knib: parent %s full %v", b7.ParentID, full)
 	}

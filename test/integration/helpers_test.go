@@ -33,6 +33,7 @@ type Backup struct {
 // VMDisks is the disk part of `knib vm show -o json`.
 type VMDisks struct {
 	State     string `json:"state"`
+	Busy      string `json:"busy"`
 	ChainHead string `json:"chain_head"`
 	LastError string `json:"last_error"`
 	Disks     []struct {

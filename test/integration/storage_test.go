@@ -321,6 +321,7 @@ func TestStorageMigrateCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	b2 := s.backup(dom.Name)
+	waitRecovered(t, s, dom.Name) // b2's merge ends before the server is killed
 	backupDirs := func(root string) []string {
 		left, _ := filepath.Glob(filepath.Join(root, "backups", dom.UUID, "*"))
 		return left
