@@ -19,10 +19,12 @@ build:
 demo: setup build
 	bash scripts/demo.sh
 
-# Every test, including the integration tests that boot real guests.
+# Every test: the unit tests, then the integration tests that boot real
+# guests (two processes at once: scripts/integration.sh), then the fuzzers.
 test: setup tidy-check
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 40m ./...
+	$(GO) test -count=1 -timeout 40m $$($(GO) list ./... | grep -v /test/integration$$)
+	GO=$(GO) bash scripts/integration.sh
 	bash scripts/fuzz.sh 5000x
 
 # Every fuzz target for longer (FUZZTIME each, default 5m).

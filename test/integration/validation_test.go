@@ -244,7 +244,7 @@ func TestValidationVMNeverOutlivesItsServer(t *testing.T) {
 	}
 	var crashed []string
 	for _, name := range strings.Fields(run(t, "virsh", "-c", "qemu:///system", "list", "--name")) {
-		if strings.HasPrefix(name, "knib-validate-") {
+		if strings.HasPrefix(name, "knib-validate-"+b.ID[:8]) { // this backup's, not another test's
 			crashed = append(crashed, name)
 		}
 	}
