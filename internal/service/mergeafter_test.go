@@ -149,3 +149,70 @@ func TestFailedMergeAfterTheBackupIsRecovered(t *testing.T) {
 		t.Fatalf("the backup whose merge failed: %+v", last)
 	}
 }
+
+// A request that needs a VM while the server's own recovery holds it (the
+// reconciliation right after a restart) waits for the recovery and then
+// runs, instead of being refused because the VM is busy.
+func TestRequestsWaitForRecovery(t *testing.T) {
+	e, a, b := migEnv(t)
+	backupOn(t, e, a, b, domain.BackupFull, "vda", "vdb")
+	ctx := context.Background()
+	if err := e.st.SetVMWorkState(ctx, vmID, domain.VMBackupError); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	hold, reconciling := true, false
+	a.Task = func(req agentapi.Task) agentapi.TaskStatus {
+		if req.Command == agentapi.KindReconcile {
+			mu.Lock()
+			defer mu.Unlock()
+			reconciling = true
+			if hold {
+				return agentapi.TaskStatus{State: agentapi.TaskRunning, Message: "merging"}
+			}
+			return agentapi.TaskStatus{State: agentapi.TaskSucceeded, Progress: 100, Result: agentapi.ReconcileResult{}}
+		}
+		return a.backupTask(req)
+	}
+	reconciled := make(chan struct{})
+	go func() {
+		e.svc.Recovery.Reconcile(ctx)
+		close(reconciled)
+	}()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		seen := reconciling
+		mu.Unlock()
+		if seen {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no recovery task")
+		}
+	}
+	type created struct {
+		op  domain.Operation
+		err error
+	}
+	next := make(chan created, 1)
+	go func() {
+		op, err := e.svc.Backups.CreateBackup(ctx, e.admin, "web", false, false)
+		next <- created{op, err}
+	}()
+	select {
+	case c := <-next:
+		t.Fatalf("a backup was answered while the recovery runs: %+v %v", c.op, c.err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	mu.Lock()
+	hold = false
+	mu.Unlock()
+	<-reconciled
+	c := <-next
+	if c.err != nil {
+		t.Fatalf("the backup after the recovery: %v", c.err)
+	}
+	if got := waitOp(t, e, c.op); got.State != domain.OpSucceeded {
+		t.Fatalf("the backup after the recovery: %+v", got)
+	}
+}

@@ -208,7 +208,9 @@ func TestCrossHostMoveRecoversAfterCrash(t *testing.T) {
 	}
 	s.ReconcileEvery = "2s"
 	s.Restart("KNIB_CRASH_AT=move.after-target")
-	s.Run(nil, "backup", "restore", b.ID, "--quick-restore", "--host", "hostb", "--async")
+	if r := s.Run(nil, "backup", "restore", b.ID, "--quick-restore", "--host", "hostb", "--async"); r.Code != 0 {
+		t.Fatalf("quick restore onto host B: %s", r.Stderr)
+	}
 	if err := s.Wait(2 * time.Minute); err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,8 @@ import (
 // on primary storage runs right after, as a step of its own (recorded in
 // the catalogue, so that recovery finishes it after a crash). Requests of
 // this process that need the VM wait for its follow-up instead of finding
-// the VM busy (AwaitFollowUp; LockVM does).
+// the VM busy (AwaitFollowUp; LockVM does). Recovery the server starts by
+// itself is waited for the same way (LockVMForRecovery).
 
 // FollowUp runs after its operation's outcome was recorded, with the VM
 // still locked; nil is none.

@@ -62,7 +62,7 @@ func (s *Service) reconcileVM(ctx context.Context, vm domain.VM, backingUp, onSt
 	}
 	// A quick restore interrupted before its consolidation ended: resume it.
 	if vm.State == domain.VMRunning && onStorage {
-		if release, err := s.k.LockVM(ctx, vm, "consolidation"); err == nil {
+		if release, err := s.k.LockVMForRecovery(ctx, vm, "consolidation"); err == nil {
 			a, err := s.k.RecoveryAgent(vm.HostID)
 			if err != nil {
 				release()
@@ -90,7 +90,7 @@ func (s *Service) reconcileVM(ctx context.Context, vm domain.VM, backingUp, onSt
 	if !stale {
 		return
 	}
-	release, err := s.k.LockVM(ctx, vm, "recovery")
+	release, err := s.k.LockVMForRecovery(ctx, vm, "recovery")
 	if err != nil {
 		return
 	}

@@ -200,7 +200,7 @@ func (s *Service) RecoverMoves(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		release, err := s.k.LockVM(ctx, vm, "recovery of a restore onto another host")
+		release, err := s.k.LockVMForRecovery(ctx, vm, "recovery of a restore onto another host")
 		if err != nil {
 			continue
 		}
