@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/digitalocean/go-libvirt"
@@ -59,6 +60,18 @@ func (d *Domain) Agent(ctx context.Context, execute string, arguments, ret any) 
 		return err
 	}
 	res, err := d.L.QEMUDomainAgentCommand(d.Dom, string(b), agentTimeout(ctx), 0)
+	// libvirt refuses agent commands while the domain is paused; knib
+	// pauses a VM for milliseconds (the flush after a block job, e.g. the
+	// merge that follows a backup), so the command is sent again once the
+	// domain runs. A refused command never reached the guest.
+	for err != nil && strings.Contains(err.Error(), "domain is not running") && d.alive() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("guest agent %s: the domain stayed paused: %w (%v)", execute, ctx.Err(), err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		res, err = d.L.QEMUDomainAgentCommand(d.Dom, string(b), agentTimeout(ctx), 0)
+	}
 	if err != nil {
 		return fmt.Errorf("guest agent %s: %w", execute, err)
 	}
@@ -79,6 +92,14 @@ func (d *Domain) Agent(ctx context.Context, execute string, arguments, ret any) 
 		return fmt.Errorf("guest agent %s: bad return %q: %w", execute, r.Return, err)
 	}
 	return nil
+}
+
+// alive reports whether the domain is running or paused now: a command
+// refused as "domain is not running" by a domain that is alive was refused
+// during a pause.
+func (d *Domain) alive() bool {
+	state, err := d.State()
+	return err == nil && (state == libvirt.DomainPaused || state == libvirt.DomainRunning)
 }
 
 // WaitAgent waits until the guest agent answers guest-ping, bounded by ctx.

@@ -617,11 +617,25 @@ func (h *Hypervisor) AgentCommand(ctx context.Context, uuid string, command []by
 		return nil, err
 	}
 	var reply libvirt.OptString
-	err = do(ctx, func() error {
+	send := func() error {
 		var err error
 		reply, err = l.QEMUDomainAgentCommand(d, string(command), agentTimeout(ctx), 0)
 		return err
-	})
+	}
+	err = do(ctx, send)
+	// libvirt refuses agent commands while the domain is paused, and knib
+	// pauses a running VM for milliseconds (the flush after a block job:
+	// the merge that follows a backup, a block pull). A command refused
+	// so never reached the guest: it is sent again once the domain runs,
+	// for at most agentPauseWait.
+	clk := clock.Real{}
+	for end := clk.Now().Add(agentPauseWait); err != nil && refusedWhilePaused(l, d, err) && clk.Now().Before(end); {
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+		err = do(ctx, send)
+	}
 	if err != nil {
 		return nil, agentError(ctx, err)
 	}
@@ -629,6 +643,20 @@ func (h *Hypervisor) AgentCommand(ctx context.Context, uuid string, command []by
 		return nil, nil
 	}
 	return []byte(reply[0]), nil
+}
+
+// agentPauseWait bounds how long an agent command refused because the
+// domain was paused is sent again.
+const agentPauseWait = 10 * time.Second
+
+// refusedWhilePaused reports whether err is libvirt's "domain is not
+// running" for a domain that is running or paused now.
+func refusedWhilePaused(l *libvirt.Libvirt, d libvirt.Domain, err error) bool {
+	if code, ok := errCode(err); !ok || code != libvirt.ErrOperationInvalid || !strings.Contains(err.Error(), "domain is not running") {
+		return false
+	}
+	state, _, serr := l.DomainGetState(d, 0)
+	return serr == nil && (libvirt.DomainState(state) == libvirt.DomainPaused || libvirt.DomainState(state) == libvirt.DomainRunning)
 }
 
 // agentError classifies a failed agent command.
