@@ -157,7 +157,7 @@ func TestValidation(t *testing.T) {
 				withoutShot = b.ID
 			}
 			// The validation VM is gone, and so are its overlays.
-			if out := run(t, "virsh", "-c", "qemu:///system", "list", "--all", "--name"); strings.Contains(out, "knib-validate-") {
+			if out := run(t, "virsh", "-c", "qemu:///system", "list", "--all", "--name"); strings.Contains(out, "knib-validate-"+b.ID[:8]) {
 				t.Fatalf("validation VM left: %s", out)
 			}
 			if left, _ := os.ReadDir(s.storage("validation")); len(left) != 0 {
@@ -339,7 +339,7 @@ func TestValidationAccountLimits(t *testing.T) {
 	if v := s.waitValidation(b.ID); v.ValidationStatus != "UnableToValidate" || !strings.Contains(v.ValidationReason, "limit 1") {
 		t.Fatalf("a validation refused by the limits: %+v", v)
 	}
-	if out := run(t, "virsh", "-c", "qemu:///system", "list", "--all", "--name"); strings.Contains(out, "knib-validate-") {
+	if out := run(t, "virsh", "-c", "qemu:///system", "list", "--all", "--name"); strings.Contains(out, "knib-validate-"+b.ID[:8]) {
 		t.Fatalf("validation VM left: %s", out)
 	}
 
