@@ -21,11 +21,14 @@ import (
 	"github.com/knib/knib/internal/revert"
 )
 
-// verifiedBy names the check every restore makes before it reports success:
-// qemu-img compare reads both images through their backing chains and
-// compares what a guest would see, whatever the formats and allocation, so
-// it proves the restored disk holds exactly the backup's data (a file hash
-// cannot: the restored file's layout differs from the backup's).
+// Every restore checks what it wrote against the backup before it reports
+// success, by what a guest would see, whatever the formats and allocation
+// (a file hash cannot: the restored file's layout differs from the
+// backup's): by guest digests (guestdigest.go) or, when the backup has
+// compressed clusters, with verifiedBy.
+
+// verifiedBy: qemu-img compare reads both images through their backing
+// chains and compares them.
 const verifiedBy = "qemu-img compare"
 
 // verifiedLabel says how a restored disk was checked: a quick restore's
@@ -70,13 +73,14 @@ func (a *Local) openBackup(root, rel string) (dir, storedXML string, bases map[s
 	return dir, storedXML, bases, nil
 }
 
-// writeDisk writes a disk (prepareDisk) and puts it in place at once.
-func (a *Local) writeDisk(ctx context.Context, src, dest, format string, quick bool, trash *[]string) error {
+// writeDisk writes a disk (prepareDisk) and puts it in place at once; it
+// returns how the disk was verified.
+func (a *Local) writeDisk(ctx context.Context, src, dest, format string, quick bool, trash *[]string) (string, error) {
 	p, err := a.prepareDisk(ctx, src, dest, format, quick)
 	if err != nil {
-		return err
+		return "", err
 	}
-	return p.commit(trash)
+	return p.verified, p.commit(trash)
 }
 
 // preparedDisk is a restored disk written and verified beside its
@@ -85,11 +89,13 @@ func (a *Local) writeDisk(ctx context.Context, src, dest, format string, quick b
 type preparedDisk struct {
 	part, dest, src string
 	quick           bool
+	// verified says how the content was checked against the backup.
+	verified string
 }
 
 // prepareDisk writes a backup file's flattened content (or, quick, a thin
-// overlay on it) beside dest and checks the result against the backup. On
-// error nothing is left behind.
+// overlay on it) beside dest, fsyncs it and checks it against the backup.
+// On error nothing is left behind.
 func (a *Local) prepareDisk(ctx context.Context, src, dest, format string, quick bool) (preparedDisk, error) {
 	p := preparedDisk{part: dest + ".knib-restore.part", dest: dest, src: src, quick: quick}
 	os.Remove(p.part)
@@ -97,10 +103,19 @@ func (a *Local) prepareDisk(ctx context.Context, src, dest, format string, quick
 		return p, err
 	}
 	var err error
+	var want <-chan digestPair
 	if quick {
 		err = a.img.Create(ctx, p.part, "qcow2", 0, &qemuimg.Backing{Path: src, Format: "qcow2"})
 	} else {
-		err = a.img.Convert(ctx, qemuimg.ConvertOptions{Src: src, SrcFormat: "qcow2", Dst: p.part, DstFormat: format, ForceShare: true})
+		// The backup's guest digest is taken while qemu-img reads the same
+		// files: the verification below then reads back only the written
+		// image, not the backup a second time.
+		dctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		want = a.startDigest(dctx, src, "qcow2")
+		// No flush of its own (-t unsafe): the one fsync is below.
+		err = a.img.Convert(ctx, qemuimg.ConvertOptions{Src: src, SrcFormat: "qcow2", Dst: p.part, DstFormat: format,
+			ForceShare: true, DstCache: "unsafe", OutOfOrder: true})
 	}
 	if err == nil {
 		// QEMU writes the restored disk (or the overlay): 0660 in its
@@ -124,9 +139,16 @@ func (a *Local) prepareDisk(ctx context.Context, src, dest, format string, quick
 			p.discard()
 			return p, fmt.Errorf("verify %s: %w", dest, err)
 		}
+		p.verified = verifiedLabel(true)
 		return p, nil
 	}
-	same, err := a.img.Compare(ctx, src, p.part, true)
+	same, ok, err := a.sameByDigest(ctx, want, p.part, format)
+	p.verified = verifiedByDigest
+	if err == nil && !ok {
+		// Compressed clusters: qemu-img reads both images.
+		same, err = a.img.Compare(ctx, src, p.part, true)
+		p.verified = verifiedBy
+	}
 	if err != nil {
 		p.discard()
 		return p, fmt.Errorf("verify %s: %w", dest, err)
@@ -294,6 +316,7 @@ func (a *Local) restore(ctx context.Context, req agentapi.RestoreRequest, progre
 			}
 			return res, err
 		}
+		rd.Verified = disk.verified
 		steps = append(steps, step{f: f, rd: rd, cur: cur, isAttached: isAttached, format: format, disk: disk})
 	}
 	damaged, err := chk.result(req.Verify)
@@ -543,7 +566,7 @@ func (a *Local) restoreVolume(ctx context.Context, req agentapi.RestoreVolumeReq
 	}
 	r.Success()
 	return agentapi.RestoreResult{UUID: dom.UUID, Name: dom.Name, Started: started, Damaged: damaged,
-		Disks: []agentapi.RestoredDisk{{Target: target, Path: dest, Verified: verifiedLabel(quick), Attached: true}}}, nil
+		Disks: []agentapi.RestoredDisk{{Target: target, Path: dest, Verified: disk.verified, Attached: true}}}, nil
 }
 
 // adopt defines here a stopped VM of another host of the zone from its
@@ -627,7 +650,8 @@ func (a *Local) createVM(ctx context.Context, req agentapi.CreateVMRequest, prog
 			}
 		}
 		dest := freeName(filepath.Join(destDir, req.Name+"-"+f.Disk+".qcow2"))
-		if err := a.writeDisk(ctx, src, dest, "qcow2", req.Quick, nil); err != nil {
+		verified, err := a.writeDisk(ctx, src, dest, "qcow2", req.Quick, nil)
+		if err != nil {
 			err = chk.or(fmt.Errorf("disk %s: %w", f.Disk, err))
 			if damageOf(err) != nil {
 				r.Fail()
@@ -639,7 +663,7 @@ func (a *Local) createVM(ctx context.Context, req agentapi.CreateVMRequest, prog
 		}
 		r.Add("remove "+dest, func() error { return removeIfExists(dest) })
 		dests[f.Disk] = dest
-		res.Disks = append(res.Disks, agentapi.RestoredDisk{Target: f.Disk, Path: dest, Verified: verifiedLabel(req.Quick)})
+		res.Disks = append(res.Disks, agentapi.RestoredDisk{Target: f.Disk, Path: dest, Verified: verified})
 	}
 	// The new disks are new files; the VM is defined only from intact
 	// backup files (the reverter removes the files otherwise).
