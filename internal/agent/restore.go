@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"libvirt.org/go/libvirtxml"
@@ -160,6 +161,34 @@ func (a *Local) prepareDisk(ctx context.Context, src, dest, format string, quick
 	return p, nil
 }
 
+// prepareAll runs prepare(ctx, i) for i in [0, n) side by side and returns
+// the first error; that error cancels the context of the others.
+func (a *Local) prepareAll(ctx context.Context, n int, prepare func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := prepare(ctx, i); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
 // discard removes a prepared disk that will not be used.
 func (p preparedDisk) discard() { os.Remove(p.part) }
 
@@ -263,6 +292,7 @@ func (a *Local) restore(ctx context.Context, req agentapi.RestoreRequest, progre
 	// VM's disk.
 	type step struct {
 		f          agentapi.RestoreFile
+		src        string
 		rd         agentapi.RestoredDisk
 		cur        hypervisor.Disk
 		isAttached bool
@@ -275,8 +305,8 @@ func (a *Local) restore(ctx context.Context, req agentapi.RestoreRequest, progre
 			st.disk.discard()
 		}
 	}
-	for i, f := range req.Files {
-		progress(10+80*float64(i)/float64(len(req.Files)), "restoring "+f.Disk)
+	var targets []string
+	for _, f := range req.Files {
 		src, err := inStorage(req.Storage, f.Path)
 		if err != nil {
 			return res, err
@@ -305,19 +335,29 @@ func (a *Local) restore(ctx context.Context, req agentapi.RestoreRequest, progre
 		if req.Quick || format == "" {
 			format = "qcow2"
 		}
-		disk, err := a.prepareDisk(ctx, src, rd.Path, format, req.Quick)
-		if err != nil {
-			discard()
-			err = chk.or(fmt.Errorf("restore disk %s: %w", f.Disk, err))
-			if damageOf(err) != nil && res.Defined {
-				if uerr := a.hv.UndefineDomain(context.WithoutCancel(ctx), req.DomainUUID); uerr != nil {
-					return res, errors.Join(err, fmt.Errorf("undefine the VM defined for the restore: %w", uerr))
-				}
-			}
-			return res, err
+		steps = append(steps, step{f: f, src: src, rd: rd, cur: cur, isAttached: isAttached, format: format})
+		targets = append(targets, f.Disk)
+	}
+	// The disks are written (and verified) side by side; the first error
+	// stops the others.
+	progress(10, "restoring "+strings.Join(targets, ", "))
+	if err := a.prepareAll(ctx, len(steps), func(ctx context.Context, i int) error {
+		st := &steps[i]
+		var err error
+		if st.disk, err = a.prepareDisk(ctx, st.src, st.rd.Path, st.format, req.Quick); err != nil {
+			return fmt.Errorf("restore disk %s: %w", st.f.Disk, err)
 		}
-		rd.Verified = disk.verified
-		steps = append(steps, step{f: f, rd: rd, cur: cur, isAttached: isAttached, format: format, disk: disk})
+		st.rd.Verified = st.disk.verified
+		return nil
+	}); err != nil {
+		discard()
+		err = chk.or(err)
+		if damageOf(err) != nil && res.Defined {
+			if uerr := a.hv.UndefineDomain(context.WithoutCancel(ctx), req.DomainUUID); uerr != nil {
+				return res, errors.Join(err, fmt.Errorf("undefine the VM defined for the restore: %w", uerr))
+			}
+		}
+		return res, err
 	}
 	damaged, err := chk.result(req.Verify)
 	if err != nil {
