@@ -497,7 +497,8 @@ func waitAgent(ctx context.Context, d *testbed.Domain) error {
 		if err == nil {
 			return nil
 		}
-		if st, serr := d.State(); serr != nil || st != libvirt.DomainPaused {
+		// Paused, or running again since WaitAgent looked.
+		if st, serr := d.State(); serr != nil || (st != libvirt.DomainPaused && st != libvirt.DomainRunning) {
 			return err
 		}
 		select {
