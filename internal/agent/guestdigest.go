@@ -20,7 +20,8 @@ import (
 //
 // A restore verifies with it instead of `qemu-img compare`: the backup's
 // digest is taken while `qemu-img convert` reads the same files (from the
-// page cache), and after the fsync only the written image is read back.
+// page cache), and only the written image is read back, while it is
+// fsynced.
 
 const (
 	digestBlock  = 64 << 10

@@ -127,38 +127,51 @@ func (a *Local) prepareDisk(ctx context.Context, src, dest, format string, quick
 		p.discard()
 		return p, err
 	}
-	if err := syncFile(p.part); err != nil {
+	// The fsync and the check run side by side: the check reads what was
+	// written (the page cache), the fsync puts it on disk; the disk counts
+	// as written when both succeeded.
+	synced := make(chan error, 1)
+	go func() { synced <- syncFile(p.part) }()
+	verr := a.checkPrepared(ctx, &p, want, format)
+	if err := <-synced; err != nil {
 		p.discard()
 		return p, err
 	}
-	if quick {
+	if verr != nil {
+		p.discard()
+		return p, verr
+	}
+	return p, nil
+}
+
+// checkPrepared checks a written disk (or overlay) against its backup file
+// and sets p.verified.
+func (a *Local) checkPrepared(ctx context.Context, p *preparedDisk, want <-chan digestPair, format string) error {
+	if p.quick {
 		// An empty overlay reads through to the backup file: its content is
 		// the backup's by construction. Check the construction (backing file
 		// and size, O(1)) instead of reading every byte, so that the time to
 		// a running VM does not grow with the disk.
-		if err := a.checkOverlay(ctx, p.part, src); err != nil {
-			p.discard()
-			return p, fmt.Errorf("verify %s: %w", dest, err)
+		if err := a.checkOverlay(ctx, p.part, p.src); err != nil {
+			return fmt.Errorf("verify %s: %w", p.dest, err)
 		}
 		p.verified = verifiedLabel(true)
-		return p, nil
+		return nil
 	}
 	same, ok, err := a.sameByDigest(ctx, want, p.part, format)
 	p.verified = verifiedByDigest
 	if err == nil && !ok {
 		// Compressed clusters: qemu-img reads both images.
-		same, err = a.img.Compare(ctx, src, p.part, true)
+		same, err = a.img.Compare(ctx, p.src, p.part, true)
 		p.verified = verifiedBy
 	}
 	if err != nil {
-		p.discard()
-		return p, fmt.Errorf("verify %s: %w", dest, err)
+		return fmt.Errorf("verify %s: %w", p.dest, err)
 	}
 	if !same {
-		p.discard()
-		return p, fmt.Errorf("verify %s: the written image differs from the backup", dest)
+		return fmt.Errorf("verify %s: the written image differs from the backup", p.dest)
 	}
-	return p, nil
+	return nil
 }
 
 // prepareAll runs prepare(ctx, i) for i in [0, n) side by side and returns
