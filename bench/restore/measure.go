@@ -299,7 +299,7 @@ func (b *bench) quick(ctx context.Context, d *testbed.Domain, id string, r *Run)
 		}
 	}
 	actx, acancel := context.WithTimeout(ctx, testbed.BootTimeout)
-	err = d.WaitAgent(actx)
+	err = waitAgent(actx, d)
 	acancel()
 	if err != nil {
 		return err
@@ -485,4 +485,26 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, " | ")
+}
+
+// waitAgent waits for the guest agent like Domain.WaitAgent, riding out
+// the short pause that follows each block job a consolidation ends (the
+// libvirt adapter pauses and resumes the domain so that QEMU flushes its
+// images), which WaitAgent takes for "not running".
+func waitAgent(ctx context.Context, d *testbed.Domain) error {
+	for {
+		err := d.WaitAgent(ctx)
+		if err == nil {
+			return nil
+		}
+		// Paused, or running again since WaitAgent looked.
+		if st, serr := d.State(); serr != nil || (st != libvirt.DomainPaused && st != libvirt.DomainRunning) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

@@ -94,7 +94,8 @@ func (a *Local) restoreHere(ctx context.Context, req agentapi.RestoreHereRequest
 			format = "qcow2"
 		}
 		dest := filepath.Join(vmDir, f.Disk+"."+format)
-		if err := a.writeDisk(ctx, src, dest, format, req.Quick, &trash); err != nil {
+		verified, err := a.writeDisk(ctx, src, dest, format, req.Quick, &trash)
+		if err != nil {
 			err = chk.or(fmt.Errorf("restore disk %s: %w", f.Disk, err))
 			if damageOf(err) != nil {
 				for _, d := range dests {
@@ -104,7 +105,7 @@ func (a *Local) restoreHere(ctx context.Context, req agentapi.RestoreHereRequest
 			return res, err
 		}
 		dests[f.Disk], formats[f.Disk] = dest, format
-		res.Disks = append(res.Disks, agentapi.RestoredDisk{Target: f.Disk, Path: dest, Verified: verifiedLabel(req.Quick)})
+		res.Disks = append(res.Disks, agentapi.RestoredDisk{Target: f.Disk, Path: dest, Verified: verified})
 	}
 	// The disks here are new files of this host; the VM is defined (or its
 	// disks used) only from intact backup files.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"libvirt.org/go/libvirtxml"
@@ -21,11 +22,14 @@ import (
 	"github.com/knib/knib/internal/revert"
 )
 
-// verifiedBy names the check every restore makes before it reports success:
-// qemu-img compare reads both images through their backing chains and
-// compares what a guest would see, whatever the formats and allocation, so
-// it proves the restored disk holds exactly the backup's data (a file hash
-// cannot: the restored file's layout differs from the backup's).
+// Every restore checks what it wrote against the backup before it reports
+// success, by what a guest would see, whatever the formats and allocation
+// (a file hash cannot: the restored file's layout differs from the
+// backup's): by guest digests (guestdigest.go) or, when the backup has
+// compressed clusters, with verifiedBy.
+
+// verifiedBy: qemu-img compare reads both images through their backing
+// chains and compares them.
 const verifiedBy = "qemu-img compare"
 
 // verifiedLabel says how a restored disk was checked: a quick restore's
@@ -70,13 +74,14 @@ func (a *Local) openBackup(root, rel string) (dir, storedXML string, bases map[s
 	return dir, storedXML, bases, nil
 }
 
-// writeDisk writes a disk (prepareDisk) and puts it in place at once.
-func (a *Local) writeDisk(ctx context.Context, src, dest, format string, quick bool, trash *[]string) error {
+// writeDisk writes a disk (prepareDisk) and puts it in place at once; it
+// returns how the disk was verified.
+func (a *Local) writeDisk(ctx context.Context, src, dest, format string, quick bool, trash *[]string) (string, error) {
 	p, err := a.prepareDisk(ctx, src, dest, format, quick)
 	if err != nil {
-		return err
+		return "", err
 	}
-	return p.commit(trash)
+	return p.verified, p.commit(trash)
 }
 
 // preparedDisk is a restored disk written and verified beside its
@@ -85,11 +90,13 @@ func (a *Local) writeDisk(ctx context.Context, src, dest, format string, quick b
 type preparedDisk struct {
 	part, dest, src string
 	quick           bool
+	// verified says how the content was checked against the backup.
+	verified string
 }
 
 // prepareDisk writes a backup file's flattened content (or, quick, a thin
-// overlay on it) beside dest and checks the result against the backup. On
-// error nothing is left behind.
+// overlay on it) beside dest, fsyncs it and checks it against the backup.
+// On error nothing is left behind.
 func (a *Local) prepareDisk(ctx context.Context, src, dest, format string, quick bool) (preparedDisk, error) {
 	p := preparedDisk{part: dest + ".knib-restore.part", dest: dest, src: src, quick: quick}
 	os.Remove(p.part)
@@ -97,10 +104,19 @@ func (a *Local) prepareDisk(ctx context.Context, src, dest, format string, quick
 		return p, err
 	}
 	var err error
+	var want <-chan digestPair
 	if quick {
 		err = a.img.Create(ctx, p.part, "qcow2", 0, &qemuimg.Backing{Path: src, Format: "qcow2"})
 	} else {
-		err = a.img.Convert(ctx, qemuimg.ConvertOptions{Src: src, SrcFormat: "qcow2", Dst: p.part, DstFormat: format, ForceShare: true})
+		// The backup's guest digest is taken while qemu-img reads the same
+		// files: the verification below then reads back only the written
+		// image, not the backup a second time.
+		dctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		want = a.startDigest(dctx, src, "qcow2")
+		// No flush of its own (-t unsafe): the one fsync is below.
+		err = a.img.Convert(ctx, qemuimg.ConvertOptions{Src: src, SrcFormat: "qcow2", Dst: p.part, DstFormat: format,
+			ForceShare: true, DstCache: "unsafe", OutOfOrder: true})
 	}
 	if err == nil {
 		// QEMU writes the restored disk (or the overlay): 0660 in its
@@ -111,31 +127,79 @@ func (a *Local) prepareDisk(ctx context.Context, src, dest, format string, quick
 		p.discard()
 		return p, err
 	}
-	if err := syncFile(p.part); err != nil {
+	// The fsync and the check run side by side: the check reads what was
+	// written (the page cache), the fsync puts it on disk; the disk counts
+	// as written when both succeeded.
+	synced := make(chan error, 1)
+	go func() { synced <- syncFile(p.part) }()
+	verr := a.checkPrepared(ctx, &p, want, format)
+	if err := <-synced; err != nil {
 		p.discard()
 		return p, err
 	}
-	if quick {
+	if verr != nil {
+		p.discard()
+		return p, verr
+	}
+	return p, nil
+}
+
+// checkPrepared checks a written disk (or overlay) against its backup file
+// and sets p.verified.
+func (a *Local) checkPrepared(ctx context.Context, p *preparedDisk, want <-chan digestPair, format string) error {
+	if p.quick {
 		// An empty overlay reads through to the backup file: its content is
 		// the backup's by construction. Check the construction (backing file
 		// and size, O(1)) instead of reading every byte, so that the time to
 		// a running VM does not grow with the disk.
-		if err := a.checkOverlay(ctx, p.part, src); err != nil {
-			p.discard()
-			return p, fmt.Errorf("verify %s: %w", dest, err)
+		if err := a.checkOverlay(ctx, p.part, p.src); err != nil {
+			return fmt.Errorf("verify %s: %w", p.dest, err)
 		}
-		return p, nil
+		p.verified = verifiedLabel(true)
+		return nil
 	}
-	same, err := a.img.Compare(ctx, src, p.part, true)
+	same, ok, err := a.sameByDigest(ctx, want, p.part, format)
+	p.verified = verifiedByDigest
+	if err == nil && !ok {
+		// Compressed clusters: qemu-img reads both images.
+		same, err = a.img.Compare(ctx, p.src, p.part, true)
+		p.verified = verifiedBy
+	}
 	if err != nil {
-		p.discard()
-		return p, fmt.Errorf("verify %s: %w", dest, err)
+		return fmt.Errorf("verify %s: %w", p.dest, err)
 	}
 	if !same {
-		p.discard()
-		return p, fmt.Errorf("verify %s: the written image differs from the backup", dest)
+		return fmt.Errorf("verify %s: the written image differs from the backup", p.dest)
 	}
-	return p, nil
+	return nil
+}
+
+// prepareAll runs prepare(ctx, i) for i in [0, n) side by side and returns
+// the first error; that error cancels the context of the others.
+func (a *Local) prepareAll(ctx context.Context, n int, prepare func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := prepare(ctx, i); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+					cancel()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return first
 }
 
 // discard removes a prepared disk that will not be used.
@@ -241,6 +305,7 @@ func (a *Local) restore(ctx context.Context, req agentapi.RestoreRequest, progre
 	// VM's disk.
 	type step struct {
 		f          agentapi.RestoreFile
+		src        string
 		rd         agentapi.RestoredDisk
 		cur        hypervisor.Disk
 		isAttached bool
@@ -253,8 +318,8 @@ func (a *Local) restore(ctx context.Context, req agentapi.RestoreRequest, progre
 			st.disk.discard()
 		}
 	}
-	for i, f := range req.Files {
-		progress(10+80*float64(i)/float64(len(req.Files)), "restoring "+f.Disk)
+	var targets []string
+	for _, f := range req.Files {
 		src, err := inStorage(req.Storage, f.Path)
 		if err != nil {
 			return res, err
@@ -283,18 +348,29 @@ func (a *Local) restore(ctx context.Context, req agentapi.RestoreRequest, progre
 		if req.Quick || format == "" {
 			format = "qcow2"
 		}
-		disk, err := a.prepareDisk(ctx, src, rd.Path, format, req.Quick)
-		if err != nil {
-			discard()
-			err = chk.or(fmt.Errorf("restore disk %s: %w", f.Disk, err))
-			if damageOf(err) != nil && res.Defined {
-				if uerr := a.hv.UndefineDomain(context.WithoutCancel(ctx), req.DomainUUID); uerr != nil {
-					return res, errors.Join(err, fmt.Errorf("undefine the VM defined for the restore: %w", uerr))
-				}
-			}
-			return res, err
+		steps = append(steps, step{f: f, src: src, rd: rd, cur: cur, isAttached: isAttached, format: format})
+		targets = append(targets, f.Disk)
+	}
+	// The disks are written (and verified) side by side; the first error
+	// stops the others.
+	progress(10, "restoring "+strings.Join(targets, ", "))
+	if err := a.prepareAll(ctx, len(steps), func(ctx context.Context, i int) error {
+		st := &steps[i]
+		var err error
+		if st.disk, err = a.prepareDisk(ctx, st.src, st.rd.Path, st.format, req.Quick); err != nil {
+			return fmt.Errorf("restore disk %s: %w", st.f.Disk, err)
 		}
-		steps = append(steps, step{f: f, rd: rd, cur: cur, isAttached: isAttached, format: format, disk: disk})
+		st.rd.Verified = st.disk.verified
+		return nil
+	}); err != nil {
+		discard()
+		err = chk.or(err)
+		if damageOf(err) != nil && res.Defined {
+			if uerr := a.hv.UndefineDomain(context.WithoutCancel(ctx), req.DomainUUID); uerr != nil {
+				return res, errors.Join(err, fmt.Errorf("undefine the VM defined for the restore: %w", uerr))
+			}
+		}
+		return res, err
 	}
 	damaged, err := chk.result(req.Verify)
 	if err != nil {
@@ -543,7 +619,7 @@ func (a *Local) restoreVolume(ctx context.Context, req agentapi.RestoreVolumeReq
 	}
 	r.Success()
 	return agentapi.RestoreResult{UUID: dom.UUID, Name: dom.Name, Started: started, Damaged: damaged,
-		Disks: []agentapi.RestoredDisk{{Target: target, Path: dest, Verified: verifiedLabel(quick), Attached: true}}}, nil
+		Disks: []agentapi.RestoredDisk{{Target: target, Path: dest, Verified: disk.verified, Attached: true}}}, nil
 }
 
 // adopt defines here a stopped VM of another host of the zone from its
@@ -627,7 +703,8 @@ func (a *Local) createVM(ctx context.Context, req agentapi.CreateVMRequest, prog
 			}
 		}
 		dest := freeName(filepath.Join(destDir, req.Name+"-"+f.Disk+".qcow2"))
-		if err := a.writeDisk(ctx, src, dest, "qcow2", req.Quick, nil); err != nil {
+		verified, err := a.writeDisk(ctx, src, dest, "qcow2", req.Quick, nil)
+		if err != nil {
 			err = chk.or(fmt.Errorf("disk %s: %w", f.Disk, err))
 			if damageOf(err) != nil {
 				r.Fail()
@@ -639,7 +716,7 @@ func (a *Local) createVM(ctx context.Context, req agentapi.CreateVMRequest, prog
 		}
 		r.Add("remove "+dest, func() error { return removeIfExists(dest) })
 		dests[f.Disk] = dest
-		res.Disks = append(res.Disks, agentapi.RestoredDisk{Target: f.Disk, Path: dest, Verified: verifiedLabel(req.Quick)})
+		res.Disks = append(res.Disks, agentapi.RestoredDisk{Target: f.Disk, Path: dest, Verified: verified})
 	}
 	// The new disks are new files; the VM is defined only from intact
 	// backup files (the reverter removes the files otherwise).

@@ -15,7 +15,7 @@ const (
 // this host's disk directory (agent configuration: <disk dir>/<uuid>/<disk>.qcow2),
 // never at the paths of the stored definition, which belong to the VM's
 // old host. Quick: the disks are thin overlays on the backup files and the
-// VM starts; otherwise they are full copies, checked with qemu-img compare,
+// VM starts; otherwise they are full copies, checked against the backup,
 // and the VM stays shut off.
 //
 // Idempotent: when the VM is already defined here with its disks in this

@@ -175,7 +175,7 @@ func (s *Server) checkRestorable(backups map[string]Backup) {
 			t.Fatalf("restore of backup %s wrote %d disks, want %d", b.ID, len(res.Disks), len(b.Files))
 		}
 		for _, d := range res.Disks {
-			if d.Verified != "qemu-img compare" {
+			if !verifiedCopy(d.Verified) {
 				t.Fatalf("restore of backup %s: disk %s not verified", b.ID, d.Target)
 			}
 		}

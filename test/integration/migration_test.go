@@ -312,7 +312,7 @@ func neverMissing(t *testing.T, s *Server, name string) {
 }
 
 // restoredEqual makes a new VM on host A from a backup (knib verifies each
-// disk with qemu-img compare), checks /data/v in its vda and, when like is
+// disk against the backup), checks /data/v in its vda and, when like is
 // set, that its vdb equals that image.
 func restoredEqual(t *testing.T, s *Server, backupID, like, wantV string) {
 	t.Helper()
@@ -329,7 +329,7 @@ func restoredEqual(t *testing.T, s *Server, backupID, like, wantV string) {
 		}
 	}()
 	for _, d := range res.Disks {
-		if d.Verified != "qemu-img compare" {
+		if !verifiedCopy(d.Verified) {
 			t.Fatalf("create-vm from %s: disk %s not verified: %+v", backupID, d.Target, res)
 		}
 		switch d.Target {

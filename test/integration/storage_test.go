@@ -396,7 +396,7 @@ func TestStorageMigrateCrash(t *testing.T) {
 		Disks []struct{ Target, Path, Verified string }
 	}
 	s.MustJSON(&res, "backup", "create-vm", b2.ID, "--name", name)
-	if len(res.Disks) != 1 || res.Disks[0].Verified != "qemu-img compare" {
+	if len(res.Disks) != 1 || !verifiedCopy(res.Disks[0].Verified) {
 		t.Fatalf("create-vm from the migrated backup: %+v", res)
 	}
 	if !pattern(t, flatten(t, res.Disks[0].Path), 0x33, 40<<20, 1<<20) {

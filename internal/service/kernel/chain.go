@@ -181,9 +181,21 @@ func ToChain(all []domain.Backup) []chain.Backup {
 	return out
 }
 
-// endChain merges the VM's deltas on primary storage back into its disks and
-// records that the chain ended (the next backup is full).
+// EndChain merges the VM's deltas on primary storage back into its disks and
+// records that the chain ended (the next backup is full), then refreshes
+// the host's inventory.
 func (s *Kernel) EndChain(ctx context.Context, vm domain.VM, a agentapi.Agent, timeout time.Duration) error {
+	if err := s.EndChainUnrefreshed(ctx, vm, a, timeout); err != nil {
+		return err
+	}
+	s.RefreshHost(ctx, vm.HostID)
+	return nil
+}
+
+// EndChainUnrefreshed is EndChain without the inventory refresh, for a
+// caller that changes the VM's disks next and refreshes the inventory
+// after that (a restore).
+func (s *Kernel) EndChainUnrefreshed(ctx context.Context, vm domain.VM, a agentapi.Agent, timeout time.Duration) error {
 	c, err := s.store.Chain(ctx, vm.ID)
 	if err != nil {
 		return err
@@ -198,11 +210,7 @@ func (s *Kernel) EndChain(ctx context.Context, vm domain.VM, a agentapi.Agent, t
 			return err
 		}
 	}
-	if err := s.store.SetChain(ctx, vm.ID, store.Chain{}); err != nil {
-		return err
-	}
-	s.RefreshHost(ctx, vm.HostID)
-	return nil
+	return s.store.SetChain(ctx, vm.ID, store.Chain{})
 }
 
 // ReconcileVM merges every knib delta of the VM (the chain ends), keeps its

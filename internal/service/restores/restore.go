@@ -158,12 +158,22 @@ func (s *Service) runRestore(ctx context.Context, vm domain.VM, b domain.Backup,
 		r.Success()
 		return s.restoreFailed(ctx, vm.ID, "restore of backup "+b.ID+" failed: ", err)
 	}
-	// The chain ends: merge the VM's deltas first so the disks are its own files.
+	refreshed := false
+	// The chain ends: merge the VM's deltas first so the disks are its own
+	// files. The agent reads the VM's disks itself, and the inventory is
+	// refreshed once the restore changed them.
 	if vm.State != domain.VMMissing {
 		progress(2, "ending the backup chain")
-		if err := s.k.EndChain(ctx, vm, a, timeout); err != nil {
+		if err := s.k.EndChainUnrefreshed(ctx, vm, a, timeout); err != nil {
+			s.k.RefreshHost(context.WithoutCancel(ctx), vm.HostID)
 			return nil, fail(err)
 		}
+		// A restore that stops before its end shows the merged chain.
+		defer func() {
+			if !refreshed {
+				s.k.RefreshHost(context.WithoutCancel(ctx), vm.HostID)
+			}
+		}()
 	} else if err := s.store.SetChain(ctx, vm.ID, store.Chain{}); err != nil {
 		return nil, err
 	}
@@ -193,6 +203,7 @@ func (s *Service) runRestore(ctx context.Context, vm domain.VM, b domain.Backup,
 		return nil, err
 	}
 	s.k.RefreshHost(ctx, vm.HostID)
+	refreshed = true
 	out := domain.BackupRestoreResult{VM: res.Name, Backup: b.ID, Disks: restoredDisks(res.Disks), Defined: res.Defined, Quick: o.Quick, Damaged: accepted}
 	if o.Quick {
 		crashpoint.Hit("restore.before-consolidate")
