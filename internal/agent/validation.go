@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"libvirt.org/go/libvirtxml"
@@ -37,6 +38,11 @@ func (a *Local) validate(ctx context.Context, req agentapi.ValidateRequest, prog
 	}
 	work, err := inStorage(req.Storage, validationDir(req.BackupID))
 	if err != nil {
+		return nil, err
+	}
+	// The teardown of this backup's previous validation VM (same name,
+	// same directory) ends first.
+	if err := a.teardowns.wait(ctx, agentapi.ValidationPrefix+req.BackupID[:8]); err != nil {
 		return nil, err
 	}
 	// A validation VM of this backup left by a dead agent process (kept by
@@ -108,12 +114,14 @@ func (a *Local) validate(ctx context.Context, req agentapi.ValidateRequest, prog
 		return nil, err
 	}
 	crashpoint.Hit("validation.after-boot")
-	// Always: destroy the VM and its overlays, even when the task is cancelled.
+	// Always: destroy the VM and its overlays, even when the task is
+	// cancelled. Once the verdict is known this happens after the task
+	// ends (teardownLater); on any other way out, here.
+	later := false
 	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		a.hv.DestroyDomain(cctx, uuid)
-		os.RemoveAll(work)
+		if !later {
+			a.teardown(uuid, work)
+		}
 	}()
 	res := agentapi.ValidateResult{Reasons: []string{}}
 	if bootWanted(req) {
@@ -176,8 +184,75 @@ func (a *Local) validate(ctx context.Context, req agentapi.ValidateRequest, prog
 	if _, err := a.hv.Domain(ctx, uuid); err != nil {
 		return nil, fmt.Errorf("the validation VM disappeared during the validation: %w", err)
 	}
+	later = true
+	a.teardowns.start(name, func() { a.teardown(uuid, work) })
 	return res, nil
 }
+
+// teardown destroys a validation VM and removes its overlays. libvirt's
+// destroy of a TCG guest takes 1.5 to 2 s here (SIGTERM, then QEMU's exit).
+func (a *Local) teardown(uuid, work string) {
+	cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a.hv.DestroyDomain(cctx, uuid)
+	os.RemoveAll(work)
+}
+
+// validationTeardowns are the teardowns of validation VMs that run after
+// their validation returned its verdict. The next validation of the same
+// backup (same VM name, same overlay directory) waits for its
+// predecessor's; the agent's Close waits for all of them, so a validation
+// VM never outlives the process that ran it.
+type validationTeardowns struct {
+	mu      sync.Mutex
+	wg      sync.WaitGroup
+	pending map[string]chan struct{} // by VM name; closed when done
+}
+
+// start runs fn in the background as the teardown of VM name.
+func (t *validationTeardowns) start(name string, fn func()) {
+	t.mu.Lock()
+	if t.pending == nil {
+		t.pending = map[string]chan struct{}{}
+	}
+	done := make(chan struct{})
+	prev := t.pending[name]
+	t.pending[name] = done
+	t.wg.Add(1)
+	t.mu.Unlock()
+	go func() {
+		defer t.wg.Done()
+		if prev != nil {
+			<-prev
+		}
+		fn()
+		t.mu.Lock()
+		if t.pending[name] == done {
+			delete(t.pending, name)
+		}
+		t.mu.Unlock()
+		close(done)
+	}()
+}
+
+// wait waits for the teardown of VM name, if one runs.
+func (t *validationTeardowns) wait(ctx context.Context, name string) error {
+	t.mu.Lock()
+	done := t.pending[name]
+	t.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// waitAll waits for every teardown.
+func (t *validationTeardowns) waitAll() { t.wg.Wait() }
 
 // bootWanted reports whether a validation waits for the boot: when its steps
 // ask for it, and for a command, which needs the guest agent.
