@@ -185,42 +185,64 @@ func (a *Local) finalizeCompression(ctx context.Context, req agentapi.FinalizeCo
 	if req.Cleanup {
 		return res, cleanupCompressed(req)
 	}
-	for _, f := range req.Files {
-		p, err := inStorage(req.Storage, f.Path)
-		if err != nil {
-			return nil, err
-		}
-		c := agentapi.CompressedFile{Disk: f.Disk, Path: f.Path}
-		if st, err := os.Stat(p + compressedSuffix); err == nil {
-			orig, err := os.Stat(p)
-			if err != nil {
-				return nil, err
-			}
-			c.UncompressedSize = orig.Size()
-			_ = st
-			// The swap is one rename: readers see the old or the new file,
-			// both complete and with the same content.
-			if err := os.Rename(p+compressedSuffix, p); err != nil {
-				return nil, err
-			}
-			if err := syncDir(filepath.Dir(p)); err != nil {
-				return nil, err
-			}
-		}
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, err
-		}
-		c.Size = st.Size()
-		if c.UncompressedSize == 0 {
-			c.UncompressedSize = c.Size
-		}
-		if c.Hash, err = HashFile(p); err != nil {
-			return nil, err
-		}
-		res.Files = append(res.Files, c)
+	// The files are finalized at the same time.
+	files := make([]agentapi.CompressedFile, len(req.Files))
+	errs := make([]error, len(req.Files))
+	var wg sync.WaitGroup
+	for i, f := range req.Files {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			files[i], errs[i] = finalizeFile(req.Storage, f)
+		}()
 	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	res.Files = files
 	return res, nil
+}
+
+// finalizeFile swaps the compressed copy of one backup file in (if not
+// done yet) and hashes the result.
+func finalizeFile(storage string, f agentapi.RestoreFile) (agentapi.CompressedFile, error) {
+	p, err := inStorage(storage, f.Path)
+	if err != nil {
+		return agentapi.CompressedFile{}, err
+	}
+	c := agentapi.CompressedFile{Disk: f.Disk, Path: f.Path}
+	syncErr := make(chan error, 1)
+	syncErr <- nil
+	if _, err := os.Stat(p + compressedSuffix); err == nil {
+		orig, err := os.Stat(p)
+		if err != nil {
+			return c, err
+		}
+		c.UncompressedSize = orig.Size()
+		// The swap is one rename: readers see the old or the new file,
+		// both complete and with the same content.
+		if err := os.Rename(p+compressedSuffix, p); err != nil {
+			return c, err
+		}
+		// The directory's fsync runs while the file is hashed.
+		<-syncErr
+		go func() { syncErr <- syncDir(filepath.Dir(p)) }()
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		<-syncErr
+		return c, err
+	}
+	c.Size = st.Size()
+	if c.UncompressedSize == 0 {
+		c.UncompressedSize = c.Size
+	}
+	c.Hash, err = HashFile(p)
+	if serr := <-syncErr; serr != nil {
+		return c, serr
+	}
+	return c, err
 }
 
 // cleanupCompressed removes the compressed copies of a compression that
