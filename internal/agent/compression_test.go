@@ -100,3 +100,72 @@ exec qemu-img "$@"
 		t.Fatalf("with -r: %+v %v", out, err)
 	}
 }
+
+// A backup's files are compressed at the same time and finalized: each
+// backup file becomes its compressed copy (same content as read by
+// qemu-img compare, smaller here), with no copy or partial file left, and
+// the recorded hash and size are those of the final file.
+func TestCompressAndFinalizeSeveralFiles(t *testing.T) {
+	e := newHostEnv(t, false)
+	var files []agentapi.RestoreFile
+	var originals []string
+	for _, disk := range []string{"vda", "vdb"} {
+		rel := filepath.Join("backups", e.uuid, "b1", disk+".qcow2")
+		file := filepath.Join(e.storage, rel)
+		if err := os.MkdirAll(filepath.Dir(file), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		raw := filepath.Join(t.TempDir(), disk+".raw")
+		if err := os.WriteFile(raw, []byte(strings.Repeat("knib compresses "+disk+"\n", 200000)), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		if err := qemuimg.Default.Convert(e.ctx, qemuimg.ConvertOptions{Src: raw, SrcFormat: "raw", Dst: file, DstFormat: "qcow2"}); err != nil {
+			t.Fatal(err)
+		}
+		keep := filepath.Join(t.TempDir(), disk+".orig.qcow2")
+		if err := qemuimg.Default.Convert(e.ctx, qemuimg.ConvertOptions{Src: file, SrcFormat: "qcow2", Dst: keep, DstFormat: "qcow2"}); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, agentapi.RestoreFile{Disk: disk, Path: rel})
+		originals = append(originals, keep)
+	}
+	req := agentapi.CompressRequest{InStorage: agentapi.InStorage{Storage: e.storage}, Files: files, Library: "zstd", Coroutines: 2, MinFreeFactor: 0}
+	out, err := e.a.compress(e.ctx, req, noProgress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := out.(agentapi.CompressResult); len(res.Files) != 2 || res.Files[0].Disk != "vda" || res.Files[1].Disk != "vdb" || res.Files[1].Size >= res.Files[1].UncompressedSize {
+		t.Fatalf("compress result: %+v", res)
+	}
+	fin := agentapi.FinalizeCompressionRequest{InStorage: agentapi.InStorage{Storage: e.storage}, Files: files}
+	out, err = e.a.finalizeCompression(e.ctx, fin, noProgress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := out.(agentapi.CompressResult)
+	if len(res.Files) != 2 {
+		t.Fatalf("finalize result: %+v", res)
+	}
+	for i, f := range res.Files {
+		file := filepath.Join(e.storage, files[i].Path)
+		for _, leftover := range []string{file + compressedSuffix, file + compressedSuffix + ".part"} {
+			if _, err := os.Stat(leftover); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("%s is still there: %v", leftover, err)
+			}
+		}
+		st, err := os.Stat(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hash, err := HashFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Disk != files[i].Disk || f.Hash != hash || f.Size != st.Size() || f.UncompressedSize <= f.Size {
+			t.Fatalf("finalized %s: %+v (file: %d bytes, %s)", files[i].Disk, f, st.Size(), hash)
+		}
+		if same, err := qemuimg.Default.Compare(e.ctx, originals[i], file, false); err != nil || !same {
+			t.Fatalf("%s changed its content: same %v, %v", files[i].Disk, same, err)
+		}
+	}
+}

@@ -18,6 +18,9 @@ import (
 // migration, the periodic re-hash) hashes the files it reads here, with
 // one function, and compares them with the hashes the catalogue recorded.
 
+// hashBuffer is the read size of HashFile.
+const hashBuffer = 1 << 20
+
 // HashFile returns "xxh3-128:<hex>" of a file's bytes.
 func HashFile(path string) (string, error) {
 	fh, err := os.Open(path)
@@ -26,7 +29,10 @@ func HashFile(path string) (string, error) {
 	}
 	defer fh.Close()
 	h := xxh3.New()
-	if _, err := io.Copy(h, fh); err != nil {
+	// 1 MiB reads: io.Copy's 32 KiB made the read calls cost as much as
+	// the hash (1 GiB from the page cache: 0.27 s, 0.13 to 0.22 s with this).
+	// The wrappers keep io.CopyBuffer from using the file's WriteTo.
+	if _, err := io.CopyBuffer(struct{ io.Writer }{h}, struct{ io.Reader }{fh}, make([]byte, hashBuffer)); err != nil {
 		return "", fmt.Errorf("hash %s: %w", path, err)
 	}
 	return hashText(h), nil

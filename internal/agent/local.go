@@ -60,6 +60,9 @@ type Local struct {
 	files *fileHelpers
 	// openBucket opens remotes' buckets (offsite.go; nil: the S3 adapter).
 	openBucket offsite.Opener
+	// teardowns: validation VMs being destroyed after their verdict
+	// (validation.go).
+	teardowns validationTeardowns
 }
 
 var _ agentapi.Agent = (*Local)(nil)
@@ -105,6 +108,7 @@ func NewLocal(cfg Config, hv Hypervisor, log *slog.Logger) *Local {
 func (a *Local) Close() {
 	a.changes.close()
 	a.tasks.closeAll()
+	a.teardowns.waitAll()
 	a.files.closeAll()
 }
 

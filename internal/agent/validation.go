@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"libvirt.org/go/libvirtxml"
@@ -37,6 +38,11 @@ func (a *Local) validate(ctx context.Context, req agentapi.ValidateRequest, prog
 	}
 	work, err := inStorage(req.Storage, validationDir(req.BackupID))
 	if err != nil {
+		return nil, err
+	}
+	// The teardown of this backup's previous validation VM (same name,
+	// same directory) ends first.
+	if err := a.teardowns.wait(ctx, agentapi.ValidationPrefix+req.BackupID[:8]); err != nil {
 		return nil, err
 	}
 	// A validation VM of this backup left by a dead agent process (kept by
@@ -108,12 +114,14 @@ func (a *Local) validate(ctx context.Context, req agentapi.ValidateRequest, prog
 		return nil, err
 	}
 	crashpoint.Hit("validation.after-boot")
-	// Always: destroy the VM and its overlays, even when the task is cancelled.
+	// Always: destroy the VM and its overlays, even when the task is
+	// cancelled. Once the verdict is known this happens after the task
+	// ends (teardownLater); on any other way out, here.
+	later := false
 	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		a.hv.DestroyDomain(cctx, uuid)
-		os.RemoveAll(work)
+		if !later {
+			a.teardown(uuid, work)
+		}
 	}()
 	res := agentapi.ValidateResult{Reasons: []string{}}
 	if bootWanted(req) {
@@ -125,44 +133,126 @@ func (a *Local) validate(ctx context.Context, req agentapi.ValidateRequest, prog
 			passStep(&res, "wait_for_boot", bootDetail(req))
 		}
 	}
+	// The screenshot (after its wait, counted from the guest agent's
+	// answer) and the command run at the same time; the steps are recorded
+	// in their fixed order.
+	var shot *agentapi.StepResult
+	var shotErr error
+	shotDone := make(chan struct{})
 	if slices.Contains(req.Steps, "screenshot") {
 		progress(50, "taking the screenshot")
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(req.ScreenshotWait):
-		}
-		var png bytes.Buffer
-		if _, err := a.hv.Screenshot(ctx, uuid, &png); err != nil || png.Len() == 0 {
-			failStep(&res, "screenshot", fmt.Sprintf("no screenshot: %v", err))
-		} else {
-			rel := filepath.Join(req.Dir, "screenshot.png")
-			if err := a.writeFileAtomic(filepath.Join(dir, "screenshot.png"), png.Bytes()); err != nil {
-				return nil, err
-			}
-			res.Screenshot = rel
-			passStep(&res, "screenshot", rel)
-		}
+		go func() {
+			defer close(shotDone)
+			shot, shotErr = a.validationScreenshot(ctx, uuid, req)
+		}()
+	} else {
+		close(shotDone)
 	}
+	var cmd *agentapi.StepResult
 	if slices.Contains(req.Steps, "execute_command") {
 		if why := commandSkipped(req, res.Booted); why != "" {
 			a.log.Warn("validation command not run", "backup", req.BackupID, "why", why)
-			res.Steps = append(res.Steps, agentapi.StepResult{Step: "execute_command", Outcome: agentapi.StepSkipped, Detail: why})
+			cmd = &agentapi.StepResult{Step: "execute_command", Outcome: agentapi.StepSkipped, Detail: why}
 		} else {
 			progress(70, "running "+req.Command)
 			if reason := a.runCheck(ctx, uuid, req); reason != "" {
-				failStep(&res, "execute_command", reason)
+				cmd = &agentapi.StepResult{Step: "execute_command", Outcome: agentapi.StepFailed, Detail: reason}
 			} else {
-				passStep(&res, "execute_command", "command "+req.Command+" passed")
+				cmd = &agentapi.StepResult{Step: "execute_command", Outcome: agentapi.StepPassed, Detail: "command " + req.Command + " passed"}
 			}
+		}
+	}
+	<-shotDone
+	if shotErr != nil {
+		return nil, shotErr
+	}
+	for _, st := range []*agentapi.StepResult{shot, cmd} {
+		switch {
+		case st == nil:
+		case st.Outcome == agentapi.StepFailed:
+			failStep(&res, st.Step, st.Detail)
+		case st.Outcome == agentapi.StepPassed:
+			if st.Step == "screenshot" {
+				res.Screenshot = st.Detail
+			}
+			passStep(&res, st.Step, st.Detail)
+		default:
+			res.Steps = append(res.Steps, *st)
 		}
 	}
 	// A VM that vanished under us proves nothing about the backup: no verdict.
 	if _, err := a.hv.Domain(ctx, uuid); err != nil {
 		return nil, fmt.Errorf("the validation VM disappeared during the validation: %w", err)
 	}
+	later = true
+	a.teardowns.start(name, func() { a.teardown(uuid, work) })
 	return res, nil
 }
+
+// teardown destroys a validation VM and removes its overlays. libvirt's
+// destroy of a TCG guest takes 1.5 to 2 s here (SIGTERM, then QEMU's exit).
+func (a *Local) teardown(uuid, work string) {
+	cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a.hv.DestroyDomain(cctx, uuid)
+	os.RemoveAll(work)
+}
+
+// validationTeardowns are the teardowns of validation VMs that run after
+// their validation returned its verdict. The next validation of the same
+// backup (same VM name, same overlay directory) waits for its
+// predecessor's; the agent's Close waits for all of them, so a validation
+// VM never outlives the process that ran it.
+type validationTeardowns struct {
+	mu      sync.Mutex
+	wg      sync.WaitGroup
+	pending map[string]chan struct{} // by VM name; closed when done
+}
+
+// start runs fn in the background as the teardown of VM name.
+func (t *validationTeardowns) start(name string, fn func()) {
+	t.mu.Lock()
+	if t.pending == nil {
+		t.pending = map[string]chan struct{}{}
+	}
+	done := make(chan struct{})
+	prev := t.pending[name]
+	t.pending[name] = done
+	t.wg.Add(1)
+	t.mu.Unlock()
+	go func() {
+		defer t.wg.Done()
+		if prev != nil {
+			<-prev
+		}
+		fn()
+		t.mu.Lock()
+		if t.pending[name] == done {
+			delete(t.pending, name)
+		}
+		t.mu.Unlock()
+		close(done)
+	}()
+}
+
+// wait waits for the teardown of VM name, if one runs.
+func (t *validationTeardowns) wait(ctx context.Context, name string) error {
+	t.mu.Lock()
+	done := t.pending[name]
+	t.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// waitAll waits for every teardown.
+func (t *validationTeardowns) waitAll() { t.wg.Wait() }
 
 // bootWanted reports whether a validation waits for the boot: when its steps
 // ask for it, and for a command, which needs the guest agent.
@@ -201,9 +291,43 @@ func failStep(res *agentapi.ValidateResult, step, reason string) {
 	res.Steps = append(res.Steps, agentapi.StepResult{Step: step, Outcome: agentapi.StepFailed, Detail: reason})
 }
 
+// validationScreenshot waits req.ScreenshotWait, then takes the screenshot
+// and writes it beside the backup. The step's Detail is the screenshot's
+// path when it passed, the reason when it failed; err is for what ends the
+// whole validation (cancelled, the backup directory not writable).
+func (a *Local) validationScreenshot(ctx context.Context, uuid string, req agentapi.ValidateRequest) (*agentapi.StepResult, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(req.ScreenshotWait):
+	}
+	var png bytes.Buffer
+	if _, err := a.hv.Screenshot(ctx, uuid, &png); err != nil || png.Len() == 0 {
+		return &agentapi.StepResult{Step: "screenshot", Outcome: agentapi.StepFailed, Detail: fmt.Sprintf("no screenshot: %v", err)}, nil
+	}
+	dir, err := inStorage(req.Storage, req.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.writeFileAtomic(filepath.Join(dir, "screenshot.png"), png.Bytes()); err != nil {
+		return nil, err
+	}
+	return &agentapi.StepResult{Step: "screenshot", Outcome: agentapi.StepPassed, Detail: filepath.Join(req.Dir, "screenshot.png")}, nil
+}
+
+// Boot polls: the first guest-sync goes out at once, then the interval
+// grows from bootPollFirst to bootPollMax. Before the guest's agent runs,
+// libvirt answers "not connected" at once, so the poll itself costs
+// nothing; a short interval finds the boot's end within bootPollMax.
+const (
+	bootPollFirst = 50 * time.Millisecond
+	bootPollMax   = 200 * time.Millisecond
+)
+
 // waitBoot sends guest-sync with a random id until the echo comes back.
 func (a *Local) waitBoot(ctx context.Context, uuid string, timeout time.Duration) bool {
 	deadline := a.now().Add(timeout)
+	pause := bootPollFirst
 	for a.now().Before(deadline) && ctx.Err() == nil {
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err := a.ga.Sync(sctx, uuid)
@@ -211,7 +335,12 @@ func (a *Local) waitBoot(ctx context.Context, uuid string, timeout time.Duration
 		if err == nil {
 			return true
 		}
-		time.Sleep(time.Second)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(pause):
+		}
+		pause = min(pause*3/2, bootPollMax)
 	}
 	return false
 }

@@ -294,10 +294,21 @@ func jobLoop(ctx context.Context, svc *service.Service, every time.Duration, log
 		if _, err := svc.Schedules.RunSchedules(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("backup schedules", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(every):
+		// Until the next tick, a job of this process that ends (and may
+		// have queued its successor) starts a scheduler pass at once.
+		tick := time.After(every)
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick:
+				break wait
+			case <-svc.Jobs.Wake():
+				if err := svc.Jobs.RunJobs(ctx, owner); err != nil && ctx.Err() == nil {
+					log.Warn("job scheduler", "err", err)
+				}
+			}
 		}
 	}
 }

@@ -30,7 +30,7 @@ var seedTable = []struct {
 	{"backup.compression.retry.interval", "60", settings.TypeInt, settings.ScopeHost, settings.UnitMinutes},
 	{"backup.compression.timeout", "28800", settings.TypeInt, settings.ScopeHost, settings.UnitSeconds},
 	{"backup.compression.minimum.free.storage", "1", settings.TypeFloat, settings.ScopeZone, settings.UnitBackupSize},
-	{"backup.compression.coroutines", "1", settings.TypeInt, settings.ScopeHost, ""},
+	{"backup.compression.coroutines", "4", settings.TypeInt, settings.ScopeHost, ""},
 	{"backup.compression.rate.limit", "0", settings.TypeInt, settings.ScopeHost, settings.UnitMBPerSecond},
 	{"backup.validation.task.enabled", "true", settings.TypeBool, settings.ScopeAccount, ""},
 	{"backup.validation.interval", "24", settings.TypeInt, settings.ScopeAccount, settings.UnitHours},

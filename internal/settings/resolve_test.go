@@ -292,7 +292,7 @@ func TestZeroViewYieldsDefaults(t *testing.T) {
 	if got := v.Float(settings.KeyCompressionMinimumFreeStorage); got != 1 {
 		t.Errorf("minimum free storage = %v", got)
 	}
-	if got := v.Int(settings.KeyCompressionCoroutines); got != 1 {
+	if got := v.Int(settings.KeyCompressionCoroutines); got != 4 {
 		t.Errorf("coroutines = %d", got)
 	}
 }

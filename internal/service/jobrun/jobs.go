@@ -20,6 +20,30 @@ import (
 type runningJobs struct {
 	mu sync.Mutex
 	wg sync.WaitGroup
+	// wake holds one pending wake-up of the scheduler (see Wake).
+	wakeOnce sync.Once
+	wake     chan struct{}
+}
+
+// wakeCh returns the scheduler's wake-up channel (capacity one).
+func (r *runningJobs) wakeCh() chan struct{} {
+	r.wakeOnce.Do(func() { r.wake = make(chan struct{}, 1) })
+	return r.wake
+}
+
+// Wake is signalled when one of this process's jobs ends: its slot is free
+// and it may have queued the next job of the backup (a finalize after a
+// compression, a validation after a finalize). The scheduler loop runs a
+// pass at once instead of waiting for its next tick; several ends before
+// the pass make one signal.
+func (s *Service) Wake() <-chan struct{} { return s.jobs.wakeCh() }
+
+// wakeScheduler signals Wake without blocking.
+func (s *Service) wakeScheduler() {
+	select {
+	case s.jobs.wakeCh() <- struct{}{}:
+	default:
+	}
 }
 
 // Due jobs are read in pages, oldest first, and a pass reads at most
@@ -231,6 +255,7 @@ func (s *Service) runJob(ctx, stop context.Context, owner string, j jobs.Job, l 
 		s.k.Log().Warn("job outcome not recorded", "job", j.ID, "err", ferr)
 		return
 	}
+	defer s.wakeScheduler()
 	s.k.Observe().JobAttempt(string(j.Type), attemptOutcome(err, o), now.Sub(j.Started))
 	if err != nil && err != errNotNow {
 		s.jobFailed(ctx, j, o, msg)

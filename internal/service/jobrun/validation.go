@@ -114,19 +114,39 @@ func (s *Service) bootCheck(ctx context.Context, t jobTask, b domain.Backup, vie
 	for _, st := range off.ValidationSteps {
 		req.Steps = append(req.Steps, string(st))
 	}
+	// The files' hashes, recorded after a valid boot for the periodic
+	// checks, are computed while the validation VM boots (both only read
+	// the backup files); they are used only if the verdict is Valid.
+	hctx, stopHash := context.WithCancel(ctx)
+	defer stopHash()
+	type hashed struct {
+		hashes map[string]string
+		err    error
+	}
+	hashDone := make(chan hashed, 1)
+	go func() {
+		h, err := s.hashes(hctx, t, b, l)
+		hashDone <- hashed{h, err}
+	}()
 	res, err := kernel.Run(ctx, t.agent, agentapi.Validate, req, l.Timeout, nil, 0, 100)
 	if err != nil {
+		stopHash()
+		<-hashDone
 		return verdict{status: domain.UnableToValidate, reason: "the validation VM could not run: " + err.Error()}, nil
 	}
 	v := verdict{steps: stepsOf(res), shot: res.Screenshot != ""}
 	if len(res.Reasons) > 0 {
+		stopHash()
+		<-hashDone
 		v.status, v.reason = domain.NotValid, strings.Join(res.Reasons, "; ")
 		return v, nil
 	}
 	// A valid boot: (re)record the files' hashes for the periodic checks.
-	if v.hashes, err = s.hashes(ctx, t, b, l); err != nil {
-		return verdict{}, err
+	h := <-hashDone
+	if h.err != nil {
+		return verdict{}, h.err
 	}
+	v.hashes = h.hashes
 	v.status = domain.Valid
 	return v, nil
 }
