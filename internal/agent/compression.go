@@ -59,23 +59,32 @@ func (a *Local) compress(ctx context.Context, req agentapi.CompressRequest, prog
 	}
 	// The files are compressed at the same time (each qemu-img with its
 	// own coroutines): a backup's small disks do not wait for its big one.
-	files := make([]agentapi.CompressedFile, len(req.Files))
-	errs := make([]error, len(req.Files))
-	var wg sync.WaitGroup
-	for i, f := range req.Files {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			files[i], errs[i] = a.compressFile(ctx, req, f, paths[i], rateLimit)
-		}()
-	}
 	progress(0, fmt.Sprintf("compressing %d files", len(req.Files)))
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	files, err := allAtOnce(req.Files, func(i int, f agentapi.RestoreFile) (agentapi.CompressedFile, error) {
+		return a.compressFile(ctx, req, f, paths[i], rateLimit)
+	})
+	if err != nil {
 		return res, err
 	}
 	res.Files = files
 	return res, nil
+}
+
+// allAtOnce runs fn on every item at the same time and returns the results
+// in the items' order, or every error joined.
+func allAtOnce[T, R any](items []T, fn func(int, T) (R, error)) ([]R, error) {
+	out := make([]R, len(items))
+	errs := make([]error, len(items))
+	var wg sync.WaitGroup
+	for i, it := range items {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i], errs[i] = fn(i, it)
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
 }
 
 // compressFile writes the compressed copy of one backup file (src) to
@@ -186,18 +195,10 @@ func (a *Local) finalizeCompression(ctx context.Context, req agentapi.FinalizeCo
 		return res, cleanupCompressed(req)
 	}
 	// The files are finalized at the same time.
-	files := make([]agentapi.CompressedFile, len(req.Files))
-	errs := make([]error, len(req.Files))
-	var wg sync.WaitGroup
-	for i, f := range req.Files {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			files[i], errs[i] = finalizeFile(req.Storage, f)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	files, err := allAtOnce(req.Files, func(_ int, f agentapi.RestoreFile) (agentapi.CompressedFile, error) {
+		return finalizeFile(req.Storage, f)
+	})
+	if err != nil {
 		return nil, err
 	}
 	res.Files = files

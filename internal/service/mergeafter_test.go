@@ -21,20 +21,7 @@ func TestMergeFollowsTheBackup(t *testing.T) {
 	backupOn(t, e, a, b, domain.BackupFull, "vda", "vdb")
 	ctx := context.Background()
 
-	var mu sync.Mutex
-	hold, merging := true, false
-	a.Task = func(req agentapi.Task) agentapi.TaskStatus {
-		if req.Command == agentapi.KindMergeBackup {
-			mu.Lock()
-			defer mu.Unlock()
-			merging = true
-			if hold {
-				return agentapi.TaskStatus{State: agentapi.TaskRunning, Message: "merging"}
-			}
-			return agentapi.TaskStatus{State: agentapi.TaskSucceeded, Progress: 100, Result: agentapi.MergeBackupResult{}}
-		}
-		return a.backupTask(req)
-	}
+	merge := holdTask(a, agentapi.KindMergeBackup, agentapi.MergeBackupResult{})
 	op, err := e.svc.Backups.CreateBackup(ctx, e.admin, "web", false, false)
 	if err != nil {
 		t.Fatal(err)
@@ -53,18 +40,7 @@ func TestMergeFollowsTheBackup(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	for {
-		mu.Lock()
-		seen := merging
-		mu.Unlock()
-		if seen {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no merge task after the backup")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	merge.waitStarted(t)
 	vm, err := e.st.VM(ctx, vmID)
 	if err != nil {
 		t.Fatal(err)
@@ -73,30 +49,7 @@ func TestMergeFollowsTheBackup(t *testing.T) {
 		t.Fatalf("vm while its merge runs: %+v", vm)
 	}
 	// The next backup waits for the merge.
-	type created struct {
-		op  domain.Operation
-		err error
-	}
-	next := make(chan created, 1)
-	go func() {
-		op, err := e.svc.Backups.CreateBackup(ctx, e.admin, "web", false, false)
-		next <- created{op, err}
-	}()
-	select {
-	case c := <-next:
-		t.Fatalf("a backup started while the previous merge runs: %+v %v", c.op, c.err)
-	case <-time.After(100 * time.Millisecond):
-	}
-	mu.Lock()
-	hold = false
-	mu.Unlock()
-	c := <-next
-	if c.err != nil {
-		t.Fatalf("the backup after the merge: %v", c.err)
-	}
-	if got := waitOp(t, e, c.op); got.State != domain.OpSucceeded {
-		t.Fatalf("the backup after the merge: %+v", got)
-	}
+	backupWaitsFor(t, e, "the merge", merge.let)
 	vm, err = e.st.VM(ctx, vmID)
 	if err != nil {
 		t.Fatal(err)
@@ -160,59 +113,92 @@ func TestRequestsWaitForRecovery(t *testing.T) {
 	if err := e.st.SetVMWorkState(ctx, vmID, domain.VMBackupError); err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	hold, reconciling := true, false
-	a.Task = func(req agentapi.Task) agentapi.TaskStatus {
-		if req.Command == agentapi.KindReconcile {
-			mu.Lock()
-			defer mu.Unlock()
-			reconciling = true
-			if hold {
-				return agentapi.TaskStatus{State: agentapi.TaskRunning, Message: "merging"}
-			}
-			return agentapi.TaskStatus{State: agentapi.TaskSucceeded, Progress: 100, Result: agentapi.ReconcileResult{}}
-		}
-		return a.backupTask(req)
-	}
+	recovery := holdTask(a, agentapi.KindReconcile, agentapi.ReconcileResult{})
 	reconciled := make(chan struct{})
 	go func() {
 		e.svc.Recovery.Reconcile(ctx)
 		close(reconciled)
 	}()
+	recovery.waitStarted(t)
+	backupWaitsFor(t, e, "the recovery", func() {
+		recovery.let()
+		<-reconciled
+	})
+}
+
+// heldTask is a command of the fake agent that runs until let is called;
+// the agent's other commands are a backup's.
+type heldTask struct {
+	mu            sync.Mutex
+	held, started bool
+	command       string
+}
+
+func holdTask(a *migHost, command string, result any) *heldTask {
+	h := &heldTask{held: true, command: command}
+	a.Task = func(req agentapi.Task) agentapi.TaskStatus {
+		if req.Command != command {
+			return a.backupTask(req)
+		}
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.started = true
+		if h.held {
+			return agentapi.TaskStatus{State: agentapi.TaskRunning, Message: "held by the test"}
+		}
+		return agentapi.TaskStatus{State: agentapi.TaskSucceeded, Progress: 100, Result: result}
+	}
+	return h
+}
+
+// waitStarted waits until the command was asked for.
+func (h *heldTask) waitStarted(t *testing.T) {
+	t.Helper()
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
-		mu.Lock()
-		seen := reconciling
-		mu.Unlock()
-		if seen {
-			break
+		h.mu.Lock()
+		started := h.started
+		h.mu.Unlock()
+		if started {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("no recovery task")
+			t.Fatalf("no %s task", h.command)
 		}
 	}
+}
+
+// let lets the command succeed.
+func (h *heldTask) let() {
+	h.mu.Lock()
+	h.held = false
+	h.mu.Unlock()
+}
+
+// backupWaitsFor asks for a backup of the test VM while work holds it: the
+// request is not answered until release lets that work end, and then the
+// backup succeeds.
+func backupWaitsFor(t *testing.T, e *env, what string, release func()) {
+	t.Helper()
 	type created struct {
 		op  domain.Operation
 		err error
 	}
 	next := make(chan created, 1)
 	go func() {
-		op, err := e.svc.Backups.CreateBackup(ctx, e.admin, "web", false, false)
+		op, err := e.svc.Backups.CreateBackup(context.Background(), e.admin, "web", false, false)
 		next <- created{op, err}
 	}()
 	select {
 	case c := <-next:
-		t.Fatalf("a backup was answered while the recovery runs: %+v %v", c.op, c.err)
+		t.Fatalf("a backup was answered while %s runs: %+v %v", what, c.op, c.err)
 	case <-time.After(100 * time.Millisecond):
 	}
-	mu.Lock()
-	hold = false
-	mu.Unlock()
-	<-reconciled
+	release()
 	c := <-next
 	if c.err != nil {
-		t.Fatalf("the backup after the recovery: %v", c.err)
+		t.Fatalf("the backup after %s: %v", what, c.err)
 	}
 	if got := waitOp(t, e, c.op); got.State != domain.OpSucceeded {
-		t.Fatalf("the backup after the recovery: %+v", got)
+		t.Fatalf("the backup after %s: %+v", what, got)
 	}
 }
