@@ -198,3 +198,20 @@ func (s *Server) fullDisks(id string) map[string]bool {
 	}
 	return out
 }
+
+// waitValidationTornDown waits until the validation VM of the backup is
+// gone and no validation overlay is left in the storage: the teardown runs
+// once the verdict is in.
+func (s *Server) waitValidationTornDown(backupID string) {
+	s.t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		out := run(s.t, "virsh", "-c", "qemu:///system", "list", "--all", "--name")
+		left, _ := os.ReadDir(s.storage("validation"))
+		if !strings.Contains(out, "knib-validate-"+backupID[:8]) && len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("validation VM or overlays left 30 s after the verdict: %s, %v", out, left)
+		}
+	}
+}

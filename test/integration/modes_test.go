@@ -159,6 +159,7 @@ func TestBackupFilesArePrivate(t *testing.T) {
 	if v := s.waitValidation(b2.ID); v.ValidationStatus != "Valid" || !v.HasScreenshot {
 		t.Fatalf("validation of b2: %+v", v)
 	}
+	s.waitValidationTornDown(b2.ID) // its console log and overlays are libvirt's until then
 	for _, b := range []Backup{b1, b2} {
 		if _, err := os.Stat(s.storage(filepath.Join("backups", dom.UUID, b.ID, "screenshot.png"))); err != nil {
 			t.Fatalf("screenshot of %s: %v", b.ID, err)

@@ -156,18 +156,8 @@ func TestValidation(t *testing.T) {
 			} else if withoutShot == "" {
 				withoutShot = b.ID
 			}
-			// The validation VM is gone, and so are its overlays (the
-			// teardown runs once the verdict is in: wait for it).
-			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-				out := run(t, "virsh", "-c", "qemu:///system", "list", "--all", "--name")
-				left, _ := os.ReadDir(s.storage("validation"))
-				if !strings.Contains(out, "knib-validate-"+b.ID[:8]) && len(left) == 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("validation VM or overlays left 30 s after the verdict: %s, %v", out, left)
-				}
-			}
+			// The validation VM is gone, and so are its overlays.
+			s.waitValidationTornDown(b.ID)
 		})
 	}
 
@@ -276,15 +266,7 @@ func TestValidationVMNeverOutlivesItsServer(t *testing.T) {
 	if len(overlays) == 0 {
 		t.Fatal("the crashed validation had no overlays")
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		entries, _ := os.ReadDir(s.storage("validation"))
-		if len(entries) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("validation overlays left 30 s after the verdict: %v", entries)
-		}
-	}
+	s.waitValidationTornDown(b.ID)
 }
 
 // TestValidationAccountLimits: with enforce.resource.limit.on.backup.validation.vm
