@@ -121,6 +121,7 @@ func TestScheduledIsolatedBackups(t *testing.T) {
 	if b2.Type != "incremental" || b2.ParentID != b1.ID {
 		t.Fatalf("b2: %+v", b2)
 	}
+	waitRecovered(t, s, dom.Name) // b2's merge follows it
 	before := s.vmDisks(dom.Name)
 	if before.ChainHead != b2.ID || len(before.deltas()) != 1 {
 		t.Fatalf("after b2: %+v", before)
