@@ -38,7 +38,7 @@ func paths(ls []hypervisor.Layer) []string {
 // finishBlockJob waits for a block job left on the disk (for example by a
 // process killed during a merge) and pivots a finished active commit.
 func (a *Local) finishBlockJob(ctx context.Context, uuid, target string) error {
-	return a.hv.WaitBlockJob(ctx, uuid, target, nil)
+	return a.hv.WaitBlockJob(ctx, uuid, target, hypervisor.JobWait{})
 }
 
 // mergeLayer merges layer (not the top) into base, the file below it, and
@@ -73,7 +73,7 @@ func (a *Local) mergeLayer(ctx context.Context, uuid, target, layer, base string
 			return err
 		}
 		crashpoint.Hit("backup.during-merge")
-		if err := a.hv.WaitBlockJob(ctx, uuid, target, nil); err != nil {
+		if err := a.hv.WaitBlockJob(ctx, uuid, target, hypervisor.JobWait{Started: true}); err != nil {
 			return err
 		}
 		after, err := a.layers(ctx, uuid, target)
@@ -140,7 +140,7 @@ func (a *Local) mergeTop(ctx context.Context, uuid, target, top, base string, ru
 		if err := a.hv.BlockCommit(ctx, uuid, target, top, base, true); err != nil {
 			return err
 		}
-		if err := a.hv.WaitBlockJob(ctx, uuid, target, nil); err != nil {
+		if err := a.hv.WaitBlockJob(ctx, uuid, target, hypervisor.JobWait{Started: true}); err != nil {
 			return err
 		}
 		after, err := a.layers(ctx, uuid, target)

@@ -973,13 +973,13 @@ const consolidateRestarts = 2
 // pullDisk pulls one disk's backing files into its active layer and waits
 // for the job to end.
 func (a *Local) pullDisk(ctx context.Context, uuid, target string, progress func(cur, end uint64)) error {
-	if err := a.hv.WaitBlockJob(ctx, uuid, target, nil); err != nil {
+	if err := a.hv.WaitBlockJob(ctx, uuid, target, hypervisor.JobWait{}); err != nil {
 		return err
 	}
 	if err := a.hv.BlockPull(ctx, uuid, target); err != nil {
 		return err
 	}
-	return a.hv.WaitBlockJob(ctx, uuid, target, progress)
+	return a.hv.WaitBlockJob(ctx, uuid, target, hypervisor.JobWait{Started: true, Progress: progress})
 }
 
 // dependsOnStorage reports whether a disk's chain reaches into the backup

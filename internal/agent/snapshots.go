@@ -274,7 +274,7 @@ func (a *Local) snapshotDelete(ctx context.Context, req agentapi.SnapshotDeleteR
 			if err := a.hv.BlockCommit(ctx, dom.UUID, f.Disk, c, f.Frozen, i == 0); err != nil {
 				return res, err
 			}
-			if err := a.hv.WaitBlockJob(ctx, dom.UUID, f.Disk, nil); err != nil {
+			if err := a.hv.WaitBlockJob(ctx, dom.UUID, f.Disk, hypervisor.JobWait{Started: true}); err != nil {
 				return res, err
 			}
 		case i >= 0:

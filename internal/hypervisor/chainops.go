@@ -38,10 +38,12 @@ type TimedSnapshotter interface {
 //     no job runs, so it also finishes jobs a killed process left behind.
 //   - BlockPull starts copying all backing data into the active layer of a
 //     running domain's disk; WaitBlockJob waits for it.
-//   - When WaitBlockJob returns nil after a job it saw ends, what the job
-//     wrote is on disk, metadata included (the domain's images were
-//     flushed): a hypervisor that dies afterwards loses none of it. It
-//     returns an error when the domain stopped meanwhile.
+//   - When WaitBlockJob returns nil after a job ran (one it saw, or the
+//     one the caller started, JobWait.Started, which may have ended before
+//     the wait looked), what the job wrote is on disk, metadata included
+//     (the domain's images were flushed): a hypervisor that dies
+//     afterwards loses none of it. It returns an error when the domain
+//     stopped meanwhile.
 //   - SetDiskSources rewrites the stored definition so that the given disks
 //     use the given file and format (for stopped domains).
 //   - BootFiles lists the external boot files of the stored definition that
@@ -63,9 +65,20 @@ type ChainOps interface {
 	SnapshotDisks(ctx context.Context, uuid string, disks []DiskSnapshot, quiesce bool) error
 	BlockCommit(ctx context.Context, uuid, target, top, base string, active bool) error
 	BlockPull(ctx context.Context, uuid, target string) error
-	WaitBlockJob(ctx context.Context, uuid, target string, progress func(cur, end uint64)) error
+	WaitBlockJob(ctx context.Context, uuid, target string, w JobWait) error
 	SetDiskSources(ctx context.Context, uuid string, sources map[string]Layer) error
 	BootFiles(ctx context.Context, uuid string) ([]string, error)
+}
+
+// JobWait says what a WaitBlockJob waits for.
+type JobWait struct {
+	// Started says the caller has just started a job on the disk: the wait
+	// makes it durable even when it ended before the wait first looked.
+	// Without it, a disk with no job is a wait for nothing (finishing what
+	// a killed process left).
+	Started bool
+	// Progress, if not nil, gets the job's (cur, end) while it runs.
+	Progress func(cur, end uint64)
 }
 
 // NewDisk is a file disk to attach.

@@ -285,7 +285,7 @@ func (e *entry) setJob(target string, j *blockJob) {
 
 // WaitBlockJob implements hypervisor.ChainOps: the job completes now
 // (an active commit pivots to its base).
-func (h *Hypervisor) WaitBlockJob(ctx context.Context, uuid, target string, progress func(cur, end uint64)) error {
+func (h *Hypervisor) WaitBlockJob(ctx context.Context, uuid, target string, w hypervisor.JobWait) error {
 	if err := h.beginOp(ctx, "WaitBlockJob"); err != nil {
 		if errors.Is(err, ErrQEMUDied) {
 			return errors.Join(err, h.dieAtJobEnd(ctx, uuid, target))
@@ -318,8 +318,8 @@ func (h *Hypervisor) WaitBlockJob(ctx context.Context, uuid, target string, prog
 		d.Source, d.Format = kept[0].Path, kept[0].Format
 		d.BackingChain = kept[1:]
 	}
-	if progress != nil {
-		progress(1, 1)
+	if w.Progress != nil {
+		w.Progress(1, 1)
 	}
 	refreshXML(e)
 	return nil

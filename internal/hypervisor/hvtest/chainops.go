@@ -166,14 +166,14 @@ func RunChainOps(t *testing.T, open func(t *testing.T) ChainHV, env ChainEnv) {
 		}
 
 		// No job: WaitBlockJob returns at once.
-		if err := hv.WaitBlockJob(ctx(t), u, "vda", nil); err != nil {
+		if err := hv.WaitBlockJob(ctx(t), u, "vda", hypervisor.JobWait{}); err != nil {
 			t.Fatalf("WaitBlockJob without a job: %v", err)
 		}
 		// Commit below the active layer: top goes into base.
 		if err := hv.BlockCommit(ctx(t), u, "vda", top, base, false); err != nil {
 			t.Fatalf("BlockCommit: %v", err)
 		}
-		if err := hv.WaitBlockJob(ctx(t), u, "vda", nil); err != nil {
+		if err := hv.WaitBlockJob(ctx(t), u, "vda", hypervisor.JobWait{Started: true}); err != nil {
 			t.Fatalf("WaitBlockJob: %v", err)
 		}
 		wantChain(t, u, "vda", ov, base)
@@ -185,7 +185,7 @@ func RunChainOps(t *testing.T, open func(t *testing.T) ChainHV, env ChainEnv) {
 		if err := hv.BlockCommit(ctx(t), u, "vda", ov, base, true); err != nil {
 			t.Fatalf("active BlockCommit: %v", err)
 		}
-		if err := hv.WaitBlockJob(ctx(t), u, "vda", func(cur, end uint64) {}); err != nil {
+		if err := hv.WaitBlockJob(ctx(t), u, "vda", hypervisor.JobWait{Started: true, Progress: func(cur, end uint64) {}}); err != nil {
 			t.Fatalf("WaitBlockJob (pivot): %v", err)
 		}
 		wantChain(t, u, "vda", base)
@@ -200,7 +200,7 @@ func RunChainOps(t *testing.T, open func(t *testing.T) ChainHV, env ChainEnv) {
 		if err := hv.BlockPull(ctx(t), u, "vda"); err != nil {
 			t.Fatalf("BlockPull: %v", err)
 		}
-		if err := hv.WaitBlockJob(ctx(t), u, "vda", nil); err != nil {
+		if err := hv.WaitBlockJob(ctx(t), u, "vda", hypervisor.JobWait{Started: true}); err != nil {
 			t.Fatalf("WaitBlockJob (pull): %v", err)
 		}
 		wantChain(t, u, "vda", ov2)

@@ -123,9 +123,11 @@ func blockPull(l *libvirt.Libvirt, dom libvirt.Domain, target string) (err error
 }
 
 // waitBlockJob waits until no block job runs on the disk, pivoting an active
-// commit once it is ready. progress, if not nil, gets (cur, end).
-func waitBlockJob(ctx context.Context, l *libvirt.Libvirt, dom libvirt.Domain, target string, progress func(cur, end uint64)) error {
-	pivoted, seen := false, false
+// commit once it is ready, and flushes the domain after a job that ran: one
+// it saw, or the one the caller started (w.Started), which a small disk
+// finishes before the first look.
+func waitBlockJob(ctx context.Context, l *libvirt.Libvirt, dom libvirt.Domain, target string, w hypervisor.JobWait) error {
+	pivoted, seen := false, w.Started
 	for {
 		found, typ, _, cur, end, err := l.DomainGetBlockJobInfo(dom, target, 0)
 		if err != nil {
@@ -138,8 +140,8 @@ func waitBlockJob(ctx context.Context, l *libvirt.Libvirt, dom libvirt.Domain, t
 			return flushDomain(l, dom, target)
 		}
 		seen = true
-		if progress != nil {
-			progress(cur, end)
+		if w.Progress != nil {
+			w.Progress(cur, end)
 		}
 		if typ == int32(libvirt.DomainBlockJobTypeActiveCommit) && end > 0 && cur == end && !pivoted {
 			if err := l.DomainBlockJobAbort(dom, target, libvirt.DomainBlockJobAbortPivot); err == nil {
@@ -316,12 +318,12 @@ func (h *Hypervisor) BlockPull(ctx context.Context, uuid, target string) error {
 }
 
 // WaitBlockJob implements hypervisor.ChainOps.
-func (h *Hypervisor) WaitBlockJob(ctx context.Context, uuid, target string, progress func(cur, end uint64)) error {
+func (h *Hypervisor) WaitBlockJob(ctx context.Context, uuid, target string, w hypervisor.JobWait) error {
 	l, d, err := h.lookup(ctx, uuid)
 	if err != nil {
 		return err
 	}
-	return waitBlockJob(ctx, l, d, target, progress)
+	return waitBlockJob(ctx, l, d, target, w)
 }
 
 // SetDiskSources implements hypervisor.ChainOps.
