@@ -122,9 +122,11 @@ type Store interface {
 	RemoveOffering(ctx context.Context, id string, at time.Time) error
 
 	// VMs.
-	// SyncHostVMs records the VMs a host reports: new ones get accountID as
-	// owner; known ones keep owner, offering and work state; VMs of the host
-	// that are no longer reported become Missing.
+	// SyncHostVMs records the VMs a host reports, as read from at on: new
+	// ones get accountID as owner; known ones keep owner, offering and work
+	// state; VMs of the host that are no longer reported become Missing. A
+	// VM recorded later than at (RecordVMDisks after a command, while this
+	// report was read) keeps that newer record.
 	SyncHostVMs(ctx context.Context, hostID string, vms []domain.VM, defaultAccountID string, at time.Time) error
 	// RecordVMDisks records one VM's hypervisor state and disks as its host
 	// reported them (after a command that changed them), leaving owner,

@@ -40,7 +40,8 @@ func (s *DB) SyncHostVMs(ctx context.Context, hostID string, vms []domain.VM, de
 			}
 			_, err = tx.ExecContext(ctx, `INSERT INTO vms(`+vmCols+`) VALUES ($1,$2,$3,$4,'',$5,NULL,$6,$7,'','','',$8,$9)
 ON CONFLICT (id) DO UPDATE SET name=excluded.name, host_id=excluded.host_id, state=excluded.state, disks=excluded.disks, seen=excluded.seen,
-  vcpus=excluded.vcpus, memory_bytes=excluded.memory_bytes`,
+  vcpus=excluded.vcpus, memory_bytes=excluded.memory_bytes
+WHERE vms.seen <= excluded.seen`,
 				v.ID, v.Name, hostID, string(v.State), defaultAccountID, string(disks), fmtTime(at), v.VCPUs, int64(v.MemoryBytes))
 			if err != nil {
 				return fmt.Errorf("record vm %s: %w", v.Name, err)

@@ -153,6 +153,23 @@ func testVMs(t *testing.T, s store.Store) {
 		t.Fatalf("vm a after RecordVMDisks: %+v", got)
 	}
 	wantErr(t, s.RecordVMDisks(ctx, "nope", domain.VMRunning, nil, t0), domain.ErrNotFound)
+	// A sync read before that record (an inventory read while a merge
+	// changed the disks) leaves the newer record alone, and does not count
+	// the VM missing; a later sync updates it.
+	stale := a
+	stale.Disks = disks
+	must(t, s.SyncHostVMs(ctx, h.ID, []domain.VM{stale}, acc.ID, t0.Add(90*time.Second)))
+	got, err = s.VM(ctx, a.ID)
+	must(t, err)
+	if got.State != domain.VMRunning || len(got.Disks) != 1 || got.Disks[0].Source != "/d.qcow2" || len(got.Disks[0].BackingChain) != 2 {
+		t.Fatalf("vm a after a sync read before its record: %+v", got)
+	}
+	must(t, s.SyncHostVMs(ctx, h.ID, []domain.VM{stale}, acc.ID, t0.Add(3*time.Minute)))
+	got, err = s.VM(ctx, a.ID)
+	must(t, err)
+	if got.State != domain.VMStopped || got.Disks[0].Source != "/a.qcow2" {
+		t.Fatalf("vm a after a later sync: %+v", got)
+	}
 	gotB, err := s.VM(ctx, b.ID)
 	must(t, err)
 	if gotB.State != domain.VMMissing || gotB.AccountID != other.ID {
