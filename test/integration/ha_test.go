@@ -117,9 +117,15 @@ func TestTwoServersBurst(t *testing.T) {
 		}
 	}
 
-	// Switch on; kill server 1 once it finished a job and has just started
+	// Switch on with server 2 stopped, so that server 1 gets the job slots
+	// first: a server that ends a job starts its successor at once (the
+	// scheduler wakes on its own jobs' ends), so the server that takes the
+	// slots first keeps them. Server 2 comes back while server 1 runs its
+	// jobs. Kill server 1 once it finished a job and has just started
 	// another.
-	s2.CLI("settings", "set", "backup.compression.task.enabled", "true")
+	s2.Stop()
+	s2Stopped := true
+	s1.CLI("settings", "set", "backup.compression.task.enabled", "true")
 	mine := fmt.Sprintf("/%d/", s1.cmd.Process.Pid)
 	deadline = time.Now().Add(3 * time.Minute)
 	for {
@@ -132,6 +138,10 @@ func TestTwoServersBurst(t *testing.T) {
 			if strings.Contains(j.LeaseOwner, mine) && time.Since(j.Started) < time.Second {
 				busy++
 			}
+		}
+		if busy > 0 && s2Stopped {
+			s2.start()
+			s2Stopped = false
 		}
 		if busy > 0 && len(jobsDone(s1.Log())) > 0 {
 			break
