@@ -255,6 +255,9 @@ func (a stubAgent) HostReport(context.Context) (agentapi.HostReport, error) {
 	return agentapi.HostReport{Name: a.name}, nil
 }
 func (a stubAgent) Inventory(context.Context) ([]agentapi.Domain, error) { return nil, nil }
+func (a stubAgent) Domain(_ context.Context, uuid string) (agentapi.Domain, error) {
+	return agentapi.Domain{}, fmt.Errorf("domain %s: %w", uuid, agentapi.ErrUnknownDomain)
+}
 func (a stubAgent) GuestExec(context.Context, agentapi.GuestExecRequest) (agentapi.GuestExecResult, error) {
 	return agentapi.GuestExecResult{}, errStub
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"reflect"
 	"testing"
 	"time"
 
@@ -72,5 +73,29 @@ func TestWaitInventoryChange(t *testing.T) {
 	<-got
 	if _, err := a.WaitInventoryChange(ctx, m2); !errors.Is(err, errClosed) {
 		t.Fatalf("after Close: %v, want errClosed", err)
+	}
+}
+
+// TestDomainIsItsInventoryEntry: Domain answers what Inventory reports of
+// the same domain, and ErrUnknownDomain for one the host does not define.
+func TestDomainIsItsInventoryEntry(t *testing.T) {
+	hv := fake.New()
+	a := NewLocal(Config{Name: "h"}, hv, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx := context.Background()
+	hv.PutDomain(hypervisor.Domain{UUID: "6695eb01-f6a4-8304-79aa-97f2502e193f", Name: "web", State: hypervisor.StateRunning,
+		Disks: []hypervisor.Disk{{Target: "vda", Source: "/d/web.qcow2", Format: "qcow2", BackingChain: []hypervisor.Layer{{Path: "/d/base.qcow2", Format: "qcow2"}}}}})
+	hv.PutDomain(hypervisor.Domain{UUID: "7795eb01-f6a4-8304-79aa-97f2502e193f", Name: "db"})
+	inv, err := a.Inventory(ctx)
+	if err != nil || len(inv) != 2 {
+		t.Fatalf("inventory %+v %v", inv, err)
+	}
+	for _, want := range inv {
+		got, err := a.Domain(ctx, want.UUID)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("Domain(%s) = %+v %v, inventory has %+v", want.UUID, got, err, want)
+		}
+	}
+	if _, err := a.Domain(ctx, "8895eb01-f6a4-8304-79aa-97f2502e193f"); !errors.Is(err, agentapi.ErrUnknownDomain) {
+		t.Fatalf("an unknown domain: %v", err)
 	}
 }

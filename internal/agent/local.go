@@ -178,6 +178,18 @@ func (a *Local) Inventory(ctx context.Context) ([]agentapi.Domain, error) {
 	return out, nil
 }
 
+// Domain reads one of the host's domains.
+func (a *Local) Domain(ctx context.Context, uuid string) (agentapi.Domain, error) {
+	d, err := a.hv.Domain(ctx, uuid)
+	if errors.Is(err, hypervisor.ErrDomainNotFound) {
+		return agentapi.Domain{}, fmt.Errorf("domain %s: %w", uuid, agentapi.ErrUnknownDomain)
+	}
+	if err != nil {
+		return agentapi.Domain{}, fmt.Errorf("domain %s: %w", uuid, err)
+	}
+	return domainToAPI(d), nil
+}
+
 func domainToAPI(d hypervisor.Domain) agentapi.Domain {
 	ad := agentapi.Domain{UUID: d.UUID, Name: d.Name, State: string(d.State), VCPUs: d.VCPUs, MemoryBytes: d.MemoryBytes, Disks: []agentapi.Disk{}}
 	for _, k := range d.Disks {

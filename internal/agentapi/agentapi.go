@@ -9,7 +9,10 @@ import (
 // Agent is the command interface of one host.
 //
 // Contract:
-//   - HostReport, Inventory and GuestExec answer at once; they honour ctx.
+//   - HostReport, Inventory, Domain and GuestExec answer at once; they
+//     honour ctx. Domain reads one domain as Inventory reports it (its
+//     cost does not grow with the host's other domains); a domain the
+//     host does not define is ErrUnknownDomain.
 //   - StartTask starts a long command (Task.Command names it, Task.Request
 //     is its typed request: the Req of its Command descriptor) and returns
 //     at once. Starting a task whose ID is already known returns nil and
@@ -42,6 +45,7 @@ import (
 type Agent interface {
 	HostReport(ctx context.Context) (HostReport, error)
 	Inventory(ctx context.Context) ([]Domain, error)
+	Domain(ctx context.Context, uuid string) (Domain, error)
 	GuestExec(ctx context.Context, req GuestExecRequest) (GuestExecResult, error)
 
 	StartTask(ctx context.Context, t Task) error

@@ -50,13 +50,16 @@ func serve(t *testing.T, a agentapi.Agent, cert tls.Certificate, ca *pki.CA) str
 	return "https://" + ln.Addr().String()
 }
 
+// dbUUID is the fake agent's second domain (Domain reads it by uuid).
+const dbUUID = "6f1c2a34-5b6d-4e7f-8a9b-0c1d2e3f4a5b"
+
 func TestCallsCrossTheWire(t *testing.T) {
 	ca, err := pki.NewCA(time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	fake := &agenttest.Fake{Report: agentapi.HostReport{Name: "host-a", CPUs: 3, Settings: map[string]string{"k": "v"}},
-		Domains: []agentapi.Domain{{UUID: "u1", Name: "web", State: "running"}},
+		Domains: []agentapi.Domain{{UUID: "u1", Name: "web", State: "running"}, {UUID: dbUUID, Name: "db", State: "shutoff"}},
 		Task: func(t agentapi.Task) agentapi.TaskStatus {
 			req := t.Request.(agentapi.HashRequest) // typed on the agent's side of the wire
 			return agentapi.TaskStatus{State: agentapi.TaskSucceeded, Progress: 100,
@@ -75,8 +78,18 @@ func TestCallsCrossTheWire(t *testing.T) {
 		t.Fatalf("report %+v %v", rep, err)
 	}
 	doms, err := c.Inventory(ctx)
-	if err != nil || len(doms) != 1 || doms[0].Name != "web" {
+	if err != nil || len(doms) != 2 || doms[0].Name != "web" {
 		t.Fatalf("inventory %+v %v", doms, err)
+	}
+	if d, err := c.Domain(ctx, dbUUID); err != nil || d.Name != "db" || d.State != "shutoff" {
+		t.Fatalf("domain %+v %v", d, err)
+	}
+	if _, err := c.Domain(ctx, "0b5e1c9a-0000-4000-8000-000000000000"); !errors.Is(err, agentapi.ErrUnknownDomain) {
+		t.Fatalf("unknown domain: %v", err)
+	}
+	// An id that is not a uuid is refused before it reaches the agent.
+	if _, err := c.Domain(ctx, "../tasks"); err == nil || !strings.Contains(err.Error(), "not a domain uuid") {
+		t.Fatalf("bad domain id: %v", err)
 	}
 	res, err := c.GuestExec(ctx, agentapi.GuestExecRequest{DomainUUID: "u1", Path: "/bin/echo", Args: []string{"a", "b"}, Timeout: time.Second})
 	if err != nil || string(res.Stdout) != "a b\n" {

@@ -86,6 +86,12 @@ func (c *Client) Inventory(ctx context.Context) ([]agentapi.Domain, error) {
 	return doms, c.call(ctx, "POST", "/inventory", nil, &doms, true)
 }
 
+// Domain implements agentapi.Agent.
+func (c *Client) Domain(ctx context.Context, uuid string) (agentapi.Domain, error) {
+	var d agentapi.Domain
+	return d, c.call(ctx, "GET", "/domains/"+url.PathEscape(uuid), nil, &d, true)
+}
+
 // GuestExec implements agentapi.Agent. It is not retried: the program may
 // have run.
 func (c *Client) GuestExec(ctx context.Context, req agentapi.GuestExecRequest) (agentapi.GuestExecResult, error) {

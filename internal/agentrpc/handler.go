@@ -12,6 +12,7 @@ import (
 
 	"github.com/knib/knib/internal/agentapi"
 	"github.com/knib/knib/internal/clock"
+	"github.com/knib/knib/internal/domain"
 	"github.com/knib/knib/internal/httperr"
 	"github.com/knib/knib/internal/pki"
 )
@@ -33,6 +34,15 @@ func NewHandler(a agentapi.Agent, log *slog.Logger) http.Handler {
 			doms = []agentapi.Domain{}
 		}
 		reply(w, log, doms, err)
+	})
+	mux.HandleFunc("GET "+prefix+"/domains/{uuid}", func(w http.ResponseWriter, r *http.Request) {
+		uuid := r.PathValue("uuid")
+		if !domain.IsUUID(uuid) {
+			writeJSON(w, http.StatusBadRequest, wireError{Error: fmt.Sprintf("not a domain uuid: %q", uuid)})
+			return
+		}
+		d, err := a.Domain(r.Context(), uuid)
+		reply(w, log, d, err)
 	})
 	mux.HandleFunc("POST "+prefix+"/inventory/wait", func(w http.ResponseWriter, r *http.Request) {
 		var since agentapi.ChangeMark

@@ -101,6 +101,18 @@ func (f *Fake) Inventory(ctx context.Context) ([]agentapi.Domain, error) {
 	return append([]agentapi.Domain(nil), f.Domains...), nil
 }
 
+// Domain finds one of Domains.
+func (f *Fake) Domain(ctx context.Context, uuid string) (agentapi.Domain, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, d := range f.Domains {
+		if d.UUID == uuid {
+			return d, nil
+		}
+	}
+	return agentapi.Domain{}, fmt.Errorf("domain %s: %w", uuid, agentapi.ErrUnknownDomain)
+}
+
 // GuestExec calls Exec or echoes the arguments like /bin/echo.
 func (f *Fake) GuestExec(ctx context.Context, req agentapi.GuestExecRequest) (agentapi.GuestExecResult, error) {
 	f.mu.Lock()

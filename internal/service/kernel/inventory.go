@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -116,9 +117,9 @@ func HostFromReport(rep agentapi.HostReport, zoneID string, local bool, now time
 	}
 }
 
-// ReadVM reads a VM's domain from its host (one inventory read), records
-// its state and disks in the catalogue, and returns the domain and the VM
-// as now recorded. A VM that does not run on its host but lives on another
+// ReadVM reads a VM's domain from its host (that domain alone: the cost
+// does not grow with the host's other VMs), records its state and disks in
+// the catalogue, and returns the domain and the VM as now recorded. A VM that does not run on its host but lives on another
 // host of the zone (migrated outside knib) is read there, and that host
 // becomes its host (whereNow). A VM no host defines is ErrConflict.
 func (s *Kernel) ReadVM(ctx context.Context, vm domain.VM) (agentapi.Domain, domain.VM, error) {
@@ -126,8 +127,11 @@ func (s *Kernel) ReadVM(ctx context.Context, vm domain.VM) (agentapi.Domain, dom
 	if err != nil {
 		return agentapi.Domain{}, vm, err
 	}
-	doms, err := a.Inventory(ctx)
-	if err != nil {
+	var doms []agentapi.Domain // what the host reports of this VM (whereNow)
+	switch d, err := a.Domain(ctx, vm.ID); {
+	case err == nil:
+		doms = append(doms, d)
+	case !errors.Is(err, agentapi.ErrUnknownDomain):
 		return agentapi.Domain{}, vm, fmt.Errorf("host %s: %w", s.HostName(ctx, vm.HostID), err)
 	}
 	d, found, err := s.whereNow(ctx, vm, doms)
