@@ -5,7 +5,7 @@
 //
 // Vocabulary:
 //   - command: one host operation. Short ones are methods of Agent
-//     (HostReport, Inventory, GuestExec). Long ones are descriptors,
+//     (HostReport, Inventory, Domain, GuestExec). Long ones are descriptors,
 //     Command[Req, Res] (commands.go: TakeBackup, Restore, ...), naming the
 //     request and result types; a call site reads
 //     kernel.Run(ctx, agent, agentapi.TakeBackup, req, ...).
