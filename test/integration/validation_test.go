@@ -237,10 +237,11 @@ func TestValidationVMNeverOutlivesItsServer(t *testing.T) {
 	if err := s.Wait(2 * time.Minute); err != nil {
 		t.Fatalf("the crash point was not reached: %v", err)
 	}
+	// The crashed validation VMs by uuid: the retry's VM has the same name.
 	var crashed []string
 	for _, name := range strings.Fields(run(t, "virsh", "-c", "qemu:///system", "list", "--name")) {
 		if strings.HasPrefix(name, "knib-validate-"+b.ID[:8]) { // this backup's, not another test's
-			crashed = append(crashed, name)
+			crashed = append(crashed, strings.TrimSpace(run(t, "virsh", "-c", "qemu:///system", "domuuid", name)))
 		}
 	}
 	if len(crashed) == 0 {
@@ -250,10 +251,10 @@ func TestValidationVMNeverOutlivesItsServer(t *testing.T) {
 	s.Restart()
 	// The lost job is retried at once and may have started a new
 	// validation VM already: the crashed one, and its overlays, must be gone.
-	out := run(t, "virsh", "-c", "qemu:///system", "list", "--all", "--name")
-	for _, name := range crashed {
-		if strings.Contains(out, name) {
-			t.Fatalf("validation VM %s left after restart: %s", name, out)
+	out := run(t, "virsh", "-c", "qemu:///system", "list", "--all", "--uuid")
+	for _, uuid := range crashed {
+		if strings.Contains(out, uuid) {
+			t.Fatalf("validation VM %s left after restart: %s", uuid, out)
 		}
 	}
 	// The lost job's lease runs out (6 s here); then it is retried at once.
