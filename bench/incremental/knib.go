@@ -9,11 +9,17 @@ import (
 	"time"
 
 	"github.com/knib/knib/bench/internal/knibproc"
+	"github.com/knib/knib/bench/internal/monitortrace"
 	"github.com/knib/knib/internal/clock"
 )
 
 // knibServer is the all-in-one `knib server` the benchmark drives.
-type knibServer struct{ *knibproc.Server }
+type knibServer struct {
+	*knibproc.Server
+	// trace is the file libvirtd logs its QEMU monitor traffic to during a
+	// timed backup (monitortrace).
+	trace string
+}
 
 // startServer starts it on dataDir and waits until it is ready.
 func startServer(ctx context.Context, bin, dataDir string) (*knibServer, error) {
@@ -21,7 +27,7 @@ func startServer(ctx context.Context, bin, dataDir string) (*knibServer, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &knibServer{s}, nil
+	return &knibServer{Server: s, trace: filepath.Join(dataDir, "monitor-trace.log")}, nil
 }
 
 // backup is the part of `knib backup create -o json` the benchmark reads.
@@ -54,6 +60,9 @@ type backupRun struct {
 	// the operation's end to the CLI's exit (polling lag, the final GET).
 	PreSeconds, PostSeconds float64
 	Freeze                  float64 // the operation result's freeze_seconds
+	// Held is how long QEMU held the guest's I/O: the span of the
+	// snapshot's QMP transaction, from libvirtd's monitor trace.
+	Held float64
 	// Phases is the operation result's phases_seconds (snapshot, copy,
 	// fsync; merge when the backup still merged inline).
 	Phases map[string]float64
@@ -66,14 +75,26 @@ type backupRun struct {
 
 // timedBackup times `knib backup create VM -o json` (the CLI waits for the
 // operation), checks the backup's type, then reads the operation's
-// freeze_seconds.
+// freeze_seconds and the snapshot transaction's span from a monitor trace
+// taken meanwhile.
 func (s *knibServer) timedBackup(ctx context.Context, vm, wantType string) (backupRun, error) {
 	var r backupRun
+	trace, err := monitortrace.Start(ctx, s.trace)
+	if err != nil {
+		return r, err
+	}
 	start := clock.Real{}.Now()
 	out, err := s.CLI(ctx, "backup", "create", vm, "-o", "json")
 	r.Seconds = clock.Since(clock.Real{}, start).Seconds()
+	cmds, terr := trace.Stop(ctx)
 	if err != nil {
 		return r, err
+	}
+	if terr != nil {
+		return r, terr
+	}
+	if r.Held, err = transactionSpan(cmds); err != nil {
+		return r, fmt.Errorf("knib backup create %s: %w", vm, err)
 	}
 	if err := json.Unmarshal([]byte(out), &r.Backup); err != nil {
 		return r, fmt.Errorf("knib backup create %s: decode output: %v: %q", vm, err, out)
@@ -97,6 +118,23 @@ func (s *knibServer) timedBackup(ctx context.Context, vm, wantType string) (back
 	r.PreSeconds = op.Created.Sub(start).Seconds()
 	r.PostSeconds = r.Seconds - r.PreSeconds - r.OpSeconds
 	return r, nil
+}
+
+// transactionSpan is the span of the QMP transaction (the disk-only
+// snapshot) among a backup's monitor commands. Other VMs' transactions in
+// the same window (a machine that is not quiet) make it the longest one:
+// an upper bound.
+func transactionSpan(cmds []monitortrace.Command) (float64, error) {
+	span, found := 0.0, false
+	for _, c := range cmds {
+		if c.Execute == "transaction" {
+			span, found = max(span, c.Span.Seconds()), true
+		}
+	}
+	if !found {
+		return 0, errors.New("the monitor trace holds no QMP transaction (the snapshot)")
+	}
+	return span, nil
 }
 
 // operationOf finds the finished backup operation whose result names

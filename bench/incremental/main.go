@@ -114,6 +114,10 @@ type KnibResult struct {
 	BeforeOperationSeconds float64 `json:"before_operation_seconds"`
 	AfterOperationSeconds  float64 `json:"after_operation_seconds"`
 	FreezeSeconds          float64 `json:"freeze_seconds"`
+	// HeldSeconds: how long QEMU held the guest's I/O, the span of the
+	// snapshot's QMP transaction (libvirtd's monitor trace, 1 ms
+	// resolution); FreezeSeconds is the whole libvirt snapshot call.
+	HeldSeconds float64 `json:"io_held_seconds"`
 	// PhaseSeconds are the operation result's phases (snapshot, copy,
 	// fsync; merge when it ran inside the backup).
 	PhaseSeconds map[string]float64 `json:"phase_seconds,omitempty"`
@@ -126,7 +130,7 @@ type KnibResult struct {
 
 func knibResult(r backupRun) *KnibResult {
 	return &KnibResult{Seconds: r.Seconds, OperationSeconds: r.OpSeconds, BeforeOperationSeconds: r.PreSeconds,
-		AfterOperationSeconds: r.PostSeconds, FreezeSeconds: r.Freeze, PhaseSeconds: r.Phases, MergeAfterSeconds: r.MergeAfter,
+		AfterOperationSeconds: r.PostSeconds, FreezeSeconds: r.Freeze, HeldSeconds: r.Held, PhaseSeconds: r.Phases, MergeAfterSeconds: r.MergeAfter,
 		BackupBytes: r.Backup.Size, BackupID: r.Backup.ID}
 }
 
@@ -214,6 +218,7 @@ func medianKnib(rs []KnibResult) *KnibResult {
 		BeforeOperationSeconds: medianBy(rs, func(r KnibResult) float64 { return r.BeforeOperationSeconds }),
 		AfterOperationSeconds:  medianBy(rs, func(r KnibResult) float64 { return r.AfterOperationSeconds }),
 		FreezeSeconds:          medianBy(rs, func(r KnibResult) float64 { return r.FreezeSeconds }),
+		HeldSeconds:            medianBy(rs, func(r KnibResult) float64 { return r.HeldSeconds }),
 		BackupBytes:            int64(medianBy(rs, func(r KnibResult) float64 { return float64(r.BackupBytes) })),
 	}
 }
@@ -482,7 +487,7 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 					return fmt.Errorf("knib incremental backup after %d MiB: %w", n, err)
 				}
 				r.Knib = knibResult(k)
-				logf("N=%d MiB: knib incremental %.2f s (%.2f s before the operation, operation %.2f s, %.2f s after; freeze %.3f s, %s stored; phases %s; merge after it %.2f s)", n, k.Seconds, k.PreSeconds, k.OpSeconds, k.PostSeconds, k.Freeze, report.MiB(k.Backup.Size), phaseList(k.Phases), k.MergeAfter)
+				logf("N=%d MiB: knib incremental %.2f s (%.2f s before the operation, operation %.2f s, %.2f s after; freeze %.3f s, I/O held %.3f s, %s stored; phases %s; merge after it %.2f s)", n, k.Seconds, k.PreSeconds, k.OpSeconds, k.PostSeconds, k.Freeze, k.Held, report.MiB(k.Backup.Size), phaseList(k.Phases), k.MergeAfter)
 				if !r.BigFirst {
 					big()
 				}
@@ -546,28 +551,29 @@ func printTable(w io.Writer, rep *Report) {
 		big = "knib " + compact(rep.BigDiskBytes) + " s"
 		bigRatio = compact(rep.BigDiskBytes) + "/" + compact(rep.DiskBytes)
 	}
-	fmt.Fprintf(tw, "N MiB\tknib s\t(op s)\tfreeze s\tknib stored\tvnb s\tvnb fsync s\tfloor s\tknib/vnb\tknib/(vnb+fsync)\tknib/floor\t%s\t(op s)\t%s\t\n",
+	fmt.Fprintf(tw, "N MiB\tknib s\t(op s)\tfreeze s\theld s\tknib stored\tvnb s\tvnb fsync s\tfloor s\tknib/vnb\tknib/(vnb+fsync)\tknib/floor\t%s\t(op s)\t%s\t\n",
 		big, bigRatio)
 	dash := "-"
 	for _, r := range rep.Rows {
-		cols := []string{strconv.FormatInt(r.ChangedMiB, 10), dash, dash, dash, dash, dash, dash, report.F2(r.FloorSeconds), dash, dash, dash, dash, dash, dash}
+		cols := []string{strconv.FormatInt(r.ChangedMiB, 10), dash, dash, dash, dash, dash, dash, dash, report.F2(r.FloorSeconds), dash, dash, dash, dash, dash, dash}
 		if r.Knib != nil {
-			cols[1], cols[2], cols[3], cols[4] = report.F2(r.Knib.Seconds), report.F2(r.Knib.OperationSeconds), report.F3(r.Knib.FreezeSeconds), report.MiB(r.Knib.BackupBytes)
-			cols[10] = report.F2(r.Ratios.KnibOverFloor)
+			cols[1], cols[2], cols[3], cols[4], cols[5] = report.F2(r.Knib.Seconds), report.F2(r.Knib.OperationSeconds), report.F3(r.Knib.FreezeSeconds), report.F3(r.Knib.HeldSeconds), report.MiB(r.Knib.BackupBytes)
+			cols[11] = report.F2(r.Ratios.KnibOverFloor)
 		}
 		if r.Vnb != nil {
-			cols[5], cols[6] = report.F2(r.Vnb.Seconds), report.F2(r.Vnb.SyncSeconds)
-			cols[8], cols[9] = report.F2(r.Ratios.KnibOverVnb), report.F2(r.Ratios.KnibOverVnbFsync)
+			cols[6], cols[7] = report.F2(r.Vnb.Seconds), report.F2(r.Vnb.SyncSeconds)
+			cols[9], cols[10] = report.F2(r.Ratios.KnibOverVnb), report.F2(r.Ratios.KnibOverVnbFsync)
 		}
 		if r.KnibBig != nil {
-			cols[11], cols[12], cols[13] = report.F2(r.KnibBig.Seconds), report.F2(r.KnibBig.OperationSeconds), report.F2(r.Ratios.BigOverSmall)
+			cols[12], cols[13], cols[14] = report.F2(r.KnibBig.Seconds), report.F2(r.KnibBig.OperationSeconds), report.F2(r.Ratios.BigOverSmall)
 		}
 		fmt.Fprintln(tw, strings.Join(cols, "\t")+"\t")
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "knib s: wall time of `knib backup create VM -o json` (waits for the operation); (op s): the operation's own")
-	fmt.Fprintln(w, "duration; freeze s: its result.freeze_seconds; vnb s: `virtnbdbackup -l inc`; vnb fsync s: fsync of the files")
+	fmt.Fprintln(w, "duration; freeze s: its result.freeze_seconds, the libvirt snapshot call; held s: the guest's I/O held, the")
+	fmt.Fprintln(w, "span of that call's QMP transaction (libvirtd's monitor trace); vnb s: `virtnbdbackup -l inc`; vnb fsync s: fsync of the files")
 	fmt.Fprintln(w, "virtnbdbackup wrote, which it does not do itself (knib does); floor s: cp of N MiB then sync of the copy.")
 	fmt.Fprintln(w)
 	for _, r := range rep.Rows {
@@ -584,9 +590,9 @@ func printTable(w io.Writer, rep *Report) {
 		}
 		fmt.Fprintf(w, "RATIO N=%dMiB knib/virtnbdbackup=%s knib/floor=%s (operation: %s) knib_%s/knib_%s=%s\n", r.ChangedMiB, vnb,
 			report.F2(r.Ratios.KnibOverFloor), report.F2(r.Ratios.KnibOpOverFloor), compact(rep.BigDiskBytes), compact(rep.DiskBytes), bigRatio)
-		fmt.Fprintf(w, "TARGET N=%dMiB knib/virtnbdbackup %s (target %s); knib/floor %s (target <= 1.5); big/small %s (target 0.9-1.1); freeze %s s (target <= 0.030); phases %s; merge after the backup %s s\n",
+		fmt.Fprintf(w, "TARGET N=%dMiB knib/virtnbdbackup %s (target %s); knib/floor %s (target <= 1.5); big/small %s (target 0.9-1.1); guest I/O freeze %s s (target <= 0.030; the libvirt snapshot call around it %s s); phases %s; merge after the backup %s s\n",
 			r.ChangedMiB, report.F2(r.Ratios.KnibOverVnb), vnbTarget(r.ChangedMiB), report.F2(r.Ratios.KnibOverFloor), report.F2(r.Ratios.BigOverSmall),
-			report.F3(r.Knib.FreezeSeconds), phaseList(r.Knib.PhaseSeconds), report.F2(r.Knib.MergeAfterSeconds))
+			report.F3(r.Knib.HeldSeconds), report.F3(r.Knib.FreezeSeconds), phaseList(r.Knib.PhaseSeconds), report.F2(r.Knib.MergeAfterSeconds))
 	}
 	for _, e := range []struct{ what, msg string }{
 		{"virtnbdbackup did not run", rep.VnbError},
