@@ -120,15 +120,25 @@ func (s *knibServer) timedBackup(ctx context.Context, vm, wantType string) (back
 	return r, nil
 }
 
-// transactionSpan is the span of the QMP transaction (the disk-only
-// snapshot) among a backup's monitor commands. Other VMs' transactions in
-// the same window (a machine that is not quiet) make it the longest one:
-// an upper bound.
+// transactionSpan is how long the guest's I/O was held during a backup,
+// from its monitor commands: the span of the QMP transaction (the disk-only
+// snapshot), or, if libvirt paused the vCPUs around it, from the "stop" to
+// the reply to the "cont". Other VMs' commands in the same window (a
+// machine that is not quiet) make it the longest one: an upper bound.
 func transactionSpan(cmds []monitortrace.Command) (float64, error) {
 	span, found := 0.0, false
+	var stopped time.Time
 	for _, c := range cmds {
-		if c.Execute == "transaction" {
+		switch c.Execute {
+		case "transaction":
 			span, found = max(span, c.Span.Seconds()), true
+		case "stop":
+			stopped = c.Sent
+		case "cont":
+			if !stopped.IsZero() {
+				span = max(span, c.Sent.Add(c.Span).Sub(stopped).Seconds())
+				stopped = time.Time{}
+			}
 		}
 	}
 	if !found {

@@ -3,7 +3,11 @@
 // floor of copying the changed bytes with cp, for N MiB changed since the
 // last backup, and checks that knib's time does not grow with the disk size.
 //
-//	go run ./bench/incremental [-sizes 10,100,500] [-disk 2G] [-bigdisk 8G] [-reps 3] [-chunk 4M] [-keep] [-json]
+//	go run ./bench/incremental [-sizes 10,100,500] [-disk 2G] [-bigdisk 8G] [-reps 3] [-busy-reps 3] [-chunk 4M] [-keep] [-json]
+//
+// The guest I/O freeze is the span of the snapshot's QMP transaction
+// (monitortrace), measured on every backup and, at the end, on -busy-reps
+// backups taken while the guest writes with O_DIRECT.
 //
 // It needs root, a running libvirtd (bash scripts/setup.sh) and the test
 // guest. It creates three test VMs with a small blank first disk and an
@@ -47,6 +51,7 @@ type options struct {
 	bigDisk  int64 // 0: skip the big-disk VM
 	chunk    int64
 	reps     int
+	busyReps int // backups while the guest writes, for the freeze
 	keep     bool
 	json     bool
 }
@@ -72,6 +77,9 @@ type Report struct {
 	// or tests running on the machine show here.
 	LoadAvg []string `json:"loadavg"`
 	Rows    []Row    `json:"rows"`
+	// Busy: the freeze of backups taken while the guest writes.
+	Busy      *BusyFreeze `json:"while_the_guest_writes,omitempty"`
+	BusyError string      `json:"while_the_guest_writes_error,omitempty"`
 }
 
 // Row is one N: the medians of Reps rounds of "write N MiB, back up".
@@ -239,6 +247,7 @@ func main() {
 	big := flag.String("bigdisk", "8G", "size of the second disk of the big-disk knib VM (0 to skip)")
 	chunk := flag.String("chunk", "4M", "size of each write")
 	flag.IntVar(&opts.reps, "reps", 3, "rounds per size (write N MiB, back up); the table shows medians")
+	flag.IntVar(&opts.busyReps, "busy-reps", 3, "incremental backups while the guest writes, for the guest I/O freeze (0 to skip)")
 	flag.BoolVar(&opts.keep, "keep", false, "keep the VMs, the knib data directory and the backups")
 	flag.BoolVar(&opts.json, "json", false, "print the results as JSON instead of a table")
 	flag.Parse()
@@ -522,6 +531,13 @@ func run(ctx context.Context, opts options) (rep *Report, err error) {
 			return rep, err
 		}
 	}
+	if opts.busyReps > 0 {
+		knibproc.Settle(ctx, false)
+		if rep.Busy, err = busyFreeze(ctx, srv, knibVM, opts.busyReps); err != nil {
+			rep.BusyError = err.Error()
+			logf("while the guest writes: %v", err)
+		}
+	}
 	return rep, nil
 }
 
@@ -594,7 +610,12 @@ func printTable(w io.Writer, rep *Report) {
 			r.ChangedMiB, report.F2(r.Ratios.KnibOverVnb), vnbTarget(r.ChangedMiB), report.F2(r.Ratios.KnibOverFloor), report.F2(r.Ratios.BigOverSmall),
 			report.F3(r.Knib.HeldSeconds), report.F3(r.Knib.FreezeSeconds), phaseList(r.Knib.PhaseSeconds), report.F2(r.Knib.MergeAfterSeconds))
 	}
+	if b := rep.Busy; b != nil {
+		fmt.Fprintf(w, "TARGET while the guest writes (O_DIRECT to vda, %d MiB over %d backups): guest I/O freeze %s s, longest %s s (target <= 0.030); the libvirt snapshot call around it %s s\n",
+			b.WrittenMiB, b.Reps, report.F3(b.HeldSeconds), report.F3(b.MaxHeldSeconds), report.F3(b.FreezeSeconds))
+	}
 	for _, e := range []struct{ what, msg string }{
+		{"while the guest writes", rep.BusyError},
 		{"virtnbdbackup did not run", rep.VnbError},
 		{"big-disk VM", rep.BigError},
 		{"knib failed", rep.KnibError},
