@@ -128,6 +128,10 @@ func blockPull(l *libvirt.Libvirt, dom libvirt.Domain, target string) (err error
 // finishes before the first look.
 func waitBlockJob(ctx context.Context, l *libvirt.Libvirt, dom libvirt.Domain, target string, w hypervisor.JobWait) error {
 	pivoted, seen := false, w.Started
+	// Polls start at 5 ms and back off to 100 ms: a job on a small or
+	// almost empty layer (the delta a restore or a consolidation merges)
+	// ends within milliseconds, and a long one costs a poll per 100 ms.
+	every := 5 * time.Millisecond
 	for {
 		found, typ, _, cur, end, err := l.DomainGetBlockJobInfo(dom, target, 0)
 		if err != nil {
@@ -145,14 +149,15 @@ func waitBlockJob(ctx context.Context, l *libvirt.Libvirt, dom libvirt.Domain, t
 		}
 		if typ == int32(libvirt.DomainBlockJobTypeActiveCommit) && end > 0 && cur == end && !pivoted {
 			if err := l.DomainBlockJobAbort(dom, target, libvirt.DomainBlockJobAbortPivot); err == nil {
-				pivoted = true
+				pivoted, every = true, 5*time.Millisecond
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for the block job on %s: %w", target, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(every):
 		}
+		every = min(2*every, 100*time.Millisecond)
 	}
 }
 
