@@ -78,7 +78,9 @@ func TestConsoleSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	clk := clock.NewFake(time.Date(2026, 12, 4, 8, 0, 0, 0, time.UTC))
+	// The fake clock starts now: the browser's cookie jar drops cookies
+	// whose Expires (server time) is past by the real clock.
+	clk := clock.NewFake(clock.Real{}.Now().Truncate(time.Second))
 	svc := service.New(st, clk, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	adminAcc, err := svc.Kernel.EnsureAdmin(ctx)
 	if err != nil {
