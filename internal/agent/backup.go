@@ -101,6 +101,17 @@ func (a *Local) mergeBackupTask(ctx context.Context, req agentapi.MergeBackupReq
 	if err != nil {
 		return nil, err
 	}
+	if req.ResumePaused && dom.State == hypervisor.StatePaused {
+		// The merge paused the VM on the host it left (a flush) and could
+		// not resume it there: it runs again, then the merge goes on live.
+		a.log.Info("resuming a VM a merge's flush left paused on the host it left", "vm", dom.Name)
+		if err := a.hv.ResumeDomain(ctx, dom.UUID); err != nil {
+			return nil, err
+		}
+		if dom, err = a.hv.Domain(ctx, req.DomainUUID); err != nil {
+			return nil, err
+		}
+	}
 	running := dom.State == hypervisor.StateRunning
 	took, err := a.mergeBackup(ctx, req, running, progress)
 	if err != nil && running {

@@ -3,12 +3,14 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"libvirt.org/go/libvirtxml"
 
@@ -339,5 +341,65 @@ func TestCreateVMUndoesItsSteps(t *testing.T) {
 	}
 	if r := res.(agentapi.RestoreResult); !r.Started || !r.Defined || len(r.Disks) != 1 {
 		t.Fatalf("create-vm result %+v", r)
+	}
+}
+
+// A merge whose flush left the VM paused (hypervisor.ErrLeftPaused) fails
+// with TaskStatus.LeftPaused; the merge asked to resume a paused VM
+// (ResumePaused) resumes it, then merges live.
+func TestMergeLeftPausedThenResumed(t *testing.T) {
+	e := newHostEnv(t, true)
+	out, err := e.a.takeBackup(e.ctx, e.fullRequest("b1"), noProgress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delta := DeltaPath(e.base, e.uuid, "vda", "b1")
+	inc := agentapi.TakeBackupRequest{InStorage: agentapi.InStorage{Storage: e.storage}, BackupID: "b2", DomainUUID: e.uuid,
+		Dir: "backups/" + e.uuid + "/b2", Disks: []agentapi.BackupDiskPlan{{Target: "vda", Frozen: delta, Delta: delta,
+			MergeInto: e.base, Layers: []string{delta}, ParentFile: out.(agentapi.TakeBackupResult).Files[0].Path}}}
+	inc.DeferMerge = true
+	if _, err := e.a.takeBackup(e.ctx, inc, noProgress); err != nil {
+		t.Fatal(err)
+	}
+	merge := agentapi.MergeBackupRequestOf(inc)
+	e.hv.FailOn("WaitBlockJob", 1, fmt.Errorf("flush after the block job on vda: resume: %w", hypervisor.ErrLeftPaused))
+	if err := e.a.StartTask(e.ctx, agentapi.MergeBackup.Task("m1", merge)); err != nil {
+		t.Fatal(err)
+	}
+	st := waitTask(t, e.a, "m1")
+	if st.State != agentapi.TaskFailed || !st.LeftPaused {
+		t.Fatalf("merge whose flush left the VM paused: %+v", st)
+	}
+	if err := e.hv.SetState(e.uuid, hypervisor.StatePaused); err != nil {
+		t.Fatal(err)
+	}
+	merge.ResumePaused = true
+	if err := e.a.StartTask(e.ctx, agentapi.MergeBackup.Task("m2", merge)); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitTask(t, e.a, "m2"); st.State != agentapi.TaskSucceeded {
+		t.Fatalf("merge that resumes the VM: %+v", st)
+	}
+	d, err := e.hv.Domain(e.ctx, e.uuid)
+	if err != nil || d.State != hypervisor.StateRunning {
+		t.Fatalf("after the merge: %s %v", d.State, err)
+	}
+	if _, err := os.Stat(delta); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the merged delta is left: %v", err)
+	}
+}
+
+// waitTask waits for a task of the agent to finish.
+func waitTask(t *testing.T, a *Local, id string) agentapi.TaskStatus {
+	t.Helper()
+	for {
+		st, err := a.TaskStatus(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.State == agentapi.TaskSucceeded || st.State == agentapi.TaskFailed {
+			return st
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/knib/knib/internal/agentapi"
 	"github.com/knib/knib/internal/clock"
+	"github.com/knib/knib/internal/hypervisor"
 )
 
 // TaskHandler carries out one command. It must honour ctx, report progress
@@ -127,6 +128,7 @@ func (tt *taskTable) start(t agentapi.Task, log *slog.Logger) error {
 			var clean cleanError
 			tk.status.State, tk.status.Error, tk.status.Clean = agentapi.TaskFailed, err.Error(), errors.As(err, &clean)
 			tk.status.Damaged = damageOf(err)
+			tk.status.LeftPaused = errors.Is(err, hypervisor.ErrLeftPaused)
 			return
 		}
 		tk.status.State, tk.status.Progress, tk.status.Result = agentapi.TaskSucceeded, 100, res

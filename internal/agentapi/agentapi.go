@@ -192,4 +192,9 @@ type TaskStatus struct {
 	// Damaged lists the backup files whose hash did not match, when that
 	// is why the task failed.
 	Damaged []Damage `json:"damaged,omitempty"`
+	// LeftPaused is set on failed tasks that left the VM paused: it was
+	// paused to flush its images and could not be resumed, typically
+	// because it was migrated to another host meanwhile, where it is
+	// paused now (hypervisor.ErrLeftPaused).
+	LeftPaused bool `json:"left_paused,omitempty"`
 }

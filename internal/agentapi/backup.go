@@ -92,6 +92,9 @@ type MergeBackupRequest struct {
 	MergeNewDelta bool             `json:"merge_new_delta"`
 	Disks         []BackupDiskPlan `json:"disks"`
 	Others        []string         `json:"others,omitempty"`
+	// ResumePaused: a merge of this backup on the host the VM left paused
+	// it (TaskStatus.LeftPaused); the VM is resumed first if it is paused.
+	ResumePaused bool `json:"resume_paused,omitempty"`
 }
 
 // MergeBackupRequestOf is the merge a TakeBackupRequest left to do.

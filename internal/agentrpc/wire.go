@@ -198,11 +198,13 @@ type wireStatus struct {
 	Error    string             `json:"error,omitempty"`
 	Clean    bool               `json:"clean,omitempty"`
 	Damaged  []agentapi.Damage  `json:"damaged,omitempty"`
+	// LeftPaused: see agentapi.TaskStatus.
+	LeftPaused bool `json:"left_paused,omitempty"`
 }
 
 func toWireStatus(st agentapi.TaskStatus) (wireStatus, error) {
 	ws := wireStatus{ID: st.ID, Command: st.Kind, State: st.State, Progress: st.Progress, Message: st.Message, Error: st.Error, Clean: st.Clean,
-		Damaged: st.Damaged}
+		Damaged: st.Damaged, LeftPaused: st.LeftPaused}
 	if st.Result != nil {
 		raw, err := json.Marshal(st.Result)
 		if err != nil {
@@ -215,7 +217,7 @@ func toWireStatus(st agentapi.TaskStatus) (wireStatus, error) {
 
 func (ws wireStatus) status() (agentapi.TaskStatus, error) {
 	st := agentapi.TaskStatus{ID: ws.ID, Kind: ws.Command, State: ws.State, Progress: ws.Progress, Message: ws.Message, Error: ws.Error, Clean: ws.Clean,
-		Damaged: ws.Damaged}
+		Damaged: ws.Damaged, LeftPaused: ws.LeftPaused}
 	if len(ws.Result) > 0 && ws.State == agentapi.TaskSucceeded {
 		res, err := decodeResult(ws.Command, ws.Result)
 		if err != nil {

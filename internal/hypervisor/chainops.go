@@ -43,7 +43,8 @@ type TimedSnapshotter interface {
 //     the wait looked), what the job wrote is on disk, metadata included
 //     (the domain's images were flushed): a hypervisor that dies
 //     afterwards loses none of it. It returns an error when the domain
-//     stopped meanwhile.
+//     stopped meanwhile, wrapping ErrLeftPaused when the flush paused the
+//     domain and could not resume it.
 //   - SetDiskSources rewrites the stored definition so that the given disks
 //     use the given file and format (for stopped domains).
 //   - BootFiles lists the external boot files of the stored definition that
@@ -56,12 +57,14 @@ type TimedSnapshotter interface {
 //   - DetachDisk removes a disk from the stored definition, and with live
 //     also from the running domain; the disk's files stay.
 //   - StartDomain starts a stopped domain; starting a running one is fine.
+//   - ResumeDomain resumes a paused domain; a running one is fine.
 type ChainOps interface {
 	DefineDomain(ctx context.Context, xml string) (uuid string, err error)
 	UndefineDomain(ctx context.Context, uuid string) error
 	AttachDisk(ctx context.Context, uuid string, d NewDisk, live bool) error
 	DetachDisk(ctx context.Context, uuid, target string, live bool) error
 	StartDomain(ctx context.Context, uuid string) error
+	ResumeDomain(ctx context.Context, uuid string) error
 	SnapshotDisks(ctx context.Context, uuid string, disks []DiskSnapshot, quiesce bool) error
 	BlockCommit(ctx context.Context, uuid, target, top, base string, active bool) error
 	BlockPull(ctx context.Context, uuid, target string) error

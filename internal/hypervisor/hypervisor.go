@@ -14,6 +14,13 @@ import (
 // this UUID on this host", including a UUID that is not well-formed.
 var ErrDomainNotFound = errors.New("domain not found")
 
+// ErrLeftPaused is wrapped by an error after which a domain that was
+// running is left paused by this process: it was paused to flush its images
+// (WaitBlockJob) and could not be resumed, typically because it was
+// migrated to another host while paused, where it is paused now. Whoever
+// gets it resumes the domain where it lives (ChainOps.ResumeDomain).
+var ErrLeftPaused = errors.New("the domain was left paused after a flush")
+
 // ErrClosed is wrapped by errors from a Hypervisor used after Close.
 var ErrClosed = errors.New("hypervisor connection closed")
 

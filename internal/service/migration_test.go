@@ -278,3 +278,57 @@ func TestInventoryKeepsAVMWhereItIs(t *testing.T) {
 		t.Fatalf("VMs: %+v", list)
 	}
 }
+
+// The merge that follows a backup pauses the VM for milliseconds to flush
+// its images; a live migration started in that window moves the VM paused,
+// and the resume on the host it left fails. The merge goes on on the new
+// host, which resumes the VM first: it is never left paused.
+func TestMergeResumesAVMMigratedWhilePaused(t *testing.T) {
+	e, a, b := migEnv(t)
+	backupOn(t, e, a, b, domain.BackupFull, "vda", "vdb")
+	a.Task = func(task agentapi.Task) agentapi.TaskStatus {
+		if _, ok := task.Request.(agentapi.MergeBackupRequest); !ok {
+			return a.backupTask(task)
+		}
+		migrate(t, a, b, false)
+		doms, _ := b.Inventory(context.Background())
+		doms[0].State = "paused"
+		b.SetDomains(doms)
+		return agentapi.TaskStatus{State: agentapi.TaskFailed, LeftPaused: true,
+			Error: "merge previous delta of vda: flush after the block job on vda: resume: Domain not found: the domain was left paused after a flush"}
+	}
+	var asked []bool
+	b.Task = func(task agentapi.Task) agentapi.TaskStatus {
+		req, ok := task.Request.(agentapi.MergeBackupRequest)
+		if !ok {
+			return b.backupTask(task)
+		}
+		asked = append(asked, req.ResumePaused)
+		doms, _ := b.Inventory(context.Background())
+		if req.ResumePaused && doms[0].State == "paused" {
+			doms[0].State = "running"
+			b.SetDomains(doms)
+		}
+		return agentapi.TaskStatus{State: agentapi.TaskSucceeded, Progress: 100, Result: agentapi.MergeBackupResult{Domain: doms[0]}}
+	}
+	ctx := context.Background()
+	op, err := e.svc.Backups.CreateBackup(ctx, e.admin, "web", false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op = waitOp(t, e, op); op.State != domain.OpSucceeded {
+		t.Fatalf("backup: %+v", op)
+	}
+	e.svc.Kernel.AwaitFollowUp(ctx, vmID)
+	if len(asked) != 1 || !asked[0] {
+		t.Fatalf("merges on the new host: %v, want one that resumes the VM", asked)
+	}
+	doms, _ := b.Inventory(ctx)
+	vm, err := e.st.VM(ctx, vmID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doms[0].State != "running" || vm.HostID != b.id || vm.WorkState != "" || vm.State != domain.VMRunning {
+		t.Fatalf("after the merge: domain %s on B, vm %+v", doms[0].State, vm)
+	}
+}

@@ -634,6 +634,23 @@ func (h *Hypervisor) StartDomain(ctx context.Context, uuid string) error {
 	return nil
 }
 
+// ResumeDomain implements hypervisor.ChainOps.
+func (h *Hypervisor) ResumeDomain(ctx context.Context, uuid string) error {
+	if err := h.beginOp(ctx, "ResumeDomain"); err != nil {
+		return err
+	}
+	defer h.mu.Unlock()
+	e, err := h.find(uuid)
+	if err != nil {
+		return err
+	}
+	if e.dom.State == hypervisor.StatePaused {
+		e.dom.State = hypervisor.StateRunning
+		h.notifyState(e.dom, hypervisor.StatePaused)
+	}
+	return nil
+}
+
 // reprobe re-reads the chains of the disks whose active layer is a qcow2
 // file on disk, as libvirt (running domains, at start) or qemu-img
 // (stopped domains) does; disks with made-up paths keep their chain.

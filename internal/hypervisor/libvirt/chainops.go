@@ -186,7 +186,7 @@ func flushDomain(l *libvirt.Libvirt, dom libvirt.Domain, target string) error {
 		return fmt.Errorf("flush after the block job on %s: pause: %w", target, err)
 	}
 	if err := l.DomainResume(dom); err != nil {
-		return fmt.Errorf("flush after the block job on %s: resume: %w", target, err)
+		return fmt.Errorf("flush after the block job on %s: resume: %w: %w", target, err, hypervisor.ErrLeftPaused)
 	}
 	return nil
 }
@@ -421,6 +421,27 @@ func (h *Hypervisor) StartDomain(ctx context.Context, uuid string) error {
 		}
 		if err := l.DomainCreate(d); err != nil {
 			return lvError("start domain", err)
+		}
+		return nil
+	})
+}
+
+// ResumeDomain implements hypervisor.ChainOps.
+func (h *Hypervisor) ResumeDomain(ctx context.Context, uuid string) error {
+	l, d, err := h.lookup(ctx, uuid)
+	if err != nil {
+		return err
+	}
+	return do(ctx, func() error {
+		state, _, err := l.DomainGetState(d, 0)
+		if err != nil {
+			return lvError("domain state", err)
+		}
+		if libvirt.DomainState(state) != libvirt.DomainPaused {
+			return nil
+		}
+		if err := l.DomainResume(d); err != nil {
+			return lvError("resume domain", err)
 		}
 		return nil
 	})

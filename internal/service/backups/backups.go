@@ -161,7 +161,11 @@ func (s *Service) mergeAfter(ctx context.Context, vm domain.VM, a agentapi.Agent
 			if a2, aerr := s.k.Agent(cur.HostID); aerr == nil {
 				s.k.Log().Info("the VM moved during the merge; merging on its new host", "vm", vm.Name, "err", err)
 				vm = cur
-				res, err = kernel.Run(ctx, a2, agentapi.MergeBackup, agentapi.MergeBackupRequestOf(req), timeout, nil, 0, 100)
+				// A VM migrated while the merge's flush had it paused
+				// arrives paused: the merge there resumes it first.
+				again := agentapi.MergeBackupRequestOf(req)
+				again.ResumePaused = kernel.LeftPaused(err)
+				res, err = kernel.Run(ctx, a2, agentapi.MergeBackup, again, timeout, nil, 0, 100)
 			}
 		}
 	}

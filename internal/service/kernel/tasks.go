@@ -44,6 +44,8 @@ type TaskError struct {
 	// Damaged: the task failed because these backup files no longer hash
 	// to their recorded hashes.
 	Damaged []agentapi.Damage
+	// LeftPaused: the task left the VM paused (agentapi.TaskStatus).
+	LeftPaused bool
 }
 
 func (e *TaskError) Error() string { return e.Msg }
@@ -61,6 +63,12 @@ func DamageOf(err error) []agentapi.Damage {
 func IsClean(err error) bool {
 	var te *TaskError
 	return errors.As(err, &te) && te.Clean
+}
+
+// LeftPaused reports whether err says the failed task left the VM paused.
+func LeftPaused(err error) bool {
+	var te *TaskError
+	return errors.As(err, &te) && te.LeftPaused
 }
 
 // Run starts cmd with req on an agent and waits for it, mapping its
@@ -121,7 +129,7 @@ func Run[Req, Res any](ctx context.Context, a agentapi.Agent, cmd agentapi.Comma
 			}
 			return res, nil
 		case agentapi.TaskFailed:
-			return zero, &TaskError{Msg: st.Error, Clean: st.Clean, Damaged: st.Damaged}
+			return zero, &TaskError{Msg: st.Error, Clean: st.Clean, Damaged: st.Damaged, LeftPaused: st.LeftPaused}
 		}
 		if push {
 			if tctx.Err() != nil {
