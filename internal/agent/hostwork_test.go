@@ -85,6 +85,20 @@ func (e *hostEnv) fullRequest(id string) agentapi.TakeBackupRequest {
 
 func noProgress(float64, string) {}
 
+// afterFull takes the full backup b1 and returns its delta and the request
+// of the incremental b2 that merges it.
+func (e *hostEnv) afterFull(t *testing.T) (delta string, inc agentapi.TakeBackupRequest) {
+	t.Helper()
+	out, err := e.a.takeBackup(e.ctx, e.fullRequest("b1"), noProgress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delta = DeltaPath(e.base, e.uuid, "vda", "b1")
+	return delta, agentapi.TakeBackupRequest{InStorage: agentapi.InStorage{Storage: e.storage}, BackupID: "b2", DomainUUID: e.uuid,
+		Dir: "backups/" + e.uuid + "/b2", Disks: []agentapi.BackupDiskPlan{{Target: "vda", Frozen: delta, Delta: delta,
+			MergeInto: e.base, Layers: []string{delta}, ParentFile: out.(agentapi.TakeBackupResult).Files[0].Path}}}
+}
+
 func TestBackupOnTheFake(t *testing.T) {
 	for _, running := range []bool{true, false} {
 		t.Run(map[bool]string{true: "running", false: "stopped"}[running], func(t *testing.T) {
@@ -152,16 +166,9 @@ func TestBackupSnapshotFailureIsClean(t *testing.T) {
 // every knib delta is merged, and the partial directory goes.
 func TestBackupMergeFailureIsReconciled(t *testing.T) {
 	e := newHostEnv(t, true)
-	out, err := e.a.takeBackup(e.ctx, e.fullRequest("b1"), noProgress)
-	if err != nil {
-		t.Fatal(err)
-	}
-	delta := DeltaPath(e.base, e.uuid, "vda", "b1")
-	inc := agentapi.TakeBackupRequest{InStorage: agentapi.InStorage{Storage: e.storage}, BackupID: "b2", DomainUUID: e.uuid,
-		Dir: "backups/" + e.uuid + "/b2", Disks: []agentapi.BackupDiskPlan{{Target: "vda", Frozen: delta, Delta: delta,
-			MergeInto: e.base, Layers: []string{delta}, ParentFile: out.(agentapi.TakeBackupResult).Files[0].Path}}}
+	_, inc := e.afterFull(t)
 	e.hv.FailOn("BlockCommit", 1, nil)
-	_, err = e.a.takeBackup(e.ctx, inc, noProgress)
+	_, err := e.a.takeBackup(e.ctx, inc, noProgress)
 	var clean cleanError
 	if !errors.Is(err, fake.ErrInjected) || errors.As(err, &clean) {
 		t.Fatalf("merge failure: %v (it changed disks: not clean)", err)
@@ -349,14 +356,7 @@ func TestCreateVMUndoesItsSteps(t *testing.T) {
 // (ResumePaused) resumes it, then merges live.
 func TestMergeLeftPausedThenResumed(t *testing.T) {
 	e := newHostEnv(t, true)
-	out, err := e.a.takeBackup(e.ctx, e.fullRequest("b1"), noProgress)
-	if err != nil {
-		t.Fatal(err)
-	}
-	delta := DeltaPath(e.base, e.uuid, "vda", "b1")
-	inc := agentapi.TakeBackupRequest{InStorage: agentapi.InStorage{Storage: e.storage}, BackupID: "b2", DomainUUID: e.uuid,
-		Dir: "backups/" + e.uuid + "/b2", Disks: []agentapi.BackupDiskPlan{{Target: "vda", Frozen: delta, Delta: delta,
-			MergeInto: e.base, Layers: []string{delta}, ParentFile: out.(agentapi.TakeBackupResult).Files[0].Path}}}
+	delta, inc := e.afterFull(t)
 	inc.DeferMerge = true
 	if _, err := e.a.takeBackup(e.ctx, inc, noProgress); err != nil {
 		t.Fatal(err)
