@@ -142,6 +142,12 @@ func RunChainOps(t *testing.T, open func(t *testing.T) ChainHV, env ChainEnv) {
 		if err := hv.StartDomain(ctx(t), u); err != nil {
 			t.Fatalf("starting a running domain: %v", err)
 		}
+		if err := hv.ResumeDomain(ctx(t), u); err != nil {
+			t.Fatalf("resuming a running domain: %v", err)
+		}
+		if d, err := hv.Domain(ctx(t), u); err != nil || d.State != hypervisor.StateRunning {
+			t.Fatalf("after resuming a running domain: %+v %v", d, err)
+		}
 		ov := filepath.Join(env.Dir, "run-ov.qcow2")
 		t.Cleanup(func() { os.Remove(ov) })
 
