@@ -71,6 +71,8 @@ func (t *Trace) Stop(ctx context.Context) ([]Command, error) {
 }
 
 func (t *Trace) reset(ctx context.Context) error {
+	// The daemon's logging is put back even when ctx ended (an interrupt).
+	ctx = context.WithoutCancel(ctx)
 	// virt-admin refuses an empty argument's absence: "" resets filters.
 	_, ferr := admin(ctx, "daemon-log-filters", t.filters)
 	_, oerr := admin(ctx, "daemon-log-outputs", t.outputs)
